@@ -1,0 +1,11 @@
+# Storage module: tests and benchmark.
+medvault_test(object_store_test mv_store)
+medvault_test(file_object_store_test mv_store)
+medvault_test(sqlite_metadata_store_test mv_store)
+
+if(MEDVAULT_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+  add_executable(store_bench bench/store_bench.cc)
+  target_compile_options(store_bench PRIVATE ${MEDVAULT_WARNINGS})
+  target_link_libraries(store_bench PRIVATE mv_store benchmark::benchmark)
+endif()

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make bench`: runs the benchmarks and writes bench-results/summary.json.
+# Every ratio compares against a reference measured in the same run.
+set -euo pipefail
+BUILD="${1:-build}"
+OUT=bench-results
+mkdir -p "$OUT"
+ROOT=$(pwd)
+
+run_gbench() {  # name binary [filter]
+  local name=$1 bin=$2 filter=${3:-.}
+  if [ -x "$BUILD/$bin" ]; then
+    echo "bench: $bin"
+    "$BUILD/$bin" --benchmark_filter="$filter" --benchmark_format=json \
+      --benchmark_out="$OUT/$name.json" --benchmark_out_format=json >/dev/null
+  else
+    echo "bench: $bin not built, skipped" >&2
+  fi
+}
+
+run_gbench crypto crypto_bench
+run_gbench store store_bench
+run_gbench service service_bench
+
+# HTTP load against a real server on loopback with wrk.
+TMP=$(mktemp -d)
+PORT=$(( 20000 + RANDOM % 20000 ))
+DATA="$TMP/data"
+"$BUILD/medvault" init --data "$DATA" >/dev/null
+"$BUILD/medvault" serve --data "$DATA" --listen "127.0.0.1:$PORT" --log-level warn \
+  >"$TMP/server.out" 2>"$TMP/server.err" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+  sleep 0.1
+done
+TOKEN=$(head -n 1 "$DATA/bootstrap-admin.token")
+PID=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"given_name":"Load","family_name":"Test","birth_date":"1960-01-01","sex":"male"}' \
+  "http://127.0.0.1:$PORT/api/v1/patients" | python3 -c 'import json,sys; print(json.load(sys.stdin)["patient_id"])')
+BASE="http://127.0.0.1:$PORT/api/v1/patients/$PID"
+curl -sf -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"data":{"systolic":120,"diastolic":80,"unit":"mmHg","time":"2026-11-21T08:00:00Z"}}' \
+  "$BASE/segments/physical-signs/blood-pressure" >/dev/null
+
+cat > "$TMP/write.lua" <<LUA
+-- Writes spread over 64 segment paths (versions of one path are serialised).
+wrk.method = "PUT"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"data":{"entry":' .. n .. ',"kind":"load-test"}}'
+  return wrk.format(nil, "/api/v1/patients/$PID/segments/other/load-" .. (n % 64), nil, body)
+end
+LUA
+cat > "$TMP/read.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+DURATION=${BENCH_HTTP_SECONDS:-10}
+echo "bench: http writes (${DURATION}s)"
+wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/write.lua" "$BASE" >"$OUT/http_write.txt"
+echo "bench: http reads (${DURATION}s)"
+wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/read.lua" \
+  "$BASE/segments/physical-signs/blood-pressure" >"$OUT/http_read.txt"
+
+python3 "$ROOT/scripts/bench_summary.py" "$OUT"
+echo "bench: wrote $OUT/summary.json"

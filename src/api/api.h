@@ -1,0 +1,63 @@
+// medvault HTTP API: the public interface of src/api.
+//
+// The only module that knows HTTP. It authenticates the caller, validates
+// every input (size, JSON shape, types, unknown fields, UTF-8, paths), calls
+// the record service and maps Status codes to HTTP in one place (HttpStatusFor).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "record/record.h"
+#include "store/store.h"
+
+namespace medvault::api {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;            // 0 picks a free port (tests)
+  std::string tls_cert_path;  // both set: HTTPS
+  std::string tls_key_path;
+  uint64_t max_json_bytes = 1024 * 1024;
+  uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
+  int worker_threads = 64;  // keep-alive connections each hold a worker
+  int keep_alive_max_requests = 10000;
+  int read_timeout_seconds = 30;
+  // SHA-256 of the bootstrap admin token; requests must present the token.
+  Bytes bootstrap_token_sha256;
+};
+
+// The server. Start() binds and serves on a background thread; Stop() shuts
+// down and joins. Thread-safe. The service and stores must outlive it.
+class Server {
+ public:
+  virtual ~Server() = default;
+  // Binds the listening socket. FailedPrecondition for a non-loopback host
+  // without TLS; Unavailable when the address is in use.
+  virtual Status Start() = 0;
+  virtual void Stop() = 0;
+  // Blocks until Stop() is called (from a signal handler thread, for example).
+  virtual void Wait() = 0;
+  virtual int port() const = 0;
+  // Route templates, for the test that every data route is protected.
+  virtual std::vector<std::string> DataRoutes() const = 0;
+};
+
+Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
+                                             record::RecordService* records,
+                                             store::MetadataStore* metadata);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(std::string_view host);
+
+// The one mapping from Status codes to HTTP status codes.
+int HttpStatusFor(StatusCode code);
+
+// The JSON error body: {"error":{"code":"...","message":"...","request_id":"..."}}.
+std::string ErrorBody(const Status& status, std::string_view request_id);
+
+}  // namespace medvault::api

@@ -1,0 +1,63 @@
+// Internal to src/app: wiring of the modules and the data directory.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/api.h"
+#include "app/config.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "record/record.h"
+#include "store/store.h"
+
+namespace medvault::app {
+
+// The embedded default: one directory (mode 0700) holding everything.
+struct DataDirLayout {
+  explicit DataDirLayout(const std::filesystem::path& root);
+  std::filesystem::path root;
+  std::filesystem::path kek;              // keys/platform.kek, 0600
+  std::filesystem::path bootstrap_token;  // bootstrap-admin.token, 0600
+  std::filesystem::path metadata_db;      // metadata.db (+ -wal, -shm)
+  std::filesystem::path objects_root;     // objects live under objects/
+  std::filesystem::path config_file;      // medvault.conf
+  std::filesystem::path tls_cert;         // tls/cert.pem
+  std::filesystem::path tls_key;          // tls/key.pem, 0600
+};
+
+// Creates the data directory, the platform key file, the bootstrap token, the
+// database (migrated) and a commented medvault.conf. FailedPrecondition when
+// the directory is already initialised (the key is never overwritten).
+// With `self_signed_cert`, also makes tls/cert.pem + tls/key.pem (also on an
+// already initialised directory, where it is the only thing done).
+Status InitDataDir(const std::filesystem::path& dir, bool self_signed_cert);
+
+// Writes a self-signed certificate (ECDSA P-256, SHA-256, one year, SAN
+// localhost and 127.0.0.1) and its key (mode 0600).
+Status WriteSelfSignedCertificate(const std::filesystem::path& cert_path,
+                                  const std::filesystem::path& key_path);
+
+// Opened stores and services of one data directory.
+struct Runtime {
+  std::unique_ptr<crypto::KeyProvider> keys;
+  std::unique_ptr<store::MetadataStore> metadata;
+  std::unique_ptr<store::ObjectStore> objects;
+  std::unique_ptr<record::RecordService> records;
+};
+
+// FailedPrecondition with the `medvault init` hint when not initialised.
+Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config);
+
+// SHA-256 of the token in the token file; refuses a file readable by others.
+Result<Bytes> LoadBootstrapTokenHash(const std::filesystem::path& token_file);
+
+// Creates demo patients with readings; returns their ids.
+Result<std::vector<std::string>> SeedDemoData(record::RecordService& records);
+
+// The command-line entry point (tests call it in-process too).
+int Main(int argc, char** argv);
+
+}  // namespace medvault::app

@@ -1,0 +1,327 @@
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/app.h"
+#include "common/log.h"
+
+namespace medvault::app {
+
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+constexpr std::string_view kUsage =
+    "medvault: encrypted, patient-centred health records\n"
+    "\n"
+    "usage: medvault <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  init        initialise a data directory (platform key, admin token, database)\n"
+    "  serve       run the HTTP API server\n"
+    "  seed-demo   add demo patients and readings to a data directory\n"
+    "  version     print the version\n"
+    "\n"
+    "Run 'medvault <command> --help' for the options of a command.\n";
+
+constexpr std::string_view kInitUsage =
+    "usage: medvault init [--data DIR] [--self-signed-cert]\n"
+    "\n"
+    "Creates DIR (default ./medvault-data, mode 0700) with the platform key-encryption key\n"
+    "(keys/platform.kek, 0600), the bootstrap admin token (bootstrap-admin.token, 0600),\n"
+    "the metadata database and a commented medvault.conf.\n"
+    "\n"
+    "  --data DIR            data directory (env MEDVAULT_DATA)\n"
+    "  --self-signed-cert    also write tls/cert.pem and tls/key.pem (ECDSA P-256, one year,\n"
+    "                        for localhost); allowed on an initialised directory\n";
+
+constexpr std::string_view kServeUsage =
+    "usage: medvault serve [--data DIR] [--listen HOST:PORT] [options]\n"
+    "\n"
+    "Serves the JSON API under /api/v1/ plus /healthz, /readyz and /metrics. Binds loopback\n"
+    "by default; any other address requires TLS. Settings come from DIR/medvault.conf (or\n"
+    "--config FILE), then MEDVAULT_* environment variables, then these flags:\n"
+    "\n"
+    "  --data DIR                   data directory (default ./medvault-data)\n"
+    "  --listen HOST:PORT           address (default 127.0.0.1:8080)\n"
+    "  --config FILE                configuration file (default DIR/medvault.conf)\n"
+    "  --tls-cert FILE              PEM certificate; with --tls-key enables HTTPS\n"
+    "  --tls-key FILE               PEM private key\n"
+    "  --max-attachment-bytes N     largest attachment (default 67108864)\n"
+    "  --max-json-bytes N           largest JSON body (default 1048576)\n"
+    "  --worker-threads N           HTTP workers (default 64)\n"
+    "  --log-level LEVEL            debug, info, warn or error (default info)\n"
+    "  --sqlite-synchronous MODE    full (default) or normal\n";
+
+constexpr std::string_view kSeedUsage =
+    "usage: medvault seed-demo [--data DIR]\n"
+    "\n"
+    "Adds three fictional demo patients with blood pressure, glucose, weight, ECG and a\n"
+    "narrative note, and prints their ids.\n";
+
+struct ParsedArgs {
+  std::map<std::string, std::string> values;  // flag name without dashes -> value
+  std::vector<std::string> switches;
+  bool help = false;
+};
+
+// Parses --key value / --key=value. `switch_names` take no value.
+Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
+                             const std::vector<std::string>& value_names,
+                             const std::vector<std::string>& switch_names) {
+  ParsedArgs out;
+  for (int i = start; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      out.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return Status::InvalidArgument("unexpected argument '" + arg + "'");
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (std::find(switch_names.begin(), switch_names.end(), name) != switch_names.end()) {
+      if (has_value) {
+        return Status::InvalidArgument("--" + name + " takes no value");
+      }
+      out.switches.push_back(name);
+      continue;
+    }
+    if (std::find(value_names.begin(), value_names.end(), name) == value_names.end()) {
+      return Status::InvalidArgument("unknown option --" + name);
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        return Status::InvalidArgument("--" + name + " needs a value");
+      }
+      value = argv[++i];
+    }
+    out.values[name] = value;
+  }
+  return out;
+}
+
+std::string FlagToKey(std::string flag) {
+  for (char& c : flag) {
+    if (c == '-') {
+      c = '_';
+    }
+  }
+  return flag;
+}
+
+int Fail(const Status& st) {
+  std::cerr << "medvault: " << st.message() << "\n";
+  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// Defaults < file < environment < flags. The data directory is resolved
+// first (flags, then environment) because the default file lives in it.
+Result<Config> LoadConfig(const ParsedArgs& args) {
+  Config config;
+  const auto env = CurrentEnvironment();
+  if (auto it = env.find("MEDVAULT_DATA"); it != env.end()) {
+    MV_RETURN_IF_ERROR(ApplySetting(config, "data", it->second, "MEDVAULT_DATA"));
+  }
+  if (auto it = args.values.find("data"); it != args.values.end()) {
+    MV_RETURN_IF_ERROR(ApplySetting(config, "data", it->second, "--data"));
+  }
+  std::string file;
+  if (auto it = args.values.find("config"); it != args.values.end()) {
+    file = it->second;
+  } else if (std::filesystem::exists(DataDirLayout(config.data_dir).config_file)) {
+    file = DataDirLayout(config.data_dir).config_file.string();
+  }
+  if (!file.empty()) {
+    MV_RETURN_IF_ERROR(ApplyConfigFile(config, file));
+  }
+  MV_RETURN_IF_ERROR(ApplyEnvironment(config, env));
+  for (const auto& [flag, value] : args.values) {
+    if (flag == "config") {
+      continue;
+    }
+    MV_RETURN_IF_ERROR(ApplySetting(config, FlagToKey(flag), value, "--" + flag));
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return Status::InvalidArgument("tls_cert and tls_key must be given together");
+  }
+  return config;
+}
+
+int RunInit(int argc, char** argv) {
+  auto args = ParseArgs(argc, argv, 2, {"data"}, {"self-signed-cert"});
+  if (!args.ok()) {
+    std::cerr << kInitUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kInitUsage;
+    return 0;
+  }
+  auto config = LoadConfig(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  const bool cert = std::find(args->switches.begin(), args->switches.end(), "self-signed-cert") !=
+                    args->switches.end();
+  Status st = InitDataDir(config->data_dir, cert);
+  if (!st.ok()) {
+    return Fail(st);
+  }
+  const DataDirLayout layout(config->data_dir);
+  std::cout << "initialised " << config->data_dir << "\n"
+            << "  platform key:    " << layout.kek.string() << " (mode 0600; back it up apart "
+            << "from the data)\n"
+            << "  admin token:     " << layout.bootstrap_token.string() << " (mode 0600)\n";
+  if (cert) {
+    std::cout << "  TLS certificate: " << layout.tls_cert.string() << "\n"
+              << "  TLS key:         " << layout.tls_key.string() << "\n";
+  }
+  std::cout << "next: medvault serve --data " << config->data_dir << "\n";
+  return 0;
+}
+
+int RunServe(int argc, char** argv) {
+  auto args = ParseArgs(argc, argv, 2,
+                        {"data", "listen", "config", "tls-cert", "tls-key", "max-attachment-bytes",
+                         "max-json-bytes", "worker-threads", "log-level", "sqlite-synchronous"},
+                        {});
+  if (!args.ok()) {
+    std::cerr << kServeUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kServeUsage;
+    return 0;
+  }
+  auto config = LoadConfig(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(config->log_level, &level);
+  SetLogLevel(level);
+  if (config->tls_cert.empty() && !api::IsLoopbackHost(config->host)) {
+    return Fail(Status::FailedPrecondition(
+        "refusing to listen on " + config->host +
+        " without TLS. Either listen on 127.0.0.1, or give --tls-cert and --tls-key "
+        "(medvault init --self-signed-cert --data DIR makes a pair in DIR/tls/)"));
+  }
+  auto token_hash = LoadBootstrapTokenHash(DataDirLayout(config->data_dir).bootstrap_token);
+  if (!token_hash.ok()) {
+    return Fail(token_hash.status());
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) {
+    return Fail(runtime.status());
+  }
+  api::ServerOptions options;
+  options.host = config->host;
+  options.port = config->port;
+  options.tls_cert_path = config->tls_cert;
+  options.tls_key_path = config->tls_key;
+  options.max_json_bytes = config->max_json_bytes;
+  options.max_attachment_bytes = config->max_attachment_bytes;
+  options.worker_threads = config->worker_threads;
+  options.bootstrap_token_sha256 = std::move(*token_hash);
+  auto server = api::CreateServer(options, (*runtime)->records.get(), (*runtime)->metadata.get());
+  if (!server.ok()) {
+    return Fail(server.status());
+  }
+  // Signals are handled by sigwait on this thread; block them before the
+  // server starts its threads so they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  Status st = (*server)->Start();
+  if (!st.ok()) {
+    return Fail(st);
+  }
+  const std::string scheme = config->tls_cert.empty() ? "http" : "https";
+  std::cout << "medvault listening on " << scheme << "://" << config->host << ":"
+            << (*server)->port() << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log(LogLevel::kInfo, "server.stopping", {{"signal", sig}});
+  (*server)->Stop();
+  return 0;
+}
+
+int RunSeed(int argc, char** argv) {
+  auto args = ParseArgs(argc, argv, 2, {"data"}, {});
+  if (!args.ok()) {
+    std::cerr << kSeedUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kSeedUsage;
+    return 0;
+  }
+  auto config = LoadConfig(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) {
+    return Fail(runtime.status());
+  }
+  auto ids = SeedDemoData(*(*runtime)->records);
+  if (!ids.ok()) {
+    return Fail(ids.status());
+  }
+  for (const std::string& id : *ids) {
+    std::cout << id << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  Status init = crypto::InitCrypto();
+  if (!init.ok()) {
+    return Fail(init);
+  }
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "medvault " << kVersion << "\n";
+    return 0;
+  }
+  if (command == "init") {
+    return RunInit(argc, argv);
+  }
+  if (command == "serve") {
+    return RunServe(argc, argv);
+  }
+  if (command == "seed-demo") {
+    return RunSeed(argc, argv);
+  }
+  std::cerr << "medvault: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}
+
+}  // namespace medvault::app

@@ -1,0 +1,49 @@
+// Internal to src/app: configuration from defaults, a file, the environment
+// and flags (in increasing precedence), validated at start.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace medvault::app {
+
+struct Config {
+  std::string data_dir = "./medvault-data";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string tls_cert;
+  std::string tls_key;
+  uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
+  uint64_t max_json_bytes = 1024 * 1024;
+  int worker_threads = 64;
+  std::string log_level = "info";
+  bool sqlite_synchronous_full = true;
+};
+
+// Parses HOST:PORT or [IPv6]:PORT. InvalidArgument with the reason.
+Status ParseListen(std::string_view text, std::string* host, int* port);
+
+// Applies one setting by its file key ("listen", "tls_cert", ...). `origin`
+// names where it came from for error messages ("medvault.conf:12",
+// "MEDVAULT_LISTEN", "--listen").
+Status ApplySetting(Config& config, std::string_view key, std::string_view value,
+                    std::string_view origin);
+
+// Reads `key = value` lines; '#' starts a comment; blank lines ignored.
+// InvalidArgument naming file and line for syntax errors, unknown keys and bad values.
+Status ApplyConfigFile(Config& config, const std::string& path);
+Status ApplyConfigText(Config& config, std::string_view text, std::string_view file_name);
+
+// Applies MEDVAULT_<KEY> variables from `env` (name -> value).
+Status ApplyEnvironment(Config& config, const std::map<std::string, std::string>& env);
+std::map<std::string, std::string> CurrentEnvironment();
+
+// Keys understood in files; flags are --key-with-dashes, env MEDVAULT_KEY.
+const std::vector<std::string_view>& ConfigKeys();
+
+}  // namespace medvault::app

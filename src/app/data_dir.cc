@@ -1,0 +1,147 @@
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "app/app.h"
+#include "common/log.h"
+
+namespace medvault::app {
+
+namespace fs = std::filesystem;
+
+DataDirLayout::DataDirLayout(const fs::path& dir)
+    : root(dir),
+      kek(dir / "keys" / "platform.kek"),
+      bootstrap_token(dir / "bootstrap-admin.token"),
+      metadata_db(dir / "metadata.db"),
+      objects_root(dir),
+      config_file(dir / "medvault.conf"),
+      tls_cert(dir / "tls" / "cert.pem"),
+      tls_key(dir / "tls" / "key.pem") {}
+
+namespace {
+
+Status MakePrivateDir(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.has_parent_path() && !dir.parent_path().empty()) {
+    fs::create_directories(dir.parent_path(), ec);
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IOError("cannot create directory " + dir.string());
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::FailedPrecondition(dir.string() + " is not a directory");
+  }
+  return Status::Ok();
+}
+
+Status WriteSecretFile(const fs::path& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return errno == EEXIST ? Status::AlreadyExists(path.string() + " already exists")
+                           : Status::IOError("cannot create " + path.string());
+  }
+  size_t off = 0;
+  while (off < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      return Status::IOError("cannot write " + path.string());
+    }
+    off += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  return synced ? Status::Ok() : Status::IOError("cannot sync " + path.string());
+}
+
+constexpr std::string_view kDefaultConfig =
+    "# medvault configuration. Precedence: flags > MEDVAULT_* environment > this file.\n"
+    "# listen = 127.0.0.1:8080\n"
+    "# tls_cert = /path/to/cert.pem\n"
+    "# tls_key = /path/to/key.pem\n"
+    "# max_attachment_bytes = 67108864\n"
+    "# max_json_bytes = 1048576\n"
+    "# worker_threads = 64\n"
+    "# log_level = info\n"
+    "# sqlite_synchronous = full\n";
+
+}  // namespace
+
+Status InitDataDir(const fs::path& dir, bool self_signed_cert) {
+  const DataDirLayout layout(dir);
+  const bool already = fs::exists(layout.kek);
+  if (already && !self_signed_cert) {
+    return Status::FailedPrecondition(dir.string() +
+                                      " is already initialised (its platform key exists)");
+  }
+  MV_RETURN_IF_ERROR(MakePrivateDir(dir));
+  if (!already) {
+    MV_RETURN_IF_ERROR(MakePrivateDir(dir / "keys"));
+    MV_RETURN_IF_ERROR(crypto::CreateKeyFile(layout.kek));
+    uint8_t raw[32];
+    crypto::RandomBytes(raw);
+    const std::string token = "mvb_" + ToBase64Url(ByteView(raw, sizeof raw)) + "\n";
+    sodium_memzero(raw, sizeof raw);
+    MV_RETURN_IF_ERROR(WriteSecretFile(layout.bootstrap_token, token));
+    if (!fs::exists(layout.config_file)) {
+      std::ofstream(layout.config_file) << kDefaultConfig;
+    }
+    MV_ASSIGN_OR_RETURN(auto db, store::OpenSqliteMetadataStore(layout.metadata_db));
+    MV_ASSIGN_OR_RETURN(auto objects, store::OpenFileObjectStore(layout.objects_root));
+  }
+  if (self_signed_cert) {
+    MV_RETURN_IF_ERROR(MakePrivateDir(dir / "tls"));
+    MV_RETURN_IF_ERROR(WriteSelfSignedCertificate(layout.tls_cert, layout.tls_key));
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> LoadBootstrapTokenHash(const fs::path& token_file) {
+  struct stat st {};
+  if (::stat(token_file.c_str(), &st) != 0) {
+    return Status::FailedPrecondition("bootstrap token " + token_file.string() +
+                                      " is missing: run 'medvault init' first");
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Status::FailedPrecondition("bootstrap token " + token_file.string() +
+                                      " is readable by group or others: chmod 600 it");
+  }
+  std::ifstream in(token_file, std::ios::binary);
+  std::string token;
+  std::getline(in, token);
+  if (token.size() < 20 || token.size() > 200) {
+    return Status::DataLoss("bootstrap token file is malformed");
+  }
+  Bytes hash = crypto::Sha256(AsBytes(token));
+  sodium_memzero(token.data(), token.size());
+  return hash;
+}
+
+Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
+  const DataDirLayout layout(config.data_dir);
+  if (!fs::exists(layout.kek)) {
+    return Status::FailedPrecondition("data directory " + config.data_dir +
+                                      " is not initialised: run 'medvault init --data " +
+                                      config.data_dir + "'");
+  }
+  auto rt = std::make_unique<Runtime>();
+  MV_ASSIGN_OR_RETURN(rt->keys, crypto::OpenFileKeyProvider(layout.kek));
+  store::SqliteOptions sqlite;
+  sqlite.synchronous_full = config.sqlite_synchronous_full;
+  MV_ASSIGN_OR_RETURN(rt->metadata, store::OpenSqliteMetadataStore(layout.metadata_db, sqlite));
+  MV_ASSIGN_OR_RETURN(rt->objects, store::OpenFileObjectStore(layout.objects_root));
+  record::RecordServiceOptions options;
+  options.max_attachment_bytes = config.max_attachment_bytes;
+  options.max_inline_bytes = config.max_json_bytes;
+  MV_ASSIGN_OR_RETURN(rt->records, record::CreateRecordService(rt->keys.get(), rt->metadata.get(),
+                                                               rt->objects.get(), options));
+  return rt;
+}
+
+}  // namespace medvault::app

@@ -1,0 +1,204 @@
+#include "common/bytes.h"
+
+#include <sodium.h>
+
+namespace medvault {
+
+std::string ToHex(ByteView data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (uint8_t b : data) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  }
+  return out;
+}
+
+static int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+Result<Bytes> FromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) {
+    return Status::InvalidArgument("hex string has odd length");
+  }
+  Bytes out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = HexValue(hex[i]);
+    int lo = HexValue(hex[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return Status::InvalidArgument("hex string has a non-hex character");
+    }
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return out;
+}
+
+std::string ToBase64Url(ByteView data) {
+  const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+  std::string out(sodium_base64_encoded_len(data.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), data.data(), data.size(), variant);
+  out.resize(out.size() - 1);  // drop the NUL terminator
+  return out;
+}
+
+Result<Bytes> FromBase64Url(std::string_view text) {
+  Bytes out(text.size() * 3 / 4 + 3);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size()) {
+    return Status::InvalidArgument("invalid base64url");
+  }
+  out.resize(len);
+  return out;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i < len) {
+      return false;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<uint8_t>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) {
+        return false;
+      }
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+void PutU8(Bytes& out, uint8_t v) { out.push_back(v); }
+void PutU16(Bytes& out, uint16_t v) {
+  out.push_back(static_cast<uint8_t>(v));
+  out.push_back(static_cast<uint8_t>(v >> 8));
+}
+void PutU32(Bytes& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) {
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+}
+void PutU64(Bytes& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+}
+void PutLengthPrefixed(Bytes& out, ByteView data) {
+  PutU32(out, static_cast<uint32_t>(data.size()));
+  out.insert(out.end(), data.begin(), data.end());
+}
+
+bool ByteReader::Take(size_t n, const uint8_t** p) {
+  if (failed_ || data_.size() - pos_ < n) {
+    failed_ = true;
+    return false;
+  }
+  *p = data_.data() + pos_;
+  pos_ += n;
+  return true;
+}
+
+bool ByteReader::ReadU8(uint8_t* v) {
+  const uint8_t* p;
+  if (!Take(1, &p)) {
+    return false;
+  }
+  *v = p[0];
+  return true;
+}
+
+bool ByteReader::ReadU16(uint16_t* v) {
+  const uint8_t* p;
+  if (!Take(2, &p)) {
+    return false;
+  }
+  *v = static_cast<uint16_t>(p[0] | (p[1] << 8));
+  return true;
+}
+
+bool ByteReader::ReadU32(uint32_t* v) {
+  const uint8_t* p;
+  if (!Take(4, &p)) {
+    return false;
+  }
+  *v = 0;
+  for (int i = 3; i >= 0; --i) {
+    *v = (*v << 8) | p[i];
+  }
+  return true;
+}
+
+bool ByteReader::ReadU64(uint64_t* v) {
+  const uint8_t* p;
+  if (!Take(8, &p)) {
+    return false;
+  }
+  *v = 0;
+  for (int i = 7; i >= 0; --i) {
+    *v = (*v << 8) | p[i];
+  }
+  return true;
+}
+
+bool ByteReader::ReadBytes(size_t n, ByteView* out) {
+  const uint8_t* p;
+  if (!Take(n, &p)) {
+    return false;
+  }
+  *out = ByteView(p, n);
+  return true;
+}
+
+bool ByteReader::ReadLengthPrefixed(size_t max_len, ByteView* out) {
+  uint32_t len;
+  if (!ReadU32(&len)) {
+    return false;
+  }
+  if (len > max_len) {
+    failed_ = true;
+    return false;
+  }
+  return ReadBytes(len, out);
+}
+
+}  // namespace medvault

@@ -1,0 +1,170 @@
+// SHA-256, HMAC-SHA-256, HKDF-SHA-256 (OpenSSL 3) and the keyed blind index.
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+
+#include "crypto/crypto.h"
+
+namespace medvault::crypto {
+namespace {
+
+constexpr size_t kSha256Size = 32;
+
+// OpenSSL only fails these calls on allocation failure or a broken provider
+// setup; neither is recoverable, and returning a wrong digest would be worse.
+[[noreturn]] void Fatal(const char* what) {
+  std::fprintf(stderr, "medvault: fatal OpenSSL failure in %s\n", what);
+  std::abort();
+}
+
+// OpenSSL treats a NULL buffer as "not provided" in several places (HMAC keys,
+// OSSL_PARAM octet strings), so empty inputs get a valid non-null pointer.
+const uint8_t* NonNull(ByteView v) {
+  static const uint8_t kEmpty[1] = {0};
+  return v.empty() ? kEmpty : v.data();
+}
+
+// Fetched once: explicit fetching avoids a provider lookup on every call.
+// The objects live for the whole process.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) {
+    Fatal("EVP_MD_fetch(SHA256)");
+  }
+  return md;
+}
+
+EVP_MAC* HmacMac() {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) {
+    Fatal("EVP_MAC_fetch(HMAC)");
+  }
+  return mac;
+}
+
+EVP_KDF* HkdfKdf() {
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) {
+    Fatal("EVP_KDF_fetch(HKDF)");
+  }
+  return kdf;
+}
+
+// HMAC-SHA-256 over the concatenation of `parts`.
+Bytes Hmac(ByteView key, std::initializer_list<ByteView> parts) {
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(HmacMac());
+  if (ctx == nullptr) {
+    Fatal("EVP_MAC_CTX_new");
+  }
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (EVP_MAC_init(ctx, NonNull(key), key.size(), params) != 1) {
+    Fatal("EVP_MAC_init");
+  }
+  for (ByteView part : parts) {
+    if (!part.empty() && EVP_MAC_update(ctx, part.data(), part.size()) != 1) {
+      Fatal("EVP_MAC_update");
+    }
+  }
+  Bytes out(kSha256Size);
+  size_t len = 0;
+  if (EVP_MAC_final(ctx, out.data(), &len, out.size()) != 1 || len != kSha256Size) {
+    Fatal("EVP_MAC_final");
+  }
+  EVP_MAC_CTX_free(ctx);
+  return out;
+}
+
+}  // namespace
+
+Bytes Sha256(ByteView data) {
+  Bytes out(kSha256Size);
+  unsigned int len = 0;
+  if (EVP_Digest(NonNull(data), data.size(), out.data(), &len, Sha256Md(), nullptr) != 1 ||
+      len != kSha256Size) {
+    Fatal("EVP_Digest");
+  }
+  return out;
+}
+
+Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), Sha256Md(), nullptr) != 1) {
+    Fatal("EVP_DigestInit_ex");
+  }
+}
+
+Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256Hasher::Update(ByteView data) {
+  if (!data.empty() &&
+      EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1) {
+    Fatal("EVP_DigestUpdate");
+  }
+}
+
+// The contract says the hasher is not used after Finish(); re-initialising makes
+// a stray use hash from scratch instead of touching a finalised context.
+Bytes Sha256Hasher::Finish() {
+  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
+  Bytes out(kSha256Size);
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != kSha256Size) {
+    Fatal("EVP_DigestFinal_ex");
+  }
+  if (EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) != 1) {
+    Fatal("EVP_DigestInit_ex");
+  }
+  return out;
+}
+
+Bytes HmacSha256(const SecretBytes& key, ByteView data) { return Hmac(key.view(), {data}); }
+
+Result<SecretBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, size_t length) {
+  constexpr size_t kMaxLength = 255 * kSha256Size;
+  if (length > kMaxLength) {
+    return Status::InvalidArgument("HKDF-SHA-256 output length " + std::to_string(length) +
+                                   " exceeds the maximum of " + std::to_string(kMaxLength));
+  }
+  SecretBytes out(length);
+  if (length == 0) {
+    return out;
+  }
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(HkdfKdf());
+  if (ctx == nullptr) {
+    Fatal("EVP_KDF_CTX_new");
+  }
+  // OSSL_PARAM stores non-const pointers but the KDF only reads them.
+  auto octets = [](const char* name, ByteView v) {
+    return OSSL_PARAM_construct_octet_string(name, const_cast<uint8_t*>(NonNull(v)), v.size());
+  };
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      octets(OSSL_KDF_PARAM_KEY, ikm),
+      octets(OSSL_KDF_PARAM_SALT, salt),
+      octets(OSSL_KDF_PARAM_INFO, info),
+      OSSL_PARAM_construct_end(),
+  };
+  const int rc = EVP_KDF_derive(ctx, out.data(), out.size(), params);
+  EVP_KDF_CTX_free(ctx);
+  if (rc != 1) {
+    return Status::Internal("HKDF-SHA-256 derivation failed");
+  }
+  return out;
+}
+
+Bytes BlindIndex(const SecretBytes& key, std::string_view domain, std::string_view value) {
+  static const uint8_t kSeparator[1] = {0};
+  return Hmac(key.view(), {AsBytes(domain), ByteView(kSeparator), AsBytes(value)});
+}
+
+}  // namespace medvault::crypto

@@ -1,0 +1,187 @@
+// medvault records: the public interface of src/record.
+//
+// A patient's record is a tree of segments addressed by paths such as
+// "physical-signs/blood-pressure" or "internal-medicine/cardiology/ecg".
+// Every write creates a new immutable version. Content is encrypted under a
+// fresh data key wrapped by the key of the segment's node in the patient key
+// tree (see docs/architecture.md); the root of that tree is wrapped by the
+// platform key provider. Destroying the wrapped root key (ErasePatient) makes
+// every object and every demographic field of the patient unreadable.
+//
+// Access control is not decided here: callers (src/api) authenticate and
+// authorise before calling. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+
+namespace medvault::record {
+
+using store::ContentKind;
+
+// ---------------------------------------------------------------------------
+// Segment paths and categories
+
+inline constexpr size_t kMaxPathLength = 256;
+inline constexpr size_t kMaxPathDepth = 8;
+inline constexpr size_t kMaxComponentLength = 64;
+inline constexpr int kMaxSensitivity = 4;
+
+struct TopLevelSegment {
+  std::string_view name;      // first path component
+  std::string_view category;  // category recorded with each version
+  int default_sensitivity;    // 0 public-ish .. 4 most sensitive
+  std::string_view description;
+};
+
+// The top-level segments of the brief plus the clinical departments under
+// which clinical data nests ("internal-medicine/cardiology/...").
+const std::vector<TopLevelSegment>& TopLevelSegments();
+
+// Validates a segment path: 1..kMaxPathDepth components of 1..64 characters
+// [a-z0-9-] (not starting or ending with '-'), joined by '/', at most 256
+// characters, whose first component is a known top-level segment.
+// InvalidArgument with a precise reason otherwise.
+Status ValidateSegmentPath(std::string_view path);
+// REQUIRES: ValidateSegmentPath(path).ok().
+const TopLevelSegment& TopLevelFor(std::string_view path);
+// True when `path` equals `prefix` or lies below it (whole components).
+bool PathIsWithin(std::string_view path, std::string_view prefix);
+
+// ---------------------------------------------------------------------------
+// Patients
+
+struct Demographics {
+  std::string given_name;
+  std::string family_name;
+  std::string birth_date;  // YYYY-MM-DD
+  std::string sex;         // "female", "male", "other", "unknown"
+  std::string identifier;  // external identifier (MRN), may be empty
+};
+
+struct PatientInfo {
+  std::string patient_id;
+  int64_t created_at_ms = 0;
+  bool erased = false;
+  std::optional<int64_t> erased_at_ms;
+  std::optional<Demographics> demographics;  // absent once erased
+};
+
+// ---------------------------------------------------------------------------
+// Segments
+
+struct SegmentVersionInfo {
+  std::string patient_id;
+  std::string path;
+  uint64_t version = 0;
+  std::string category;
+  int sensitivity = 0;
+  ContentKind kind = ContentKind::kJson;
+  std::string media_type;
+  uint64_t size = 0;               // plaintext bytes
+  std::string content_sha256_hex;  // of the stored ciphertext
+  std::string author;
+  int64_t created_at_ms = 0;
+};
+
+struct SegmentWrite {
+  ContentKind kind = ContentKind::kJson;
+  std::string media_type;          // required for kBinary; json/text set automatically
+  std::optional<int> sensitivity;  // default: the top-level segment's
+  Bytes content;
+};
+
+struct SegmentContent {
+  SegmentVersionInfo info;
+  Bytes content;
+};
+
+// Streams an attachment into a new version. The version number is reserved
+// when the writer is created; no other write to the same path can start until
+// Commit() or destruction (which abandons the upload, leaving nothing visible).
+class SegmentWriter {
+ public:
+  virtual ~SegmentWriter() = default;
+  // ResourceExhausted once the total exceeds the configured maximum.
+  virtual Status Append(ByteView data) = 0;
+  virtual Result<SegmentVersionInfo> Commit() = 0;
+};
+
+// Streams a version's plaintext out. Every chunk handed out has been
+// authenticated; an integrity failure is reported as DataLoss.
+class SegmentReader {
+ public:
+  virtual ~SegmentReader() = default;
+  virtual const SegmentVersionInfo& info() const = 0;
+  // Appends up to about `max` bytes of plaintext to `out`; empty at the end.
+  virtual Status ReadSome(size_t max, Bytes& out) = 0;
+};
+
+struct RecordServiceOptions {
+  uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
+  uint64_t max_inline_bytes = 1024 * 1024;  // JSON and text segments
+};
+
+class RecordService {
+ public:
+  virtual ~RecordService() = default;
+
+  // InvalidArgument for malformed demographics.
+  virtual Result<PatientInfo> CreatePatient(const Demographics& demographics,
+                                            std::string_view author) = 0;
+  // NotFound when unknown. Erased patients are returned with erased = true.
+  virtual Result<PatientInfo> GetPatient(std::string_view patient_id) = 0;
+  // Exact match on the normalised family name and/or identifier through the
+  // blind indexes. At least one must be given.
+  virtual Result<std::vector<PatientInfo>> FindPatients(std::string_view family_name,
+                                                        std::string_view identifier) = 0;
+  virtual Result<std::vector<std::string>> ListPatientIds(std::string_view after_id,
+                                                          size_t limit) = 0;
+  // Crypto-shredding: destroys the patient's wrapped root key, marks the
+  // patient erased and deletes the objects. NotFound / FailedPrecondition
+  // (already erased).
+  virtual Status ErasePatient(std::string_view patient_id) = 0;
+
+  // Writes a JSON (must be a JSON object) or text (valid UTF-8) version.
+  virtual Result<SegmentVersionInfo> WriteSegment(std::string_view patient_id,
+                                                  std::string_view path, const SegmentWrite& write,
+                                                  std::string_view author) = 0;
+  virtual Result<std::unique_ptr<SegmentWriter>> BeginAttachment(std::string_view patient_id,
+                                                                 std::string_view path,
+                                                                 std::string_view media_type,
+                                                                 std::optional<int> sensitivity,
+                                                                 std::string_view author) = 0;
+  // version 0 = latest. NotFound for unknown patient, path or version;
+  // DataLoss when the stored object fails its integrity checks.
+  virtual Result<SegmentContent> ReadSegment(std::string_view patient_id, std::string_view path,
+                                             uint64_t version) = 0;
+  virtual Result<std::unique_ptr<SegmentReader>> OpenSegment(std::string_view patient_id,
+                                                             std::string_view path,
+                                                             uint64_t version) = 0;
+  virtual Result<std::vector<SegmentVersionInfo>> ListVersions(std::string_view patient_id,
+                                                               std::string_view path) = 0;
+  virtual Result<std::vector<store::SegmentSummary>> ListTree(std::string_view patient_id,
+                                                              std::string_view prefix) = 0;
+};
+
+// The stores and the key provider must outlive the service.
+Result<std::unique_ptr<RecordService>> CreateRecordService(crypto::KeyProvider* keys,
+                                                           store::MetadataStore* metadata,
+                                                           store::ObjectStore* objects,
+                                                           const RecordServiceOptions& options);
+
+// Validates a demographics value: names 1..200 chars of valid UTF-8 without
+// control characters, birth_date a real calendar date YYYY-MM-DD not in the
+// future, sex one of the four values, identifier 0..64 printable ASCII.
+Status ValidateDemographics(const Demographics& d);
+
+}  // namespace medvault::record

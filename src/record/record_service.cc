@@ -1,0 +1,664 @@
+#include <sodium.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "record/measurements.h"
+#include "record/record.h"
+
+namespace medvault::record {
+
+namespace {
+
+using crypto::KeyProvider;
+using store::MetadataStore;
+using store::ObjectStore;
+
+std::string NormaliseName(std::string_view s) {
+  // Lower-case ASCII letters and trim spaces; non-ASCII bytes are kept as is
+  // (exact match on the UTF-8 form).
+  size_t b = 0, e = s.size();
+  while (b < e && s[b] == ' ') {
+    ++b;
+  }
+  while (e > b && s[e - 1] == ' ') {
+    --e;
+  }
+  std::string out(s.substr(b, e - b));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+Bytes RootKeyAad(std::string_view patient_id) {
+  Bytes aad = ToBytes("medvault/v1/patient-root-key");
+  PutLengthPrefixed(aad, AsBytes(patient_id));
+  return aad;
+}
+
+Bytes DemographicsAad(std::string_view patient_id) {
+  Bytes aad = ToBytes("medvault/v1/demographics");
+  PutLengthPrefixed(aad, AsBytes(patient_id));
+  return aad;
+}
+
+nlohmann::json DemographicsToJson(const Demographics& d) {
+  return nlohmann::json{{"given_name", d.given_name},
+                        {"family_name", d.family_name},
+                        {"birth_date", d.birth_date},
+                        {"sex", d.sex},
+                        {"identifier", d.identifier}};
+}
+
+Result<Demographics> DemographicsFromJson(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::DataLoss("sealed demographics are not valid JSON");
+  }
+  Demographics d;
+  try {
+    d.given_name = j.at("given_name").get<std::string>();
+    d.family_name = j.at("family_name").get<std::string>();
+    d.birth_date = j.at("birth_date").get<std::string>();
+    d.sex = j.at("sex").get<std::string>();
+    d.identifier = j.at("identifier").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return Status::DataLoss("sealed demographics miss a field");
+  }
+  return d;
+}
+
+SegmentVersionInfo ToInfo(const store::SegmentVersionRecord& r) {
+  SegmentVersionInfo i;
+  i.patient_id = r.patient_id;
+  i.path = r.path;
+  i.version = r.version;
+  i.category = r.category;
+  i.sensitivity = r.sensitivity;
+  i.kind = r.kind;
+  i.media_type = r.media_type;
+  i.size = r.plaintext_size;
+  i.content_sha256_hex = ToHex(r.content_sha256);
+  i.author = r.author;
+  i.created_at_ms = r.created_at_ms;
+  return i;
+}
+
+// Serialises writers per (patient, path) so that a version number, which the
+// ciphertext binds, is reserved before encryption. Entries live only while held.
+class PathLocks {
+ public:
+  void Lock(const std::string& key) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      auto [it, inserted] = held_.try_emplace(key, 0);
+      if (inserted) {
+        return;
+      }
+      ++it->second;  // waiter count keeps the entry alive
+      cv_.wait(lock);
+      auto again = held_.find(key);
+      if (again != held_.end()) {
+        --again->second;
+      }
+      if (again == held_.end()) {
+        held_.emplace(key, 0);
+        return;
+      }
+    }
+  }
+  void Unlock(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.erase(key);
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, int> held_;
+};
+
+class PathLockGuard {
+ public:
+  PathLockGuard(PathLocks* locks, std::string key) : locks_(locks), key_(std::move(key)) {
+    locks_->Lock(key_);
+  }
+  ~PathLockGuard() {
+    if (locks_ != nullptr) {
+      locks_->Unlock(key_);
+    }
+  }
+  PathLockGuard(const PathLockGuard&) = delete;
+  PathLockGuard& operator=(const PathLockGuard&) = delete;
+
+ private:
+  PathLocks* locks_;
+  std::string key_;
+};
+
+Status ValidateAuthor(std::string_view author) {
+  if (author.empty() || author.size() > 128 || !IsValidUtf8(author)) {
+    return Status::InvalidArgument("author must be 1..128 characters of UTF-8");
+  }
+  return Status::Ok();
+}
+
+class RecordServiceImpl;
+
+// Writes ciphertext to the object store as plaintext arrives.
+class AttachmentWriter final : public SegmentWriter {
+ public:
+  AttachmentWriter(RecordServiceImpl* service, std::unique_ptr<PathLockGuard> lock,
+                   store::SegmentVersionRecord record,
+                   std::unique_ptr<crypto::EnvelopeSealer> sealer,
+                   std::unique_ptr<store::ObjectWriter> object, uint64_t max_bytes)
+      : service_(service),
+        lock_(std::move(lock)),
+        record_(std::move(record)),
+        sealer_(std::move(sealer)),
+        object_(std::move(object)),
+        max_bytes_(max_bytes) {}
+
+  Status Append(ByteView data) override {
+    if (!status_.ok()) {
+      return status_;
+    }
+    if (committed_) {
+      return Status::FailedPrecondition("attachment already committed");
+    }
+    if (data.size() > max_bytes_ - record_.plaintext_size) {
+      status_ = Status::ResourceExhausted("attachment exceeds the maximum size of " +
+                                          std::to_string(max_bytes_) + " bytes");
+      return status_;
+    }
+    record_.plaintext_size += data.size();
+    buffer_.clear();
+    status_ = sealer_->Update(data, buffer_);
+    if (status_.ok() && !buffer_.empty()) {
+      status_ = object_->Append(buffer_);
+    }
+    return status_;
+  }
+
+  Result<SegmentVersionInfo> Commit() override;
+
+ private:
+  RecordServiceImpl* service_;
+  std::unique_ptr<PathLockGuard> lock_;
+  store::SegmentVersionRecord record_;
+  std::unique_ptr<crypto::EnvelopeSealer> sealer_;
+  std::unique_ptr<store::ObjectWriter> object_;
+  uint64_t max_bytes_;
+  Bytes buffer_;
+  Status status_;
+  bool committed_ = false;
+};
+
+class ObjectSegmentReader final : public SegmentReader {
+ public:
+  ObjectSegmentReader(SegmentVersionInfo info, std::unique_ptr<store::ObjectReader> object,
+                      std::unique_ptr<crypto::EnvelopeOpener> opener)
+      : info_(std::move(info)), object_(std::move(object)), opener_(std::move(opener)) {}
+
+  const SegmentVersionInfo& info() const override { return info_; }
+
+  Status ReadSome(size_t max, Bytes& out) override {
+    if (done_) {
+      return Status::Ok();
+    }
+    Bytes buf(std::max<size_t>(max, 4096));
+    const size_t before = out.size();
+    while (out.size() == before && !done_) {
+      auto n = object_->Read(buf);
+      if (!n.ok()) {
+        return n.status();
+      }
+      if (*n == 0) {
+        MV_RETURN_IF_ERROR(opener_->Finish(out));
+        done_ = true;
+        if (out.size() - before + delivered_ != info_.size) {
+          return Status::DataLoss("object plaintext size differs from its metadata");
+        }
+        break;
+      }
+      MV_RETURN_IF_ERROR(opener_->Update(ByteView(buf.data(), *n), out));
+    }
+    delivered_ += out.size() - before;
+    return Status::Ok();
+  }
+
+ private:
+  SegmentVersionInfo info_;
+  std::unique_ptr<store::ObjectReader> object_;
+  std::unique_ptr<crypto::EnvelopeOpener> opener_;
+  uint64_t delivered_ = 0;
+  bool done_ = false;
+};
+
+class RecordServiceImpl final : public RecordService {
+ public:
+  RecordServiceImpl(KeyProvider* keys, MetadataStore* metadata, ObjectStore* objects,
+                    RecordServiceOptions options, SecretBytes blind_index_key)
+      : keys_(keys),
+        metadata_(metadata),
+        objects_(objects),
+        options_(options),
+        blind_index_key_(std::move(blind_index_key)) {}
+
+  Result<PatientInfo> CreatePatient(const Demographics& demographics,
+                                    std::string_view author) override {
+    MV_RETURN_IF_ERROR(ValidateDemographics(demographics));
+    MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    store::PatientRecord rec;
+    rec.patient_id = NewRandomId();
+    SecretBytes root = crypto::RandomKey();
+    MV_ASSIGN_OR_RETURN(rec.wrapped_root_key, keys_->WrapKey(root, RootKeyAad(rec.patient_id)));
+    MV_ASSIGN_OR_RETURN(SecretBytes demo_key, crypto::DerivePurposeKey(root, "demographics"));
+    const std::string demo_json = DemographicsToJson(demographics).dump();
+    MV_ASSIGN_OR_RETURN(rec.sealed_demographics, crypto::AeadSeal(demo_key, AsBytes(demo_json),
+                                                                  DemographicsAad(rec.patient_id)));
+    rec.name_index = crypto::BlindIndex(blind_index_key_, "family-name",
+                                        NormaliseName(demographics.family_name));
+    if (!demographics.identifier.empty()) {
+      rec.identifier_index =
+          crypto::BlindIndex(blind_index_key_, "identifier", demographics.identifier);
+    }
+    rec.created_at_ms = NowUnixMillis();
+    MV_RETURN_IF_ERROR(metadata_->CreatePatient(rec));
+    PatientInfo info;
+    info.patient_id = rec.patient_id;
+    info.created_at_ms = rec.created_at_ms;
+    info.demographics = demographics;
+    return info;
+  }
+
+  Result<PatientInfo> GetPatient(std::string_view patient_id) override {
+    if (!IsValidRandomId(patient_id)) {
+      return Status::InvalidArgument("patient id must be 32 lower-case hex characters");
+    }
+    MV_ASSIGN_OR_RETURN(store::PatientRecord rec, metadata_->GetPatient(patient_id));
+    PatientInfo info;
+    info.patient_id = rec.patient_id;
+    info.created_at_ms = rec.created_at_ms;
+    if (rec.erased_at_ms.has_value()) {
+      info.erased = true;
+      info.erased_at_ms = rec.erased_at_ms;
+      return info;
+    }
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(rec));
+    MV_ASSIGN_OR_RETURN(SecretBytes demo_key, crypto::DerivePurposeKey(root, "demographics"));
+    MV_ASSIGN_OR_RETURN(Bytes demo_json, crypto::AeadOpen(demo_key, rec.sealed_demographics,
+                                                          DemographicsAad(rec.patient_id)));
+    MV_ASSIGN_OR_RETURN(info.demographics, DemographicsFromJson(AsString(demo_json)));
+    sodium_memzero_bytes(demo_json);
+    return info;
+  }
+
+  Result<std::vector<PatientInfo>> FindPatients(std::string_view family_name,
+                                                std::string_view identifier) override {
+    if (family_name.empty() && identifier.empty()) {
+      return Status::InvalidArgument("give family_name or identifier to search");
+    }
+    std::vector<std::string> ids;
+    if (!family_name.empty()) {
+      MV_ASSIGN_OR_RETURN(ids, metadata_->FindPatientsByNameIndex(crypto::BlindIndex(
+                                   blind_index_key_, "family-name", NormaliseName(family_name))));
+    }
+    if (!identifier.empty()) {
+      MV_ASSIGN_OR_RETURN(std::vector<std::string> by_id,
+                          metadata_->FindPatientsByIdentifierIndex(
+                              crypto::BlindIndex(blind_index_key_, "identifier", identifier)));
+      if (family_name.empty()) {
+        ids = std::move(by_id);
+      } else {
+        std::vector<std::string> both;
+        for (const std::string& id : ids) {
+          if (std::find(by_id.begin(), by_id.end(), id) != by_id.end()) {
+            both.push_back(id);
+          }
+        }
+        ids = std::move(both);
+      }
+    }
+    std::vector<PatientInfo> out;
+    for (const std::string& id : ids) {
+      MV_ASSIGN_OR_RETURN(PatientInfo p, GetPatient(id));
+      if (!p.erased) {
+        out.push_back(std::move(p));
+      }
+    }
+    return out;
+  }
+
+  Result<std::vector<std::string>> ListPatientIds(std::string_view after_id,
+                                                  size_t limit) override {
+    return metadata_->ListPatients(after_id, std::min<size_t>(limit, 1000));
+  }
+
+  Status ErasePatient(std::string_view patient_id) override {
+    MV_ASSIGN_OR_RETURN(store::PatientRecord rec, LoadLivePatient(patient_id));
+    MV_ASSIGN_OR_RETURN(std::vector<std::string> keys, metadata_->ListObjectKeys(patient_id));
+    MV_RETURN_IF_ERROR(metadata_->ErasePatient(patient_id, NowUnixMillis()));
+    // The data is unreadable from here on. Deleting the ciphertext only frees
+    // space; a failure is logged, not returned.
+    size_t failed = 0;
+    for (const std::string& key : keys) {
+      if (!objects_->Delete(key).ok()) {
+        ++failed;
+      }
+    }
+    Log(LogLevel::kInfo, "patient.erased",
+        {{"objects", static_cast<long>(keys.size())},
+         {"delete_failures", static_cast<long>(failed)}});
+    return Status::Ok();
+  }
+
+  Result<SegmentVersionInfo> WriteSegment(std::string_view patient_id, std::string_view path,
+                                          const SegmentWrite& write,
+                                          std::string_view author) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    std::string media_type;
+    if (write.content.size() > options_.max_inline_bytes) {
+      return Status::ResourceExhausted("segment content exceeds " +
+                                       std::to_string(options_.max_inline_bytes) + " bytes");
+    }
+    switch (write.kind) {
+      case ContentKind::kJson: {
+        auto j = nlohmann::json::parse(write.content.begin(), write.content.end(), nullptr, false);
+        if (j.is_discarded()) {
+          return Status::InvalidArgument("segment content is not valid JSON");
+        }
+        MV_RETURN_IF_ERROR(ValidateJsonSegment(path, j));
+        media_type = "application/json";
+        break;
+      }
+      case ContentKind::kText:
+        if (!IsValidUtf8(AsString(write.content))) {
+          return Status::InvalidArgument("text segment is not valid UTF-8");
+        }
+        media_type = "text/plain; charset=utf-8";
+        break;
+      case ContentKind::kBinary:
+        MV_RETURN_IF_ERROR(ValidateMediaType(write.media_type));
+        media_type = write.media_type;
+        break;
+    }
+    MV_ASSIGN_OR_RETURN(auto writer,
+                        StartVersion(patient_id, path, write.kind, media_type, write.sensitivity,
+                                     author, options_.max_inline_bytes));
+    MV_RETURN_IF_ERROR(writer->Append(write.content));
+    return writer->Commit();
+  }
+
+  Result<std::unique_ptr<SegmentWriter>> BeginAttachment(std::string_view patient_id,
+                                                         std::string_view path,
+                                                         std::string_view media_type,
+                                                         std::optional<int> sensitivity,
+                                                         std::string_view author) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    MV_RETURN_IF_ERROR(ValidateMediaType(media_type));
+    MV_ASSIGN_OR_RETURN(
+        auto writer, StartVersion(patient_id, path, ContentKind::kBinary, std::string(media_type),
+                                  sensitivity, author, options_.max_attachment_bytes));
+    return std::unique_ptr<SegmentWriter>(std::move(writer));
+  }
+
+  Result<SegmentContent> ReadSegment(std::string_view patient_id, std::string_view path,
+                                     uint64_t version) override {
+    MV_ASSIGN_OR_RETURN(auto reader, OpenSegment(patient_id, path, version));
+    SegmentContent out;
+    out.info = reader->info();
+    out.content.reserve(out.info.size);
+    while (true) {
+      const size_t before = out.content.size();
+      MV_RETURN_IF_ERROR(reader->ReadSome(crypto::kEnvelopeChunkSize + 4096, out.content));
+      if (out.content.size() == before) {
+        break;
+      }
+    }
+    return out;
+  }
+
+  Result<std::unique_ptr<SegmentReader>> OpenSegment(std::string_view patient_id,
+                                                     std::string_view path,
+                                                     uint64_t version) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
+                        metadata_->GetSegmentVersion(patient_id, path, version));
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, path));
+    MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
+    Bytes header(crypto::EnvelopeOpener::HeaderSize());
+    size_t got = 0;
+    while (got < header.size()) {
+      MV_ASSIGN_OR_RETURN(size_t n, object->Read(std::span<uint8_t>(header).subspan(got)));
+      if (n == 0) {
+        return Status::DataLoss("stored object is shorter than its header");
+      }
+      got += n;
+    }
+    MV_ASSIGN_OR_RETURN(
+        auto opener,
+        crypto::EnvelopeOpener::Create(
+            node_key, crypto::ObjectAad(patient_id, path, rec.version, ObjectId(rec)), header));
+    return std::unique_ptr<SegmentReader>(
+        std::make_unique<ObjectSegmentReader>(ToInfo(rec), std::move(object), std::move(opener)));
+  }
+
+  Result<std::vector<SegmentVersionInfo>> ListVersions(std::string_view patient_id,
+                                                       std::string_view path) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_RETURN_IF_ERROR(LoadLivePatient(patient_id).status());
+    MV_ASSIGN_OR_RETURN(auto records, metadata_->ListSegmentVersions(patient_id, path));
+    if (records.empty()) {
+      return Status::NotFound("segment has no versions");
+    }
+    std::vector<SegmentVersionInfo> out;
+    out.reserve(records.size());
+    for (const auto& r : records) {
+      out.push_back(ToInfo(r));
+    }
+    return out;
+  }
+
+  Result<std::vector<store::SegmentSummary>> ListTree(std::string_view patient_id,
+                                                      std::string_view prefix) override {
+    if (!prefix.empty()) {
+      MV_RETURN_IF_ERROR(ValidateSegmentPath(prefix));
+    }
+    MV_RETURN_IF_ERROR(LoadLivePatient(patient_id).status());
+    return metadata_->ListSegments(patient_id, prefix);
+  }
+
+  // Called by AttachmentWriter::Commit with the lock still held.
+  Result<SegmentVersionInfo> FinishVersion(store::SegmentVersionRecord& record,
+                                           crypto::EnvelopeSealer& sealer,
+                                           store::ObjectWriter& object) {
+    Bytes tail;
+    MV_RETURN_IF_ERROR(sealer.Finish(tail));
+    if (!tail.empty()) {
+      MV_RETURN_IF_ERROR(object.Append(tail));
+    }
+    MV_ASSIGN_OR_RETURN(store::ObjectInfo stored, object.Commit());
+    record.stored_size = stored.size;
+    record.content_sha256 = stored.sha256;
+    record.created_at_ms = NowUnixMillis();
+    Status st = metadata_->InsertSegmentVersion(record);
+    if (!st.ok()) {
+      // The object is invisible without its metadata row; remove it.
+      (void)objects_->Delete(record.object_key);
+      return st;
+    }
+    return ToInfo(record);
+  }
+
+ private:
+  static void sodium_memzero_bytes(Bytes& b) { sodium_memzero(b.data(), b.size()); }
+
+  static std::string ObjectId(const store::SegmentVersionRecord& r) {
+    const size_t slash = r.object_key.rfind('/');
+    return slash == std::string::npos ? r.object_key : r.object_key.substr(slash + 1);
+  }
+
+  static Status ValidateMediaType(std::string_view media_type) {
+    // type "/" subtype with optional parameters, printable ASCII, bounded.
+    if (media_type.empty() || media_type.size() > 127) {
+      return Status::InvalidArgument("attachment media type must be 1..127 characters");
+    }
+    const size_t slash = media_type.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == media_type.size()) {
+      return Status::InvalidArgument("attachment media type must look like type/subtype");
+    }
+    for (char c : media_type) {
+      if (c < 0x20 || c > 0x7e) {
+        return Status::InvalidArgument("attachment media type must be printable ASCII");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<store::PatientRecord> LoadLivePatient(std::string_view patient_id) {
+    if (!IsValidRandomId(patient_id)) {
+      return Status::InvalidArgument("patient id must be 32 lower-case hex characters");
+    }
+    MV_ASSIGN_OR_RETURN(store::PatientRecord rec, metadata_->GetPatient(patient_id));
+    if (rec.erased_at_ms.has_value()) {
+      return Status::NotFound("patient has been erased");
+    }
+    return rec;
+  }
+
+  Result<SecretBytes> UnwrapRoot(const store::PatientRecord& rec) {
+    if (rec.wrapped_root_key.empty()) {
+      return Status::NotFound("patient has been erased");
+    }
+    auto root = keys_->UnwrapKey(rec.wrapped_root_key, RootKeyAad(rec.patient_id));
+    if (!root.ok()) {
+      return Status::DataLoss("patient root key does not unwrap under the platform key");
+    }
+    return root;
+  }
+
+  Result<std::unique_ptr<AttachmentWriter>> StartVersion(
+      std::string_view patient_id, std::string_view path, ContentKind kind, std::string media_type,
+      std::optional<int> sensitivity, std::string_view author, uint64_t max_bytes) {
+    const TopLevelSegment& top = TopLevelFor(path);
+    const int level = sensitivity.value_or(top.default_sensitivity);
+    if (level < 0 || level > kMaxSensitivity) {
+      return Status::InvalidArgument("sensitivity must be between 0 and 4");
+    }
+    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    auto lock = std::make_unique<PathLockGuard>(&path_locks_,
+                                                std::string(patient_id) + "\n" + std::string(path));
+    MV_ASSIGN_OR_RETURN(uint64_t latest, metadata_->LatestVersion(patient_id, path));
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, path));
+
+    store::SegmentVersionRecord record;
+    record.patient_id = std::string(patient_id);
+    record.path = std::string(path);
+    record.version = latest + 1;
+    record.category = std::string(top.category);
+    record.sensitivity = level;
+    record.kind = kind;
+    record.media_type = std::move(media_type);
+    const std::string object_id = NewRandomId();
+    record.object_key = record.patient_id + "/" + object_id;
+    record.author = std::string(author);
+
+    MV_ASSIGN_OR_RETURN(
+        auto sealer, crypto::EnvelopeSealer::Create(
+                         node_key, crypto::ObjectAad(patient_id, path, record.version, object_id)));
+    MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
+    MV_RETURN_IF_ERROR(object->Append(sealer->header()));
+    return std::make_unique<AttachmentWriter>(this, std::move(lock), std::move(record),
+                                              std::move(sealer), std::move(object), max_bytes);
+  }
+
+  KeyProvider* keys_;
+  MetadataStore* metadata_;
+  ObjectStore* objects_;
+  RecordServiceOptions options_;
+  SecretBytes blind_index_key_;
+  PathLocks path_locks_;
+};
+
+Result<SegmentVersionInfo> AttachmentWriter::Commit() {
+  if (!status_.ok()) {
+    return status_;
+  }
+  if (committed_) {
+    return Status::FailedPrecondition("attachment already committed");
+  }
+  committed_ = true;
+  auto result = service_->FinishVersion(record_, *sealer_, *object_);
+  lock_.reset();
+  return result;
+}
+
+}  // namespace
+
+Status ValidateDemographics(const Demographics& d) {
+  auto check_name = [](std::string_view v, std::string_view field) -> Status {
+    if (v.empty() || v.size() > 200) {
+      return Status::InvalidArgument(std::string(field) + " must be 1..200 characters");
+    }
+    if (!IsValidUtf8(v)) {
+      return Status::InvalidArgument(std::string(field) + " is not valid UTF-8");
+    }
+    for (char c : v) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return Status::InvalidArgument(std::string(field) + " contains a control character");
+      }
+    }
+    return Status::Ok();
+  };
+  MV_RETURN_IF_ERROR(check_name(d.given_name, "given_name"));
+  MV_RETURN_IF_ERROR(check_name(d.family_name, "family_name"));
+  if (!IsCalendarDate(d.birth_date)) {
+    return Status::InvalidArgument("birth_date must be a calendar date YYYY-MM-DD");
+  }
+  if (d.birth_date > FormatRfc3339Millis(NowUnixMillis()).substr(0, 10)) {
+    return Status::InvalidArgument("birth_date is in the future");
+  }
+  if (d.sex != "female" && d.sex != "male" && d.sex != "other" && d.sex != "unknown") {
+    return Status::InvalidArgument("sex must be one of female, male, other, unknown");
+  }
+  if (d.identifier.size() > 64) {
+    return Status::InvalidArgument("identifier must be at most 64 characters");
+  }
+  for (char c : d.identifier) {
+    if (c < 0x21 || c > 0x7e) {
+      return Status::InvalidArgument("identifier must be printable ASCII without spaces");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<RecordService>> CreateRecordService(crypto::KeyProvider* keys,
+                                                           store::MetadataStore* metadata,
+                                                           store::ObjectStore* objects,
+                                                           const RecordServiceOptions& options) {
+  if (keys == nullptr || metadata == nullptr || objects == nullptr) {
+    return Status::Internal("record service needs a key provider and both stores");
+  }
+  MV_ASSIGN_OR_RETURN(SecretBytes blind_key, keys->DerivePlatformKey("blind-index"));
+  return std::unique_ptr<RecordService>(
+      std::make_unique<RecordServiceImpl>(keys, metadata, objects, options, std::move(blind_key)));
+}
+
+}  // namespace medvault::record

@@ -1,0 +1,69 @@
+// Key grammar and the whole-buffer conveniences shared by every ObjectStore.
+#include <utility>
+
+#include "store/store.h"
+
+namespace medvault::store {
+
+namespace {
+
+constexpr size_t kMaxKeyLength = 512;
+// Get() reads through the streaming interface in pieces of this size.
+constexpr size_t kGetChunk = 64 * 1024;
+
+bool IsKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+}  // namespace
+
+bool IsValidObjectKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxKeyLength) {
+    return false;
+  }
+  size_t start = 0;
+  while (true) {
+    const size_t slash = key.find('/', start);
+    const size_t end = slash == std::string_view::npos ? key.size() : slash;
+    const std::string_view component = key.substr(start, end - start);
+    // Empty components cover leading, trailing and doubled slashes.
+    if (component.empty() || component == "." || component == "..") {
+      return false;
+    }
+    for (char c : component) {
+      if (!IsKeyChar(c)) {
+        return false;
+      }
+    }
+    if (slash == std::string_view::npos) {
+      return true;
+    }
+    start = slash + 1;
+  }
+}
+
+Result<ObjectInfo> ObjectStore::Put(std::string_view key, ByteView data) {
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<ObjectWriter> writer, BeginPut(key));
+  MV_RETURN_IF_ERROR(writer->Append(data));
+  return writer->Commit();
+}
+
+Result<Bytes> ObjectStore::Get(std::string_view key, ByteView expected_sha256) {
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<ObjectReader> reader, Open(key, expected_sha256));
+  Bytes out;
+  out.reserve(static_cast<size_t>(reader->size()) + kGetChunk);
+  // The reader verifies size and hash when it reaches the end, so the buffer
+  // is only returned once the whole object has been checked.
+  while (true) {
+    const size_t old_size = out.size();
+    out.resize(old_size + kGetChunk);
+    MV_ASSIGN_OR_RETURN(size_t n,
+                        reader->Read(std::span<uint8_t>(out.data() + old_size, kGetChunk)));
+    out.resize(old_size + n);
+    if (n == 0) {
+      return out;
+    }
+  }
+}
+
+}  // namespace medvault::store

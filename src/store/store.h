@@ -1,0 +1,187 @@
+// medvault storage: the public interface of src/store.
+//
+// Two stores sit behind interfaces so that deployments can swap them:
+//  - ObjectStore: opaque, already-encrypted blobs (local files by default;
+//    OpenStack Swift and S3 later). Streaming in both directions.
+//  - MetadataStore: patients, segment versions and wrapped keys (SQLite by
+//    default; PostgreSQL later). Domain operations, not SQL, so that a second
+//    implementation needs no change in callers.
+// Neither store ever sees plaintext health data: callers encrypt first.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+
+namespace medvault::store {
+
+// ===========================================================================
+// Object store
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  Bytes sha256;  // of the stored bytes, 32 bytes
+};
+
+// Streams one object into the store. Nothing is visible under the key until
+// Commit() returns OK; destroying an uncommitted writer discards it.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual Status Append(ByteView data) = 0;
+  // Durably publishes the object (for files: fsync, rename, fsync directory).
+  // AlreadyExists when the key is taken: objects are immutable.
+  virtual Result<ObjectInfo> Commit() = 0;
+};
+
+// Streams one object out of the store, hashing as it goes.
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  // Reads up to out.size() bytes; returns 0 at the end. At the end the content
+  // hash is compared with the expected one: DataLoss on mismatch (changed or
+  // swapped object), and also when the size differs.
+  virtual Result<size_t> Read(std::span<uint8_t> out) = 0;
+  virtual uint64_t size() const = 0;
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // Keys: 1..512 chars of [a-z0-9._-] separated by '/', no empty, "." or ".."
+  // component, no leading or trailing '/'. Anything else is InvalidArgument.
+  virtual Result<std::unique_ptr<ObjectWriter>> BeginPut(std::string_view key) = 0;
+  // NotFound when absent. `expected_sha256` (32 bytes) is what the metadata says.
+  virtual Result<std::unique_ptr<ObjectReader>> Open(std::string_view key,
+                                                     ByteView expected_sha256) = 0;
+  // OK when absent too (idempotent).
+  virtual Status Delete(std::string_view key) = 0;
+  // Calls `fn` for every committed key under `prefix` ("" for all).
+  virtual Status List(std::string_view prefix,
+                      const std::function<void(const std::string& key)>& fn) = 0;
+
+  // Conveniences over the streaming calls.
+  Result<ObjectInfo> Put(std::string_view key, ByteView data);
+  Result<Bytes> Get(std::string_view key, ByteView expected_sha256);
+};
+
+bool IsValidObjectKey(std::string_view key);
+
+// Files under `root` (created if missing). Objects are fanned out into
+// subdirectories; temp files live in `root/.tmp` and are removed at open.
+Result<std::unique_ptr<ObjectStore>> OpenFileObjectStore(const std::filesystem::path& root);
+
+// ===========================================================================
+// Metadata store
+
+struct PatientRecord {
+  std::string patient_id;     // random id, 32 hex
+  Bytes wrapped_root_key;     // by the key provider; empty once erased
+  Bytes sealed_demographics;  // AEAD under a key derived from the root key
+  Bytes name_index;           // blind index of the normalised family name
+  Bytes identifier_index;     // blind index of the external identifier (MRN), may be empty
+  int64_t created_at_ms = 0;
+  std::optional<int64_t> erased_at_ms;
+};
+
+enum class ContentKind { kJson = 1, kText = 2, kBinary = 3 };
+
+struct SegmentVersionRecord {
+  std::string patient_id;
+  std::string path;      // e.g. "physical-signs/blood-pressure"
+  uint64_t version = 0;  // 1, 2, 3, ... per (patient, path)
+  std::string category;  // top-level category name
+  int sensitivity = 0;   // 0 (low) .. 4 (highest)
+  ContentKind kind = ContentKind::kJson;
+  std::string media_type;  // e.g. "application/json", "application/pdf"
+  std::string object_key;  // where the ciphertext lives in the object store
+  uint64_t plaintext_size = 0;
+  uint64_t stored_size = 0;
+  Bytes content_sha256;  // of the stored (encrypted) bytes
+  std::string author;    // account or "bootstrap-admin"
+  int64_t created_at_ms = 0;
+};
+
+// Latest version of one path, for tree listings.
+struct SegmentSummary {
+  std::string path;
+  std::string category;
+  int sensitivity = 0;
+  ContentKind kind = ContentKind::kJson;
+  std::string media_type;
+  uint64_t latest_version = 0;
+  uint64_t version_count = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// Thread-safe: every method may be called from any thread.
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // AlreadyExists when the id is taken.
+  virtual Status CreatePatient(const PatientRecord& patient) = 0;
+  // NotFound when absent. Erased patients are returned with erased_at_ms set.
+  virtual Result<PatientRecord> GetPatient(std::string_view patient_id) = 0;
+  // Patients (not erased) whose name_index or identifier_index equals `index`.
+  virtual Result<std::vector<std::string>> FindPatientsByNameIndex(ByteView index) = 0;
+  virtual Result<std::vector<std::string>> FindPatientsByIdentifierIndex(ByteView index) = 0;
+  // Pages through patient ids in creation order, not erased, after `after_id`.
+  virtual Result<std::vector<std::string>> ListPatients(std::string_view after_id,
+                                                        size_t limit) = 0;
+
+  // Crypto-shredding: deletes the wrapped root key and the sealed demographics
+  // and indexes, marks the patient erased, and makes sure the deleted bytes
+  // are overwritten in the database files. NotFound when absent.
+  virtual Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms) = 0;
+
+  // Inserts a new version. AlreadyExists when (patient, path, version) exists,
+  // FailedPrecondition when version != latest + 1, NotFound for unknown or
+  // erased patients. Durable when it returns OK.
+  virtual Status InsertSegmentVersion(const SegmentVersionRecord& record) = 0;
+  // 0 when the path has no version yet.
+  virtual Result<uint64_t> LatestVersion(std::string_view patient_id, std::string_view path) = 0;
+  // version == 0 means latest. NotFound when absent.
+  virtual Result<SegmentVersionRecord> GetSegmentVersion(std::string_view patient_id,
+                                                         std::string_view path,
+                                                         uint64_t version) = 0;
+  // All versions of a path, oldest first.
+  virtual Result<std::vector<SegmentVersionRecord>> ListSegmentVersions(std::string_view patient_id,
+                                                                        std::string_view path) = 0;
+  // Latest version of every path of a patient, sorted by path. `prefix` ""
+  // for all, or a path whose subtree to list.
+  virtual Result<std::vector<SegmentSummary>> ListSegments(std::string_view patient_id,
+                                                           std::string_view prefix) = 0;
+  // Every object key of a patient (for erasure clean-up).
+  virtual Result<std::vector<std::string>> ListObjectKeys(std::string_view patient_id) = 0;
+
+  // Schema version after migrations.
+  virtual Result<int> SchemaVersion() = 0;
+  // Counts for /metrics.
+  virtual Result<int64_t> CountPatients() = 0;
+  virtual Result<int64_t> CountSegmentVersions() = 0;
+};
+
+struct SqliteOptions {
+  // FULL: every commit is fsynced (durable across power loss). NORMAL: durable
+  // across process crashes only.
+  bool synchronous_full = true;
+  int busy_timeout_ms = 5000;
+};
+
+// Opens (creating if missing) an SQLite database in WAL mode with foreign keys
+// on and secure_delete on, and runs pending migrations in order.
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesystem::path& file,
+                                                               const SqliteOptions& options = {});
+
+}  // namespace medvault::store

@@ -1,0 +1,70 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+namespace medvault::app {
+namespace {
+
+TEST(ConfigTest, ParsesListen) {
+  std::string host;
+  int port = 0;
+  ASSERT_TRUE(ParseListen("127.0.0.1:8080", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(ParseListen("[::1]:9000", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  EXPECT_FALSE(ParseListen("127.0.0.1", &host, &port).ok());
+  EXPECT_FALSE(ParseListen("127.0.0.1:0", &host, &port).ok());
+  EXPECT_FALSE(ParseListen("127.0.0.1:65536", &host, &port).ok());
+  EXPECT_FALSE(ParseListen(":8080", &host, &port).ok());
+  EXPECT_FALSE(ParseListen("h:80x", &host, &port).ok());
+}
+
+TEST(ConfigTest, FileErrorsNameFileAndLine) {
+  Config c;
+  Status st = ApplyConfigText(c, "# comment\nlisten = 127.0.0.1:9\nbogus = 1\n", "m.conf");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "m.conf:3: unknown setting 'bogus'");
+  st = ApplyConfigText(c, "\n\nlisten 127.0.0.1:9\n", "m.conf");
+  EXPECT_EQ(st.message(), "m.conf:3: expected 'key = value'");
+  st = ApplyConfigText(c, "worker_threads = 1\n", "m.conf");
+  EXPECT_EQ(st.message(), "m.conf:1: worker_threads must be an integer between 2 and 1024");
+  st = ApplyConfigText(c, "max_attachment_bytes = lots", "m.conf");
+  EXPECT_NE(st.message().find("m.conf:1: max_attachment_bytes"), std::string::npos);
+  st = ApplyConfigText(c, "log_level = loud", "m.conf");
+  EXPECT_FALSE(st.ok());
+  st = ApplyConfigText(c, "sqlite_synchronous = off", "m.conf");
+  EXPECT_FALSE(st.ok());
+}
+
+TEST(ConfigTest, PrecedenceFileThenEnvironment) {
+  Config c;
+  ASSERT_TRUE(ApplyConfigText(c,
+                              "listen = 127.0.0.1:9001\nworker_threads = 8\n"
+                              "max_json_bytes = \"2048\"  # quoted\nsqlite_synchronous = normal\n",
+                              "f")
+                  .ok());
+  EXPECT_EQ(c.port, 9001);
+  EXPECT_EQ(c.worker_threads, 8);
+  EXPECT_EQ(c.max_json_bytes, 2048u);
+  EXPECT_FALSE(c.sqlite_synchronous_full);
+  ASSERT_TRUE(ApplyEnvironment(c, {{"MEDVAULT_LISTEN", "127.0.0.1:9002"}, {"OTHER", "x"}}).ok());
+  EXPECT_EQ(c.port, 9002);
+  EXPECT_EQ(c.worker_threads, 8);
+  Status st = ApplyEnvironment(c, {{"MEDVAULT_WORKER_THREADS", "zero"}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().rfind("MEDVAULT_WORKER_THREADS: ", 0), 0u);
+  EXPECT_TRUE(ApplySetting(c, "data", "/tmp/x", "--data").ok());
+  EXPECT_EQ(c.data_dir, "/tmp/x");
+  EXPECT_FALSE(ApplySetting(c, "data", "", "--data").ok());
+}
+
+TEST(ConfigTest, MissingFileIsAnError) {
+  Config c;
+  Status st = ApplyConfigFile(c, "/nonexistent/medvault.conf");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("/nonexistent/medvault.conf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medvault::app

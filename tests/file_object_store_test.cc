@@ -1,0 +1,358 @@
+// FileObjectStore: durability protocol, integrity checks and path safety,
+// on real files in a temporary directory.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/crypto.h"
+#include "store/store.h"
+#include "test_util.h"
+
+namespace medvault::store {
+namespace {
+
+namespace fs = std::filesystem;
+using medvault::testing::ReadFileBytes;
+using medvault::testing::TempDir;
+using medvault::testing::WriteFileBytes;
+
+// SHA-256 of the empty string.
+constexpr char kEmptySha256Hex[] =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+class FileObjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = dir_.path() / "store";
+    Reopen();
+  }
+
+  void Reopen() {
+    store_.reset();
+    auto opened = OpenFileObjectStore(root_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+  }
+
+  fs::path ObjectPath(const std::string& key) const { return root_ / "objects" / key; }
+  size_t TmpFileCount() const {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ / ".tmp")) {
+      ++n;
+    }
+    return n;
+  }
+
+  ObjectInfo MustPut(const std::string& key, const std::string& data) {
+    auto info = store_->Put(key, AsBytes(data));
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() ? *info : ObjectInfo{};
+  }
+
+  std::vector<std::string> ListAll(std::string_view prefix) {
+    std::vector<std::string> keys;
+    Status st = store_->List(prefix, [&](const std::string& k) { keys.push_back(k); });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return keys;
+  }
+
+  TempDir dir_;
+  fs::path root_;
+  std::unique_ptr<ObjectStore> store_;
+};
+
+TEST_F(FileObjectStoreTest, EmptyObjectRoundTrip) {
+  ObjectInfo info = MustPut("p/empty", "");
+  EXPECT_EQ(info.size, 0u);
+  EXPECT_EQ(ToHex(info.sha256), kEmptySha256Hex);
+  auto got = store_->Get("p/empty", info.sha256);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->empty());
+  EXPECT_EQ(fs::file_size(ObjectPath("p/empty")), 0u);
+}
+
+TEST_F(FileObjectStoreTest, LargeObjectStreamsInOddPieces) {
+  std::string data(5 * 1024 * 1024, '\0');
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+  }
+  auto writer = store_->BeginPut("patient/large");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  const size_t pieces[] = {1, 7, 4093, 65537, 100003, 13};
+  size_t pos = 0;
+  for (size_t i = 0; pos < data.size(); ++i) {
+    const size_t n = std::min(pieces[i % 6], data.size() - pos);
+    ASSERT_TRUE((*writer)->Append(AsBytes(std::string_view(data).substr(pos, n))).ok());
+    pos += n;
+  }
+  // Nothing visible before Commit.
+  EXPECT_FALSE(fs::exists(ObjectPath("patient/large")));
+  auto info = (*writer)->Commit();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->size, data.size());
+  EXPECT_EQ(info->sha256, crypto::Sha256(AsBytes(data)));
+  EXPECT_EQ(TmpFileCount(), 0u);
+  // A second Commit or Append is refused.
+  EXPECT_EQ((*writer)->Append(AsBytes("x")).code(), StatusCode::kFailedPrecondition);
+
+  auto reader = store_->Open("patient/large", info->sha256);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->size(), data.size());
+  std::string back;
+  std::vector<uint8_t> buf(70001);
+  while (true) {
+    auto n = (*reader)->Read(std::span<uint8_t>(buf.data(), 1 + back.size() % buf.size()));
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    if (*n == 0) {
+      break;
+    }
+    back.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  EXPECT_EQ(back, data);
+  // Reading past the end keeps returning 0.
+  auto again = (*reader)->Read(std::span<uint8_t>(buf));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+}
+
+TEST_F(FileObjectStoreTest, FlippedByteIsDataLoss) {
+  const std::string data(100000, 'a');
+  ObjectInfo info = MustPut("p/obj", data);
+  std::string raw = ReadFileBytes(ObjectPath("p/obj"));
+  raw[54321] ^= 0x01;
+  WriteFileBytes(ObjectPath("p/obj"), raw);
+  auto got = store_->Get("p/obj", info.sha256);
+  EXPECT_EQ(got.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(got.status().message().find("p/obj"), std::string::npos);
+  EXPECT_EQ(got.status().message().find("aaaa"), std::string::npos);
+}
+
+TEST_F(FileObjectStoreTest, TruncatedFileIsDataLoss) {
+  ObjectInfo info = MustPut("p/obj", std::string(5000, 'b'));
+  fs::resize_file(ObjectPath("p/obj"), 4999);
+  EXPECT_EQ(store_->Get("p/obj", info.sha256).status().code(), StatusCode::kDataLoss);
+  fs::resize_file(ObjectPath("p/obj"), 0);
+  EXPECT_EQ(store_->Get("p/obj", info.sha256).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(FileObjectStoreTest, SwappedObjectsAreDataLoss) {
+  ObjectInfo a = MustPut("p/a", "content of a");
+  ObjectInfo b = MustPut("p/b", "content of b, longer");
+  fs::rename(ObjectPath("p/a"), ObjectPath("p/tmp-swap"));
+  fs::rename(ObjectPath("p/b"), ObjectPath("p/a"));
+  fs::rename(ObjectPath("p/tmp-swap"), ObjectPath("p/b"));
+  EXPECT_EQ(store_->Get("p/a", a.sha256).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Get("p/b", b.sha256).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(FileObjectStoreTest, RolledBackObjectIsDataLoss) {
+  // Same size, so only the hash can tell the older content apart.
+  MustPut("p/v1", "version-1 bytes");
+  ObjectInfo v2 = MustPut("p/v2", "version-2 bytes");
+  fs::copy_file(ObjectPath("p/v1"), ObjectPath("p/v2"), fs::copy_options::overwrite_existing);
+  EXPECT_EQ(store_->Get("p/v2", v2.sha256).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(FileObjectStoreTest, UncommittedWriterLeavesNothing) {
+  {
+    auto writer = store_->BeginPut("p/draft");
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(AsBytes("unfinished")).ok());
+    EXPECT_EQ(TmpFileCount(), 1u);
+  }
+  EXPECT_EQ(TmpFileCount(), 0u);
+  EXPECT_FALSE(fs::exists(ObjectPath("p/draft")));
+  EXPECT_EQ(store_->Open("p/draft", Bytes(32)).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(ListAll("").empty());
+  // The key is still free.
+  MustPut("p/draft", "final");
+}
+
+TEST_F(FileObjectStoreTest, TempFilesArePrivate) {
+  auto writer = store_->BeginPut("p/x");
+  ASSERT_TRUE(writer.ok());
+  for (const auto& e : fs::directory_iterator(root_ / ".tmp")) {
+    EXPECT_EQ(e.status().permissions() & (fs::perms::group_all | fs::perms::others_all),
+              fs::perms::none);
+  }
+}
+
+TEST_F(FileObjectStoreTest, ObjectsAreImmutable) {
+  ObjectInfo info = MustPut("p/obj", "first");
+  EXPECT_EQ(store_->Put("p/obj", AsBytes("second")).status().code(), StatusCode::kAlreadyExists);
+  // Two writers racing for one key: the second commit must not replace.
+  auto w1 = store_->BeginPut("p/race");
+  auto w2 = store_->BeginPut("p/race");
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  ASSERT_TRUE((*w1)->Append(AsBytes("one")).ok());
+  ASSERT_TRUE((*w2)->Append(AsBytes("two")).ok());
+  auto c1 = (*w1)->Commit();
+  ASSERT_TRUE(c1.ok()) << c1.status().ToString();
+  EXPECT_EQ((*w2)->Commit().status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(ReadFileBytes(ObjectPath("p/race")), "one");
+  EXPECT_EQ(ReadFileBytes(ObjectPath("p/obj")), "first");
+  EXPECT_EQ(TmpFileCount(), 0u);
+  auto got = store_->Get("p/obj", info.sha256);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(AsString(*got), "first");
+}
+
+TEST_F(FileObjectStoreTest, RejectsBadArguments) {
+  EXPECT_EQ(store_->BeginPut("../escape").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->BeginPut("a//b").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Open("../escape", Bytes(32)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Delete("/abs").code(), StatusCode::kInvalidArgument);
+  ObjectInfo info = MustPut("p/obj", "x");
+  EXPECT_EQ(store_->Open("p/obj", Bytes(31)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Open("p/obj", Bytes(33)).status().code(), StatusCode::kInvalidArgument);
+  auto reader = store_->Open("p/obj", info.sha256);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->Read(std::span<uint8_t>()).status().code(), StatusCode::kInvalidArgument);
+  // A directory (key prefix) is not an object.
+  EXPECT_EQ(store_->Open("p", info.sha256).status().code(), StatusCode::kNotFound);
+  // An object is not a directory either.
+  EXPECT_EQ(store_->Open("p/obj/below", info.sha256).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store_->Put("p/obj/below", AsBytes("y")).ok());
+}
+
+TEST_F(FileObjectStoreTest, DoesNotFollowSymlinks) {
+  const fs::path outside = dir_.path() / "outside";
+  fs::create_directories(outside);
+  const std::string secret = "outside secret";
+  WriteFileBytes(outside / "secret", secret);
+  const Bytes secret_hash = crypto::Sha256(AsBytes(secret));
+
+  // A symlinked directory inside objects/.
+  fs::create_directory_symlink(outside, root_ / "objects" / "evil");
+  // Nothing the store writes is a symlink, so one is reported as tampering.
+  auto opened = store_->Open("evil/secret", secret_hash);
+  EXPECT_EQ(opened.status().code(), StatusCode::kDataLoss);
+  EXPECT_FALSE(store_->Get("evil/secret", secret_hash).ok());
+  EXPECT_EQ(store_->BeginPut("evil/new").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(store_->Put("evil/new", AsBytes("x")).ok());
+  EXPECT_FALSE(store_->Put("evil/deeper/new", AsBytes("x")).ok());
+  EXPECT_FALSE(fs::exists(outside / "new"));
+  EXPECT_FALSE(fs::exists(outside / "deeper"));
+
+  // A symlinked file.
+  MustPut("p/real", "real");
+  fs::create_symlink(outside / "secret", root_ / "objects" / "p" / "link");
+  EXPECT_EQ(store_->Open("p/link", secret_hash).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Put("p/link", AsBytes("x")).status().code(), StatusCode::kAlreadyExists);
+
+  // Neither is listed as an object.
+  EXPECT_EQ(ListAll(""), std::vector<std::string>{"p/real"});
+
+  // Delete removes the planted link, never its target.
+  EXPECT_TRUE(store_->Delete("p/link").ok());
+  EXPECT_FALSE(fs::is_symlink(root_ / "objects" / "p" / "link"));
+  EXPECT_EQ(store_->Delete("evil/secret").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadFileBytes(outside / "secret"), secret);
+}
+
+TEST_F(FileObjectStoreTest, RefusesSymlinkedStoreDirectories) {
+  const fs::path other = dir_.path() / "other";
+  fs::create_directories(other / "objects");
+  const fs::path root2 = dir_.path() / "store2";
+  fs::create_directories(root2);
+  fs::create_directory_symlink(other / "objects", root2 / "objects");
+  EXPECT_FALSE(OpenFileObjectStore(root2).ok());
+}
+
+TEST_F(FileObjectStoreTest, StaleTempFilesRemovedAtOpen) {
+  WriteFileBytes(root_ / ".tmp" / "0123.tmp", "half-written");
+  WriteFileBytes(root_ / ".tmp" / "junk", "junk");
+  EXPECT_EQ(TmpFileCount(), 2u);
+  Reopen();
+  EXPECT_EQ(TmpFileCount(), 0u);
+}
+
+TEST_F(FileObjectStoreTest, DataSurvivesReopen) {
+  ObjectInfo info = MustPut("p/keep", "kept");
+  Reopen();
+  auto got = store_->Get("p/keep", info.sha256);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(AsString(*got), "kept");
+}
+
+TEST_F(FileObjectStoreTest, ListWalksKeysInOrder) {
+  MustPut("b/1", "x");
+  MustPut("a/2", "x");
+  MustPut("a/1", "x");
+  MustPut("ab/1", "x");
+  MustPut("a/deep/er", "x");
+  MustPut("top", "x");
+  EXPECT_EQ(ListAll(""),
+            (std::vector<std::string>{"a/1", "a/2", "a/deep/er", "ab/1", "b/1", "top"}));
+  EXPECT_EQ(ListAll("a/"), (std::vector<std::string>{"a/1", "a/2", "a/deep/er"}));
+  EXPECT_EQ(ListAll("a"), (std::vector<std::string>{"a/1", "a/2", "a/deep/er", "ab/1"}));
+  EXPECT_EQ(ListAll("a/deep"), (std::vector<std::string>{"a/deep/er"}));
+  EXPECT_TRUE(ListAll("zzz").empty());
+}
+
+TEST_F(FileObjectStoreTest, DeleteIsIdempotent) {
+  ObjectInfo info = MustPut("p/gone", "bye");
+  EXPECT_TRUE(store_->Delete("p/gone").ok());
+  EXPECT_FALSE(fs::exists(ObjectPath("p/gone")));
+  EXPECT_EQ(store_->Open("p/gone", info.sha256).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Delete("p/gone").ok());
+  EXPECT_TRUE(store_->Delete("never/was/there").ok());
+  EXPECT_TRUE(store_->Delete("p").ok());  // a directory is not an object
+  EXPECT_TRUE(fs::is_directory(root_ / "objects" / "p"));
+}
+
+TEST_F(FileObjectStoreTest, ConcurrentPutsIntoNewDirectories) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const std::string key =
+            "dir" + std::to_string(i % 5) + "/t" + std::to_string(t) + "-" + std::to_string(i);
+        auto info = store_->Put(key, AsBytes(key));
+        EXPECT_TRUE(info.ok()) << info.status().ToString();
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(ListAll("").size(), 100u);
+}
+
+TEST_F(FileObjectStoreTest, WriteErrorIsLatchedUntilReopen) {
+  // Make write() fail with EFBIG by lowering the file size limit.
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction old_action = {};
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit old_limit = {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto writer = store_->BeginPut("p/big");
+  ASSERT_TRUE(writer.ok());
+  struct rlimit small = old_limit;
+  small.rlim_cur = 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Status append = (*writer)->Append(AsBytes(std::string(4096, 'z')));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
+
+  EXPECT_EQ(append.code(), StatusCode::kIOError);
+  EXPECT_EQ((*writer)->Commit().status().code(), StatusCode::kFailedPrecondition);
+  writer->reset();
+  EXPECT_EQ(TmpFileCount(), 0u);
+  // Latched: every write fails, reads still work.
+  EXPECT_EQ(store_->Put("p/after", AsBytes("x")).status().code(), StatusCode::kIOError);
+  EXPECT_EQ(store_->Delete("p/any").code(), StatusCode::kIOError);
+  EXPECT_EQ(store_->Open("p/none", Bytes(32)).status().code(), StatusCode::kNotFound);
+  Reopen();
+  MustPut("p/after", "x");
+}
+
+}  // namespace
+}  // namespace medvault::store

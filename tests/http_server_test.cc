@@ -1,0 +1,365 @@
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "server_fixture.h"
+
+namespace medvault {
+namespace {
+
+using nlohmann::json;
+using testing::ServerFixture;
+
+class HttpServerTest : public ServerFixture {};
+
+TEST_F(HttpServerTest, ProbesAreOpenEverythingElseNeedsTheToken) {
+  httplib::Client anon("127.0.0.1", server_->port());
+  auto h = anon.Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  auto r = anon.Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["schema_version"], 1);
+  ExpectError(anon.Get("/metrics"), 401, "UNAUTHENTICATED");
+  ExpectError(anon.Get("/api/v1/nonexistent"), 401, "UNAUTHENTICATED");
+  ExpectError(anon.Get("/anything-else"), 401, "UNAUTHENTICATED");
+}
+
+// Enumerates every data route the server registered and checks that none
+// answers without a valid token, with no token, a wrong one, a truncated one
+// or a different scheme.
+TEST_F(HttpServerTest, EveryDataRouteRefusesMissingOrForgedTokens) {
+  const std::string id = CreatePatient();
+  auto routes = server_->DataRoutes();
+  ASSERT_GE(routes.size(), 12u);
+  const std::vector<std::string> bad_headers = {"",
+                                                "Bearer ",
+                                                "Bearer wrong",
+                                                "Bearer " + token_.substr(0, token_.size() - 1),
+                                                "Bearer " + token_ + "x",
+                                                "Basic " + token_,
+                                                "bearer " + token_};
+  for (const std::string& route : routes) {
+    const std::string method = route.substr(0, route.find(' '));
+    std::string path = route.substr(route.find(' ') + 1);
+    path = std::regex_replace(path, std::regex("\\{id\\}"), id);
+    path = std::regex_replace(path, std::regex("\\{path\\}"), "other/x");
+    for (const std::string& header : bad_headers) {
+      httplib::Client c("127.0.0.1", server_->port());
+      httplib::Headers headers;
+      if (!header.empty()) {
+        headers.emplace("Authorization", header);
+      }
+      httplib::Result res = [&]() {
+        if (method == "GET") {
+          return c.Get(path.c_str(), headers);
+        }
+        if (method == "DELETE") {
+          return c.Delete(path.c_str(), headers);
+        }
+        if (method == "POST") {
+          return c.Post(path.c_str(), headers, "{}", "application/json");
+        }
+        return c.Put(path.c_str(), headers, "{}", "application/json");
+      }();
+      ExpectError(res, 401, "UNAUTHENTICATED");
+      EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"medvault\"");
+    }
+  }
+  // The patient was not erased by the DELETE attempts.
+  auto p = Get("/api/v1/patients/" + id);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status, 200);
+}
+
+TEST_F(HttpServerTest, PatientLifecycle) {
+  const std::string id = CreatePatient("Example", "MRN-42");
+  ASSERT_EQ(id.size(), 32u);
+  auto got = Get("/api/v1/patients/" + id);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->status, 200);
+  EXPECT_EQ(json::parse(got->body)["family_name"], "Example");
+
+  auto found = Post("/api/v1/patients/search", R"({"identifier":"MRN-42"})");
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->status, 200) << found->body;
+  ASSERT_EQ(json::parse(found->body)["patients"].size(), 1u);
+
+  auto list = Get("/api/v1/patients?limit=10");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  EXPECT_EQ(json::parse(list->body)["patient_ids"][0], id);
+
+  auto del = Delete("/api/v1/patients/" + id);
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200) << del->body;
+  auto gone = Get("/api/v1/patients/" + id);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 410);
+  EXPECT_FALSE(json::parse(gone->body).contains("family_name"));
+  ExpectError(Delete("/api/v1/patients/" + id), 404, "NOT_FOUND");
+}
+
+TEST_F(HttpServerTest, SegmentsVersionsAndTree) {
+  const std::string id = CreatePatient();
+  const std::string base = "/api/v1/patients/" + id;
+  for (int i = 0; i < 3; ++i) {
+    auto w = Put(base + "/segments/physical-signs/blood-pressure",
+                 json{{"data", Bp(120 + i, 80)}}.dump());
+    ASSERT_TRUE(w);
+    ASSERT_EQ(w->status, 201) << w->body;
+    EXPECT_EQ(json::parse(w->body)["version"], i + 1);
+  }
+  auto t = Put(base + "/segments/patient-narrative/mood",
+               json{{"text", "Tired but hopeful"}, {"sensitivity", 3}}.dump());
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 201) << t->body;
+  EXPECT_EQ(json::parse(t->body)["sensitivity"], 3);
+
+  auto latest = Get(base + "/segments/physical-signs/blood-pressure");
+  ASSERT_TRUE(latest);
+  ASSERT_EQ(latest->status, 200);
+  auto lj = json::parse(latest->body);
+  EXPECT_EQ(lj["version"], 3);
+  EXPECT_EQ(lj["data"]["systolic"], 122);
+  EXPECT_EQ(lj["kind"], "json");
+
+  auto v1 = Get(base + "/segments/physical-signs/blood-pressure?version=1");
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(json::parse(v1->body)["data"]["systolic"], 120);
+
+  auto text = Get(base + "/segments/patient-narrative/mood");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(json::parse(text->body)["text"], "Tired but hopeful");
+
+  auto versions = Get(base + "/versions/physical-signs/blood-pressure");
+  ASSERT_TRUE(versions);
+  ASSERT_EQ(versions->status, 200);
+  EXPECT_EQ(json::parse(versions->body)["versions"].size(), 3u);
+
+  auto tree = Get(base + "/segments");
+  ASSERT_TRUE(tree);
+  auto tj = json::parse(tree->body);
+  ASSERT_EQ(tj["segments"].size(), 2u);
+  auto sub = Get(base + "/segments?prefix=physical-signs");
+  ASSERT_TRUE(sub);
+  EXPECT_EQ(json::parse(sub->body)["segments"].size(), 1u);
+
+  auto types = Get("/api/v1/segment-types");
+  ASSERT_TRUE(types);
+  EXPECT_GE(json::parse(types->body)["segment_types"].size(), 10u);
+}
+
+TEST_F(HttpServerTest, BadInputGetsPrecise4xxAndChangesNothing) {
+  const std::string id = CreatePatient();
+  const std::string seg = "/api/v1/patients/" + id + "/segments/physical-signs/blood-pressure";
+  ASSERT_EQ(Put(seg, json{{"data", Bp(120, 80)}}.dump())->status, 201);
+
+  // Malformed JSON, wrong types, unknown fields, duplicates, nesting, UTF-8.
+  ExpectError(Put(seg, "{\"data\": {"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, ""), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, "[]"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", "120/80"}}.dump()), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", Bp(120, 80)}, {"colour", "red"}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", Bp(120, 80)}, {"text", "x"}}.dump()), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", Bp(120, 80)}, {"sensitivity", "high"}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", Bp(120, 80)}, {"sensitivity", 9}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(
+      Put(seg,
+          R"({"data":{"systolic":120,"systolic":200,"diastolic":80,"unit":"mmHg","time":"2026-11-20T07:30:00Z"}})"),
+      400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, std::string(100, '[') + std::string(100, ']')), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, "{\"text\":\"\xc3\x28\"}"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", Bp(120, 80)}}.dump(), "text/plain"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, json{{"data", {{"systolic", "120"}}}}.dump()), 400, "INVALID_ARGUMENT");
+  // Oversized bodies: refused by Content-Length before reading.
+  ExpectError(Put(seg, std::string(2 << 20, ' ')), 413, "RESOURCE_EXHAUSTED");
+  // Paths and ids.
+  const std::string base = "/api/v1/patients/" + id;
+  ExpectError(Put(base + "/segments/other/..", json{{"text", "x"}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(Put(base + "/segments/other/%2e%2e/personal-information", json{{"text", "x"}}.dump()),
+              400, "INVALID_ARGUMENT");
+  ExpectError(Put(base + "/segments/Other/X", json{{"text", "x"}}.dump()), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(base + "/segments/unknown-top/x", json{{"text", "x"}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/patients/0123456789abcdef0123456789abcdef"), 404, "NOT_FOUND");
+  ExpectError(Put("/api/v1/patients/0123456789abcdef0123456789abcdef/segments/other/x",
+                  json{{"text", "x"}}.dump()),
+              404, "NOT_FOUND");
+  ExpectError(Get("/api/v1/patients/NOT-AN-ID"), 404, "NOT_FOUND");
+  ExpectError(Get(seg + "?version=0"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get(seg + "?version=abc"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get(seg + "?version=99"), 404, "NOT_FOUND");
+  ExpectError(Get(seg + "?colour=red"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/patients?limit=0"), 400, "INVALID_ARGUMENT");
+  // Patient creation: wrong types, unknown fields, missing fields, bad values.
+  ExpectError(Post("/api/v1/patients",
+                   R"({"given_name":5,"family_name":"X","birth_date":"1950-01-01","sex":"male"})"),
+              400, "INVALID_ARGUMENT");
+  ExpectError(
+      Post(
+          "/api/v1/patients",
+          R"({"given_name":"A","family_name":"X","birth_date":"1950-01-01","sex":"male","ssn":"1"})"),
+      400, "INVALID_ARGUMENT");
+  ExpectError(Post("/api/v1/patients", R"({"given_name":"A","family_name":"X","sex":"male"})"), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(
+      Post("/api/v1/patients",
+           R"({"given_name":"A","family_name":"X","birth_date":"1950-02-31","sex":"male"})"),
+      400, "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/no-such-endpoint"), 404, "NOT_FOUND");
+
+  // Nothing changed: one patient, one version.
+  auto versions = Get("/api/v1/patients/" + id + "/versions/physical-signs/blood-pressure");
+  ASSERT_TRUE(versions);
+  EXPECT_EQ(json::parse(versions->body)["versions"].size(), 1u);
+  auto tree = Get(base + "/segments");
+  EXPECT_EQ(json::parse(tree->body)["segments"].size(), 1u);
+  auto list = Get("/api/v1/patients");
+  EXPECT_EQ(json::parse(list->body)["patient_ids"].size(), 1u);
+}
+
+TEST_F(HttpServerTest, ChunkedOversizedJsonIsRefused) {
+  const std::string id = CreatePatient();
+  const std::string big(3 << 20, 'a');
+  size_t sent = 0;
+  auto res = client_->Put(("/api/v1/patients/" + id + "/segments/other/x").c_str(),
+                          [&](size_t, httplib::DataSink& sink) {
+                            if (sent >= big.size()) {
+                              sink.done();
+                              return true;
+                            }
+                            const size_t n = std::min<size_t>(64 * 1024, big.size() - sent);
+                            sink.write(big.data() + sent, n);
+                            sent += n;
+                            return true;
+                          },
+                          "application/json");
+  if (res) {  // the server may close before reading everything
+    EXPECT_EQ(res->status, 413) << res->body;
+  }
+  StopServer();
+  StartServer();
+  auto tree = Get("/api/v1/patients/" + id + "/segments");
+  ASSERT_TRUE(tree);
+  EXPECT_TRUE(json::parse(tree->body)["segments"].empty());
+}
+
+TEST_F(HttpServerTest, AttachmentsRoundTripAndLimit) {
+  StopServer();
+  StartServer(/*max_attachment=*/2 << 20);
+  const std::string id = CreatePatient();
+  const std::string url = "/api/v1/patients/" + id + "/attachments/radiology/chest-x-ray";
+  std::string pdf(1536 * 1024, '\0');
+  for (size_t i = 0; i < pdf.size(); ++i) {
+    pdf[i] = static_cast<char>(i * 7 + (i >> 11));
+  }
+  auto up = Put(url + "?sensitivity=3", pdf, "application/pdf");
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201) << up->body;
+  EXPECT_EQ(json::parse(up->body)["size"], pdf.size());
+  EXPECT_EQ(json::parse(up->body)["kind"], "binary");
+
+  auto down = Get(url);
+  ASSERT_TRUE(down);
+  ASSERT_EQ(down->status, 200);
+  EXPECT_EQ(down->get_header_value("Content-Type"), "application/pdf");
+  EXPECT_TRUE(down->body == pdf);
+
+  auto meta = Get("/api/v1/patients/" + id + "/segments/radiology/chest-x-ray");
+  ASSERT_TRUE(meta);
+  EXPECT_TRUE(json::parse(meta->body).contains("attachment_url"));
+
+  ExpectError(Put(url, std::string((2 << 20) + 1, 'x'), "application/pdf"), 413,
+              "RESOURCE_EXHAUSTED");
+  ExpectError(Put(url + "?sensitivity=7", "x", "application/pdf"), 400, "INVALID_ARGUMENT");
+  auto versions = Get("/api/v1/patients/" + id + "/versions/radiology/chest-x-ray");
+  ASSERT_TRUE(versions);
+  EXPECT_EQ(json::parse(versions->body)["versions"].size(), 1u);
+}
+
+TEST_F(HttpServerTest, MetricsExposePrometheusText) {
+  CreatePatient();
+  auto m = Get("/metrics");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  EXPECT_NE(m->body.find("# TYPE medvault_http_requests_total counter"), std::string::npos);
+  EXPECT_NE(
+      m->body.find("medvault_http_requests_total{route=\"/api/v1/patients\",status=\"201\"} 1"),
+      std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("medvault_patients 1"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  const std::string id = CreatePatient();
+  for (int i = 0; i < 50; ++i) {
+    auto r = Get("/api/v1/patients/" + id);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+  }
+}
+
+TEST(HttpServerStartTest, NonLoopbackWithoutTlsIsRefused) {
+  EXPECT_TRUE(api::IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(api::IsLoopbackHost("127.8.9.1"));
+  EXPECT_TRUE(api::IsLoopbackHost("::1"));
+  EXPECT_FALSE(api::IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(api::IsLoopbackHost("10.0.0.1"));
+  EXPECT_FALSE(api::IsLoopbackHost("128.0.0.1"));
+  EXPECT_EQ(api::HttpStatusFor(StatusCode::kResourceExhausted), 413);
+  EXPECT_EQ(api::HttpStatusFor(StatusCode::kDataLoss), 500);
+}
+
+class HttpsServerTest : public ServerFixture {
+ protected:
+  void SetUp() override {}
+};
+
+TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
+  ASSERT_TRUE(crypto::InitCrypto().ok());
+  data_ = dir_.path() / "data";
+  ASSERT_TRUE(app::InitDataDir(data_, true).ok());
+  app::DataDirLayout layout(data_);
+  app::Config config;
+  config.data_dir = data_.string();
+  auto rt = app::OpenRuntime(config);
+  ASSERT_TRUE(rt.ok());
+  runtime_ = std::move(*rt);
+  api::ServerOptions options;
+  options.host = "0.0.0.0";
+  options.port = 0;
+  options.worker_threads = 4;
+  options.bootstrap_token_sha256 = *app::LoadBootstrapTokenHash(layout.bootstrap_token);
+  {
+    auto plain = api::CreateServer(options, runtime_->records.get(), runtime_->metadata.get());
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ((*plain)->Start().code(), StatusCode::kFailedPrecondition);
+  }
+  options.host = "127.0.0.1";
+  options.tls_cert_path = layout.tls_cert.string();
+  options.tls_key_path = layout.tls_key.string();
+  auto server = api::CreateServer(options, runtime_->records.get(), runtime_->metadata.get());
+  ASSERT_TRUE(server.ok());
+  server_ = std::move(*server);
+  ASSERT_TRUE(server_->Start().ok());
+  httplib::SSLClient c("127.0.0.1", server_->port());
+  c.set_ca_cert_path(layout.tls_cert.c_str());
+  c.enable_server_certificate_verification(true);
+  auto r = c.Get("/healthz");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  // Plain HTTP to the TLS port gets nothing useful.
+  httplib::Client plain("127.0.0.1", server_->port());
+  plain.set_read_timeout(2, 0);
+  auto p = plain.Get("/healthz");
+  EXPECT_TRUE(!p || p->status != 200);
+}
+
+}  // namespace
+}  // namespace medvault
