@@ -12,7 +12,10 @@
 //     its additional data.
 //
 // The header's fixed fields are not covered by a MAC, but each must equal the one
-// supported value exactly, so altering any of them makes opening fail.
+// supported value exactly, so altering any of them makes opening fail. Every
+// failure of stored bytes (any header field, the wrapped key, any chunk,
+// truncation, extension) is DataLoss with a message naming the cause;
+// InvalidArgument is only for caller errors (key size, header length).
 #include <sodium.h>
 
 #include <algorithm>
@@ -93,7 +96,7 @@ Status SealHeader(const SecretBytes& node_key, ByteView aad, StreamState& ss, By
   out.insert(out.end(), wrapped.begin(), wrapped.end());
   const size_t stream_header = out.size();
   out.resize(start + kHeaderSize);
-  crypto_secretstream_xchacha20poly1305_init_push(&ss, out.data() + stream_header, data_key.data());
+  crypto_secretstream_xchacha20poly1305_init_push(&ss, out.data() + stream_header, data_key.bytes);
   return Status::Ok();
 }
 
@@ -122,22 +125,20 @@ Status OpenHeader(const SecretBytes& node_key, ByteView aad, ByteView header, St
     return Status::DataLoss("envelope magic is not MVE1: not a medvault envelope, or corrupted");
   }
   if (version != kEnvelopeVersion) {
-    return Status::InvalidArgument("unsupported envelope version " + std::to_string(version) +
-                                   " (this build reads version " +
-                                   std::to_string(kEnvelopeVersion) + ")");
+    return Status::DataLoss("unsupported envelope version " + std::to_string(version) +
+                            " (this build reads version " + std::to_string(kEnvelopeVersion) + ")");
   }
   if (algorithm != kAlgorithmSecretstream) {
-    return Status::InvalidArgument("unsupported envelope algorithm " + std::to_string(algorithm) +
-                                   " (this build reads 1, secretstream XChaCha20-Poly1305)");
+    return Status::DataLoss("unsupported envelope algorithm " + std::to_string(algorithm) +
+                            " (this build reads 1, secretstream XChaCha20-Poly1305)");
   }
   if (reserved != 0) {
-    return Status::InvalidArgument("envelope reserved field is " + std::to_string(reserved) +
-                                   ", must be 0");
+    return Status::DataLoss("envelope reserved field is " + std::to_string(reserved) +
+                            ", must be 0");
   }
   if (chunk_size != kEnvelopeChunkSize) {
-    return Status::InvalidArgument("unsupported envelope chunk size " + std::to_string(chunk_size) +
-                                   " (this build reads " + std::to_string(kEnvelopeChunkSize) +
-                                   ")");
+    return Status::DataLoss("unsupported envelope chunk size " + std::to_string(chunk_size) +
+                            " (this build reads " + std::to_string(kEnvelopeChunkSize) + ")");
   }
   auto data_key = AeadOpenSecret(node_key, wrapped, aad);
   if (!data_key.ok()) {
