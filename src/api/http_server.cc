@@ -255,7 +255,7 @@ class HttpServer final : public Server {
            {"ms", secs * 1000.0}});
     });
 
-    s.Get("/healthz", [this](const Request&, Response& res) {
+    s.Get("/healthz", [](const Request&, Response& res) {
       t_ctx.route = "/healthz";
       res.set_content(R"({"status":"ok"})", "application/json");
     });

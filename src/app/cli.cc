@@ -1,4 +1,6 @@
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -249,6 +251,12 @@ int RunServe(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Keys live in this process's memory: no core files, no ptrace by others.
+  struct rlimit no_core {
+    0, 0
+  };
+  setrlimit(RLIMIT_CORE, &no_core);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   Status st = (*server)->Start();
   if (!st.ok()) {
     return Fail(st);

@@ -18,8 +18,9 @@ SecretBytes::SecretBytes(size_t size) : size_(size) {
     throw std::bad_alloc();
   }
   std::memset(data_, 0, size);
-  // Best effort: a failed mlock (RLIMIT_MEMLOCK) still leaves a zeroed-on-free buffer.
-  (void)sodium_mlock(data_, size_);
+  // No per-key mlock: two syscalls per key dominated key-tree derivation
+  // (several keys per request). The server disables core dumps instead;
+  // swap remains a documented residual risk (SECURITY.md).
 }
 
 SecretBytes SecretBytes::CopyFrom(ByteView data) {
@@ -50,8 +51,7 @@ bool SecretBytes::Equals(const SecretBytes& other) const {
 
 void SecretBytes::Wipe() {
   if (data_ != nullptr) {
-    // sodium_munlock zeroes the memory before unlocking it.
-    sodium_munlock(data_, size_);
+    sodium_memzero(data_, size_);
     std::free(data_);
   }
   data_ = nullptr;

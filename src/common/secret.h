@@ -1,5 +1,6 @@
-// Secret key material: non-copyable, zeroed on destruction, locked in memory
-// where the OS allows, compared in constant time.
+// Secret key material: non-copyable, zeroed on destruction (sodium_memzero,
+// which the compiler may not elide), compared in constant time. Not mlocked
+// per allocation (see secret.cc); `medvault serve` disables core dumps.
 #pragma once
 
 #include <cstddef>
@@ -15,7 +16,7 @@ class SecretBytes {
   SecretBytes() = default;
   // Zero-filled secret of `size` bytes.
   explicit SecretBytes(size_t size);
-  // Copies `data` into locked memory. The caller wipes its own copy.
+  // Copies `data`. The caller wipes its own copy.
   static SecretBytes CopyFrom(ByteView data);
   ~SecretBytes();
 

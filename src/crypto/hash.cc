@@ -3,9 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 
 #include "crypto/crypto.h"
@@ -45,14 +48,6 @@ EVP_MAC* HmacMac() {
     Fatal("EVP_MAC_fetch(HMAC)");
   }
   return mac;
-}
-
-EVP_KDF* HkdfKdf() {
-  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) {
-    Fatal("EVP_KDF_fetch(HKDF)");
-  }
-  return kdf;
 }
 
 // HMAC-SHA-256 over the concatenation of `parts`.
@@ -138,27 +133,32 @@ Result<SecretBytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, size_
   if (length == 0) {
     return out;
   }
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(HkdfKdf());
-  if (ctx == nullptr) {
-    Fatal("EVP_KDF_CTX_new");
+  // RFC 5869 on libsodium's HMAC-SHA-256: an order of magnitude faster than
+  // OpenSSL 3's EVP_KDF for the 32-byte outputs of the key tree (the provider
+  // dispatch dominates there), and checked against the same Wycheproof vectors.
+  // An empty salt is HashLen zero bytes, which HMAC pads to the same key.
+  uint8_t prk[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, NonNull(salt), salt.size());
+  crypto_auth_hmacsha256_update(&st, NonNull(ikm), ikm.size());
+  crypto_auth_hmacsha256_final(&st, prk);
+  uint8_t block[crypto_auth_hmacsha256_BYTES];
+  size_t done = 0;
+  for (uint8_t counter = 1; done < length; ++counter) {
+    crypto_auth_hmacsha256_init(&st, prk, sizeof prk);
+    if (counter > 1) {
+      crypto_auth_hmacsha256_update(&st, block, sizeof block);
+    }
+    crypto_auth_hmacsha256_update(&st, NonNull(info), info.size());
+    crypto_auth_hmacsha256_update(&st, &counter, 1);
+    crypto_auth_hmacsha256_final(&st, block);
+    const size_t n = std::min(sizeof block, length - done);
+    std::memcpy(out.data() + done, block, n);
+    done += n;
   }
-  // OSSL_PARAM stores non-const pointers but the KDF only reads them.
-  auto octets = [](const char* name, ByteView v) {
-    return OSSL_PARAM_construct_octet_string(name, const_cast<uint8_t*>(NonNull(v)), v.size());
-  };
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      octets(OSSL_KDF_PARAM_KEY, ikm),
-      octets(OSSL_KDF_PARAM_SALT, salt),
-      octets(OSSL_KDF_PARAM_INFO, info),
-      OSSL_PARAM_construct_end(),
-  };
-  const int rc = EVP_KDF_derive(ctx, out.data(), out.size(), params);
-  EVP_KDF_CTX_free(ctx);
-  if (rc != 1) {
-    return Status::Internal("HKDF-SHA-256 derivation failed");
-  }
+  sodium_memzero(prk, sizeof prk);
+  sodium_memzero(block, sizeof block);
+  sodium_memzero(&st, sizeof st);
   return out;
 }
 
