@@ -19,8 +19,17 @@ def load_gbench(name):
         return {}
     with open(path) as f:
         data = json.load(f)
-    return {b["name"].split("/")[0]: b for b in data.get("benchmarks", [])
-            if b.get("run_type", "iteration") == "iteration"}
+    # With repetitions, take the median aggregate (robust on shared,
+    # noisy machines); otherwise the single iteration run.
+    result = {}
+    for b in data.get("benchmarks", []):
+        name = b.get("run_name", b["name"]).split("/")[0]
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                result[name] = b
+        elif name not in result:
+            result[name] = b
+    return result
 
 
 def per_second(bench):

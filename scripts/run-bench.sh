@@ -7,18 +7,19 @@ OUT=bench-results
 mkdir -p "$OUT"
 ROOT=$(pwd)
 
-run_gbench() {  # name binary [filter]
-  local name=$1 bin=$2 filter=${3:-.}
+run_gbench() {  # name binary [filter] [extra flags]
+  local name=$1 bin=$2 filter=${3:-.} extra=${4:-}
   if [ -x "$BUILD/$bin" ]; then
     echo "bench: $bin"
-    "$BUILD/$bin" --benchmark_filter="$filter" --benchmark_format=json \
+    # shellcheck disable=SC2086
+    "$BUILD/$bin" --benchmark_filter="$filter" --benchmark_format=json $extra \
       --benchmark_out="$OUT/$name.json" --benchmark_out_format=json >/dev/null
   else
     echo "bench: $bin not built, skipped" >&2
   fi
 }
 
-run_gbench crypto crypto_bench
+run_gbench crypto crypto_bench "." "--benchmark_repetitions=7 --benchmark_report_aggregates_only=true"
 run_gbench store store_bench
 run_gbench service service_bench
 
