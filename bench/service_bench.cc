@@ -58,7 +58,7 @@ void BM_SegmentWrite(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SegmentWrite)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
+BENCHMARK(BM_SegmentWrite)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
 
 void BM_SegmentRead(benchmark::State& state) {
   Env& env = GetEnv();
@@ -85,7 +85,7 @@ void BM_SegmentRead(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SegmentRead)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
+BENCHMARK(BM_SegmentRead)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
 
 }  // namespace
 }  // namespace medvault

@@ -94,7 +94,7 @@ void BM_RawSqliteInsertPlusFile(benchmark::State& state) {
   sqlite3_close(db);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RawSqliteInsertPlusFile)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_RawSqliteInsertPlusFile)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
 
 void BM_MetadataInsert(benchmark::State& state) {
   BenchDir dir;

@@ -54,6 +54,14 @@ class ServerFixture : public ::testing::Test {
     client_->set_default_headers({{"Authorization", "Bearer " + token_}});
   }
 
+  // A new client connection (after the server closed the previous one).
+  void Reconnect() {
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_keep_alive(true);
+    client_->set_read_timeout(30, 0);
+    client_->set_default_headers({{"Authorization", "Bearer " + token_}});
+  }
+
   void StopServer() {
     client_.reset();
     if (server_) {
