@@ -288,6 +288,20 @@ TEST_F(HttpServerTest, AttachmentsRoundTripAndLimit) {
   EXPECT_EQ(json::parse(versions->body)["versions"].size(), 1u);
 }
 
+// Regression: an upload refused before its body was read used to leave the
+// body on the keep-alive connection, where it was parsed as the next request.
+TEST_F(HttpServerTest, RefusedUploadDoesNotPoisonTheConnection) {
+  const std::string id = CreatePatient();
+  const std::string url = "/api/v1/patients/" + id + "/attachments/radiology/x";
+  for (int i = 0; i < 5; ++i) {
+    ExpectError(Put(url + "?sensitivity=9", "GET /healthz HTTP/1.1\r\n\r\n", "application/pdf"),
+                400, "INVALID_ARGUMENT");
+    auto next = Get("/api/v1/patients/" + id);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->status, 200) << next->body;
+  }
+}
+
 TEST_F(HttpServerTest, MetricsExposePrometheusText) {
   CreatePatient();
   auto m = Get("/metrics");

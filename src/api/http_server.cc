@@ -696,7 +696,7 @@ class HttpServer final : public Server {
                  [this, name](const Request& req, Response& res, const ContentReader& reader) {
                    t_ctx.route = name;
                    Status st = Upload(req, res, reader);
-                   if (!st.ok() && st.code() == StatusCode::kResourceExhausted) {
+                   if (!st.ok()) {  // body may be unread: never parse it as a request
                      res.set_header("Connection", "close");
                    }
                    Finish(res, st);
