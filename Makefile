@@ -20,7 +20,7 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	@./scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
+	@MEDVAULT_BIN=./$(BUILD_DIR)/medvault ./scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

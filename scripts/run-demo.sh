@@ -4,7 +4,7 @@
 set -euo pipefail
 DATA="${1:-./medvault-data}"
 LISTEN="${2:-127.0.0.1:8080}"
-BIN="./build/medvault"
+BIN="${MEDVAULT_BIN:-./build/medvault}"
 
 if [ ! -f "$DATA/keys/platform.kek" ]; then
   "$BIN" init --data "$DATA"

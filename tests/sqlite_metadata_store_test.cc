@@ -447,6 +447,57 @@ TEST_F(SqliteMetadataStoreTest, ConcurrentInsertsAndReads) {
   }
 }
 
+// Group commit: writers racing for the same versions of one path, with the
+// others' rows in the same transactions. Every version is won exactly once,
+// losers get AlreadyExists or FailedPrecondition, and a refused row never
+// takes the rows batched with it down.
+TEST_F(SqliteMetadataStoreTest, GroupCommitKeepsPerRowOutcomes) {
+  const std::string pid = PatientId(1);
+  MustCreate(MakePatient(1));
+  constexpr int kThreads = 8;
+  constexpr uint64_t kTarget = 40;
+  std::atomic<int> wins{0};
+  std::atomic<int> other_errors{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      int attempt = 0;
+      while (true) {
+        auto latest = store_->LatestVersion(pid, "shared");
+        ASSERT_TRUE(latest.ok());
+        if (*latest >= kTarget) {
+          break;
+        }
+        auto seg = MakeSegment(pid, "shared", static_cast<int>(*latest + 1));
+        seg.object_key = "obj-" + std::to_string(t) + "-" + std::to_string(attempt++);
+        Status st = store_->InsertSegmentVersion(seg);
+        if (st.ok()) {
+          wins.fetch_add(1);
+        } else if (st.code() != StatusCode::kAlreadyExists &&
+                   st.code() != StatusCode::kFailedPrecondition) {
+          other_errors.fetch_add(1);
+        }
+        // Each thread also writes its own path, which must always land.
+        Status own = store_->InsertSegmentVersion(MakeSegment(
+            pid, "own-" + std::to_string(t),
+            static_cast<int>(*store_->LatestVersion(pid, "own-" + std::to_string(t)) + 1)));
+        EXPECT_TRUE(own.ok()) << own.ToString();
+      }
+    });
+  }
+  for (auto& w : writers) {
+    w.join();
+  }
+  EXPECT_EQ(other_errors.load(), 0);
+  EXPECT_EQ(wins.load(), static_cast<int>(kTarget));
+  auto versions = store_->ListSegmentVersions(pid, "shared");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), kTarget);
+  for (uint64_t i = 0; i < kTarget; ++i) {
+    EXPECT_EQ((*versions)[i].version, i + 1);
+  }
+}
+
 TEST_F(SqliteMetadataStoreTest, DataSurvivesReopen) {
   const std::string pid = PatientId(3);
   MustCreate(MakePatient(3));

@@ -547,11 +547,85 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
+  // Group commit: concurrent inserts queue up; one caller (the leader) takes
+  // the whole queue into a single transaction, each row under its own
+  // savepoint so that one refused row does not undo the others, and commits
+  // once. Every caller returns only after the transaction holding its row is
+  // durable (or failed), so the contract is unchanged; the WAL fsync is paid
+  // once per batch instead of once per row.
   Status InsertSegmentVersion(const SegmentVersionRecord& rec) override {
     MV_RETURN_IF_ERROR(ValidateSegment(rec));
+    PendingInsert me{&rec, Status::Ok(), false};
+    std::unique_lock<std::mutex> queue_lock(queue_mu_);
+    pending_.push_back(&me);
+    while (!me.done) {
+      if (leader_active_) {
+        queue_cv_.wait(queue_lock);
+        continue;
+      }
+      leader_active_ = true;
+      std::vector<PendingInsert*> batch;
+      batch.swap(pending_);
+      queue_lock.unlock();
+      CommitBatch(batch);
+      queue_lock.lock();
+      for (PendingInsert* p : batch) {
+        p->done = true;
+      }
+      leader_active_ = false;
+      queue_cv_.notify_all();
+    }
+    return me.result;
+  }
+
+ private:
+  struct PendingInsert {
+    const SegmentVersionRecord* rec;
+    Status result;
+    bool done;
+  };
+
+  void CommitBatch(const std::vector<PendingInsert*>& batch) {
     std::lock_guard<std::mutex> lock(write_mu_);
     WriteTxn txn(*writer_);
-    MV_RETURN_IF_ERROR(txn.Begin());
+    Status st = txn.Begin();
+    if (!st.ok()) {
+      for (PendingInsert* p : batch) {
+        p->result = st;
+      }
+      return;
+    }
+    for (PendingInsert* p : batch) {
+      st = writer_->ExecScript("SAVEPOINT row", "savepoint");
+      if (st.ok()) {
+        p->result = InsertRowLocked(*p->rec);
+        if (!p->result.ok()) {
+          st = writer_->ExecScript("ROLLBACK TO row", "rollback to savepoint");
+        }
+        if (st.ok()) {
+          st = writer_->ExecScript("RELEASE row", "release savepoint");
+        }
+      }
+      if (!st.ok()) {
+        // The transaction itself is in doubt: fail the whole batch.
+        for (PendingInsert* q : batch) {
+          q->result = st;
+        }
+        return;  // WriteTxn rolls back
+      }
+    }
+    st = txn.Commit();
+    if (!st.ok()) {
+      for (PendingInsert* p : batch) {
+        if (p->result.ok()) {
+          p->result = st;
+        }
+      }
+    }
+  }
+
+  // REQUIRES: write_mu_ held and a transaction open.
+  Status InsertRowLocked(const SegmentVersionRecord& rec) {
     {
       MV_STMT(s, *writer_, kSqlPatientErased);
       s.Text(1, rec.patient_id);
@@ -600,9 +674,10 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
-    return txn.Commit();
+    return Status::Ok();
   }
 
+ public:
   Result<uint64_t> LatestVersion(std::string_view patient_id, std::string_view path) override {
     Reader r(*this);
     MV_STMT(s, r.conn(), kSqlLatestVersion);
@@ -770,7 +845,13 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;  // guarded by write_mu_
+  // Group commit queue (see InsertSegmentVersion). Lock order: queue_mu_ is
+  // never held while taking write_mu_.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<PendingInsert*> pending_;  // guarded by queue_mu_
+  bool leader_active_ = false;           // guarded by queue_mu_
+  std::unique_ptr<Connection> writer_;   // guarded by write_mu_
 
   std::mutex read_mu_;
   std::condition_variable read_cv_;
