@@ -4,16 +4,10 @@
 #include <string>
 
 #include "crypto/crypto.h"
+#include "crypto_test_util.h"
 
 namespace medvault::crypto {
 namespace {
-
-class CryptoEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
-};
-[[maybe_unused]] ::testing::Environment* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new CryptoEnvironment);
 
 constexpr size_t kHeader = 108;
 constexpr size_t kChunk = kEnvelopeChunkSize;

@@ -5,22 +5,12 @@
 #include <string>
 
 #include "crypto/crypto.h"
+#include "crypto_test_util.h"
 
 namespace medvault::crypto {
 namespace {
 
-class CryptoEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
-};
-[[maybe_unused]] ::testing::Environment* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new CryptoEnvironment);
-
-Bytes Hex(const std::string& hex) {
-  auto r = FromHex(hex);
-  EXPECT_TRUE(r.ok()) << hex;
-  return r.ok() ? *r : Bytes();
-}
+using medvault::testing::Hex;
 
 nlohmann::json LoadVectors(const std::string& name) {
   std::ifstream in(std::string(MEDVAULT_TESTDATA_DIR) + "/wycheproof/" + name);
