@@ -1,0 +1,97 @@
+#include "store/sqlite_util.h"
+
+#include <string>
+
+#include "common/ids.h"
+
+namespace medvault::store {
+namespace {
+
+// A statement prepared for one use (the migration table name is not a literal,
+// so it cannot go through the connection's cache).
+class OneShot {
+ public:
+  OneShot() = default;
+  ~OneShot() { sqlite3_finalize(stmt_); }
+  OneShot(const OneShot&) = delete;
+  OneShot& operator=(const OneShot&) = delete;
+  Status Prepare(Connection& conn, const std::string& sql) {
+    const int rc = sqlite3_prepare_v2(conn.db(), sql.c_str(), -1, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+      return FromSqlite(rc, "prepare migration statement");
+    }
+    return Status::Ok();
+  }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || s.size() > 64) {
+    return false;
+  }
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Status RunMigrations(Connection& conn, std::string_view table,
+                     std::span<const Migration> migrations) {
+  if (!IsIdentifier(table)) {
+    return Status::Internal("invalid migration table name");
+  }
+  const std::string name(table);
+  const std::string create = "CREATE TABLE IF NOT EXISTS " + name +
+                             "(version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)";
+  MV_RETURN_IF_ERROR(conn.ExecScript(create.c_str(), "create " + name));
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  for (const Migration& m : migrations) {
+    WriteTxn txn(conn);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    int64_t current = 0;
+    {
+      // Read inside the transaction: another process may have migrated.
+      OneShot s;
+      MV_RETURN_IF_ERROR(s.Prepare(conn, "SELECT COALESCE(MAX(version), 0) FROM " + name));
+      const int rc = sqlite3_step(s.get());
+      if (rc != SQLITE_ROW) {
+        return FromSqlite(sqlite3_extended_errcode(conn.db()), "read schema version");
+      }
+      current = sqlite3_column_int64(s.get(), 0);
+    }
+    if (current > latest) {
+      return Status::FailedPrecondition("database schema version " + std::to_string(current) +
+                                        " is newer than this medvault (" + std::to_string(latest) +
+                                        ", " + name + ")");
+    }
+    if (current >= m.version) {
+      continue;  // rolled back by txn; nothing was written
+    }
+    if (current != m.version - 1) {
+      return Status::Internal("schema migrations are not contiguous");
+    }
+    MV_RETURN_IF_ERROR(
+        conn.ExecScript(m.sql, "apply schema migration " + std::to_string(m.version)));
+    {
+      OneShot s;
+      MV_RETURN_IF_ERROR(
+          s.Prepare(conn, "INSERT INTO " + name + "(version, applied_at_ms) VALUES (?1, ?2)"));
+      sqlite3_bind_int64(s.get(), 1, m.version);
+      sqlite3_bind_int64(s.get(), 2, NowUnixMillis());
+      if (sqlite3_step(s.get()) != SQLITE_DONE) {
+        return FromSqlite(sqlite3_extended_errcode(conn.db()), "record schema migration");
+      }
+    }
+    MV_RETURN_IF_ERROR(txn.Commit());
+  }
+  return Status::Ok();
+}
+
+}  // namespace medvault::store

@@ -1,0 +1,297 @@
+// SQLite plumbing shared by the SQLite-backed stores (internal to src/store).
+//
+// Connection: one sqlite3 handle used by one thread at a time, with a cache of
+// prepared statements keyed by the address of their (literal) SQL text.
+// Stmt: a borrowed cached statement, reset on release. WriteTxn: BEGIN
+// IMMEDIATE that rolls back unless committed. RunMigrations: versioned,
+// append-only schema migrations tracked in a table of the caller's choosing,
+// so that several stores can share one database file.
+//
+// Error messages name the operation and the SQLite result code, never bound
+// values.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace medvault::store {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// ---------------------------------------------------------------------------
+// Error mapping.
+
+inline Status FromSqlite(int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  std::string message = std::string(what) + ": " + sqlite3_errstr(rc);
+  switch (primary) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(std::move(message));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::DataLoss(std::move(message));
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Status::IOError(std::move(message));
+    case SQLITE_NOMEM:
+      return Status::ResourceExhausted(std::move(message));
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status::AlreadyExists(std::move(message));
+      }
+      return Status::FailedPrecondition(std::move(message));
+    default:
+      return Status::Internal(std::move(message));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Connections and statements.
+
+// A cached statement borrowed for one use; reset (and unbound) on release.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Stmt() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  // Binders return the SQLite code; checked together by Bound().
+  Stmt& Text(int i, std::string_view v) {
+    Note(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    Note(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  // Empty blobs are stored as NULL (absent), matching "empty" in the records.
+  Stmt& Blob(int i, ByteView v) {
+    if (v.empty()) {
+      Note(sqlite3_bind_null(stmt_, i));
+    } else {
+      Note(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    }
+    return *this;
+  }
+  Stmt& Null(int i) {
+    Note(sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+
+  // SQLITE_ROW → true, SQLITE_DONE → false.
+  Result<bool> Step(std::string_view what) {
+    if (bind_rc_ != SQLITE_OK) {
+      return FromSqlite(bind_rc_, what);
+    }
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) {
+      return true;
+    }
+    if (rc == SQLITE_DONE) {
+      return false;
+    }
+    return FromSqlite(sqlite3_extended_errcode(sqlite3_db_handle(stmt_)), what);
+  }
+  // Steps a statement that returns no rows.
+  Status Exec(std::string_view what) {
+    MV_ASSIGN_OR_RETURN(bool row, Step(what));
+    (void)row;
+    return Status::Ok();
+  }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t ColInt(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string ColText(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
+  }
+  Bytes ColBlob(int col) const {
+    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, col));
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? Bytes() : Bytes(p, p + n);
+  }
+
+ private:
+  void Note(int rc) {
+    if (bind_rc_ == SQLITE_OK) {
+      bind_rc_ = rc;
+    }
+  }
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+class Connection {
+ public:
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) {
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static Result<std::unique_ptr<Connection>> Open(const std::filesystem::path& file, bool read_only,
+                                                  const SqliteOptions& options) {
+    sqlite3* db = nullptr;
+    const int flags =
+        (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+        SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    const int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
+    std::unique_ptr<Connection> conn(new Connection(db));
+    if (rc != SQLITE_OK) {
+      return FromSqlite(rc, "open database");
+    }
+    sqlite3_extended_result_codes(db, 1);
+    // Refuse schema tricks that a tampered database file could use to run
+    // code on open (defensive mode, untrusted schema).
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    sqlite3_busy_timeout(db, options.busy_timeout_ms);
+    if (!read_only) {
+      MV_RETURN_IF_ERROR(conn->ExpectPragma("PRAGMA journal_mode=WAL", "wal"));
+      MV_RETURN_IF_ERROR(conn->ExecScript("PRAGMA foreign_keys=ON", "enable foreign keys"));
+      MV_RETURN_IF_ERROR(conn->ExecScript("PRAGMA secure_delete=ON", "enable secure_delete"));
+      MV_RETURN_IF_ERROR(conn->ExecScript(
+          options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+          "set synchronous"));
+    }
+    return conn;
+  }
+
+  sqlite3* db() const { return db_; }
+
+  // Returns the cached statement for `sql` (a string literal: its address
+  // and contents are stable), preparing it on first use.
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) {
+      return it->second;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      // The SQL text is ours and carries no values, so errmsg is safe here.
+      return Status::Internal(std::string("prepare statement: ") + sqlite3_errmsg(db_));
+    }
+    cache_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  // Runs uncached SQL without parameters (pragmas, migrations, BEGIN/COMMIT).
+  Status ExecScript(const char* sql, std::string_view what) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    sqlite3_free(err);
+    if (rc != SQLITE_OK) {
+      return FromSqlite(sqlite3_extended_errcode(db_), what);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  Status ExpectPragma(const char* sql, std::string_view want) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      return FromSqlite(rc, "prepare pragma");
+    }
+    rc = sqlite3_step(stmt);
+    std::string got;
+    if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      got = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    const int ext = sqlite3_extended_errcode(db_);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW) {
+      return FromSqlite(ext, "set journal mode");
+    }
+    if (got != want) {
+      return Status::FailedPrecondition("database could not switch to " + std::string(want) +
+                                        " journal mode");
+    }
+    return Status::Ok();
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+};
+
+// An IMMEDIATE transaction on the writer; rolls back unless committed.
+class WriteTxn {
+ public:
+  explicit WriteTxn(Connection& conn) : conn_(conn) {}
+  ~WriteTxn() {
+    if (active_) {
+      (void)conn_.ExecScript("ROLLBACK", "rollback");
+    }
+  }
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  Status Begin() {
+    MV_RETURN_IF_ERROR(conn_.ExecScript("BEGIN IMMEDIATE", "begin transaction"));
+    active_ = true;
+    return Status::Ok();
+  }
+  Status Commit() {
+    Status st = conn_.ExecScript("COMMIT", "commit transaction");
+    if (st.ok() || sqlite3_get_autocommit(conn_.db()) != 0) {
+      active_ = false;  // committed, or SQLite already rolled back
+    }
+    return st;
+  }
+
+ private:
+  Connection& conn_;
+  bool active_ = false;
+};
+
+// Borrows the cached statement for `sql` from `conn` as Stmt `var` (Stmt is
+// not movable, so it cannot travel through Result).
+#define MV_STMT(var, conn, sql)                                      \
+  MV_ASSIGN_OR_RETURN(sqlite3_stmt* var##_raw, (conn).Prepare(sql)); \
+  Stmt var(var##_raw)
+
+inline Status CheckInt64(uint64_t v, std::string_view field) {
+  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument(std::string(field) + " is out of range");
+  }
+  return Status::Ok();
+}
+
+// Runs every migration newer than the database, each in its own transaction,
+// recording applied versions in `table` (created if missing). FailedPrecondition
+// when the database is newer than `migrations`.
+Status RunMigrations(Connection& conn, std::string_view table,
+                     std::span<const Migration> migrations);
+
+}  // namespace medvault::store
