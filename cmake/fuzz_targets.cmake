@@ -1,6 +1,6 @@
 # Fuzz targets of the upper modules. Each also builds a replay driver that runs
 # the checked-in corpus as a unit test; the libFuzzer binary needs clang.
-foreach(target request)
+foreach(target request policy)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND MEDVAULT_SANITIZE)
     add_executable(${target}_fuzz fuzz/${target}_fuzz.cc)
     target_compile_options(${target}_fuzz PRIVATE ${MEDVAULT_WARNINGS} -fsanitize=fuzzer)

@@ -3,12 +3,24 @@ medvault_library(mv_record
   src/record/segment_path.cc src/record/measurements.cc src/record/record_service.cc)
 target_link_libraries(mv_record PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json)
 
-medvault_library(mv_api src/api/http_server.cc src/api/json_input.cc src/api/metrics.cc)
-target_link_libraries(mv_api PUBLIC mv_record PkgConfig::HTTPLIB OpenSSL::SSL Threads::Threads)
+medvault_library(mv_access src/access/access_service.cc src/access/sqlite_policy_entry_store.cc)
+target_link_libraries(mv_access PUBLIC mv_policy mv_store mv_crypto mv_common
+  nlohmann_json::nlohmann_json)
+
+medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
+  src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc)
+target_link_libraries(mv_api PUBLIC mv_record mv_auth mv_access mv_policy PkgConfig::HTTPLIB
+  OpenSSL::SSL Threads::Threads)
+
+# The default policy is compiled in, so that `medvault init` can write it.
+file(READ ${CMAKE_SOURCE_DIR}/config/policy.conf MEDVAULT_DEFAULT_POLICY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/config/policy.conf)
+configure_file(${CMAKE_SOURCE_DIR}/src/app/default_policy.cc.in
+  ${CMAKE_BINARY_DIR}/generated/default_policy.cc @ONLY)
 
 medvault_library(mv_app src/app/config.cc src/app/data_dir.cc src/app/tls_cert.cc
-  src/app/demo.cc src/app/cli.cc)
-target_link_libraries(mv_app PUBLIC mv_api mv_record OpenSSL::SSL OpenSSL::Crypto)
+  src/app/demo.cc src/app/cli.cc src/app/admin_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
+target_link_libraries(mv_app PUBLIC mv_api mv_record mv_auth mv_access OpenSSL::SSL OpenSSL::Crypto)
 
 add_executable(medvault src/app/main.cc)
 target_compile_options(medvault PRIVATE ${MEDVAULT_WARNINGS})
@@ -16,9 +28,13 @@ target_link_libraries(medvault PRIVATE mv_app)
 set_target_properties(medvault PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 medvault_test(record_service_test mv_record)
+medvault_test(access_service_test mv_access)
+target_compile_definitions(access_service_test PRIVATE MEDVAULT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+target_link_libraries(access_service_test PRIVATE PkgConfig::SQLITE)
 medvault_test(segment_path_test mv_record)
 medvault_test(measurements_test mv_record)
 medvault_test(http_server_test mv_app)
+medvault_test(http_authz_test mv_app)
 medvault_test(canary_test mv_app)
 
 add_executable(crash_writer tests/crash_writer_main.cc)

@@ -63,6 +63,21 @@ if "BM_SegmentRead" in service:
     summary["segment_read_per_s"] = {"value": round(per_second(service["BM_SegmentRead"]), 1),
                                      "unit": "reads/s"}
 
+pdp = load_gbench("pdp")
+if "BM_PdpDecide" in pdp:
+    b = pdp["BM_PdpDecide"]
+    summary["pdp_decisions_per_s"] = {
+        "value": round(b.get("items_per_second", 0.0), 1), "unit": "decisions/s (one core)",
+        "setup": "10,000 patients, 1,000 staff, realistic mix"}
+    if "p99_us" in b:
+        summary["pdp_p99_us"] = {"value": round(b["p99_us"], 3), "unit": "us"}
+
+auth = load_gbench("auth")
+for name, b in auth.items():
+    if "Authenticate" in name and "items_per_second" in b:
+        summary["auth_authenticate_per_s"] = {"value": round(b["items_per_second"], 1),
+                                              "unit": "access-token checks/s (warm cache)"}
+
 
 def parse_wrk(name):
     path = os.path.join(out_dir, name + ".txt")

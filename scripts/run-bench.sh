@@ -22,12 +22,17 @@ run_gbench() {  # name binary [filter] [extra flags]
 run_gbench crypto crypto_bench "." "--benchmark_repetitions=7 --benchmark_report_aggregates_only=true"
 run_gbench store store_bench
 run_gbench service service_bench
+run_gbench pdp pdp_bench
+run_gbench auth auth_bench
 
 # HTTP load against a real server on loopback with wrk.
 TMP=$(mktemp -d)
 PORT=$(( 20000 + RANDOM % 20000 ))
 DATA="$TMP/data"
 "$BUILD/medvault" init --data "$DATA" >/dev/null
+# Demo accounts and patients; the load runs as Dr. Heart, who treats the
+# first demo patient, so every request is authenticated and decided.
+"$BUILD/medvault" seed-demo --data "$DATA" >/dev/null
 "$BUILD/medvault" serve --data "$DATA" --listen "127.0.0.1:$PORT" --log-level warn \
   >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER=$!
@@ -36,10 +41,16 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
   sleep 0.1
 done
-TOKEN=$(head -n 1 "$DATA/bootstrap-admin.token")
-PID=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"given_name":"Load","family_name":"Test","birth_date":"1960-01-01","sex":"male"}' \
-  "http://127.0.0.1:$PORT/api/v1/patients" | python3 -c 'import json,sys; print(json.load(sys.stdin)["patient_id"])')
+CREDS="$DATA/demo-credentials.txt"
+DOCTOR=$(grep -P '^doctor\tdr\.heart\t' "$CREDS")
+USERNAME=$(echo "$DOCTOR" | cut -f2)
+PASSWORD=$(echo "$DOCTOR" | cut -f3)
+CODE=$("$BUILD/medvault" totp-code "$(echo "$DOCTOR" | cut -f4)")
+TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
+  -d "{\"username\":\"$USERNAME\",\"password\":\"$PASSWORD\",\"totp_code\":\"$CODE\"}" \
+  "http://127.0.0.1:$PORT/api/v1/auth/login" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+PID=$(grep -P '^patient-record\t' "$CREDS" | head -n 1 | cut -f2)
 BASE="http://127.0.0.1:$PORT/api/v1/patients/$PID"
 curl -sf -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"data":{"systolic":120,"diastolic":80,"unit":"mmHg","time":"2026-11-21T08:00:00Z"}}' \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: initialise a data directory (once), seed demo data (once), and
-# start the server in the foreground.
+# `make run`: initialise a data directory (once), seed the demo hospital,
+# accounts and patients (once), and start the server in the foreground.
 set -euo pipefail
 DATA="${1:-./medvault-data}"
 LISTEN="${2:-127.0.0.1:8080}"
@@ -9,28 +9,33 @@ BIN="${MEDVAULT_BIN:-./build/medvault}"
 if [ ! -f "$DATA/keys/platform.kek" ]; then
   "$BIN" init --data "$DATA"
 fi
-if [ ! -f "$DATA/.demo-seeded" ]; then
-  "$BIN" seed-demo --data "$DATA" > "$DATA/.demo-patients"
-  touch "$DATA/.demo-seeded"
+if [ ! -f "$DATA/demo-credentials.txt" ]; then
+  "$BIN" seed-demo --data "$DATA" >/dev/null
 fi
-TOKEN_FILE="$DATA/bootstrap-admin.token"
-FIRST=$(head -n 1 "$DATA/.demo-patients")
+CREDS="$DATA/demo-credentials.txt"
+FIRST=$(grep -P '^patient-record\t' "$CREDS" | head -n 1 | cut -f2)
 cat <<MSG
 
 medvault is starting on http://$LISTEN (data in $DATA).
 
-The bootstrap admin token is in $TOKEN_FILE (mode 0600). Try:
+Demo accounts (fictional; passwords and TOTP secrets in $CREDS, mode 0600):
 
-  TOKEN=\$(cat $TOKEN_FILE)
-  curl -s -H "Authorization: Bearer \$TOKEN" http://$LISTEN/api/v1/patients
-  curl -s -H "Authorization: Bearer \$TOKEN" http://$LISTEN/api/v1/patients/$FIRST
+$(grep -v '^#' "$CREDS" | grep -v '^patient-record' | awk -F'\t' '{printf "  %-18s %-12s password %s%s\n", $1, $2, $3, ($4 == "-" ? "" : "  (TOTP: medvault totp-code " $4 ")")}')
+
+Sign in as Dr. Heart (cardiology; treats the first demo patient) and read:
+
+  LINE=\$(grep -P '^doctor\tdr.heart\t' $CREDS)
+  CODE=\$($BIN totp-code \$(echo "\$LINE" | cut -f4))
+  TOKEN=\$(curl -s -X POST -H 'Content-Type: application/json' \\
+    -d "{\"username\":\"dr.heart\",\"password\":\"\$(echo "\$LINE" | cut -f3)\",\"totp_code\":\"\$CODE\"}" \\
+    http://$LISTEN/api/v1/auth/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer \$TOKEN" http://$LISTEN/api/v1/me
   curl -s -H "Authorization: Bearer \$TOKEN" http://$LISTEN/api/v1/patients/$FIRST/segments
   curl -s -H "Authorization: Bearer \$TOKEN" http://$LISTEN/api/v1/patients/$FIRST/segments/physical-signs/blood-pressure
-  curl -s -X PUT -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
-       -d '{"data":{"systolic":128,"diastolic":82,"unit":"mmHg","time":"2026-11-21T08:00:00Z"}}' \\
-       http://$LISTEN/api/v1/patients/$FIRST/segments/physical-signs/blood-pressure
 
-The API is described in docs/api.md. Stop the server with Ctrl-C.
+Dr. Sugar does not treat that patient: the same read answers 403 with the reason, and
+POST /api/v1/patients/$FIRST/break-glass with {"reason": "..."} is the emergency way in.
+The API is described in docs/api.md, the access rules in docs/policy.md. Stop with Ctrl-C.
 
 MSG
 exec "$BIN" serve --data "$DATA" --listen "$LISTEN"

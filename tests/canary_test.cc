@@ -27,6 +27,7 @@ TEST_F(CanaryTest, NoCanaryReachesTheDisk) {
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 201);
   const std::string id = json::parse(res->body)["patient_id"];
+  Treat(id);
   const std::string base = "/api/v1/patients/" + id;
   auto bp = Bp(141, 93);
   bp["note"] = canaries[4];
@@ -34,7 +35,8 @@ TEST_F(CanaryTest, NoCanaryReachesTheDisk) {
       Put(base + "/segments/physical-signs/blood-pressure", json{{"data", bp}}.dump())->status,
       201);
   ASSERT_EQ(
-      Put(base + "/segments/patient-narrative/pain", json{{"text", canaries[5]}}.dump())->status,
+      Put(base + "/segments/doctor-description/consultation", json{{"text", canaries[5]}}.dump())
+          ->status,
       201);
   ASSERT_EQ(
       Put(base + "/attachments/radiology/report", "%PDF " + canaries[6], "application/pdf")->status,
@@ -48,7 +50,7 @@ TEST_F(CanaryTest, NoCanaryReachesTheDisk) {
   ASSERT_TRUE(found);
   ASSERT_EQ(json::parse(found->body)["patients"].size(), 1u);
   // The API gives the data back...
-  auto back = Get(base + "/segments/patient-narrative/pain");
+  auto back = Get(base + "/segments/doctor-description/consultation");
   ASSERT_TRUE(back);
   EXPECT_EQ(json::parse(back->body)["text"], canaries[5]);
 

@@ -54,7 +54,7 @@ TEST(CliTest, InitThenServeRefusesUnsafeSettings) {
   const std::string data = (tmp.path() / "d").string();
   auto init = RunMedvault("init --data " + data);
   ASSERT_EQ(init.exit_code, 0) << init.output;
-  EXPECT_NE(init.output.find("admin token"), std::string::npos);
+  EXPECT_NE(init.output.find("metrics token"), std::string::npos);
   auto again = RunMedvault("init --data " + data);
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.output.find("already initialised"), std::string::npos);
@@ -85,7 +85,13 @@ TEST(CliTest, InitThenServeRefusesUnsafeSettings) {
 
   auto seed = RunMedvault("seed-demo --data " + data);
   EXPECT_EQ(seed.exit_code, 0) << seed.output;
-  EXPECT_EQ(std::count(seed.output.begin(), seed.output.end(), '\n'), 3);
+  for (const char* who : {"institution-admin\tadmin\t", "doctor\tdr.heart\t", "doctor\tdr.sugar\t",
+                          "nurse\tnurse.ward\t", "privacy-officer\tprivacy\t", "patient\tada\t"}) {
+    EXPECT_NE(seed.output.find(who), std::string::npos) << who << " in " << seed.output;
+  }
+  EXPECT_EQ(std::count(seed.output.begin(), seed.output.end(), '\n'), 13);
+  // Seeding twice is refused rather than duplicated.
+  EXPECT_NE(RunMedvault("seed-demo --data " + data).exit_code, 0);
 }
 
 }  // namespace

@@ -21,26 +21,25 @@ TEST(DataDirTest, InitCreatesPrivateFilesOnce) {
   DataDirLayout layout(dir);
   EXPECT_EQ(ModeOf(dir), 0700u);
   EXPECT_EQ(ModeOf(layout.kek), 0600u);
-  EXPECT_EQ(ModeOf(layout.bootstrap_token), 0600u);
+  EXPECT_EQ(ModeOf(layout.metrics_token), 0600u);
   EXPECT_TRUE(std::filesystem::exists(layout.metadata_db));
   EXPECT_TRUE(std::filesystem::exists(layout.config_file));
   const std::string kek = testing::ReadFileBytes(layout.kek);
-  const std::string token = testing::ReadFileBytes(layout.bootstrap_token);
-  EXPECT_EQ(token.rfind("mvb_", 0), 0u);
+  const std::string token = testing::ReadFileBytes(layout.metrics_token);
+  EXPECT_EQ(token.rfind("mvm_", 0), 0u);
   EXPECT_GE(token.size(), 40u);
 
   // A second init refuses and changes nothing.
   Status again = InitDataDir(dir, false);
   EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(testing::ReadFileBytes(layout.kek), kek);
-  EXPECT_EQ(testing::ReadFileBytes(layout.bootstrap_token), token);
+  EXPECT_EQ(testing::ReadFileBytes(layout.metrics_token), token);
 
   // The token hash loads; a token readable by others is refused.
-  EXPECT_TRUE(LoadBootstrapTokenHash(layout.bootstrap_token).ok());
-  ::chmod(layout.bootstrap_token.c_str(), 0644);
-  EXPECT_EQ(LoadBootstrapTokenHash(layout.bootstrap_token).status().code(),
-            StatusCode::kFailedPrecondition);
-  ::chmod(layout.bootstrap_token.c_str(), 0600);
+  EXPECT_TRUE(LoadTokenHash(layout.metrics_token).ok());
+  ::chmod(layout.metrics_token.c_str(), 0644);
+  EXPECT_EQ(LoadTokenHash(layout.metrics_token).status().code(), StatusCode::kFailedPrecondition);
+  ::chmod(layout.metrics_token.c_str(), 0600);
 
   // A key file readable by others stops the runtime from opening.
   Config config;

@@ -91,14 +91,22 @@ TEST_F(HttpServerTest, PatientLifecycle) {
   ASSERT_EQ(list->status, 200);
   EXPECT_EQ(json::parse(list->body)["patient_ids"][0], id);
 
-  auto del = Delete("/api/v1/patients/" + id);
+  // Erasure is the privacy officer's act (on the patient's request), not a
+  // treating doctor's.
+  ExpectError(Delete("/api/v1/patients/" + id), 403, "PERMISSION_DENIED");
+  auto officer = ClientWith(SignIn(MakeAccount("privacy.test", {"privacy-officer"})));
+  auto del = officer->Delete(("/api/v1/patients/" + id).c_str());
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 200) << del->body;
-  auto gone = Get("/api/v1/patients/" + id);
-  ASSERT_TRUE(gone);
-  EXPECT_EQ(gone->status, 410);
-  EXPECT_FALSE(json::parse(gone->body).contains("family_name"));
-  ExpectError(Delete("/api/v1/patients/" + id), 404, "NOT_FOUND");
+  auto gone = runtime_->records->GetPatient(id);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->erased);
+  EXPECT_FALSE(gone->demographics.has_value());
+  EXPECT_TRUE(runtime_->policy_data->RelationshipsOf(id).empty())
+      << "erasure forgets the patient's relationships and consents too";
+  // The doctor's relationship went with the record.
+  ExpectError(Get("/api/v1/patients/" + id), 403, "PERMISSION_DENIED");
+  ExpectError(officer->Delete(("/api/v1/patients/" + id).c_str()), 404, "NOT_FOUND");
 }
 
 TEST_F(HttpServerTest, SegmentsVersionsAndTree) {
@@ -111,7 +119,7 @@ TEST_F(HttpServerTest, SegmentsVersionsAndTree) {
     ASSERT_EQ(w->status, 201) << w->body;
     EXPECT_EQ(json::parse(w->body)["version"], i + 1);
   }
-  auto t = Put(base + "/segments/patient-narrative/mood",
+  auto t = Put(base + "/segments/life-record/mood",
                json{{"text", "Tired but hopeful"}, {"sensitivity", 3}}.dump());
   ASSERT_TRUE(t);
   ASSERT_EQ(t->status, 201) << t->body;
@@ -129,7 +137,7 @@ TEST_F(HttpServerTest, SegmentsVersionsAndTree) {
   ASSERT_TRUE(v1);
   EXPECT_EQ(json::parse(v1->body)["data"]["systolic"], 120);
 
-  auto text = Get(base + "/segments/patient-narrative/mood");
+  auto text = Get(base + "/segments/life-record/mood");
   ASSERT_TRUE(text);
   EXPECT_EQ(json::parse(text->body)["text"], "Tired but hopeful");
 
@@ -188,10 +196,11 @@ TEST_F(HttpServerTest, BadInputGetsPrecise4xxAndChangesNothing) {
   ExpectError(Put(base + "/segments/Other/X", json{{"text", "x"}}.dump()), 400, "INVALID_ARGUMENT");
   ExpectError(Put(base + "/segments/unknown-top/x", json{{"text", "x"}}.dump()), 400,
               "INVALID_ARGUMENT");
-  ExpectError(Get("/api/v1/patients/0123456789abcdef0123456789abcdef"), 404, "NOT_FOUND");
+  // An unknown patient and one the caller may not see look the same.
+  ExpectError(Get("/api/v1/patients/0123456789abcdef0123456789abcdef"), 403, "PERMISSION_DENIED");
   ExpectError(Put("/api/v1/patients/0123456789abcdef0123456789abcdef/segments/other/x",
                   json{{"text", "x"}}.dump()),
-              404, "NOT_FOUND");
+              403, "PERMISSION_DENIED");
   ExpectError(Get("/api/v1/patients/NOT-AN-ID"), 404, "NOT_FOUND");
   ExpectError(Get(seg + "?version=0"), 400, "INVALID_ARGUMENT");
   ExpectError(Get(seg + "?version=abc"), 400, "INVALID_ARGUMENT");
@@ -304,7 +313,13 @@ TEST_F(HttpServerTest, RefusedUploadDoesNotPoisonTheConnection) {
 
 TEST_F(HttpServerTest, MetricsExposePrometheusText) {
   CreatePatient();
-  auto m = Get("/metrics");
+  // A doctor may not read platform metrics; the scrape token may, and
+  // nothing else.
+  ExpectError(Get("/metrics"), 403, "PERMISSION_DENIED");
+  auto scraper = ClientWith(metrics_token_);
+  ExpectError(scraper->Get("/api/v1/patients"), 401, "UNAUTHENTICATED");
+  scraper = ClientWith(metrics_token_);
+  auto m = scraper->Get("/metrics");
   ASSERT_TRUE(m);
   ASSERT_EQ(m->status, 200);
   EXPECT_NE(m->body.find("# TYPE medvault_http_requests_total counter"), std::string::npos);
@@ -354,16 +369,15 @@ TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
   options.host = "0.0.0.0";
   options.port = 0;
   options.worker_threads = 4;
-  options.bootstrap_token_sha256 = *app::LoadBootstrapTokenHash(layout.bootstrap_token);
   {
-    auto plain = api::CreateServer(options, runtime_->records.get(), runtime_->metadata.get());
+    auto plain = api::CreateServer(options, runtime_->services());
     ASSERT_TRUE(plain.ok());
     EXPECT_EQ((*plain)->Start().code(), StatusCode::kFailedPrecondition);
   }
   options.host = "127.0.0.1";
   options.tls_cert_path = layout.tls_cert.string();
   options.tls_key_path = layout.tls_key.string();
-  auto server = api::CreateServer(options, runtime_->records.get(), runtime_->metadata.get());
+  auto server = api::CreateServer(options, runtime_->services());
   ASSERT_TRUE(server.ok());
   server_ = std::move(*server);
   ASSERT_TRUE(server_->Start().ok());

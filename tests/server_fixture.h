@@ -4,12 +4,15 @@
 
 #include <httplib.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "api/api.h"
 #include "app/app.h"
+#include "auth/auth.h"
+#include "common/ids.h"
 #include "test_util.h"
 
 namespace medvault::testing {
@@ -30,37 +33,108 @@ class ServerFixture : public ::testing::Test {
     config.data_dir = data_.string();
     config.max_attachment_bytes = max_attachment;
     config.max_json_bytes = max_json;
+    // Cheap password hashing keeps the tests fast; the cost is a setting.
+    config.argon2_memory_kib = 8;
+    config.argon2_iterations = 1;
     auto rt = app::OpenRuntime(config);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     runtime_ = std::move(*rt);
-    std::string t = ReadFileBytes(app::DataDirLayout(data_).bootstrap_token);
-    token_ = t.substr(0, t.find('\n'));
+    std::string t = ReadFileBytes(app::DataDirLayout(data_).metrics_token);
+    metrics_token_ = t.substr(0, t.find('\n'));
     api::ServerOptions options;
     options.port = 0;
     options.max_attachment_bytes = max_attachment;
     options.max_json_bytes = max_json;
     options.worker_threads = 8;
-    auto hash = app::LoadBootstrapTokenHash(app::DataDirLayout(data_).bootstrap_token);
+    auto hash = app::LoadTokenHash(app::DataDirLayout(data_).metrics_token);
     ASSERT_TRUE(hash.ok());
-    options.bootstrap_token_sha256 = *hash;
-    auto server = api::CreateServer(options, runtime_->records.get(), runtime_->metadata.get());
+    options.metrics_token_sha256 = *hash;
+    auto server = api::CreateServer(options, runtime_->services());
     ASSERT_TRUE(server.ok());
     server_ = std::move(*server);
     Status st = server_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    client_->set_keep_alive(true);
-    client_->set_read_timeout(30, 0);
-    client_->set_default_headers({{"Authorization", "Bearer " + token_}});
+    if (institution_id_.empty()) {
+      auto inst = runtime_->accounts->CreateInstitution("Test Hospital");
+      ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+      institution_id_ = inst->institution_id;
+      // The default caller: a department head (a doctor with clearance 4).
+      clinician_ = MakeAccount("dr.test", {"department-head"});
+    }
+    token_ = SignIn(clinician_);
+    ASSERT_FALSE(token_.empty());
+    Reconnect();
+  }
+
+  struct TestAccount {
+    std::string account_id;
+    std::string username;
+    std::string password;
+    std::string totp_secret;
+  };
+
+  // Creates an account in the test institution (patients and proxies: none).
+  TestAccount MakeAccount(const std::string& username, const std::vector<std::string>& roles,
+                          const std::string& patient_id = "") {
+    auth::NewAccount n;
+    n.username = username;
+    n.display_name = "Test " + username;
+    n.password = "Correct-Horse-Battery-" + std::to_string(username.size()) + "x";
+    n.roles = roles;
+    n.patient_id = patient_id;
+    const bool personal =
+        roles.size() == 1 && (roles[0] == "patient" || roles[0] == "family-proxy");
+    if (!personal) {
+      n.institution_id = institution_id_;
+    }
+    auto created = runtime_->accounts->CreateAccount(n);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    if (!created.ok()) {
+      return {};
+    }
+    return {created->account.account_id, n.username, n.password, created->totp_secret_base32};
+  }
+
+  // Signs in over HTTP (with a TOTP code when the account has a secret).
+  std::string SignIn(const TestAccount& a) {
+    nlohmann::json body = {{"username", a.username}, {"password", a.password}};
+    if (!a.totp_secret.empty()) {
+      auto secret = auth::Base32Decode(a.totp_secret);
+      EXPECT_TRUE(secret.ok());
+      // A code per sign-in: codes are single use, so step forward when the
+      // same account signs in twice within one period.
+      const int64_t t = NowUnixMillis() / 1000 + 30 * (sign_ins_[a.username]++);
+      body["totp_code"] = auth::TotpCode(*secret, t, {});
+    }
+    httplib::Client c("127.0.0.1", server_->port());
+    auto res = c.Post("/api/v1/auth/login", body.dump(), "application/json");
+    EXPECT_TRUE(res) << "no response";
+    if (!res || res->status != 200) {
+      ADD_FAILURE() << "sign-in failed: " << (res ? res->body : "no response");
+      return "";
+    }
+    return nlohmann::json::parse(res->body).value("access_token", "");
+  }
+
+  // A client connection signed in as `token` ("" = no credential).
+  std::unique_ptr<httplib::Client> ClientWith(const std::string& token) {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    c->set_keep_alive(true);
+    c->set_read_timeout(30, 0);
+    if (!token.empty()) {
+      c->set_default_headers({{"Authorization", "Bearer " + token}});
+    }
+    return c;
+  }
+
+  // Makes the default clinician treat the patient.
+  void Treat(const std::string& patient_id, const TestAccount* who = nullptr) {
+    auto r = runtime_->access->StartRelationship(patient_id, (who ? *who : clinician_).account_id);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
   }
 
   // A new client connection (after the server closed the previous one).
-  void Reconnect() {
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    client_->set_keep_alive(true);
-    client_->set_read_timeout(30, 0);
-    client_->set_default_headers({{"Authorization", "Bearer " + token_}});
-  }
+  void Reconnect() { client_ = ClientWith(token_); }
 
   void StopServer() {
     client_.reset();
@@ -95,7 +169,11 @@ class ServerFixture : public ::testing::Test {
       return "";
     }
     EXPECT_EQ(res->status, 201) << res->body;
-    return nlohmann::json::parse(res->body).value("patient_id", "");
+    const std::string id = nlohmann::json::parse(res->body).value("patient_id", "");
+    if (id.size() == 32) {
+      Treat(id);
+    }
+    return id;
   }
 
   static nlohmann::json Bp(int sys, int dia) {
@@ -121,6 +199,10 @@ class ServerFixture : public ::testing::Test {
   std::unique_ptr<api::Server> server_;
   std::unique_ptr<httplib::Client> client_;
   std::string token_;
+  std::string metrics_token_;
+  std::string institution_id_;
+  TestAccount clinician_;
+  std::map<std::string, int> sign_ins_;
 };
 
 }  // namespace medvault::testing

@@ -1,8 +1,10 @@
 // medvault HTTP API: the public interface of src/api.
 //
-// The only module that knows HTTP. It authenticates the caller, validates
-// every input (size, JSON shape, types, unknown fields, UTF-8, paths), calls
-// the record service and maps Status codes to HTTP in one place (HttpStatusFor).
+// The only module that knows HTTP. It authenticates the caller (account
+// sessions from src/auth), asks the decision point (src/policy) on every data
+// route, validates every input (size, JSON shape, types, unknown fields,
+// UTF-8, paths), calls the services and maps Status codes to HTTP in one place
+// (HttpStatusFor).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +14,16 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "policy/policy.h"
 #include "record/record.h"
 #include "store/store.h"
+
+namespace medvault::auth {
+class AccountService;
+}
+namespace medvault::access {
+class AccessService;
+}
 
 namespace medvault::api {
 
@@ -27,8 +37,11 @@ struct ServerOptions {
   int worker_threads = 64;  // keep-alive connections each hold a worker
   int keep_alive_max_requests = 10000;
   int read_timeout_seconds = 30;
-  // SHA-256 of the bootstrap admin token; requests must present the token.
-  Bytes bootstrap_token_sha256;
+  // The audience the server accepts access tokens for.
+  std::string audience = "medvault-api";
+  // SHA-256 of the metrics scrape token (the data directory's metrics.token):
+  // it opens GET /metrics and nothing else. Empty: only operator sessions.
+  Bytes metrics_token_sha256;
 };
 
 // The server. Start() binds and serves on a background thread; Stop() shuts
@@ -43,13 +56,22 @@ class Server {
   // Blocks until Stop() is called (from a signal handler thread, for example).
   virtual void Wait() = 0;
   virtual int port() const = 0;
-  // Route templates, for the test that every data route is protected.
+  // "METHOD /template" of every data route (those that must ask the
+  // decision point), for the test that enumerates them.
   virtual std::vector<std::string> DataRoutes() const = 0;
 };
 
+// What the server serves; everything must outlive it.
+struct Services {
+  record::RecordService* records = nullptr;
+  store::MetadataStore* metadata = nullptr;
+  auth::AccountService* accounts = nullptr;
+  access::AccessService* access = nullptr;
+  const policy::DecisionPoint* decisions = nullptr;
+};
+
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
-                                             record::RecordService* records,
-                                             store::MetadataStore* metadata);
+                                             const Services& services);
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);

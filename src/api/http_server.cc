@@ -9,13 +9,17 @@
 #include <thread>
 #include <vector>
 
+#include "access/access.h"
 #include "api/api.h"
+#include "api/http_internal.h"
 #include "api/json_input.h"
 #include "api/metrics.h"
+#include "auth/auth.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "crypto/crypto.h"
+#include "policy/policy.h"
 
 namespace medvault::api {
 
@@ -71,16 +75,53 @@ std::string ErrorBody(const Status& status, std::string_view request_id) {
 
 namespace {
 
-constexpr std::string_view kPatientIdRe = "([0-9a-f]{32})";
+using internal::Call;
+using internal::RouteAccess;
+using policy::Action;
+
+constexpr std::string_view kPatientIdRe = internal::kIdRe;
 
 // Per-request context kept on the handling thread: set in the pre-routing
-// handler, read by the logger. httplib runs both on the same worker thread.
+// handler, read by the handlers and the logger. httplib runs all of them on
+// the same worker thread.
 struct RequestContext {
   std::string request_id;
   std::string route = "unmatched";
   std::chrono::steady_clock::time_point start;
+  std::optional<auth::AuthenticatedSession> session;
+  bool metrics_token = false;  // the scrape token was presented
+  std::string decision;        // "permit reason" / "deny reason" of the last decision
 };
 thread_local RequestContext t_ctx;
+
+policy::NetworkZone ZoneOf(const std::string& addr) {
+  if (IsLoopbackHost(addr)) {
+    return policy::NetworkZone::kLoopback;
+  }
+  in_addr a4{};
+  if (inet_pton(AF_INET, addr.c_str(), &a4) == 1) {
+    const uint32_t ip = ntohl(a4.s_addr);
+    if ((ip >> 24) == 10 || (ip >> 20) == ((172u << 4) | 1u) ||
+        (ip >> 16) == ((192u << 8) | 168u)) {
+      return policy::NetworkZone::kInternal;
+    }
+    return policy::NetworkZone::kExternal;
+  }
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1 && (a6.s6_addr[0] & 0xfe) == 0xfc) {
+    return policy::NetworkZone::kInternal;  // fc00::/7 unique local
+  }
+  return policy::NetworkZone::kExternal;
+}
+
+// Public endpoints: reachable without a credential.
+bool IsPublic(const httplib::Request& req) {
+  if (req.path == "/healthz" || req.path == "/readyz") {
+    return true;
+  }
+  return req.method == "POST" &&
+         (req.path == "/api/v1/auth/login" || req.path == "/api/v1/auth/refresh");
+}
 
 std::string KindName(ContentKind k) {
   switch (k) {
@@ -126,11 +167,91 @@ json PatientJson(const record::PatientInfo& p) {
   return j;
 }
 
-class HttpServer final : public Server {
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Call
+
+namespace internal {
+
+Call::Call(const httplib::Request& request, httplib::Response& response, const Services& svc,
+           const auth::AuthenticatedSession* sess, policy::RoleSet roles)
+    : req(request), res(response), services(svc), session(sess) {
+  if (session != nullptr) {
+    subject.account_id = session->account.account_id;
+    subject.roles = roles;
+    subject.institution_id = session->account.institution_id;
+    subject.department_id = session->account.department_id;
+    subject.patient_id = session->account.patient_id;
+    subject.mfa_verified = session->mfa_verified;
+  }
+  context.now_ms = NowUnixMillis();
+  context.zone = ZoneOf(req.remote_addr);
+  context.purpose = policy::Purpose::kTreatment;
+}
+
+const std::string& Call::account_id() const {
+  static const std::string kNone;
+  return session == nullptr ? kNone : session->account.account_id;
+}
+
+void Call::Note(const policy::Decision& d, Action action) {
+  last_ = d;
+  ++decisions_;
+  t_ctx.decision = std::string(d.permitted() ? "permit " : "deny ") +
+                   std::string(policy::ReasonCode(d.reason()));
+  // Decisions are logged with ids and codes only; the ledger (issue 4) will
+  // record them durably.
+  Log(d.permitted() ? LogLevel::kDebug : LogLevel::kInfo, "access.decision",
+      {{"request_id", t_ctx.request_id},
+       {"account", account_id()},
+       {"action", policy::ActionName(action)},
+       {"effect", d.permitted() ? "permit" : "deny"},
+       {"reason", policy::ReasonCode(d.reason())}});
+}
+
+Status Call::Decide(Action action, const policy::Resource& resource) {
+  const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
+  Note(d, action);
+  if (!d.permitted()) {
+    return Status::PermissionDenied(policy::DescribeDecision(d));
+  }
+  return Status::Ok();
+}
+
+Status Call::DecideBreakGlass(std::string_view patient_id, std::string_view reason) {
+  const policy::Decision d =
+      services.decisions->DecideBreakGlass(subject, patient_id, reason, context);
+  Note(d, Action::kBreakGlass);
+  if (!d.permitted()) {
+    return Status::PermissionDenied(policy::DescribeDecision(d));
+  }
+  return Status::Ok();
+}
+
+bool Call::Permits(Action action, const policy::Resource& resource) {
+  const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
+  ++decisions_;
+  return d.permitted();
+}
+
+void Call::Json(int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
+}
+
+}  // namespace internal
+
+namespace {
+
+class HttpServer final : public Server, public internal::RouteTable {
  public:
-  HttpServer(const ServerOptions& options, record::RecordService* records,
-             store::MetadataStore* metadata)
-      : options_(options), records_(records), metadata_(metadata) {}
+  HttpServer(const ServerOptions& options, const Services& services)
+      : options_(options),
+        services_(services),
+        records_(services.records),
+        metadata_(services.metadata) {}
 
   ~HttpServer() override { Stop(); }
 
@@ -144,9 +265,6 @@ class HttpServer final : public Server {
           "refusing to listen on non-loopback address " + options_.host +
           " without TLS: configure tls_cert and tls_key (medvault init --self-signed-cert makes a "
           "pair) or listen on 127.0.0.1");
-    }
-    if (options_.bootstrap_token_sha256.size() != 32) {
-      return Status::FailedPrecondition("no bootstrap token configured");
     }
     if (tls) {
       auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert_path.c_str(),
@@ -272,8 +390,12 @@ class HttpServer final : public Server {
       res.set_content(json{{"status", "ready"}, {"schema_version", *v}}.dump(), "application/json");
     });
 
-    Route("GET", "/metrics", "/metrics", [this](const Request& req, Response& res) {
-      (void)req;
+    Route("GET", "/metrics", "/metrics", RouteAccess::kData, [this](Call& call) {
+      if (!t_ctx.metrics_token) {
+        MV_RETURN_IF_ERROR(call.Decide(Action::kReadMetrics, {}));
+      } else {
+        t_ctx.decision = "permit metrics-token";
+      }
       std::string out;
       metrics_.Render(out);
       auto patients = metadata_->CountPatients();
@@ -286,12 +408,19 @@ class HttpServer final : public Server {
         out += "# TYPE medvault_segment_versions gauge\nmedvault_segment_versions " +
                std::to_string(*versions) + "\n";
       }
-      res.set_content(out, "text/plain; version=0.0.4");
+      out += "# HELP medvault_access_decisions_total Access decisions by effect.\n";
+      out += "# TYPE medvault_access_decisions_total counter\n";
+      out += "medvault_access_decisions_total{effect=\"permit\"} " +
+             std::to_string(permits_.load()) + "\n";
+      out += "medvault_access_decisions_total{effect=\"deny\"} " + std::to_string(denies_.load()) +
+             "\n";
+      call.res.set_content(out, "text/plain; version=0.0.4");
       return Status::Ok();
     });
 
-    Route("GET", "/api/v1/segment-types", "/api/v1/segment-types",
-          [](const Request&, Response& res) {
+    // Vocabulary, not data: any signed-in account may read it.
+    Route("GET", "/api/v1/segment-types", "/api/v1/segment-types", RouteAccess::kSelf,
+          [](Call& call) {
             json arr = json::array();
             for (const auto& seg : record::TopLevelSegments()) {
               arr.push_back({{"name", seg.name},
@@ -299,50 +428,54 @@ class HttpServer final : public Server {
                              {"default_sensitivity", seg.default_sensitivity},
                              {"description", seg.description}});
             }
-            res.set_content(json{{"segment_types", arr}}.dump(), "application/json");
+            call.Json(200, json{{"segment_types", arr}});
             return Status::Ok();
           });
 
-    RouteWithBody("POST", "/api/v1/patients", "/api/v1/patients",
-                  [this](const Request&, Response& res, const std::string& body) {
-                    return CreatePatient(body, res);
-                  });
-    RouteWithBody("POST", "/api/v1/patients/search", "/api/v1/patients/search",
-                  [this](const Request&, Response& res, const std::string& body) {
-                    return SearchPatients(body, res);
-                  });
-    Route("GET", "/api/v1/patients", "/api/v1/patients",
-          [this](const Request& req, Response& res) { return ListPatients(req, res); });
+    RouteWithBody(
+        "POST", "/api/v1/patients", "/api/v1/patients", RouteAccess::kData,
+        [this](Call& call, const std::string& body) { return CreatePatient(call, body); });
+    RouteWithBody(
+        "POST", "/api/v1/patients/search", "/api/v1/patients/search", RouteAccess::kData,
+        [this](Call& call, const std::string& body) { return SearchPatients(call, body); });
+    Route("GET", "/api/v1/patients", "/api/v1/patients", RouteAccess::kData,
+          [this](Call& call) { return ListPatients(call); });
     const std::string patient = "/api/v1/patients/" + std::string(kPatientIdRe);
-    Route("GET", patient, "/api/v1/patients/{id}", [this](const Request& req, Response& res) {
-      MV_RETURN_IF_ERROR(CheckQuery(req, {}));
-      MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->GetPatient(req.matches[1].str()));
-      if (p.erased) {
-        res.status = 410;
-      }
-      res.set_content(PatientJson(p).dump(), "application/json");
+    Route("GET", patient, "/api/v1/patients/{id}", RouteAccess::kData, [this](Call& call) {
+      MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {}));
+      const std::string id = call.req.matches[1].str();
+      MV_RETURN_IF_ERROR(call.Decide(Action::kReadDemographics, PatientResource(id)));
+      MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->GetPatient(id));
+      json j = PatientJson(p);
+      MaskJson(j, call.last_decision());
+      call.Json(p.erased ? 410 : 200, j);
       return Status::Ok();
     });
-    Route("DELETE", patient, "/api/v1/patients/{id}", [this](const Request& req, Response& res) {
-      MV_RETURN_IF_ERROR(CheckQuery(req, {}));
-      MV_RETURN_IF_ERROR(records_->ErasePatient(req.matches[1].str()));
-      res.set_content(json{{"patient_id", req.matches[1].str()}, {"erased", true}}.dump(),
-                      "application/json");
+    Route("DELETE", patient, "/api/v1/patients/{id}", RouteAccess::kData, [this](Call& call) {
+      MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {}));
+      const std::string id = call.req.matches[1].str();
+      MV_RETURN_IF_ERROR(call.Decide(Action::kErasePatient, PatientResource(id)));
+      MV_RETURN_IF_ERROR(records_->ErasePatient(id));
+      MV_RETURN_IF_ERROR(services_.access->ForgetPatient(id));
+      call.Json(200, json{{"patient_id", id}, {"erased", true}});
       return Status::Ok();
     });
-    Route("GET", patient + "/segments", "/api/v1/patients/{id}/segments",
-          [this](const Request& req, Response& res) { return ListTree(req, res); });
+    Route("GET", patient + "/segments", "/api/v1/patients/{id}/segments", RouteAccess::kData,
+          [this](Call& call) { return ListTree(call); });
     RouteWithBody("PUT", patient + "/segments/(.+)", "/api/v1/patients/{id}/segments/{path}",
-                  [this](const Request& req, Response& res, const std::string& body) {
-                    return WriteSegment(req, res, body);
-                  });
+                  RouteAccess::kData,
+                  [this](Call& call, const std::string& body) { return WriteSegment(call, body); });
     Route("GET", patient + "/segments/(.+)", "/api/v1/patients/{id}/segments/{path}",
-          [this](const Request& req, Response& res) { return ReadSegment(req, res); });
+          RouteAccess::kData, [this](Call& call) { return ReadSegment(call); });
     Route("GET", patient + "/versions/(.+)", "/api/v1/patients/{id}/versions/{path}",
-          [this](const Request& req, Response& res) { return ListVersions(req, res); });
+          RouteAccess::kData, [this](Call& call) { return ListVersions(call); });
     StreamingUpload(patient + "/attachments/(.+)", "/api/v1/patients/{id}/attachments/{path}");
     Route("GET", patient + "/attachments/(.+)", "/api/v1/patients/{id}/attachments/{path}",
-          [this](const Request& req, Response& res) { return DownloadAttachment(req, res); });
+          RouteAccess::kData, [this](Call& call) { return DownloadAttachment(call); });
+
+    internal::RegisterAuthRoutes(*this);
+    internal::RegisterAdminRoutes(*this);
+    internal::RegisterAccessRoutes(*this);
   }
 
   // Runs before routing and before any body is read.
@@ -350,20 +483,22 @@ class HttpServer final : public Server {
     t_ctx.request_id = NewRandomId().substr(0, 16);
     t_ctx.route = "unmatched";
     t_ctx.start = std::chrono::steady_clock::now();
+    t_ctx.session.reset();
+    t_ctx.metrics_token = false;
+    t_ctx.decision.clear();
     res.set_header("X-Request-Id", t_ctx.request_id);
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
-    if (req.path == "/healthz" || req.path == "/readyz") {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    // Deny by default: everything else needs the bootstrap token.
-    Status auth = Authenticate(req);
-    if (!auth.ok()) {
-      t_ctx.route = "auth";
-      res.status = 401;
-      res.set_header("WWW-Authenticate", "Bearer realm=\"medvault\"");
-      res.set_content(ErrorBody(auth, t_ctx.request_id), "application/json");
-      return httplib::Server::HandlerResponse::Handled;
+    if (!IsPublic(req)) {
+      // Deny by default: everything else needs a signed-in account.
+      Status auth = Authenticate(req);
+      if (!auth.ok()) {
+        t_ctx.route = "auth";
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer realm=\"medvault\"");
+        res.set_content(ErrorBody(auth, t_ctx.request_id), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
     }
     // Bodies beyond the JSON limit are refused before they are read, except
     // on attachment uploads, which stream up to their own limit.
@@ -407,15 +542,22 @@ class HttpServer final : public Server {
         h.size() > 512) {
       return Status::Unauthenticated("Authorization must be 'Bearer <token>'");
     }
-    const Bytes presented = crypto::Sha256(AsBytes(std::string_view(h).substr(kPrefix.size())));
-    if (!ConstantTimeEquals(presented, options_.bootstrap_token_sha256)) {
-      return Status::Unauthenticated("invalid token");
+    const std::string_view token = std::string_view(h).substr(kPrefix.size());
+    if (req.path == "/metrics" && options_.metrics_token_sha256.size() == 32 &&
+        ConstantTimeEquals(crypto::Sha256(AsBytes(token)), options_.metrics_token_sha256)) {
+      t_ctx.metrics_token = true;
+      return Status::Ok();
     }
+    auto session = services_.accounts->Authenticate(token, options_.audience);
+    if (!session.ok()) {
+      return session.status();
+    }
+    t_ctx.session = std::move(*session);
     return Status::Ok();
   }
 
-  using Handler = std::function<Status(const Request&, Response&)>;
-  using BodyHandler = std::function<Status(const Request&, Response&, const std::string&)>;
+  using BodyHandler = internal::BodyHandler;
+  using Handler = internal::Handler;
 
   static void Finish(Response& res, const Status& st) {
     if (!st.ok()) {
@@ -428,18 +570,66 @@ class HttpServer final : public Server {
     }
   }
 
+  // Runs a handler with its Call and enforces the access class: a signed-in
+  // session for kSelf and kData, and a decision before any kData answer.
+  Status RunHandler(const Request& req, Response& res, RouteAccess access,
+                    const std::function<Status(Call&)>& fn) {
+    if (access != RouteAccess::kPublic && !t_ctx.session.has_value() && !t_ctx.metrics_token) {
+      return Status::Unauthenticated("sign in first");
+    }
+    if (t_ctx.metrics_token && t_ctx.route != "/metrics") {
+      return Status::Unauthenticated("the metrics token opens /metrics only");
+    }
+    policy::RoleSet roles = 0;
+    if (t_ctx.session.has_value()) {
+      auto r = services_.decisions->policy().RolesOf(t_ctx.session->account.roles);
+      roles = r.ok() ? *r : 0;  // unknown roles grant nothing
+    }
+    Call call(req, res, services_, t_ctx.session ? &*t_ctx.session : nullptr, roles);
+    MV_RETURN_IF_ERROR(PurposeHeader(call));
+    Status st;
+    try {
+      st = fn(call);
+    } catch (const std::exception&) {
+      st = Status::Internal("unexpected error");
+    }
+    if (call.decisions() > 0) {
+      (call.last_decision().permitted() ? permits_ : denies_).fetch_add(1);
+    }
+    if (!t_ctx.decision.empty()) {
+      res.set_header("X-Access-Decision", t_ctx.decision);
+    }
+    if (access == RouteAccess::kData && st.ok() && t_ctx.decision.empty()) {
+      // Fail closed: a data route must not answer without a decision.
+      Log(LogLevel::kError, "access.undecided", {{"route", t_ctx.route}});
+      res.set_content("", "text/plain");
+      return Status::Internal("route answered without an access decision");
+    }
+    return st;
+  }
+
+  // X-Purpose-Of-Use: the purpose the caller declares (default treatment,
+  // patient-request for a patient on their own record is implied by the PDP).
+  static Status PurposeHeader(Call& call) {
+    if (!call.req.has_header("X-Purpose-Of-Use")) {
+      return Status::Ok();
+    }
+    auto p = policy::ParsePurpose(call.req.get_header_value("X-Purpose-Of-Use"));
+    if (!p.ok()) {
+      return Status::InvalidArgument("unknown X-Purpose-Of-Use");
+    }
+    call.context.purpose = *p;
+    return Status::Ok();
+  }
+
   void Route(const std::string& method, const std::string& pattern, const std::string& name,
-             Handler handler) {
-    data_routes_.push_back(method + " " + name);
-    auto wrapped = [name, handler](const Request& req, Response& res) {
+             RouteAccess access, Handler handler) override {
+    if (access == RouteAccess::kData) {
+      data_routes_.push_back(method + " " + name);
+    }
+    auto wrapped = [this, name, access, handler](const Request& req, Response& res) {
       t_ctx.route = name;
-      Status st;
-      try {
-        st = handler(req, res);
-      } catch (const std::exception&) {
-        st = Status::Internal("unexpected error");
-      }
-      Finish(res, st);
+      Finish(res, RunHandler(req, res, access, handler));
     };
     if (method == "GET") {
       server_->Get(pattern, wrapped);
@@ -451,11 +641,13 @@ class HttpServer final : public Server {
   // Reads a JSON-sized body through a content reader so its size is bounded
   // even without a Content-Length (chunked transfer encoding).
   void RouteWithBody(const std::string& method, const std::string& pattern, const std::string& name,
-                     BodyHandler handler) {
-    data_routes_.push_back(method + " " + name);
+                     RouteAccess access, BodyHandler handler) override {
+    if (access == RouteAccess::kData) {
+      data_routes_.push_back(method + " " + name);
+    }
     const uint64_t limit = options_.max_json_bytes;
-    auto wrapped = [name, handler, limit](const Request& req, Response& res,
-                                          const ContentReader& reader) {
+    auto wrapped = [this, name, access, handler, limit](const Request& req, Response& res,
+                                                        const ContentReader& reader) {
       t_ctx.route = name;
       std::string body;
       bool too_large = false;
@@ -476,11 +668,7 @@ class HttpServer final : public Server {
                  req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
         st = Status::InvalidArgument("Content-Type must be application/json");
       } else {
-        try {
-          st = handler(req, res, body);
-        } catch (const std::exception&) {
-          st = Status::Internal("unexpected error");
-        }
+        st = RunHandler(req, res, access, [&](Call& call) { return handler(call, body); });
       }
       Finish(res, st);
     };
@@ -489,22 +677,6 @@ class HttpServer final : public Server {
     } else {
       server_->Put(pattern, wrapped);
     }
-  }
-
-  static Status CheckQuery(const Request& req, std::initializer_list<std::string_view> allowed) {
-    for (const auto& [k, v] : req.params) {
-      bool ok = false;
-      for (std::string_view a : allowed) {
-        ok = ok || k == a;
-      }
-      if (!ok) {
-        return Status::InvalidArgument("unknown query parameter '" + k.substr(0, 64) + "'");
-      }
-      if (req.params.count(k) > 1) {
-        return Status::InvalidArgument("query parameter '" + k + "' given twice");
-      }
-    }
-    return Status::Ok();
   }
 
   static Result<uint64_t> VersionParam(const Request& req) {
@@ -531,7 +703,53 @@ class HttpServer final : public Server {
     return path;
   }
 
-  Status CreatePatient(const std::string& body, Response& res) {
+  static policy::Resource PatientResource(const std::string& id) {
+    policy::Resource r;
+    r.patient_id = id;
+    return r;
+  }
+
+  // The resource of a segment path; the sensitivity is the top-level
+  // default until the stored version says otherwise.
+  static policy::Resource SegmentResource(const std::string& id, const std::string& path,
+                                          int sensitivity = -1) {
+    const record::TopLevelSegment& top = record::TopLevelFor(path);
+    policy::Resource r;
+    r.patient_id = id;
+    r.path = path;
+    r.category = top.category;
+    r.sensitivity = sensitivity < 0 ? top.default_sensitivity : sensitivity;
+    return r;
+  }
+
+  // Applies the decision's mask obligation to JSON content: every object key
+  // named in mask_fields, at any depth, is replaced by "[masked]".
+  static void MaskJson(json& j, const policy::Decision& d) {
+    const std::vector<std::string>* fields = d.obligations.mask_fields;
+    if (fields == nullptr || fields->empty()) {
+      return;
+    }
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        bool masked = false;
+        for (const std::string& f : *fields) {
+          masked = masked || it.key() == f;
+        }
+        if (masked) {
+          it.value() = "[masked]";
+        } else {
+          MaskJson(it.value(), d);
+        }
+      }
+    } else if (j.is_array()) {
+      for (json& e : j) {
+        MaskJson(e, d);
+      }
+    }
+  }
+
+  Status CreatePatient(Call& call, const std::string& body) {
+    MV_RETURN_IF_ERROR(call.Decide(Action::kCreatePatient, {}));
     MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
     MV_RETURN_IF_ERROR(
         CheckObjectFields(j, {"given_name", "family_name", "birth_date", "sex", "identifier"},
@@ -542,14 +760,14 @@ class HttpServer final : public Server {
     MV_ASSIGN_OR_RETURN(d.birth_date, GetStringField(j, "birth_date", true, 10));
     MV_ASSIGN_OR_RETURN(d.sex, GetStringField(j, "sex", true, 16));
     MV_ASSIGN_OR_RETURN(d.identifier, GetStringField(j, "identifier", false, 64));
-    MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->CreatePatient(d, "bootstrap-admin"));
-    res.status = 201;
-    res.set_header("Location", "/api/v1/patients/" + p.patient_id);
-    res.set_content(PatientJson(p).dump(), "application/json");
+    MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->CreatePatient(d, call.account_id()));
+    call.res.set_header("Location", "/api/v1/patients/" + p.patient_id);
+    call.Json(201, PatientJson(p));
     return Status::Ok();
   }
 
-  Status SearchPatients(const std::string& body, Response& res) {
+  Status SearchPatients(Call& call, const std::string& body) {
+    MV_RETURN_IF_ERROR(call.Decide(Action::kSearchPatients, {}));
     MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
     MV_RETURN_IF_ERROR(CheckObjectFields(j, {"family_name", "identifier"}, {}));
     MV_ASSIGN_OR_RETURN(std::string family, GetStringField(j, "family_name", false, 200));
@@ -557,14 +775,19 @@ class HttpServer final : public Server {
     MV_ASSIGN_OR_RETURN(auto found, records_->FindPatients(family, ident));
     json arr = json::array();
     for (const auto& p : found) {
-      arr.push_back(PatientJson(p));
+      // Each hit is a patient's identity: decided one by one.
+      if (call.Permits(Action::kReadDemographics, PatientResource(p.patient_id))) {
+        arr.push_back(PatientJson(p));
+      }
     }
-    res.set_content(json{{"patients", arr}}.dump(), "application/json");
+    call.Json(200, json{{"patients", arr}});
     return Status::Ok();
   }
 
-  Status ListPatients(const Request& req, Response& res) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {"after", "limit"}));
+  Status ListPatients(Call& call) {
+    MV_RETURN_IF_ERROR(call.Decide(Action::kSearchPatients, {}));
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {"after", "limit"}));
+    const Request& req = call.req;
     std::string after = req.has_param("after") ? req.get_param_value("after") : "";
     if (!after.empty() && !IsValidRandomId(after)) {
       return Status::InvalidArgument("after must be a patient id");
@@ -583,16 +806,32 @@ class HttpServer final : public Server {
     if (ids.size() == limit) {
       out["next_after"] = ids.back();
     }
-    res.set_content(out.dump(), "application/json");
+    call.Json(200, out);
     return Status::Ok();
   }
 
-  Status ListTree(const Request& req, Response& res) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {"prefix"}));
-    const std::string prefix = req.has_param("prefix") ? req.get_param_value("prefix") : "";
-    MV_ASSIGN_OR_RETURN(auto tree, records_->ListTree(req.matches[1].str(), prefix));
+  Status ListTree(Call& call) {
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {"prefix"}));
+    const std::string id = call.req.matches[1].str();
+    const std::string prefix =
+        call.req.has_param("prefix") ? call.req.get_param_value("prefix") : "";
+    if (!prefix.empty()) {
+      MV_RETURN_IF_ERROR(record::ValidateSegmentPath(prefix));
+    }
+    // Gate on the record as a whole first, so an unknown patient and a
+    // forbidden one look the same; then each path is decided on its own.
+    policy::Resource gate = PatientResource(id);
+    gate.path = prefix;
+    if (!prefix.empty()) {
+      gate = SegmentResource(id, prefix);
+    }
+    const bool gate_ok = call.Permits(Action::kList, gate);
+    MV_ASSIGN_OR_RETURN(auto tree, records_->ListTree(id, prefix));
     json arr = json::array();
     for (const auto& s : tree) {
+      if (!call.Permits(Action::kList, SegmentResource(id, s.path, s.sensitivity))) {
+        continue;
+      }
       arr.push_back({{"path", s.path},
                      {"category", s.category},
                      {"sensitivity", s.sensitivity},
@@ -602,23 +841,33 @@ class HttpServer final : public Server {
                      {"version_count", s.version_count},
                      {"updated_at", FormatRfc3339Millis(s.updated_at_ms)}});
     }
-    res.set_content(json{{"patient_id", req.matches[1].str()}, {"segments", arr}}.dump(),
-                    "application/json");
+    if (arr.empty() && !gate_ok) {
+      return call.Decide(Action::kList, gate);  // the deny with its reason
+    }
+    t_ctx.decision = "permit filtered";
+    call.Json(200, json{{"patient_id", id}, {"segments", arr}});
     return Status::Ok();
   }
 
-  Status WriteSegment(const Request& req, Response& res, const std::string& body) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {}));
-    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
+  Status WriteSegment(Call& call, const std::string& body) {
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {}));
+    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
+    const std::string id = call.req.matches[1].str();
+    // Decide on the path first; a declared sensitivity is decided again.
+    MV_RETURN_IF_ERROR(call.Decide(Action::kWrite, SegmentResource(id, path)));
     MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
     MV_RETURN_IF_ERROR(CheckObjectFields(j, {"data", "text", "sensitivity"}, {}));
+    MV_ASSIGN_OR_RETURN(auto sens, GetIntField(j, "sensitivity", 0, record::kMaxSensitivity));
+    if (sens.has_value()) {
+      MV_RETURN_IF_ERROR(
+          call.Decide(Action::kWrite, SegmentResource(id, path, static_cast<int>(*sens))));
+    }
     const bool has_data = j.contains("data");
     const bool has_text = j.contains("text");
     if (has_data == has_text) {
       return Status::InvalidArgument("give exactly one of 'data' (a JSON object) or 'text'");
     }
     record::SegmentWrite w;
-    MV_ASSIGN_OR_RETURN(auto sens, GetIntField(j, "sensitivity", 0, record::kMaxSensitivity));
     if (sens.has_value()) {
       w.sensitivity = static_cast<int>(*sens);
     }
@@ -634,20 +883,37 @@ class HttpServer final : public Server {
       w.kind = ContentKind::kText;
       w.content = ToBytes(text);
     }
-    MV_ASSIGN_OR_RETURN(auto info,
-                        records_->WriteSegment(req.matches[1].str(), path, w, "bootstrap-admin"));
-    res.status = 201;
-    res.set_content(InfoJson(info).dump(), "application/json");
+    MV_ASSIGN_OR_RETURN(auto info, records_->WriteSegment(id, path, w, call.account_id()));
+    call.Json(201, InfoJson(info));
     return Status::Ok();
   }
 
-  Status ReadSegment(const Request& req, Response& res) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {"version"}));
-    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
-    MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(req));
-    const std::string id = req.matches[1].str();
+  // Decides on the path's default sensitivity first (so nothing about the
+  // segment leaks to someone not permitted), then again on the stored one.
+  Result<std::unique_ptr<record::SegmentReader>> OpenDecided(Call& call, Action action,
+                                                             const std::string& id,
+                                                             const std::string& path,
+                                                             uint64_t version) {
+    MV_RETURN_IF_ERROR(call.Decide(action, SegmentResource(id, path)));
     MV_ASSIGN_OR_RETURN(auto reader, records_->OpenSegment(id, path, version));
+    if (reader->info().sensitivity != record::TopLevelFor(path).default_sensitivity) {
+      MV_RETURN_IF_ERROR(
+          call.Decide(action, SegmentResource(id, path, reader->info().sensitivity)));
+    }
+    return reader;
+  }
+
+  Status ReadSegment(Call& call) {
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {"version"}));
+    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
+    MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(call.req));
+    const std::string id = call.req.matches[1].str();
+    MV_ASSIGN_OR_RETURN(auto reader, OpenDecided(call, Action::kRead, id, path, version));
     json out = InfoJson(reader->info());
+    if (call.last_decision().obligations.expires_at_ms != 0) {
+      out["access_expires_at"] =
+          FormatRfc3339Millis(call.last_decision().obligations.expires_at_ms);
+    }
     if (reader->info().kind == ContentKind::kBinary) {
       out["attachment_url"] = "/api/v1/patients/" + id + "/attachments/" + path +
                               "?version=" + std::to_string(reader->info().version);
@@ -668,25 +934,30 @@ class HttpServer final : public Server {
         if (data.is_discarded()) {
           return Status::DataLoss("stored JSON segment does not parse");
         }
+        MaskJson(data, call.last_decision());
         out["data"] = std::move(data);
       } else {
         out["text"] = std::string(AsString(content));
       }
       sodium_memzero(content.data(), content.size());
     }
-    res.set_content(out.dump(), "application/json");
+    call.Json(200, out);
     return Status::Ok();
   }
 
-  Status ListVersions(const Request& req, Response& res) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {}));
-    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
-    MV_ASSIGN_OR_RETURN(auto versions, records_->ListVersions(req.matches[1].str(), path));
+  Status ListVersions(Call& call) {
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {}));
+    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
+    const std::string id = call.req.matches[1].str();
+    MV_RETURN_IF_ERROR(call.Decide(Action::kRead, SegmentResource(id, path)));
+    MV_ASSIGN_OR_RETURN(auto versions, records_->ListVersions(id, path));
     json arr = json::array();
     for (const auto& v : versions) {
-      arr.push_back(InfoJson(v));
+      if (call.Permits(Action::kRead, SegmentResource(id, path, v.sensitivity))) {
+        arr.push_back(InfoJson(v));
+      }
     }
-    res.set_content(json{{"path", path}, {"versions", arr}}.dump(), "application/json");
+    call.Json(200, json{{"path", path}, {"versions", arr}});
     return Status::Ok();
   }
 
@@ -695,7 +966,8 @@ class HttpServer final : public Server {
     server_->Put(pattern,
                  [this, name](const Request& req, Response& res, const ContentReader& reader) {
                    t_ctx.route = name;
-                   Status st = Upload(req, res, reader);
+                   Status st = RunHandler(req, res, RouteAccess::kData,
+                                          [&](Call& call) { return Upload(call, reader); });
                    if (!st.ok()) {  // body may be unread: never parse it as a request
                      res.set_header("Connection", "close");
                    }
@@ -703,8 +975,9 @@ class HttpServer final : public Server {
                  });
   }
 
-  Status Upload(const Request& req, Response& res, const ContentReader& reader) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {"sensitivity"}));
+  Status Upload(Call& call, const ContentReader& reader) {
+    const Request& req = call.req;
+    MV_RETURN_IF_ERROR(internal::CheckQuery(req, {"sensitivity"}));
     MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
     std::optional<int> sensitivity;
     if (req.has_param("sensitivity")) {
@@ -714,15 +987,18 @@ class HttpServer final : public Server {
       }
       sensitivity = s[0] - '0';
     }
+    const std::string id = req.matches[1].str();
+    MV_RETURN_IF_ERROR(
+        call.Decide(Action::kWrite, SegmentResource(id, path, sensitivity.value_or(-1))));
     if (!req.has_header("Content-Type")) {
       return Status::InvalidArgument("attachment upload needs a Content-Type");
     }
     if (req.is_multipart_form_data()) {
       return Status::InvalidArgument("send the attachment as the raw request body, not multipart");
     }
-    MV_ASSIGN_OR_RETURN(auto writer, records_->BeginAttachment(req.matches[1].str(), path,
-                                                               req.get_header_value("Content-Type"),
-                                                               sensitivity, "bootstrap-admin"));
+    MV_ASSIGN_OR_RETURN(auto writer,
+                        records_->BeginAttachment(id, path, req.get_header_value("Content-Type"),
+                                                  sensitivity, call.account_id()));
     Status write_status;
     reader([&](const char* data, size_t len) {
       write_status = writer->Append(ByteView(reinterpret_cast<const uint8_t*>(data), len));
@@ -730,23 +1006,22 @@ class HttpServer final : public Server {
     });
     MV_RETURN_IF_ERROR(write_status);
     MV_ASSIGN_OR_RETURN(auto info, writer->Commit());
-    res.status = 201;
-    res.set_content(InfoJson(info).dump(), "application/json");
+    call.Json(201, InfoJson(info));
     return Status::Ok();
   }
 
-  Status DownloadAttachment(const Request& req, Response& res) {
-    MV_RETURN_IF_ERROR(CheckQuery(req, {"version"}));
-    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
-    MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(req));
+  Status DownloadAttachment(Call& call) {
+    MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {"version"}));
+    MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
+    MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(call.req));
     MV_ASSIGN_OR_RETURN(auto reader_owned,
-                        records_->OpenSegment(req.matches[1].str(), path, version));
+                        OpenDecided(call, Action::kRead, call.req.matches[1].str(), path, version));
     std::shared_ptr<record::SegmentReader> reader(std::move(reader_owned));
     const auto info = reader->info();
-    res.set_header("X-Segment-Version", std::to_string(info.version));
-    res.set_header("Content-Disposition", "attachment");
+    call.res.set_header("X-Segment-Version", std::to_string(info.version));
+    call.res.set_header("Content-Disposition", "attachment");
     auto pending = std::make_shared<Bytes>();
-    res.set_content_provider(
+    call.res.set_content_provider(
         info.size, info.media_type,
         [reader, pending](size_t offset, size_t length, httplib::DataSink& sink) {
           (void)offset;
@@ -768,6 +1043,7 @@ class HttpServer final : public Server {
   }
 
   ServerOptions options_;
+  Services services_;
   record::RecordService* records_;
   store::MetadataStore* metadata_;
   std::unique_ptr<httplib::Server> server_;
@@ -775,20 +1051,22 @@ class HttpServer final : public Server {
   int bound_port_ = 0;
   RequestMetrics metrics_;
   std::vector<std::string> data_routes_;
+  std::atomic<uint64_t> permits_{0};
+  std::atomic<uint64_t> denies_{0};
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
-                                             record::RecordService* records,
-                                             store::MetadataStore* metadata) {
-  if (records == nullptr || metadata == nullptr) {
-    return Status::Internal("server needs the record service and the metadata store");
+                                             const Services& services) {
+  if (services.records == nullptr || services.metadata == nullptr || services.accounts == nullptr ||
+      services.access == nullptr || services.decisions == nullptr) {
+    return Status::Internal("server needs every service");
   }
   if (options.worker_threads < 2 || options.worker_threads > 1024) {
     return Status::InvalidArgument("worker_threads must be between 2 and 1024");
   }
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(options, records, metadata));
+  return std::unique_ptr<Server>(std::make_unique<HttpServer>(options, services));
 }
 
 }  // namespace medvault::api

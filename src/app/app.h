@@ -6,11 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "access/access.h"
 #include "api/api.h"
 #include "app/config.h"
+#include "auth/auth.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "policy/policy.h"
 #include "record/record.h"
+#include "store/account_store.h"
 #include "store/store.h"
 
 namespace medvault::app {
@@ -19,13 +23,14 @@ namespace medvault::app {
 struct DataDirLayout {
   explicit DataDirLayout(const std::filesystem::path& root);
   std::filesystem::path root;
-  std::filesystem::path kek;              // keys/platform.kek, 0600
-  std::filesystem::path bootstrap_token;  // bootstrap-admin.token, 0600
-  std::filesystem::path metadata_db;      // metadata.db (+ -wal, -shm)
-  std::filesystem::path objects_root;     // objects live under objects/
-  std::filesystem::path config_file;      // medvault.conf
-  std::filesystem::path tls_cert;         // tls/cert.pem
-  std::filesystem::path tls_key;          // tls/key.pem, 0600
+  std::filesystem::path kek;            // keys/platform.kek, 0600
+  std::filesystem::path metrics_token;  // metrics.token, 0600: opens /metrics only
+  std::filesystem::path policy_file;    // policy.conf (the default policy)
+  std::filesystem::path metadata_db;    // metadata.db (+ -wal, -shm)
+  std::filesystem::path objects_root;   // objects live under objects/
+  std::filesystem::path config_file;    // medvault.conf
+  std::filesystem::path tls_cert;       // tls/cert.pem
+  std::filesystem::path tls_key;        // tls/key.pem, 0600
 };
 
 // Creates the data directory, the platform key file, the bootstrap token, the
@@ -46,16 +51,45 @@ struct Runtime {
   std::unique_ptr<store::MetadataStore> metadata;
   std::unique_ptr<store::ObjectStore> objects;
   std::unique_ptr<record::RecordService> records;
+  std::shared_ptr<const policy::Policy> policy;
+  std::unique_ptr<policy::PolicyData> policy_data;
+  std::unique_ptr<policy::DecisionPoint> decisions;
+  std::unique_ptr<store::AccountStore> account_store;
+  std::unique_ptr<auth::AccountService> accounts;
+  std::unique_ptr<access::PolicyEntryStore> policy_entries;
+  std::unique_ptr<access::AccessService> access;
+
+  api::Services services() const {
+    return {records.get(), metadata.get(), accounts.get(), access.get(), decisions.get()};
+  }
 };
+
+// The default policy shipped with medvault (config/policy.conf, embedded).
+std::string_view DefaultPolicyText();
+
+// The segment categories the policy may name (from src/record).
+std::vector<std::string> SegmentCategories();
 
 // FailedPrecondition with the `medvault init` hint when not initialised.
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config);
 
 // SHA-256 of the token in the token file; refuses a file readable by others.
-Result<Bytes> LoadBootstrapTokenHash(const std::filesystem::path& token_file);
+Result<Bytes> LoadTokenHash(const std::filesystem::path& token_file);
 
-// Creates demo patients with readings; returns their ids.
-Result<std::vector<std::string>> SeedDemoData(record::RecordService& records);
+// Demo institution, departments, accounts, patients with readings, and the
+// relationships between them; what to sign in with.
+struct DemoAccount {
+  std::string role;
+  std::string username;
+  std::string password;
+  std::string totp_secret;  // base32; empty when no second factor
+  std::string account_id;
+};
+struct DemoData {
+  std::vector<std::string> patient_ids;
+  std::vector<DemoAccount> accounts;
+};
+Result<DemoData> SeedDemoData(Runtime& runtime);
 
 // The command-line entry point (tests call it in-process too).
 int Main(int argc, char** argv);

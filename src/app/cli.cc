@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/app.h"
+#include "app/cli_internal.h"
 #include "common/log.h"
 
 namespace medvault::app {
@@ -24,10 +25,15 @@ constexpr std::string_view kUsage =
     "usage: medvault <command> [options]\n"
     "\n"
     "commands:\n"
-    "  init        initialise a data directory (platform key, admin token, database)\n"
-    "  serve       run the HTTP API server\n"
-    "  seed-demo   add demo patients and readings to a data directory\n"
-    "  version     print the version\n"
+    "  init          initialise a data directory (platform key, policy, database)\n"
+    "  serve         run the HTTP API server\n"
+    "  seed-demo     add a demo hospital, accounts, patients and readings\n"
+    "  institution   create or list institutions\n"
+    "  department    create or list departments of an institution\n"
+    "  account       create, list, disable, enable accounts; set roles; reset credentials\n"
+    "  relationship  start or end a treating relationship\n"
+    "  totp-code     print the current one-time code of a TOTP secret (demo, tests)\n"
+    "  version       print the version\n"
     "\n"
     "Run 'medvault <command> --help' for the options of a command.\n";
 
@@ -35,8 +41,9 @@ constexpr std::string_view kInitUsage =
     "usage: medvault init [--data DIR] [--self-signed-cert]\n"
     "\n"
     "Creates DIR (default ./medvault-data, mode 0700) with the platform key-encryption key\n"
-    "(keys/platform.kek, 0600), the bootstrap admin token (bootstrap-admin.token, 0600),\n"
-    "the metadata database and a commented medvault.conf.\n"
+    "(keys/platform.kek, 0600), the metrics scrape token (metrics.token, 0600), the\n"
+    "default access policy (policy.conf), the database and a commented medvault.conf.\n"
+    "Accounts are made with 'medvault account create' (or 'medvault seed-demo').\n"
     "\n"
     "  --data DIR            data directory (env MEDVAULT_DATA)\n"
     "  --self-signed-cert    also write tls/cert.pem and tls/key.pem (ECDSA P-256, one year,\n"
@@ -63,14 +70,12 @@ constexpr std::string_view kServeUsage =
 constexpr std::string_view kSeedUsage =
     "usage: medvault seed-demo [--data DIR]\n"
     "\n"
-    "Adds three fictional demo patients with blood pressure, glucose, weight, ECG and a\n"
-    "narrative note, and prints their ids.\n";
+    "Adds a demo hospital with two departments, demo accounts (admin, two doctors, a\n"
+    "nurse, a privacy officer, a patient), three fictional patients with blood pressure,\n"
+    "glucose, weight, ECG and a narrative note, and treating relationships. Prints the\n"
+    "credentials and writes them to DIR/demo-credentials.txt (mode 0600).\n";
 
-struct ParsedArgs {
-  std::map<std::string, std::string> values;  // flag name without dashes -> value
-  std::vector<std::string> switches;
-  bool help = false;
-};
+}  // namespace
 
 // Parses --key value / --key=value. `switch_names` take no value.
 Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
@@ -163,6 +168,8 @@ Result<Config> LoadConfig(const ParsedArgs& args) {
   return config;
 }
 
+namespace {
+
 int RunInit(int argc, char** argv) {
   auto args = ParseArgs(argc, argv, 2, {"data"}, {"self-signed-cert"});
   if (!args.ok()) {
@@ -187,12 +194,15 @@ int RunInit(int argc, char** argv) {
   std::cout << "initialised " << config->data_dir << "\n"
             << "  platform key:    " << layout.kek.string() << " (mode 0600; back it up apart "
             << "from the data)\n"
-            << "  admin token:     " << layout.bootstrap_token.string() << " (mode 0600)\n";
+            << "  metrics token:   " << layout.metrics_token.string() << " (mode 0600)\n"
+            << "  access policy:   " << layout.policy_file.string() << "\n";
   if (cert) {
     std::cout << "  TLS certificate: " << layout.tls_cert.string() << "\n"
               << "  TLS key:         " << layout.tls_key.string() << "\n";
   }
-  std::cout << "next: medvault serve --data " << config->data_dir << "\n";
+  std::cout << "next: medvault account create --data " << config->data_dir
+            << " --username NAME --display-name NAME --role institution-admin\n"
+            << "      medvault serve --data " << config->data_dir << "\n";
   return 0;
 }
 
@@ -222,7 +232,7 @@ int RunServe(int argc, char** argv) {
         " without TLS. Either listen on 127.0.0.1, or give --tls-cert and --tls-key "
         "(medvault init --self-signed-cert --data DIR makes a pair in DIR/tls/)"));
   }
-  auto token_hash = LoadBootstrapTokenHash(DataDirLayout(config->data_dir).bootstrap_token);
+  auto token_hash = LoadTokenHash(DataDirLayout(config->data_dir).metrics_token);
   if (!token_hash.ok()) {
     return Fail(token_hash.status());
   }
@@ -238,8 +248,8 @@ int RunServe(int argc, char** argv) {
   options.max_json_bytes = config->max_json_bytes;
   options.max_attachment_bytes = config->max_attachment_bytes;
   options.worker_threads = config->worker_threads;
-  options.bootstrap_token_sha256 = std::move(*token_hash);
-  auto server = api::CreateServer(options, (*runtime)->records.get(), (*runtime)->metadata.get());
+  options.metrics_token_sha256 = std::move(*token_hash);
+  auto server = api::CreateServer(options, (*runtime)->services());
   if (!server.ok()) {
     return Fail(server.status());
   }
@@ -289,13 +299,28 @@ int RunSeed(int argc, char** argv) {
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }
-  auto ids = SeedDemoData(*(*runtime)->records);
-  if (!ids.ok()) {
-    return Fail(ids.status());
+  auto demo = SeedDemoData(**runtime);
+  if (!demo.ok()) {
+    return Fail(demo.status());
   }
-  for (const std::string& id : *ids) {
-    std::cout << id << "\n";
+  // Printed once and kept in DATA/demo-credentials.txt (0600): demo only.
+  std::string text =
+      "# medvault demo accounts (fictional). Sign in with username and password;\n"
+      "# accounts with a TOTP secret also need: medvault totp-code SECRET\n";
+  for (const DemoAccount& a : demo->accounts) {
+    text += a.role + "\t" + a.username + "\t" + a.password + "\t" +
+            (a.totp_secret.empty() ? "-" : a.totp_secret) + "\t" + a.account_id + "\n";
   }
+  text += "# demo patients\n";
+  for (const std::string& id : demo->patient_ids) {
+    text += "patient-record\t" + id + "\n";
+  }
+  Status written =
+      WritePrivateFile(DataDirLayout(config->data_dir).root / "demo-credentials.txt", text);
+  if (!written.ok()) {
+    return Fail(written);
+  }
+  std::cout << "role\tusername\tpassword\ttotp-secret\taccount-id\n" << text;
   return 0;
 }
 
@@ -327,6 +352,10 @@ int Main(int argc, char** argv) {
   }
   if (command == "seed-demo") {
     return RunSeed(argc, argv);
+  }
+  if (command == "institution" || command == "department" || command == "account" ||
+      command == "relationship" || command == "totp-code") {
+    return RunAdmin(argc, argv);
   }
   std::cerr << "medvault: unknown command '" << command << "'\n\n" << kUsage;
   return 2;

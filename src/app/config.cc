@@ -47,9 +47,19 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 const std::vector<std::string_view>& ConfigKeys() {
-  static const std::vector<std::string_view> kKeys = {
-      "data",           "listen",         "tls_cert",  "tls_key",           "max_attachment_bytes",
-      "max_json_bytes", "worker_threads", "log_level", "sqlite_synchronous"};
+  static const std::vector<std::string_view> kKeys = {"data",
+                                                      "listen",
+                                                      "tls_cert",
+                                                      "tls_key",
+                                                      "max_attachment_bytes",
+                                                      "max_json_bytes",
+                                                      "worker_threads",
+                                                      "log_level",
+                                                      "sqlite_synchronous",
+                                                      "policy_file",
+                                                      "argon2_memory_kib",
+                                                      "argon2_iterations",
+                                                      "access_token_minutes"};
   return kKeys;
 }
 
@@ -131,6 +141,26 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
     } else {
       return Bad(origin, "sqlite_synchronous must be 'full' or 'normal'");
     }
+  } else if (key == "policy_file") {
+    c.policy_file = std::string(value);
+  } else if (key == "argon2_memory_kib") {
+    uint64_t v;
+    if (!ParseUint(value, 4ull << 20, &v) || v < 8) {
+      return Bad(origin, "argon2_memory_kib must be an integer between 8 and 4194304");
+    }
+    c.argon2_memory_kib = v;
+  } else if (key == "argon2_iterations") {
+    uint64_t v;
+    if (!ParseUint(value, 64, &v) || v < 1) {
+      return Bad(origin, "argon2_iterations must be an integer between 1 and 64");
+    }
+    c.argon2_iterations = v;
+  } else if (key == "access_token_minutes") {
+    uint64_t v;
+    if (!ParseUint(value, 24 * 60, &v) || v < 1) {
+      return Bad(origin, "access_token_minutes must be an integer between 1 and 1440");
+    }
+    c.access_token_minutes = static_cast<int>(v);
   } else {
     return Bad(origin, "unknown setting '" + std::string(key.substr(0, 64)) + "'");
   }

@@ -23,6 +23,12 @@ struct Config {
   int worker_threads = 64;
   std::string log_level = "info";
   bool sqlite_synchronous_full = true;
+  // The access policy; "" = DATA/policy.conf (written by init).
+  std::string policy_file;
+  // Argon2id cost of password hashes (libsodium's INTERACTIVE by default).
+  uint64_t argon2_memory_kib = 64 * 1024;
+  uint64_t argon2_iterations = 2;
+  int access_token_minutes = 15;
 };
 
 // Parses HOST:PORT or [IPv6]:PORT. InvalidArgument with the reason.

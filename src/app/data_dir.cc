@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -16,7 +17,8 @@ namespace fs = std::filesystem;
 DataDirLayout::DataDirLayout(const fs::path& dir)
     : root(dir),
       kek(dir / "keys" / "platform.kek"),
-      bootstrap_token(dir / "bootstrap-admin.token"),
+      metrics_token(dir / "metrics.token"),
+      policy_file(dir / "policy.conf"),
       metadata_db(dir / "metadata.db"),
       objects_root(dir),
       config_file(dir / "medvault.conf"),
@@ -86,13 +88,18 @@ Status InitDataDir(const fs::path& dir, bool self_signed_cert) {
     MV_RETURN_IF_ERROR(crypto::CreateKeyFile(layout.kek));
     uint8_t raw[32];
     crypto::RandomBytes(raw);
-    const std::string token = "mvb_" + ToBase64Url(ByteView(raw, sizeof raw)) + "\n";
+    const std::string token = "mvm_" + ToBase64Url(ByteView(raw, sizeof raw)) + "\n";
     sodium_memzero(raw, sizeof raw);
-    MV_RETURN_IF_ERROR(WriteSecretFile(layout.bootstrap_token, token));
+    MV_RETURN_IF_ERROR(WriteSecretFile(layout.metrics_token, token));
     if (!fs::exists(layout.config_file)) {
       std::ofstream(layout.config_file) << kDefaultConfig;
     }
+    if (!fs::exists(layout.policy_file)) {
+      std::ofstream(layout.policy_file) << DefaultPolicyText();
+    }
     MV_ASSIGN_OR_RETURN(auto db, store::OpenSqliteMetadataStore(layout.metadata_db));
+    MV_ASSIGN_OR_RETURN(auto account_db, store::OpenSqliteAccountStore(layout.metadata_db));
+    MV_ASSIGN_OR_RETURN(auto policy_db, access::OpenSqlitePolicyEntryStore(layout.metadata_db));
     MV_ASSIGN_OR_RETURN(auto objects, store::OpenFileObjectStore(layout.objects_root));
   }
   if (self_signed_cert) {
@@ -102,25 +109,35 @@ Status InitDataDir(const fs::path& dir, bool self_signed_cert) {
   return Status::Ok();
 }
 
-Result<Bytes> LoadBootstrapTokenHash(const fs::path& token_file) {
+Result<Bytes> LoadTokenHash(const fs::path& token_file) {
   struct stat st {};
   if (::stat(token_file.c_str(), &st) != 0) {
-    return Status::FailedPrecondition("bootstrap token " + token_file.string() +
+    return Status::FailedPrecondition("token file " + token_file.string() +
                                       " is missing: run 'medvault init' first");
   }
   if ((st.st_mode & 077) != 0) {
-    return Status::FailedPrecondition("bootstrap token " + token_file.string() +
+    return Status::FailedPrecondition("token file " + token_file.string() +
                                       " is readable by group or others: chmod 600 it");
   }
   std::ifstream in(token_file, std::ios::binary);
   std::string token;
   std::getline(in, token);
   if (token.size() < 20 || token.size() > 200) {
-    return Status::DataLoss("bootstrap token file is malformed");
+    return Status::DataLoss("token file " + token_file.string() + " is malformed");
   }
   Bytes hash = crypto::Sha256(AsBytes(token));
   sodium_memzero(token.data(), token.size());
   return hash;
+}
+
+std::vector<std::string> SegmentCategories() {
+  std::vector<std::string> out;
+  for (const record::TopLevelSegment& s : record::TopLevelSegments()) {
+    if (std::find(out.begin(), out.end(), s.category) == out.end()) {
+      out.emplace_back(s.category);
+    }
+  }
+  return out;
 }
 
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
@@ -141,6 +158,57 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   options.max_inline_bytes = config.max_json_bytes;
   MV_ASSIGN_OR_RETURN(rt->records, record::CreateRecordService(rt->keys.get(), rt->metadata.get(),
                                                                rt->objects.get(), options));
+
+  const fs::path policy_file =
+      config.policy_file.empty() ? layout.policy_file : fs::path(config.policy_file);
+  if (!fs::exists(policy_file)) {
+    return Status::FailedPrecondition("policy file " + policy_file.string() +
+                                      " is missing (medvault init writes the default one)");
+  }
+  MV_ASSIGN_OR_RETURN(rt->policy, policy::Policy::Load(policy_file, SegmentCategories()));
+  rt->policy_data = std::make_unique<policy::PolicyData>();
+  rt->decisions = std::make_unique<policy::DecisionPoint>(rt->policy, rt->policy_data.get());
+
+  MV_ASSIGN_OR_RETURN(rt->account_store, store::OpenSqliteAccountStore(layout.metadata_db, sqlite));
+  auth::AuthOptions auth_options;
+  for (const policy::RoleDef& role : rt->policy->roles()) {
+    auth_options.known_roles.push_back(role.name);
+    if (role.requires_mfa) {
+      auth_options.mfa_roles.push_back(role.name);
+    }
+  }
+  auth_options.argon2.mem_limit = static_cast<size_t>(config.argon2_memory_kib) * 1024;
+  auth_options.argon2.ops_limit = config.argon2_iterations;
+  auth_options.access_ttl_ms = int64_t{config.access_token_minutes} * 60 * 1000;
+  MV_ASSIGN_OR_RETURN(rt->accounts, auth::CreateAccountService(rt->account_store.get(),
+                                                               rt->keys.get(), auth_options));
+
+  MV_ASSIGN_OR_RETURN(rt->policy_entries, access::OpenSqlitePolicyEntryStore(layout.metadata_db));
+  auth::AccountService* accounts = rt->accounts.get();
+  access::AccountLookup lookup = [accounts](std::string_view id) -> Result<access::AccountFacts> {
+    access::AccountFacts facts;
+    auto a = accounts->GetAccount(id);
+    if (!a.ok()) {
+      if (a.status().code() == StatusCode::kNotFound) {
+        return facts;
+      }
+      return a.status();
+    }
+    facts.exists = true;
+    facts.disabled = a->disabled;
+    facts.roles = a->roles;
+    facts.institution_id = a->institution_id;
+    facts.department_id = a->department_id;
+    return facts;
+  };
+  auto validate_prefix = [](std::string_view p) -> Status {
+    return p.empty() ? Status::Ok() : record::ValidateSegmentPath(p);
+  };
+  MV_ASSIGN_OR_RETURN(
+      rt->access, access::CreateAccessService(rt->policy_entries.get(), rt->keys.get(),
+                                              rt->policy_data.get(), rt->policy, std::move(lookup),
+                                              validate_prefix, access::AccessOptions{}));
+  MV_RETURN_IF_ERROR(rt->access->Load());
   return rt;
 }
 

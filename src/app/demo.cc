@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/app.h"
+#include "common/ids.h"
 
 namespace medvault::app {
 
@@ -16,7 +17,19 @@ Status WriteJson(record::RecordService& records, const std::string& id, const st
 
 }  // namespace
 
-Result<std::vector<std::string>> SeedDemoData(record::RecordService& records) {
+namespace {
+
+// A random password that passes the strength policy: 20 base64url characters
+// plus a fixed tail that guarantees the character classes.
+std::string DemoPassword() {
+  uint8_t raw[15];
+  crypto::RandomBytes(raw);
+  return ToBase64Url(ByteView(raw, sizeof raw)) + "-Aa1";
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> SeedDemoPatients(record::RecordService& records) {
   struct DemoPatient {
     record::Demographics d;
     int systolic;
@@ -77,6 +90,59 @@ Result<std::vector<std::string>> SeedDemoData(record::RecordService& records) {
     ids.push_back(id);
   }
   return ids;
+}
+
+}  // namespace medvault::app
+
+namespace medvault::app {
+
+Result<DemoData> SeedDemoData(Runtime& rt) {
+  DemoData demo;
+  MV_ASSIGN_OR_RETURN(demo.patient_ids, SeedDemoPatients(*rt.records));
+  MV_ASSIGN_OR_RETURN(auth::Institution hospital,
+                      rt.accounts->CreateInstitution("Demo General Hospital"));
+  MV_ASSIGN_OR_RETURN(auth::Department cardiology,
+                      rt.accounts->CreateDepartment(hospital.institution_id, "Cardiology"));
+  MV_ASSIGN_OR_RETURN(auth::Department endocrinology,
+                      rt.accounts->CreateDepartment(hospital.institution_id, "Endocrinology"));
+  struct Spec {
+    const char* role;
+    const char* username;
+    const char* display;
+    std::string department;
+    std::string patient;
+  };
+  const std::vector<Spec> specs = {
+      {"institution-admin", "admin", "Demo Administrator", "", ""},
+      {"doctor", "dr.heart", "Dr. Demo Heart (cardiology)", cardiology.department_id, ""},
+      {"doctor", "dr.sugar", "Dr. Demo Sugar (endocrinology)", endocrinology.department_id, ""},
+      {"nurse", "nurse.ward", "Nurse Demo Ward", cardiology.department_id, ""},
+      {"privacy-officer", "privacy", "Demo Privacy Officer", "", ""},
+      {"patient", "ada", "Ada (demo patient)", "", demo.patient_ids.front()},
+  };
+  for (const Spec& spec : specs) {
+    auth::NewAccount n;
+    n.username = spec.username;
+    n.display_name = spec.display;
+    n.password = DemoPassword();
+    n.roles = {spec.role};
+    if (std::string(spec.role) != "patient") {
+      n.institution_id = hospital.institution_id;
+    }
+    n.department_id = spec.department;
+    n.patient_id = spec.patient;
+    MV_ASSIGN_OR_RETURN(auth::CreatedAccount created, rt.accounts->CreateAccount(n));
+    demo.accounts.push_back({spec.role, n.username, n.password, created.totp_secret_base32,
+                             created.account.account_id});
+  }
+  // Dr. Heart treats Ada and Bruno; Dr. Sugar treats Bruno; the nurse works
+  // under Dr. Heart. Dr. Sugar does not treat Ada: she must ask (or break glass).
+  const std::string& heart = demo.accounts[1].account_id;
+  const std::string& sugar = demo.accounts[2].account_id;
+  MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[0], heart).status());
+  MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[1], heart).status());
+  MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[1], sugar).status());
+  return demo;
 }
 
 }  // namespace medvault::app

@@ -1,0 +1,148 @@
+// medvault access management: the public interface of src/access.
+//
+// Keeps the patient-controlled and relationship data that the decision point
+// reads (consents, treating relationships, delegations, family proxies,
+// break-glass grants, per-patient settings): validates each change, persists
+// it (sealed, in the policy entry store) and updates the in-memory
+// policy::PolicyData in the same call, so the next decision sees it.
+//
+// Who may make a change is decided by the caller through the decision point
+// (src/api asks before calling); this module checks that the change itself is
+// well-formed and consistent (known accounts, active relationships, ...).
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "policy/policy.h"
+
+namespace medvault::access {
+
+// Persistence of policy entries: opaque sealed bodies keyed by (kind, id),
+// indexed by patient. A PostgreSQL implementation can follow.
+struct PolicyEntryRow {
+  std::string kind;      // "consent", "relationship", "delegation", "proxy", ...
+  std::string entry_id;  // random id
+  std::string patient_id;
+  Bytes sealed_body;
+  int64_t updated_at_ms = 0;
+};
+
+class PolicyEntryStore {
+ public:
+  virtual ~PolicyEntryStore() = default;
+  // Inserts or replaces. Durable when it returns OK.
+  virtual Status Upsert(const PolicyEntryRow& row) = 0;
+  // Every entry, in insertion order (for loading at start).
+  virtual Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) = 0;
+  // Deletes every entry of a patient (erasure). OK when there are none.
+  virtual Status DeletePatient(std::string_view patient_id) = 0;
+  virtual Result<int64_t> Count() = 0;
+};
+
+// Its own connection and migrations ("policy_migrations") on the database file
+// shared with the other SQLite stores.
+Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
+    const std::filesystem::path& file);
+
+// Facts about accounts that the access service checks; the API wires them to
+// the account service so this module does not depend on it.
+struct AccountFacts {
+  bool exists = false;
+  bool disabled = false;
+  std::vector<std::string> roles;  // as assigned
+  std::string institution_id;
+  std::string department_id;
+};
+using AccountLookup = std::function<Result<AccountFacts>(std::string_view account_id)>;
+
+struct ConsentRequest {
+  bool deny = false;
+  std::string path_prefix;  // "" = the whole record
+  policy::GranteeKind grantee_kind = policy::GranteeKind::kAccount;
+  std::string grantee;
+  std::vector<policy::Action> actions;    // empty = read and list
+  std::vector<policy::Purpose> purposes;  // empty = any
+  int64_t not_before_ms = 0;
+  int64_t expires_at_ms = 0;  // 0 = no end
+};
+
+struct ProxyRequest {
+  std::string proxy_account_id;
+  std::vector<std::string> path_prefixes;  // at least one; "" = all
+  std::vector<policy::Action> actions;     // at least one
+  int64_t expires_at_ms = 0;
+};
+
+struct AccessOptions {
+  // Longest consent, delegation or proxy a patient can set (0 = unlimited).
+  int64_t max_grant_ms = 0;
+  size_t max_entries_per_patient = 1000;
+  std::function<int64_t()> now_ms;  // defaults to the wall clock
+};
+
+class AccessService {
+ public:
+  virtual ~AccessService() = default;
+
+  // Reads every stored entry into the PolicyData. Call once at start.
+  virtual Status Load() = 0;
+
+  // InvalidArgument for a malformed request (bad path prefix, unknown grantee,
+  // expiry in the past, ...). Returns the stored consent.
+  virtual Result<policy::Consent> AddConsent(std::string_view patient_id,
+                                             const ConsentRequest& request) = 0;
+  // NotFound for an unknown consent of this patient.
+  virtual Status RevokeConsent(std::string_view patient_id, std::string_view consent_id) = 0;
+
+  // The clinician must exist, be enabled and hold a clinical role that may
+  // treat (doctor, nurse, department-head, ...: a role permitted kRead on
+  // "clinical" with basis treating). FailedPrecondition when one is active.
+  virtual Result<policy::Relationship> StartRelationship(std::string_view patient_id,
+                                                         std::string_view clinician_id) = 0;
+  virtual Status EndRelationship(std::string_view patient_id, std::string_view relationship_id) = 0;
+
+  // `from` must have an active relationship; `to` must be a clinician too.
+  virtual Result<policy::Delegation> Delegate(std::string_view patient_id,
+                                              std::string_view from_account_id,
+                                              std::string_view to_account_id,
+                                              int64_t expires_at_ms) = 0;
+  virtual Status RevokeDelegation(std::string_view patient_id, std::string_view delegation_id) = 0;
+
+  virtual Result<policy::ProxyLink> AddProxy(std::string_view patient_id,
+                                             const ProxyRequest& request) = 0;
+  virtual Status RevokeProxy(std::string_view patient_id, std::string_view proxy_id) = 0;
+
+  virtual Status SetSettings(std::string_view patient_id, bool allow_delegation,
+                             const std::vector<std::string>& never_break_glass) = 0;
+
+  // Records an emergency access the decision point permitted (the reason is
+  // sealed at rest). `expires_at_ms` comes from the decision's obligations.
+  virtual Result<policy::BreakGlassGrant> RecordBreakGlass(std::string_view patient_id,
+                                                           std::string_view account_id,
+                                                           std::string_view reason,
+                                                           int64_t expires_at_ms) = 0;
+
+  // Forgets every entry of a patient (erasure).
+  virtual Status ForgetPatient(std::string_view patient_id) = 0;
+
+  virtual const policy::PolicyData& data() const = 0;
+};
+
+// Everything must outlive the service. `validate_path_prefix` checks a segment
+// path or subtree ("" allowed) and is wired to src/record by the caller.
+Result<std::unique_ptr<AccessService>> CreateAccessService(
+    PolicyEntryStore* store, crypto::KeyProvider* keys, policy::PolicyData* data,
+    std::shared_ptr<const policy::Policy> policy, AccountLookup accounts,
+    std::function<Status(std::string_view)> validate_path_prefix, AccessOptions options);
+
+}  // namespace medvault::access

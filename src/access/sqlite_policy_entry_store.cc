@@ -1,0 +1,127 @@
+// PolicyEntryStore on SQLite: one connection behind a mutex. Policy entries
+// change rarely (a consent, a relationship) and are read in full only at
+// start, so a reader pool would buy nothing.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "access/access.h"
+#include "store/sqlite_util.h"
+
+namespace medvault::access {
+namespace {
+
+using store::Connection;
+using store::Stmt;
+using store::WriteTxn;
+
+constexpr store::Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE policy_entries (
+  kind          TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),
+  entry_id      TEXT NOT NULL CHECK (length(entry_id) = 32),
+  patient_id    TEXT NOT NULL CHECK (length(patient_id) = 32),
+  sealed_body   BLOB NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  seq           INTEGER NOT NULL,
+  PRIMARY KEY (kind, entry_id)
+) STRICT;
+CREATE INDEX policy_entries_by_patient ON policy_entries(patient_id);
+CREATE INDEX policy_entries_by_seq ON policy_entries(seq);
+)sql"},
+};
+
+constexpr std::string_view kSqlUpsert =
+    "INSERT INTO policy_entries(kind, entry_id, patient_id, sealed_body, updated_at_ms, seq) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, (SELECT COALESCE(MAX(seq), 0) + 1 FROM policy_entries)) "
+    "ON CONFLICT(kind, entry_id) DO UPDATE SET sealed_body = excluded.sealed_body, "
+    "updated_at_ms = excluded.updated_at_ms WHERE patient_id = excluded.patient_id";
+constexpr std::string_view kSqlAll =
+    "SELECT kind, entry_id, patient_id, sealed_body, updated_at_ms FROM policy_entries "
+    "ORDER BY seq";
+constexpr std::string_view kSqlDeletePatient = "DELETE FROM policy_entries WHERE patient_id = ?1";
+constexpr std::string_view kSqlCount = "SELECT COUNT(*) FROM policy_entries";
+
+class SqlitePolicyEntryStore final : public PolicyEntryStore {
+ public:
+  explicit SqlitePolicyEntryStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+
+  Status Upsert(const PolicyEntryRow& row) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WriteTxn txn(*conn_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *conn_, kSqlUpsert);
+      s.Text(1, row.kind)
+          .Text(2, row.entry_id)
+          .Text(3, row.patient_id)
+          .Blob(4, row.sealed_body)
+          .Int(5, row.updated_at_ms);
+      MV_RETURN_IF_ERROR(s.Exec("upsert policy entry"));
+      if (sqlite3_changes(conn_->db()) != 1) {
+        return Status::FailedPrecondition("policy entry belongs to another patient");
+      }
+    }
+    return txn.Commit();
+  }
+
+  Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MV_STMT(s, *conn_, kSqlAll);
+    while (true) {
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("read policy entries"));
+      if (!row) {
+        return Status::Ok();
+      }
+      PolicyEntryRow r;
+      r.kind = s.ColText(0);
+      r.entry_id = s.ColText(1);
+      r.patient_id = s.ColText(2);
+      r.sealed_body = s.ColBlob(3);
+      r.updated_at_ms = s.ColInt(4);
+      MV_RETURN_IF_ERROR(fn(r));
+    }
+  }
+
+  Status DeletePatient(std::string_view patient_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WriteTxn txn(*conn_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *conn_, kSqlDeletePatient);
+      s.Text(1, patient_id);
+      MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
+    }
+    return txn.Commit();
+  }
+
+  Result<int64_t> Count() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MV_STMT(s, *conn_, kSqlCount);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("count policy entries"));
+    return row ? s.ColInt(0) : 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<Connection> conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
+    const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IOError("cannot create database file: " + std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                      Connection::Open(file, /*read_only=*/false, store::SqliteOptions{}));
+  MV_RETURN_IF_ERROR(store::RunMigrations(*conn, "policy_migrations", kMigrations));
+  return std::unique_ptr<PolicyEntryStore>(new SqlitePolicyEntryStore(std::move(conn)));
+}
+
+}  // namespace medvault::access

@@ -1,0 +1,95 @@
+// Internal to src/api: what route groups share with the server core.
+//
+// Every route is registered with an access class:
+//  - kPublic: no credential (health checks, login, refresh);
+//  - kSelf: an authenticated account acting on itself (me, logout, password);
+//  - kData: everything else. A kData handler must ask the decision point
+//    (Call::Decide) before it answers; the server turns a successful answer
+//    given without any decision into a 500 (fail closed) and DataRoutes()
+//    lists these routes for the test that enumerates them.
+#pragma once
+
+#include <httplib.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "access/access.h"
+#include "api/api.h"
+#include "auth/auth.h"
+#include "common/status.h"
+#include "policy/policy.h"
+
+namespace medvault::api::internal {
+
+enum class RouteAccess { kPublic, kSelf, kData };
+
+// One request being handled, on its worker thread.
+class Call {
+ public:
+  Call(const httplib::Request& req, httplib::Response& res, const Services& services,
+       const auth::AuthenticatedSession* session, policy::RoleSet roles);
+
+  const httplib::Request& req;
+  httplib::Response& res;
+  const Services& services;
+  // Null on kPublic routes.
+  const auth::AuthenticatedSession* session;
+  policy::Subject subject;
+  policy::Context context;
+
+  // Asks the decision point. OK on permit (the decision is kept for the
+  // caller: obligations); PermissionDenied "reason-code: sentence" on deny.
+  Status Decide(policy::Action action, const policy::Resource& resource);
+  Status DecideBreakGlass(std::string_view patient_id, std::string_view reason);
+  // Decides without failing: for filtering listings.
+  bool Permits(policy::Action action, const policy::Resource& resource);
+  const policy::Decision& last_decision() const { return last_; }
+  int decisions() const { return decisions_; }
+
+  const std::string& account_id() const;
+
+  void Json(int status, const nlohmann::json& body);
+
+ private:
+  void Note(const policy::Decision& d, policy::Action action);
+  policy::Decision last_;
+  int decisions_ = 0;
+};
+
+using Handler = std::function<Status(Call&)>;
+using BodyHandler = std::function<Status(Call&, const std::string& body)>;
+
+class RouteTable {
+ public:
+  virtual ~RouteTable() = default;
+  // method: GET or DELETE.
+  virtual void Route(const std::string& method, const std::string& pattern, const std::string& name,
+                     RouteAccess access, Handler handler) = 0;
+  // method: POST or PUT; a JSON body bounded by max_json_bytes.
+  virtual void RouteWithBody(const std::string& method, const std::string& pattern,
+                             const std::string& name, RouteAccess access, BodyHandler handler) = 0;
+};
+
+inline constexpr std::string_view kIdRe = "([0-9a-f]{32})";
+
+// Route groups, one file each.
+void RegisterAuthRoutes(RouteTable& table);    // routes_auth.cc
+void RegisterAdminRoutes(RouteTable& table);   // routes_admin.cc
+void RegisterAccessRoutes(RouteTable& table);  // routes_access.cc
+
+// Shared helpers (http_server.cc).
+Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
+// RFC 3339 UTC ("2026-12-31T23:59:59Z", optional fraction) to Unix ms.
+Result<int64_t> ParseTimestamp(std::string_view text, std::string_view field);
+// Optional timestamp field; 0 when absent or null.
+Result<int64_t> GetTimeField(const nlohmann::json& j, std::string_view field);
+Result<std::vector<std::string>> GetStringArrayField(const nlohmann::json& j,
+                                                     std::string_view field, size_t max_items,
+                                                     size_t max_len);
+// "" for 0.
+std::string TimeOrEmpty(int64_t ms);
+
+}  // namespace medvault::api::internal

@@ -1,0 +1,35 @@
+// Internal to src/app: command-line plumbing shared by the command files.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/config.h"
+#include "common/status.h"
+
+namespace medvault::app {
+
+struct ParsedArgs {
+  std::map<std::string, std::string> values;  // flag name without dashes -> value
+  std::vector<std::string> switches;
+  bool help = false;
+};
+
+// Parses --key value / --key=value from argv[start]. `switch_names` take no value.
+Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
+                             const std::vector<std::string>& value_names,
+                             const std::vector<std::string>& switch_names);
+std::string FlagToKey(std::string flag);
+// Prints "medvault: message" and returns the exit code (2 for usage errors).
+int Fail(const Status& st);
+// Defaults < file < environment < flags.
+Result<Config> LoadConfig(const ParsedArgs& args);
+// Writes a new file with mode 0600 (replacing an existing one).
+Status WritePrivateFile(const std::filesystem::path& path, std::string_view content);
+
+// institution, department, account, relationship, totp-code (admin_cli.cc).
+int RunAdmin(int argc, char** argv);
+
+}  // namespace medvault::app
