@@ -318,6 +318,16 @@ TEST_F(HttpAuthzTest, BreakGlassIsTimeLimitedNotifiedAndRespectsNeverBreakGlass)
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["account_id"], er.account_id);
   EXPECT_EQ(list[0]["reason"], "Unconscious on arrival, allergies unknown");
+  // The privacy officer reviews it (without reading the record); a doctor may not.
+  auto officer = ClientWith(SignIn(MakeAccount("privacy.review", {"privacy-officer"})));
+  auto review = officer->Get("/api/v1/break-glass");
+  ASSERT_TRUE(review);
+  ASSERT_EQ(review->status, 200) << review->body;
+  auto flagged = json::parse(review->body)["break_glass"];
+  ASSERT_EQ(flagged.size(), 1u);
+  EXPECT_EQ(flagged[0]["patient_id"], patient_id_);
+  ExpectError(officer->Get(bp.c_str()), 403, "PERMISSION_DENIED");
+  ExpectError(er_client->Get("/api/v1/break-glass"), 403, "PERMISSION_DENIED");
   // A pharmacist may not break glass at all.
   auto pharmacist = ClientWith(SignIn(MakeAccount("pharma.test", {"pharmacist"})));
   ExpectError(pharmacist->Post((Base() + "/break-glass").c_str(),

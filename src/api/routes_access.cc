@@ -388,6 +388,23 @@ void RegisterAccessRoutes(RouteTable& table) {
         call.Json(201, out);
         return Status::Ok();
       });
+  // The privacy officer's review list of emergency accesses.
+  table.Route("GET", "/api/v1/break-glass", "/api/v1/break-glass", RouteAccess::kData,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"since"}));
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAudit, {}));
+                int64_t since = 0;
+                if (call.req.has_param("since")) {
+                  MV_ASSIGN_OR_RETURN(since,
+                                      ParseTimestamp(call.req.get_param_value("since"), "since"));
+                }
+                json arr = json::array();
+                for (const auto& g : call.services.access->data().BreakGlassSince(since)) {
+                  arr.push_back(BreakGlassJson(g));
+                }
+                call.Json(200, json{{"break_glass", arr}});
+                return Status::Ok();
+              });
   table.Route("GET", patient + "/break-glass", "/api/v1/patients/{id}/break-glass",
               RouteAccess::kData, [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));

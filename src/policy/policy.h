@@ -357,6 +357,9 @@ class PolicyData {
   std::vector<Delegation> DelegationsOf(std::string_view patient_id) const;
   std::vector<ProxyLink> ProxiesOf(std::string_view patient_id) const;
   std::vector<BreakGlassGrant> BreakGlassOf(std::string_view patient_id) const;
+  // Every break-glass grant started at or after `since_ms`, newest first (the
+  // privacy officer's review list).
+  std::vector<BreakGlassGrant> BreakGlassSince(int64_t since_ms) const;
   PatientSettings SettingsOf(std::string_view patient_id) const;
   // Patients with an active treating relationship or delegation to the account.
   std::vector<std::string> PatientsTreatedBy(std::string_view account_id, int64_t now_ms) const;

@@ -125,6 +125,24 @@ std::vector<BreakGlassGrant> PolicyData::BreakGlassOf(std::string_view patient_i
   return it == patients_.end() ? std::vector<BreakGlassGrant>{} : it->second.break_glass;
 }
 
+std::vector<BreakGlassGrant> PolicyData::BreakGlassSince(int64_t since_ms) const {
+  std::vector<BreakGlassGrant> out;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [patient, entry] : patients_) {
+      for (const BreakGlassGrant& g : entry.break_glass) {
+        if (g.started_at_ms >= since_ms) {
+          out.push_back(g);
+        }
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const BreakGlassGrant& a, const BreakGlassGrant& b) {
+    return a.started_at_ms > b.started_at_ms;
+  });
+  return out;
+}
+
 PatientSettings PolicyData::SettingsOf(std::string_view patient_id) const {
   std::shared_lock lock(mu_);
   const auto it = patients_.find(patient_id);
@@ -140,7 +158,10 @@ std::vector<std::string> PolicyData::PatientsTreatedBy(std::string_view account_
                                                        int64_t now_ms) const {
   std::vector<std::string> out;
   std::shared_lock lock(mu_);
-  for (const auto& [patient_id, e] : patients_) {
+  for (const auto& item : patients_) {
+    // Not a structured binding: clang 14 cannot capture those in lambdas.
+    const std::string& patient_id = item.first;
+    const PatientEntry& e = item.second;
     const auto active_for = [&](std::string_view account) {
       return std::any_of(
           e.relationships.begin(), e.relationships.end(), [&](const Relationship& r) {
