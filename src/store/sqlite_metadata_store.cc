@@ -129,6 +129,8 @@ constexpr std::string_view kSqlListSegments =
     "SELECT path, category, sensitivity, kind, media_type, MAX(version), COUNT(*), created_at_ms "
     "FROM segment_versions WHERE patient_id = ?1 AND (?2 = '' OR path = ?2 OR "
     "(path >= ?2 || '/' AND path < ?2 || '0')) GROUP BY path ORDER BY path";
+constexpr std::string_view kSqlAllSegments =
+    "SELECT " MV_SEGMENT_COLUMNS " FROM segment_versions ORDER BY patient_id, path, version";
 constexpr std::string_view kSqlListObjectKeys =
     "SELECT object_key FROM segment_versions WHERE patient_id = ?1 ORDER BY path, version";
 constexpr std::string_view kSqlCountPatients =
@@ -475,6 +477,19 @@ class SqliteMetadataStore final : public MetadataStore {
       sum.version_count = static_cast<uint64_t>(s.ColInt(6));
       sum.updated_at_ms = s.ColInt(7);
       out.push_back(std::move(sum));
+    }
+  }
+
+  Status ForEachSegmentVersion(
+      const std::function<Status(const SegmentVersionRecord&)>& fn) override {
+    Reader r(*this);
+    MV_STMT(s, r.conn(), kSqlAllSegments);
+    while (true) {
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("list all segment versions"));
+      if (!row) {
+        return Status::Ok();
+      }
+      MV_RETURN_IF_ERROR(fn(ReadSegment(s)));
     }
   }
 

@@ -164,6 +164,10 @@ class MetadataStore {
                                                            std::string_view prefix) = 0;
   // Every object key of a patient (for erasure clean-up).
   virtual Result<std::vector<std::string>> ListObjectKeys(std::string_view patient_id) = 0;
+  // Every segment version of every patient, in (patient, path, version)
+  // order, for the integrity scrubber. Stops at the first error `fn` returns.
+  virtual Status ForEachSegmentVersion(
+      const std::function<Status(const SegmentVersionRecord&)>& fn) = 0;
 
   // Schema version after migrations.
   virtual Result<int> SchemaVersion() = 0;
