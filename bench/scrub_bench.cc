@@ -74,8 +74,9 @@ struct Fixture {
       return "crypto init";
     }
     auto k = crypto::OpenFileKeyProvider(dir.path() / "platform.kek");
-    auto md = store::OpenSqliteMetadataStore(dir.path() / "metadata.db",
-                                             store::SqliteOptions{false, 5000});
+    store::SqliteOptions sqlite;
+    sqlite.synchronous_full = false;
+    auto md = store::OpenSqliteMetadataStore(dir.path() / "metadata.db", sqlite);
     auto obj = store::OpenFileObjectStore(dir.path());
     if (!k.ok() || !md.ok() || !obj.ok()) {
       return "open stores";

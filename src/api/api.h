@@ -8,12 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "ledger/ledger.h"
 #include "policy/policy.h"
 #include "record/record.h"
 #include "store/store.h"
@@ -68,6 +70,17 @@ struct Services {
   auth::AccountService* accounts = nullptr;
   access::AccessService* access = nullptr;
   const policy::DecisionPoint* decisions = nullptr;
+  // The ledger: every decision is appended (durably, before the answer), and
+  // checkpoints, proofs and a patient's access history are served from it.
+  ledger::SqliteLedger* ledger = nullptr;
+  const ledger::Signer* ledger_signer = nullptr;
+  std::string ledger_origin;
+  std::vector<ledger::VerifierKey> witnesses;
+  size_t witness_quorum = 1;
+  // Keyed pseudonym of a patient id for ledger entries.
+  std::function<std::string(std::string_view patient_id)> patient_ref;
+  // The latest integrity scrub report (JSON), empty when none yet.
+  std::function<std::string()> scrub_report;
 };
 
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,

@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "common/status.h"
+#include "ledger/ledger.h"
 #include "policy/policy.h"
 
 namespace medvault::api::internal {
@@ -53,10 +54,15 @@ class Call {
 
   void Json(int status, const nlohmann::json& body);
 
+  // Ledger entries of this request's decisions, appended (durably) by the
+  // server before the answer leaves.
+  std::vector<ledger::Entry>& ledger_entries() { return entries_; }
+
  private:
-  void Note(const policy::Decision& d, policy::Action action);
+  void Note(const policy::Decision& d, policy::Action action, const policy::Resource& resource);
   policy::Decision last_;
   int decisions_ = 0;
+  std::vector<ledger::Entry> entries_;
 };
 
 using Handler = std::function<Status(Call&)>;
@@ -79,6 +85,7 @@ inline constexpr std::string_view kIdRe = "([0-9a-f]{32})";
 void RegisterAuthRoutes(RouteTable& table);    // routes_auth.cc
 void RegisterAdminRoutes(RouteTable& table);   // routes_admin.cc
 void RegisterAccessRoutes(RouteTable& table);  // routes_access.cc
+void RegisterLedgerRoutes(RouteTable& table);  // routes_ledger.cc
 
 // Shared helpers (http_server.cc).
 Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);

@@ -119,8 +119,14 @@ bool IsPublic(const httplib::Request& req) {
   if (req.path == "/healthz" || req.path == "/readyz") {
     return true;
   }
+  if (req.method == "GET" &&
+      (req.path == "/api/v1/ledger/checkpoint" || req.path == "/api/v1/ledger/proof/inclusion" ||
+       req.path == "/api/v1/ledger/proof/consistency")) {
+    return true;  // anyone may verify the log without trusting the server
+  }
   return req.method == "POST" &&
-         (req.path == "/api/v1/auth/login" || req.path == "/api/v1/auth/refresh");
+         (req.path == "/api/v1/auth/login" || req.path == "/api/v1/auth/refresh" ||
+          req.path == "/api/v1/ledger/cosignatures");
 }
 
 std::string KindName(ContentKind k) {
@@ -195,24 +201,62 @@ const std::string& Call::account_id() const {
   return session == nullptr ? kNone : session->account.account_id;
 }
 
-void Call::Note(const policy::Decision& d, Action action) {
+void Call::Note(const policy::Decision& d, Action action, const policy::Resource& resource) {
   last_ = d;
   ++decisions_;
   t_ctx.decision = std::string(d.permitted() ? "permit " : "deny ") +
                    std::string(policy::ReasonCode(d.reason()));
-  // Decisions are logged with ids and codes only; the ledger (issue 4) will
-  // record them durably.
+  // Logged with ids and codes only; recorded in the ledger below.
   Log(d.permitted() ? LogLevel::kDebug : LogLevel::kInfo, "access.decision",
       {{"request_id", t_ctx.request_id},
        {"account", account_id()},
        {"action", policy::ActionName(action)},
        {"effect", d.permitted() ? "permit" : "deny"},
        {"reason", policy::ReasonCode(d.reason())}});
+  if (services.ledger == nullptr) {
+    return;
+  }
+  ledger::Entry e;
+  e.time_ms = context.now_ms;
+  e.request_id = t_ctx.request_id;
+  e.actor = account_id().empty() ? std::string("anonymous") : account_id();
+  e.action = action == Action::kBreakGlass ? std::string(ledger::kActionBreakGlass)
+                                           : std::string(ledger::kActionDecision);
+  e.effect = std::string(d.permitted() ? ledger::kEffectPermit : ledger::kEffectDeny);
+  for (uint8_t i = 0; i < d.reason_count && i < d.reasons.size(); ++i) {
+    e.reasons.emplace_back(policy::ReasonCode(d.reasons[i]));
+  }
+  if (e.reasons.empty()) {
+    e.reasons.emplace_back(policy::ReasonCode(d.reason()));
+  }
+  if (d.obligations.notify_patient) {
+    e.obligations.emplace_back("notify-patient");
+  }
+  if (d.obligations.flag_for_review) {
+    e.obligations.emplace_back("flag-for-review");
+  }
+  if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
+    e.obligations.emplace_back("mask-fields");
+  }
+  if (d.obligations.expires_at_ms != 0) {
+    e.obligations.push_back("expires-at:" + std::to_string(d.obligations.expires_at_ms));
+  }
+  e.purpose = std::string(policy::PurposeName(context.purpose));
+  e.resource.kind = std::string(policy::ActionName(action));
+  e.resource.path = std::string(resource.path);
+  if (!resource.patient_id.empty() && services.patient_ref) {
+    e.patient_ref = services.patient_ref(resource.patient_id);
+  }
+  e.details["route"] = t_ctx.route;
+  if (!d.basis_id.empty()) {
+    e.details["basis"] = std::string(d.basis_id);
+  }
+  entries_.push_back(std::move(e));
 }
 
 Status Call::Decide(Action action, const policy::Resource& resource) {
   const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
-  Note(d, action);
+  Note(d, action, resource);
   if (!d.permitted()) {
     return Status::PermissionDenied(policy::DescribeDecision(d));
   }
@@ -222,7 +266,9 @@ Status Call::Decide(Action action, const policy::Resource& resource) {
 Status Call::DecideBreakGlass(std::string_view patient_id, std::string_view reason) {
   const policy::Decision d =
       services.decisions->DecideBreakGlass(subject, patient_id, reason, context);
-  Note(d, Action::kBreakGlass);
+  policy::Resource resource;
+  resource.patient_id = patient_id;
+  Note(d, Action::kBreakGlass, resource);
   if (!d.permitted()) {
     return Status::PermissionDenied(policy::DescribeDecision(d));
   }
@@ -230,8 +276,10 @@ Status Call::DecideBreakGlass(std::string_view patient_id, std::string_view reas
 }
 
 bool Call::Permits(Action action, const policy::Resource& resource) {
+  const policy::Decision saved = last_;
   const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
-  ++decisions_;
+  Note(d, action, resource);
+  last_ = saved;  // filtering decisions do not replace the route's decision
   return d.permitted();
 }
 
@@ -476,6 +524,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     internal::RegisterAuthRoutes(*this);
     internal::RegisterAdminRoutes(*this);
     internal::RegisterAccessRoutes(*this);
+    internal::RegisterLedgerRoutes(*this);
   }
 
   // Runs before routing and before any body is read.
@@ -595,6 +644,18 @@ class HttpServer final : public Server, public internal::RouteTable {
     }
     if (call.decisions() > 0) {
       (call.last_decision().permitted() ? permits_ : denies_).fetch_add(1);
+    }
+    // No answer without its ledger entries: the decisions are made durable
+    // before the response (or its streamed body) leaves.
+    if (services_.ledger != nullptr && !call.ledger_entries().empty()) {
+      Status logged = services_.ledger->Append(std::move(call.ledger_entries()));
+      if (!logged.ok()) {
+        Log(LogLevel::kError, "ledger.append_failed", {{"route", t_ctx.route}});
+        res.set_content("", "text/plain");
+        res.content_provider_ = nullptr;
+        res.content_length_ = 0;
+        return Status::Unavailable("the access could not be recorded; nothing was returned");
+      }
     }
     if (!t_ctx.decision.empty()) {
       res.set_header("X-Access-Decision", t_ctx.decision);

@@ -12,6 +12,8 @@
 #include "auth/auth.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "integrity/integrity.h"
+#include "ledger/ledger.h"
 #include "policy/policy.h"
 #include "record/record.h"
 #include "store/account_store.h"
@@ -26,6 +28,8 @@ struct DataDirLayout {
   std::filesystem::path kek;            // keys/platform.kek, 0600
   std::filesystem::path metrics_token;  // metrics.token, 0600: opens /metrics only
   std::filesystem::path policy_file;    // policy.conf (the default policy)
+  std::filesystem::path ledger_key;     // keys/ledger.key, 0600: signs checkpoints
+  std::filesystem::path scrub_report;   // scrub/latest.json
   std::filesystem::path metadata_db;    // metadata.db (+ -wal, -shm)
   std::filesystem::path objects_root;   // objects live under objects/
   std::filesystem::path config_file;    // medvault.conf
@@ -48,6 +52,14 @@ Status WriteSelfSignedCertificate(const std::filesystem::path& cert_path,
 // Opened stores and services of one data directory.
 struct Runtime {
   std::unique_ptr<crypto::KeyProvider> keys;
+  // Opened first: the other SQLite stores append to it inside their own
+  // transactions (audit hook).
+  std::unique_ptr<ledger::SqliteLedger> ledger;
+  std::unique_ptr<ledger::Signer> ledger_signer;
+  std::vector<ledger::VerifierKey> witnesses;
+  size_t witness_quorum = 1;
+  std::string ledger_origin;
+  SecretBytes patient_ref_key;
   std::unique_ptr<store::MetadataStore> metadata;
   std::unique_ptr<store::ObjectStore> objects;
   std::unique_ptr<record::RecordService> records;
@@ -59,9 +71,7 @@ struct Runtime {
   std::unique_ptr<access::PolicyEntryStore> policy_entries;
   std::unique_ptr<access::AccessService> access;
 
-  api::Services services() const {
-    return {records.get(), metadata.get(), accounts.get(), access.get(), decisions.get()};
-  }
+  api::Services services() const;
 };
 
 // The default policy shipped with medvault (config/policy.conf, embedded).

@@ -141,6 +141,45 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
     } else {
       return Bad(origin, "sqlite_synchronous must be 'full' or 'normal'");
     }
+  } else if (key == "ledger_origin") {
+    if (value.empty() || value.size() > 128 ||
+        value.find_first_of(" \t\n+") != std::string_view::npos) {
+      return Bad(origin, "ledger_origin must be 1..128 characters without spaces or '+'");
+    }
+    c.ledger_origin = std::string(value);
+  } else if (key == "witness_keys") {
+    c.witness_keys.clear();
+    size_t start = 0;
+    while (start <= value.size()) {
+      const size_t comma = value.find(',', start);
+      std::string_view part = value.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      while (!part.empty() && part.front() == ' ') {
+        part.remove_prefix(1);
+      }
+      while (!part.empty() && part.back() == ' ') {
+        part.remove_suffix(1);
+      }
+      if (!part.empty()) {
+        c.witness_keys.emplace_back(part);
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      start = comma + 1;
+    }
+  } else if (key == "witness_quorum") {
+    uint64_t v;
+    if (!ParseUint(value, 64, &v) || v < 1) {
+      return Bad(origin, "witness_quorum must be an integer between 1 and 64");
+    }
+    c.witness_quorum = static_cast<int>(v);
+  } else if (key == "scrub_interval_minutes") {
+    uint64_t v;
+    if (!ParseUint(value, 7 * 24 * 60, &v)) {
+      return Bad(origin, "scrub_interval_minutes must be an integer between 0 and 10080");
+    }
+    c.scrub_interval_minutes = static_cast<int>(v);
   } else if (key == "policy_file") {
     c.policy_file = std::string(value);
   } else if (key == "argon2_memory_kib") {

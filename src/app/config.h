@@ -29,6 +29,14 @@ struct Config {
   uint64_t argon2_memory_kib = 64 * 1024;
   uint64_t argon2_iterations = 2;
   int access_token_minutes = 15;
+  // The ledger's checkpoint origin (and signing key name).
+  std::string ledger_origin = "medvault.local/ledger";
+  // Witnesses whose cosignatures count (C2SP vkeys, comma-separated) and how
+  // many of them make a checkpoint "witnessed".
+  std::vector<std::string> witness_keys;
+  int witness_quorum = 1;
+  // Background integrity scrub every N minutes (0 = off).
+  int scrub_interval_minutes = 60;
 };
 
 // Parses HOST:PORT or [IPv6]:PORT. InvalidArgument with the reason.

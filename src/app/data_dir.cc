@@ -19,6 +19,8 @@ DataDirLayout::DataDirLayout(const fs::path& dir)
       kek(dir / "keys" / "platform.kek"),
       metrics_token(dir / "metrics.token"),
       policy_file(dir / "policy.conf"),
+      ledger_key(dir / "keys" / "ledger.key"),
+      scrub_report(dir / "scrub" / "latest.json"),
       metadata_db(dir / "metadata.db"),
       objects_root(dir),
       config_file(dir / "medvault.conf"),
@@ -97,6 +99,7 @@ Status InitDataDir(const fs::path& dir, bool self_signed_cert) {
     if (!fs::exists(layout.policy_file)) {
       std::ofstream(layout.policy_file) << DefaultPolicyText();
     }
+    MV_ASSIGN_OR_RETURN(auto ledger_db, ledger::SqliteLedger::Open(layout.metadata_db));
     MV_ASSIGN_OR_RETURN(auto db, store::OpenSqliteMetadataStore(layout.metadata_db));
     MV_ASSIGN_OR_RETURN(auto account_db, store::OpenSqliteAccountStore(layout.metadata_db));
     MV_ASSIGN_OR_RETURN(auto policy_db, access::OpenSqlitePolicyEntryStore(layout.metadata_db));
@@ -130,6 +133,37 @@ Result<Bytes> LoadTokenHash(const fs::path& token_file) {
   return hash;
 }
 
+// The metadata store's audit hook: decodes the entries the record service
+// encoded and appends them inside the store's transaction.
+Status AppendEncodedEntries(store::Connection& conn, store::AuditEntries encoded) {
+  std::vector<ledger::Entry> entries;
+  entries.reserve(encoded.size());
+  for (const Bytes& b : encoded) {
+    MV_ASSIGN_OR_RETURN(ledger::Entry e, ledger::Decode(b));
+    entries.push_back(std::move(e));
+  }
+  return ledger::SqliteLedger::AppendInTransaction(conn, entries);
+}
+
+api::Services Runtime::services() const {
+  api::Services s;
+  s.records = records.get();
+  s.metadata = metadata.get();
+  s.accounts = accounts.get();
+  s.access = access.get();
+  s.decisions = decisions.get();
+  s.ledger = ledger.get();
+  s.ledger_signer = ledger_signer.get();
+  s.ledger_origin = ledger_origin;
+  s.witnesses = witnesses;
+  s.witness_quorum = witness_quorum;
+  const SecretBytes* key = &patient_ref_key;
+  s.patient_ref = [key](std::string_view patient_id) {
+    return ledger::PatientRef(*key, patient_id);
+  };
+  return s;
+}
+
 std::vector<std::string> SegmentCategories() {
   std::vector<std::string> out;
   for (const record::TopLevelSegment& s : record::TopLevelSegments()) {
@@ -151,11 +185,51 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   MV_ASSIGN_OR_RETURN(rt->keys, crypto::OpenFileKeyProvider(layout.kek));
   store::SqliteOptions sqlite;
   sqlite.synchronous_full = config.sqlite_synchronous_full;
+
+  // The ledger first: a tampered log refuses to open (medvault ledger verify
+  // says where), and the stores below append to it in their transactions.
+  MV_ASSIGN_OR_RETURN(rt->ledger, ledger::SqliteLedger::Open(layout.metadata_db, sqlite));
+  MV_ASSIGN_OR_RETURN(ledger::Signer signer,
+                      ledger::LoadOrCreateSigner(layout.ledger_key, config.ledger_origin));
+  rt->ledger_signer = std::make_unique<ledger::Signer>(std::move(signer));
+  rt->ledger_origin = config.ledger_origin;
+  for (const std::string& vkey : config.witness_keys) {
+    auto key = ledger::VerifierKey::Parse(vkey);
+    if (!key.ok()) {
+      return Status::InvalidArgument("witness_keys: " + key.status().message());
+    }
+    rt->witnesses.push_back(std::move(*key));
+  }
+  rt->witness_quorum = static_cast<size_t>(config.witness_quorum);
+  if (!rt->witnesses.empty() && rt->witness_quorum > rt->witnesses.size()) {
+    return Status::InvalidArgument("witness_quorum is larger than the number of witness_keys");
+  }
+  MV_ASSIGN_OR_RETURN(rt->patient_ref_key,
+                      rt->keys->DerivePlatformKey(ledger::kPatientRefKeyPurpose));
+  sqlite.audit_hook = AppendEncodedEntries;
   MV_ASSIGN_OR_RETURN(rt->metadata, store::OpenSqliteMetadataStore(layout.metadata_db, sqlite));
   MV_ASSIGN_OR_RETURN(rt->objects, store::OpenFileObjectStore(layout.objects_root));
   record::RecordServiceOptions options;
   options.max_attachment_bytes = config.max_attachment_bytes;
   options.max_inline_bytes = config.max_json_bytes;
+  const SecretBytes* ref_key = &rt->patient_ref_key;
+  options.audit = [ref_key](const record::RecordEvent& event) -> Result<Bytes> {
+    ledger::Entry e;
+    e.time_ms = event.time_ms;
+    e.actor = event.author.empty() ? std::string("system") : std::string(event.author);
+    e.action = std::string(event.action);
+    e.effect = std::string(ledger::kEffectDone);
+    e.patient_ref = ledger::PatientRef(*ref_key, event.patient_id);
+    if (!event.path.empty()) {
+      e.resource = {"segment", std::string(event.path)};
+      e.details["version"] = std::to_string(event.version);
+      e.details["content_sha256"] = event.content_sha256_hex;
+    } else {
+      e.resource = {"patient", ""};
+    }
+    MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
+    return ledger::Encode(e);
+  };
   MV_ASSIGN_OR_RETURN(rt->records, record::CreateRecordService(rt->keys.get(), rt->metadata.get(),
                                                                rt->objects.get(), options));
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,9 +127,26 @@ class SegmentReader {
   virtual Status ReadSome(size_t max, Bytes& out) = 0;
 };
 
+// A write the ledger records in the same transaction (see AuditEncoder).
+struct RecordEvent {
+  std::string_view
+      action;  // "key.patient-root-created", "segment.write", "key.patient-root-destroyed"
+  std::string_view patient_id;
+  std::string_view path;  // segment writes
+  uint64_t version = 0;
+  std::string content_sha256_hex;  // of the stored ciphertext (segment writes)
+  std::string_view author;
+  int64_t time_ms = 0;
+};
+// Encodes a ledger entry for an event; wired by the app to src/ledger, so
+// that this module does not depend on it. The entries go to the metadata
+// store with the write and commit in its transaction.
+using AuditEncoder = std::function<Result<Bytes>(const RecordEvent&)>;
+
 struct RecordServiceOptions {
   uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
   uint64_t max_inline_bytes = 1024 * 1024;  // JSON and text segments
+  AuditEncoder audit;                       // empty: no ledger entries (unit tests, tools)
 };
 
 class RecordService {
@@ -149,7 +167,7 @@ class RecordService {
   // Crypto-shredding: destroys the patient's wrapped root key, marks the
   // patient erased and deletes the objects. NotFound / FailedPrecondition
   // (already erased).
-  virtual Status ErasePatient(std::string_view patient_id) = 0;
+  virtual Status ErasePatient(std::string_view patient_id, std::string_view author = "system") = 0;
 
   // Writes a JSON (must be a JSON object) or text (valid UTF-8) version.
   virtual Result<SegmentVersionInfo> WriteSegment(std::string_view patient_id,

@@ -275,7 +275,10 @@ class RecordServiceImpl final : public RecordService {
           crypto::BlindIndex(blind_index_key_, "identifier", demographics.identifier);
     }
     rec.created_at_ms = NowUnixMillis();
-    MV_RETURN_IF_ERROR(metadata_->CreatePatient(rec));
+    std::vector<Bytes> audit;
+    MV_RETURN_IF_ERROR(
+        Audit(audit, Event("key.patient-root-created", rec.patient_id, author, rec.created_at_ms)));
+    MV_RETURN_IF_ERROR(metadata_->CreatePatient(rec, audit));
     PatientInfo info;
     info.patient_id = rec.patient_id;
     info.created_at_ms = rec.created_at_ms;
@@ -346,10 +349,13 @@ class RecordServiceImpl final : public RecordService {
     return metadata_->ListPatients(after_id, std::min<size_t>(limit, 1000));
   }
 
-  Status ErasePatient(std::string_view patient_id) override {
+  Status ErasePatient(std::string_view patient_id, std::string_view author) override {
     MV_ASSIGN_OR_RETURN(store::PatientRecord rec, LoadLivePatient(patient_id));
     MV_ASSIGN_OR_RETURN(std::vector<std::string> keys, metadata_->ListObjectKeys(patient_id));
-    MV_RETURN_IF_ERROR(metadata_->ErasePatient(patient_id, NowUnixMillis()));
+    const int64_t now = NowUnixMillis();
+    std::vector<Bytes> audit;
+    MV_RETURN_IF_ERROR(Audit(audit, Event("key.patient-root-destroyed", patient_id, author, now)));
+    MV_RETURN_IF_ERROR(metadata_->ErasePatient(patient_id, now, audit));
     // The data is unreadable from here on. Deleting the ciphertext only frees
     // space; a failure is logged, not returned.
     size_t failed = 0;
@@ -484,6 +490,26 @@ class RecordServiceImpl final : public RecordService {
     return metadata_->ListSegments(patient_id, prefix);
   }
 
+  static RecordEvent Event(std::string_view action, std::string_view patient_id,
+                           std::string_view author, int64_t time_ms) {
+    RecordEvent e;
+    e.action = action;
+    e.patient_id = patient_id;
+    e.author = author;
+    e.time_ms = time_ms;
+    return e;
+  }
+
+  // Appends the encoded ledger entry of `event` when a ledger is attached.
+  Status Audit(std::vector<Bytes>& out, const RecordEvent& event) const {
+    if (!options_.audit) {
+      return Status::Ok();
+    }
+    MV_ASSIGN_OR_RETURN(Bytes entry, options_.audit(event));
+    out.push_back(std::move(entry));
+    return Status::Ok();
+  }
+
   // Called by AttachmentWriter::Commit with the lock still held.
   Result<SegmentVersionInfo> FinishVersion(store::SegmentVersionRecord& record,
                                            crypto::EnvelopeSealer& sealer,
@@ -497,7 +523,14 @@ class RecordServiceImpl final : public RecordService {
     record.stored_size = stored.size;
     record.content_sha256 = stored.sha256;
     record.created_at_ms = NowUnixMillis();
-    Status st = metadata_->InsertSegmentVersion(record);
+    std::vector<Bytes> audit;
+    RecordEvent event =
+        Event("segment.write", record.patient_id, record.author, record.created_at_ms);
+    event.path = record.path;
+    event.version = record.version;
+    event.content_sha256_hex = ToHex(record.content_sha256);
+    MV_RETURN_IF_ERROR(Audit(audit, event));
+    Status st = metadata_->InsertSegmentVersion(record, audit);
     if (!st.ok()) {
       // The object is invisible without its metadata row; remove it.
       (void)objects_->Delete(record.object_key);

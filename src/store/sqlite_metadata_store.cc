@@ -160,8 +160,8 @@ SegmentVersionRecord ReadSegment(const Stmt& s) {
 class SqliteMetadataStore final : public MetadataStore {
  public:
   SqliteMetadataStore(std::unique_ptr<Connection> writer,
-                      std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {
+                      std::vector<std::unique_ptr<Connection>> readers, SqliteOptions options)
+      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {
     for (auto& r : readers_) {
       free_readers_.push_back(r.get());
     }
@@ -173,28 +173,50 @@ class SqliteMetadataStore final : public MetadataStore {
     writer_.reset();
   }
 
-  Status CreatePatient(const PatientRecord& p) override {
+  Status CreatePatient(const PatientRecord& p, AuditEntries audit) override {
     if (p.patient_id.empty()) {
       return Status::InvalidArgument("patient id must not be empty");
     }
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlInsertPatient);
-    s.Text(1, p.patient_id)
-        .Blob(2, p.wrapped_root_key)
-        .Blob(3, p.sealed_demographics)
-        .Blob(4, p.name_index)
-        .Blob(5, p.identifier_index)
-        .Int(6, p.created_at_ms);
-    if (p.erased_at_ms.has_value()) {
-      s.Int(7, *p.erased_at_ms);
-    } else {
-      s.Null(7);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *writer_, kSqlInsertPatient);
+      s.Text(1, p.patient_id)
+          .Blob(2, p.wrapped_root_key)
+          .Blob(3, p.sealed_demographics)
+          .Blob(4, p.name_index)
+          .Blob(5, p.identifier_index)
+          .Int(6, p.created_at_ms);
+      if (p.erased_at_ms.has_value()) {
+        s.Int(7, *p.erased_at_ms);
+      } else {
+        s.Null(7);
+      }
+      Status st = s.Exec("create patient");
+      if (st.code() == StatusCode::kAlreadyExists) {
+        return Status::AlreadyExists("patient already exists");
+      }
+      MV_RETURN_IF_ERROR(st);
     }
-    Status st = s.Exec("create patient");
-    if (st.code() == StatusCode::kAlreadyExists) {
-      return Status::AlreadyExists("patient already exists");
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  // REQUIRES: write_mu_ held and a transaction open.
+  Status AuditLocked(AuditEntries audit) {
+    if (audit.empty()) {
+      return Status::Ok();
     }
-    return st;
+    return options_.audit_hook(*writer_, audit);
+  }
+
+  Status CheckAuditHook(AuditEntries audit) const {
+    if (!audit.empty() && !options_.audit_hook) {
+      return Status::FailedPrecondition("audit entries given but no ledger is attached");
+    }
+    return Status::Ok();
   }
 
   Result<PatientRecord> GetPatient(std::string_view patient_id) override {
@@ -257,7 +279,9 @@ class SqliteMetadataStore final : public MetadataStore {
     }
   }
 
-  Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms) override {
+  Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms,
+                      AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(write_mu_);
     {
       WriteTxn txn(*writer_);
@@ -270,6 +294,7 @@ class SqliteMetadataStore final : public MetadataStore {
       if (sqlite3_changes(writer_->db()) == 0) {
         return Status::NotFound("patient not found");
       }
+      MV_RETURN_IF_ERROR(AuditLocked(audit));
       MV_RETURN_IF_ERROR(txn.Commit());
     }
     // Copy the rewritten pages into the main file and empty the WAL, so the
@@ -292,9 +317,10 @@ class SqliteMetadataStore final : public MetadataStore {
   // once. Every caller returns only after the transaction holding its row is
   // durable (or failed), so the contract is unchanged; the WAL fsync is paid
   // once per batch instead of once per row.
-  Status InsertSegmentVersion(const SegmentVersionRecord& rec) override {
+  Status InsertSegmentVersion(const SegmentVersionRecord& rec, AuditEntries audit) override {
     MV_RETURN_IF_ERROR(ValidateSegment(rec));
-    PendingInsert me{&rec, Status::Ok(), false};
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    PendingInsert me{&rec, audit, Status::Ok(), false};
     std::unique_lock<std::mutex> queue_lock(queue_mu_);
     pending_.push_back(&me);
     while (!me.done) {
@@ -320,6 +346,7 @@ class SqliteMetadataStore final : public MetadataStore {
  private:
   struct PendingInsert {
     const SegmentVersionRecord* rec;
+    AuditEntries audit;
     Status result;
     bool done;
   };
@@ -338,6 +365,10 @@ class SqliteMetadataStore final : public MetadataStore {
       st = writer_->ExecScript("SAVEPOINT row", "savepoint");
       if (st.ok()) {
         p->result = InsertRowLocked(*p->rec);
+        if (p->result.ok()) {
+          // The row's ledger entries share its savepoint: both or neither.
+          p->result = AuditLocked(p->audit);
+        }
         if (!p->result.ok()) {
           st = writer_->ExecScript("ROLLBACK TO row", "rollback to savepoint");
         }
@@ -608,6 +639,7 @@ class SqliteMetadataStore final : public MetadataStore {
   std::mutex read_mu_;
   std::condition_variable read_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;
+  SqliteOptions options_;
   std::vector<Connection*> free_readers_;  // guarded by read_mu_
 };
 
@@ -634,7 +666,7 @@ Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesy
     readers.push_back(std::move(reader));
   }
   return std::unique_ptr<MetadataStore>(
-      new SqliteMetadataStore(std::move(writer), std::move(readers)));
+      new SqliteMetadataStore(std::move(writer), std::move(readers), options));
 }
 
 }  // namespace medvault::store

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,13 @@
 #include "common/status.h"
 
 namespace medvault::store {
+
+class Connection;  // sqlite_util.h
+
+// Ledger entries (already encoded) that must commit in the same transaction
+// as the write they describe: no action without its entry, no entry without
+// its action. The store hands them to its audit hook inside the transaction.
+using AuditEntries = std::span<const Bytes>;
 
 // ===========================================================================
 // Object store
@@ -130,7 +138,7 @@ class MetadataStore {
   virtual ~MetadataStore() = default;
 
   // AlreadyExists when the id is taken.
-  virtual Status CreatePatient(const PatientRecord& patient) = 0;
+  virtual Status CreatePatient(const PatientRecord& patient, AuditEntries audit = {}) = 0;
   // NotFound when absent. Erased patients are returned with erased_at_ms set.
   virtual Result<PatientRecord> GetPatient(std::string_view patient_id) = 0;
   // Patients (not erased) whose name_index or identifier_index equals `index`.
@@ -143,12 +151,14 @@ class MetadataStore {
   // Crypto-shredding: deletes the wrapped root key and the sealed demographics
   // and indexes, marks the patient erased, and makes sure the deleted bytes
   // are overwritten in the database files. NotFound when absent.
-  virtual Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms) = 0;
+  virtual Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms,
+                              AuditEntries audit = {}) = 0;
 
   // Inserts a new version. AlreadyExists when (patient, path, version) exists,
   // FailedPrecondition when version != latest + 1, NotFound for unknown or
   // erased patients. Durable when it returns OK.
-  virtual Status InsertSegmentVersion(const SegmentVersionRecord& record) = 0;
+  virtual Status InsertSegmentVersion(const SegmentVersionRecord& record,
+                                      AuditEntries audit = {}) = 0;
   // 0 when the path has no version yet.
   virtual Result<uint64_t> LatestVersion(std::string_view patient_id, std::string_view path) = 0;
   // version == 0 means latest. NotFound when absent.
@@ -181,6 +191,10 @@ struct SqliteOptions {
   // across process crashes only.
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;
+  // Called inside the write transaction of every write that carries audit
+  // entries; its failure rolls the write back. Empty: entries are refused
+  // (FailedPrecondition), never silently dropped.
+  std::function<Status(Connection& conn, AuditEntries entries)> audit_hook;
 };
 
 // Opens (creating if missing) an SQLite database in WAL mode with foreign keys

@@ -1,0 +1,17 @@
+# Tamper-evident ledger: library, tests and benchmark.
+medvault_library(mv_ledger
+  src/ledger/merkle.cc src/ledger/entry.cc src/ledger/checkpoint.cc src/ledger/sqlite_ledger.cc
+  src/ledger/witness.cc)
+target_link_libraries(mv_ledger PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json
+  PkgConfig::SODIUM)
+
+foreach(test merkle_test ledger_entry_test checkpoint_test sqlite_ledger_test witness_test)
+  medvault_test(${test} mv_ledger)
+endforeach()
+
+if(MEDVAULT_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+  add_executable(ledger_bench bench/ledger_bench.cc)
+  target_compile_options(ledger_bench PRIVATE ${MEDVAULT_WARNINGS})
+  target_link_libraries(ledger_bench PRIVATE mv_ledger benchmark::benchmark)
+endif()

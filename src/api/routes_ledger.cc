@@ -1,0 +1,225 @@
+// The ledger over HTTP: signed checkpoints, proofs and cosignatures (public,
+// so that anyone can verify the log without trusting this server), the
+// entries for auditors, and a patient's own access history.
+#include <mutex>
+
+#include "api/http_internal.h"
+#include "api/json_input.h"
+#include "common/bytes.h"
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace medvault::api::internal {
+namespace {
+
+using nlohmann::json;
+using policy::Action;
+
+constexpr int64_t kCheckpointEveryMs = 1000;
+
+Result<uint64_t> UintParam(const httplib::Request& req, const std::string& name, bool required,
+                           uint64_t fallback) {
+  if (!req.has_param(name)) {
+    if (required) {
+      return Status::InvalidArgument("query parameter '" + name + "' is required");
+    }
+    return fallback;
+  }
+  const std::string v = req.get_param_value(name);
+  if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument("query parameter '" + name + "' must be a non-negative integer");
+  }
+  return static_cast<uint64_t>(std::stoull(v));
+}
+
+// Signs a new checkpoint when the log grew, at most once a second.
+Result<ledger::CheckpointRecord> FreshCheckpoint(const Services& s) {
+  static std::mutex mu;
+  static int64_t last_ms = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  auto latest = s.ledger->LatestCheckpoint();
+  const int64_t now = NowUnixMillis();
+  if (latest.ok() && now - last_ms < kCheckpointEveryMs) {
+    return latest;
+  }
+  MV_RETURN_IF_ERROR(s.ledger->Sync());
+  if (!latest.ok() || s.ledger->Size() > latest->size) {
+    MV_RETURN_IF_ERROR(s.ledger->Checkpoint(*s.ledger_signer, s.ledger_origin).status());
+    last_ms = now;
+    return s.ledger->LatestCheckpoint();
+  }
+  last_ms = now;
+  return latest;
+}
+
+std::string Hex(const ledger::Hash& h) { return ToHex(ByteView(h.data(), h.size())); }
+
+json EntryJson(const ledger::LedgerRecord& r) {
+  const ledger::Entry& e = r.entry;
+  return {{"seq", r.seq},
+          {"leaf_hash", Hex(r.leaf_hash)},
+          {"time", FormatRfc3339Millis(e.time_ms)},
+          {"request_id", e.request_id},
+          {"actor", e.actor},
+          {"action", e.action},
+          {"effect", e.effect},
+          {"reasons", e.reasons},
+          {"obligations", e.obligations},
+          {"purpose", e.purpose},
+          {"resource", {{"kind", e.resource.kind}, {"path", e.resource.path}}},
+          {"patient_ref", e.patient_ref},
+          {"details", e.details},
+          {"entry_base64", ToBase64Url(r.bytes)}};
+}
+
+}  // namespace
+
+void RegisterLedgerRoutes(RouteTable& table) {
+  table.Route(
+      "GET", "/api/v1/ledger/checkpoint", "/api/v1/ledger/checkpoint", RouteAccess::kPublic,
+      [](Call& call) -> Status {
+        MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
+        const Services& s = call.services;
+        MV_ASSIGN_OR_RETURN(ledger::CheckpointRecord cp, FreshCheckpoint(s));
+        // The note with every stored cosignature appended as further
+        // signature lines (C2SP tlog-cosignature).
+        std::string note = cp.note;
+        MV_ASSIGN_OR_RETURN(auto cosigs, s.ledger->WitnessedBy(cp.size));
+        for (const auto& c : cosigs) {
+          note += c.line;
+        }
+        const bool witnessed =
+            !s.witnesses.empty() && s.ledger->IsWitnessed(cp.size, s.witness_quorum, s.witnesses);
+        call.res.set_header("X-Ledger-Size", std::to_string(cp.size));
+        call.res.set_header("X-Ledger-Witnessed", witnessed ? "true" : "false");
+        call.res.set_header("X-Ledger-Witness-Quorum", std::to_string(s.witness_quorum) + " of " +
+                                                           std::to_string(s.witnesses.size()));
+        call.res.status = 200;
+        call.res.set_content(note, "text/plain; charset=utf-8");
+        return Status::Ok();
+      });
+
+  table.Route("GET", "/api/v1/ledger/proof/inclusion", "/api/v1/ledger/proof/inclusion",
+              RouteAccess::kPublic, [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"index", "size"}));
+                MV_ASSIGN_OR_RETURN(uint64_t index, UintParam(call.req, "index", true, 0));
+                MV_ASSIGN_OR_RETURN(uint64_t size, UintParam(call.req, "size", true, 0));
+                MV_ASSIGN_OR_RETURN(auto proof, call.services.ledger->InclusionProof(index, size));
+                call.res.status = 200;
+                call.res.set_content(ledger::FormatProof(proof), "text/plain");
+                return Status::Ok();
+              });
+
+  table.Route("GET", "/api/v1/ledger/proof/consistency", "/api/v1/ledger/proof/consistency",
+              RouteAccess::kPublic, [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"old", "new"}));
+                MV_ASSIGN_OR_RETURN(uint64_t old_size, UintParam(call.req, "old", true, 0));
+                MV_ASSIGN_OR_RETURN(uint64_t new_size, UintParam(call.req, "new", true, 0));
+                MV_ASSIGN_OR_RETURN(auto proof,
+                                    call.services.ledger->ConsistencyProof(old_size, new_size));
+                call.res.status = 200;
+                call.res.set_content(ledger::FormatProof(proof), "text/plain");
+                return Status::Ok();
+              });
+
+  // A witness hands in its cosignature; only configured witnesses count.
+  table.RouteWithBody(
+      "POST", "/api/v1/ledger/cosignatures", "/api/v1/ledger/cosignatures", RouteAccess::kPublic,
+      [](Call& call, const std::string& body) -> Status {
+        MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
+        MV_RETURN_IF_ERROR(CheckObjectFields(j, {"size", "cosignature"}, {"size", "cosignature"}));
+        MV_ASSIGN_OR_RETURN(auto size, GetIntField(j, "size", 0, INT64_MAX));
+        MV_ASSIGN_OR_RETURN(std::string line, GetStringField(j, "cosignature", true, 1024));
+        Status last = Status::PermissionDenied("not signed by a configured witness");
+        for (const ledger::VerifierKey& w : call.services.witnesses) {
+          Status st = call.services.ledger->AddCosignature(static_cast<uint64_t>(*size), line, w);
+          if (st.ok()) {
+            Log(LogLevel::kInfo, "ledger.cosigned", {{"size", static_cast<int64_t>(*size)}});
+            call.Json(201, json{{"accepted", true}, {"size", *size}});
+            return Status::Ok();
+          }
+          if (st.code() != StatusCode::kFailedPrecondition) {
+            last = st;  // the witness's own key, but the line is bad
+          }
+        }
+        return last;
+      });
+
+  table.Route("GET", "/api/v1/ledger/entries", "/api/v1/ledger/entries", RouteAccess::kData,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"from", "limit"}));
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAudit, {}));
+                MV_ASSIGN_OR_RETURN(uint64_t from, UintParam(call.req, "from", false, 0));
+                MV_ASSIGN_OR_RETURN(uint64_t limit, UintParam(call.req, "limit", false, 100));
+                limit = std::min<uint64_t>(std::max<uint64_t>(limit, 1), 1000);
+                MV_RETURN_IF_ERROR(call.services.ledger->Sync());
+                const uint64_t size = call.services.ledger->Size();
+                json arr = json::array();
+                for (uint64_t seq = from; seq < size && seq < from + limit; ++seq) {
+                  MV_ASSIGN_OR_RETURN(ledger::LedgerRecord r, call.services.ledger->GetEntry(seq));
+                  arr.push_back(EntryJson(r));
+                }
+                call.Json(200, json{{"size", size}, {"entries", arr}});
+                return Status::Ok();
+              });
+
+  // The patient's own access history: who, when, what, why.
+  table.Route("GET", "/api/v1/patients/" + std::string(kIdRe) + "/access-history",
+              "/api/v1/patients/{id}/access-history", RouteAccess::kData, [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"after", "limit"}));
+                const std::string id = call.req.matches[1].str();
+                policy::Resource r;
+                r.patient_id = id;
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAccessHistory, r));
+                std::optional<uint64_t> after;
+                if (call.req.has_param("after")) {
+                  MV_ASSIGN_OR_RETURN(uint64_t a, UintParam(call.req, "after", true, 0));
+                  after = a;
+                }
+                MV_ASSIGN_OR_RETURN(uint64_t limit, UintParam(call.req, "limit", false, 200));
+                limit = std::min<uint64_t>(std::max<uint64_t>(limit, 1), 1000);
+                MV_RETURN_IF_ERROR(call.services.ledger->Sync());
+                MV_ASSIGN_OR_RETURN(auto records, call.services.ledger->EntriesForPatientRef(
+                                                      call.services.patient_ref(id), after, limit));
+                json arr = json::array();
+                for (const auto& rec : records) {
+                  const ledger::Entry& e = rec.entry;
+                  json item = {
+                      {"seq", rec.seq},
+                      {"time", FormatRfc3339Millis(e.time_ms)},
+                      {"actor", e.actor},
+                      {"action", e.action},
+                      {"effect", e.effect},
+                      {"reasons", e.reasons},
+                      {"purpose", e.purpose},
+                      {"what", e.resource.kind},
+                      {"path", e.resource.path},
+                      {"break_glass", e.action == ledger::kActionBreakGlass ||
+                                          (!e.reasons.empty() && e.reasons[0] == "break-glass")}};
+                  auto who = call.services.accounts->GetAccount(e.actor);
+                  if (who.ok()) {
+                    item["actor_name"] = who->display_name;
+                    item["actor_roles"] = who->roles;
+                  }
+                  arr.push_back(std::move(item));
+                }
+                call.Json(200, json{{"patient_id", id}, {"history", arr}});
+                return Status::Ok();
+              });
+
+  table.Route("GET", "/api/v1/integrity/report", "/api/v1/integrity/report", RouteAccess::kData,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAudit, {}));
+                const std::string report =
+                    call.services.scrub_report ? call.services.scrub_report() : "";
+                if (report.empty()) {
+                  return Status::NotFound("no integrity scrub has finished yet");
+                }
+                call.res.status = 200;
+                call.res.set_content(report, "application/json");
+                return Status::Ok();
+              });
+}
+
+}  // namespace medvault::api::internal

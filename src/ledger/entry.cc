@@ -1,0 +1,356 @@
+// Ledger entries: validation, canonical JSON encoding, strict decoding and
+// the keyed patient reference.
+//
+// The encoding is written by hand (not by a JSON library) so that the bytes
+// are fixed by docs/ledger.md rather than by a library's formatting choices.
+// Decoding parses with nlohmann::json, checks every field, and then demands
+// that re-encoding gives back exactly the input bytes: anything non-canonical
+// (order, whitespace, escapes, duplicates, number forms) is refused.
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "crypto/crypto.h"
+#include "ledger/internal.h"
+#include "ledger/ledger.h"
+
+namespace medvault::ledger {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxActionBytes = 64;
+constexpr size_t kPatientRefBytes = 16;
+constexpr size_t kFieldCount = 12;
+
+// No C0 controls or DEL: entries are single-line facts, and this leaves only
+// '"' and '\' to escape in the canonical form.
+bool HasControlChar(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status CheckString(std::string_view field, std::string_view value, bool required) {
+  if (required && value.empty()) {
+    return Status::InvalidArgument("entry " + std::string(field) + " is empty");
+  }
+  if (value.size() > kMaxEntryStringBytes) {
+    return Status::InvalidArgument("entry " + std::string(field) + " is longer than " +
+                                   std::to_string(kMaxEntryStringBytes) + " bytes");
+  }
+  if (!IsValidUtf8(value)) {
+    return Status::InvalidArgument("entry " + std::string(field) + " is not valid UTF-8");
+  }
+  if (HasControlChar(value)) {
+    return Status::InvalidArgument("entry " + std::string(field) + " contains a control character");
+  }
+  return Status::Ok();
+}
+
+bool IsActionChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+Status ValidateFields(const Entry& e) {
+  if (e.time_ms < 0) {
+    return Status::InvalidArgument("entry time_ms is negative");
+  }
+  MV_RETURN_IF_ERROR(CheckString("request_id", e.request_id, false));
+  MV_RETURN_IF_ERROR(CheckString("actor", e.actor, true));
+  MV_RETURN_IF_ERROR(CheckString("action", e.action, true));
+  if (e.action.size() > kMaxActionBytes) {
+    return Status::InvalidArgument("entry action is longer than 64 bytes");
+  }
+  for (char c : e.action) {
+    if (!IsActionChar(c)) {
+      return Status::InvalidArgument("entry action may only hold [a-z0-9._-]");
+    }
+  }
+  if (e.effect != kEffectPermit && e.effect != kEffectDeny && e.effect != kEffectDone) {
+    return Status::InvalidArgument("entry effect must be permit, deny or done");
+  }
+  if (e.reasons.size() > kMaxEntryListItems) {
+    return Status::InvalidArgument("entry has too many reasons");
+  }
+  for (const std::string& r : e.reasons) {
+    MV_RETURN_IF_ERROR(CheckString("reason", r, true));
+  }
+  if (e.obligations.size() > kMaxEntryListItems) {
+    return Status::InvalidArgument("entry has too many obligations");
+  }
+  for (const std::string& o : e.obligations) {
+    MV_RETURN_IF_ERROR(CheckString("obligation", o, true));
+  }
+  MV_RETURN_IF_ERROR(CheckString("purpose", e.purpose, false));
+  MV_RETURN_IF_ERROR(CheckString("resource kind", e.resource.kind, false));
+  MV_RETURN_IF_ERROR(CheckString("resource path", e.resource.path, false));
+  if (!e.patient_ref.empty() && !IsValidPatientRef(e.patient_ref)) {
+    return Status::InvalidArgument("entry patient_ref must be 32 lower-case hex characters");
+  }
+  if (e.details.size() > kMaxEntryListItems) {
+    return Status::InvalidArgument("entry has too many details");
+  }
+  for (const auto& kv : e.details) {
+    MV_RETURN_IF_ERROR(CheckString("details key", kv.first, true));
+    MV_RETURN_IF_ERROR(CheckString("details value", kv.second, false));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Canonical writer.
+
+void PutString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+    }
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+void PutKey(std::string& out, std::string_view key) {
+  PutString(out, key);
+  out.push_back(':');
+}
+
+void PutList(std::string& out, const std::vector<std::string>& items) {
+  out.push_back('[');
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) {
+      out.push_back(',');
+    }
+    PutString(out, items[i]);
+  }
+  out.push_back(']');
+}
+
+std::string EncodeString(const Entry& e) {
+  std::string out;
+  out.reserve(256);
+  // Keys in byte order; every key is always present.
+  out.push_back('{');
+  PutKey(out, "action");
+  PutString(out, e.action);
+  out.push_back(',');
+  PutKey(out, "actor");
+  PutString(out, e.actor);
+  out.push_back(',');
+  PutKey(out, "details");
+  out.push_back('{');
+  bool first = true;
+  for (const auto& kv : e.details) {  // std::map: byte order of keys
+    if (!first) {
+      out.push_back(',');
+    }
+    first = false;
+    PutKey(out, kv.first);
+    PutString(out, kv.second);
+  }
+  out.push_back('}');
+  out.push_back(',');
+  PutKey(out, "effect");
+  PutString(out, e.effect);
+  out.push_back(',');
+  PutKey(out, "obligations");
+  PutList(out, e.obligations);
+  out.push_back(',');
+  PutKey(out, "patient_ref");
+  PutString(out, e.patient_ref);
+  out.push_back(',');
+  PutKey(out, "purpose");
+  PutString(out, e.purpose);
+  out.push_back(',');
+  PutKey(out, "reasons");
+  PutList(out, e.reasons);
+  out.push_back(',');
+  PutKey(out, "request_id");
+  PutString(out, e.request_id);
+  out.push_back(',');
+  PutKey(out, "resource");
+  out.push_back('{');
+  PutKey(out, "kind");
+  PutString(out, e.resource.kind);
+  out.push_back(',');
+  PutKey(out, "path");
+  PutString(out, e.resource.path);
+  out.push_back('}');
+  out.push_back(',');
+  PutKey(out, "time_ms");
+  out += std::to_string(e.time_ms);
+  out.push_back(',');
+  PutKey(out, "v");
+  out += std::to_string(kEntryVersion);
+  out.push_back('}');
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Reader helpers: each names the field that is wrong.
+
+Result<std::string> GetString(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return Status::InvalidArgument(std::string("entry has no field ") + key);
+  }
+  if (!it->is_string()) {
+    return Status::InvalidArgument(std::string("entry field ") + key + " is not a string");
+  }
+  return it->get<std::string>();
+}
+
+Result<std::vector<std::string>> GetList(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return Status::InvalidArgument(std::string("entry has no field ") + key);
+  }
+  if (!it->is_array()) {
+    return Status::InvalidArgument(std::string("entry field ") + key + " is not an array");
+  }
+  if (it->size() > kMaxEntryListItems) {
+    return Status::InvalidArgument(std::string("entry field ") + key + " has too many items");
+  }
+  std::vector<std::string> out;
+  for (const Json& item : *it) {
+    if (!item.is_string()) {
+      return Status::InvalidArgument(std::string("entry field ") + key + " holds a non-string");
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+Result<int64_t> GetInt(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return Status::InvalidArgument(std::string("entry has no field ") + key);
+  }
+  if (it->is_number_unsigned()) {
+    const uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Status::InvalidArgument(std::string("entry field ") + key + " is out of range");
+    }
+    return static_cast<int64_t>(v);
+  }
+  if (it->is_number_integer()) {
+    return it->get<int64_t>();
+  }
+  return Status::InvalidArgument(std::string("entry field ") + key + " is not an integer");
+}
+
+}  // namespace
+
+namespace internal {
+
+Result<Bytes> ValidateAndEncode(const Entry& entry) {
+  MV_RETURN_IF_ERROR(ValidateFields(entry));
+  Bytes bytes = Encode(entry);
+  if (bytes.size() > kMaxEntryBytes) {
+    return Status::InvalidArgument("entry is larger than 64 KiB encoded");
+  }
+  return bytes;
+}
+
+}  // namespace internal
+
+Status ValidateEntry(const Entry& entry) { return internal::ValidateAndEncode(entry).status(); }
+
+Bytes Encode(const Entry& entry) { return ToBytes(EncodeString(entry)); }
+
+Result<Entry> Decode(ByteView bytes) {
+  if (bytes.size() > kMaxEntryBytes) {
+    return Status::InvalidArgument("entry is larger than 64 KiB");
+  }
+  const std::string_view text = AsString(bytes);
+  if (!IsValidUtf8(text)) {
+    return Status::InvalidArgument("entry is not valid UTF-8");
+  }
+  const Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return Status::InvalidArgument("entry is not valid JSON");
+  }
+  if (!doc.is_object()) {
+    return Status::InvalidArgument("entry is not a JSON object");
+  }
+  // The version first, so that a future format is named as such.
+  MV_ASSIGN_OR_RETURN(int64_t version, GetInt(doc, "v"));
+  if (version != kEntryVersion) {
+    return Status::InvalidArgument("unsupported entry version " + std::to_string(version));
+  }
+  if (doc.size() != kFieldCount) {
+    return Status::InvalidArgument("entry has " + std::to_string(doc.size()) + " fields, not " +
+                                   std::to_string(kFieldCount));
+  }
+  Entry e;
+  MV_ASSIGN_OR_RETURN(e.time_ms, GetInt(doc, "time_ms"));
+  MV_ASSIGN_OR_RETURN(e.request_id, GetString(doc, "request_id"));
+  MV_ASSIGN_OR_RETURN(e.actor, GetString(doc, "actor"));
+  MV_ASSIGN_OR_RETURN(e.action, GetString(doc, "action"));
+  MV_ASSIGN_OR_RETURN(e.effect, GetString(doc, "effect"));
+  MV_ASSIGN_OR_RETURN(e.reasons, GetList(doc, "reasons"));
+  MV_ASSIGN_OR_RETURN(e.obligations, GetList(doc, "obligations"));
+  MV_ASSIGN_OR_RETURN(e.purpose, GetString(doc, "purpose"));
+  MV_ASSIGN_OR_RETURN(e.patient_ref, GetString(doc, "patient_ref"));
+  {
+    auto it = doc.find("resource");
+    if (it == doc.end() || !it->is_object()) {
+      return Status::InvalidArgument("entry field resource is missing or not an object");
+    }
+    if (it->size() != 2) {
+      return Status::InvalidArgument("entry field resource must have exactly kind and path");
+    }
+    MV_ASSIGN_OR_RETURN(e.resource.kind, GetString(*it, "kind"));
+    MV_ASSIGN_OR_RETURN(e.resource.path, GetString(*it, "path"));
+  }
+  {
+    auto it = doc.find("details");
+    if (it == doc.end() || !it->is_object()) {
+      return Status::InvalidArgument("entry field details is missing or not an object");
+    }
+    if (it->size() > kMaxEntryListItems) {
+      return Status::InvalidArgument("entry field details has too many items");
+    }
+    for (auto kv = it->begin(); kv != it->end(); ++kv) {
+      if (!kv.value().is_string()) {
+        return Status::InvalidArgument("entry field details holds a non-string");
+      }
+      e.details.emplace(kv.key(), kv.value().get<std::string>());
+    }
+  }
+  MV_RETURN_IF_ERROR(ValidateFields(e));
+  if (EncodeString(e) != text) {
+    return Status::InvalidArgument("entry is not in canonical form");
+  }
+  return e;
+}
+
+std::string PatientRef(const SecretBytes& key, std::string_view patient_id) {
+  if (key.size() < crypto::kKeySize) {
+    std::fprintf(stderr, "medvault: PatientRef called without a 32-byte key\n");
+    std::abort();
+  }
+  const Bytes mac = crypto::HmacSha256(key, AsBytes(patient_id));
+  return ToHex(ByteView(mac.data(), kPatientRefBytes));
+}
+
+bool IsValidPatientRef(std::string_view ref) {
+  if (ref.size() != 2 * kPatientRefBytes) {
+    return false;
+  }
+  for (char c : ref) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace medvault::ledger

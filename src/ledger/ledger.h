@@ -1,0 +1,523 @@
+// medvault tamper-evident ledger: the public interface of src/ledger.
+//
+// Every access decision and every change of state is appended as an Entry to
+// one append-only log. The entries are the leaves of an RFC 9162 Merkle tree;
+// the log signs checkpoints of the tree (C2SP tlog-checkpoint, signed-note,
+// Ed25519) and independent witnesses cosign them (C2SP tlog-cosignature,
+// cosignature/v1) after checking that each new checkpoint is consistent with
+// the last one they saw. An edit, deletion, reordering or truncation of stored
+// entries then shows up as a root that does not match a signed checkpoint, a
+// consistency proof that does not verify, or a witness that refuses to cosign.
+//
+// Entries never hold a patient identity in plaintext: a patient is named by a
+// keyed pseudonym (PatientRef), so the log is not an index of who is a
+// patient where. The formats are specified in docs/ledger.md.
+//
+// Thread-safety: free functions and const methods of value types are safe to
+// call concurrently. MerkleTree is not synchronised. SqliteLedger and Witness
+// are safe to share between threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/secret.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace medvault::store {
+class Connection;
+}  // namespace medvault::store
+
+namespace medvault::ledger {
+
+// ===========================================================================
+// Merkle tree hashing (RFC 9162 §2.1)
+
+inline constexpr size_t kHashSize = 32;
+using Hash = std::array<uint8_t, kHashSize>;
+
+// SHA-256(0x00 || entry_bytes).
+Hash LeafHash(ByteView entry_bytes);
+// SHA-256(0x01 || left || right).
+Hash NodeHash(const Hash& left, const Hash& right);
+// SHA-256("") : the root of the empty tree.
+Hash EmptyRoot();
+// InvalidArgument unless `bytes` is exactly kHashSize long.
+Result<Hash> HashFromBytes(ByteView bytes);
+inline ByteView HashView(const Hash& h) { return {h.data(), h.size()}; }
+
+// An append-only Merkle tree over leaf hashes that keeps every complete
+// subtree hash in memory (one vector per level, about 64 bytes per leaf), so
+// that roots at any earlier size and proofs cost O(log n) lookups plus at
+// most O(log n) hashes for the one incomplete subtree on the right edge.
+// Not synchronised: guard it externally when shared.
+class MerkleTree {
+ public:
+  void Append(const Hash& leaf_hash);
+  void Reserve(uint64_t leaves);
+  uint64_t Size() const { return levels_.empty() ? 0 : levels_[0].size(); }
+
+  // The root of the whole tree (EmptyRoot() when empty).
+  Hash Root() const;
+  // The root of the first `size` leaves. InvalidArgument when size > Size().
+  Result<Hash> Root(uint64_t size) const;
+  Result<Hash> LeafHashAt(uint64_t index) const;
+
+  // RFC 9162 §2.1.3.1 PATH(index, D[0:size]), leaf sibling first.
+  // InvalidArgument unless index < size <= Size().
+  Result<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size) const;
+  // RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]). Empty when
+  // old_size == 0 or old_size == new_size. InvalidArgument unless
+  // old_size <= new_size <= Size().
+  Result<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size) const;
+
+ private:
+  // Hash of the n leaves from `start`; REQUIRES start aligned as in the RFC
+  // recursion (start is a multiple of the largest power of two <= n).
+  Hash Subtree(uint64_t start, uint64_t n) const;
+  void Path(uint64_t m, uint64_t start, uint64_t n, std::vector<Hash>& out) const;
+  void SubProof(uint64_t m, uint64_t start, uint64_t n, bool whole, std::vector<Hash>& out) const;
+
+  // levels_[k][i] is the hash of leaves [i * 2^k, (i + 1) * 2^k).
+  std::vector<std::vector<Hash>> levels_;
+};
+
+// RFC 9162 §2.1.3.2. OK when `proof` proves leaf `index` in the tree of
+// `size` leaves with root `root`; DataLoss with the reason otherwise;
+// InvalidArgument when index >= size.
+Status VerifyInclusion(const Hash& leaf_hash, uint64_t index, uint64_t size,
+                       std::span<const Hash> proof, const Hash& root);
+// RFC 9162 §2.1.4.2, extended to the trivial cases: old_size == new_size
+// needs equal roots and an empty proof; old_size == 0 needs old_root ==
+// EmptyRoot() and an empty proof. InvalidArgument when old_size > new_size.
+Status VerifyConsistency(uint64_t old_size, uint64_t new_size, const Hash& old_root,
+                         const Hash& new_root, std::span<const Hash> proof);
+
+// Text form of a proof for the wire: one standard-base64 hash per line, each
+// line ending in "\n" (the empty proof is the empty string).
+std::string FormatProof(std::span<const Hash> proof);
+// InvalidArgument on anything else (at most 64 hashes).
+Result<std::vector<Hash>> ParseProof(std::string_view text);
+
+// ===========================================================================
+// Entries
+
+inline constexpr int kEntryVersion = 1;
+// Limits checked by ValidateEntry.
+inline constexpr size_t kMaxEntryBytes = 64 * 1024;   // encoded
+inline constexpr size_t kMaxEntryStringBytes = 2048;  // any one string
+inline constexpr size_t kMaxEntryListItems = 32;      // reasons, obligations, details
+
+// Effects.
+inline constexpr std::string_view kEffectPermit = "permit";
+inline constexpr std::string_view kEffectDeny = "deny";
+inline constexpr std::string_view kEffectDone = "done";
+
+// Actions used by medvault (others are allowed: [a-z0-9._-]{1,64}).
+inline constexpr std::string_view kActionSegmentRead = "segment.read";
+inline constexpr std::string_view kActionSegmentWrite = "segment.write";
+inline constexpr std::string_view kActionConsentGrant = "consent.grant";
+inline constexpr std::string_view kActionConsentRevoke = "consent.revoke";
+inline constexpr std::string_view kActionRelationshipStart = "relationship.start";
+inline constexpr std::string_view kActionBreakGlass = "break-glass";
+inline constexpr std::string_view kActionAccountCreate = "account.create";
+inline constexpr std::string_view kActionPatientRootCreated = "key.patient-root-created";
+inline constexpr std::string_view kActionPatientRootDestroyed = "key.patient-root-destroyed";
+inline constexpr std::string_view kActionScrubFinding = "scrub.finding";
+inline constexpr std::string_view kActionDecision = "decision";
+
+// What was touched: a kind ("segment", "consent", "account", ...) and a path
+// inside it (a segment path such as "internal-medicine/cardiology"). Never an
+// identity: the patient goes into Entry::patient_ref.
+struct Resource {
+  std::string kind;
+  std::string path;
+  bool operator==(const Resource&) const = default;
+};
+
+// One ledger entry, format version 1 (docs/ledger.md). Strings are UTF-8
+// without control characters. Nothing here may be health data, a secret, or
+// a patient identity in plaintext.
+struct Entry {
+  int64_t time_ms = 0;                         // Unix milliseconds, >= 0
+  std::string request_id;                      // may be empty
+  std::string actor;                           // account id, "system" or "cli"; non-empty
+  std::string action;                          // kAction*; [a-z0-9._-]{1,64}
+  std::string effect;                          // kEffectPermit, kEffectDeny or kEffectDone
+  std::vector<std::string> reasons;            // codes, the deciding one first
+  std::vector<std::string> obligations;        // e.g. "notify-patient"
+  std::string purpose;                         // may be empty
+  Resource resource;                           // may be empty
+  std::string patient_ref;                     // PatientRef() or empty
+  std::map<std::string, std::string> details;  // small facts: version, content hash hex, ...
+  bool operator==(const Entry&) const = default;
+};
+
+// InvalidArgument naming the field that breaks the rules above or a limit.
+Status ValidateEntry(const Entry& entry);
+// Canonical JSON (sorted keys, no whitespace, strings and integers only; see
+// docs/ledger.md). Deterministic. REQUIRES: ValidateEntry(entry).ok();
+// otherwise the output is unspecified and Decode refuses it.
+Bytes Encode(const Entry& entry);
+// The inverse of Encode. InvalidArgument for anything Encode would not have
+// produced: other key order, whitespace, escapes, missing or extra fields,
+// wrong types, invalid UTF-8, an unknown version, a field ValidateEntry
+// refuses. For accepted bytes b, Encode(*Decode(b)) == b.
+Result<Entry> Decode(ByteView bytes);
+
+// Platform key purpose (KeyProvider::DerivePlatformKey) for PatientRef.
+inline constexpr std::string_view kPatientRefKeyPurpose = "ledger-patient-ref";
+// Keyed pseudonym of a patient: lower-case hex of the first 16 bytes of
+// HMAC-SHA-256(key, patient_id). REQUIRES: key.size() >= 32 (aborts
+// otherwise: an unkeyed reference would let anyone test patient ids).
+std::string PatientRef(const SecretBytes& key, std::string_view patient_id);
+// True for 32 lower-case hex characters.
+bool IsValidPatientRef(std::string_view ref);
+
+// ===========================================================================
+// Keys, signed notes, checkpoints and cosignatures (C2SP)
+
+inline constexpr size_t kPublicKeySize = 32;
+inline constexpr size_t kSeedSize = 32;
+inline constexpr size_t kSignatureSize = 64;
+using PublicKey = std::array<uint8_t, kPublicKeySize>;
+
+// Signature type bytes of C2SP signed-note.
+enum class KeyType : uint8_t {
+  kEd25519 = 0x01,        // signed-note Ed25519 (checkpoint signatures)
+  kCosignatureV1 = 0x04,  // tlog-cosignature cosignature/v1 (witnesses)
+};
+
+// Non-empty UTF-8 without Unicode spaces, control characters or '+', at most
+// 255 bytes.
+bool IsValidKeyName(std::string_view name);
+// SHA-256(name || "\n" || type || public_key)[:4], big-endian.
+uint32_t KeyId(std::string_view name, KeyType type, const PublicKey& public_key);
+
+// A public key with its name and signature type; text form (vkey)
+// "<name>+<8 hex key id>+<base64(type || public key)>".
+class VerifierKey {
+ public:
+  static Result<VerifierKey> Create(std::string_view name, KeyType type,
+                                    const PublicKey& public_key);
+  // InvalidArgument when malformed, of another type, or when the key id
+  // does not match the name and key.
+  static Result<VerifierKey> Parse(std::string_view vkey);
+
+  const std::string& name() const { return name_; }
+  KeyType type() const { return type_; }
+  const PublicKey& public_key() const { return public_key_; }
+  uint32_t key_id() const { return key_id_; }
+  std::string ToString() const;
+  bool operator==(const VerifierKey&) const = default;
+
+ private:
+  VerifierKey() = default;
+  std::string name_;
+  KeyType type_ = KeyType::kEd25519;
+  PublicKey public_key_{};
+  uint32_t key_id_ = 0;
+};
+
+// A named Ed25519 signing key. The same key type serves the log (checkpoint
+// signatures, key id type 0x01) and a witness (cosignatures, type 0x04).
+// Move-only; the secret lives in SecretBytes and is never logged.
+class Signer {
+ public:
+  // REQUIRES crypto::InitCrypto(). InvalidArgument for a bad name or seed.
+  static Result<Signer> FromSeed(std::string_view name, ByteView seed);
+  static Result<Signer> Generate(std::string_view name);
+
+  const std::string& name() const { return name_; }
+  const PublicKey& public_key() const { return public_key_; }
+  // The verifier for checkpoints this signer signs (type 0x01).
+  VerifierKey Verifier() const;
+  // The verifier for cosignatures this signer makes as a witness (type 0x04).
+  VerifierKey CosignatureVerifier() const;
+  // Raw Ed25519 signature (64 bytes) over `message`.
+  Bytes Sign(ByteView message) const;
+
+ private:
+  friend Result<Signer> LoadOrCreateSigner(const std::filesystem::path& path,
+                                           std::string_view name);
+  Signer() = default;
+  std::string name_;
+  SecretBytes secret_key_;  // libsodium's 64-byte secret key (seed || public key)
+  PublicKey public_key_{};
+};
+
+// Loads the signing key at `path`, or creates it (32 random seed bytes) when
+// the file does not exist. The file holds one line in the signed-note signer
+// key form "PRIVATE+KEY+<name>+<key id>+<base64(0x01 || seed)>", mode 0600.
+// FailedPrecondition when the file is readable or writable by group or
+// others, not a regular file, or holds the key of another name; DataLoss
+// when it is malformed.
+Result<Signer> LoadOrCreateSigner(const std::filesystem::path& path, std::string_view name);
+
+// One signature line of a signed note.
+struct NoteSignature {
+  std::string name;
+  uint32_t key_id = 0;
+  Bytes signature;  // the bytes after the key id
+  bool operator==(const NoteSignature&) const = default;
+};
+
+struct SignedNote {
+  std::string text;  // ends in "\n"; the blank separator line is not part of it
+  std::vector<NoteSignature> signatures;
+};
+
+// "— <name> <base64(key_id || signature)>\n" (em dash U+2014).
+std::string FormatSignatureLine(std::string_view name, uint32_t key_id, ByteView signature);
+// One signature line, with or without its final "\n". InvalidArgument when
+// malformed.
+Result<NoteSignature> ParseSignatureLine(std::string_view line);
+// C2SP signed-note: text, blank line, 1..100 signature lines; valid UTF-8, no
+// control characters but "\n", at most 1 MiB. InvalidArgument when malformed.
+Result<SignedNote> ParseSignedNote(std::string_view note);
+
+// Signs `text` (non-empty, ending in "\n") as a note: text + "\n" + line.
+Result<std::string> SignNote(const Signer& signer, std::string_view text);
+// Returns the text when a signature line with the key's name and id verifies.
+// FailedPrecondition when no line is from the key; DataLoss when one is and
+// does not verify. Lines from other keys are ignored (as the spec requires).
+Result<std::string> VerifyNote(std::string_view note, const VerifierKey& key);
+
+// A checkpoint body: "<origin>\n<size>\n<base64 root>\n" plus optional
+// extension lines (medvault writes none).
+struct Checkpoint {
+  std::string origin;
+  uint64_t size = 0;
+  Hash root{};
+  std::vector<std::string> extensions;
+  bool operator==(const Checkpoint&) const = default;
+};
+
+// REQUIRES the origin and extension lines to be non-empty and free of "\n".
+std::string FormatCheckpointBody(const Checkpoint& checkpoint);
+// InvalidArgument unless `text` is a well-formed checkpoint body.
+Result<Checkpoint> ParseCheckpointBody(std::string_view text);
+// The signed note of `checkpoint` (body + blank line + the signer's line).
+Result<std::string> SignCheckpoint(const Signer& signer, const Checkpoint& checkpoint);
+// Parses the note, verifies the log's signature (see VerifyNote for codes:
+// DataLoss "checkpoint signature invalid"), and parses the body.
+Result<Checkpoint> VerifyCheckpoint(std::string_view note, const VerifierKey& log_key);
+
+// The message a cosignature/v1 signs:
+// "cosignature/v1\ntime <timestamp>\n" || checkpoint body.
+std::string CosignatureMessage(std::string_view checkpoint_body, uint64_t timestamp);
+// The witness's signature line (ending in "\n") over `checkpoint_body` at
+// `timestamp` (Unix seconds, < 2^63): "— <name> base64(key_id(0x04) ||
+// u64be(timestamp) || signature)". InvalidArgument when the body is not a
+// checkpoint body.
+Result<std::string> Cosign(const Signer& witness, std::string_view checkpoint_body,
+                           uint64_t timestamp);
+// Verifies a cosignature line against the checkpoint body and returns its
+// timestamp. InvalidArgument when `witness` is not a cosignature/v1 key or
+// the line is malformed; FailedPrecondition when the line is from another
+// key; DataLoss when the signature does not verify.
+Result<uint64_t> VerifyCosignature(std::string_view checkpoint_body, std::string_view line,
+                                   const VerifierKey& witness);
+
+// ===========================================================================
+// Witness (the library behind `medvault witness`)
+
+struct WitnessOptions {
+  // The checkpoint origin this witness accepts; empty means the log key's name.
+  std::string origin;
+  // Unix seconds for cosignature timestamps; empty means the system clock.
+  std::function<int64_t()> now_unix_seconds;
+};
+
+// Holds the log's verifier key, its own signer, and the last checkpoint it
+// verified (size, root, time), persisted in `state_dir/witness-state`
+// (written atomically: temporary file, fsync, rename, fsync of the
+// directory). A lock file keeps two processes off one state directory.
+class Witness {
+ public:
+  // FailedPrecondition when the state directory is in use or the state is of
+  // another origin; DataLoss when the state file is malformed (never reset
+  // silently: that would let a fork through).
+  static Result<std::unique_ptr<Witness>> Open(const std::filesystem::path& state_dir,
+                                               VerifierKey log_key, Signer signer,
+                                               WitnessOptions options = {});
+  ~Witness();
+  Witness(const Witness&) = delete;
+  Witness& operator=(const Witness&) = delete;
+
+  // Verifies the log's signature on `signed_checkpoint_note`, refuses a
+  // smaller size than last seen, verifies `consistency_proof` from the last
+  // state (same size: same root, else a fork), persists the new state and
+  // returns the cosignature line (ending in "\n"). Errors say exactly why:
+  //   InvalidArgument    "checkpoint is malformed: ..."
+  //   FailedPrecondition "checkpoint is for origin X, this witness follows Y"
+  //   FailedPrecondition "checkpoint is not signed by the log key ..."
+  //   DataLoss           "checkpoint signature invalid"
+  //   FailedPrecondition "size went backwards 42 -> 40"
+  //   DataLoss           "fork: size 42 root differs from the one witnessed at <time>"
+  //   DataLoss           "consistency proof from 40 to 42 does not verify: ..."
+  Result<std::string> Observe(std::string_view signed_checkpoint_note,
+                              std::span<const Hash> consistency_proof);
+
+  // The last witnessed size and root (size 0 and no root before the first).
+  uint64_t size() const;
+  std::optional<Hash> root() const;
+  const VerifierKey& log_key() const;
+  // The key log clients configure to check this witness's cosignatures.
+  VerifierKey CosignatureVerifier() const;
+
+ private:
+  struct Impl;
+  explicit Witness(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ===========================================================================
+// The ledger on SQLite
+
+// One stored entry.
+struct LedgerRecord {
+  uint64_t seq = 0;  // 0-based leaf index
+  Bytes bytes;       // the canonical encoding, as hashed
+  Entry entry;
+  Hash leaf_hash{};
+};
+
+struct CheckpointRecord {
+  uint64_t size = 0;
+  Hash root{};
+  std::string note;  // the signed note
+  int64_t created_at_ms = 0;
+};
+
+struct CosignatureRecord {
+  uint64_t size = 0;
+  std::string witness;  // the witness key name
+  std::string line;     // the cosignature line, ending in "\n"
+  int64_t received_at_ms = 0;
+};
+
+// What VerifyAll found. Integrity failures are reported here (ok == false),
+// not as an error status; problems are in log order, so problems[0] is the
+// first failing point, e.g. "entry 17: leaf hash does not match its content"
+// or "checkpoint at size 40: root does not match the stored entries".
+struct VerifyReport {
+  bool ok = true;
+  uint64_t entries = 0;               // contiguous entries from seq 0
+  Hash root{};                        // root over those entries
+  uint64_t checkpoints = 0;           // stored checkpoints
+  uint64_t checkpoints_verified = 0;  // root and signature good
+  uint64_t cosignatures_verified = 0;
+  uint64_t cosignatures_unchecked = 0;           // from a witness whose key was not given
+  std::optional<uint64_t> first_bad_entry;       // seq
+  std::optional<uint64_t> first_bad_checkpoint;  // size
+  std::vector<std::string> problems;             // at most 100, then "... more"
+};
+
+// The ledger in tables of the shared database file (metadata.db): entries,
+// checkpoints and cosignatures, with its own migration table
+// "ledger_migrations". An in-memory MerkleTree mirrors the entries.
+//
+// Writes: Append (its own writer connection, group commit) and, from other
+// stores, AppendInTransaction inside their own write transaction, so that an
+// action and its entry commit or roll back together. Rows written by other
+// connections reach the tree on the next Sync().
+class SqliteLedger {
+ public:
+  // Creates the file if needed (mode 0600), runs the migrations and Syncs:
+  // DataLoss when the stored log fails Sync's checks, so that a server does
+  // not start on a tampered log (VerifyDatabase then reports everything).
+  static Result<std::unique_ptr<SqliteLedger>> Open(const std::filesystem::path& db_file,
+                                                    const store::SqliteOptions& options = {});
+  ~SqliteLedger();
+  SqliteLedger(const SqliteLedger&) = delete;
+  SqliteLedger& operator=(const SqliteLedger&) = delete;
+
+  // Runs the ledger's migrations on `conn` (tables ledger_entries,
+  // checkpoints, cosignatures; migration table ledger_migrations). Call once
+  // on a connection before its first AppendInTransaction, outside any
+  // transaction (each migration runs in its own). Idempotent.
+  static Status CreateSchema(store::Connection& conn);
+
+  // Inserts `entries` as the next leaves (seq = MAX(seq) + 1, ...) inside the
+  // caller's open write transaction on `conn`: they commit or roll back with
+  // it. FailedPrecondition when no transaction is open; InvalidArgument when
+  // an entry fails ValidateEntry (nothing inserted).
+  static Status AppendInTransaction(store::Connection& conn, std::span<const Entry> entries);
+
+  // Appends durably (returns after the commit). Concurrent callers are
+  // grouped into one transaction (leader/follower). Empty input is a no-op.
+  Status Append(std::vector<Entry> entries);
+
+  // Loads stored rows from seq = Size() on into the tree, in seq order, and
+  // checks them: contiguous seq, leaf_hash == LeafHash(entry), no shrinking
+  // of the log, and the newest checkpoint's root against the tree. DataLoss
+  // naming the entry or checkpoint otherwise.
+  Status Sync();
+
+  // As of the last Sync or Append (cheap, no I/O).
+  uint64_t Size() const;
+  Hash Root() const;
+  // Sync first when `size` > Size().
+  Result<Hash> RootAt(uint64_t size);
+  Result<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size);
+  Result<std::vector<Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
+
+  // NotFound when there is no such entry; DataLoss when it does not decode.
+  Result<LedgerRecord> GetEntry(uint64_t seq);
+  // A patient's own history: entries with this patient_ref and seq >
+  // after_seq (from the start when nullopt), in seq order, at most `limit`.
+  Result<std::vector<LedgerRecord>> EntriesForPatientRef(std::string_view patient_ref,
+                                                         std::optional<uint64_t> after_seq,
+                                                         size_t limit);
+
+  // Syncs, signs the current size and root with origin `origin` and stores
+  // the checkpoint. Returns the signed note. When a checkpoint of this size
+  // exists already (nothing appended since), returns that one.
+  Result<std::string> Checkpoint(const Signer& signer, std::string_view origin);
+  // NotFound when no checkpoint has been made.
+  Result<CheckpointRecord> LatestCheckpoint();
+  Result<CheckpointRecord> CheckpointAt(uint64_t size);
+  // Verifies `line` against the stored checkpoint of `size` and stores it
+  // (replacing an older line from the same witness for that size).
+  // NotFound when there is no checkpoint of that size; see VerifyCosignature.
+  Status AddCosignature(uint64_t size, std::string_view line, const VerifierKey& witness);
+  Result<std::vector<CosignatureRecord>> WitnessedBy(uint64_t size);
+  // True when at least k of `witnesses` have a stored cosignature on the
+  // checkpoint of `size` that verifies now. Fails closed (false) on errors.
+  bool IsWitnessed(uint64_t size, size_t k, std::span<const VerifierKey> witnesses);
+
+  // Re-reads everything: recomputes every leaf hash from the stored entry
+  // and decodes it, checks seq contiguity, the patient_ref index column, the
+  // entries against what this process had loaded, rebuilds the tree, checks
+  // every checkpoint's root at its size and its signature, and every
+  // cosignature whose witness key is given. Error status only for I/O.
+  Result<VerifyReport> VerifyAll(const VerifierKey& log_key,
+                                 std::span<const VerifierKey> witnesses = {});
+
+  // The same checks on a database file without opening the ledger (Open
+  // refuses a log that fails Sync): what `medvault ledger verify` runs. Uses
+  // a read-only connection. NotFound when the database has no ledger tables.
+  static Result<VerifyReport> VerifyDatabase(const std::filesystem::path& db_file,
+                                             const VerifierKey& log_key,
+                                             std::span<const VerifierKey> witnesses = {},
+                                             const store::SqliteOptions& options = {});
+
+ private:
+  struct Impl;
+  explicit SqliteLedger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medvault::ledger

@@ -1,0 +1,929 @@
+// The ledger on SQLite, in the shared database file.
+//
+// Writers: the ledger's own writer connection (Append, checkpoints,
+// cosignatures) behind a mutex, with a group-commit queue in front of it:
+// concurrent Append callers queue their entries and one of them (the leader)
+// writes the whole queue in one transaction and commits once, so the WAL
+// fsync (synchronous=FULL) is paid once per batch. Other stores append with
+// AppendInTransaction on their own connection inside their own transaction.
+// SQLite serialises writers, and every writer takes seq = MAX(seq) + 1, so
+// every snapshot holds a contiguous prefix of the log.
+//
+// Readers: a small pool of read-only connections. Sync and the verification
+// read inside one read transaction, so entries and checkpoints come from one
+// snapshot.
+//
+// The in-memory MerkleTree only grows: Sync appends rows it has not seen
+// (checking each stored leaf hash against the entry), and the Append leader
+// appends its own rows right after its commit when nothing else was written
+// in between (otherwise the next Sync loads them).
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/ids.h"
+#include "ledger/internal.h"
+#include "ledger/ledger.h"
+#include "store/sqlite_util.h"
+
+namespace medvault::ledger {
+namespace {
+
+using store::Connection;
+using store::Migration;
+using store::Stmt;
+using store::WriteTxn;
+
+constexpr int kReadConnections = 3;
+constexpr size_t kMaxProblems = 100;
+constexpr std::string_view kMigrationTable = "ledger_migrations";
+
+// ---------------------------------------------------------------------------
+// Schema. Migrations are append-only: never edit one that has shipped.
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE ledger_entries (
+  seq         INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 0),
+  entry       BLOB NOT NULL,
+  leaf_hash   BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+  patient_ref TEXT,
+  time_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX ledger_entries_by_patient_ref ON ledger_entries(patient_ref)
+  WHERE patient_ref IS NOT NULL;
+CREATE TABLE checkpoints (
+  size          INTEGER PRIMARY KEY NOT NULL CHECK (size >= 0),
+  root          BLOB NOT NULL CHECK (length(root) = 32),
+  note          TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE TABLE cosignatures (
+  size           INTEGER NOT NULL REFERENCES checkpoints(size),
+  witness        TEXT NOT NULL,
+  line           TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (size, witness)
+) STRICT, WITHOUT ROWID;
+)sql"},
+};
+
+// ---------------------------------------------------------------------------
+// SQL.
+
+constexpr std::string_view kSqlNextSeq = "SELECT COALESCE(MAX(seq), -1) + 1 FROM ledger_entries";
+constexpr std::string_view kSqlInsertEntry =
+    "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref, time_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr std::string_view kSqlEntriesFrom =
+    "SELECT seq, entry, leaf_hash FROM ledger_entries WHERE seq >= ?1 ORDER BY seq";
+constexpr std::string_view kSqlAllEntries =
+    "SELECT seq, entry, leaf_hash, patient_ref FROM ledger_entries ORDER BY seq";
+constexpr std::string_view kSqlGetEntry =
+    "SELECT entry, leaf_hash FROM ledger_entries WHERE seq = ?1";
+constexpr std::string_view kSqlEntriesForRef =
+    "SELECT seq, entry, leaf_hash FROM ledger_entries WHERE patient_ref = ?1 AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
+constexpr std::string_view kSqlInsertCheckpoint =
+    "INSERT INTO checkpoints(size, root, note, created_at_ms) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(size) DO NOTHING";
+constexpr std::string_view kSqlLatestCheckpoint =
+    "SELECT size, root, note, created_at_ms FROM checkpoints ORDER BY size DESC LIMIT 1";
+constexpr std::string_view kSqlCheckpointAt =
+    "SELECT size, root, note, created_at_ms FROM checkpoints WHERE size = ?1";
+constexpr std::string_view kSqlAllCheckpoints =
+    "SELECT size, root, note, created_at_ms FROM checkpoints ORDER BY size";
+constexpr std::string_view kSqlUpsertCosignature =
+    "INSERT INTO cosignatures(size, witness, line, received_at_ms) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(size, witness) DO UPDATE SET line = excluded.line, "
+    "received_at_ms = excluded.received_at_ms";
+constexpr std::string_view kSqlCosignaturesAt =
+    "SELECT size, witness, line, received_at_ms FROM cosignatures WHERE size = ?1 "
+    "ORDER BY witness";
+constexpr std::string_view kSqlAllCosignatures =
+    "SELECT size, witness, line, received_at_ms FROM cosignatures ORDER BY size, witness";
+constexpr std::string_view kSqlHasLedger =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entries'";
+
+std::string U(uint64_t v) { return std::to_string(v); }
+
+// An entry ready to insert.
+struct Row {
+  Bytes bytes;
+  Hash leaf;
+  std::string patient_ref;
+  int64_t time_ms;
+};
+
+Result<std::vector<Row>> PrepareRows(std::span<const Entry> entries) {
+  std::vector<Row> rows;
+  rows.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    auto bytes = internal::ValidateAndEncode(e);
+    if (!bytes.ok()) {
+      return entries.size() == 1 ? bytes.status()
+                                 : bytes.status().WithContext("entry " + U(i) + " of the batch");
+    }
+    Row row;
+    row.bytes = std::move(bytes).value();
+    row.leaf = LeafHash(row.bytes);
+    row.patient_ref = e.patient_ref;
+    row.time_ms = e.time_ms;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Result<uint64_t> NextSeq(Connection& conn) {
+  MV_STMT(s, conn, kSqlNextSeq);
+  MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger size"));
+  if (!row) {
+    return Status::Internal("read ledger size: no row");
+  }
+  return static_cast<uint64_t>(s.ColInt(0));
+}
+
+// REQUIRES a write transaction open on conn.
+Status InsertRows(Connection& conn, uint64_t first_seq, std::span<const Row> rows) {
+  MV_STMT(s, conn, kSqlInsertEntry);
+  uint64_t seq = first_seq;
+  for (const Row& row : rows) {
+    s.Int(1, static_cast<int64_t>(seq++))
+        .Blob(2, row.bytes)
+        .Blob(3, HashView(row.leaf))
+        .Int(5, row.time_ms);
+    if (row.patient_ref.empty()) {
+      s.Null(4);
+    } else {
+      s.Text(4, row.patient_ref);
+    }
+    MV_RETURN_IF_ERROR(s.Exec("append ledger entry"));
+    sqlite3_reset(s_raw);
+  }
+  return Status::Ok();
+}
+
+// A read transaction (one snapshot) on a reader; ends on scope exit.
+class ReadTxn {
+ public:
+  explicit ReadTxn(Connection& conn) : conn_(conn) {}
+  ~ReadTxn() {
+    if (active_) {
+      (void)conn_.ExecScript("COMMIT", "end read transaction");
+    }
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  Status Begin() {
+    MV_RETURN_IF_ERROR(conn_.ExecScript("BEGIN", "begin read transaction"));
+    active_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  Connection& conn_;
+  bool active_ = false;
+};
+
+CheckpointRecord ReadCheckpointRow(const Stmt& s) {
+  CheckpointRecord r;
+  r.size = static_cast<uint64_t>(s.ColInt(0));
+  const Bytes root = s.ColBlob(1);
+  if (root.size() == kHashSize) {
+    std::copy(root.begin(), root.end(), r.root.begin());
+  }
+  r.note = s.ColText(2);
+  r.created_at_ms = s.ColInt(3);
+  return r;
+}
+
+CosignatureRecord ReadCosignatureRow(const Stmt& s) {
+  CosignatureRecord r;
+  r.size = static_cast<uint64_t>(s.ColInt(0));
+  r.witness = s.ColText(1);
+  r.line = s.ColText(2);
+  r.received_at_ms = s.ColInt(3);
+  return r;
+}
+
+Result<LedgerRecord> ReadRecord(uint64_t seq, const Bytes& bytes, const Bytes& stored_leaf) {
+  LedgerRecord rec;
+  rec.seq = seq;
+  rec.leaf_hash = LeafHash(bytes);
+  if (stored_leaf.size() != kHashSize ||
+      !std::equal(stored_leaf.begin(), stored_leaf.end(), rec.leaf_hash.begin())) {
+    return Status::DataLoss("entry " + U(seq) + ": leaf hash does not match its content");
+  }
+  auto entry = Decode(bytes);
+  if (!entry.ok()) {
+    return Status::DataLoss("entry " + U(seq) + ": not a canonical entry (" +
+                            entry.status().message() + ")");
+  }
+  rec.entry = std::move(entry).value();
+  rec.bytes = bytes;
+  return rec;
+}
+
+// Collects problems in order, capped.
+class Problems {
+ public:
+  explicit Problems(VerifyReport& report) : report_(report) {}
+  void Add(std::string what) {
+    report_.ok = false;
+    if (report_.problems.size() < kMaxProblems) {
+      report_.problems.push_back(std::move(what));
+    } else {
+      ++dropped_;
+    }
+  }
+  ~Problems() {
+    if (dropped_ > 0) {
+      report_.problems.push_back("... and " + U(dropped_) + " more problems");
+    }
+  }
+  Problems(const Problems&) = delete;
+  Problems& operator=(const Problems&) = delete;
+
+ private:
+  VerifyReport& report_;
+  uint64_t dropped_ = 0;
+};
+
+// What this process loaded before, for VerifyAll's in-place edit check.
+struct LoadedView {
+  uint64_t size = 0;
+  std::function<Hash(uint64_t)> leaf;  // REQUIRES index < size
+};
+
+// The verification behind VerifyAll and VerifyDatabase.
+Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
+                              std::span<const VerifierKey> witnesses, const LoadedView& loaded) {
+  VerifyReport report;
+  MerkleTree tree;
+  {
+    Problems problems(report);
+    ReadTxn txn(conn);
+    MV_RETURN_IF_ERROR(txn.Begin());
+
+    // Entries.
+    std::optional<uint64_t> gap;  // first missing seq
+    {
+      MV_STMT(s, conn, kSqlAllEntries);
+      uint64_t expected = 0;
+      while (true) {
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entries"));
+        if (!row) {
+          break;
+        }
+        const int64_t raw_seq = s.ColInt(0);
+        const uint64_t seq = static_cast<uint64_t>(raw_seq);
+        if (!gap.has_value() && (raw_seq < 0 || seq != expected)) {
+          gap = expected;
+          problems.Add("entry " + U(expected) + " is missing (the next stored entry is " +
+                       std::to_string(raw_seq) + ")");
+          if (!report.first_bad_entry.has_value()) {
+            report.first_bad_entry = expected;
+          }
+        }
+        const Bytes bytes = s.ColBlob(1);
+        const Bytes stored_leaf = s.ColBlob(2);
+        const Hash leaf = LeafHash(bytes);
+        const std::string where = "entry " + std::to_string(raw_seq) + ": ";
+        bool bad = false;
+        if (stored_leaf.size() != kHashSize ||
+            !std::equal(stored_leaf.begin(), stored_leaf.end(), leaf.begin())) {
+          problems.Add(where + "leaf hash does not match its content");
+          bad = true;
+        }
+        auto entry = Decode(bytes);
+        if (!entry.ok()) {
+          problems.Add(where + "not a canonical entry (" + entry.status().message() + ")");
+          bad = true;
+        } else {
+          const std::string column = s.IsNull(3) ? std::string() : s.ColText(3);
+          if (column != entry->patient_ref) {
+            problems.Add(where + "patient_ref index column does not match the entry");
+            bad = true;
+          }
+        }
+        if (!gap.has_value()) {
+          if (seq < loaded.size && loaded.leaf(seq) != leaf) {
+            problems.Add(where + "differs from the entry this process loaded earlier");
+            bad = true;
+          }
+          tree.Append(leaf);  // the hash of the content, not the stored one
+          ++expected;
+        }
+        if (bad && !report.first_bad_entry.has_value()) {
+          report.first_bad_entry = seq;
+        }
+      }
+    }
+    report.entries = tree.Size();
+    report.root = tree.Root();
+    if (!gap.has_value() && loaded.size > tree.Size()) {
+      problems.Add("log truncated: this process had loaded " + U(loaded.size) + " entries, only " +
+                   U(tree.Size()) + " are stored");
+      if (!report.first_bad_entry.has_value()) {
+        report.first_bad_entry = tree.Size();
+      }
+    }
+
+    // Checkpoints.
+    std::map<uint64_t, std::string> bodies;  // size -> verified checkpoint body
+    {
+      MV_STMT(s, conn, kSqlAllCheckpoints);
+      std::optional<uint64_t> last_good;
+      while (true) {
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("read checkpoints"));
+        if (!row) {
+          break;
+        }
+        ++report.checkpoints;
+        const CheckpointRecord cp = ReadCheckpointRow(s);
+        const Bytes root_col = s.ColBlob(1);
+        const std::string where = "checkpoint at size " + U(cp.size) + ": ";
+        std::vector<std::string> found;
+        if (cp.size > tree.Size()) {
+          if (gap.has_value()) {
+            found.push_back(where + "cannot be checked past the missing entry " + U(*gap));
+          } else {
+            found.push_back(where + "the log has only " + U(tree.Size()) + " entries (entries " +
+                            U(tree.Size()) + ".." + U(cp.size - 1) + " are missing: truncated)");
+          }
+        } else if (root_col.size() != kHashSize || *tree.Root(cp.size) != cp.root) {
+          std::string msg = where + "root does not match the stored entries";
+          if (last_good.has_value()) {
+            msg += " (the checkpoint at size " + U(*last_good) +
+                   " matches: the change lies in entries " + U(*last_good) + ".." + U(cp.size - 1) +
+                   ")";
+          } else {
+            msg += " (the change lies in entries 0.." + U(cp.size - 1) + ")";
+          }
+          found.push_back(std::move(msg));
+        }
+        auto signed_cp = VerifyCheckpoint(cp.note, log_key);
+        if (!signed_cp.ok()) {
+          found.push_back(where + signed_cp.status().message());
+        } else if (signed_cp->size != cp.size || signed_cp->root != cp.root ||
+                   root_col.size() != kHashSize) {
+          found.push_back(where + "the signed note does not match the stored size and root");
+        } else {
+          bodies[cp.size] = FormatCheckpointBody(*signed_cp);
+        }
+        if (found.empty()) {
+          ++report.checkpoints_verified;
+          last_good = cp.size;
+        } else {
+          for (std::string& f : found) {
+            problems.Add(std::move(f));
+          }
+          if (!report.first_bad_checkpoint.has_value()) {
+            report.first_bad_checkpoint = cp.size;
+          }
+        }
+      }
+    }
+
+    // Cosignatures.
+    {
+      MV_STMT(s, conn, kSqlAllCosignatures);
+      while (true) {
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("read cosignatures"));
+        if (!row) {
+          break;
+        }
+        const CosignatureRecord co = ReadCosignatureRow(s);
+        const VerifierKey* key = nullptr;
+        for (const VerifierKey& w : witnesses) {
+          if (w.name() == co.witness) {
+            key = &w;
+            break;
+          }
+        }
+        if (key == nullptr) {
+          ++report.cosignatures_unchecked;
+          continue;
+        }
+        const std::string where = "cosignature by " + co.witness + " at size " + U(co.size) + ": ";
+        auto body = bodies.find(co.size);
+        if (body == bodies.end()) {
+          problems.Add(where + "no valid checkpoint of that size");
+          continue;
+        }
+        auto ts = VerifyCosignature(body->second, co.line, *key);
+        if (!ts.ok()) {
+          problems.Add(where + ts.status().message());
+          continue;
+        }
+        ++report.cosignatures_verified;
+      }
+    }
+  }
+  return report;
+}
+
+}  // namespace
+
+// ===========================================================================
+
+struct SqliteLedger::Impl {
+  struct Pending {
+    const std::vector<Row>* rows;
+    Status result;
+    bool done;
+  };
+
+  ~Impl() {
+    // Readers first: the writer, closing last, checkpoints and removes the WAL.
+    readers.clear();
+    writer.reset();
+  }
+
+  // Borrows a read connection for the scope, waiting when all are in use.
+  class Reader {
+   public:
+    explicit Reader(Impl& impl) : impl_(impl) {
+      std::unique_lock<std::mutex> lock(impl_.read_mu);
+      impl_.read_cv.wait(lock, [this] { return !impl_.free_readers.empty(); });
+      conn_ = impl_.free_readers.back();
+      impl_.free_readers.pop_back();
+    }
+    ~Reader() {
+      {
+        std::lock_guard<std::mutex> lock(impl_.read_mu);
+        impl_.free_readers.push_back(conn_);
+      }
+      impl_.read_cv.notify_one();
+    }
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+    Connection& conn() { return *conn_; }
+
+   private:
+    Impl& impl_;
+    Connection* conn_ = nullptr;
+  };
+
+  // ---- tree
+
+  uint64_t TreeSize() const {
+    std::shared_lock<std::shared_mutex> lock(tree_mu);
+    return tree.Size();
+  }
+
+  Status Sync() {
+    std::lock_guard<std::mutex> sync_lock(sync_mu);
+    const uint64_t from = TreeSize();
+    std::vector<Hash> loaded;
+    std::optional<CheckpointRecord> latest;
+    {
+      Reader r(*this);
+      ReadTxn txn(r.conn());
+      MV_RETURN_IF_ERROR(txn.Begin());
+      {
+        MV_STMT(s, r.conn(), kSqlEntriesFrom);
+        s.Int(1, static_cast<int64_t>(from));
+        uint64_t expected = from;
+        while (true) {
+          MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entries"));
+          if (!row) {
+            break;
+          }
+          const uint64_t seq = static_cast<uint64_t>(s.ColInt(0));
+          if (seq != expected) {
+            return Status::DataLoss("entry " + U(expected) +
+                                    " is missing (the next stored entry is " + U(seq) + ")");
+          }
+          const Bytes bytes = s.ColBlob(1);
+          const Bytes stored = s.ColBlob(2);
+          const Hash leaf = LeafHash(bytes);
+          if (stored.size() != kHashSize ||
+              !std::equal(stored.begin(), stored.end(), leaf.begin())) {
+            return Status::DataLoss("entry " + U(seq) + ": leaf hash does not match its content");
+          }
+          loaded.push_back(leaf);
+          ++expected;
+        }
+      }
+      if (loaded.empty() && from > 0) {
+        MV_ASSIGN_OR_RETURN(uint64_t stored, NextSeq(r.conn()));
+        if (stored < from) {
+          return Status::DataLoss("log truncated: " + U(from) + " entries were loaded, only " +
+                                  U(stored) + " are stored");
+        }
+      }
+      {
+        MV_STMT(s, r.conn(), kSqlLatestCheckpoint);
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("read latest checkpoint"));
+        if (row) {
+          latest = ReadCheckpointRow(s);
+          if (s.ColBlob(1).size() != kHashSize) {
+            return Status::DataLoss("checkpoint at size " + U(latest->size) +
+                                    ": stored root is not 32 bytes");
+          }
+        }
+      }
+    }
+    std::unique_lock<std::shared_mutex> lock(tree_mu);
+    // The Append leader may have added some of these rows meanwhile.
+    for (size_t i = 0; i < loaded.size(); ++i) {
+      const uint64_t seq = from + i;
+      if (seq < tree.Size()) {
+        if (*tree.LeafHashAt(seq) != loaded[i]) {
+          return Status::DataLoss("entry " + U(seq) + ": changed while being loaded");
+        }
+        continue;
+      }
+      tree.Append(loaded[i]);
+    }
+    if (latest.has_value()) {
+      if (latest->size > tree.Size()) {
+        return Status::DataLoss("checkpoint at size " + U(latest->size) + " is beyond the " +
+                                U(tree.Size()) + " stored entries (log truncated)");
+      }
+      if (*tree.Root(latest->size) != latest->root) {
+        return Status::DataLoss("checkpoint at size " + U(latest->size) +
+                                ": root does not match the stored entries");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status SyncIfBelow(uint64_t size) {
+    if (size > TreeSize()) {
+      return Sync();
+    }
+    return Status::Ok();
+  }
+
+  // ---- group commit
+
+  Status Append(std::vector<Row> rows) {
+    Pending me{&rows, Status::Ok(), false};
+    std::unique_lock<std::mutex> queue_lock(queue_mu);
+    pending.push_back(&me);
+    while (!me.done) {
+      if (leader_active) {
+        queue_cv.wait(queue_lock);
+        continue;
+      }
+      leader_active = true;
+      std::vector<Pending*> batch;
+      batch.swap(pending);
+      queue_lock.unlock();
+      CommitBatch(batch);
+      queue_lock.lock();
+      for (Pending* p : batch) {
+        p->done = true;
+      }
+      leader_active = false;
+      queue_cv.notify_all();
+    }
+    return me.result;
+  }
+
+  void CommitBatch(const std::vector<Pending*>& batch) {
+    Status st = CommitBatchLocked(batch);
+    for (Pending* p : batch) {
+      p->result = st;
+    }
+  }
+
+  Status CommitBatchLocked(const std::vector<Pending*>& batch) {
+    std::lock_guard<std::mutex> lock(write_mu);
+    uint64_t first = 0;
+    {
+      WriteTxn txn(*writer);
+      MV_RETURN_IF_ERROR(txn.Begin());
+      MV_ASSIGN_OR_RETURN(first, NextSeq(*writer));
+      uint64_t seq = first;
+      for (const Pending* p : batch) {
+        MV_RETURN_IF_ERROR(InsertRows(*writer, seq, *p->rows));
+        seq += p->rows->size();
+      }
+      MV_RETURN_IF_ERROR(txn.Commit());
+    }
+    std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
+    if (tree.Size() == first) {
+      for (const Pending* p : batch) {
+        for (const Row& row : *p->rows) {
+          tree.Append(row.leaf);
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // ---- checkpoints
+
+  Result<CheckpointRecord> CheckpointAt(uint64_t size) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(size, "checkpoint size"));
+    Reader r(*this);
+    MV_STMT(s, r.conn(), kSqlCheckpointAt);
+    s.Int(1, static_cast<int64_t>(size));
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read checkpoint"));
+    if (!row) {
+      return Status::NotFound("no checkpoint of size " + U(size));
+    }
+    return ReadCheckpointRow(s);
+  }
+
+  Result<std::vector<CosignatureRecord>> CosignaturesAt(uint64_t size) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(size, "checkpoint size"));
+    Reader r(*this);
+    MV_STMT(s, r.conn(), kSqlCosignaturesAt);
+    s.Int(1, static_cast<int64_t>(size));
+    std::vector<CosignatureRecord> out;
+    while (true) {
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("read cosignatures"));
+      if (!row) {
+        return out;
+      }
+      out.push_back(ReadCosignatureRow(s));
+    }
+  }
+
+  std::filesystem::path file;
+  store::SqliteOptions options;
+
+  std::mutex write_mu;
+  std::unique_ptr<Connection> writer;  // guarded by write_mu
+
+  // Group commit queue. Lock order: queue_mu is never held while taking
+  // write_mu; write_mu may be held while taking tree_mu.
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::vector<Pending*> pending;  // guarded by queue_mu
+  bool leader_active = false;     // guarded by queue_mu
+
+  std::mutex read_mu;
+  std::condition_variable read_cv;
+  std::vector<std::unique_ptr<Connection>> readers;
+  std::vector<Connection*> free_readers;  // guarded by read_mu
+
+  std::mutex sync_mu;  // one Sync at a time
+  mutable std::shared_mutex tree_mu;
+  MerkleTree tree;  // guarded by tree_mu
+};
+
+SqliteLedger::SqliteLedger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteLedger::~SqliteLedger() = default;
+
+Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::path& db_file,
+                                                         const store::SqliteOptions& options) {
+  // Create the file owner-only before SQLite does (it would honour the umask).
+  const int fd = ::open(db_file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IOError("cannot create ledger database file: " +
+                           std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  auto impl = std::make_unique<Impl>();
+  impl->file = db_file;
+  impl->options = options;
+  MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
+  MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
+  for (int i = 0; i < kReadConnections; ++i) {
+    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                        Connection::Open(db_file, /*read_only=*/true, options));
+    impl->free_readers.push_back(reader.get());
+    impl->readers.push_back(std::move(reader));
+  }
+  MV_RETURN_IF_ERROR(impl->Sync());
+  return std::unique_ptr<SqliteLedger>(new SqliteLedger(std::move(impl)));
+}
+
+Status SqliteLedger::CreateSchema(store::Connection& conn) {
+  return store::RunMigrations(conn, kMigrationTable, kMigrations);
+}
+
+Status SqliteLedger::AppendInTransaction(store::Connection& conn, std::span<const Entry> entries) {
+  if (sqlite3_get_autocommit(conn.db()) != 0) {
+    return Status::FailedPrecondition(
+        "ledger entries must be appended inside the caller's write transaction");
+  }
+  if (entries.empty()) {
+    return Status::Ok();
+  }
+  MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
+  return InsertRows(conn, first, rows);
+}
+
+Status SqliteLedger::Append(std::vector<Entry> entries) {
+  if (entries.empty()) {
+    return Status::Ok();
+  }
+  MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
+  return impl_->Append(std::move(rows));
+}
+
+Status SqliteLedger::Sync() { return impl_->Sync(); }
+
+uint64_t SqliteLedger::Size() const { return impl_->TreeSize(); }
+
+Hash SqliteLedger::Root() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+  return impl_->tree.Root();
+}
+
+Result<Hash> SqliteLedger::RootAt(uint64_t size) {
+  MV_RETURN_IF_ERROR(impl_->SyncIfBelow(size));
+  std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+  return impl_->tree.Root(size);
+}
+
+Result<std::vector<Hash>> SqliteLedger::InclusionProof(uint64_t index, uint64_t size) {
+  MV_RETURN_IF_ERROR(impl_->SyncIfBelow(size));
+  std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+  return impl_->tree.InclusionProof(index, size);
+}
+
+Result<std::vector<Hash>> SqliteLedger::ConsistencyProof(uint64_t old_size, uint64_t new_size) {
+  MV_RETURN_IF_ERROR(impl_->SyncIfBelow(new_size));
+  std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+  return impl_->tree.ConsistencyProof(old_size, new_size);
+}
+
+Result<LedgerRecord> SqliteLedger::GetEntry(uint64_t seq) {
+  MV_RETURN_IF_ERROR(store::CheckInt64(seq, "entry number"));
+  Impl::Reader r(*impl_);
+  MV_STMT(s, r.conn(), kSqlGetEntry);
+  s.Int(1, static_cast<int64_t>(seq));
+  MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entry"));
+  if (!row) {
+    return Status::NotFound("no ledger entry " + U(seq));
+  }
+  return ReadRecord(seq, s.ColBlob(0), s.ColBlob(1));
+}
+
+Result<std::vector<LedgerRecord>> SqliteLedger::EntriesForPatientRef(
+    std::string_view patient_ref, std::optional<uint64_t> after_seq, size_t limit) {
+  if (!IsValidPatientRef(patient_ref)) {
+    return Status::InvalidArgument("patient reference must be 32 lower-case hex characters");
+  }
+  std::vector<LedgerRecord> out;
+  if (limit == 0) {
+    return out;
+  }
+  int64_t after = -1;
+  if (after_seq.has_value()) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
+    after = static_cast<int64_t>(*after_seq);
+  }
+  const int64_t capped = limit > static_cast<size_t>(std::numeric_limits<int64_t>::max())
+                             ? std::numeric_limits<int64_t>::max()
+                             : static_cast<int64_t>(limit);
+  Impl::Reader r(*impl_);
+  MV_STMT(s, r.conn(), kSqlEntriesForRef);
+  s.Text(1, patient_ref).Int(2, after).Int(3, capped);
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read a patient's ledger entries"));
+    if (!row) {
+      return out;
+    }
+    const uint64_t seq = static_cast<uint64_t>(s.ColInt(0));
+    MV_ASSIGN_OR_RETURN(LedgerRecord rec, ReadRecord(seq, s.ColBlob(1), s.ColBlob(2)));
+    if (rec.entry.patient_ref != patient_ref) {
+      return Status::DataLoss("entry " + U(seq) +
+                              ": patient_ref index column does not match the entry");
+    }
+    out.push_back(std::move(rec));
+  }
+}
+
+Result<std::string> SqliteLedger::Checkpoint(const Signer& signer, std::string_view origin) {
+  MV_RETURN_IF_ERROR(impl_->Sync());
+  ledger::Checkpoint cp;
+  cp.origin = std::string(origin);
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+    cp.size = impl_->tree.Size();
+    cp.root = impl_->tree.Root();
+  }
+  MV_RETURN_IF_ERROR(store::CheckInt64(cp.size, "checkpoint size"));
+  MV_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(signer, cp));
+  {
+    std::lock_guard<std::mutex> lock(impl_->write_mu);
+    MV_STMT(s, *impl_->writer, kSqlInsertCheckpoint);
+    s.Int(1, static_cast<int64_t>(cp.size))
+        .Blob(2, HashView(cp.root))
+        .Text(3, note)
+        .Int(4, NowUnixMillis());
+    MV_RETURN_IF_ERROR(s.Exec("store checkpoint"));
+  }
+  // A checkpoint of this size may have existed: return the stored one.
+  MV_ASSIGN_OR_RETURN(CheckpointRecord stored, impl_->CheckpointAt(cp.size));
+  if (stored.root != cp.root) {
+    return Status::DataLoss("checkpoint at size " + U(cp.size) +
+                            ": stored root differs from the log's root");
+  }
+  return stored.note;
+}
+
+Result<CheckpointRecord> SqliteLedger::LatestCheckpoint() {
+  Impl::Reader r(*impl_);
+  MV_STMT(s, r.conn(), kSqlLatestCheckpoint);
+  MV_ASSIGN_OR_RETURN(bool row, s.Step("read latest checkpoint"));
+  if (!row) {
+    return Status::NotFound("no checkpoint has been made");
+  }
+  return ReadCheckpointRow(s);
+}
+
+Result<CheckpointRecord> SqliteLedger::CheckpointAt(uint64_t size) {
+  return impl_->CheckpointAt(size);
+}
+
+Status SqliteLedger::AddCosignature(uint64_t size, std::string_view line,
+                                    const VerifierKey& witness) {
+  MV_ASSIGN_OR_RETURN(CheckpointRecord cp, impl_->CheckpointAt(size));
+  MV_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(cp.note));
+  MV_RETURN_IF_ERROR(VerifyCosignature(note.text, line, witness).status());
+  std::string normalized(line);
+  if (normalized.empty() || normalized.back() != '\n') {
+    normalized += '\n';
+  }
+  std::lock_guard<std::mutex> lock(impl_->write_mu);
+  MV_STMT(s, *impl_->writer, kSqlUpsertCosignature);
+  s.Int(1, static_cast<int64_t>(size))
+      .Text(2, witness.name())
+      .Text(3, normalized)
+      .Int(4, NowUnixMillis());
+  return s.Exec("store cosignature");
+}
+
+Result<std::vector<CosignatureRecord>> SqliteLedger::WitnessedBy(uint64_t size) {
+  return impl_->CosignaturesAt(size);
+}
+
+bool SqliteLedger::IsWitnessed(uint64_t size, size_t k, std::span<const VerifierKey> witnesses) {
+  if (k == 0) {
+    return true;
+  }
+  auto cp = impl_->CheckpointAt(size);
+  if (!cp.ok()) {
+    return false;
+  }
+  auto note = ParseSignedNote(cp->note);
+  auto lines = impl_->CosignaturesAt(size);
+  if (!note.ok() || !lines.ok()) {
+    return false;
+  }
+  std::set<std::pair<std::string, uint32_t>> counted;
+  for (const VerifierKey& w : witnesses) {
+    if (counted.count({w.name(), w.key_id()}) != 0) {
+      continue;
+    }
+    for (const CosignatureRecord& rec : *lines) {
+      if (rec.witness == w.name() && VerifyCosignature(note->text, rec.line, w).ok()) {
+        counted.insert({w.name(), w.key_id()});
+        break;
+      }
+    }
+  }
+  return counted.size() >= k;
+}
+
+Result<VerifyReport> SqliteLedger::VerifyAll(const VerifierKey& log_key,
+                                             std::span<const VerifierKey> witnesses) {
+  LoadedView loaded;
+  loaded.size = impl_->TreeSize();
+  loaded.leaf = [this](uint64_t i) {
+    std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
+    return *impl_->tree.LeafHashAt(i);
+  };
+  Impl::Reader r(*impl_);
+  return VerifyOn(r.conn(), log_key, witnesses, loaded);
+}
+
+Result<VerifyReport> SqliteLedger::VerifyDatabase(const std::filesystem::path& db_file,
+                                                  const VerifierKey& log_key,
+                                                  std::span<const VerifierKey> witnesses,
+                                                  const store::SqliteOptions& options) {
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                      Connection::Open(db_file, /*read_only=*/true, options));
+  {
+    MV_STMT(s, *conn, kSqlHasLedger);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("look for the ledger tables"));
+    if (!row || s.ColInt(0) == 0) {
+      return Status::NotFound("the database has no ledger");
+    }
+  }
+  return VerifyOn(*conn, log_key, witnesses, LoadedView{});
+}
+
+}  // namespace medvault::ledger
