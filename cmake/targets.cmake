@@ -20,7 +20,7 @@ configure_file(${CMAKE_SOURCE_DIR}/src/app/default_policy.cc.in
   ${CMAKE_BINARY_DIR}/generated/default_policy.cc @ONLY)
 
 medvault_library(mv_app src/app/config.cc src/app/data_dir.cc src/app/tls_cert.cc
-  src/app/demo.cc src/app/cli.cc src/app/admin_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
+  src/app/demo.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
 target_link_libraries(mv_app PUBLIC mv_api mv_record mv_auth mv_access mv_ledger mv_integrity
   OpenSSL::SSL OpenSSL::Crypto)
 
@@ -59,3 +59,4 @@ if(MEDVAULT_BUILD_BENCH)
   add_executable(service_bench bench/service_bench.cc)
   target_link_libraries(service_bench PRIVATE mv_app benchmark::benchmark)
 endif()
+medvault_test(http_ledger_test mv_app)

@@ -81,6 +81,8 @@ struct Services {
   std::function<std::string(std::string_view patient_id)> patient_ref;
   // The latest integrity scrub report (JSON), empty when none yet.
   std::function<std::string()> scrub_report;
+  // More Prometheus text for /metrics (ledger, scrub), appended as is.
+  std::function<std::string()> extra_metrics;
 };
 
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,

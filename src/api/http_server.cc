@@ -462,6 +462,14 @@ class HttpServer final : public Server, public internal::RouteTable {
              std::to_string(permits_.load()) + "\n";
       out += "medvault_access_decisions_total{effect=\"deny\"} " + std::to_string(denies_.load()) +
              "\n";
+      if (services_.ledger != nullptr) {
+        out += "# HELP medvault_ledger_entries Entries in the ledger (as last synced).\n";
+        out += "# TYPE medvault_ledger_entries gauge\nmedvault_ledger_entries " +
+               std::to_string(services_.ledger->Size()) + "\n";
+      }
+      if (services_.extra_metrics) {
+        out += services_.extra_metrics();
+      }
       call.res.set_content(out, "text/plain; version=0.0.4");
       return Status::Ok();
     });

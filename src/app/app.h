@@ -101,6 +101,10 @@ struct DemoData {
 };
 Result<DemoData> SeedDemoData(Runtime& runtime);
 
+// A scrub finding as a ledger entry (ids and kinds only).
+ledger::Entry ScrubFindingEntry(const integrity::Finding& finding,
+                                const SecretBytes& patient_ref_key);
+
 // The command-line entry point (tests call it in-process too).
 int Main(int argc, char** argv);
 

@@ -33,6 +33,9 @@ constexpr std::string_view kUsage =
     "  account       create, list, disable, enable accounts; set roles; reset credentials\n"
     "  relationship  start or end a treating relationship\n"
     "  totp-code     print the current one-time code of a TOTP secret (demo, tests)\n"
+    "  ledger        verify the tamper-evident log (offline or against a server); print its key\n"
+    "  witness       run a witness that checks and cosigns the log's checkpoints\n"
+    "  scrub         check every stored object against its recorded hash\n"
     "  version       print the version\n"
     "\n"
     "Run 'medvault <command> --help' for the options of a command.\n";
@@ -249,7 +252,43 @@ int RunServe(int argc, char** argv) {
   options.max_attachment_bytes = config->max_attachment_bytes;
   options.worker_threads = config->worker_threads;
   options.metrics_token_sha256 = std::move(*token_hash);
-  auto server = api::CreateServer(options, (*runtime)->services());
+  Runtime& rt = **runtime;
+  api::Services services = rt.services();
+  std::unique_ptr<integrity::ScrubScheduler> scrubber;
+  if (config->scrub_interval_minutes > 0) {
+    integrity::SchedulerOptions so;
+    so.initial_delay = std::chrono::minutes(1);
+    so.interval = std::chrono::minutes(config->scrub_interval_minutes);
+    so.report_path = DataDirLayout(config->data_dir).scrub_report;
+    std::error_code ec;
+    std::filesystem::create_directories(so.report_path.parent_path(), ec);
+    so.scrub.max_bytes_per_second = 64ull << 20;  // leave the disk to the users
+    so.scrub.on_finding = [&rt](const integrity::Finding& f) {
+      return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});
+    };
+    scrubber = std::make_unique<integrity::ScrubScheduler>(rt.metadata.get(), rt.objects.get(),
+                                                           rt.records.get(), so);
+    integrity::ScrubScheduler* sched = scrubber.get();
+    services.scrub_report = [sched]() -> std::string {
+      auto report = sched->LatestReport();
+      return report.has_value() ? integrity::ReportJson(*report) : std::string();
+    };
+    services.extra_metrics = [sched]() {
+      const integrity::ScrubStats st = sched->Stats();
+      std::string out;
+      out += "# HELP medvault_scrub_runs_total Integrity scrubs finished.\n";
+      out += "# TYPE medvault_scrub_runs_total counter\nmedvault_scrub_runs_total " +
+             std::to_string(st.runs) + "\n";
+      out += "# HELP medvault_scrub_findings_total Integrity findings (changed, missing, ...).\n";
+      out += "# TYPE medvault_scrub_findings_total counter\nmedvault_scrub_findings_total " +
+             std::to_string(st.findings_total) + "\n";
+      out += "# HELP medvault_scrub_last_findings Findings of the last scrub.\n";
+      out += "# TYPE medvault_scrub_last_findings gauge\nmedvault_scrub_last_findings " +
+             std::to_string(st.last_findings) + "\n";
+      return out;
+    };
+  }
+  auto server = api::CreateServer(options, services);
   if (!server.ok()) {
     return Fail(server.status());
   }
@@ -278,6 +317,9 @@ int RunServe(int argc, char** argv) {
   sigwait(&signals, &sig);
   Log(LogLevel::kInfo, "server.stopping", {{"signal", sig}});
   (*server)->Stop();
+  if (scrubber) {
+    scrubber->Stop();
+  }
   return 0;
 }
 
@@ -352,6 +394,9 @@ int Main(int argc, char** argv) {
   }
   if (command == "seed-demo") {
     return RunSeed(argc, argv);
+  }
+  if (command == "ledger" || command == "witness" || command == "scrub") {
+    return RunLedgerCommands(argc, argv);
   }
   if (command == "institution" || command == "department" || command == "account" ||
       command == "relationship" || command == "totp-code") {

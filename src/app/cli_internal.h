@@ -31,5 +31,7 @@ Status WritePrivateFile(const std::filesystem::path& path, std::string_view cont
 
 // institution, department, account, relationship, totp-code (admin_cli.cc).
 int RunAdmin(int argc, char** argv);
+// ledger, witness, scrub (ledger_cli.cc).
+int RunLedgerCommands(int argc, char** argv);
 
 }  // namespace medvault::app

@@ -1,0 +1,374 @@
+// `medvault ledger verify|key`, `medvault witness` and `medvault scrub`.
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "app/app.h"
+#include "app/cli_internal.h"
+#include "common/bytes.h"
+#include "common/ids.h"
+
+namespace medvault::app {
+namespace {
+
+constexpr std::string_view kLedgerUsage =
+    "usage:\n"
+    "  medvault ledger verify [--data DIR]\n"
+    "      checks the whole log offline: every entry's hash, the order, every checkpoint's root\n"
+    "      and signature, and the cosignatures of the configured witnesses; prints where it\n"
+    "      first fails (exit 1)\n"
+    "  medvault ledger verify --server URL --log-key VKEY [--token ACCESS_TOKEN]\n"
+    "      checks the server's checkpoint signature; with an auditor's token also downloads\n"
+    "      every entry, recomputes the tree and compares it with the signed root\n"
+    "  medvault ledger key [--data DIR]\n"
+    "      prints the log's verifier key (give it to witnesses and verifiers)\n";
+
+constexpr std::string_view kWitnessUsage =
+    "usage: medvault witness --server URL --log-key VKEY --state DIR --key FILE --name NAME\n"
+    "                        [--interval SECONDS] [--once]\n"
+    "\n"
+    "Runs a witness (another institution would run it): fetches the log's checkpoint, checks its\n"
+    "signature and its consistency with the last checkpoint this witness saw, and hands back a\n"
+    "cosignature (C2SP tlog-cosignature). A fork or a rewritten history is refused with the\n"
+    "reason. KEY is created on first use (mode 0600); its cosignature key is printed at start\n"
+    "for the log's witness_keys setting.\n";
+
+constexpr std::string_view kScrubUsage =
+    "usage: medvault scrub [--deep] [--data DIR]\n"
+    "\n"
+    "Re-reads every stored object and checks it against its recorded hash (--deep: also\n"
+    "decrypts and authenticates it), and lists orphans. Each finding is recorded in the ledger;\n"
+    "the JSON report is printed and written to DIR/scrub/latest.json. Exit 1 on findings.\n";
+
+bool Has(const ParsedArgs& args, const std::string& sw) {
+  return std::find(args.switches.begin(), args.switches.end(), sw) != args.switches.end();
+}
+
+std::string Opt(const ParsedArgs& args, const std::string& name) {
+  auto it = args.values.find(name);
+  return it == args.values.end() ? "" : it->second;
+}
+
+Result<Config> ConfigOf(const ParsedArgs& args) {
+  ParsedArgs settings;
+  for (const char* key : {"data", "config"}) {
+    if (auto it = args.values.find(key); it != args.values.end()) {
+      settings.values[key] = it->second;
+    }
+  }
+  return LoadConfig(settings);
+}
+
+void PrintReport(const ledger::VerifyReport& r) {
+  std::cout << (r.ok ? "ledger OK" : "ledger FAILED") << ": " << r.entries << " entries, "
+            << r.checkpoints_verified << "/" << r.checkpoints << " checkpoints verified, "
+            << r.cosignatures_verified << " cosignatures verified";
+  if (r.cosignatures_unchecked > 0) {
+    std::cout << " (" << r.cosignatures_unchecked << " from unconfigured witnesses)";
+  }
+  std::cout << "\n";
+  if (r.first_bad_entry.has_value()) {
+    std::cout << "first bad entry: " << *r.first_bad_entry << "\n";
+  }
+  if (r.first_bad_checkpoint.has_value()) {
+    std::cout << "first bad checkpoint: size " << *r.first_bad_checkpoint << "\n";
+  }
+  for (const std::string& p : r.problems) {
+    std::cout << "  " << p << "\n";
+  }
+}
+
+Result<std::string> HttpGet(httplib::Client& c, const std::string& path,
+                            const httplib::Headers& headers = {}) {
+  auto res = c.Get(path.c_str(), headers);
+  if (!res) {
+    return Status::Unavailable("cannot reach the server: " + httplib::to_string(res.error()));
+  }
+  if (res->status != 200) {
+    return Status::Unavailable("GET " + path + " answered " + std::to_string(res->status) + ": " +
+                               res->body.substr(0, 300));
+  }
+  return res->body;
+}
+
+// The log's signature line, without cosignatures (witness input).
+Result<ledger::Checkpoint> CheckpointOf(const std::string& note, const ledger::VerifierKey& key) {
+  return ledger::VerifyCheckpoint(note, key);
+}
+
+int VerifyOnline(const ParsedArgs& args) {
+  auto key = ledger::VerifierKey::Parse(Opt(args, "log-key"));
+  if (!key.ok()) {
+    return Fail(Status::InvalidArgument("--log-key: " + key.status().message()));
+  }
+  httplib::Client c(Opt(args, "server"));
+  c.set_read_timeout(30, 0);
+  auto note = HttpGet(c, "/api/v1/ledger/checkpoint");
+  if (!note.ok()) {
+    return Fail(note.status());
+  }
+  auto cp = CheckpointOf(*note, *key);
+  if (!cp.ok()) {
+    std::cout << "checkpoint FAILED: " << cp.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "checkpoint OK: " << cp->origin << " size " << cp->size << "\n";
+  const std::string token = Opt(args, "token");
+  if (token.empty()) {
+    return 0;
+  }
+  httplib::Headers auth = {{"Authorization", "Bearer " + token}};
+  ledger::MerkleTree tree;
+  for (uint64_t from = 0; from < cp->size;) {
+    auto body =
+        HttpGet(c, "/api/v1/ledger/entries?from=" + std::to_string(from) + "&limit=1000", auth);
+    if (!body.ok()) {
+      return Fail(body.status());
+    }
+    auto j = nlohmann::json::parse(*body, nullptr, false);
+    if (j.is_discarded() || !j.contains("entries") || j["entries"].empty()) {
+      std::cout << "ledger FAILED: the server returned no entries from " << from << "\n";
+      return 1;
+    }
+    for (const auto& e : j["entries"]) {
+      if (from >= cp->size) {
+        break;
+      }
+      auto bytes = FromBase64Url(e.value("entry_base64", ""));
+      if (!bytes.ok() || e.value("seq", uint64_t{0}) != from || !ledger::Decode(*bytes).ok()) {
+        std::cout << "ledger FAILED: entry " << from << " is malformed or out of order\n";
+        return 1;
+      }
+      const ledger::Hash leaf = ledger::LeafHash(*bytes);
+      tree.Append(leaf);
+      ++from;
+    }
+  }
+  auto root = tree.Root(cp->size);
+  if (!root.ok() || *root != cp->root) {
+    std::cout << "ledger FAILED: the entries do not hash to the signed root at size " << cp->size
+              << "\n";
+    return 1;
+  }
+  std::cout << "ledger OK: " << cp->size << " entries hash to the signed root\n";
+  return 0;
+}
+
+int RunLedger(int argc, char** argv) {
+  if (argc < 3 || std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
+    std::cout << kLedgerUsage;
+    return argc < 3 ? 2 : 0;
+  }
+  const std::string verb = argv[2];
+  auto args = ParseArgs(argc, argv, 3, {"data", "config", "server", "log-key", "token"}, {});
+  if (!args.ok()) {
+    std::cerr << kLedgerUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kLedgerUsage;
+    return 0;
+  }
+  if (verb == "verify" && !Opt(*args, "server").empty()) {
+    return VerifyOnline(*args);
+  }
+  auto config = ConfigOf(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  const DataDirLayout layout(config->data_dir);
+  if (!std::filesystem::exists(layout.ledger_key)) {
+    return Fail(Status::FailedPrecondition("no ledger key in " + config->data_dir +
+                                           " (run 'medvault init' and start the server once)"));
+  }
+  auto signer = ledger::LoadOrCreateSigner(layout.ledger_key, config->ledger_origin);
+  if (!signer.ok()) {
+    return Fail(signer.status());
+  }
+  if (verb == "key") {
+    std::cout << signer->Verifier().ToString() << "\n";
+    return 0;
+  }
+  if (verb != "verify") {
+    return Fail(Status::InvalidArgument("unknown ledger command '" + verb + "'"));
+  }
+  std::vector<ledger::VerifierKey> witnesses;
+  for (const std::string& w : config->witness_keys) {
+    auto k = ledger::VerifierKey::Parse(w);
+    if (!k.ok()) {
+      return Fail(Status::InvalidArgument("witness_keys: " + k.status().message()));
+    }
+    witnesses.push_back(std::move(*k));
+  }
+  auto report =
+      ledger::SqliteLedger::VerifyDatabase(layout.metadata_db, signer->Verifier(), witnesses);
+  if (!report.ok()) {
+    return Fail(report.status());
+  }
+  PrintReport(*report);
+  return report->ok ? 0 : 1;
+}
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+int RunWitness(int argc, char** argv) {
+  auto args =
+      ParseArgs(argc, argv, 2, {"server", "log-key", "state", "key", "name", "interval"}, {"once"});
+  if (!args.ok()) {
+    std::cerr << kWitnessUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kWitnessUsage;
+    return 0;
+  }
+  for (const char* required : {"server", "log-key", "state", "key", "name"}) {
+    if (Opt(*args, required).empty()) {
+      std::cerr << kWitnessUsage;
+      return Fail(Status::InvalidArgument(std::string("--") + required + " is required"));
+    }
+  }
+  auto log_key = ledger::VerifierKey::Parse(Opt(*args, "log-key"));
+  if (!log_key.ok()) {
+    return Fail(Status::InvalidArgument("--log-key: " + log_key.status().message()));
+  }
+  auto signer = ledger::LoadOrCreateSigner(Opt(*args, "key"), Opt(*args, "name"));
+  if (!signer.ok()) {
+    return Fail(signer.status());
+  }
+  std::cout << "witness cosignature key: " << signer->CosignatureVerifier().ToString() << std::endl;
+  std::error_code ec;
+  std::filesystem::create_directories(Opt(*args, "state"), ec);
+  std::filesystem::permissions(Opt(*args, "state"), std::filesystem::perms::owner_all, ec);
+  auto witness = ledger::Witness::Open(Opt(*args, "state"), *log_key, std::move(*signer));
+  if (!witness.ok()) {
+    return Fail(witness.status());
+  }
+  int interval = 10;
+  if (!Opt(*args, "interval").empty()) {
+    interval = std::atoi(Opt(*args, "interval").c_str());
+    if (interval < 1 || interval > 86400) {
+      return Fail(Status::InvalidArgument("--interval must be between 1 and 86400 seconds"));
+    }
+  }
+  const bool once = Has(*args, "once");
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  httplib::Client c(Opt(*args, "server"));
+  c.set_read_timeout(30, 0);
+  int exit_code = 0;
+  while (g_stop == 0) {
+    Status st = [&]() -> Status {
+      MV_ASSIGN_OR_RETURN(std::string note, HttpGet(c, "/api/v1/ledger/checkpoint"));
+      MV_ASSIGN_OR_RETURN(ledger::Checkpoint cp, CheckpointOf(note, *log_key));
+      std::vector<ledger::Hash> proof;
+      const uint64_t seen = (*witness)->size();
+      if (seen > 0 && cp.size > seen) {
+        MV_ASSIGN_OR_RETURN(std::string text, HttpGet(c, "/api/v1/ledger/proof/consistency?old=" +
+                                                             std::to_string(seen) +
+                                                             "&new=" + std::to_string(cp.size)));
+        MV_ASSIGN_OR_RETURN(proof, ledger::ParseProof(text));
+      }
+      MV_ASSIGN_OR_RETURN(std::string line, (*witness)->Observe(note, proof));
+      nlohmann::json body = {{"size", cp.size}, {"cosignature", line}};
+      auto res = c.Post("/api/v1/ledger/cosignatures", body.dump(), "application/json");
+      if (!res || res->status != 201) {
+        return Status::Unavailable(
+            "the log did not accept the cosignature: " +
+            (res ? res->body.substr(0, 300) : httplib::to_string(res.error())));
+      }
+      std::cout << "cosigned " << cp.origin << " size " << cp.size << std::endl;
+      return Status::Ok();
+    }();
+    if (!st.ok()) {
+      // A refusal is the witness doing its job: say why, loudly.
+      std::cout << "refused: " << st.message() << std::endl;
+      exit_code = 1;
+    }
+    if (once) {
+      break;
+    }
+    for (int i = 0; i < interval * 10 && g_stop == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+// A finding as a ledger entry: ids and kinds only.
+ledger::Entry ScrubFindingEntry(const integrity::Finding& f, const SecretBytes& patient_ref_key) {
+  ledger::Entry e;
+  e.time_ms = NowUnixMillis();
+  e.actor = "system";
+  e.action = std::string(ledger::kActionScrubFinding);
+  e.effect = std::string(ledger::kEffectDone);
+  e.reasons = {f.kind};
+  e.resource = {"object", f.path};
+  if (IsValidRandomId(f.patient_id)) {
+    e.patient_ref = ledger::PatientRef(patient_ref_key, f.patient_id);
+  }
+  e.details["object_key"] = f.object_key;
+  e.details["version"] = std::to_string(f.version);
+  return e;
+}
+
+int RunScrub(int argc, char** argv) {
+  auto args = ParseArgs(argc, argv, 2, {"data", "config"}, {"deep"});
+  if (!args.ok()) {
+    std::cerr << kScrubUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kScrubUsage;
+    return 0;
+  }
+  auto config = ConfigOf(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) {
+    return Fail(runtime.status());
+  }
+  Runtime& rt = **runtime;
+  integrity::ScrubOptions options;
+  options.deep = Has(*args, "deep");
+  options.on_finding = [&rt](const integrity::Finding& f) {
+    return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});
+  };
+  auto report = integrity::Scrub(*rt.metadata, *rt.objects, rt.records.get(), options);
+  if (!report.ok()) {
+    return Fail(report.status());
+  }
+  const std::string json = integrity::ReportJson(*report);
+  std::error_code ec;
+  std::filesystem::create_directories(DataDirLayout(config->data_dir).scrub_report.parent_path(),
+                                      ec);
+  Status written =
+      integrity::WriteFileAtomically(DataDirLayout(config->data_dir).scrub_report, json);
+  std::cout << json << "\n";
+  if (!written.ok()) {
+    return Fail(written);
+  }
+  return report->findings.empty() ? 0 : 1;
+}
+
+int RunLedgerCommands(int argc, char** argv) {
+  const std::string command = argv[1];
+  if (command == "ledger") {
+    return RunLedger(argc, argv);
+  }
+  if (command == "witness") {
+    return RunWitness(argc, argv);
+  }
+  return RunScrub(argc, argv);
+}
+
+}  // namespace medvault::app
