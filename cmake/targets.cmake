@@ -4,7 +4,7 @@ medvault_library(mv_record
 target_link_libraries(mv_record PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json)
 
 medvault_library(mv_access src/access/access_service.cc src/access/sqlite_policy_entry_store.cc)
-target_link_libraries(mv_access PUBLIC mv_policy mv_store mv_crypto mv_common
+target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv_common
   nlohmann_json::nlohmann_json)
 
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc

@@ -79,6 +79,71 @@ for name, b in auth.items():
                                               "unit": "access-token checks/s (warm cache)"}
 
 
+def load_gbench_full(name):
+    """Benchmarks by full name (with arguments), first run of each."""
+    path = os.path.join(out_dir, name + ".json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        data = json.load(f)
+    result = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "aggregate":
+            continue
+        result.setdefault(b["name"], b)
+    return result
+
+
+def find(benches, prefix):
+    for name, b in benches.items():
+        if name.startswith(prefix):
+            return b
+    return None
+
+
+def micros(bench):
+    unit = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[bench.get("time_unit", "ns")]
+    return bench["real_time"] * unit
+
+
+ledger = load_gbench_full("ledger")
+big = find(ledger, "BM_LedgerAppendBatched/1000")
+if big:
+    entry = {"value": round(big.get("items_per_second", 0.0), 1),
+             "unit": "entries/s (batches of 1000, durable)"}
+    ours100 = find(ledger, "BM_LedgerAppendBatched/100")
+    raw100 = find(ledger, "BM_RawSqliteInsertBatched/100")
+    if ours100 and raw100:
+        entry.update({"reference": round(raw100.get("items_per_second", 0.0), 1),
+                      "reference_unit": "bare SQLite inserts/s of the same rows, batches of 100",
+                      "ratio": round(ours100["items_per_second"] / raw100["items_per_second"], 3)})
+    conc = find(ledger, "BM_LedgerAppendConcurrent/1/")
+    if conc:
+        entry["concurrent_single_entry_callers_per_s"] = round(conc.get("items_per_second", 0.0), 1)
+    summary["ledger_append_per_s"] = entry
+for key, bench_name in (("inclusion_proof_us", "BM_InclusionProof"),
+                        ("consistency_proof_us", "BM_ConsistencyProof")):
+    produce = find(ledger, bench_name)
+    verify = find(ledger, "BM_Verify" + bench_name[len("BM_"):].replace("Proof", ""))
+    if produce:
+        item = {"value": round(micros(produce), 3), "unit": "us to produce at 1,000,000 entries"}
+        if verify:
+            item["verify_us"] = round(micros(verify), 3)
+        summary[key] = item
+
+scrub = load_gbench("scrub")
+if "BM_ScrubFast" in scrub and "BM_RawReadAndHash" in scrub:
+    ours = scrub["BM_ScrubFast"]["bytes_per_second"] / 1e6
+    raw = scrub["BM_RawReadAndHash"]["bytes_per_second"] / 1e6
+    summary["scrub_mb_per_s"] = {"value": round(ours, 1), "unit": "MB/s (fast scrub)",
+                                 "reference": round(raw, 1),
+                                 "reference_unit": "MB/s read(2) + SHA-256 of the same files",
+                                 "ratio": round(ours / raw, 3)}
+    if "BM_ScrubDeep" in scrub:
+        summary["scrub_mb_per_s"]["deep_mb_per_s"] = round(
+            scrub["BM_ScrubDeep"]["bytes_per_second"] / 1e6, 1)
+
+
 def parse_wrk(name):
     path = os.path.join(out_dir, name + ".txt")
     if not os.path.exists(path):

@@ -24,6 +24,8 @@ run_gbench store store_bench
 run_gbench service service_bench
 run_gbench pdp pdp_bench
 run_gbench auth auth_bench
+run_gbench ledger ledger_bench "BM_LedgerAppend|BM_RawSqlite|Proof|BM_Verify"
+run_gbench scrub scrub_bench
 
 # HTTP load against a real server on loopback with wrk.
 TMP=$(mktemp -d)

@@ -16,13 +16,16 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "ledger/ledger.h"
 #include "policy/policy.h"
 
 namespace medvault::access {
@@ -40,12 +43,14 @@ struct PolicyEntryRow {
 class PolicyEntryStore {
  public:
   virtual ~PolicyEntryStore() = default;
-  // Inserts or replaces. Durable when it returns OK.
-  virtual Status Upsert(const PolicyEntryRow& row) = 0;
+  // Inserts or replaces, and appends `audit` to the ledger in the same
+  // transaction. Durable when it returns OK.
+  virtual Status Upsert(const PolicyEntryRow& row, std::span<const ledger::Entry> audit = {}) = 0;
   // Every entry, in insertion order (for loading at start).
   virtual Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) = 0;
   // Deletes every entry of a patient (erasure). OK when there are none.
-  virtual Status DeletePatient(std::string_view patient_id) = 0;
+  virtual Status DeletePatient(std::string_view patient_id,
+                               std::span<const ledger::Entry> audit = {}) = 0;
   virtual Result<int64_t> Count() = 0;
 };
 
@@ -84,6 +89,11 @@ struct ProxyRequest {
 };
 
 struct AccessOptions {
+  // When set, every change is recorded in the ledger in the same transaction
+  // (the ledger's tables must exist in the database: SqliteLedger::Open).
+  const SecretBytes* patient_ref_key = nullptr;
+  // Who is acting: {request id, account id} of the current request.
+  std::function<std::pair<std::string, std::string>()> origin;
   // Longest consent, delegation or proxy a patient can set (0 = unlimited).
   int64_t max_grant_ms = 0;
   size_t max_entries_per_patient = 1000;

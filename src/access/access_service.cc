@@ -146,7 +146,9 @@ class AccessServiceImpl final : public AccessService {
     c.created_at_ms = now;
     std::lock_guard<std::mutex> lock(mu_);
     MV_RETURN_IF_ERROR(CheckQuota(patient_id));
-    MV_RETURN_IF_ERROR(Persist(kKindConsent, c.consent_id, patient_id, ToJson(c), now));
+    MV_RETURN_IF_ERROR(Persist(kKindConsent, c.consent_id, patient_id, ToJson(c), now,
+                               c.deny ? "consent.deny" : ledger::kActionConsentGrant,
+                               c.path_prefix));
     ++entries_per_patient_[c.patient_id];
     data_->UpsertConsent(c);
     return c;
@@ -160,7 +162,8 @@ class AccessServiceImpl final : public AccessService {
         // ledger is the record of who changed what; the store keeps state.
         json j = ToJson(c);
         j["revoked_at_ms"] = options_.now_ms();
-        MV_RETURN_IF_ERROR(Persist(kKindConsent, c.consent_id, patient_id, j, options_.now_ms()));
+        MV_RETURN_IF_ERROR(Persist(kKindConsent, c.consent_id, patient_id, j, options_.now_ms(),
+                                   ledger::kActionConsentRevoke, c.path_prefix));
         data_->RemoveConsent(patient_id, consent_id);
         return Status::Ok();
       }
@@ -184,7 +187,8 @@ class AccessServiceImpl final : public AccessService {
     r.patient_id = std::string(patient_id);
     r.clinician_account_id = std::string(clinician_id);
     r.started_at_ms = now;
-    MV_RETURN_IF_ERROR(Persist(kKindRelationship, r.relationship_id, patient_id, ToJson(r), now));
+    MV_RETURN_IF_ERROR(Persist(kKindRelationship, r.relationship_id, patient_id, ToJson(r), now,
+                               ledger::kActionRelationshipStart));
     ++entries_per_patient_[r.patient_id];
     data_->UpsertRelationship(r);
     return r;
@@ -201,7 +205,8 @@ class AccessServiceImpl final : public AccessService {
         return Status::FailedPrecondition("the relationship has already ended");
       }
       r.ended_at_ms = now;
-      MV_RETURN_IF_ERROR(Persist(kKindRelationship, r.relationship_id, patient_id, ToJson(r), now));
+      MV_RETURN_IF_ERROR(Persist(kKindRelationship, r.relationship_id, patient_id, ToJson(r), now,
+                                 "relationship.end"));
       data_->UpsertRelationship(r);
       return Status::Ok();
     }
@@ -236,7 +241,8 @@ class AccessServiceImpl final : public AccessService {
     d.to_account_id = std::string(to);
     d.created_at_ms = now;
     d.expires_at_ms = expires_at_ms;
-    MV_RETURN_IF_ERROR(Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now));
+    MV_RETURN_IF_ERROR(
+        Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now, "delegation.grant"));
     ++entries_per_patient_[d.patient_id];
     data_->UpsertDelegation(d);
     return d;
@@ -253,7 +259,8 @@ class AccessServiceImpl final : public AccessService {
         return Status::FailedPrecondition("the delegation is already revoked");
       }
       d.revoked_at_ms = now;
-      MV_RETURN_IF_ERROR(Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now));
+      MV_RETURN_IF_ERROR(Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now,
+                                 "delegation.revoke"));
       data_->UpsertDelegation(d);
       return Status::Ok();
     }
@@ -296,7 +303,7 @@ class AccessServiceImpl final : public AccessService {
     p.expires_at_ms = req.expires_at_ms;
     std::lock_guard<std::mutex> lock(mu_);
     MV_RETURN_IF_ERROR(CheckQuota(patient_id));
-    MV_RETURN_IF_ERROR(Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now));
+    MV_RETURN_IF_ERROR(Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, "proxy.grant"));
     ++entries_per_patient_[p.patient_id];
     data_->UpsertProxy(p);
     return p;
@@ -313,7 +320,8 @@ class AccessServiceImpl final : public AccessService {
         return Status::FailedPrecondition("the proxy is already revoked");
       }
       p.revoked_at_ms = now;
-      MV_RETURN_IF_ERROR(Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now));
+      MV_RETURN_IF_ERROR(
+          Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, "proxy.revoke"));
       data_->UpsertProxy(p);
       return Status::Ok();
     }
@@ -333,8 +341,8 @@ class AccessServiceImpl final : public AccessService {
     s.allow_delegation = allow_delegation;
     s.never_break_glass = never_break_glass;
     std::lock_guard<std::mutex> lock(mu_);
-    MV_RETURN_IF_ERROR(
-        Persist(kKindSettings, patient_id, patient_id, ToJson(s), options_.now_ms()));
+    MV_RETURN_IF_ERROR(Persist(kKindSettings, patient_id, patient_id, ToJson(s), options_.now_ms(),
+                               "settings.change"));
     data_->SetPatientSettings(s);
     return Status::Ok();
   }
@@ -357,14 +365,17 @@ class AccessServiceImpl final : public AccessService {
     g.started_at_ms = now;
     g.expires_at_ms = expires_at_ms;
     std::lock_guard<std::mutex> lock(mu_);
-    MV_RETURN_IF_ERROR(Persist(kKindBreakGlass, g.grant_id, patient_id, ToJson(g), now));
+    MV_RETURN_IF_ERROR(
+        Persist(kKindBreakGlass, g.grant_id, patient_id, ToJson(g), now, "break-glass.grant"));
     data_->UpsertBreakGlass(g);
     return g;
   }
 
   Status ForgetPatient(std::string_view patient_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    MV_RETURN_IF_ERROR(store_->DeletePatient(patient_id));
+    MV_RETURN_IF_ERROR(store_->DeletePatient(
+        patient_id,
+        AuditOf("sharing.forget", "patient", patient_id, patient_id, "", options_.now_ms())));
     data_->RemovePatient(patient_id);
     entries_per_patient_.erase(std::string(patient_id));
     return Status::Ok();
@@ -450,8 +461,35 @@ class AccessServiceImpl final : public AccessService {
     return Status::InvalidArgument("the account holds no role that treats patients");
   }
 
+  // The ledger entry of a change: who (from the request), what kind of entry
+  // and which subtree, the patient as a pseudonym. Empty when not auditing.
+  std::vector<ledger::Entry> AuditOf(std::string_view action, std::string_view kind,
+                                     std::string_view id, std::string_view patient,
+                                     std::string_view path, int64_t now) const {
+    if (options_.patient_ref_key == nullptr) {
+      return {};
+    }
+    ledger::Entry e;
+    e.time_ms = now;
+    if (options_.origin) {
+      auto [request_id, account] = options_.origin();
+      e.request_id = request_id;
+      e.actor = account;
+    }
+    if (e.actor.empty()) {
+      e.actor = "system";
+    }
+    e.action = std::string(action);
+    e.effect = std::string(ledger::kEffectDone);
+    e.resource = {std::string(kind), std::string(path)};
+    e.patient_ref = ledger::PatientRef(*options_.patient_ref_key, patient);
+    e.details["entry_id"] = std::string(id);
+    return {std::move(e)};
+  }
+
   Status Persist(std::string_view kind, std::string_view id, std::string_view patient,
-                 const json& body, int64_t now) {
+                 const json& body, int64_t now, std::string_view action = "",
+                 std::string_view path = "") {
     const std::string text = body.dump();
     MV_ASSIGN_OR_RETURN(Bytes sealed,
                         crypto::AeadSeal(key_, AsBytes(text), EntryAad(kind, id, patient)));
@@ -461,7 +499,10 @@ class AccessServiceImpl final : public AccessService {
     row.patient_id = std::string(patient);
     row.sealed_body = std::move(sealed);
     row.updated_at_ms = now;
-    return store_->Upsert(row);
+    const std::vector<ledger::Entry> audit =
+        AuditOf(action.empty() ? std::string(kind) + ".change" : std::string(action), kind, id,
+                patient, path, now);
+    return store_->Upsert(row, audit);
   }
 
   // Rebuilds one entry from its stored JSON (at Load). Throws json::exception

@@ -48,7 +48,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
  public:
   explicit SqlitePolicyEntryStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
 
-  Status Upsert(const PolicyEntryRow& row) override {
+  Status Upsert(const PolicyEntryRow& row, std::span<const ledger::Entry> audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -63,6 +63,9 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
       if (sqlite3_changes(conn_->db()) != 1) {
         return Status::FailedPrecondition("policy entry belongs to another patient");
       }
+    }
+    if (!audit.empty()) {
+      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
     }
     return txn.Commit();
   }
@@ -85,7 +88,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
     }
   }
 
-  Status DeletePatient(std::string_view patient_id) override {
+  Status DeletePatient(std::string_view patient_id, std::span<const ledger::Entry> audit) override {
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -93,6 +96,9 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
       MV_STMT(s, *conn_, kSqlDeletePatient);
       s.Text(1, patient_id);
       MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
+    }
+    if (!audit.empty()) {
+      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
     }
     return txn.Commit();
   }

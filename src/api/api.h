@@ -88,6 +88,14 @@ struct Services {
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
                                              const Services& services);
 
+// The request being handled on the calling thread (empty outside one), so
+// that lower modules' ledger entries name the request and the account.
+struct RequestOrigin {
+  std::string request_id;
+  std::string account_id;
+};
+RequestOrigin CurrentRequestOrigin();
+
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);
 

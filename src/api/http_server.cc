@@ -175,6 +175,15 @@ json PatientJson(const record::PatientInfo& p) {
 
 }  // namespace
 
+RequestOrigin CurrentRequestOrigin() {
+  RequestOrigin o;
+  o.request_id = t_ctx.request_id;
+  if (t_ctx.session.has_value()) {
+    o.account_id = t_ctx.session->account.account_id;
+  }
+  return o;
+}
+
 // ---------------------------------------------------------------------------
 // Call
 

@@ -138,8 +138,12 @@ void RegisterLedgerRoutes(RouteTable& table) {
             call.Json(201, json{{"accepted", true}, {"size", *size}});
             return Status::Ok();
           }
-          if (st.code() != StatusCode::kFailedPrecondition) {
-            last = st;  // the witness's own key, but the line is bad
+          if (st.code() == StatusCode::kDataLoss) {
+            // A configured witness's name and key id with a signature that
+            // does not verify: a bad request, not damage to stored data.
+            last = Status::PermissionDenied("the cosignature does not verify");
+          } else if (st.code() != StatusCode::kFailedPrecondition) {
+            last = st;  // malformed line, unknown checkpoint size
           }
         }
         return last;

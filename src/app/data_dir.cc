@@ -145,6 +145,16 @@ Status AppendEncodedEntries(store::Connection& conn, store::AuditEntries encoded
   return ledger::SqliteLedger::AppendInTransaction(conn, entries);
 }
 
+access::AccessOptions AccessOptionsFor(const SecretBytes& patient_ref_key) {
+  access::AccessOptions o;
+  o.patient_ref_key = &patient_ref_key;
+  o.origin = [] {
+    api::RequestOrigin r = api::CurrentRequestOrigin();
+    return std::make_pair(r.request_id, r.account_id);
+  };
+  return o;
+}
+
 api::Services Runtime::services() const {
   api::Services s;
   s.records = records.get();
@@ -216,6 +226,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   options.audit = [ref_key](const record::RecordEvent& event) -> Result<Bytes> {
     ledger::Entry e;
     e.time_ms = event.time_ms;
+    e.request_id = api::CurrentRequestOrigin().request_id;
     e.actor = event.author.empty() ? std::string("system") : std::string(event.author);
     e.action = std::string(event.action);
     e.effect = std::string(ledger::kEffectDone);
@@ -279,9 +290,9 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
     return p.empty() ? Status::Ok() : record::ValidateSegmentPath(p);
   };
   MV_ASSIGN_OR_RETURN(
-      rt->access, access::CreateAccessService(rt->policy_entries.get(), rt->keys.get(),
-                                              rt->policy_data.get(), rt->policy, std::move(lookup),
-                                              validate_prefix, access::AccessOptions{}));
+      rt->access, access::CreateAccessService(
+                      rt->policy_entries.get(), rt->keys.get(), rt->policy_data.get(), rt->policy,
+                      std::move(lookup), validate_prefix, AccessOptionsFor(rt->patient_ref_key)));
   MV_RETURN_IF_ERROR(rt->access->Load());
   return rt;
 }
