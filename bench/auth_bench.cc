@@ -16,6 +16,7 @@
 #include <string>
 
 #include "auth/auth.h"
+#include "bench_util.h"
 #include "crypto/crypto.h"
 #include "store/account_store.h"
 
@@ -27,24 +28,7 @@ using namespace medvault;
 constexpr char kPassword[] = "Tractor-Rain-Blue-42";
 constexpr char kAudience[] = "medvault-api";
 
-class BenchDir {
- public:
-  BenchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "medvault-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::abort();
-    }
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using medvault::bench::BenchDir;
 
 template <typename T>
 T Must(Result<T> r) {

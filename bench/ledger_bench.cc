@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "ledger/ledger.h"
 
 namespace {
@@ -33,26 +34,7 @@ using medvault::ledger::SqliteLedger;
 
 constexpr uint64_t kProofTreeSize = 1000000;
 
-class BenchDir {
- public:
-  BenchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "medvault-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::abort();
-    }
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  BenchDir(const BenchDir&) = delete;
-  BenchDir& operator=(const BenchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using medvault::bench::BenchDir;
 
 // A typical decision entry (about 330 bytes encoded).
 Entry SampleEntry(uint64_t i) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "crypto/crypto.h"
 #include "integrity/integrity.h"
 #include "record/record.h"
@@ -35,26 +36,7 @@ constexpr int kObjects = 200;
 constexpr size_t kObjectSize = 256 * 1024;
 constexpr size_t kReadChunk = 256 * 1024;
 
-class BenchDir {
- public:
-  BenchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "medvault-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::abort();
-    }
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  BenchDir(const BenchDir&) = delete;
-  BenchDir& operator=(const BenchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using medvault::bench::BenchDir;
 
 // The stores and the data set, built once for all benchmarks.
 struct Fixture {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <string>
 
+#include "bench_util.h"
 #include "store/store.h"
 
 namespace {
@@ -26,26 +27,7 @@ using medvault::store::SegmentVersionRecord;
 
 constexpr size_t kObjectSize = 1024;
 
-class BenchDir {
- public:
-  BenchDir() {
-    std::string tmpl = (fs::temp_directory_path() / "medvault-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::abort();
-    }
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  BenchDir(const BenchDir&) = delete;
-  BenchDir& operator=(const BenchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using medvault::bench::BenchDir;
 
 void Check(bool ok, benchmark::State& state, const char* what) {
   if (!ok) {

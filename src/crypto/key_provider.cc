@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/file_util.h"
 #include "crypto/crypto.h"
 
 namespace medvault::crypto {
@@ -51,21 +52,6 @@ class Fd {
  private:
   int fd_;
 };
-
-Status WriteAll(int fd, ByteView data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Status::IOError("write failed: " + ErrnoText(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
 
 Status FsyncParentDir(const std::filesystem::path& path) {
   std::filesystem::path dir = path.parent_path();

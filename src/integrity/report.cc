@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/file_util.h"
 #include "common/ids.h"
 #include "integrity/integrity.h"
 
@@ -17,16 +18,6 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kKinds = {kMissing,    kChanged,       kSwapped,
                                                     kRolledBack, kUndecryptable, kOrphan};
-
-std::string ErrnoText(int err) { return std::strerror(err); }
-
-int FsyncFd(int fd) {
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc != 0 && errno == EINTR);
-  return rc == 0 ? 0 : errno;
-}
 
 }  // namespace
 
@@ -73,60 +64,7 @@ std::string ReportJson(const ScrubReport& report) {
 }
 
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents) {
-  if (path.filename().empty()) {
-    return Status::InvalidArgument("report path names no file");
-  }
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  const std::filesystem::path tmp =
-      dir / ("." + path.filename().string() + "." + NewRandomId() + ".tmp");
-  int fd;
-  do {
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    return Status::IOError("cannot create temp file for the scrub report: " + ErrnoText(errno));
-  }
-  auto fail = [&](std::string what, int err) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    ::unlink(tmp.c_str());
-    return Status::IOError(what + ": " + ErrnoText(err));
-  };
-  const char* p = contents.data();
-  size_t left = contents.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail("write of the scrub report failed", errno);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  if (const int err = FsyncFd(fd); err != 0) {
-    return fail("fsync of the scrub report failed", err);
-  }
-  const int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) {
-    return fail("close of the scrub report failed", errno);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail("rename of the scrub report failed", errno);
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) {
-    return Status::IOError("cannot open the scrub report's directory: " + ErrnoText(errno));
-  }
-  const int err = FsyncFd(dfd);
-  ::close(dfd);
-  if (err != 0) {
-    return Status::IOError("fsync of the scrub report's directory failed: " + ErrnoText(err));
-  }
-  return Status::Ok();
+  return ::medvault::WriteFileAtomically(path, AsBytes(contents), 0600);
 }
 
 }  // namespace medvault::integrity

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "common/file_util.h"
 #include "crypto/crypto.h"
 #include "ledger/internal.h"
 #include "ledger/ledger.h"
@@ -81,59 +82,6 @@ int Fd::Close() {
 }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-Status WriteAll(int fd, ByteView data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Status::IOError("write failed: " + ErrnoText(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status FsyncDir(const std::filesystem::path& dir) {
-  const std::filesystem::path d = dir.empty() ? std::filesystem::path(".") : dir;
-  Fd fd(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    return Status::IOError("cannot open directory " + d.string() + ": " + ErrnoText(errno));
-  }
-  if (::fsync(fd.get()) != 0) {
-    return Status::IOError("fsync of directory " + d.string() + " failed: " + ErrnoText(errno));
-  }
-  return Status::Ok();
-}
-
-Status AtomicWriteFile(const std::filesystem::path& path, ByteView data) {
-  std::string tmpl = path.string() + ".tmp-XXXXXX";
-  const int raw = ::mkstemp(tmpl.data());  // mode 0600, O_EXCL
-  if (raw < 0) {
-    return Status::IOError("cannot create temporary file for " + path.string() + ": " +
-                           ErrnoText(errno));
-  }
-  Fd fd(raw);
-  const std::filesystem::path tmp = tmpl;
-  Status st = WriteAll(fd.get(), data);
-  if (st.ok() && ::fsync(fd.get()) != 0) {
-    st = Status::IOError("fsync of " + tmp.string() + " failed: " + ErrnoText(errno));
-  }
-  if (st.ok() && fd.Close() != 0) {
-    st = Status::IOError("close of " + tmp.string() + " failed: " + ErrnoText(errno));
-  }
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::IOError("rename to " + path.string() + " failed: " + ErrnoText(errno));
-  }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  return FsyncDir(path.parent_path());
-}
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_size,
                                   bool owner_only) {

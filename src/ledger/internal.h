@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/bytes.h"
+#include "common/file_util.h"
 #include "common/status.h"
 
 namespace medvault::ledger {
@@ -44,12 +45,13 @@ class Fd {
 };
 
 std::string ErrnoText(int err);
-Status WriteAll(int fd, ByteView data);
-Status FsyncDir(const std::filesystem::path& dir);
-// Writes `data` to `path` atomically and durably with mode 0600: a temporary
-// file in the same directory, fsync, rename over `path`, fsync of the
-// directory.
-Status AtomicWriteFile(const std::filesystem::path& path, ByteView data);
+using ::medvault::FsyncDir;
+using ::medvault::WriteAll;
+// Writes `data` to `path` atomically and durably with mode 0600 (see
+// common/file_util.h).
+inline Status AtomicWriteFile(const std::filesystem::path& path, ByteView data) {
+  return ::medvault::WriteFileAtomically(path, data, 0600);
+}
 // Reads a whole regular file of at most `max_size` bytes. NotFound when it
 // does not exist; FailedPrecondition when it is not a regular file or (with
 // `owner_only`) when group or others have any permission on it.
