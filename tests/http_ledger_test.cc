@@ -1101,5 +1101,56 @@ TEST_F(HttpLedgerTest, ConsentChangesAreRecordedWithTheirAuthor) {
   EXPECT_EQ(revokes, 1);
 }
 
+// Sign-ins and account administration are recorded; a failed sign-in is
+// counted without naming the username tried.
+TEST_F(HttpLedgerTest, SignInsAndAccountChangesAreRecorded) {
+  auto admin = MakeAccount("admin.ledger", {"institution-admin"});
+  auto ac = ClientWith(SignIn(admin));
+  auto created = ac->Post("/api/v1/accounts",
+                          json{{"username", "nurse.ledger"},
+                               {"display_name", "Nurse Ledger"},
+                               {"password", "Another-Long-Passphrase-7"},
+                               {"roles", {"nurse"}},
+                               {"institution_id", institution_id_}}
+                              .dump(),
+                          "application/json");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string new_id = json::parse(created->body)["account_id"];
+  ac.reset();
+  httplib::Client anon("127.0.0.1", server_->port());
+  auto failed =
+      anon.Post("/api/v1/auth/login",
+                json{{"username", "someone.secret"}, {"password", "Wrong-Password-123"}}.dump(),
+                "application/json");
+  ASSERT_TRUE(failed);
+  ASSERT_EQ(failed->status, 401);
+  std::string raw;
+  const json entries = AllEntries(&raw);
+  EXPECT_EQ(raw.find("someone.secret"), std::string::npos) << "usernames never enter the ledger";
+  bool saw_create = false;
+  bool saw_admin_login = false;
+  bool saw_failed_login = false;
+  for (const auto& e : entries) {
+    if (e["action"] == "account.create") {
+      saw_create = true;
+      EXPECT_EQ(e["actor"], admin.account_id);
+      EXPECT_EQ(e["details"]["account_id"], new_id);
+      EXPECT_EQ(e["details"]["roles"], "nurse");
+    }
+    if (e["action"] == "auth.login" && e["effect"] == "done" && e["actor"] == admin.account_id) {
+      saw_admin_login = true;
+    }
+    if (e["action"] == "auth.login" && e["effect"] == "deny") {
+      saw_failed_login = true;
+      EXPECT_EQ(e["actor"], "anonymous");
+      EXPECT_EQ(e["reasons"][0], "invalid-credentials");
+    }
+  }
+  EXPECT_TRUE(saw_create);
+  EXPECT_TRUE(saw_admin_login);
+  EXPECT_TRUE(saw_failed_login);
+}
+
 }  // namespace
 }  // namespace medvault

@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -57,6 +58,11 @@ class Call {
   // Ledger entries of this request's decisions, appended (durably) by the
   // server before the answer leaves.
   std::vector<ledger::Entry>& ledger_entries() { return entries_; }
+  // Records an action of this request (account changes, sign-ins) with the
+  // decisions. `actor` "" = the signed-in account.
+  void Record(std::string_view action, std::string_view effect, std::string_view kind,
+              std::map<std::string, std::string> details = {}, std::string_view actor = "",
+              std::vector<std::string> reasons = {});
 
  private:
   void Note(const policy::Decision& d, policy::Action action, const policy::Resource& resource);

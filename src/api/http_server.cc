@@ -284,6 +284,25 @@ Status Call::DecideBreakGlass(std::string_view patient_id, std::string_view reas
   return Status::Ok();
 }
 
+void Call::Record(std::string_view action, std::string_view effect, std::string_view kind,
+                  std::map<std::string, std::string> details, std::string_view actor,
+                  std::vector<std::string> reasons) {
+  if (services.ledger == nullptr) {
+    return;
+  }
+  ledger::Entry e;
+  e.time_ms = NowUnixMillis();
+  e.request_id = t_ctx.request_id;
+  e.actor = !actor.empty() ? std::string(actor)
+                           : (account_id().empty() ? std::string("anonymous") : account_id());
+  e.action = std::string(action);
+  e.effect = std::string(effect);
+  e.reasons = std::move(reasons);
+  e.resource.kind = std::string(kind);
+  e.details = std::move(details);
+  entries_.push_back(std::move(e));
+}
+
 bool Call::Permits(Action action, const policy::Resource& resource) {
   const policy::Decision saved = last_;
   const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
