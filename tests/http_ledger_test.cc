@@ -727,7 +727,8 @@ TEST_F(HttpLedgerTest, PatientReadsOwnAccessHistoryIncludingBreakGlass) {
     auto own = other->Get((Base(other_id) + "/access-history").c_str());
     ASSERT_TRUE(own);
     EXPECT_EQ(own->status, 200) << own->body;
-    for (const auto& item : json::parse(own->body)["history"]) {
+    const json parsed_1 = json::parse(own->body);
+    for (const auto& item : parsed_1["history"]) {
       EXPECT_NE(item["actor"], er.account_id) << item.dump();
     }
     auto op = ClientWith(SignIn(MakeAccount("operator.x", {"operator"})));
