@@ -51,15 +51,22 @@ std::vector<Ack> RunAndKill(const std::string& data, const std::string& id, uint
   fcntl(fds[0], F_SETFL, O_NONBLOCK);
   std::string out;
   char buf[4096];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  // The window starts when the writer is ready (at most 30 s to get there).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool ready = false;
   while (std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = read(fds[0], buf, sizeof buf);
     if (n > 0) {
       out.append(buf, static_cast<size_t>(n));
+      if (!ready && out.find("READY\n") != std::string::npos) {
+        ready = true;
+        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      }
     } else {
       usleep(1000);
     }
   }
+  EXPECT_TRUE(ready) << "the writer never became ready";
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
