@@ -41,8 +41,8 @@ class CountingStore final : public AccountStore {
   explicit CountingStore(AccountStore* inner) : inner_(inner) {}
   int64_t calls() const { return calls_.load(); }
 
-  Status CreateInstitution(const store::InstitutionRow& r) override {
-    return Count(), inner_->CreateInstitution(r);
+  Status CreateInstitution(const store::InstitutionRow& r, store::AuditEntries a) override {
+    return Count(), inner_->CreateInstitution(r, a);
   }
   Result<store::InstitutionRow> GetInstitution(std::string_view id) override {
     return Count(), inner_->GetInstitution(id);
@@ -50,8 +50,8 @@ class CountingStore final : public AccountStore {
   Result<std::vector<store::InstitutionRow>> ListInstitutions() override {
     return Count(), inner_->ListInstitutions();
   }
-  Status CreateDepartment(const store::DepartmentRow& r) override {
-    return Count(), inner_->CreateDepartment(r);
+  Status CreateDepartment(const store::DepartmentRow& r, store::AuditEntries a) override {
+    return Count(), inner_->CreateDepartment(r, a);
   }
   Result<store::DepartmentRow> GetDepartment(std::string_view id) override {
     return Count(), inner_->GetDepartment(id);
@@ -59,8 +59,8 @@ class CountingStore final : public AccountStore {
   Result<std::vector<store::DepartmentRow>> ListDepartments(std::string_view id) override {
     return Count(), inner_->ListDepartments(id);
   }
-  Status CreateAccount(const store::AccountRow& r) override {
-    return Count(), inner_->CreateAccount(r);
+  Status CreateAccount(const store::AccountRow& r, store::AuditEntries a) override {
+    return Count(), inner_->CreateAccount(r, a);
   }
   Result<store::AccountRow> GetAccount(std::string_view id) override {
     Count();
@@ -80,18 +80,21 @@ class CountingStore final : public AccountStore {
   Result<std::vector<store::AccountRow>> ListAccounts(std::string_view id) override {
     return Count(), inner_->ListAccounts(id);
   }
-  Status SetRoles(std::string_view id, const std::vector<std::string>& roles,
-                  int64_t now) override {
-    return Count(), inner_->SetRoles(id, roles, now);
+  Status SetRoles(std::string_view id, const std::vector<std::string>& roles, int64_t now,
+                  store::AuditEntries a) override {
+    return Count(), inner_->SetRoles(id, roles, now, a);
   }
-  Status SetDisabled(std::string_view id, bool disabled, int64_t now) override {
-    return Count(), inner_->SetDisabled(id, disabled, now);
+  Status SetDisabled(std::string_view id, bool disabled, int64_t now,
+                     store::AuditEntries a) override {
+    return Count(), inner_->SetDisabled(id, disabled, now, a);
   }
-  Status SetPasswordHash(std::string_view id, std::string_view hash, int64_t now) override {
-    return Count(), inner_->SetPasswordHash(id, hash, now);
+  Status SetPasswordHash(std::string_view id, std::string_view hash, int64_t now,
+                         store::AuditEntries a) override {
+    return Count(), inner_->SetPasswordHash(id, hash, now, a);
   }
-  Status SetTotp(std::string_view id, ByteView sealed, bool enabled, int64_t now) override {
-    return Count(), inner_->SetTotp(id, sealed, enabled, now);
+  Status SetTotp(std::string_view id, ByteView sealed, bool enabled, int64_t now,
+                 store::AuditEntries a) override {
+    return Count(), inner_->SetTotp(id, sealed, enabled, now, a);
   }
   Result<bool> AdvanceTotpStep(std::string_view id, int64_t step) override {
     return Count(), inner_->AdvanceTotpStep(id, step);

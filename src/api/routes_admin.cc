@@ -58,8 +58,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         MV_ASSIGN_OR_RETURN(std::string name, GetStringField(j, "name", true, 200));
         MV_ASSIGN_OR_RETURN(auth::Institution inst,
                             call.services.accounts->CreateInstitution(name));
-        call.Record("institution.create", ledger::kEffectDone, "institution",
-                    {{"institution_id", inst.institution_id}});
         call.Json(201, json{{"institution_id", inst.institution_id}, {"name", inst.name}});
         return Status::Ok();
       });
@@ -90,8 +88,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"name"}, {"name"}));
         MV_ASSIGN_OR_RETURN(std::string name, GetStringField(j, "name", true, 200));
         MV_ASSIGN_OR_RETURN(auth::Department d, call.services.accounts->CreateDepartment(id, name));
-        call.Record("department.create", ledger::kEffectDone, "department",
-                    {{"department_id", d.department_id}, {"institution_id", id}});
         call.Json(201, json{{"department_id", d.department_id},
                             {"institution_id", d.institution_id},
                             {"name", d.name}});
@@ -152,12 +148,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         auto created = call.services.accounts->CreateAccount(n);
         sodium_memzero(n.password.data(), n.password.size());
         MV_RETURN_IF_ERROR(created.status());
-        std::string roles;
-        for (const std::string& r : created->account.roles) {
-          roles += (roles.empty() ? "" : ",") + r;
-        }
-        call.Record("account.create", ledger::kEffectDone, "account",
-                    {{"account_id", created->account.account_id}, {"roles", roles}});
         call.res.set_header("Location", "/api/v1/accounts/" + created->account.account_id);
         call.Json(201, CreatedJson(*created));
         return Status::Ok();
@@ -191,12 +181,6 @@ void RegisterAdminRoutes(RouteTable& table) {
                         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"roles"}, {"roles"}));
                         MV_ASSIGN_OR_RETURN(auto roles, GetStringArrayField(j, "roles", 16, 64));
                         MV_RETURN_IF_ERROR(call.services.accounts->SetRoles(a.account_id, roles));
-                        std::string joined;
-                        for (const std::string& r : roles) {
-                          joined += (joined.empty() ? "" : ",") + r;
-                        }
-                        call.Record("account.roles", ledger::kEffectDone, "account",
-                                    {{"account_id", a.account_id}, {"roles", joined}});
                         call.Json(200, json{{"account_id", a.account_id}, {"roles", roles}});
                         return Status::Ok();
                       });
@@ -208,8 +192,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body.empty() ? "{}" : body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {}, {}));
         const std::string op = call.req.matches[2].str();
-        call.Record("account." + op, ledger::kEffectDone, "account",
-                    {{"account_id", a.account_id}});
         if (op == "reset-totp") {
           MV_ASSIGN_OR_RETURN(auth::CreatedAccount c,
                               call.services.accounts->ResetTotp(a.account_id));
@@ -232,10 +214,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"password"}, {"password"}));
         MV_ASSIGN_OR_RETURN(std::string pw, GetStringField(j, "password", true, 1024));
         Status st = call.services.accounts->ResetPassword(a.account_id, pw);
-        if (st.ok()) {
-          call.Record("account.reset-password", ledger::kEffectDone, "account",
-                      {{"account_id", a.account_id}});
-        }
         sodium_memzero(pw.data(), pw.size());
         MV_RETURN_IF_ERROR(st);
         call.Json(200, json{{"account_id", a.account_id}, {"done", "reset-password"}});

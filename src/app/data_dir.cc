@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/app.h"
+#include "common/ids.h"
 #include "common/log.h"
 
 namespace medvault::app {
@@ -265,6 +266,23 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auth_options.argon2.mem_limit = static_cast<size_t>(config.argon2_memory_kib) * 1024;
   auth_options.argon2.ops_limit = config.argon2_iterations;
   auth_options.access_ttl_ms = int64_t{config.access_token_minutes} * 60 * 1000;
+  // Account changes carry their ledger entry into the account store's
+  // transaction; the actor is the request's account, or "cli" outside one.
+  auth_options.audit = [](const auth::AccountEvent& event) -> Result<Bytes> {
+    const api::RequestOrigin origin = api::CurrentRequestOrigin();
+    ledger::Entry e;
+    e.time_ms = NowUnixMillis();
+    e.request_id = origin.request_id;
+    e.actor = !origin.account_id.empty() ? origin.account_id
+                                         : (origin.request_id.empty() ? "cli" : "anonymous");
+    e.action = std::string(event.action);
+    e.effect = std::string(ledger::kEffectDone);
+    e.resource = {"account", ""};
+    e.details = event.details;
+    e.details["subject"] = std::string(event.subject_id);
+    MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
+    return ledger::Encode(e);
+  };
   MV_ASSIGN_OR_RETURN(rt->accounts, auth::CreateAccountService(rt->account_store.get(),
                                                                rt->keys.get(), auth_options));
 

@@ -202,6 +202,30 @@ class AccountServiceImpl final : public AccountService {
         cache_(options_.token_cache_capacity),
         last_purge_ms_(options_.now_ms()) {}
 
+  // The ledger entry of an account change (none when no encoder is set).
+  Result<std::vector<Bytes>> Audit(std::string_view action, std::string_view subject,
+                                   std::map<std::string, std::string> details) const {
+    std::vector<Bytes> out;
+    if (!options_.audit) {
+      return out;
+    }
+    AccountEvent event;
+    event.action = action;
+    event.subject_id = subject;
+    event.details = std::move(details);
+    MV_ASSIGN_OR_RETURN(Bytes entry, options_.audit(event));
+    out.push_back(std::move(entry));
+    return out;
+  }
+
+  static std::string JoinRoles(const std::vector<std::string>& roles) {
+    std::string out;
+    for (const std::string& r : roles) {
+      out += (out.empty() ? "" : ",") + r;
+    }
+    return out;
+  }
+
   // --- Institutions and departments ---------------------------------------
 
   Result<Institution> CreateInstitution(std::string_view name) override {
@@ -210,7 +234,8 @@ class AccountServiceImpl final : public AccountService {
       return Status::InvalidArgument("institution name must be 1 to 200 characters of text");
     }
     store::InstitutionRow row{NewRandomId(), std::string(trimmed), Now()};
-    MV_RETURN_IF_ERROR(store_->CreateInstitution(row));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("institution.create", row.institution_id, {}));
+    MV_RETURN_IF_ERROR(store_->CreateInstitution(row, audit));
     return Institution{row.institution_id, row.name, row.created_at_ms};
   }
 
@@ -235,7 +260,9 @@ class AccountServiceImpl final : public AccountService {
     }
     store::DepartmentRow row{NewRandomId(), std::string(institution_id), std::string(trimmed),
                              Now()};
-    MV_RETURN_IF_ERROR(store_->CreateDepartment(row));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("department.create", row.department_id,
+                                          {{"institution_id", row.institution_id}}));
+    MV_RETURN_IF_ERROR(store_->CreateDepartment(row, audit));
     return Department{row.department_id, row.institution_id, row.name, row.created_at_ms};
   }
 
@@ -308,7 +335,10 @@ class AccountServiceImpl final : public AccountService {
       created.otpauth_uri =
           OtpauthUri(options_.totp_issuer, username, secret.view(), options_.totp);
     }
-    Status st = store_->CreateAccount(row);
+    MV_ASSIGN_OR_RETURN(
+        auto audit, Audit("account.create", row.account_id,
+                          {{"roles", JoinRoles(roles)}, {"institution_id", row.institution_id}}));
+    Status st = store_->CreateAccount(row, audit);
     if (st.code() == StatusCode::kNotFound) {
       return Status::InvalidArgument(st.message());  // institution or department vanished
     }
@@ -360,14 +390,18 @@ class AccountServiceImpl final : public AccountService {
       return Status::FailedPrecondition(
           "these roles require a second factor: enrol TOTP first (reset the one-time code)");
     }
-    MV_RETURN_IF_ERROR(store_->SetRoles(account_id, valid, Now()));
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit("account.roles", row.account_id, {{"roles", JoinRoles(valid)}}));
+    MV_RETURN_IF_ERROR(store_->SetRoles(account_id, valid, Now(), audit));
     cache_.InvalidateAccount(row.account_id);
     return Status::Ok();
   }
 
   Status SetDisabled(std::string_view account_id, bool disabled) override {
     const int64_t now = Now();
-    MV_RETURN_IF_ERROR(store_->SetDisabled(account_id, disabled, now));
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit(disabled ? "account.disable" : "account.enable", account_id, {}));
+    MV_RETURN_IF_ERROR(store_->SetDisabled(account_id, disabled, now, audit));
     if (disabled) {
       MV_RETURN_IF_ERROR(
           store_->RevokeAccountSessions(account_id, now, "account disabled").status());
@@ -383,7 +417,8 @@ class AccountServiceImpl final : public AccountService {
         CheckPasswordStrength(new_password, account.username, options_.password_policy));
     MV_ASSIGN_OR_RETURN(std::string hash, HashPassword(new_password, options_.argon2));
     const int64_t now = Now();
-    MV_RETURN_IF_ERROR(store_->SetPasswordHash(account_id, hash, now));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.reset-password", row.account_id, {}));
+    MV_RETURN_IF_ERROR(store_->SetPasswordHash(account_id, hash, now, audit));
     MV_RETURN_IF_ERROR(RevokeAll(row.account_id, now, "password reset"));
     return store_->ClearLoginFailures(row.username_index);
   }
@@ -413,7 +448,8 @@ class AccountServiceImpl final : public AccountService {
       return Status::InvalidArgument("new password must differ from the current one");
     }
     MV_ASSIGN_OR_RETURN(std::string hash, HashPassword(new_password, options_.argon2));
-    MV_RETURN_IF_ERROR(store_->SetPasswordHash(account_id, hash, now));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.change-password", row.account_id, {}));
+    MV_RETURN_IF_ERROR(store_->SetPasswordHash(account_id, hash, now, audit));
     if (failures.has_value()) {
       MV_RETURN_IF_ERROR(store_->ClearLoginFailures(row.username_index));
     }
@@ -427,7 +463,8 @@ class AccountServiceImpl final : public AccountService {
     crypto::RandomBytes(secret.mutable_view());
     MV_ASSIGN_OR_RETURN(Bytes sealed, SealTotp(row.account_id, secret));
     const int64_t now = Now();
-    MV_RETURN_IF_ERROR(store_->SetTotp(account_id, sealed, /*enabled=*/true, now));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.reset-totp", row.account_id, {}));
+    MV_RETURN_IF_ERROR(store_->SetTotp(account_id, sealed, /*enabled=*/true, now, audit));
     MV_RETURN_IF_ERROR(RevokeAll(row.account_id, now, "second factor reset"));
     CreatedAccount out;
     out.totp_secret_base32 = Base32Encode(secret.view());

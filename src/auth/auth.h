@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,7 +172,17 @@ struct AuthenticatedSession {
   int64_t expires_at_ms = 0;  // of the access token
 };
 
+// An account change the ledger records in the same transaction.
+struct AccountEvent {
+  std::string_view action;      // "account.create", "account.roles", ...
+  std::string_view subject_id;  // the account, institution or department concerned
+  std::map<std::string, std::string> details;
+};
+
 struct AuthOptions {
+  // Encodes the ledger entry of an account change; empty = no entries.
+  // Wired by the app to src/ledger (the store's audit hook appends it).
+  std::function<Result<Bytes>(const AccountEvent&)> audit;
   std::vector<std::string> audiences = {"medvault-api"};
   int64_t access_ttl_ms = 15 * 60 * 1000;
   int64_t refresh_ttl_ms = 12 * 60 * 60 * 1000;      // per refresh token

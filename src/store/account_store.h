@@ -93,14 +93,14 @@ class AccountStore {
 
   // --- Institutions and departments ---------------------------------------
   // AlreadyExists when the id or the name is taken.
-  virtual Status CreateInstitution(const InstitutionRow& row) = 0;
+  virtual Status CreateInstitution(const InstitutionRow& row, AuditEntries audit = {}) = 0;
   // NotFound when absent.
   virtual Result<InstitutionRow> GetInstitution(std::string_view institution_id) = 0;
   // Sorted by name.
   virtual Result<std::vector<InstitutionRow>> ListInstitutions() = 0;
   // NotFound for an unknown institution; AlreadyExists when the id, or the
   // name within the institution, is taken.
-  virtual Status CreateDepartment(const DepartmentRow& row) = 0;
+  virtual Status CreateDepartment(const DepartmentRow& row, AuditEntries audit = {}) = 0;
   virtual Result<DepartmentRow> GetDepartment(std::string_view department_id) = 0;
   // "" for all institutions. Sorted by institution, then name.
   virtual Result<std::vector<DepartmentRow>> ListDepartments(std::string_view institution_id) = 0;
@@ -109,21 +109,24 @@ class AccountStore {
   // AlreadyExists when the account id or the username index is taken;
   // NotFound for an unknown institution or department, or a department of
   // another institution; InvalidArgument for a malformed row.
-  virtual Status CreateAccount(const AccountRow& row) = 0;
+  virtual Status CreateAccount(const AccountRow& row, AuditEntries audit = {}) = 0;
   // NotFound when absent.
   virtual Result<AccountRow> GetAccount(std::string_view account_id) = 0;
   virtual Result<AccountRow> FindAccountByUsernameIndex(ByteView username_index) = 0;
   // "" for all institutions. In creation order.
   virtual Result<std::vector<AccountRow>> ListAccounts(std::string_view institution_id) = 0;
   // Each of these: NotFound for an unknown account.
+  // Writes that carry `audit` entries append them (through the options'
+  // audit hook) in the same transaction.
   virtual Status SetRoles(std::string_view account_id, const std::vector<std::string>& roles,
-                          int64_t now_ms) = 0;
-  virtual Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms) = 0;
+                          int64_t now_ms, AuditEntries audit = {}) = 0;
+  virtual Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms,
+                             AuditEntries audit = {}) = 0;
   virtual Status SetPasswordHash(std::string_view account_id, std::string_view password_hash,
-                                 int64_t now_ms) = 0;
+                                 int64_t now_ms, AuditEntries audit = {}) = 0;
   // Replaces the TOTP secret (empty = none) and resets the replay step to 0.
   virtual Status SetTotp(std::string_view account_id, ByteView sealed_totp_secret, bool enabled,
-                         int64_t now_ms) = 0;
+                         int64_t now_ms, AuditEntries audit = {}) = 0;
   // Replay guard: atomically raises last_totp_step to `step` when it is
   // greater than the stored one. False when `step` was not greater (a code
   // of that step, or an earlier one, was already accepted).

@@ -337,8 +337,8 @@ Status ValidateTokens(const std::vector<SessionTokenRow>& tokens) {
 class SqliteAccountStore final : public AccountStore {
  public:
   SqliteAccountStore(std::unique_ptr<Connection> writer,
-                     std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {
+                     std::vector<std::unique_ptr<Connection>> readers, SqliteOptions options)
+      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {
     for (auto& r : readers_) {
       free_readers_.push_back(r.get());
     }
@@ -351,7 +351,8 @@ class SqliteAccountStore final : public AccountStore {
 
   // --- Institutions and departments ---------------------------------------
 
-  Status CreateInstitution(const InstitutionRow& row) override {
+  Status CreateInstitution(const InstitutionRow& row, AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     if (row.institution_id.empty()) {
       return Status::InvalidArgument("institution id must not be empty");
     }
@@ -376,6 +377,7 @@ class SqliteAccountStore final : public AccountStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
     return txn.Commit();
   }
 
@@ -403,7 +405,8 @@ class SqliteAccountStore final : public AccountStore {
     }
   }
 
-  Status CreateDepartment(const DepartmentRow& row) override {
+  Status CreateDepartment(const DepartmentRow& row, AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     if (row.department_id.empty() || row.institution_id.empty()) {
       return Status::InvalidArgument("department and institution ids must not be empty");
     }
@@ -439,6 +442,7 @@ class SqliteAccountStore final : public AccountStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
     return txn.Commit();
   }
 
@@ -469,7 +473,8 @@ class SqliteAccountStore final : public AccountStore {
 
   // --- Accounts -----------------------------------------------------------
 
-  Status CreateAccount(const AccountRow& row) override {
+  Status CreateAccount(const AccountRow& row, AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     if (row.account_id.empty() || row.username_index.empty() || row.sealed_profile.empty() ||
         row.password_hash.empty()) {
       return Status::InvalidArgument(
@@ -538,6 +543,7 @@ class SqliteAccountStore final : public AccountStore {
           .Int(14, row.updated_at_ms);
       MV_RETURN_IF_ERROR(s.Exec("create account"));
     }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
     return txn.Commit();
   }
 
@@ -581,41 +587,73 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Status SetRoles(std::string_view account_id, const std::vector<std::string>& roles,
-                  int64_t now_ms) override {
+                  int64_t now_ms, AuditEntries audit) override {
     MV_ASSIGN_OR_RETURN(std::string encoded, EncodeRoles(roles));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlSetRoles);
-    s.Text(1, account_id).Text(2, encoded).Int(3, now_ms);
-    return ExecOneRow(s, "set roles");
+    return AuditedWrite(audit, [&]() -> Status {
+      MV_STMT(s, *writer_, kSqlSetRoles);
+      s.Text(1, account_id).Text(2, encoded).Int(3, now_ms);
+      return ExecOneRow(s, "set roles");
+    });
   }
 
-  Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlSetDisabled);
-    s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
-    return ExecOneRow(s, "set disabled");
+  Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms,
+                     AuditEntries audit) override {
+    return AuditedWrite(audit, [&]() -> Status {
+      MV_STMT(s, *writer_, kSqlSetDisabled);
+      s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
+      return ExecOneRow(s, "set disabled");
+    });
   }
 
   Status SetPasswordHash(std::string_view account_id, std::string_view password_hash,
-                         int64_t now_ms) override {
+                         int64_t now_ms, AuditEntries audit) override {
     if (password_hash.empty()) {
       return Status::InvalidArgument("password hash must not be empty");
     }
-    std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlSetPasswordHash);
-    s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
-    return ExecOneRow(s, "set password");
+    return AuditedWrite(audit, [&]() -> Status {
+      MV_STMT(s, *writer_, kSqlSetPasswordHash);
+      s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
+      return ExecOneRow(s, "set password");
+    });
   }
 
   Status SetTotp(std::string_view account_id, ByteView sealed_totp_secret, bool enabled,
-                 int64_t now_ms) override {
+                 int64_t now_ms, AuditEntries audit) override {
     if (enabled && sealed_totp_secret.empty()) {
       return Status::InvalidArgument("TOTP enabled without a secret");
     }
+    return AuditedWrite(audit, [&]() -> Status {
+      MV_STMT(s, *writer_, kSqlSetTotp);
+      s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, enabled ? 1 : 0).Int(4, now_ms);
+      return ExecOneRow(s, "set totp");
+    });
+  }
+
+  Status CheckAuditHook(AuditEntries audit) const {
+    if (!audit.empty() && !options_.audit_hook) {
+      return Status::FailedPrecondition("audit entries given but no ledger is attached");
+    }
+    return Status::Ok();
+  }
+
+  // REQUIRES: write_mu_ held and a transaction open.
+  Status AuditLocked(AuditEntries audit) {
+    return audit.empty() ? Status::Ok() : options_.audit_hook(*writer_, audit);
+  }
+
+  // Runs `write` under the writer lock; with audit entries, inside one
+  // transaction together with their append.
+  Status AuditedWrite(AuditEntries audit, const std::function<Status()>& write) {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlSetTotp);
-    s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, enabled ? 1 : 0).Int(4, now_ms);
-    return ExecOneRow(s, "set totp");
+    if (audit.empty()) {
+      return write();
+    }
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    MV_RETURN_IF_ERROR(write());
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
   }
 
   Result<bool> AdvanceTotpStep(std::string_view account_id, int64_t step) override {
@@ -920,6 +958,7 @@ class SqliteAccountStore final : public AccountStore {
   std::condition_variable read_cv_;
   std::vector<std::unique_ptr<Connection>> readers_;
   std::vector<Connection*> free_readers_;  // guarded by read_mu_
+  SqliteOptions options_;
 };
 
 }  // namespace
@@ -944,7 +983,7 @@ Result<std::unique_ptr<AccountStore>> OpenSqliteAccountStore(const std::filesyst
     readers.push_back(std::move(reader));
   }
   return std::unique_ptr<AccountStore>(
-      new SqliteAccountStore(std::move(writer), std::move(readers)));
+      new SqliteAccountStore(std::move(writer), std::move(readers), options));
 }
 
 }  // namespace medvault::store
