@@ -172,6 +172,11 @@ if rd:
     if "p99_ms" in rd:
         summary["http_read_p99_ms"] = {"value": rd["p99_ms"], "unit": "ms"}
 
+rn = parse_wrk("http_read_ledger_normal")
+if rn and rd and rd["rps"] > 0:
+    summary["http_read_per_s"]["with_ledger_synchronous_normal"] = rn["rps"]
+    summary["http_read_per_s"]["ratio_full_vs_normal_ledger_sync"] = round(rd["rps"] / rn["rps"], 3)
+
 with open(os.path.join(out_dir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
 print(json.dumps(summary, indent=2, sort_keys=True))

@@ -80,5 +80,21 @@ echo "bench: http reads (${DURATION}s)"
 wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/read.lua" \
   "$BASE/segments/physical-signs/blood-pressure" >"$OUT/http_read.txt"
 
+# The same reads with the ledger's own appends at synchronous=normal (read
+# audits survive a process crash, not a power loss): the price of fsyncing
+# every read's decision, measured in the same run.
+kill $SERVER 2>/dev/null || true
+wait $SERVER 2>/dev/null || true
+MEDVAULT_LEDGER_SYNCHRONOUS=normal "$BUILD/medvault" serve --data "$DATA" \
+  --listen "127.0.0.1:$PORT" --log-level warn >"$TMP/server2.out" 2>"$TMP/server2.err" &
+SERVER=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+  sleep 0.1
+done
+echo "bench: http reads, ledger_synchronous=normal (${DURATION}s)"
+wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/read.lua" \
+  "$BASE/segments/physical-signs/blood-pressure" >"$OUT/http_read_ledger_normal.txt"
+
 python3 "$ROOT/scripts/bench_summary.py" "$OUT"
 echo "bench: wrote $OUT/summary.json"

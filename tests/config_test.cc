@@ -59,6 +59,35 @@ TEST(ConfigTest, PrecedenceFileThenEnvironment) {
   EXPECT_FALSE(ApplySetting(c, "data", "", "--data").ok());
 }
 
+// The settings of accounts, the ledger and the scrubber, with their errors.
+TEST(ConfigTest, LedgerAndAccountSettings) {
+  Config c;
+  ASSERT_TRUE(ApplyConfigText(c,
+                              "ledger_synchronous = normal\nwitness_quorum = 2\n"
+                              "witness_keys = a+00000000+AQ, b+11111111+AQ\n"
+                              "scrub_interval_minutes = 0\nargon2_memory_kib = 8\n"
+                              "access_token_minutes = 5\nledger_origin = example.org/log\n",
+                              "f")
+                  .ok());
+  EXPECT_FALSE(c.ledger_synchronous_full);
+  EXPECT_EQ(c.witness_quorum, 2);
+  ASSERT_EQ(c.witness_keys.size(), 2u);
+  EXPECT_EQ(c.witness_keys[1], "b+11111111+AQ");
+  EXPECT_EQ(c.scrub_interval_minutes, 0);
+  EXPECT_EQ(c.argon2_memory_kib, 8u);
+  EXPECT_EQ(c.access_token_minutes, 5);
+  EXPECT_EQ(c.ledger_origin, "example.org/log");
+  for (const char* bad :
+       {"ledger_synchronous = sometimes", "witness_quorum = 0", "scrub_interval_minutes = -1",
+        "argon2_memory_kib = 1", "access_token_minutes = 0", "ledger_origin = has space",
+        "argon2_iterations = 65"}) {
+    Config d;
+    Status st = ApplyConfigText(d, bad, "medvault.conf");
+    EXPECT_FALSE(st.ok()) << bad;
+    EXPECT_EQ(st.message().rfind("medvault.conf:1: ", 0), 0u) << st.message();
+  }
+}
+
 TEST(ConfigTest, MissingFileIsAnError) {
   Config c;
   Status st = ApplyConfigFile(c, "/nonexistent/medvault.conf");

@@ -141,6 +141,14 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
     } else {
       return Bad(origin, "sqlite_synchronous must be 'full' or 'normal'");
     }
+  } else if (key == "ledger_synchronous") {
+    if (value == "full") {
+      c.ledger_synchronous_full = true;
+    } else if (value == "normal") {
+      c.ledger_synchronous_full = false;
+    } else {
+      return Bad(origin, "ledger_synchronous must be 'full' or 'normal'");
+    }
   } else if (key == "ledger_origin") {
     if (value.empty() || value.size() > 128 ||
         value.find_first_of(" \t\n+") != std::string_view::npos) {

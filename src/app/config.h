@@ -35,6 +35,11 @@ struct Config {
   // many of them make a checkpoint "witnessed".
   std::vector<std::string> witness_keys;
   int witness_quorum = 1;
+  // Durability of the ledger's own appends (the decisions of reads): full =
+  // fsync per group commit (survives power loss), normal = survives a crash
+  // of the process, fsynced at WAL checkpoints (much faster reads). Entries
+  // of writes always commit with their write at sqlite_synchronous.
+  bool ledger_synchronous_full = true;
   // Background integrity scrub every N minutes (0 = off).
   int scrub_interval_minutes = 60;
 };

@@ -74,7 +74,12 @@ constexpr std::string_view kDefaultConfig =
     "# max_json_bytes = 1048576\n"
     "# worker_threads = 64\n"
     "# log_level = info\n"
-    "# sqlite_synchronous = full\n";
+    "# sqlite_synchronous = full\n"
+    "# ledger_synchronous = full   (normal: read audits survive a process crash, not power loss)\n"
+    "# ledger_origin = medvault.local/ledger\n"
+    "# witness_keys = name+keyid+base64, ...\n"
+    "# witness_quorum = 1\n"
+    "# scrub_interval_minutes = 60\n";
 
 }  // namespace
 
@@ -199,7 +204,9 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
 
   // The ledger first: a tampered log refuses to open (medvault ledger verify
   // says where), and the stores below append to it in their transactions.
-  MV_ASSIGN_OR_RETURN(rt->ledger, ledger::SqliteLedger::Open(layout.metadata_db, sqlite));
+  store::SqliteOptions ledger_sqlite = sqlite;
+  ledger_sqlite.synchronous_full = config.ledger_synchronous_full;
+  MV_ASSIGN_OR_RETURN(rt->ledger, ledger::SqliteLedger::Open(layout.metadata_db, ledger_sqlite));
   MV_ASSIGN_OR_RETURN(ledger::Signer signer,
                       ledger::LoadOrCreateSigner(layout.ledger_key, config.ledger_origin));
   rt->ledger_signer = std::make_unique<ledger::Signer>(std::move(signer));
