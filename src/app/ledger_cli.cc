@@ -123,6 +123,7 @@ int VerifyOnline(const ParsedArgs& args) {
   }
   httplib::Headers auth = {{"Authorization", "Bearer " + token}};
   ledger::MerkleTree tree;
+  std::vector<ledger::Hash> leaves;
   for (uint64_t from = 0; from < cp->size;) {
     auto body =
         HttpGet(c, "/api/v1/ledger/entries?from=" + std::to_string(from) + "&limit=1000", auth);
@@ -145,6 +146,7 @@ int VerifyOnline(const ParsedArgs& args) {
       }
       const ledger::Hash leaf = ledger::LeafHash(*bytes);
       tree.Append(leaf);
+      leaves.push_back(leaf);
       ++from;
     }
   }
@@ -152,6 +154,17 @@ int VerifyOnline(const ParsedArgs& args) {
   if (!root.ok() || *root != cp->root) {
     std::cout << "ledger FAILED: the entries do not hash to the signed root at size " << cp->size
               << "\n";
+    // Where: the first entry whose inclusion in the signed tree does not verify.
+    for (uint64_t i = 0; i < leaves.size(); ++i) {
+      auto text = HttpGet(c, "/api/v1/ledger/proof/inclusion?index=" + std::to_string(i) +
+                                 "&size=" + std::to_string(cp->size));
+      auto proof =
+          text.ok() ? ledger::ParseProof(*text) : Result<std::vector<ledger::Hash>>(text.status());
+      if (!proof.ok() || !ledger::VerifyInclusion(leaves[i], i, cp->size, *proof, cp->root).ok()) {
+        std::cout << "first bad entry: " << i << "\n";
+        break;
+      }
+    }
     return 1;
   }
   std::cout << "ledger OK: " << cp->size << " entries hash to the signed root\n";
