@@ -119,11 +119,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
 
 Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
     const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create database file: " + std::string(std::strerror(errno)));
-  }
-  ::close(fd);
+  MV_RETURN_IF_ERROR(store::CreatePrivateDatabaseFile(file));
   MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
                       Connection::Open(file, /*read_only=*/false, store::SqliteOptions{}));
   MV_RETURN_IF_ERROR(store::RunMigrations(*conn, "policy_migrations", kMigrations));

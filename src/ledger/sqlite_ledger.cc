@@ -448,34 +448,9 @@ struct SqliteLedger::Impl {
 
   ~Impl() {
     // Readers first: the writer, closing last, checkpoints and removes the WAL.
-    readers.clear();
+    readers.reset();
     writer.reset();
   }
-
-  // Borrows a read connection for the scope, waiting when all are in use.
-  class Reader {
-   public:
-    explicit Reader(Impl& impl) : impl_(impl) {
-      std::unique_lock<std::mutex> lock(impl_.read_mu);
-      impl_.read_cv.wait(lock, [this] { return !impl_.free_readers.empty(); });
-      conn_ = impl_.free_readers.back();
-      impl_.free_readers.pop_back();
-    }
-    ~Reader() {
-      {
-        std::lock_guard<std::mutex> lock(impl_.read_mu);
-        impl_.free_readers.push_back(conn_);
-      }
-      impl_.read_cv.notify_one();
-    }
-    Reader(const Reader&) = delete;
-    Reader& operator=(const Reader&) = delete;
-    Connection& conn() { return *conn_; }
-
-   private:
-    Impl& impl_;
-    Connection* conn_ = nullptr;
-  };
 
   // ---- tree
 
@@ -490,7 +465,7 @@ struct SqliteLedger::Impl {
     std::vector<Hash> loaded;
     std::optional<CheckpointRecord> latest;
     {
-      Reader r(*this);
+      store::ReaderPool::Lease r(*readers);
       ReadTxn txn(r.conn());
       MV_RETURN_IF_ERROR(txn.Begin());
       {
@@ -631,7 +606,7 @@ struct SqliteLedger::Impl {
 
   Result<CheckpointRecord> CheckpointAt(uint64_t size) {
     MV_RETURN_IF_ERROR(store::CheckInt64(size, "checkpoint size"));
-    Reader r(*this);
+    store::ReaderPool::Lease r(*readers);
     MV_STMT(s, r.conn(), kSqlCheckpointAt);
     s.Int(1, static_cast<int64_t>(size));
     MV_ASSIGN_OR_RETURN(bool row, s.Step("read checkpoint"));
@@ -643,7 +618,7 @@ struct SqliteLedger::Impl {
 
   Result<std::vector<CosignatureRecord>> CosignaturesAt(uint64_t size) {
     MV_RETURN_IF_ERROR(store::CheckInt64(size, "checkpoint size"));
-    Reader r(*this);
+    store::ReaderPool::Lease r(*readers);
     MV_STMT(s, r.conn(), kSqlCosignaturesAt);
     s.Int(1, static_cast<int64_t>(size));
     std::vector<CosignatureRecord> out;
@@ -669,10 +644,7 @@ struct SqliteLedger::Impl {
   std::vector<Pending*> pending;  // guarded by queue_mu
   bool leader_active = false;     // guarded by queue_mu
 
-  std::mutex read_mu;
-  std::condition_variable read_cv;
-  std::vector<std::unique_ptr<Connection>> readers;
-  std::vector<Connection*> free_readers;  // guarded by read_mu
+  std::unique_ptr<store::ReaderPool> readers;
 
   std::mutex sync_mu;  // one Sync at a time
   mutable std::shared_mutex tree_mu;
@@ -684,24 +656,13 @@ SqliteLedger::~SqliteLedger() = default;
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::path& db_file,
                                                          const store::SqliteOptions& options) {
-  // Create the file owner-only before SQLite does (it would honour the umask).
-  const int fd = ::open(db_file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create ledger database file: " +
-                           std::string(std::strerror(errno)));
-  }
-  ::close(fd);
+  MV_RETURN_IF_ERROR(store::CreatePrivateDatabaseFile(db_file));
   auto impl = std::make_unique<Impl>();
   impl->file = db_file;
   impl->options = options;
   MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
-  for (int i = 0; i < kReadConnections; ++i) {
-    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                        Connection::Open(db_file, /*read_only=*/true, options));
-    impl->free_readers.push_back(reader.get());
-    impl->readers.push_back(std::move(reader));
-  }
+  MV_ASSIGN_OR_RETURN(impl->readers, store::ReaderPool::Open(db_file, options, kReadConnections));
   MV_RETURN_IF_ERROR(impl->Sync());
   return std::unique_ptr<SqliteLedger>(new SqliteLedger(std::move(impl)));
 }
@@ -760,7 +721,7 @@ Result<std::vector<Hash>> SqliteLedger::ConsistencyProof(uint64_t old_size, uint
 
 Result<LedgerRecord> SqliteLedger::GetEntry(uint64_t seq) {
   MV_RETURN_IF_ERROR(store::CheckInt64(seq, "entry number"));
-  Impl::Reader r(*impl_);
+  store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlGetEntry);
   s.Int(1, static_cast<int64_t>(seq));
   MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entry"));
@@ -787,7 +748,7 @@ Result<std::vector<LedgerRecord>> SqliteLedger::EntriesForPatientRef(
   const int64_t capped = limit > static_cast<size_t>(std::numeric_limits<int64_t>::max())
                              ? std::numeric_limits<int64_t>::max()
                              : static_cast<int64_t>(limit);
-  Impl::Reader r(*impl_);
+  store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlEntriesForRef);
   s.Text(1, patient_ref).Int(2, after).Int(3, capped);
   while (true) {
@@ -835,7 +796,7 @@ Result<std::string> SqliteLedger::Checkpoint(const Signer& signer, std::string_v
 }
 
 Result<CheckpointRecord> SqliteLedger::LatestCheckpoint() {
-  Impl::Reader r(*impl_);
+  store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlLatestCheckpoint);
   MV_ASSIGN_OR_RETURN(bool row, s.Step("read latest checkpoint"));
   if (!row) {
@@ -906,7 +867,7 @@ Result<VerifyReport> SqliteLedger::VerifyAll(const VerifierKey& log_key,
     std::shared_lock<std::shared_mutex> lock(impl_->tree_mu);
     return *impl_->tree.LeafHashAt(i);
   };
-  Impl::Reader r(*impl_);
+  store::ReaderPool::Lease r(*impl_->readers);
   return VerifyOn(r.conn(), log_key, witnesses, loaded);
 }
 

@@ -336,16 +336,12 @@ Status ValidateTokens(const std::vector<SessionTokenRow>& tokens) {
 
 class SqliteAccountStore final : public AccountStore {
  public:
-  SqliteAccountStore(std::unique_ptr<Connection> writer,
-                     std::vector<std::unique_ptr<Connection>> readers, SqliteOptions options)
-      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {
-    for (auto& r : readers_) {
-      free_readers_.push_back(r.get());
-    }
-  }
+  SqliteAccountStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers,
+                     SqliteOptions options)
+      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {}
 
   ~SqliteAccountStore() override {
-    readers_.clear();
+    readers_.reset();  // readers first: the writer, closing last, removes the WAL
     writer_.reset();
   }
 
@@ -382,7 +378,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<InstitutionRow> GetInstitution(std::string_view institution_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetInstitution);
     s.Text(1, institution_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get institution"));
@@ -393,7 +389,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<std::vector<InstitutionRow>> ListInstitutions() override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListInstitutions);
     std::vector<InstitutionRow> out;
     while (true) {
@@ -447,7 +443,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<DepartmentRow> GetDepartment(std::string_view department_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetDepartment);
     s.Text(1, department_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get department"));
@@ -458,7 +454,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<std::vector<DepartmentRow>> ListDepartments(std::string_view institution_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListDepartments);
     s.Text(1, institution_id);
     std::vector<DepartmentRow> out;
@@ -548,7 +544,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<AccountRow> GetAccount(std::string_view account_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetAccount);
     s.Text(1, account_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get account"));
@@ -562,7 +558,7 @@ class SqliteAccountStore final : public AccountStore {
     if (username_index.empty()) {
       return Status::NotFound("account not found");
     }
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlFindAccountByIndex);
     s.Blob(1, username_index);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("find account"));
@@ -573,7 +569,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<std::vector<AccountRow>> ListAccounts(std::string_view institution_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListAccounts);
     s.Text(1, institution_id);
     std::vector<AccountRow> out;
@@ -678,7 +674,7 @@ class SqliteAccountStore final : public AccountStore {
   // --- Login failures -----------------------------------------------------
 
   Result<std::optional<LoginFailureRow>> GetLoginFailures(ByteView username_index) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetFailures);
     s.Blob(1, username_index);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get login failures"));
@@ -768,7 +764,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<SessionRow> GetSession(std::string_view session_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetSession);
     s.Text(1, session_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get session"));
@@ -779,7 +775,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<std::vector<SessionRow>> ListSessions(std::string_view account_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListSessions);
     s.Text(1, account_id);
     std::vector<SessionRow> out;
@@ -796,7 +792,7 @@ class SqliteAccountStore final : public AccountStore {
     if (token_hash.size() != kTokenHashSize) {
       return Status::NotFound("token not found");
     }
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlFindToken);
     s.Blob(1, token_hash);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("find token"));
@@ -895,7 +891,7 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<int> SchemaVersion() override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlMaxMigration);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("schema version"));
     return row ? static_cast<int>(s.ColInt(0)) : 0;
@@ -903,29 +899,6 @@ class SqliteAccountStore final : public AccountStore {
 
  private:
   // Borrows a read connection for the scope, waiting when all are in use.
-  class Reader {
-   public:
-    explicit Reader(SqliteAccountStore& store) : store_(store) {
-      std::unique_lock<std::mutex> lock(store_.read_mu_);
-      store_.read_cv_.wait(lock, [&] { return !store_.free_readers_.empty(); });
-      conn_ = store_.free_readers_.back();
-      store_.free_readers_.pop_back();
-    }
-    ~Reader() {
-      {
-        std::lock_guard<std::mutex> lock(store_.read_mu_);
-        store_.free_readers_.push_back(conn_);
-      }
-      store_.read_cv_.notify_one();
-    }
-    Reader(const Reader&) = delete;
-    Reader& operator=(const Reader&) = delete;
-    Connection& conn() { return *conn_; }
-
-   private:
-    SqliteAccountStore& store_;
-    Connection* conn_ = nullptr;
-  };
 
   // REQUIRES: write_mu_ held. NotFound when the statement changed no row.
   Status ExecOneRow(Stmt& s, std::string_view what) {
@@ -954,10 +927,7 @@ class SqliteAccountStore final : public AccountStore {
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;  // guarded by write_mu_
 
-  std::mutex read_mu_;
-  std::condition_variable read_cv_;
-  std::vector<std::unique_ptr<Connection>> readers_;
-  std::vector<Connection*> free_readers_;  // guarded by read_mu_
+  std::unique_ptr<ReaderPool> readers_;
   SqliteOptions options_;
 };
 
@@ -965,23 +935,12 @@ class SqliteAccountStore final : public AccountStore {
 
 Result<std::unique_ptr<AccountStore>> OpenSqliteAccountStore(const std::filesystem::path& file,
                                                              const SqliteOptions& options) {
-  // Owner-only before SQLite creates it (see OpenSqliteMetadataStore).
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create account database file: " +
-                           std::string(std::strerror(errno)));
-  }
-  ::close(fd);
-
+  MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
   MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
                       Connection::Open(file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(RunMigrations(*writer, "account_migrations", kMigrations));
-  std::vector<std::unique_ptr<Connection>> readers;
-  for (int i = 0; i < kReadConnections; ++i) {
-    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                        Connection::Open(file, /*read_only=*/true, options));
-    readers.push_back(std::move(reader));
-  }
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<ReaderPool> readers,
+                      ReaderPool::Open(file, options, kReadConnections));
   return std::unique_ptr<AccountStore>(
       new SqliteAccountStore(std::move(writer), std::move(readers), options));
 }

@@ -159,17 +159,13 @@ SegmentVersionRecord ReadSegment(const Stmt& s) {
 
 class SqliteMetadataStore final : public MetadataStore {
  public:
-  SqliteMetadataStore(std::unique_ptr<Connection> writer,
-                      std::vector<std::unique_ptr<Connection>> readers, SqliteOptions options)
-      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {
-    for (auto& r : readers_) {
-      free_readers_.push_back(r.get());
-    }
-  }
+  SqliteMetadataStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers,
+                      SqliteOptions options)
+      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {}
 
   ~SqliteMetadataStore() override {
     // Readers first: the writer, closing last, checkpoints and removes the WAL.
-    readers_.clear();
+    readers_.reset();
     writer_.reset();
   }
 
@@ -220,7 +216,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<PatientRecord> GetPatient(std::string_view patient_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlGetPatient);
     s.Text(1, patient_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get patient"));
@@ -253,7 +249,7 @@ class SqliteMetadataStore final : public MetadataStore {
     if (limit == 0) {
       return ids;
     }
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     int64_t after_seq = 0;
     if (!after_id.empty()) {
       MV_STMT(s, r.conn(), kSqlPatientSeq);
@@ -449,7 +445,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
  public:
   Result<uint64_t> LatestVersion(std::string_view patient_id, std::string_view path) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlLatestVersion);
     s.Text(1, patient_id).Text(2, path);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("latest version"));
@@ -459,7 +455,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<SegmentVersionRecord> GetSegmentVersion(std::string_view patient_id, std::string_view path,
                                                  uint64_t version) override {
     MV_RETURN_IF_ERROR(CheckInt64(version, "version"));
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), version == 0 ? kSqlGetLatestSegment : kSqlGetSegment);
     s.Text(1, patient_id).Text(2, path);
     if (version != 0) {
@@ -474,7 +470,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<SegmentVersionRecord>> ListSegmentVersions(std::string_view patient_id,
                                                                 std::string_view path) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListSegmentVersions);
     s.Text(1, patient_id).Text(2, path);
     std::vector<SegmentVersionRecord> out;
@@ -489,7 +485,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<SegmentSummary>> ListSegments(std::string_view patient_id,
                                                    std::string_view prefix) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListSegments);
     s.Text(1, patient_id).Text(2, prefix);
     std::vector<SegmentSummary> out;
@@ -513,7 +509,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status ForEachSegmentVersion(
       const std::function<Status(const SegmentVersionRecord&)>& fn) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlAllSegments);
     while (true) {
       MV_ASSIGN_OR_RETURN(bool row, s.Step("list all segment versions"));
@@ -525,7 +521,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<std::string>> ListObjectKeys(std::string_view patient_id) override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), kSqlListObjectKeys);
     s.Text(1, patient_id);
     std::vector<std::string> out;
@@ -539,47 +535,24 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<int> SchemaVersion() override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_ASSIGN_OR_RETURN(int64_t v, CountQuery(r.conn(), kSqlMaxMigration, "schema version"));
     return static_cast<int>(v);
   }
 
   // Patients not erased.
   Result<int64_t> CountPatients() override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     return CountQuery(r.conn(), kSqlCountPatients, "count patients");
   }
 
   Result<int64_t> CountSegmentVersions() override {
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     return CountQuery(r.conn(), kSqlCountSegments, "count segment versions");
   }
 
  private:
   // Borrows a read connection for the scope, waiting when all are in use.
-  class Reader {
-   public:
-    explicit Reader(SqliteMetadataStore& store) : store_(store) {
-      std::unique_lock<std::mutex> lock(store_.read_mu_);
-      store_.read_cv_.wait(lock, [&] { return !store_.free_readers_.empty(); });
-      conn_ = store_.free_readers_.back();
-      store_.free_readers_.pop_back();
-    }
-    ~Reader() {
-      {
-        std::lock_guard<std::mutex> lock(store_.read_mu_);
-        store_.free_readers_.push_back(conn_);
-      }
-      store_.read_cv_.notify_one();
-    }
-    Reader(const Reader&) = delete;
-    Reader& operator=(const Reader&) = delete;
-    Connection& conn() { return *conn_; }
-
-   private:
-    SqliteMetadataStore& store_;
-    Connection* conn_ = nullptr;
-  };
 
   static Result<int64_t> CountQuery(Connection& conn, std::string_view sql, std::string_view what) {
     MV_STMT(s, conn, sql);
@@ -592,7 +565,7 @@ class SqliteMetadataStore final : public MetadataStore {
     if (index.empty()) {
       return ids;  // empty means "no index": it matches nothing
     }
-    Reader r(*this);
+    ReaderPool::Lease r(*readers_);
     MV_STMT(s, r.conn(), sql);
     s.Blob(1, index);
     while (true) {
@@ -636,35 +609,20 @@ class SqliteMetadataStore final : public MetadataStore {
   bool leader_active_ = false;           // guarded by queue_mu_
   std::unique_ptr<Connection> writer_;   // guarded by write_mu_
 
-  std::mutex read_mu_;
-  std::condition_variable read_cv_;
-  std::vector<std::unique_ptr<Connection>> readers_;
+  std::unique_ptr<ReaderPool> readers_;
   SqliteOptions options_;
-  std::vector<Connection*> free_readers_;  // guarded by read_mu_
 };
 
 }  // namespace
 
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesystem::path& file,
                                                                const SqliteOptions& options) {
-  // Create the file owner-only before SQLite does (it would honour the
-  // umask); SQLite gives the -wal and -shm files the database file's mode.
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create metadata database file: " +
-                           std::string(std::strerror(errno)));
-  }
-  ::close(fd);
-
+  MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
   MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
                       Connection::Open(file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(RunMigrations(*writer, "schema_migrations", kMigrations));
-  std::vector<std::unique_ptr<Connection>> readers;
-  for (int i = 0; i < kReadConnections; ++i) {
-    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                        Connection::Open(file, /*read_only=*/true, options));
-    readers.push_back(std::move(reader));
-  }
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<ReaderPool> readers,
+                      ReaderPool::Open(file, options, kReadConnections));
   return std::unique_ptr<MetadataStore>(
       new SqliteMetadataStore(std::move(writer), std::move(readers), options));
 }

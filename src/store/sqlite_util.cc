@@ -1,5 +1,10 @@
 #include "store/sqlite_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "common/ids.h"
@@ -41,6 +46,43 @@ bool IsIdentifier(std::string_view s) {
 }
 
 }  // namespace
+
+Status CreatePrivateDatabaseFile(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IOError("cannot create database file " + file.string() + ": " +
+                           std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<ReaderPool>> ReaderPool::Open(const std::filesystem::path& file,
+                                                     const SqliteOptions& options, int count) {
+  std::unique_ptr<ReaderPool> pool(new ReaderPool());
+  for (int i = 0; i < count; ++i) {
+    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                        Connection::Open(file, /*read_only=*/true, options));
+    pool->free_.push_back(reader.get());
+    pool->connections_.push_back(std::move(reader));
+  }
+  return pool;
+}
+
+ReaderPool::Lease::Lease(ReaderPool& pool) : pool_(pool) {
+  std::unique_lock<std::mutex> lock(pool_.mu_);
+  pool_.cv_.wait(lock, [this] { return !pool_.free_.empty(); });
+  conn_ = pool_.free_.back();
+  pool_.free_.pop_back();
+}
+
+ReaderPool::Lease::~Lease() {
+  {
+    std::lock_guard<std::mutex> lock(pool_.mu_);
+    pool_.free_.push_back(conn_);
+  }
+  pool_.cv_.notify_one();
+}
 
 Status RunMigrations(Connection& conn, std::string_view table,
                      std::span<const Migration> migrations) {

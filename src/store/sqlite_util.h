@@ -13,15 +13,18 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/status.h"
@@ -287,6 +290,42 @@ inline Status CheckInt64(uint64_t v, std::string_view field) {
   }
   return Status::Ok();
 }
+
+// Creates `file` owner-only (0600) when missing, before SQLite would create it
+// under the process umask; SQLite gives the -wal and -shm files its mode.
+Status CreatePrivateDatabaseFile(const std::filesystem::path& file);
+
+// A fixed set of read-only connections on one database file, each borrowed
+// by one thread at a time for a scope (Lease). In WAL mode readers run
+// concurrently with each other and with the writer.
+class ReaderPool {
+ public:
+  static Result<std::unique_ptr<ReaderPool>> Open(const std::filesystem::path& file,
+                                                  const SqliteOptions& options, int count);
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+
+  // Waits for a free connection and returns it at the end of the scope.
+  class Lease {
+   public:
+    explicit Lease(ReaderPool& pool);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Connection& conn() { return *conn_; }
+
+   private:
+    ReaderPool& pool_;
+    Connection* conn_ = nullptr;
+  };
+
+ private:
+  ReaderPool() = default;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> free_;  // guarded by mu_
+};
 
 // Runs every migration newer than the database, each in its own transaction,
 // recording applied versions in `table` (created if missing). FailedPrecondition
