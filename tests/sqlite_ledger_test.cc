@@ -358,6 +358,35 @@ TEST_F(SqliteLedgerTest, ConcurrentAppendsSyncsProofsAndCheckpoints) {
 // ---------------------------------------------------------------------------
 // Other connections and transactions.
 
+// Encoded entries (what the stores' audit hook carries) are stored byte for
+// byte; anything that is not a canonical entry is refused whole.
+TEST_F(SqliteLedgerTest, AppendEncodedInTransactionStoresTheGivenBytes) {
+  auto ledger = OpenLedger();
+  auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
+  ASSERT_TRUE(conn.ok());
+  const std::vector<Entry> entries = MakeEntries(0, 2);
+  const std::vector<Bytes> encoded = {Encode(entries[0]), Encode(entries[1])};
+  EXPECT_EQ(SqliteLedger::AppendEncodedInTransaction(**conn, encoded).code(),
+            StatusCode::kFailedPrecondition)
+      << "outside a transaction";
+  {
+    store::WriteTxn txn(**conn);
+    ASSERT_TRUE(txn.Begin().ok());
+    std::vector<Bytes> bad = encoded;
+    bad[1].insert(bad[1].begin(), ' ');  // not canonical
+    EXPECT_EQ(SqliteLedger::AppendEncodedInTransaction(**conn, bad).code(),
+              StatusCode::kInvalidArgument);
+    ASSERT_TRUE(SqliteLedger::AppendEncodedInTransaction(**conn, encoded).ok());
+    ASSERT_TRUE(txn.Commit().ok());
+  }
+  ASSERT_TRUE(ledger->Sync().ok());
+  ASSERT_EQ(ledger->Size(), 2u) << "the refused batch inserted nothing";
+  auto rec = ledger->GetEntry(1);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->bytes, encoded[1]);
+  EXPECT_EQ(rec->entry, entries[1]);
+}
+
 TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) {
   auto ledger = OpenLedger();
   AppendEntries(*ledger, 3);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "access/access.h"
@@ -112,21 +113,6 @@ policy::NetworkZone ZoneOf(const std::string& addr) {
     return policy::NetworkZone::kInternal;  // fc00::/7 unique local
   }
   return policy::NetworkZone::kExternal;
-}
-
-// Public endpoints: reachable without a credential.
-bool IsPublic(const httplib::Request& req) {
-  if (req.path == "/healthz" || req.path == "/readyz") {
-    return true;
-  }
-  if (req.method == "GET" &&
-      (req.path == "/api/v1/ledger/checkpoint" || req.path == "/api/v1/ledger/proof/inclusion" ||
-       req.path == "/api/v1/ledger/proof/consistency")) {
-    return true;  // anyone may verify the log without trusting the server
-  }
-  return req.method == "POST" &&
-         (req.path == "/api/v1/auth/login" || req.path == "/api/v1/auth/refresh" ||
-          req.path == "/api/v1/ledger/cosignatures");
 }
 
 std::string KindName(ContentKind k) {
@@ -449,21 +435,17 @@ class HttpServer final : public Server, public internal::RouteTable {
            {"ms", secs * 1000.0}});
     });
 
-    s.Get("/healthz", [](const Request&, Response& res) {
-      t_ctx.route = "/healthz";
-      res.set_content(R"({"status":"ok"})", "application/json");
+    Route("GET", "/healthz", "/healthz", RouteAccess::kPublic, [](Call& call) {
+      call.Json(200, json{{"status", "ok"}});
+      return Status::Ok();
     });
-    s.Get("/readyz", [this](const Request&, Response& res) {
-      t_ctx.route = "/readyz";
+    Route("GET", "/readyz", "/readyz", RouteAccess::kPublic, [this](Call& call) {
       auto v = metadata_->SchemaVersion();
       if (!v.ok()) {
-        res.status = 503;
-        res.set_content(
-            ErrorBody(Status::Unavailable("metadata store not ready"), t_ctx.request_id),
-            "application/json");
-        return;
+        return Status::Unavailable("metadata store not ready");
       }
-      res.set_content(json{{"status", "ready"}, {"schema_version", *v}}.dump(), "application/json");
+      call.Json(200, json{{"status", "ready"}, {"schema_version", *v}});
+      return Status::Ok();
     });
 
     Route("GET", "/metrics", "/metrics", RouteAccess::kData, [this](Call& call) {
@@ -539,7 +521,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {}));
       const std::string id = call.req.matches[1].str();
       MV_RETURN_IF_ERROR(call.Decide(Action::kErasePatient, PatientResource(id)));
-      MV_RETURN_IF_ERROR(records_->ErasePatient(id));
+      MV_RETURN_IF_ERROR(records_->ErasePatient(id, call.account_id()));
       MV_RETURN_IF_ERROR(services_.access->ForgetPatient(id));
       call.Json(200, json{{"patient_id", id}, {"erased", true}});
       return Status::Ok();
@@ -574,7 +556,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     res.set_header("X-Request-Id", t_ctx.request_id);
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
-    if (!IsPublic(req)) {
+    if (public_routes_.count(req.method + " " + req.path) == 0) {
       // Deny by default: everything else needs a signed-in account.
       Status auth = Authenticate(req);
       if (!auth.ok()) {
@@ -719,11 +701,26 @@ class HttpServer final : public Server, public internal::RouteTable {
     return Status::Ok();
   }
 
-  void Route(const std::string& method, const std::string& pattern, const std::string& name,
-             RouteAccess access, Handler handler) override {
+  // Keeps the tables the pre-routing hook consults: which routes need a
+  // session (all but the public ones) and which must decide.
+  void Register(const std::string& method, const std::string& pattern, const std::string& name,
+                RouteAccess access) {
     if (access == RouteAccess::kData) {
       data_routes_.push_back(method + " " + name);
     }
+    if (access == RouteAccess::kPublic) {
+      // Public routes are literal paths, matched before routing by a set
+      // lookup (no regex on the hot path of every request).
+      if (pattern.find_first_of("()[]*+?\\") != std::string::npos) {
+        std::abort();  // a programming error, caught by every test run
+      }
+      public_routes_.insert(method + " " + pattern);
+    }
+  }
+
+  void Route(const std::string& method, const std::string& pattern, const std::string& name,
+             RouteAccess access, Handler handler) override {
+    Register(method, pattern, name, access);
     auto wrapped = [this, name, access, handler](const Request& req, Response& res) {
       t_ctx.route = name;
       Finish(res, RunHandler(req, res, access, handler));
@@ -739,9 +736,7 @@ class HttpServer final : public Server, public internal::RouteTable {
   // even without a Content-Length (chunked transfer encoding).
   void RouteWithBody(const std::string& method, const std::string& pattern, const std::string& name,
                      RouteAccess access, BodyHandler handler) override {
-    if (access == RouteAccess::kData) {
-      data_routes_.push_back(method + " " + name);
-    }
+    Register(method, pattern, name, access);
     const uint64_t limit = options_.max_json_bytes;
     auto wrapped = [this, name, access, handler, limit](const Request& req, Response& res,
                                                         const ContentReader& reader) {
@@ -1148,6 +1143,7 @@ class HttpServer final : public Server, public internal::RouteTable {
   int bound_port_ = 0;
   RequestMetrics metrics_;
   std::vector<std::string> data_routes_;
+  std::unordered_set<std::string> public_routes_;  // "METHOD /path", fixed after Configure()
   std::atomic<uint64_t> permits_{0};
   std::atomic<uint64_t> denies_{0};
 };

@@ -29,6 +29,15 @@ Status CheckPatient(Call& call, const std::string& id) {
   return Status::Ok();
 }
 
+// The patient of the route ({id}), after the decision on `action` and, for
+// an existing record, the check that it is not erased.
+Result<std::string> DecidedPatient(Call& call, Action action) {
+  std::string id = call.req.matches[1].str();
+  MV_RETURN_IF_ERROR(call.Decide(action, PatientOf(id)));
+  MV_RETURN_IF_ERROR(CheckPatient(call, id));
+  return id;
+}
+
 std::vector<std::string> Names(uint32_t bits, size_t count, std::string_view (*name)(size_t)) {
   std::vector<std::string> out;
   for (size_t i = 0; i < count; ++i) {
@@ -112,9 +121,8 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.Route("GET", patient + "/consents", "/api/v1/patients/{id}/consents", RouteAccess::kData,
               [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
-                const std::string id = call.req.matches[1].str();
-                MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-                MV_RETURN_IF_ERROR(CheckPatient(call, id));
+                MV_ASSIGN_OR_RETURN(const std::string id,
+                                    DecidedPatient(call, Action::kManageConsent));
                 json arr = json::array();
                 for (const auto& c : call.services.access->data().ConsentsOf(id)) {
                   arr.push_back(ConsentJson(c));
@@ -125,9 +133,7 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.RouteWithBody(
       "POST", patient + "/consents", "/api/v1/patients/{id}/consents", RouteAccess::kData,
       [](Call& call, const std::string& body) -> Status {
-        const std::string id = call.req.matches[1].str();
-        MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-        MV_RETURN_IF_ERROR(CheckPatient(call, id));
+        MV_ASSIGN_OR_RETURN(const std::string id, DecidedPatient(call, Action::kManageConsent));
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j,
                                              {"effect", "path_prefix", "grantee_kind", "grantee",
@@ -171,9 +177,8 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.Route("GET", patient + "/settings", "/api/v1/patients/{id}/settings", RouteAccess::kData,
               [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
-                const std::string id = call.req.matches[1].str();
-                MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-                MV_RETURN_IF_ERROR(CheckPatient(call, id));
+                MV_ASSIGN_OR_RETURN(const std::string id,
+                                    DecidedPatient(call, Action::kManageConsent));
                 const policy::PatientSettings s = call.services.access->data().SettingsOf(id);
                 call.Json(200, json{{"allow_delegation", s.allow_delegation},
                                     {"never_break_glass", s.never_break_glass}});
@@ -182,9 +187,7 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.RouteWithBody(
       "PUT", patient + "/settings", "/api/v1/patients/{id}/settings", RouteAccess::kData,
       [](Call& call, const std::string& body) -> Status {
-        const std::string id = call.req.matches[1].str();
-        MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-        MV_RETURN_IF_ERROR(CheckPatient(call, id));
+        MV_ASSIGN_OR_RETURN(const std::string id, DecidedPatient(call, Action::kManageConsent));
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"allow_delegation", "never_break_glass"},
                                              {"allow_delegation", "never_break_glass"}));
@@ -319,9 +322,8 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.Route("GET", patient + "/proxies", "/api/v1/patients/{id}/proxies", RouteAccess::kData,
               [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
-                const std::string id = call.req.matches[1].str();
-                MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-                MV_RETURN_IF_ERROR(CheckPatient(call, id));
+                MV_ASSIGN_OR_RETURN(const std::string id,
+                                    DecidedPatient(call, Action::kManageConsent));
                 json arr = json::array();
                 for (const auto& p : call.services.access->data().ProxiesOf(id)) {
                   arr.push_back(ProxyJson(p));
@@ -332,9 +334,7 @@ void RegisterAccessRoutes(RouteTable& table) {
   table.RouteWithBody(
       "POST", patient + "/proxies", "/api/v1/patients/{id}/proxies", RouteAccess::kData,
       [](Call& call, const std::string& body) -> Status {
-        const std::string id = call.req.matches[1].str();
-        MV_RETURN_IF_ERROR(call.Decide(Action::kManageConsent, PatientOf(id)));
-        MV_RETURN_IF_ERROR(CheckPatient(call, id));
+        MV_ASSIGN_OR_RETURN(const std::string id, DecidedPatient(call, Action::kManageConsent));
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(
             CheckObjectFields(j, {"proxy_account_id", "path_prefixes", "actions", "expires_at"},

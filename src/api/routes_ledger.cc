@@ -1,7 +1,6 @@
 // The ledger over HTTP: signed checkpoints, proofs and cosignatures (public,
 // so that anyone can verify the log without trusting this server), the
 // entries for auditors, and a patient's own access history.
-#include <mutex>
 
 #include "api/http_internal.h"
 #include "api/json_input.h"
@@ -32,26 +31,6 @@ Result<uint64_t> UintParam(const httplib::Request& req, const std::string& name,
   return static_cast<uint64_t>(std::stoull(v));
 }
 
-// Signs a new checkpoint when the log grew, at most once a second.
-Result<ledger::CheckpointRecord> FreshCheckpoint(const Services& s) {
-  static std::mutex mu;
-  static int64_t last_ms = 0;
-  std::lock_guard<std::mutex> lock(mu);
-  auto latest = s.ledger->LatestCheckpoint();
-  const int64_t now = NowUnixMillis();
-  if (latest.ok() && now - last_ms < kCheckpointEveryMs) {
-    return latest;
-  }
-  MV_RETURN_IF_ERROR(s.ledger->Sync());
-  if (!latest.ok() || s.ledger->Size() > latest->size) {
-    MV_RETURN_IF_ERROR(s.ledger->Checkpoint(*s.ledger_signer, s.ledger_origin).status());
-    last_ms = now;
-    return s.ledger->LatestCheckpoint();
-  }
-  last_ms = now;
-  return latest;
-}
-
 std::string Hex(const ledger::Hash& h) { return ToHex(ByteView(h.data(), h.size())); }
 
 json EntryJson(const ledger::LedgerRecord& r) {
@@ -80,7 +59,9 @@ void RegisterLedgerRoutes(RouteTable& table) {
       [](Call& call) -> Status {
         MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
         const Services& s = call.services;
-        MV_ASSIGN_OR_RETURN(ledger::CheckpointRecord cp, FreshCheckpoint(s));
+        MV_ASSIGN_OR_RETURN(
+            ledger::CheckpointRecord cp,
+            s.ledger->FreshCheckpoint(*s.ledger_signer, s.ledger_origin, kCheckpointEveryMs));
         // The note with every stored cosignature appended as further
         // signature lines (C2SP tlog-cosignature).
         std::string note = cp.note;

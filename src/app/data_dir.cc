@@ -139,18 +139,6 @@ Result<Bytes> LoadTokenHash(const fs::path& token_file) {
   return hash;
 }
 
-// The metadata store's audit hook: decodes the entries the record service
-// encoded and appends them inside the store's transaction.
-Status AppendEncodedEntries(store::Connection& conn, store::AuditEntries encoded) {
-  std::vector<ledger::Entry> entries;
-  entries.reserve(encoded.size());
-  for (const Bytes& b : encoded) {
-    MV_ASSIGN_OR_RETURN(ledger::Entry e, ledger::Decode(b));
-    entries.push_back(std::move(e));
-  }
-  return ledger::SqliteLedger::AppendInTransaction(conn, entries);
-}
-
 access::AccessOptions AccessOptionsFor(const SecretBytes& patient_ref_key) {
   access::AccessOptions o;
   o.patient_ref_key = &patient_ref_key;
@@ -224,7 +212,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   }
   MV_ASSIGN_OR_RETURN(rt->patient_ref_key,
                       rt->keys->DerivePlatformKey(ledger::kPatientRefKeyPurpose));
-  sqlite.audit_hook = AppendEncodedEntries;
+  sqlite.audit_hook = ledger::SqliteLedger::AppendEncodedInTransaction;
   MV_ASSIGN_OR_RETURN(rt->metadata, store::OpenSqliteMetadataStore(layout.metadata_db, sqlite));
   MV_ASSIGN_OR_RETURN(rt->objects, store::OpenFileObjectStore(layout.objects_root));
   record::RecordServiceOptions options;

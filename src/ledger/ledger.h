@@ -455,6 +455,9 @@ class SqliteLedger {
   // it. FailedPrecondition when no transaction is open; InvalidArgument when
   // an entry fails ValidateEntry (nothing inserted).
   static Status AppendInTransaction(store::Connection& conn, std::span<const Entry> entries);
+  // The same for entries already encoded (Encode): stored as given after
+  // Decode has checked them (InvalidArgument otherwise, nothing inserted).
+  static Status AppendEncodedInTransaction(store::Connection& conn, std::span<const Bytes> encoded);
 
   // Appends durably (returns after the commit). Concurrent callers are
   // grouped into one transaction (leader/follower). Empty input is a no-op.
@@ -486,6 +489,11 @@ class SqliteLedger {
   // the checkpoint. Returns the signed note. When a checkpoint of this size
   // exists already (nothing appended since), returns that one.
   Result<std::string> Checkpoint(const Signer& signer, std::string_view origin);
+  // The latest checkpoint, signing a new one first when the log grew and the
+  // latest is older than `min_interval_ms` (what a public endpoint serves:
+  // fresh, but not a signature per request).
+  Result<CheckpointRecord> FreshCheckpoint(const Signer& signer, std::string_view origin,
+                                           int64_t min_interval_ms);
   // NotFound when no checkpoint has been made.
   Result<CheckpointRecord> LatestCheckpoint();
   Result<CheckpointRecord> CheckpointAt(uint64_t size);

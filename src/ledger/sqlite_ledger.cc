@@ -646,7 +646,9 @@ struct SqliteLedger::Impl {
 
   std::unique_ptr<store::ReaderPool> readers;
 
-  std::mutex sync_mu;  // one Sync at a time
+  std::mutex sync_mu;         // one Sync at a time
+  std::mutex fresh_mu;        // FreshCheckpoint: one signer at a time
+  int64_t last_fresh_ms = 0;  // guarded by fresh_mu
   mutable std::shared_mutex tree_mu;
   MerkleTree tree;  // guarded by tree_mu
 };
@@ -680,6 +682,32 @@ Status SqliteLedger::AppendInTransaction(store::Connection& conn, std::span<cons
     return Status::Ok();
   }
   MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
+  return InsertRows(conn, first, rows);
+}
+
+Status SqliteLedger::AppendEncodedInTransaction(store::Connection& conn,
+                                                std::span<const Bytes> encoded) {
+  if (sqlite3_get_autocommit(conn.db()) != 0) {
+    return Status::FailedPrecondition(
+        "ledger entries must be appended inside the caller's write transaction");
+  }
+  std::vector<Row> rows;
+  rows.reserve(encoded.size());
+  for (const Bytes& b : encoded) {
+    // Decode checks the bytes are the canonical encoding of a valid entry;
+    // the bytes themselves are what is stored and hashed.
+    MV_ASSIGN_OR_RETURN(Entry e, Decode(b));
+    Row row;
+    row.bytes = b;
+    row.leaf = LeafHash(b);
+    row.patient_ref = std::move(e.patient_ref);
+    row.time_ms = e.time_ms;
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) {
+    return Status::Ok();
+  }
   MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
   return InsertRows(conn, first, rows);
 }
@@ -764,6 +792,24 @@ Result<std::vector<LedgerRecord>> SqliteLedger::EntriesForPatientRef(
     }
     out.push_back(std::move(rec));
   }
+}
+
+Result<CheckpointRecord> SqliteLedger::FreshCheckpoint(const Signer& signer,
+                                                       std::string_view origin,
+                                                       int64_t min_interval_ms) {
+  std::lock_guard<std::mutex> lock(impl_->fresh_mu);
+  auto latest = LatestCheckpoint();
+  const int64_t now = NowUnixMillis();
+  if (latest.ok() && now - impl_->last_fresh_ms < min_interval_ms) {
+    return latest;
+  }
+  impl_->last_fresh_ms = now;
+  MV_RETURN_IF_ERROR(impl_->Sync());
+  if (latest.ok() && Size() == latest->size) {
+    return latest;
+  }
+  MV_RETURN_IF_ERROR(Checkpoint(signer, origin).status());
+  return LatestCheckpoint();
 }
 
 Result<std::string> SqliteLedger::Checkpoint(const Signer& signer, std::string_view origin) {
