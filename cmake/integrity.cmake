@@ -14,3 +14,9 @@ if(MEDVAULT_BUILD_BENCH)
   target_compile_options(scrub_bench PRIVATE ${MEDVAULT_WARNINGS})
   target_link_libraries(scrub_bench PRIVATE mv_integrity benchmark::benchmark)
 endif()
+
+# The report and the scheduler have their own test files (sharing the fixture).
+foreach(test scrub_report_test scrub_scheduler_test)
+  medvault_test(${test} mv_integrity)
+  target_link_libraries(${test} PRIVATE PkgConfig::SQLITE)
+endforeach()

@@ -1,0 +1,128 @@
+// Sad paths of the administration routes through the real in-process server
+// (src/api/routes_admin.cc), as an institution admin.
+#include <gtest/gtest.h>
+
+#include "server_fixture.h"
+
+namespace medvault {
+namespace {
+
+using nlohmann::json;
+using testing::ServerFixture;
+
+class RoutesAdminTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    admin_ = MakeAccount("admin.x", {"institution-admin"});
+    admin_client_ = ClientWith(SignIn(admin_));
+  }
+  // Close our keep-alive connection first, or Stop() waits for its timeout.
+  void TearDown() override {
+    admin_client_.reset();
+    ServerFixture::TearDown();
+  }
+
+  json NewAccount(const std::string& username) const {
+    return {{"username", username},
+            {"display_name", "New " + username},
+            {"password", "Correct-Horse-Battery-Staple-1"},
+            {"roles", {"nurse"}}};
+  }
+  httplib::Result AdminPost(const std::string& path, const json& body) {
+    return admin_client_->Post(path.c_str(), body.dump(), "application/json");
+  }
+  size_t AccountCount() {
+    auto r = admin_client_->Get("/api/v1/accounts");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["accounts"].size();
+  }
+  int LoginStatus(const std::string& username, const std::string& password) {
+    httplib::Client c("127.0.0.1", server_->port());
+    auto r =
+        c.Post("/api/v1/auth/login", json{{"username", username}, {"password", password}}.dump(),
+               "application/json");
+    return r ? r->status : -1;
+  }
+
+  TestAccount admin_;
+  std::unique_ptr<httplib::Client> admin_client_;
+};
+
+TEST_F(RoutesAdminTest, CreateAccountRejectsBadInput) {
+  const size_t before = AccountCount();
+  json j = NewAccount("new.role");
+  j["roles"] = {"astronaut"};
+  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+
+  j = NewAccount("new.patient");
+  j["roles"] = {"patient"};
+  j["patient_id"] = NewRandomId();
+  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+
+  j = NewAccount("new.totp");
+  j["enroll_totp"] = "yes";
+  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+
+  j = NewAccount("new.dept");
+  j["department_id"] = NewRandomId();
+  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+
+  j = NewAccount(clinician_.username);
+  ExpectError(AdminPost("/api/v1/accounts", j), 409, "ALREADY_EXISTS");
+
+  EXPECT_EQ(AccountCount(), before);
+  EXPECT_EQ(LoginStatus("new.role", "Correct-Horse-Battery-Staple-1"), 401);
+}
+
+TEST_F(RoutesAdminTest, MfaRoleOnPatientWithoutTotpIsRefused) {
+  const std::string patient_id = CreatePatient("Mfa", "MRN-MFA");
+  json j = NewAccount("patient.mfa");
+  j["roles"] = {"patient"};
+  j["patient_id"] = patient_id;
+  j["institution_id"] = institution_id_;
+  auto created = AdminPost("/api/v1/accounts", j);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string id = json::parse(created->body)["account_id"];
+  auto r = admin_client_->Put(("/api/v1/accounts/" + id + "/roles").c_str(),
+                              json{{"roles", {"doctor"}}}.dump(), "application/json");
+  ExpectError(r, 409, "FAILED_PRECONDITION");
+  auto after = admin_client_->Get(("/api/v1/accounts/" + id).c_str());
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(json::parse(after->body)["roles"], json({"patient"}));
+}
+
+TEST_F(RoutesAdminTest, UnknownAccountIdIsNotFound) {
+  const std::string path = "/api/v1/accounts/" + NewRandomId();
+  std::vector<httplib::Result> results;
+  results.push_back(admin_client_->Get(path.c_str()));
+  results.push_back(admin_client_->Put((path + "/roles").c_str(), json{{"roles", {"nurse"}}}.dump(),
+                                       "application/json"));
+  results.push_back(admin_client_->Post((path + "/disable").c_str(), "{}", "application/json"));
+  for (const auto& r : results) {
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->status, 500) << r->body;
+    ExpectError(r, 404, "NOT_FOUND");
+  }
+}
+
+TEST_F(RoutesAdminTest, ResetPasswordWithAWeakPasswordKeepsTheOld) {
+  auto nurse = MakeAccount("nurse.reset", {"nurse"});
+  ExpectError(AdminPost("/api/v1/accounts/" + nurse.account_id + "/reset-password",
+                        json{{"password", "abc"}}),
+              400, "INVALID_ARGUMENT");
+  EXPECT_FALSE(SignIn(nurse).empty());
+}
+
+TEST_F(RoutesAdminTest, ListingAnotherInstitutionIsForbidden) {
+  auto other = runtime_->accounts->CreateInstitution("Other Hospital");
+  ASSERT_TRUE(other.ok());
+  ExpectError(admin_client_->Get(("/api/v1/accounts?institution=" + other->institution_id).c_str()),
+              403, "PERMISSION_DENIED");
+}
+
+}  // namespace
+}  // namespace medvault
