@@ -9,8 +9,8 @@ target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv
 
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
   src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc
-  src/api/routes_ledger.cc)
-target_link_libraries(mv_api PUBLIC mv_record mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
+  src/api/routes_ledger.cc src/api/routes_exchange.cc)
+target_link_libraries(mv_api PUBLIC mv_record mv_exchange mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
   OpenSSL::SSL Threads::Threads)
 
 # The default policy is compiled in, so that `medvault init` can write it.
@@ -20,7 +20,7 @@ configure_file(${CMAKE_SOURCE_DIR}/src/app/default_policy.cc.in
   ${CMAKE_BINARY_DIR}/generated/default_policy.cc @ONLY)
 
 medvault_library(mv_app src/app/config.cc src/app/data_dir.cc src/app/tls_cert.cc
-  src/app/demo.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
+  src/app/demo.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc src/app/exchange_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
 target_link_libraries(mv_app PUBLIC mv_api mv_record mv_auth mv_access mv_ledger mv_integrity
   OpenSSL::SSL OpenSSL::Crypto)
 

@@ -8,6 +8,7 @@ packages=(
   clang-14 libclang-rt-14-dev clang-format-14
   libsodium-dev libssl-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libxml2-dev
   wrk python3 curl openssl
 )
 

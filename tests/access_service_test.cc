@@ -15,10 +15,7 @@ namespace {
 using access::AccountFacts;
 using policy::Action;
 
-const std::vector<std::string> kCategories = {
-    "personal-information", "health-status",           "physical-signs", "body-measures",
-    "family-history",       "patient-narrative",       "life-record",    "other",
-    "doctor-description",   "third-party-description", "clinical"};
+const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
 
 class AccessServiceTest : public ::testing::Test {
  protected:

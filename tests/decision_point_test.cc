@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "test_util.h"
 
 // Counts heap allocations, to prove that Decide() makes none.
 namespace {
@@ -46,10 +47,7 @@ constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kT = 1780308000000;  // 2026-06-01T10:00:00Z
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = {
-      "personal-information", "health-status",           "physical-signs", "body-measures",
-      "family-history",       "patient-narrative",       "life-record",    "other",
-      "doctor-description",   "third-party-description", "clinical"};
+  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
   return kCategories;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "test_util.h"
 
 namespace medvault::policy {
 namespace {
@@ -597,10 +598,7 @@ class Table {
 };
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = {
-      "personal-information", "health-status",           "physical-signs", "body-measures",
-      "family-history",       "patient-narrative",       "life-record",    "other",
-      "doctor-description",   "third-party-description", "clinical"};
+  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
   return kCategories;
 }
 

@@ -9,15 +9,13 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "test_util.h"
 
 namespace medvault::policy {
 namespace {
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = {
-      "personal-information", "health-status",           "physical-signs", "body-measures",
-      "family-history",       "patient-narrative",       "life-record",    "other",
-      "doctor-description",   "third-party-description", "clinical"};
+  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
   return kCategories;
 }
 
@@ -312,7 +310,7 @@ TEST(PolicyFileErrorTest, UnknownActionCategoryPurposeZone) {
   EXPECT_EQ(ErrorOf(std::string(kHead) + "permit a read on clinical,psychiatry when always\n"),
             "t.policy:3: unknown category 'psychiatry' (personal-information, health-status, "
             "physical-signs, body-measures, family-history, patient-narrative, life-record, "
-            "other, doctor-description, third-party-description, clinical)");
+            "other, doctor-description, third-party-description, source-documents, clinical)");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "permit a read when always purpose fun\n"),
             "t.policy:3: unknown purpose 'fun' (treatment, emergency, patient-request, "
             "family-care, payment, operations, research, audit)");

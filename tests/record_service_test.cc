@@ -396,3 +396,131 @@ TEST_F(RecordServiceTest, ConcurrentWritersGetDistinctVersions) {
 
 }  // namespace
 }  // namespace medvault::record
+
+namespace medvault::record {
+namespace {
+
+class RecordBatchTest : public RecordServiceTest {
+ protected:
+  // Object files on disk (everything but the database, the key and temp files).
+  size_t ObjectFiles() {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path())) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.rfind("metadata.db", 0) != 0 && name != "platform.kek" &&
+          e.path().string().find("/.tmp") == std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  static RecordBatch NewPatientBatch() {
+    RecordBatch b;
+    b.new_patient = Demographics{"Imported", "Person", "1970-01-02", "male", "MRN-IMP"};
+    b.segments.push_back({"health-status/problems/d1", Json({{"entries", {1, 2}}})});
+    b.segments.push_back({"physical-signs/blood-pressure", Json(Bp(131, 84))});
+    SegmentWrite original;
+    original.kind = ContentKind::kBinary;
+    original.media_type = "application/xml";
+    original.content = ToBytes("<ClinicalDocument/>");
+    b.segments.push_back({"source-documents/d1/original", original});
+    return b;
+  }
+};
+
+TEST_F(RecordBatchTest, CreatesThePatientAndEverySegmentTogether) {
+  auto r = service_->WriteBatch(NewPatientBatch(), "importer");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->patient_created);
+  ASSERT_EQ(r->versions.size(), 3u);
+  auto p = service_->GetPatient(r->patient_id);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->demographics->family_name, "Person");
+  auto original = service_->ReadSegment(r->patient_id, "source-documents/d1/original", 0);
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  EXPECT_EQ(AsString(original->content), "<ClinicalDocument/>");
+  EXPECT_EQ(original->info.category, "source-documents");
+  EXPECT_EQ(original->info.media_type, "application/xml");
+  auto bp = service_->ReadSegment(r->patient_id, "physical-signs/blood-pressure", 0);
+  ASSERT_TRUE(bp.ok());
+  EXPECT_EQ(nlohmann::json::parse(AsString(bp->content))["systolic"], 131);
+
+  // A second batch on the same patient makes version 2 of the paths it names.
+  RecordBatch again;
+  again.patient_id = r->patient_id;
+  again.segments.push_back({"health-status/problems/d1", Json({{"entries", {3}}})});
+  auto r2 = service_->WriteBatch(again, "importer");
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_FALSE(r2->patient_created);
+  EXPECT_EQ(r2->versions[0].version, 2u);
+}
+
+TEST_F(RecordBatchTest, OneRefusedSegmentLeavesNothingBehind) {
+  const size_t before = ObjectFiles();
+  RecordBatch b = NewPatientBatch();
+  b.segments.push_back({"physical-signs/heart-rate", Json({{"bpm", "fast"}})});
+  b.segments.push_back({"health-status/allergies/d1", Json(nlohmann::json::array())});
+  auto r = service_->WriteBatch(b, "importer");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("physical-signs/heart-rate"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(ObjectFiles(), before);
+  auto count = metadata_->CountPatients();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 0);
+}
+
+TEST_F(RecordBatchTest, AFailureAtCommitRemovesTheObjectsAlreadyWritten) {
+  // The ledger encoder refuses the third event: the objects of the first
+  // segments exist by then and must be removed, the patient never appears.
+  int events = 0;
+  RecordServiceOptions options;
+  options.audit = [&events](const RecordEvent&) -> Result<Bytes> {
+    if (++events == 3) {
+      return Status::Unavailable("ledger refused");
+    }
+    return ToBytes("{}");
+  };
+  Open(options);
+  const size_t before = ObjectFiles();
+  auto r = service_->WriteBatch(NewPatientBatch(), "importer");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(ObjectFiles(), before);
+  auto count = metadata_->CountPatients();
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 0);
+}
+
+TEST_F(RecordBatchTest, RefusesMalformedBatches) {
+  RecordBatch both = NewPatientBatch();
+  both.patient_id = NewPatient();
+  EXPECT_EQ(service_->WriteBatch(both, "importer").status().code(), StatusCode::kInvalidArgument);
+  RecordBatch neither;
+  neither.segments.push_back({"other/x", Json({{"a", 1}})});
+  EXPECT_EQ(service_->WriteBatch(neither, "importer").status().code(),
+            StatusCode::kInvalidArgument);
+  RecordBatch twice = NewPatientBatch();
+  twice.segments.push_back(twice.segments.front());
+  auto r = service_->WriteBatch(twice, "importer");
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("twice"), std::string::npos);
+  RecordBatch bad_path = NewPatientBatch();
+  bad_path.segments.push_back({"../etc/passwd", Json({{"a", 1}})});
+  EXPECT_EQ(service_->WriteBatch(bad_path, "importer").status().code(),
+            StatusCode::kInvalidArgument);
+  RecordBatch unknown;
+  unknown.patient_id = std::string(32, 'a');
+  unknown.segments.push_back({"other/x", Json({{"a", 1}})});
+  EXPECT_EQ(service_->WriteBatch(unknown, "importer").status().code(), StatusCode::kNotFound);
+  RecordBatch bad_demo = NewPatientBatch();
+  bad_demo.new_patient->birth_date = "1970-02-30";
+  EXPECT_EQ(service_->WriteBatch(bad_demo, "importer").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(*metadata_->CountPatients(), 1);  // only NewPatient() above
+}
+
+}  // namespace
+}  // namespace medvault::record

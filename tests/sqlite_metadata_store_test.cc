@@ -522,3 +522,42 @@ TEST_F(SqliteMetadataStoreTest, NormalSynchronousOptionWorks) {
 
 }  // namespace
 }  // namespace medvault::store
+
+namespace medvault::store {
+namespace {
+
+TEST_F(SqliteMetadataStoreTest, BatchWithNewPatientCommitsTogether) {
+  const PatientRecord p = MakePatient(3);
+  std::vector<SegmentVersionRecord> rows = {MakeSegment(p.patient_id, "other/a", 1),
+                                            MakeSegment(p.patient_id, "other/b", 1)};
+  ASSERT_TRUE(store_->InsertBatch(&p, rows).ok());
+  EXPECT_EQ(*store_->CountPatients(), 1);
+  EXPECT_EQ(*store_->CountSegmentVersions(), 2);
+  // Existing patient, next versions.
+  std::vector<SegmentVersionRecord> next = {MakeSegment(p.patient_id, "other/a", 2)};
+  ASSERT_TRUE(store_->InsertBatch(nullptr, next).ok());
+  EXPECT_EQ(*store_->LatestVersion(p.patient_id, "other/a"), 2u);
+}
+
+TEST_F(SqliteMetadataStoreTest, BatchIsAllOrNothing) {
+  const PatientRecord p = MakePatient(4);
+  // The second row skips a version: the patient and the first row vanish too.
+  std::vector<SegmentVersionRecord> rows = {MakeSegment(p.patient_id, "other/a", 1),
+                                            MakeSegment(p.patient_id, "other/b", 2)};
+  Status st = store_->InsertBatch(&p, rows);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("other/b"), std::string::npos) << st.message();
+  EXPECT_EQ(*store_->CountPatients(), 0);
+  EXPECT_EQ(*store_->CountSegmentVersions(), 0);
+  // A batch for an unknown patient.
+  std::vector<SegmentVersionRecord> orphan = {MakeSegment(PatientId(5), "other/a", 1)};
+  EXPECT_EQ(store_->InsertBatch(nullptr, orphan).code(), StatusCode::kNotFound);
+  // Audit entries without a hook are refused, never dropped.
+  const Bytes entry = {1, 2, 3};
+  std::vector<Bytes> audit = {entry};
+  EXPECT_EQ(store_->InsertBatch(&p, rows, audit).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*store_->CountPatients(), 0);
+}
+
+}  // namespace
+}  // namespace medvault::store

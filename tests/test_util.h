@@ -59,4 +59,12 @@ inline std::vector<std::string> FilesContaining(const std::filesystem::path& roo
   return hits;
 }
 
+// The segment categories the policy may name, as src/record defines them
+// (the top-level segments of the record tree); one list for every test.
+inline std::vector<std::string> SegmentCategories() {
+  return {"personal-information", "health-status",           "physical-signs",   "body-measures",
+          "family-history",       "patient-narrative",       "life-record",      "other",
+          "doctor-description",   "third-party-description", "source-documents", "clinical"};
+}
+
 }  // namespace medvault::testing

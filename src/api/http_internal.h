@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -46,8 +47,10 @@ class Call {
   // caller: obligations); PermissionDenied "reason-code: sentence" on deny.
   Status Decide(policy::Action action, const policy::Resource& resource);
   Status DecideBreakGlass(std::string_view patient_id, std::string_view reason);
-  // Decides without failing: for filtering listings.
-  bool Permits(policy::Action action, const policy::Resource& resource);
+  // Decides without failing: for filtering listings. `decision`, when not
+  // null, receives the decision (its obligations).
+  bool Permits(policy::Action action, const policy::Resource& resource,
+               policy::Decision* decision = nullptr);
   const policy::Decision& last_decision() const { return last_; }
   int decisions() const { return decisions_; }
 
@@ -83,15 +86,26 @@ class RouteTable {
   // method: POST or PUT; a JSON body bounded by max_json_bytes.
   virtual void RouteWithBody(const std::string& method, const std::string& pattern,
                              const std::string& name, RouteAccess access, BodyHandler handler) = 0;
+  // method: POST or PUT; a C-CDA or FHIR document (kDocumentTypes) bounded by
+  // max_document_bytes. The pattern must end in "/documents" (the body limit
+  // is applied before routing by that suffix).
+  virtual void RouteWithDocument(const std::string& method, const std::string& pattern,
+                                 const std::string& name, RouteAccess access,
+                                 BodyHandler handler) = 0;
 };
+
+inline constexpr std::array<std::string_view, 5> kDocumentTypes = {
+    "application/xml", "text/xml", "application/hl7-v3+xml", "application/fhir+json",
+    "application/json"};
 
 inline constexpr std::string_view kIdRe = "([0-9a-f]{32})";
 
 // Route groups, one file each.
-void RegisterAuthRoutes(RouteTable& table);    // routes_auth.cc
-void RegisterAdminRoutes(RouteTable& table);   // routes_admin.cc
-void RegisterAccessRoutes(RouteTable& table);  // routes_access.cc
-void RegisterLedgerRoutes(RouteTable& table);  // routes_ledger.cc
+void RegisterAuthRoutes(RouteTable& table);      // routes_auth.cc
+void RegisterAdminRoutes(RouteTable& table);     // routes_admin.cc
+void RegisterAccessRoutes(RouteTable& table);    // routes_access.cc
+void RegisterLedgerRoutes(RouteTable& table);    // routes_ledger.cc
+void RegisterExchangeRoutes(RouteTable& table);  // routes_exchange.cc
 
 // Shared helpers (http_server.cc).
 Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
@@ -104,5 +118,10 @@ Result<std::vector<std::string>> GetStringArrayField(const nlohmann::json& j,
                                                      size_t max_len);
 // "" for 0.
 std::string TimeOrEmpty(int64_t ms);
+// The policy resource of a segment path (or subtree) of patient `id`; the
+// sensitivity is the path's default when `sensitivity` < 0. The strings
+// must outlive the resource.
+policy::Resource SegmentResource(const std::string& id, const std::string& path,
+                                 int sensitivity = -1);
 
 }  // namespace medvault::api::internal

@@ -289,11 +289,14 @@ void Call::Record(std::string_view action, std::string_view effect, std::string_
   entries_.push_back(std::move(e));
 }
 
-bool Call::Permits(Action action, const policy::Resource& resource) {
+bool Call::Permits(Action action, const policy::Resource& resource, policy::Decision* decision) {
   const policy::Decision saved = last_;
   const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
   Note(d, action, resource);
   last_ = saved;  // filtering decisions do not replace the route's decision
+  if (decision != nullptr) {
+    *decision = d;
+  }
   return d.permitted();
 }
 
@@ -543,6 +546,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     internal::RegisterAdminRoutes(*this);
     internal::RegisterAccessRoutes(*this);
     internal::RegisterLedgerRoutes(*this);
+    internal::RegisterExchangeRoutes(*this);
   }
 
   // Runs before routing and before any body is read.
@@ -570,7 +574,11 @@ class HttpServer final : public Server, public internal::RouteTable {
     // Bodies beyond the JSON limit are refused before they are read, except
     // on attachment uploads, which stream up to their own limit.
     const bool upload = req.method == "PUT" && req.path.find("/attachments/") != std::string::npos;
-    const uint64_t limit = upload ? options_.max_attachment_bytes : options_.max_json_bytes;
+    const bool document = req.method == "POST" && req.path.size() > 10 &&
+                          req.path.compare(req.path.size() - 10, 10, "/documents") == 0;
+    const uint64_t limit = upload     ? options_.max_attachment_bytes
+                           : document ? options_.max_document_bytes
+                                      : options_.max_json_bytes;
     if (req.has_header("Content-Length")) {
       const std::string cl = req.get_header_value("Content-Length");
       uint64_t n = 0;
@@ -736,10 +744,26 @@ class HttpServer final : public Server, public internal::RouteTable {
   // even without a Content-Length (chunked transfer encoding).
   void RouteWithBody(const std::string& method, const std::string& pattern, const std::string& name,
                      RouteAccess access, BodyHandler handler) override {
+    RouteWithTypedBody(method, pattern, name, access, {"application/json"}, options_.max_json_bytes,
+                       std::move(handler));
+  }
+
+  void RouteWithDocument(const std::string& method, const std::string& pattern,
+                         const std::string& name, RouteAccess access,
+                         BodyHandler handler) override {
+    RouteWithTypedBody(
+        method, pattern, name, access,
+        std::vector<std::string>(internal::kDocumentTypes.begin(), internal::kDocumentTypes.end()),
+        options_.max_document_bytes, std::move(handler));
+  }
+
+  void RouteWithTypedBody(const std::string& method, const std::string& pattern,
+                          const std::string& name, RouteAccess access,
+                          std::vector<std::string> content_types, uint64_t limit,
+                          BodyHandler handler) {
     Register(method, pattern, name, access);
-    const uint64_t limit = options_.max_json_bytes;
-    auto wrapped = [this, name, access, handler, limit](const Request& req, Response& res,
-                                                        const ContentReader& reader) {
+    auto wrapped = [this, name, access, handler, limit, content_types](
+                       const Request& req, Response& res, const ContentReader& reader) {
       t_ctx.route = name;
       std::string body;
       bool too_large = false;
@@ -756,9 +780,13 @@ class HttpServer final : public Server, public internal::RouteTable {
         st = Status::ResourceExhausted("request body exceeds the limit of " +
                                        std::to_string(limit) + " bytes");
         res.set_header("Connection", "close");
-      } else if (!req.has_header("Content-Type") ||
-                 req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
-        st = Status::InvalidArgument("Content-Type must be application/json");
+      } else if (!HasContentType(req, content_types)) {
+        std::string names;
+        for (const std::string& t : content_types) {
+          names += names.empty() ? "" : " or ";
+          names += t;
+        }
+        st = Status::InvalidArgument("Content-Type must be " + names);
       } else {
         st = RunHandler(req, res, access, [&](Call& call) { return handler(call, body); });
       }
@@ -769,6 +797,22 @@ class HttpServer final : public Server, public internal::RouteTable {
     } else {
       server_->Put(pattern, wrapped);
     }
+  }
+
+  // The media type of the request (before any ';' parameters) is one of `types`.
+  static bool HasContentType(const Request& req, const std::vector<std::string>& types) {
+    if (!req.has_header("Content-Type")) {
+      return false;
+    }
+    std::string type = req.get_header_value("Content-Type");
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') {
+      type.pop_back();
+    }
+    for (char& c : type) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return std::find(types.begin(), types.end(), type) != types.end();
   }
 
   static Result<uint64_t> VersionParam(const Request& req) {
@@ -805,13 +849,7 @@ class HttpServer final : public Server, public internal::RouteTable {
   // default until the stored version says otherwise.
   static policy::Resource SegmentResource(const std::string& id, const std::string& path,
                                           int sensitivity = -1) {
-    const record::TopLevelSegment& top = record::TopLevelFor(path);
-    policy::Resource r;
-    r.patient_id = id;
-    r.path = path;
-    r.category = top.category;
-    r.sensitivity = sensitivity < 0 ? top.default_sensitivity : sensitivity;
-    return r;
+    return internal::SegmentResource(id, path, sensitivity);
   }
 
   // Applies the decision's mask obligation to JSON content: every object key

@@ -36,6 +36,8 @@ constexpr std::string_view kUsage =
     "  ledger        verify the tamper-evident log (offline or against a server); print its key\n"
     "  witness       run a witness that checks and cosigns the log's checkpoints\n"
     "  scrub         check every stored object against its recorded hash\n"
+    "  import        import C-CDA and FHIR R4 documents (files or directories)\n"
+    "  export        export a patient's record as FHIR R4 or C-CDA\n"
     "  version       print the version\n"
     "\n"
     "Run 'medvault <command> --help' for the options of a command.\n";
@@ -83,7 +85,7 @@ constexpr std::string_view kSeedUsage =
 // Parses --key value / --key=value. `switch_names` take no value.
 Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
                              const std::vector<std::string>& value_names,
-                             const std::vector<std::string>& switch_names) {
+                             const std::vector<std::string>& switch_names, bool allow_positional) {
   ParsedArgs out;
   for (int i = start; i < argc; ++i) {
     std::string arg = argv[i];
@@ -92,6 +94,10 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
       continue;
     }
     if (arg.rfind("--", 0) != 0) {
+      if (allow_positional) {
+        out.positional.push_back(arg);
+        continue;
+      }
       return Status::InvalidArgument("unexpected argument '" + arg + "'");
     }
     std::string name = arg.substr(2);
@@ -394,6 +400,9 @@ int Main(int argc, char** argv) {
   }
   if (command == "seed-demo") {
     return RunSeed(argc, argv);
+  }
+  if (command == "import" || command == "export") {
+    return RunExchange(argc, argv);
   }
   if (command == "ledger" || command == "witness" || command == "scrub") {
     return RunLedgerCommands(argc, argv);

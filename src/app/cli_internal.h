@@ -14,13 +14,15 @@ namespace medvault::app {
 struct ParsedArgs {
   std::map<std::string, std::string> values;  // flag name without dashes -> value
   std::vector<std::string> switches;
+  std::vector<std::string> positional;  // only when allowed
   bool help = false;
 };
 
 // Parses --key value / --key=value from argv[start]. `switch_names` take no value.
 Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
                              const std::vector<std::string>& value_names,
-                             const std::vector<std::string>& switch_names);
+                             const std::vector<std::string>& switch_names,
+                             bool allow_positional = false);
 std::string FlagToKey(std::string flag);
 // Prints "medvault: message" and returns the exit code (2 for usage errors).
 int Fail(const Status& st);
@@ -33,5 +35,7 @@ Status WritePrivateFile(const std::filesystem::path& path, std::string_view cont
 int RunAdmin(int argc, char** argv);
 // ledger, witness, scrub (ledger_cli.cc).
 int RunLedgerCommands(int argc, char** argv);
+// import, export (exchange_cli.cc).
+int RunExchange(int argc, char** argv);
 
 }  // namespace medvault::app

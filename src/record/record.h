@@ -106,6 +106,28 @@ struct SegmentContent {
   Bytes content;
 };
 
+// One segment of a batch (RecordService::WriteBatch). JSON and text content
+// is checked as by WriteSegment; binary content (up to the attachment limit,
+// held in memory) needs a media type.
+struct BatchSegmentWrite {
+  std::string path;
+  SegmentWrite write;
+};
+
+// Segments written together: all or none. The patient is an existing one
+// (patient_id) or one created in the same transaction (new_patient).
+struct RecordBatch {
+  std::string patient_id;
+  std::optional<Demographics> new_patient;
+  std::vector<BatchSegmentWrite> segments;  // distinct paths
+};
+
+struct BatchResult {
+  std::string patient_id;
+  bool patient_created = false;
+  std::vector<SegmentVersionInfo> versions;  // in the order of the batch
+};
+
 // Streams an attachment into a new version. The version number is reserved
 // when the writer is created; no other write to the same path can start until
 // Commit() or destruction (which abandons the upload, leaving nothing visible).
@@ -173,6 +195,13 @@ class RecordService {
   virtual Result<SegmentVersionInfo> WriteSegment(std::string_view patient_id,
                                                   std::string_view path, const SegmentWrite& write,
                                                   std::string_view author) = 0;
+  // Writes every segment of the batch as a new version, creating the patient
+  // first when asked, in one metadata transaction: either every version
+  // (and the patient) exists afterwards, or none does and no object is left
+  // behind. InvalidArgument names the first refused segment's path;
+  // exactly one of patient_id / new_patient must be set; at most 10,000
+  // segments.
+  virtual Result<BatchResult> WriteBatch(const RecordBatch& batch, std::string_view author) = 0;
   virtual Result<std::unique_ptr<SegmentWriter>> BeginAttachment(std::string_view patient_id,
                                                                  std::string_view path,
                                                                  std::string_view media_type,

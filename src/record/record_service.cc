@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -260,9 +261,26 @@ class RecordServiceImpl final : public RecordService {
                                     std::string_view author) override {
     MV_RETURN_IF_ERROR(ValidateDemographics(demographics));
     MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    SecretBytes root;
+    MV_ASSIGN_OR_RETURN(store::PatientRecord rec, NewPatientRecord(demographics, root));
+    std::vector<Bytes> audit;
+    MV_RETURN_IF_ERROR(
+        Audit(audit, Event("key.patient-root-created", rec.patient_id, author, rec.created_at_ms)));
+    MV_RETURN_IF_ERROR(metadata_->CreatePatient(rec, audit));
+    PatientInfo info;
+    info.patient_id = rec.patient_id;
+    info.created_at_ms = rec.created_at_ms;
+    info.demographics = demographics;
+    return info;
+  }
+
+  // A new patient's row: a fresh root key (returned in `root`) wrapped by
+  // the platform key, sealed demographics and blind indexes.
+  Result<store::PatientRecord> NewPatientRecord(const Demographics& demographics,
+                                                SecretBytes& root) {
     store::PatientRecord rec;
     rec.patient_id = NewRandomId();
-    SecretBytes root = crypto::RandomKey();
+    root = crypto::RandomKey();
     MV_ASSIGN_OR_RETURN(rec.wrapped_root_key, keys_->WrapKey(root, RootKeyAad(rec.patient_id)));
     MV_ASSIGN_OR_RETURN(SecretBytes demo_key, crypto::DerivePurposeKey(root, "demographics"));
     const std::string demo_json = DemographicsToJson(demographics).dump();
@@ -275,15 +293,7 @@ class RecordServiceImpl final : public RecordService {
           crypto::BlindIndex(blind_index_key_, "identifier", demographics.identifier);
     }
     rec.created_at_ms = NowUnixMillis();
-    std::vector<Bytes> audit;
-    MV_RETURN_IF_ERROR(
-        Audit(audit, Event("key.patient-root-created", rec.patient_id, author, rec.created_at_ms)));
-    MV_RETURN_IF_ERROR(metadata_->CreatePatient(rec, audit));
-    PatientInfo info;
-    info.patient_id = rec.patient_id;
-    info.created_at_ms = rec.created_at_ms;
-    info.demographics = demographics;
-    return info;
+    return rec;
   }
 
   Result<PatientInfo> GetPatient(std::string_view patient_id) override {
@@ -375,10 +385,22 @@ class RecordServiceImpl final : public RecordService {
                                           std::string_view author) override {
     MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
     MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    MV_ASSIGN_OR_RETURN(std::string media_type,
+                        CheckContent(path, write, options_.max_inline_bytes));
+    MV_ASSIGN_OR_RETURN(auto writer,
+                        StartVersion(patient_id, path, write.kind, media_type, write.sensitivity,
+                                     author, options_.max_inline_bytes));
+    MV_RETURN_IF_ERROR(writer->Append(write.content));
+    return writer->Commit();
+  }
+
+  // The media type a version of `write` is stored with, or why it is refused.
+  Result<std::string> CheckContent(std::string_view path, const SegmentWrite& write,
+                                   uint64_t max_bytes) {
     std::string media_type;
-    if (write.content.size() > options_.max_inline_bytes) {
-      return Status::ResourceExhausted("segment content exceeds " +
-                                       std::to_string(options_.max_inline_bytes) + " bytes");
+    if (write.content.size() > max_bytes) {
+      return Status::ResourceExhausted("segment content exceeds " + std::to_string(max_bytes) +
+                                       " bytes");
     }
     switch (write.kind) {
       case ContentKind::kJson: {
@@ -401,11 +423,114 @@ class RecordServiceImpl final : public RecordService {
         media_type = write.media_type;
         break;
     }
-    MV_ASSIGN_OR_RETURN(auto writer,
-                        StartVersion(patient_id, path, write.kind, media_type, write.sensitivity,
-                                     author, options_.max_inline_bytes));
-    MV_RETURN_IF_ERROR(writer->Append(write.content));
-    return writer->Commit();
+    return media_type;
+  }
+
+  Result<BatchResult> WriteBatch(const RecordBatch& batch, std::string_view author) override {
+    MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    if (batch.patient_id.empty() == !batch.new_patient.has_value()) {
+      return Status::InvalidArgument("a batch names an existing patient or a new one, not both");
+    }
+    if (batch.segments.size() > 10000) {
+      return Status::ResourceExhausted("a batch holds at most 10000 segments");
+    }
+    std::vector<std::string> media_types;
+    std::set<std::string_view> paths;
+    for (const BatchSegmentWrite& w : batch.segments) {
+      MV_RETURN_IF_ERROR(ValidateSegmentPath(w.path).WithContext(w.path));
+      if (!paths.insert(w.path).second) {
+        return Status::InvalidArgument(w.path + ": the path appears twice in the batch");
+      }
+      const uint64_t limit = w.write.kind == ContentKind::kBinary ? options_.max_attachment_bytes
+                                                                  : options_.max_inline_bytes;
+      Result<std::string> media_type = CheckContent(w.path, w.write, limit);
+      if (!media_type.ok()) {
+        return media_type.status().WithContext(w.path);
+      }
+      const int level = w.write.sensitivity.value_or(TopLevelFor(w.path).default_sensitivity);
+      if (level < 0 || level > kMaxSensitivity) {
+        return Status::InvalidArgument(w.path + ": sensitivity must be between 0 and 4");
+      }
+      media_types.push_back(std::move(*media_type));
+    }
+
+    BatchResult result;
+    std::optional<store::PatientRecord> new_patient;
+    SecretBytes root;
+    std::vector<Bytes> audit;
+    if (batch.new_patient) {
+      MV_RETURN_IF_ERROR(ValidateDemographics(*batch.new_patient));
+      MV_ASSIGN_OR_RETURN(store::PatientRecord rec, NewPatientRecord(*batch.new_patient, root));
+      MV_RETURN_IF_ERROR(Audit(
+          audit, Event("key.patient-root-created", rec.patient_id, author, rec.created_at_ms)));
+      result.patient_id = rec.patient_id;
+      result.patient_created = true;
+      new_patient = std::move(rec);
+    } else {
+      MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(batch.patient_id));
+      MV_ASSIGN_OR_RETURN(root, UnwrapRoot(patient));
+      result.patient_id = batch.patient_id;
+    }
+
+    // Locks in path order, so that two batches never wait on each other.
+    std::vector<size_t> order(batch.segments.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&batch](size_t a, size_t b) {
+      return batch.segments[a].path < batch.segments[b].path;
+    });
+    std::vector<std::unique_ptr<PathLockGuard>> locks;
+    locks.reserve(order.size());
+    for (size_t i : order) {
+      locks.push_back(std::make_unique<PathLockGuard>(
+          &path_locks_, result.patient_id + "\n" + batch.segments[i].path));
+    }
+
+    std::vector<store::SegmentVersionRecord> records;
+    records.reserve(batch.segments.size());
+    auto discard_objects = [this, &records]() {
+      for (const store::SegmentVersionRecord& r : records) {
+        (void)objects_->Delete(r.object_key);
+      }
+    };
+    const int64_t now = NowUnixMillis();
+    for (size_t i = 0; i < batch.segments.size(); ++i) {
+      const BatchSegmentWrite& w = batch.segments[i];
+      uint64_t latest = 0;
+      if (!new_patient) {
+        Result<uint64_t> l = metadata_->LatestVersion(result.patient_id, w.path);
+        if (!l.ok()) {
+          discard_objects();
+          return l.status();
+        }
+        latest = *l;
+      }
+      Result<store::SegmentVersionRecord> rec =
+          SealWholeVersion(result.patient_id, root, w, media_types[i], latest + 1, author, now);
+      if (!rec.ok()) {
+        discard_objects();
+        return rec.status().WithContext(w.path);
+      }
+      records.push_back(std::move(*rec));
+      RecordEvent event = Event("segment.write", result.patient_id, author, now);
+      event.path = records.back().path;
+      event.version = records.back().version;
+      event.content_sha256_hex = ToHex(records.back().content_sha256);
+      Status st = Audit(audit, event);
+      if (!st.ok()) {
+        discard_objects();
+        return st;
+      }
+    }
+    Status st = metadata_->InsertBatch(new_patient ? &*new_patient : nullptr, records, audit);
+    if (!st.ok()) {
+      discard_objects();
+      return st;
+    }
+    result.versions.reserve(records.size());
+    for (const store::SegmentVersionRecord& r : records) {
+      result.versions.push_back(ToInfo(r));
+    }
+    return result;
   }
 
   Result<std::unique_ptr<SegmentWriter>> BeginAttachment(std::string_view patient_id,
@@ -584,6 +709,41 @@ class RecordServiceImpl final : public RecordService {
       return Status::DataLoss("patient root key does not unwrap under the platform key");
     }
     return root;
+  }
+
+  // Encrypts a whole in-memory version and stores its object; the metadata
+  // row is the caller's to insert (or the object's to delete).
+  Result<store::SegmentVersionRecord> SealWholeVersion(
+      std::string_view patient_id, const SecretBytes& root, const BatchSegmentWrite& w,
+      const std::string& media_type, uint64_t version, std::string_view author, int64_t now) {
+    const TopLevelSegment& top = TopLevelFor(w.path);
+    store::SegmentVersionRecord record;
+    record.patient_id = std::string(patient_id);
+    record.path = w.path;
+    record.version = version;
+    record.category = std::string(top.category);
+    record.sensitivity = w.write.sensitivity.value_or(top.default_sensitivity);
+    record.kind = w.write.kind;
+    record.media_type = media_type;
+    const std::string object_id = NewRandomId();
+    record.object_key = record.patient_id + "/" + object_id;
+    record.author = std::string(author);
+    record.plaintext_size = w.write.content.size();
+    record.created_at_ms = now;
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, w.path));
+    MV_ASSIGN_OR_RETURN(auto sealer,
+                        crypto::EnvelopeSealer::Create(
+                            node_key, crypto::ObjectAad(patient_id, w.path, version, object_id)));
+    MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
+    MV_RETURN_IF_ERROR(object->Append(sealer->header()));
+    Bytes sealed;
+    MV_RETURN_IF_ERROR(sealer->Update(w.write.content, sealed));
+    MV_RETURN_IF_ERROR(sealer->Finish(sealed));
+    MV_RETURN_IF_ERROR(object->Append(sealed));
+    MV_ASSIGN_OR_RETURN(store::ObjectInfo stored, object->Commit());
+    record.stored_size = stored.size;
+    record.content_sha256 = stored.sha256;
+    return record;
   }
 
   Result<std::unique_ptr<AttachmentWriter>> StartVersion(

@@ -17,6 +17,8 @@ const std::vector<TopLevelSegment>& TopLevelSegments() {
       {"other", "other", 1, "anything else"},
       {"doctor-description", "doctor-description", 2, "notes and medical orders"},
       {"third-party-description", "third-party-description", 2, "reports from third parties"},
+      {"source-documents", "source-documents", 3,
+       "imported documents kept whole (C-CDA, FHIR) and what the import read from them"},
       // Clinical departments: clinical data nests below them.
       {"internal-medicine", "clinical", 2, "cardiology, endocrinology, nephrology, ..."},
       {"surgery", "clinical", 2, "general, vascular, orthopaedic, ..."},

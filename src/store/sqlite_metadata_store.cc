@@ -177,6 +177,35 @@ class SqliteMetadataStore final : public MetadataStore {
     std::lock_guard<std::mutex> lock(write_mu_);
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
+    MV_RETURN_IF_ERROR(InsertPatientLocked(p));
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  Status InsertBatch(const PatientRecord* new_patient,
+                     std::span<const SegmentVersionRecord> records, AuditEntries audit) override {
+    if (new_patient != nullptr && new_patient->patient_id.empty()) {
+      return Status::InvalidArgument("patient id must not be empty");
+    }
+    for (const SegmentVersionRecord& rec : records) {
+      MV_RETURN_IF_ERROR(ValidateSegment(rec));
+    }
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    if (new_patient != nullptr) {
+      MV_RETURN_IF_ERROR(InsertPatientLocked(*new_patient));
+    }
+    for (const SegmentVersionRecord& rec : records) {
+      MV_RETURN_IF_ERROR(InsertRowLocked(rec).WithContext(rec.path));
+    }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  // REQUIRES: write_mu_ held and a transaction open.
+  Status InsertPatientLocked(const PatientRecord& p) {
     {
       MV_STMT(s, *writer_, kSqlInsertPatient);
       s.Text(1, p.patient_id)
@@ -196,8 +225,7 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
-    return txn.Commit();
+    return Status::Ok();
   }
 
   // REQUIRES: write_mu_ held and a transaction open.

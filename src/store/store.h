@@ -159,6 +159,14 @@ class MetadataStore {
   // erased patients. Durable when it returns OK.
   virtual Status InsertSegmentVersion(const SegmentVersionRecord& record,
                                       AuditEntries audit = {}) = 0;
+  // Inserts several versions in one transaction, all or none, after
+  // creating `new_patient` in the same transaction when it is not null. Each
+  // row follows InsertSegmentVersion's rules (the first refusal is returned
+  // and nothing is written); the ledger entries commit with them. Durable
+  // when it returns OK.
+  virtual Status InsertBatch(const PatientRecord* new_patient,
+                             std::span<const SegmentVersionRecord> records,
+                             AuditEntries audit = {}) = 0;
   // 0 when the path has no version yet.
   virtual Result<uint64_t> LatestVersion(std::string_view patient_id, std::string_view path) = 0;
   // version == 0 means latest. NotFound when absent.

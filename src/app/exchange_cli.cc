@@ -1,0 +1,345 @@
+// `medvault import` and `medvault export`: documents in and out from the
+// console. Imports write through the record service, so every segment
+// write is in the ledger (actor "cli"); exports decide every segment for
+// the reader named with --as (or record a console export) in the ledger.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/app.h"
+#include "app/cli_internal.h"
+#include "auth/auth.h"
+#include "common/ids.h"
+#include "exchange/exchange.h"
+#include "ledger/ledger.h"
+#include "policy/policy.h"
+
+namespace medvault::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kImportUsage =
+    "usage: medvault import [--data DIR] [--patient ID] [--quiet] FILE|DIR...\n"
+    "\n"
+    "Imports HL7 C-CDA documents (XML) and FHIR R4 resources or Bundles (JSON). Directories\n"
+    "are searched for *.xml and *.json files. Each document is written whole or not at all:\n"
+    "one that fails leaves nothing behind and is reported with where and why it failed.\n"
+    "The original document is kept, encrypted, under source-documents/<key>/original.\n"
+    "Importing the same document again changes nothing.\n"
+    "\n"
+    "  --data DIR      data directory (env MEDVAULT_DATA)\n"
+    "  --patient ID    import into this patient; default: the document's own patient,\n"
+    "                  matched by identifier, family name and birth date, or created\n"
+    "  --quiet         no progress bar\n"
+    "\n"
+    "Exit status: 0 when every document was imported, 1 when some failed, 2 on usage errors.\n";
+
+constexpr std::string_view kExportUsage =
+    "usage: medvault export --patient ID [--format fhir|ccda] [--as ACCOUNT_ID]\n"
+    "                       [--purpose PURPOSE] [--out FILE] [--data DIR]\n"
+    "\n"
+    "Writes the patient's record as a FHIR R4 collection Bundle (default) or a C-CDA CCD.\n"
+    "With --as, only the segments that account may export (the decision point decides each,\n"
+    "for PURPOSE, default treatment, from the console's loopback zone, second factor taken as\n"
+    "given); without it, the whole record (a console export). Every decision is recorded in\n"
+    "the ledger. The document goes to FILE (mode 0600) or standard output.\n";
+
+bool IsDocumentFile(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return ext == ".xml" || ext == ".json" || ext == ".XML" || ext == ".JSON";
+}
+
+// Files named on the command line, and the documents below directories, in
+// a stable order.
+Result<std::vector<fs::path>> CollectDocuments(const std::vector<std::string>& args) {
+  std::vector<fs::path> out;
+  for (const std::string& a : args) {
+    std::error_code ec;
+    const fs::path p(a);
+    if (fs::is_directory(p, ec)) {
+      std::vector<fs::path> found;
+      for (fs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->is_regular_file(ec) && IsDocumentFile(it->path())) {
+          found.push_back(it->path());
+        }
+      }
+      if (ec) {
+        return Status::IOError(a + ": " + ec.message());
+      }
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(p, ec)) {
+      out.push_back(p);
+    } else {
+      return Status::NotFound(a + ": no such file or directory");
+    }
+  }
+  return out;
+}
+
+Result<std::string> ReadFileLimited(const fs::path& p, uint64_t limit) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(p, ec);
+  if (ec) {
+    return Status::IOError(ec.message());
+  }
+  if (size > limit) {
+    return Status::ResourceExhausted("the file is larger than " + std::to_string(limit) + " bytes");
+  }
+  std::ifstream in(p, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return Status::IOError("cannot read the file");
+  }
+  return data;
+}
+
+// A one-line progress bar on a terminal; nothing otherwise.
+class Progress {
+ public:
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled) {}
+  void Update(size_t done, const std::string& name) {
+    if (!enabled_) {
+      return;
+    }
+    constexpr size_t kWidth = 30;
+    const size_t filled = total_ == 0 ? kWidth : done * kWidth / total_;
+    std::string shown = name.size() > 40 ? "..." + name.substr(name.size() - 37) : name;
+    std::cerr << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, ' ') << "] "
+              << done << "/" << total_ << " " << shown << "\x1b[K" << std::flush;
+  }
+  void Finish() {
+    if (enabled_) {
+      std::cerr << "\r\x1b[K" << std::flush;
+    }
+  }
+
+ private:
+  size_t total_;
+  bool enabled_;
+};
+
+int RunImport(int argc, char** argv) {
+  auto args = ParseArgs(argc, argv, 2, {"data", "patient", "config"}, {"quiet"}, true);
+  if (!args.ok()) {
+    std::cerr << kImportUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kImportUsage;
+    return 0;
+  }
+  if (args->positional.empty()) {
+    std::cerr << kImportUsage;
+    return Fail(Status::InvalidArgument("name at least one file or directory to import"));
+  }
+  auto files = CollectDocuments(args->positional);
+  if (!files.ok()) {
+    return Fail(files.status());
+  }
+  auto config = LoadConfig(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) {
+    return Fail(runtime.status());
+  }
+  exchange::Importer importer((*runtime)->records.get());
+  exchange::ImportOptions options;
+  if (auto it = args->values.find("patient"); it != args->values.end()) {
+    options.patient_id = it->second;
+  }
+  const bool quiet =
+      std::find(args->switches.begin(), args->switches.end(), "quiet") != args->switches.end();
+  Progress progress(files->size(), !quiet && isatty(STDERR_FILENO) == 1);
+  size_t imported = 0, unchanged = 0, entries = 0, created = 0;
+  std::vector<std::pair<std::string, Status>> failures;
+  std::vector<std::string> patients;
+  for (size_t i = 0; i < files->size(); ++i) {
+    const std::string name = (*files)[i].string();
+    progress.Update(i, name);
+    Result<exchange::ImportOutcome> out = [&]() -> Result<exchange::ImportOutcome> {
+      MV_ASSIGN_OR_RETURN(std::string bytes,
+                          ReadFileLimited((*files)[i], options.limits.max_document_bytes));
+      return importer.Import(bytes, options, "cli");
+    }();
+    if (!out.ok()) {
+      failures.emplace_back(name, out.status());
+      continue;
+    }
+    if (out->unchanged) {
+      ++unchanged;
+    } else {
+      ++imported;
+      entries += out->entries;
+    }
+    created += out->patient_created ? 1 : 0;
+    if (std::find(patients.begin(), patients.end(), out->patient_id) == patients.end()) {
+      patients.push_back(out->patient_id);
+    }
+  }
+  progress.Update(files->size(), "");
+  progress.Finish();
+  for (const auto& [name, st] : failures) {
+    std::cerr << "medvault: " << name << ": " << st.message() << "\n";
+  }
+  std::cout << "imported " << imported << " of " << files->size() << " documents (" << entries
+            << " entries) into " << patients.size() << " patients (" << created << " created); "
+            << unchanged << " unchanged; " << failures.size() << " failed\n";
+  return failures.empty() ? 0 : 1;
+}
+
+ledger::Entry ExportEntry(const Runtime& rt, std::string_view actor, std::string_view patient_id,
+                          std::string_view path, bool permitted, std::vector<std::string> reasons,
+                          std::string_view purpose, const std::string& request_id) {
+  ledger::Entry e;
+  e.time_ms = NowUnixMillis();
+  e.request_id = request_id;
+  e.actor = std::string(actor);
+  e.action = std::string(ledger::kActionDecision);
+  e.effect = std::string(permitted ? ledger::kEffectPermit : ledger::kEffectDeny);
+  e.reasons = std::move(reasons);
+  e.purpose = std::string(purpose);
+  e.resource.kind = "export";
+  e.resource.path = std::string(path);
+  e.patient_ref = ledger::PatientRef(rt.patient_ref_key, patient_id);
+  e.details["route"] = "cli export";
+  return e;
+}
+
+int RunExport(int argc, char** argv) {
+  auto args =
+      ParseArgs(argc, argv, 2, {"data", "patient", "format", "as", "purpose", "out", "config"}, {});
+  if (!args.ok()) {
+    std::cerr << kExportUsage;
+    return Fail(args.status());
+  }
+  if (args->help) {
+    std::cout << kExportUsage;
+    return 0;
+  }
+  auto value = [&args](const std::string& k, std::string fallback) {
+    auto it = args->values.find(k);
+    return it == args->values.end() ? fallback : it->second;
+  };
+  const std::string patient_id = value("patient", "");
+  const std::string format_name = value("format", "fhir");
+  if (patient_id.empty()) {
+    std::cerr << kExportUsage;
+    return Fail(Status::InvalidArgument("--patient is required"));
+  }
+  if (format_name != "fhir" && format_name != "ccda") {
+    return Fail(Status::InvalidArgument("--format must be fhir or ccda"));
+  }
+  auto config = LoadConfig(*args);
+  if (!config.ok()) {
+    return Fail(config.status());
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) {
+    return Fail(runtime.status());
+  }
+  Runtime& rt = **runtime;
+  const std::string request_id = "cli-" + NewRandomId().substr(0, 16);
+  std::vector<ledger::Entry> entries;
+  exchange::ExportFilter filter;
+  const std::string reader = value("as", "");
+  policy::Subject subject;
+  policy::Context context;
+  if (!reader.empty()) {
+    auto account = rt.accounts->GetAccount(reader);
+    if (!account.ok()) {
+      return Fail(account.status().WithContext("--as"));
+    }
+    auto roles = rt.decisions->policy().RolesOf(account->roles);
+    if (!roles.ok()) {
+      return Fail(roles.status());
+    }
+    if (account->disabled) {
+      return Fail(Status::PermissionDenied("--as: the account is disabled"));
+    }
+    subject.account_id = account->account_id;
+    subject.roles = *roles;
+    subject.institution_id = account->institution_id;
+    subject.department_id = account->department_id;
+    subject.patient_id = account->patient_id;
+    subject.mfa_verified = true;  // the console: see the usage text
+    context.now_ms = NowUnixMillis();
+    context.zone = policy::NetworkZone::kLoopback;
+    auto purpose = policy::ParsePurpose(value("purpose", "treatment"));
+    if (!purpose.ok()) {
+      return Fail(purpose.status().WithContext("--purpose"));
+    }
+    context.purpose = *purpose;
+    filter = [&](std::string_view path, std::string_view category) {
+      policy::Resource r;
+      r.patient_id = patient_id;
+      const bool demographics = path == "personal-information" && category == path;
+      policy::Action action = policy::Action::kExport;
+      if (demographics) {
+        action = policy::Action::kReadDemographics;
+      } else {
+        const record::TopLevelSegment& top = record::TopLevelFor(path);
+        r.path = path;
+        r.category = top.category;
+        r.sensitivity = top.default_sensitivity;
+      }
+      const policy::Decision d = rt.decisions->Decide(subject, action, r, context);
+      const bool masked =
+          d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty();
+      std::vector<std::string> reasons = {std::string(policy::ReasonCode(d.reason()))};
+      entries.push_back(ExportEntry(rt, reader, patient_id, path, d.permitted() && !masked, reasons,
+                                    policy::PurposeName(context.purpose), request_id));
+      return d.permitted() && !masked;
+    };
+  } else {
+    filter = [&](std::string_view path, std::string_view) {
+      entries.push_back(
+          ExportEntry(rt, "cli", patient_id, path, true, {"console"}, "", request_id));
+      return true;
+    };
+  }
+  const interop::Format format =
+      format_name == "ccda" ? interop::Format::kCcda : interop::Format::kFhir;
+  auto out = exchange::Export(*rt.records, patient_id, format, filter);
+  // Decisions are durable before anything leaves, as on the API.
+  if (!entries.empty()) {
+    Status appended = rt.ledger->Append(std::move(entries));
+    if (!appended.ok()) {
+      return Fail(appended.WithContext("recording the export in the ledger"));
+    }
+  }
+  if (!out.ok()) {
+    return Fail(out.status());
+  }
+  if (out->segments_included == 0 && !reader.empty()) {
+    return Fail(Status::PermissionDenied("nothing in this record may be exported by that account"));
+  }
+  const std::string file = value("out", "");
+  if (!file.empty()) {
+    Status written = WritePrivateFile(file, out->document);
+    if (!written.ok()) {
+      return Fail(written);
+    }
+  } else {
+    std::cout << out->document;
+  }
+  std::cerr << "exported " << out->entries << " entries from " << out->segments_included
+            << " segments (" << out->segments_withheld << " withheld) as " << format_name << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunExchange(int argc, char** argv) {
+  const std::string command = argv[1];
+  return command == "import" ? RunImport(argc, argv) : RunExport(argc, argv);
+}
+
+}  // namespace medvault::app

@@ -1,0 +1,291 @@
+// Import and export of documents against the record service (exchange.h).
+#include "exchange/exchange.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "common/bytes.h"
+#include "common/ids.h"
+#include "crypto/crypto.h"
+
+namespace medvault::exchange {
+namespace {
+
+using interop::ClinicalDocument;
+using interop::Format;
+using nlohmann::json;
+
+std::string_view MediaTypeFor(Format f) {
+  return f == Format::kCcda ? "application/xml" : "application/fhir+json";
+}
+
+bool PrintableAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// HL7 confidentiality raises the sensitivity of everything the document
+// brings: "R" (restricted) to at least 3, "V" (very restricted) to 4.
+std::optional<int> SensitivityFor(std::string_view path, std::string_view confidentiality) {
+  const int base = record::TopLevelFor(path).default_sensitivity;
+  if (confidentiality == "V") {
+    return 4;
+  }
+  if (confidentiality == "R") {
+    return std::max(base, 3);
+  }
+  return std::nullopt;
+}
+
+std::string NewUuid() {
+  uint8_t b[16];
+  crypto::RandomBytes(b);
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  const std::string hex = ToHex(ByteView(b, sizeof(b)));
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+bool IsInteropFormat(const json& body) {
+  if (!body.is_object()) {
+    return false;
+  }
+  auto it = body.find("format");
+  if (it == body.end() || !it->is_string()) {
+    return false;
+  }
+  const std::string& f = it->get_ref<const std::string&>();
+  return f == interop::kEntriesFormat || f == interop::kPatientFormat ||
+         f == interop::kDocumentFormat;
+}
+
+interop::PatientHeader PatientFromDemographics(const record::Demographics& d) {
+  interop::PatientHeader p;
+  interop::HumanName name;
+  name.family = d.family_name;
+  name.given.push_back(d.given_name);
+  name.use = "official";
+  p.names.push_back(std::move(name));
+  p.birth_date = d.birth_date;
+  p.gender = d.sex;
+  if (!d.identifier.empty()) {
+    p.identifiers.push_back(interop::Identifier{"", d.identifier, "MR"});
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<record::Demographics> DemographicsFromDocument(const interop::PatientHeader& patient) {
+  record::Demographics d;
+  const interop::HumanName* name = nullptr;
+  for (const interop::HumanName& n : patient.names) {
+    if (name == nullptr || (n.use == "official" && name->use != "official")) {
+      name = &n;
+    }
+  }
+  if (name == nullptr || name->family.empty() || name->given.empty()) {
+    return Status::InvalidArgument(
+        "the document's patient has no given and family name: import it into an existing "
+        "patient instead");
+  }
+  for (const std::string& g : name->given) {
+    d.given_name += d.given_name.empty() ? "" : " ";
+    d.given_name += g;
+  }
+  d.family_name = name->family;
+  if (patient.birth_date.size() != 10) {
+    return Status::InvalidArgument(
+        "the document's patient has no full birth date (YYYY-MM-DD): import it into an existing "
+        "patient instead");
+  }
+  d.birth_date = patient.birth_date;
+  d.sex = patient.gender.empty() ? "unknown" : patient.gender;
+  const interop::Identifier* chosen = nullptr;
+  for (const interop::Identifier& id : patient.identifiers) {
+    if (!PrintableAscii(id.value) || id.value.size() > 64) {
+      continue;
+    }
+    if (chosen == nullptr || (id.type == "MR" && chosen->type != "MR")) {
+      chosen = &id;
+    }
+  }
+  if (chosen != nullptr) {
+    d.identifier = chosen->value;
+  }
+  MV_RETURN_IF_ERROR(
+      record::ValidateDemographics(d).WithContext("the document's patient cannot be created"));
+  return d;
+}
+
+Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& options) const {
+  if (bytes.size() > options.limits.max_document_bytes) {
+    return Status::ResourceExhausted("the document is larger than " +
+                                     std::to_string(options.limits.max_document_bytes) + " bytes");
+  }
+  ImportPlan plan;
+  MV_ASSIGN_OR_RETURN(plan.document, interop::ParseDocument(bytes, options.limits));
+  const ClinicalDocument& doc = plan.document;
+  plan.document_key = interop::DocumentKey(doc, bytes);
+  plan.original_sha256_hex = ToHex(crypto::Sha256(AsBytes(bytes)));
+
+  if (!options.patient_id.empty()) {
+    MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->GetPatient(options.patient_id));
+    if (p.erased) {
+      return Status::NotFound("patient has been erased");
+    }
+    plan.patient_id = p.patient_id;
+  } else {
+    if (!doc.has_patient) {
+      return Status::FailedPrecondition(
+          "the document names no patient: import it into an existing patient (give its id)");
+    }
+    MV_ASSIGN_OR_RETURN(record::Demographics d, DemographicsFromDocument(doc.patient));
+    std::vector<std::string> matches;
+    if (!d.identifier.empty()) {
+      MV_ASSIGN_OR_RETURN(auto found, records_->FindPatients(d.family_name, d.identifier));
+      for (const record::PatientInfo& p : found) {
+        if (p.demographics && p.demographics->birth_date == d.birth_date) {
+          matches.push_back(p.patient_id);
+        }
+      }
+    }
+    if (matches.size() > 1) {
+      return Status::FailedPrecondition(
+          "several patients match the document's patient: import it into one of them (give its "
+          "id)");
+    }
+    if (matches.size() == 1) {
+      plan.patient_id = matches.front();
+    } else {
+      plan.new_patient = std::move(d);
+    }
+  }
+
+  if (!plan.patient_id.empty()) {
+    auto header =
+        records_->ReadSegment(plan.patient_id, interop::HeaderSegmentPath(plan.document_key), 0);
+    if (header.ok()) {
+      json body = json::parse(AsString(header->content), nullptr, false);
+      plan.unchanged = body.is_object() && body.value("sha256", "") == plan.original_sha256_hex;
+    } else if (header.status().code() != StatusCode::kNotFound) {
+      return header.status();
+    }
+  }
+
+  interop::OriginalInfo original{plan.original_sha256_hex,
+                                 std::string(MediaTypeFor(doc.source_format))};
+  std::vector<interop::SegmentPart> parts =
+      interop::SplitIntoSegments(doc, plan.document_key, original);
+  plan.batch.patient_id = plan.patient_id;
+  plan.batch.new_patient = plan.new_patient;
+  plan.batch.segments.reserve(parts.size() + 1);
+  for (interop::SegmentPart& part : parts) {
+    record::BatchSegmentWrite w;
+    w.path = std::move(part.path);
+    w.write.kind = record::ContentKind::kJson;
+    w.write.sensitivity = SensitivityFor(w.path, doc.header.confidentiality);
+    w.write.content = ToBytes(part.body.dump());
+    plan.batch.segments.push_back(std::move(w));
+  }
+  record::BatchSegmentWrite w;
+  w.path = interop::OriginalSegmentPath(plan.document_key);
+  w.write.kind = record::ContentKind::kBinary;
+  w.write.media_type = original.media_type;
+  w.write.sensitivity = SensitivityFor(w.path, doc.header.confidentiality);
+  w.write.content.assign(bytes.begin(), bytes.end());
+  plan.batch.segments.push_back(std::move(w));
+  return plan;
+}
+
+Result<ImportOutcome> Importer::Commit(const ImportPlan& plan, std::string_view author) const {
+  ImportOutcome out;
+  out.document_key = plan.document_key;
+  out.format = plan.document.source_format;
+  out.entries = plan.document.entries.size();
+  out.kept_in_original_only = plan.document.kept_in_original_only;
+  out.unchanged = plan.unchanged;
+  out.patient_id = plan.patient_id;
+  if (plan.unchanged) {
+    return out;
+  }
+  MV_ASSIGN_OR_RETURN(record::BatchResult written, records_->WriteBatch(plan.batch, author));
+  out.patient_id = written.patient_id;
+  out.patient_created = written.patient_created;
+  for (const record::SegmentVersionInfo& v : written.versions) {
+    out.segments.push_back(v.path);
+  }
+  return out;
+}
+
+Result<ImportOutcome> Importer::Import(std::string_view bytes, const ImportOptions& options,
+                                       std::string_view author) const {
+  MV_ASSIGN_OR_RETURN(ImportPlan plan, Plan(bytes, options));
+  return Commit(plan, author);
+}
+
+Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
+                             interop::Format format, const ExportFilter& filter) {
+  MV_ASSIGN_OR_RETURN(record::PatientInfo patient, records.GetPatient(patient_id));
+  if (patient.erased) {
+    return Status::NotFound("patient has been erased");
+  }
+  MV_ASSIGN_OR_RETURN(std::vector<store::SegmentSummary> tree, records.ListTree(patient_id, ""));
+  ExportOutcome out;
+  std::vector<interop::SegmentPart> parts;
+  for (const store::SegmentSummary& s : tree) {
+    if (s.kind != record::ContentKind::kJson) {
+      continue;  // originals and attachments travel as themselves, not in documents
+    }
+    if (!filter(s.path, s.category)) {
+      ++out.segments_withheld;
+      continue;
+    }
+    MV_ASSIGN_OR_RETURN(record::SegmentContent latest, records.ReadSegment(patient_id, s.path, 0));
+    json body = json::parse(AsString(latest.content), nullptr, false);
+    if (IsInteropFormat(body)) {
+      parts.push_back(interop::SegmentPart{s.path, latest.info.version, std::move(body)});
+      ++out.segments_included;
+      continue;
+    }
+    if (!interop::MeasurementToEntry(s.path, latest.info.version, body)) {
+      continue;  // not something a clinical document carries
+    }
+    // A measurement segment's versions are its readings: every one goes.
+    ++out.segments_included;
+    for (uint64_t v = 1; v < latest.info.version; ++v) {
+      MV_ASSIGN_OR_RETURN(record::SegmentContent older, records.ReadSegment(patient_id, s.path, v));
+      parts.push_back(
+          interop::SegmentPart{s.path, v, json::parse(AsString(older.content), nullptr, false)});
+    }
+    parts.push_back(interop::SegmentPart{s.path, latest.info.version, std::move(body)});
+  }
+  MV_ASSIGN_OR_RETURN(ClinicalDocument doc, interop::JoinSegments(parts));
+  if (!doc.has_patient && patient.demographics &&
+      filter("personal-information", "personal-information")) {
+    doc.patient = PatientFromDemographics(*patient.demographics);
+    doc.has_patient = true;
+  }
+  // The export is a document of its own, not any of the imported ones.
+  doc.source_format = format;
+  doc.header = interop::DocumentHeader{};
+  doc.header.id = "urn:uuid:" + NewUuid();
+  doc.header.type = interop::Coding{"http://loinc.org", "34133-9", "Summarization of Episode Note"};
+  doc.header.title = "Patient record exported by medvault";
+  MV_ASSIGN_OR_RETURN(
+      doc.header.time,
+      interop::NormalizeDateTime(FormatRfc3339Millis(NowUnixMillis()).substr(0, 19) + "Z"));
+  doc.header.custodian.name = "medvault";
+  doc.kept_in_original_only.clear();
+  out.entries = doc.entries.size();
+  out.media_type = std::string(MediaTypeFor(format));
+  if (format == Format::kCcda) {
+    MV_ASSIGN_OR_RETURN(out.document, interop::WriteCcda(doc));
+  } else {
+    MV_ASSIGN_OR_RETURN(out.document, interop::WriteFhirBundle(doc));
+  }
+  return out;
+}
+
+}  // namespace medvault::exchange

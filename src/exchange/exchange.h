@@ -1,0 +1,103 @@
+// medvault exchange: importing C-CDA and FHIR documents into a patient's
+// record and exporting a record (or the part a reader may see) as a
+// document. Public interface of src/exchange; built on src/interop (the
+// formats and the segment layout) and src/record (the encrypted store).
+//
+// Access decisions are the caller's: the API and the CLI hand in a
+// callback that asks the decision point for every segment an import writes
+// or an export reads, and records the decision in the ledger.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "interop/interop.h"
+#include "interop/mapping.h"
+#include "record/record.h"
+
+namespace medvault::exchange {
+
+struct ImportOptions {
+  // Import into this patient. Empty: the document's own patient, matched by
+  // identifier, family name and birth date, or created when none matches.
+  std::string patient_id;
+  interop::ParseLimits limits;
+};
+
+// What an import will write, computed before anything is written so that
+// the caller can decide on every path first.
+struct ImportPlan {
+  interop::ClinicalDocument document;
+  std::string document_key;
+  std::string original_sha256_hex;
+  std::string patient_id;                           // empty when the patient is new
+  std::optional<record::Demographics> new_patient;  // set when the patient is new
+  // The same document (same key, same bytes) is already in this record:
+  // committing writes nothing.
+  bool unchanged = false;
+  record::RecordBatch batch;  // the segments, the original document last
+};
+
+struct ImportOutcome {
+  std::string patient_id;
+  bool patient_created = false;
+  bool unchanged = false;
+  std::string document_key;
+  interop::Format format = interop::Format::kFhir;
+  size_t entries = 0;
+  std::vector<std::string> segments;  // paths written
+  std::vector<std::string> kept_in_original_only;
+};
+
+class Importer {
+ public:
+  // `records` must outlive the importer.
+  explicit Importer(record::RecordService* records) : records_(records) {}
+
+  // Parses and maps `bytes`; writes nothing. InvalidArgument (with the place
+  // in the document) for a document that cannot be imported; NotFound for an
+  // unknown patient_id; FailedPrecondition when the document names no
+  // patient and none was given, or several patients match.
+  Result<ImportPlan> Plan(std::string_view bytes, const ImportOptions& options) const;
+  // Writes a plan's segments (and creates its patient) all or nothing.
+  Result<ImportOutcome> Commit(const ImportPlan& plan, std::string_view author) const;
+  // Plan + Commit.
+  Result<ImportOutcome> Import(std::string_view bytes, const ImportOptions& options,
+                               std::string_view author) const;
+
+ private:
+  record::RecordService* records_;
+};
+
+// Asked for every segment an export would read, and once for the patient's
+// demographics (path "personal-information", category "personal-information").
+// True: include it.
+using ExportFilter = std::function<bool(std::string_view path, std::string_view category)>;
+
+struct ExportOutcome {
+  std::string document;    // the C-CDA XML or FHIR JSON
+  std::string media_type;  // "application/xml" or "application/fhir+json"
+  size_t entries = 0;
+  size_t segments_included = 0;
+  size_t segments_withheld = 0;  // refused by the filter
+};
+
+// Exports the latest version of every imported segment and every version of
+// the measurement segments (blood pressure, glucose, ...) the filter lets
+// through. The document is new (its own id and time); its patient is the
+// latest imported identity, else the record's demographics. NotFound for an
+// unknown or erased patient.
+Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
+                             interop::Format format, const ExportFilter& filter);
+
+// The demographics a new patient gets from a document's patient header:
+// the first name, birth date, gender and the medical record number (or the
+// first identifier) when it fits. InvalidArgument naming what is missing.
+Result<record::Demographics> DemographicsFromDocument(const interop::PatientHeader& patient);
+
+}  // namespace medvault::exchange

@@ -1,0 +1,375 @@
+// Shared by the C-CDA reader (ccda_reader.cc) and writer (ccda_writer.cc):
+// namespaces, template ids, section table, code mappings and the medvault
+// markers that let WriteCcda carry model fields C-CDA has no place for.
+//
+// Round-trip contract: whatever WriteCcda writes, ParseCcda reads back to
+// the same canonical form. Fields a kind's C-CDA structure carries are
+// written there ("natural" fields); every other non-empty field is written
+// as a *field observation* inside the entry's main statement:
+//
+//   <entryRelationship typeCode="COMP"><observation classCode="OBS" moodCode="EVN">
+//     <templateId root="{kMedvaultIdRoot}" extension="field"/>
+//     <code code="{field name}" codeSystem="{kFieldCodeSystem}"/>
+//     <value xsi:type="ST|PQ|CD" .../>
+//   </observation></entryRelationship>
+//
+// and components (multi-part observations) as observations with the
+// template extension "component". The reader applies field observations
+// after the natural fields (they override), and never treats them as
+// clinical statements of their own.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "interop/interop.h"
+
+namespace medvault::interop::ccda {
+
+inline constexpr std::string_view kHl7Namespace = "urn:hl7-org:v3";
+inline constexpr std::string_view kXsiNamespace = "http://www.w3.org/2001/XMLSchema-instance";
+inline constexpr std::string_view kSdtcNamespace = "urn:hl7-org:sdtc";
+
+inline constexpr std::string_view kLoincOid = "2.16.840.1.113883.6.1";
+inline constexpr std::string_view kSnomedOid = "2.16.840.1.113883.6.96";
+inline constexpr std::string_view kActCodeOid = "2.16.840.1.113883.5.4";
+inline constexpr std::string_view kConfidentialityOid = "2.16.840.1.113883.5.25";
+inline constexpr std::string_view kGenderOid = "2.16.840.1.113883.5.1";
+inline constexpr std::string_view kSsnOid = "2.16.840.1.113883.4.1";
+
+// medvault markers, all below kMedvaultIdRoot.
+// Code system of field observations (the code is the model field's name).
+inline constexpr std::string_view kFieldCodeSystem =
+    "2.25.302458611271113451148352563394416437817.1";
+// codeSystem value meaning "the system is the URI in codeSystemName" (code
+// systems that have no OID, e.g. a FHIR system URI).
+inline constexpr std::string_view kUriCodeSystem = "2.25.302458611271113451148352563394416437817.2";
+// Root of patient identifiers whose system or type has no C-CDA form:
+// assigningAuthorityName holds "{type}|{system}", extension the value.
+inline constexpr std::string_view kIdentifierRoot =
+    "2.25.302458611271113451148352563394416437817.3";
+// templateId extensions under root kMedvaultIdRoot.
+inline constexpr std::string_view kFieldTemplate = "field";
+inline constexpr std::string_view kComponentTemplate = "component";
+inline constexpr std::string_view kDocumentsTemplate = "documents";
+inline constexpr std::string_view kDocumentTemplate = "document";
+// On ClinicalDocument: the model's header.type is empty (the code element
+// then says 34133-9 only because C-CDA requires one).
+inline constexpr std::string_view kUntypedTemplate = "untyped";
+
+inline constexpr std::string_view kNoteActivityTemplate = "2.16.840.1.113883.10.20.22.4.202";
+inline constexpr std::string_view kNoteLoinc = "34109-9";
+inline constexpr std::string_view kProblemStatusTemplate = "2.16.840.1.113883.10.20.22.4.6";
+inline constexpr std::string_view kAllergyStatusTemplate = "2.16.840.1.113883.10.20.22.4.28";
+inline constexpr std::string_view kStatusLoinc = "33999-4";
+inline constexpr std::string_view kSeverityTemplate = "2.16.840.1.113883.10.20.22.4.8";
+inline constexpr std::string_view kReactionTemplate = "2.16.840.1.113883.10.20.22.4.9";
+
+// Bound of texts taken from narrative (section text, resolved references,
+// decoded base64 text/plain).
+inline constexpr size_t kMaxNarrativeBytes = 64 * 1024;
+
+// What a section holds. kNone: no mapping (narrative note, or kept only in
+// the original document).
+enum class SectionKind {
+  kNone,
+  kProblems,
+  kAllergies,
+  kMedications,
+  kResults,
+  kVitalSigns,
+  kSocialHistory,
+  kFamilyHistory,
+  kProcedures,
+  kImmunizations,
+  kEncounters,
+  kPlan,
+  kDocuments,  // written by WriteCcda for kDocumentReference entries
+};
+
+struct SectionTemplate {
+  std::string_view root;
+  SectionKind kind;
+};
+
+// Section templateId roots (R1.1 "entries optional" and R2.1 "entries
+// required" ids; the extension does not matter).
+inline constexpr SectionTemplate kSectionTemplates[] = {
+    {"2.16.840.1.113883.10.20.22.2.5", SectionKind::kProblems},
+    {"2.16.840.1.113883.10.20.22.2.5.1", SectionKind::kProblems},
+    {"2.16.840.1.113883.10.20.22.2.6", SectionKind::kAllergies},
+    {"2.16.840.1.113883.10.20.22.2.6.1", SectionKind::kAllergies},
+    {"2.16.840.1.113883.10.20.22.2.1", SectionKind::kMedications},
+    {"2.16.840.1.113883.10.20.22.2.1.1", SectionKind::kMedications},
+    {"2.16.840.1.113883.10.20.22.2.3", SectionKind::kResults},
+    {"2.16.840.1.113883.10.20.22.2.3.1", SectionKind::kResults},
+    {"2.16.840.1.113883.10.20.22.2.4", SectionKind::kVitalSigns},
+    {"2.16.840.1.113883.10.20.22.2.4.1", SectionKind::kVitalSigns},
+    {"2.16.840.1.113883.10.20.22.2.17", SectionKind::kSocialHistory},
+    {"2.16.840.1.113883.10.20.22.2.15", SectionKind::kFamilyHistory},
+    {"2.16.840.1.113883.10.20.22.2.7", SectionKind::kProcedures},
+    {"2.16.840.1.113883.10.20.22.2.7.1", SectionKind::kProcedures},
+    {"2.16.840.1.113883.10.20.22.2.2", SectionKind::kImmunizations},
+    {"2.16.840.1.113883.10.20.22.2.2.1", SectionKind::kImmunizations},
+    {"2.16.840.1.113883.10.20.22.2.22", SectionKind::kEncounters},
+    {"2.16.840.1.113883.10.20.22.2.22.1", SectionKind::kEncounters},
+    {"2.16.840.1.113883.10.20.22.2.10", SectionKind::kPlan},
+    // Sections holding the same statements as the ones above.
+    {"2.16.840.1.113883.10.20.22.2.44", SectionKind::kMedications},    // admission medications
+    {"2.16.840.1.113883.10.20.22.2.11", SectionKind::kMedications},    // discharge medications
+    {"2.16.840.1.113883.10.20.22.2.11.1", SectionKind::kMedications},  // discharge medications
+    {"2.16.840.1.113883.10.20.22.2.38", SectionKind::kMedications},    // medications administered
+    {"2.16.840.1.113883.10.20.22.2.20", SectionKind::kProblems},       // past medical history
+    {"2.16.840.1.113883.10.20.22.2.43", SectionKind::kProblems},       // admission diagnosis
+    {"2.16.840.1.113883.10.20.22.2.24", SectionKind::kProblems},       // discharge diagnosis
+};
+
+struct SectionCode {
+  std::string_view loinc;
+  SectionKind kind;
+};
+
+// Fallback when no templateId is known: the section's LOINC code.
+inline constexpr SectionCode kSectionCodes[] = {
+    {"11450-4", SectionKind::kProblems},      {"48765-2", SectionKind::kAllergies},
+    {"10160-0", SectionKind::kMedications},   {"30954-2", SectionKind::kResults},
+    {"8716-3", SectionKind::kVitalSigns},     {"29762-2", SectionKind::kSocialHistory},
+    {"10157-6", SectionKind::kFamilyHistory}, {"47519-4", SectionKind::kProcedures},
+    {"11369-6", SectionKind::kImmunizations}, {"46240-8", SectionKind::kEncounters},
+    {"18776-5", SectionKind::kPlan},          {"42346-7", SectionKind::kMedications},
+    {"10183-2", SectionKind::kMedications},   {"29549-3", SectionKind::kMedications},
+    {"11348-0", SectionKind::kProblems},      {"46241-6", SectionKind::kProblems},
+    {"11535-2", SectionKind::kProblems},
+};
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+inline bool IsXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+inline std::string_view TrimXmlSpace(std::string_view s) {
+  while (!s.empty() && IsXmlSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsXmlSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+inline char AsciiLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+inline char AsciiUpper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+inline std::string AsciiLowerCopy(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = AsciiLower(c);
+  return out;
+}
+
+inline std::string AsciiUpperCopy(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = AsciiUpper(c);
+  return out;
+}
+
+// An OID: digits and dots, no empty arc ("2.16.840.1").
+inline bool IsOid(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
+  char prev = '.';
+  for (char c : s) {
+    if (c == '.') {
+      if (prev == '.') return false;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+    prev = c;
+  }
+  return true;
+}
+
+// A UUID in its 8-4-4-4-12 hex form.
+inline bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The C-CDA II a writer uses for an Entry/Party id (see Entry::id):
+// root^extension and bare OIDs/UUIDs as they are, anything else as the
+// extension under kMedvaultIdRoot (which the reader maps back to the bare id).
+struct IdParts {
+  std::string root;
+  std::string extension;
+  bool has_extension = false;
+};
+
+inline IdParts SplitModelId(std::string_view id) {
+  IdParts p;
+  if (id.empty()) return p;  // no id: the writer writes a nullFlavor
+  const size_t caret = id.find('^');
+  if (caret != std::string_view::npos) {
+    const std::string_view root = id.substr(0, caret);
+    const std::string_view ext = id.substr(caret + 1);
+    if (!ext.empty() && root != kMedvaultIdRoot && (IsOid(root) || IsUuid(root))) {
+      p.root = std::string(root);
+      p.extension = std::string(ext);
+      p.has_extension = true;
+      return p;
+    }
+  } else if (id != kMedvaultIdRoot && (IsOid(id) || IsUuid(id))) {
+    p.root = std::string(id);
+    return p;
+  }
+  p.root = std::string(kMedvaultIdRoot);
+  p.extension = std::string(id);
+  p.has_extension = true;
+  return p;
+}
+
+// The model id of an II as the reader makes it: root, or root^extension.
+inline std::string JoinId(std::string_view root, std::string_view extension) {
+  std::string out(root);
+  if (!extension.empty()) {
+    out += '^';
+    out += extension;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Code mappings (reader direction; the writer uses the inverse functions)
+
+// HL7 EntityNameUse / PostalAddressUse / TelecommunicationAddressUse to the
+// FHIR-style words of the model (codes compared case-insensitively); unknown
+// codes lower-cased.
+inline std::string NameUseFromHl7(std::string_view raw) {
+  const std::string use = AsciiUpperCopy(raw);
+  if (use == "L" || use == "OR") return "official";
+  if (use == "P") return "nickname";
+  if (use == "ANON") return "anonymous";
+  return AsciiLowerCopy(use);
+}
+inline std::string NameUseToHl7(std::string_view use) {
+  if (use == "official") return "L";
+  if (use == "nickname") return "P";
+  if (use == "anonymous") return "ANON";
+  return AsciiUpperCopy(use);
+}
+
+inline std::string AddressUseFromHl7(std::string_view raw) {
+  const std::string use = AsciiUpperCopy(raw);
+  if (use == "H" || use == "HP" || use == "HV") return "home";
+  if (use == "WP" || use == "DIR" || use == "PUB") return "work";
+  if (use == "TMP") return "temp";
+  if (use == "OLD" || use == "BAD") return "old";
+  if (use == "MC") return "mobile";
+  return AsciiLowerCopy(use);
+}
+inline std::string AddressUseToHl7(std::string_view use) {
+  if (use == "home") return "HP";
+  if (use == "work") return "WP";
+  if (use == "temp") return "TMP";
+  if (use == "old") return "OLD";
+  if (use == "mobile") return "MC";
+  return AsciiUpperCopy(use);
+}
+
+inline std::string GenderFromHl7(std::string_view raw) {
+  const std::string code = AsciiUpperCopy(raw);
+  if (code == "M") return "male";
+  if (code == "F") return "female";
+  if (code == "UN") return "other";
+  return "unknown";
+}
+
+// SNOMED CT values of the problem / allergy status observation.
+inline std::string_view StatusFromSnomed(std::string_view code, std::string_view display) {
+  if (code == "55561003") return "active";
+  if (code == "73425007") return "inactive";
+  if (code == "413322009") return "resolved";
+  const std::string lower = AsciiLowerCopy(TrimXmlSpace(display));
+  if (lower == "active") return "active";
+  if (lower == "inactive") return "inactive";
+  if (lower == "resolved") return "resolved";
+  return "";
+}
+inline std::string_view StatusToSnomed(std::string_view status) {
+  if (status == "active") return "55561003";
+  if (status == "inactive") return "73425007";
+  if (status == "resolved") return "413322009";
+  return "";
+}
+
+inline std::string_view SeverityFromSnomed(std::string_view code, std::string_view display) {
+  if (code == "255604002") return "mild";
+  if (code == "6736007" || code == "371923003") return "moderate";  // moderate, mild to moderate
+  if (code == "24484000" || code == "371924009" || code == "399166001") {
+    return "severe";  // severe, moderate to severe, fatal
+  }
+  const std::string lower = AsciiLowerCopy(TrimXmlSpace(display));
+  if (lower == "mild") return "mild";
+  if (lower == "moderate") return "moderate";
+  if (lower == "severe") return "severe";
+  return "";
+}
+inline std::string_view SeverityToSnomed(std::string_view severity) {
+  if (severity == "mild") return "255604002";
+  if (severity == "moderate") return "6736007";
+  if (severity == "severe") return "24484000";
+  return "";
+}
+
+// Allergy observation value (type of the intolerance) to the category.
+inline std::string_view AllergyCategoryFromSnomed(std::string_view code) {
+  if (code == "419511003" || code == "416098002" || code == "59037007") return "medication";
+  if (code == "418471000" || code == "414285001" || code == "235719002") return "food";
+  if (code == "426232007") return "environment";
+  return "";
+}
+struct AllergyType {
+  std::string_view code;
+  std::string_view display;
+};
+// The value the writer uses; nullopt when the category has no SNOMED form.
+inline std::optional<AllergyType> AllergyCategoryToSnomed(std::string_view category) {
+  if (category.empty()) return AllergyType{"420134006", "Propensity to adverse reactions"};
+  if (category == "medication") {
+    return AllergyType{"419511003", "Propensity to adverse reactions to drug"};
+  }
+  if (category == "food")
+    return AllergyType{"418471000", "Propensity to adverse reactions to food"};
+  if (category == "environment") return AllergyType{"426232007", "Environmental allergy"};
+  return std::nullopt;
+}
+
+// Mood codes of planned statements (Plan of Treatment section).
+inline bool IsPlanMood(std::string_view mood) {
+  return mood == "INT" || mood == "RQO" || mood == "PRMS" || mood == "PRP" || mood == "APT" ||
+         mood == "ARQ" || mood == "GOL";
+}
+
+// Category the reader gives entries of a kind (the writer writes the field
+// only when it differs).
+inline std::string_view DerivedCategory(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kResult:
+      return "laboratory";
+    case EntryKind::kVitalSign:
+      return "vital-signs";
+    case EntryKind::kSocialHistory:
+      return "social-history";
+    default:
+      return "";
+  }
+}
+
+}  // namespace medvault::interop::ccda

@@ -1,0 +1,85 @@
+// What the FHIR reader (fhir_reader.cc) and writer (fhir_writer.cc) agree on
+// beyond FHIR R4 itself. Not part of the public interface.
+//
+// The writer maps every model field to the natural FHIR element where the
+// resource type has one and the value fits the element's type and required
+// value set (a Condition's status into clinicalStatus when it is one of
+// active|recurrence|...). Everything else goes into an extension of the
+// resource (or of the component) with a URL kExtensionBase + name below, so
+// that any model content, including what the C-CDA reader produces, comes back
+// unchanged from ParseFhir(WriteFhirBundle(doc)). Extension values are strings
+// (valueString) or codings (valueCoding); quantities and components are
+// complex extensions with sub-extensions named after the model fields.
+// Dates in extensions are the ones not in NormalizeDateTime's canonical form
+// (the natural elements take the others); they are read back as written.
+//
+// Every written resource carries
+//   * identifier [{system: kMedvaultIdSystem, value: Entry::id}], which the
+//     reader takes as the entry's id (it wins over fullUrl and Type/id);
+//   * meta.tag {system: kKindTagSystem, code: EntryKindName(kind)}, which the
+//     reader takes as the entry's kind. This keeps apart what FHIR itself
+//     does not: an Observation of kind "result" whose category happens to be
+//     "vital-signs", and a note (kNote, written as a DocumentReference whose
+//     text is the base64 attachment data) from a document reference.
+// The document header's type/title/confidentiality/authors/custodian go into
+// a Composition (read back from any Bundle's first Composition); Party
+// fields without a FHIR place use party-* extensions on the Reference.
+#pragma once
+
+#include <string_view>
+
+namespace medvault::interop::fhir_internal {
+
+inline constexpr std::string_view kExtensionBase =
+    "http://medvault.invalid/fhir/StructureDefinition/";
+inline constexpr std::string_view kKindTagSystem =
+    "http://medvault.invalid/fhir/CodeSystem/entry-kind";
+
+// Entry and Component fields (kExtensionBase + name).
+inline constexpr std::string_view kExtCode = "entry-code";             // valueCoding
+inline constexpr std::string_view kExtText = "entry-text";             // valueString
+inline constexpr std::string_view kExtStatus = "entry-status";         // valueString
+inline constexpr std::string_view kExtStart = "entry-start";           // valueString
+inline constexpr std::string_view kExtEnd = "entry-end";               // valueString
+inline constexpr std::string_view kExtQuantity = "entry-quantity";     // value, unit
+inline constexpr std::string_view kExtValueCode = "entry-value-code";  // valueCoding
+inline constexpr std::string_view kExtValueText = "entry-value-text";  // valueString
+inline constexpr std::string_view kExtComponent = "entry-component";   // code, quantity, ...
+inline constexpr std::string_view kExtCategory = "entry-category";     // valueString
+inline constexpr std::string_view kExtReaction = "entry-reaction";     // valueCoding, repeated
+inline constexpr std::string_view kExtSeverity = "entry-severity";     // valueString
+inline constexpr std::string_view kExtRelation = "entry-relation";     // valueCoding
+inline constexpr std::string_view kExtRoute = "entry-route";           // valueCoding
+inline constexpr std::string_view kExtMediaType = "entry-media-type";  // valueString
+inline constexpr std::string_view kExtUrl = "entry-url";               // valueString
+// Sub-extensions of kExtQuantity and kExtComponent.
+inline constexpr std::string_view kSubValue = "value";           // valueString
+inline constexpr std::string_view kSubUnit = "unit";             // valueString
+inline constexpr std::string_view kSubCode = "code";             // valueCoding
+inline constexpr std::string_view kSubQuantity = "quantity";     // complex: value, unit
+inline constexpr std::string_view kSubValueCode = "value-code";  // valueCoding
+inline constexpr std::string_view kSubValueText = "value-text";  // valueString
+// Party fields on a Reference (Composition.author, Composition.custodian).
+inline constexpr std::string_view kExtPartyName = "party-name";                  // valueString
+inline constexpr std::string_view kExtPartyOrganization = "party-organization";  // valueString
+inline constexpr std::string_view kExtPartyTime = "party-time";                  // valueString
+// Dates the FHIR elements cannot hold as they are (not in the canonical form
+// of NormalizeDateTime), kept as written: Patient.extension and
+// Bundle.meta.extension.
+inline constexpr std::string_view kExtPatientBirthDate = "patient-birth-date";  // valueString
+inline constexpr std::string_view kExtPatientDeceased = "patient-deceased";     // valueString
+inline constexpr std::string_view kExtHeaderTime = "header-time";               // valueString
+
+inline constexpr std::string_view kUcum = "http://unitsofmeasure.org";
+inline constexpr std::string_view kLoinc = "http://loinc.org";
+inline constexpr std::string_view kUsCoreRace =
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race";
+inline constexpr std::string_view kUsCoreEthnicity =
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity";
+inline constexpr std::string_view kObservationCategory =
+    "http://terminology.hl7.org/CodeSystem/observation-category";
+inline constexpr std::string_view kDataAbsentReason =
+    "http://terminology.hl7.org/CodeSystem/data-absent-reason";
+inline constexpr std::string_view kDataAbsentPrefix = "data-absent: ";
+
+}  // namespace medvault::interop::fhir_internal

@@ -1,0 +1,1021 @@
+// WriteFhirBundle: the interop model as a FHIR R4 "collection" Bundle.
+//
+// The JSON text is written directly (not through nlohmann::json) so that
+// decimals keep the exact text of the model ("1.00", "1E-22"). How model
+// fields without a FHIR element survive the round trip through ParseFhir is
+// described in fhir_internal.h: medvault extensions, the kind tag and the
+// medvault identifier.
+//
+// Resource types: kProblem Condition, kAllergy AllergyIntolerance,
+// kMedication MedicationRequest (intent "order"), kResult / kVitalSign /
+// kSocialHistory Observation, kFamilyHistory FamilyMemberHistory (one per
+// entry), kProcedure Procedure, kImmunization Immunization, kEncounter
+// Encounter, kPlan ServiceRequest (intent "plan"), kDocumentReference
+// DocumentReference, kNote DocumentReference whose attachment data is the
+// note's text (base64, content type = media_type) and whose kind tag says
+// "note". The document header's type, title, confidentiality, authors and
+// custodian go into a Composition (only when one of them is set).
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "interop/fhir_internal.h"
+#include "interop/fhir_json.h"
+#include "interop/interop.h"
+
+namespace medvault::interop {
+namespace {
+
+namespace fi = fhir_internal;
+using fhir_json::AppendJsonString;
+
+constexpr std::string_view kInterpretationSystem =
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
+
+// Appends JSON text; tracks where commas go.
+class JsonOut {
+ public:
+  std::string& str() { return out_; }
+
+  void BeginObject() {
+    Sep();
+    out_.push_back('{');
+    has_item_.push_back(false);
+  }
+  void EndObject() {
+    out_.push_back('}');
+    has_item_.pop_back();
+  }
+  void BeginArray() {
+    Sep();
+    out_.push_back('[');
+    has_item_.push_back(false);
+  }
+  void EndArray() {
+    out_.push_back(']');
+    has_item_.pop_back();
+  }
+  void Key(std::string_view k) {
+    Sep();
+    AppendJsonString(out_, k);
+    out_.push_back(':');
+    after_key_ = true;
+  }
+  void String(std::string_view s) {
+    Sep();
+    AppendJsonString(out_, s);
+  }
+  // REQUIRES: `text` is valid JSON (a number, or a complete JSON value).
+  void Raw(std::string_view text) {
+    Sep();
+    out_.append(text);
+  }
+  void Bool(bool b) { Raw(b ? "true" : "false"); }
+  // Starts the next array element on a new line (the comma before it).
+  void NextLine() {
+    if (!has_item_.empty() && has_item_.back()) out_.push_back(',');
+    out_.push_back('\n');
+    if (!has_item_.empty()) has_item_.back() = true;
+    after_key_ = true;  // no separator before the element itself
+  }
+  void Newline() { out_.push_back('\n'); }
+
+  // Members written only when the value is not empty.
+  void Str(std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    Key(key);
+    String(value);
+  }
+
+ private:
+  void Sep() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!has_item_.empty()) {
+      if (has_item_.back()) out_.push_back(',');
+      has_item_.back() = true;
+    }
+  }
+
+  std::string out_;
+  std::vector<bool> has_item_;
+  bool after_key_ = false;
+};
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> set) {
+  for (std::string_view v : set) {
+    if (s == v) return true;
+  }
+  return false;
+}
+
+// A date the reader gives back unchanged (it normalises what it reads).
+bool IsCanonicalDate(std::string_view s) {
+  Result<std::string> r = NormalizeDateTime(s);
+  return r.ok() && *r == s;
+}
+
+// FHIR instant: a full date-time with seconds and a zone.
+bool IsInstant(std::string_view s) {
+  if (!IsCanonicalDate(s) || s.find('T') == std::string_view::npos) return false;
+  if (s.back() == 'Z') return true;
+  return s.size() > 6 && (s[s.size() - 6] == '+' || s[s.size() - 6] == '-') &&
+         s[s.size() - 3] == ':';
+}
+
+// A decimal that can be written as a JSON number (and is read back as the
+// same text).
+bool IsWritableDecimal(std::string_view v) { return v.empty() || fhir_json::IsJsonNumber(v); }
+
+void WriteCoding(JsonOut& o, const Coding& c) {
+  o.BeginObject();
+  o.Str("system", c.system);
+  o.Str("code", c.code);
+  o.Str("display", c.display);
+  o.EndObject();
+}
+
+// A CodeableConcept that reads back as `c`: one coding, or only the text
+// when there is neither system nor code. Written even when empty ({}).
+void WriteConceptValue(JsonOut& o, const Coding& c) {
+  o.BeginObject();
+  if (!c.system.empty() || !c.code.empty()) {
+    o.Key("coding");
+    o.BeginArray();
+    WriteCoding(o, c);
+    o.EndArray();
+  } else {
+    o.Str("text", c.display);
+  }
+  o.EndObject();
+}
+
+void Concept(JsonOut& o, std::string_view key, const Coding& c) {
+  if (c.empty()) return;
+  o.Key(key);
+  WriteConceptValue(o, c);
+}
+
+// REQUIRES: IsWritableDecimal(q.value).
+void WriteQuantityValue(JsonOut& o, const Quantity& q) {
+  o.BeginObject();
+  if (!q.value.empty()) {
+    o.Key("value");
+    o.Raw(q.value);
+  }
+  o.Str("unit", q.unit);
+  o.EndObject();
+}
+
+void Reference(JsonOut& o, std::string_view key, std::string_view full_url) {
+  if (full_url.empty()) return;
+  o.Key(key);
+  o.BeginObject();
+  o.Str("reference", full_url);
+  o.EndObject();
+}
+
+void Annotation(JsonOut& o, std::string_view text) {
+  if (text.empty()) return;
+  o.Key("note");
+  o.BeginArray();
+  o.BeginObject();
+  o.Str("text", text);
+  o.EndObject();
+  o.EndArray();
+}
+
+std::string ExtUrl(std::string_view name) {
+  return std::string(fi::kExtensionBase) + std::string(name);
+}
+
+// Extensions collected while a resource is written, emitted at its end.
+class Extensions {
+ public:
+  bool empty() const { return items_.empty(); }
+
+  void String(std::string_view name, std::string_view value, bool full_url = true) {
+    if (value.empty()) return;
+    JsonOut o;
+    o.BeginObject();
+    o.Str("url", full_url ? ExtUrl(name) : std::string(name));
+    o.Str("valueString", value);
+    o.EndObject();
+    items_.push_back(std::move(o.str()));
+  }
+  void CodingValue(std::string_view name, const Coding& c, bool full_url = true) {
+    JsonOut o;
+    o.BeginObject();
+    o.Str("url", full_url ? ExtUrl(name) : std::string(name));
+    o.Key("valueCoding");
+    WriteCoding(o, c);
+    o.EndObject();
+    items_.push_back(std::move(o.str()));
+  }
+  void Quantity(std::string_view name, const interop::Quantity& q, bool full_url = true) {
+    Extensions sub;
+    sub.String(fi::kSubValue, q.value, false);
+    sub.String(fi::kSubUnit, q.unit, false);
+    Complex(name, sub, full_url);
+  }
+  void Component(const interop::Component& c) {
+    Extensions sub;
+    if (!c.code.empty()) sub.CodingValue(fi::kSubCode, c.code, false);
+    if (c.quantity) sub.Quantity(fi::kSubQuantity, *c.quantity, false);
+    if (c.value_code) sub.CodingValue(fi::kSubValueCode, *c.value_code, false);
+    sub.String(fi::kSubValueText, c.value_text, false);
+    Complex(fi::kExtComponent, sub, true);
+  }
+
+  void AppendItemsTo(std::vector<std::string>& out) const {
+    out.insert(out.end(), items_.begin(), items_.end());
+  }
+
+  void Write(JsonOut& o) const {
+    if (items_.empty()) return;
+    o.Key("extension");
+    o.BeginArray();
+    for (const std::string& item : items_) o.Raw(item);
+    o.EndArray();
+  }
+
+ private:
+  void Complex(std::string_view name, const Extensions& sub, bool full_url) {
+    JsonOut o;
+    o.BeginObject();
+    o.Str("url", full_url ? ExtUrl(name) : std::string(name));
+    sub.Write(o);
+    o.EndObject();
+    items_.push_back(std::move(o.str()));
+  }
+
+  std::vector<std::string> items_;
+};
+
+// Entry fields, for tracking which ones found a natural FHIR element.
+enum Field : uint32_t {
+  kCode = 1u << 0,
+  kText = 1u << 1,
+  kStatus = 1u << 2,
+  kStart = 1u << 3,
+  kEnd = 1u << 4,
+  kQuantity = 1u << 5,
+  kValueCode = 1u << 6,
+  kValueText = 1u << 7,
+  kComponents = 1u << 8,
+  kCategory = 1u << 9,
+  kReactions = 1u << 10,
+  kSeverity = 1u << 11,
+  kRelation = 1u << 12,
+  kRoute = 1u << 13,
+  kMediaType = 1u << 14,
+  kUrl = 1u << 15,
+};
+
+// The fields of `e` not in `done`, as extensions.
+void RemainingToExtensions(const Entry& e, uint32_t done, Extensions& x) {
+  if (!(done & kCode) && !e.code.empty()) x.CodingValue(fi::kExtCode, e.code);
+  if (!(done & kText)) x.String(fi::kExtText, e.text);
+  if (!(done & kStatus)) x.String(fi::kExtStatus, e.status);
+  if (!(done & kStart)) x.String(fi::kExtStart, e.start);
+  if (!(done & kEnd)) x.String(fi::kExtEnd, e.end);
+  if (!(done & kQuantity) && e.quantity) x.Quantity(fi::kExtQuantity, *e.quantity);
+  if (!(done & kValueCode) && e.value_code) x.CodingValue(fi::kExtValueCode, *e.value_code);
+  if (!(done & kValueText)) x.String(fi::kExtValueText, e.value_text);
+  if (!(done & kComponents)) {
+    for (const Component& c : e.components) x.Component(c);
+  }
+  if (!(done & kCategory)) x.String(fi::kExtCategory, e.category);
+  if (!(done & kReactions)) {
+    for (const Coding& c : e.reactions) x.CodingValue(fi::kExtReaction, c);
+  }
+  if (!(done & kSeverity)) x.String(fi::kExtSeverity, e.severity);
+  if (!(done & kRelation) && !e.relation.empty()) x.CodingValue(fi::kExtRelation, e.relation);
+  if (!(done & kRoute) && !e.route.empty()) x.CodingValue(fi::kExtRoute, e.route);
+  if (!(done & kMediaType)) x.String(fi::kExtMediaType, e.media_type);
+  if (!(done & kUrl)) x.String(fi::kExtUrl, e.url);
+}
+
+// Which of quantity / value_code / value_text went into natural elements.
+struct ValueDone {
+  bool quantity = false, value_code = false, value_text = false;
+};
+
+// value[x], interpretation and dataAbsentReason of an Observation or a
+// component, mirroring the reader: valueQuantity, else valueCodeableConcept;
+// the coded value goes to interpretation when there is a quantity or it is
+// an interpretation code; the text to valueString (or dataAbsentReason)
+// when value[x] is still free.
+ValueDone WriteValue(JsonOut& o, const std::optional<Quantity>& quantity,
+                     const std::optional<Coding>& value_code, const std::string& value_text) {
+  ValueDone done;
+  bool value_taken = false;
+  if (quantity && IsWritableDecimal(quantity->value)) {
+    o.Key("valueQuantity");
+    WriteQuantityValue(o, *quantity);
+    done.quantity = true;
+    value_taken = true;
+  }
+  if (value_code) {
+    if (quantity || value_code->system == kInterpretationSystem) {
+      o.Key("interpretation");
+      o.BeginArray();
+      WriteConceptValue(o, *value_code);
+      o.EndArray();
+    } else {
+      o.Key("valueCodeableConcept");
+      WriteConceptValue(o, *value_code);
+      value_taken = true;
+    }
+    done.value_code = true;
+  }
+  if (!value_text.empty() && !value_taken) {
+    const std::string_view absent =
+        std::string_view(value_text).substr(0, fi::kDataAbsentPrefix.size()) ==
+                fi::kDataAbsentPrefix
+            ? std::string_view(value_text).substr(fi::kDataAbsentPrefix.size())
+            : std::string_view();
+    if (!absent.empty() && !quantity) {
+      o.Key("dataAbsentReason");
+      o.BeginObject();
+      o.Key("coding");
+      o.BeginArray();
+      o.BeginObject();
+      o.Str("system", fi::kDataAbsentReason);
+      o.Str("code", absent);
+      o.EndObject();
+      o.EndArray();
+      o.EndObject();
+    } else {
+      o.Str("valueString", value_text);
+    }
+    done.value_text = true;
+  }
+  if (value_text.empty()) done.value_text = true;
+  return done;
+}
+
+// start/end as a dateTime (start only) or a Period; returns the fields done.
+uint32_t WriteTime(JsonOut& o, const Entry& e, std::string_view date_key,
+                   std::string_view period_key) {
+  const bool start_ok = e.start.empty() || IsCanonicalDate(e.start);
+  const bool end_ok = e.end.empty() || IsCanonicalDate(e.end);
+  if (!start_ok || !end_ok) {
+    // Keep the two together: both go to extensions.
+    return 0;
+  }
+  if (e.end.empty()) {
+    o.Str(date_key, e.start);
+  } else {
+    o.Key(period_key);
+    o.BeginObject();
+    o.Str("start", e.start);
+    o.Str("end", e.end);
+    o.EndObject();
+  }
+  return kStart | kEnd;
+}
+
+uint32_t WriteDate(JsonOut& o, std::string_view key, const std::string& value, uint32_t field) {
+  if (value.empty()) return field;
+  if (!IsCanonicalDate(value)) return 0;
+  o.Str(key, value);
+  return field;
+}
+
+uint32_t WriteStatus(JsonOut& o, std::string_view key, const std::string& status,
+                     std::initializer_list<std::string_view> allowed) {
+  if (status.empty()) return kStatus;
+  if (!OneOf(status, allowed)) return 0;
+  o.Str(key, status);
+  return kStatus;
+}
+
+// A CodeableConcept status (Condition / AllergyIntolerance clinicalStatus).
+uint32_t WriteConceptStatus(JsonOut& o, std::string_view key, std::string_view system,
+                            const std::string& status,
+                            std::initializer_list<std::string_view> allowed) {
+  if (status.empty()) return kStatus;
+  if (!OneOf(status, allowed)) return 0;
+  o.Key(key);
+  WriteConceptValue(o, Coding{std::string(system), status, ""});
+  return kStatus;
+}
+
+uint32_t WriteNote(JsonOut& o, const std::string& text) {
+  Annotation(o, text);
+  return kText;
+}
+
+// A dosage (MedicationRequest.dosageInstruction) with route and dose.
+uint32_t WriteDosage(JsonOut& o, const Entry& e) {
+  uint32_t done = kRoute;
+  const bool dose = e.quantity && IsWritableDecimal(e.quantity->value);
+  if (dose) done |= kQuantity;
+  if (!dose && e.route.empty()) return done;
+  o.Key("dosageInstruction");
+  o.BeginArray();
+  o.BeginObject();
+  Concept(o, "route", e.route);
+  if (dose) {
+    o.Key("doseAndRate");
+    o.BeginArray();
+    o.BeginObject();
+    o.Key("doseQuantity");
+    WriteQuantityValue(o, *e.quantity);
+    o.EndObject();
+    o.EndArray();
+  }
+  o.EndObject();
+  o.EndArray();
+  return done;
+}
+
+std::string_view ResourceTypeFor(EntryKind k) {
+  switch (k) {
+    case EntryKind::kProblem:
+      return "Condition";
+    case EntryKind::kAllergy:
+      return "AllergyIntolerance";
+    case EntryKind::kMedication:
+      return "MedicationRequest";
+    case EntryKind::kResult:
+    case EntryKind::kVitalSign:
+    case EntryKind::kSocialHistory:
+      return "Observation";
+    case EntryKind::kFamilyHistory:
+      return "FamilyMemberHistory";
+    case EntryKind::kProcedure:
+      return "Procedure";
+    case EntryKind::kImmunization:
+      return "Immunization";
+    case EntryKind::kEncounter:
+      return "Encounter";
+    case EntryKind::kPlan:
+      return "ServiceRequest";
+    case EntryKind::kDocumentReference:
+    case EntryKind::kNote:
+      return "DocumentReference";
+  }
+  return "Basic";
+}
+
+// Writes the kind-specific elements of `e`; returns the fields written.
+uint32_t WriteEntryBody(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  switch (e.kind) {
+    case EntryKind::kProblem:
+      done |= WriteConceptStatus(
+          o, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical", e.status,
+          {"active", "recurrence", "relapse", "inactive", "remission", "resolved"});
+      Concept(o, "code", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      done |= WriteDate(o, "onsetDateTime", e.start, kStart);
+      done |= WriteDate(o, "abatementDateTime", e.end, kEnd);
+      done |= WriteNote(o, e.text);
+      break;
+
+    case EntryKind::kAllergy: {
+      done |= WriteConceptStatus(
+          o, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+          e.status, {"active", "inactive", "resolved"});
+      if (e.category.empty()) {
+        done |= kCategory;
+      } else if (OneOf(e.category, {"food", "medication", "environment", "biologic"})) {
+        o.Key("category");
+        o.BeginArray();
+        o.String(e.category);
+        o.EndArray();
+        done |= kCategory;
+      }
+      Concept(o, "code", e.code);
+      done |= kCode;
+      Reference(o, "patient", patient_url);
+      done |= WriteDate(o, "onsetDateTime", e.start, kStart);
+      done |= WriteNote(o, e.text);
+      done |= kReactions;
+      const bool severity =
+          !e.reactions.empty() && OneOf(e.severity, {"mild", "moderate", "severe"});
+      if (severity || e.severity.empty()) done |= kSeverity;
+      if (!e.reactions.empty()) {
+        o.Key("reaction");
+        o.BeginArray();
+        o.BeginObject();
+        o.Key("manifestation");
+        o.BeginArray();
+        for (const Coding& c : e.reactions) WriteConceptValue(o, c);
+        o.EndArray();
+        if (severity) o.Str("severity", e.severity);
+        o.EndObject();
+        o.EndArray();
+      }
+      break;
+    }
+
+    case EntryKind::kMedication:
+      done |= WriteStatus(o, "status", e.status,
+                          {"active", "on-hold", "cancelled", "completed", "entered-in-error",
+                           "stopped", "draft", "unknown"});
+      o.Str("intent", "order");
+      Concept(o, "medicationCodeableConcept", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      done |= WriteDate(o, "authoredOn", e.start, kStart);
+      done |= WriteDosage(o, e);
+      done |= WriteNote(o, e.text);
+      break;
+
+    case EntryKind::kResult:
+    case EntryKind::kVitalSign:
+    case EntryKind::kSocialHistory: {
+      done |= WriteStatus(o, "status", e.status,
+                          {"registered", "preliminary", "final", "amended", "corrected",
+                           "cancelled", "entered-in-error", "unknown"});
+      if (!e.category.empty()) {
+        const bool known =
+            OneOf(e.category, {"social-history", "vital-signs", "imaging", "laboratory",
+                               "procedure", "survey", "exam", "therapy", "activity"});
+        o.Key("category");
+        o.BeginArray();
+        o.BeginObject();
+        o.Key("coding");
+        o.BeginArray();
+        o.BeginObject();
+        if (known) o.Str("system", fi::kObservationCategory);
+        o.Str("code", e.category);
+        o.EndObject();
+        o.EndArray();
+        o.EndObject();
+        o.EndArray();
+      }
+      done |= kCategory;
+      Concept(o, "code", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
+      const ValueDone v = WriteValue(o, e.quantity, e.value_code, e.value_text);
+      if (v.quantity || !e.quantity) done |= kQuantity;
+      if (v.value_code || !e.value_code) done |= kValueCode;
+      if (v.value_text) done |= kValueText;
+      done |= WriteNote(o, e.text);
+      if (!e.components.empty()) {
+        o.Key("component");
+        o.BeginArray();
+        for (const Component& c : e.components) {
+          o.BeginObject();
+          Concept(o, "code", c.code);
+          const ValueDone cv = WriteValue(o, c.quantity, c.value_code, c.value_text);
+          Extensions cx;
+          if (c.quantity && !cv.quantity) cx.Quantity(fi::kExtQuantity, *c.quantity);
+          if (c.value_code && !cv.value_code) cx.CodingValue(fi::kExtValueCode, *c.value_code);
+          if (!cv.value_text) cx.String(fi::kExtValueText, c.value_text);
+          cx.Write(o);
+          o.EndObject();
+        }
+        o.EndArray();
+      }
+      done |= kComponents;
+      break;
+    }
+
+    case EntryKind::kFamilyHistory:
+      done |= WriteStatus(o, "status", e.status,
+                          {"partial", "completed", "entered-in-error", "health-unknown"});
+      Reference(o, "patient", patient_url);
+      done |= WriteDate(o, "date", e.start, kStart);
+      Concept(o, "relationship", e.relation);
+      done |= kRelation;
+      if (!e.code.empty()) {
+        o.Key("condition");
+        o.BeginArray();
+        o.BeginObject();
+        Concept(o, "code", e.code);
+        o.EndObject();
+        o.EndArray();
+      }
+      done |= kCode;
+      done |= WriteNote(o, e.text);
+      break;
+
+    case EntryKind::kProcedure:
+      done |= WriteStatus(o, "status", e.status,
+                          {"preparation", "in-progress", "not-done", "on-hold", "stopped",
+                           "completed", "entered-in-error", "unknown"});
+      Concept(o, "code", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      done |= WriteTime(o, e, "performedDateTime", "performedPeriod");
+      done |= WriteNote(o, e.text);
+      break;
+
+    case EntryKind::kImmunization: {
+      done |= WriteStatus(o, "status", e.status, {"completed", "entered-in-error", "not-done"});
+      Concept(o, "vaccineCode", e.code);
+      done |= kCode;
+      Reference(o, "patient", patient_url);
+      done |= WriteDate(o, "occurrenceDateTime", e.start, kStart);
+      if (!e.quantity) {
+        done |= kQuantity;
+      } else if (IsWritableDecimal(e.quantity->value)) {
+        o.Key("doseQuantity");
+        WriteQuantityValue(o, *e.quantity);
+        done |= kQuantity;
+      }
+      Concept(o, "route", e.route);
+      done |= kRoute;
+      done |= WriteNote(o, e.text);
+      break;
+    }
+
+    case EntryKind::kEncounter:
+      done |= WriteStatus(o, "status", e.status,
+                          {"planned", "arrived", "triaged", "in-progress", "onleave", "finished",
+                           "cancelled", "entered-in-error", "unknown"});
+      if (!e.code.empty()) {
+        o.Key("type");
+        o.BeginArray();
+        WriteConceptValue(o, e.code);
+        o.EndArray();
+      }
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      // period: written by WriteEncounterPeriod.
+      break;
+
+    case EntryKind::kPlan:
+      done |= WriteStatus(
+          o, "status", e.status,
+          {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"});
+      o.Str("intent", "plan");
+      Concept(o, "code", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      done |= WriteTime(o, e, "occurrenceDateTime", "occurrencePeriod");
+      done |= WriteNote(o, e.text);
+      break;
+
+    case EntryKind::kDocumentReference:
+    case EntryKind::kNote: {
+      const bool note = e.kind == EntryKind::kNote;
+      done |= WriteStatus(o, "status", e.status, {"current", "superseded", "entered-in-error"});
+      Concept(o, "type", e.code);
+      done |= kCode;
+      Reference(o, "subject", patient_url);
+      if (e.start.empty()) {
+        done |= kStart;
+      } else if (IsInstant(e.start)) {
+        o.Str("date", e.start);
+        done |= kStart;
+      }
+      if (!note) {
+        o.Str("description", e.text);
+        done |= kText;
+      }
+      if (!e.media_type.empty() || !e.url.empty() || (note && !e.text.empty())) {
+        o.Key("content");
+        o.BeginArray();
+        o.BeginObject();
+        o.Key("attachment");
+        o.BeginObject();
+        o.Str("contentType", e.media_type);
+        if (note) o.Str("data", fhir_json::Base64Encode(e.text));
+        o.Str("url", e.url);
+        o.EndObject();
+        o.EndObject();
+        o.EndArray();
+      }
+      done |= kMediaType | kUrl;
+      if (note) done |= kText;
+      break;
+    }
+  }
+  return done;
+}
+
+class BundleWriter {
+ public:
+  explicit BundleWriter(const ClinicalDocument& doc) : doc_(doc) {}
+
+  std::string Write() {
+    o_.BeginObject();
+    o_.Str("resourceType", "Bundle");
+    if (!doc_.header.id.empty()) {
+      o_.Key("identifier");
+      o_.BeginObject();
+      o_.Str("system", kMedvaultIdSystem);
+      o_.Str("value", doc_.header.id);
+      o_.EndObject();
+    }
+    if (!doc_.header.time.empty() && !IsCanonicalDate(doc_.header.time)) {
+      // Bundle is not a DomainResource: the extension goes into meta.
+      Extensions x;
+      x.String(fi::kExtHeaderTime, doc_.header.time);
+      o_.Key("meta");
+      o_.BeginObject();
+      x.Write(o_);
+      o_.EndObject();
+    }
+    o_.Str("type", "collection");
+    if (IsCanonicalDate(doc_.header.time)) o_.Str("timestamp", doc_.header.time);
+    o_.Key("entry");
+    o_.BeginArray();
+    if (doc_.has_patient && !doc_.patient.id.empty()) patient_url_ = NewUuid();
+    if (doc_.has_patient) WritePatient();
+    WriteComposition();
+    for (const Entry& e : doc_.entries) WriteEntry(e);
+    o_.Newline();
+    o_.EndArray();
+    o_.EndObject();
+    o_.Newline();
+    return std::move(o_.str());
+  }
+
+ private:
+  // Deterministic urn:uuid values (version 4 layout), unique in the bundle.
+  std::string NewUuid() {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "urn:uuid:6d656476-6175-4c74-8000-%012llx",
+                  static_cast<unsigned long long>(++uuid_counter_));
+    return buf;
+  }
+
+  // {"fullUrl": url, "resource": {"resourceType": type, "id": ..., ...
+  void BeginEntry(std::string_view type, std::string_view full_url) {
+    o_.NextLine();
+    o_.BeginObject();
+    o_.Str("fullUrl", full_url);
+    o_.Key("resource");
+    o_.BeginObject();
+    o_.Str("resourceType", type);
+    if (!full_url.empty()) o_.Str("id", full_url.substr(full_url.rfind(':') + 1));
+  }
+  void EndEntry() {
+    o_.EndObject();
+    o_.EndObject();
+  }
+
+  void MedvaultIdentifier(std::string_view id) {
+    if (id.empty()) return;
+    o_.Key("identifier");
+    o_.BeginArray();
+    o_.BeginObject();
+    o_.Str("system", kMedvaultIdSystem);
+    o_.Str("value", id);
+    o_.EndObject();
+    o_.EndArray();
+  }
+
+  void WritePatient() {
+    const PatientHeader& p = doc_.patient;
+    BeginEntry("Patient", patient_url_);
+    auto us_core = [&](std::string_view url, const Coding& c) {
+      if (c.empty()) return;
+      Extensions sub;
+      if (!c.system.empty() || !c.code.empty()) {
+        sub.CodingValue("ombCategory", c, false);
+        sub.String("text", c.display.empty() ? c.code : c.display, false);
+      } else {
+        sub.String("text", c.display, false);
+      }
+      JsonOut e;
+      e.BeginObject();
+      e.Str("url", url);
+      sub.Write(e);
+      e.EndObject();
+      race_ethnicity_.push_back(std::move(e.str()));
+    };
+    race_ethnicity_.clear();
+    us_core(fi::kUsCoreRace, p.race);
+    us_core(fi::kUsCoreEthnicity, p.ethnicity);
+    // Dates the FHIR elements cannot hold as they are.
+    Extensions x;
+    if (!IsCanonicalDate(p.birth_date)) x.String(fi::kExtPatientBirthDate, p.birth_date);
+    if (p.deceased != "true" && !IsCanonicalDate(p.deceased)) {
+      x.String(fi::kExtPatientDeceased, p.deceased);
+    }
+    x.AppendItemsTo(race_ethnicity_);
+    if (!race_ethnicity_.empty()) {
+      o_.Key("extension");
+      o_.BeginArray();
+      for (const std::string& item : race_ethnicity_) o_.Raw(item);
+      o_.EndArray();
+    }
+    if (!p.id.empty() || !p.identifiers.empty()) {
+      o_.Key("identifier");
+      o_.BeginArray();
+      if (!p.id.empty()) {
+        o_.BeginObject();
+        o_.Str("system", kMedvaultIdSystem);
+        o_.Str("value", p.id);
+        o_.EndObject();
+      }
+      for (const Identifier& i : p.identifiers) {
+        o_.BeginObject();
+        if (!i.type.empty()) {
+          o_.Key("type");
+          WriteConceptValue(o_,
+                            Coding{"http://terminology.hl7.org/CodeSystem/v2-0203", i.type, ""});
+        }
+        o_.Str("system", i.system);
+        o_.Str("value", i.value);
+        o_.EndObject();
+      }
+      o_.EndArray();
+    }
+    if (!p.names.empty()) {
+      o_.Key("name");
+      o_.BeginArray();
+      for (const HumanName& n : p.names) {
+        o_.BeginObject();
+        o_.Str("use", n.use);
+        o_.Str("family", n.family);
+        if (!n.given.empty()) {
+          o_.Key("given");
+          o_.BeginArray();
+          for (const std::string& g : n.given) o_.String(g);
+          o_.EndArray();
+        }
+        o_.EndObject();
+      }
+      o_.EndArray();
+    }
+    if (!p.telecoms.empty()) {
+      o_.Key("telecom");
+      o_.BeginArray();
+      for (const Telecom& t : p.telecoms) {
+        o_.BeginObject();
+        o_.Str("system", t.system);
+        o_.Str("value", t.value);
+        o_.Str("use", t.use);
+        o_.EndObject();
+      }
+      o_.EndArray();
+    }
+    o_.Str("gender", p.gender);
+    if (IsCanonicalDate(p.birth_date)) o_.Str("birthDate", p.birth_date);
+    if (p.deceased == "true") {
+      o_.Key("deceasedBoolean");
+      o_.Bool(true);
+    } else if (IsCanonicalDate(p.deceased)) {
+      o_.Str("deceasedDateTime", p.deceased);
+    }
+    if (!p.addresses.empty()) {
+      o_.Key("address");
+      o_.BeginArray();
+      for (const Address& a : p.addresses) {
+        o_.BeginObject();
+        o_.Str("use", a.use);
+        if (!a.lines.empty()) {
+          o_.Key("line");
+          o_.BeginArray();
+          for (const std::string& l : a.lines) o_.String(l);
+          o_.EndArray();
+        }
+        o_.Str("city", a.city);
+        o_.Str("state", a.state);
+        o_.Str("postalCode", a.postal_code);
+        o_.Str("country", a.country);
+        o_.EndObject();
+      }
+      o_.EndArray();
+    }
+    Concept(o_, "maritalStatus", p.marital_status);
+    if (!p.language.empty()) {
+      o_.Key("communication");
+      o_.BeginArray();
+      o_.BeginObject();
+      o_.Key("language");
+      WriteConceptValue(o_, Coding{"urn:ietf:bcp:47", p.language, ""});
+      o_.EndObject();
+      o_.EndArray();
+    }
+    EndEntry();
+  }
+
+  // A Reference carrying a Party (see fhir_internal.h).
+  void WriteParty(const Party& p, bool custodian) {
+    o_.BeginObject();
+    Extensions x;
+    std::string_view type, display;
+    if (custodian) {
+      if (!p.organization.empty()) {
+        type = "Organization";
+        display = p.organization;
+        x.String(fi::kExtPartyName, p.name);
+      } else if (!p.name.empty()) {
+        type = "Practitioner";
+        display = p.name;
+      }
+    } else {
+      if (!p.name.empty()) {
+        type = "Practitioner";
+        display = p.name;
+        x.String(fi::kExtPartyOrganization, p.organization);
+      } else if (!p.organization.empty()) {
+        type = "Organization";
+        display = p.organization;
+      }
+    }
+    x.String(fi::kExtPartyTime, p.time);
+    x.Write(o_);
+    o_.Str("type", type);
+    if (!p.id.empty()) {
+      o_.Key("identifier");
+      o_.BeginObject();
+      o_.Str("system", kMedvaultIdSystem);
+      o_.Str("value", p.id);
+      o_.EndObject();
+    }
+    o_.Str("display", display);
+    o_.EndObject();
+  }
+
+  void WriteComposition() {
+    const DocumentHeader& h = doc_.header;
+    if (h.type.empty() && h.title.empty() && h.confidentiality.empty() && h.authors.empty() &&
+        h.custodian == Party{}) {
+      return;
+    }
+    BeginEntry("Composition", NewUuid());
+    o_.Str("status", "final");
+    Concept(o_, "type", h.type);
+    Reference(o_, "subject", patient_url_);
+    if (IsCanonicalDate(h.time)) o_.Str("date", h.time);
+    if (!h.authors.empty()) {
+      o_.Key("author");
+      o_.BeginArray();
+      for (const Party& a : h.authors) WriteParty(a, false);
+      o_.EndArray();
+    }
+    o_.Str("title", h.title);
+    o_.Str("confidentiality", h.confidentiality);
+    if (!(h.custodian == Party{})) {
+      o_.Key("custodian");
+      WriteParty(h.custodian, true);
+    }
+    EndEntry();
+  }
+
+  void WriteEntry(const Entry& e) {
+    BeginEntry(ResourceTypeFor(e.kind), NewUuid());
+    o_.Key("meta");
+    o_.BeginObject();
+    o_.Key("tag");
+    o_.BeginArray();
+    o_.BeginObject();
+    o_.Str("system", fi::kKindTagSystem);
+    o_.Str("code", EntryKindName(e.kind));
+    o_.EndObject();
+    o_.EndArray();
+    o_.EndObject();
+    MedvaultIdentifier(e.id);
+    Extensions x;
+    uint32_t done = 0;
+    if (e.kind == EntryKind::kEncounter) {
+      done = WriteEncounterPeriod(e);
+    }
+    done |= WriteEntryBody(o_, e, patient_url_);
+    RemainingToExtensions(e, done, x);
+    x.Write(o_);
+    EndEntry();
+  }
+
+  uint32_t WriteEncounterPeriod(const Entry& e) {
+    if ((!e.start.empty() && !IsCanonicalDate(e.start)) ||
+        (!e.end.empty() && !IsCanonicalDate(e.end))) {
+      return 0;
+    }
+    if (!e.start.empty() || !e.end.empty()) {
+      o_.Key("period");
+      o_.BeginObject();
+      o_.Str("start", e.start);
+      o_.Str("end", e.end);
+      o_.EndObject();
+    }
+    return kStart | kEnd;
+  }
+
+  const ClinicalDocument& doc_;
+  JsonOut o_;
+  std::string patient_url_;
+  uint64_t uuid_counter_ = 0;
+  std::vector<std::string> race_ethnicity_;
+};
+
+}  // namespace
+
+Result<std::string> WriteFhirBundle(const ClinicalDocument& doc) {
+  try {
+    return BundleWriter(doc).Write();
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory while writing a FHIR bundle");
+  }
+}
+
+}  // namespace medvault::interop

@@ -1,0 +1,324 @@
+// Spreading a ClinicalDocument over segments and gathering it back (see
+// mapping.h for the layout).
+#include "interop/mapping.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "common/bytes.h"
+#include "crypto/crypto.h"
+
+namespace medvault::interop {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kLoinc = "http://loinc.org";
+
+// LOINC codes of body measures: stored under body-measures, not
+// physical-signs, so that sharing "body-measures" shares exactly these.
+constexpr std::array<std::string_view, 11> kBodyMeasureCodes = {
+    "8302-2",   // body height
+    "8306-3",   // body height lying
+    "8308-9",   // body height standing
+    "29463-7",  // body weight
+    "3141-9",   // body weight measured
+    "39156-5",  // BMI
+    "59576-9",  // BMI percentile per age and sex
+    "9843-4",   // head occipital-frontal circumference
+    "8287-5",   // head circumference by tape
+    "8289-1",   // head circumference percentile
+    "77606-2",  // weight-for-length percentile
+};
+
+bool IsBodyMeasure(const Coding& c) {
+  if (!c.system.empty() && c.system != kLoinc && c.system != "urn:oid:2.16.840.1.113883.6.1") {
+    return false;
+  }
+  return std::find(kBodyMeasureCodes.begin(), kBodyMeasureCodes.end(), c.code) !=
+         kBodyMeasureCodes.end();
+}
+
+std::string_view LastComponent(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// Measurement segments (record/measurements.cc schemas) and their LOINC codes.
+struct MeasurementCode {
+  std::string_view leaf;
+  std::string_view code;
+  std::string_view display;
+  std::string_view field;  // the numeric field of the body
+};
+constexpr std::array<MeasurementCode, 6> kMeasurementCodes = {{
+    {"heart-rate", "8867-4", "Heart rate", "bpm"},
+    {"blood-glucose", "2339-0", "Glucose [Mass/volume] in Blood", "value"},
+    {"weight", "29463-7", "Body weight", "value"},
+    {"height", "8302-2", "Body height", "value"},
+    {"body-temperature", "8310-5", "Body temperature", "value"},
+    {"oxygen-saturation", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry",
+     "value"},
+}};
+
+// A JSON number as the decimal text FHIR and C-CDA carry.
+std::string NumberText(const json& v) {
+  if (v.is_number_integer()) {
+    return std::to_string(v.get<int64_t>());
+  }
+  if (v.is_number_unsigned()) {
+    return std::to_string(v.get<uint64_t>());
+  }
+  return json(v.get<double>()).dump();
+}
+
+std::optional<Quantity> NumberQuantity(const json& body, std::string_view field) {
+  auto it = body.find(std::string(field));
+  if (it == body.end() || !it->is_number()) {
+    return std::nullopt;
+  }
+  Quantity q;
+  q.value = NumberText(*it);
+  if (auto u = body.find("unit"); u != body.end() && u->is_string()) {
+    q.unit = u->get<std::string>();
+  }
+  return q;
+}
+
+Status MalformedPart(const std::string& path, const Status& s) {
+  return Status::InvalidArgument("segment " + path + ": " + s.message());
+}
+
+}  // namespace
+
+std::string_view SegmentBaseFor(const Entry& e) {
+  switch (e.kind) {
+    case EntryKind::kProblem:
+      return "health-status/problems";
+    case EntryKind::kAllergy:
+      return "health-status/allergies";
+    case EntryKind::kMedication:
+      return "health-status/medications";
+    case EntryKind::kProcedure:
+      return "health-status/procedures";
+    case EntryKind::kImmunization:
+      return "health-status/immunizations";
+    case EntryKind::kResult:
+      return "laboratory/results";
+    case EntryKind::kVitalSign:
+      return IsBodyMeasure(e.code) ? "body-measures/vital-signs" : "physical-signs/vital-signs";
+    case EntryKind::kSocialHistory:
+      return "life-record/social-history";
+    case EntryKind::kFamilyHistory:
+      return "family-history/conditions";
+    case EntryKind::kEncounter:
+      return "doctor-description/encounters";
+    case EntryKind::kPlan:
+      return "doctor-description/plan-of-treatment";
+    case EntryKind::kDocumentReference:
+      return "third-party-description/document-references";
+    case EntryKind::kNote:
+      return "doctor-description/notes";
+  }
+  return "other/imported";
+}
+
+std::string DocumentKey(const ClinicalDocument& doc, std::string_view original_bytes) {
+  Bytes digest;
+  if (!doc.header.id.empty()) {
+    std::string material(FormatName(doc.source_format));
+    material.push_back('\0');
+    material += doc.header.id;
+    digest = crypto::Sha256(AsBytes(material));
+  } else {
+    digest = crypto::Sha256(AsBytes(original_bytes));
+  }
+  return "d" + ToHex(ByteView(digest).first(8));
+}
+
+std::vector<SegmentPart> SplitIntoSegments(const ClinicalDocument& doc,
+                                           std::string_view document_key,
+                                           const OriginalInfo& original, size_t max_body_bytes) {
+  const std::string key(document_key);
+  std::map<std::string_view, std::vector<json>> groups;  // segment base -> entries
+  for (const Entry& e : doc.entries) {
+    groups[SegmentBaseFor(e)].push_back(ToJson(e));
+  }
+  std::vector<SegmentPart> parts;
+  parts.reserve(groups.size() + 2);
+  for (auto& [base, entries] : groups) {
+    // A group larger than a segment may hold continues in "<key>-p2", ...
+    size_t chunk = 0;
+    size_t i = 0;
+    while (i < entries.size()) {
+      json list = json::array();
+      size_t bytes = 0;
+      while (i < entries.size()) {
+        const size_t size = entries[i].dump().size() + 1;
+        if (!list.empty() && bytes + size > max_body_bytes) {
+          break;
+        }
+        bytes += size;
+        list.push_back(std::move(entries[i++]));
+      }
+      SegmentPart part;
+      part.path = std::string(base) + "/" + key;
+      if (chunk > 0) {
+        part.path += "-p" + std::to_string(chunk + 1);
+      }
+      ++chunk;
+      part.body = json{{"format", kEntriesFormat}, {"document", key}, {"entries", std::move(list)}};
+      parts.push_back(std::move(part));
+    }
+  }
+  if (doc.has_patient) {
+    SegmentPart part;
+    part.path = std::string(kPatientSegmentBase) + "/" + key;
+    part.body =
+        json{{"format", kPatientFormat}, {"document", key}, {"patient", ToJson(doc.patient)}};
+    parts.push_back(std::move(part));
+  }
+  {
+    SegmentPart part;
+    part.path = HeaderSegmentPath(key);
+    part.body = json{{"format", kDocumentFormat},
+                     {"document", key},
+                     {"source_format", FormatName(doc.source_format)},
+                     {"header", ToJson(doc.header)},
+                     {"sha256", original.sha256_hex},
+                     {"media_type", original.media_type},
+                     {"kept_in_original_only", doc.kept_in_original_only},
+                     {"entry_count", doc.entries.size()}};
+    parts.push_back(std::move(part));
+  }
+  std::sort(parts.begin(), parts.end(),
+            [](const SegmentPart& a, const SegmentPart& b) { return a.path < b.path; });
+  return parts;
+}
+
+Result<ClinicalDocument> JoinSegments(std::span<const SegmentPart> parts) {
+  ClinicalDocument doc;
+  std::set<std::string> seen_entries;
+  std::set<std::string> kept;
+  for (const SegmentPart& part : parts) {
+    const json& body = part.body;
+    auto format_it = body.is_object() ? body.find("format") : body.end();
+    const bool has_format = body.is_object() && format_it != body.end() && format_it->is_string();
+    const std::string format = has_format ? format_it->get<std::string>() : std::string();
+    if (format == kEntriesFormat) {
+      auto it = body.find("entries");
+      if (it == body.end() || !it->is_array()) {
+        return MalformedPart(part.path, Status::InvalidArgument("\"entries\" must be an array"));
+      }
+      for (const json& ej : *it) {
+        Result<Entry> e = EntryFromJson(ej);
+        if (!e.ok()) {
+          return MalformedPart(part.path, e.status());
+        }
+        std::string fingerprint = ToJson(*e).dump();
+        if (seen_entries.insert(std::move(fingerprint)).second) {
+          doc.entries.push_back(std::move(*e));
+        }
+      }
+    } else if (format == kPatientFormat) {
+      auto it = body.find("patient");
+      if (it == body.end()) {
+        return MalformedPart(part.path, Status::InvalidArgument("\"patient\" is missing"));
+      }
+      Result<PatientHeader> p = PatientFromJson(*it);
+      if (!p.ok()) {
+        return MalformedPart(part.path, p.status());
+      }
+      doc.patient = std::move(*p);
+      doc.has_patient = true;
+    } else if (format == kDocumentFormat) {
+      auto it = body.find("header");
+      if (it == body.end()) {
+        return MalformedPart(part.path, Status::InvalidArgument("\"header\" is missing"));
+      }
+      Result<DocumentHeader> h = DocumentHeaderFromJson(*it);
+      if (!h.ok()) {
+        return MalformedPart(part.path, h.status());
+      }
+      doc.header = std::move(*h);
+      if (auto f = body.find("source_format"); f != body.end() && f->is_string()) {
+        doc.source_format = f->get<std::string>() == "ccda" ? Format::kCcda : Format::kFhir;
+      }
+      if (auto k = body.find("kept_in_original_only"); k != body.end() && k->is_array()) {
+        for (const json& s : *k) {
+          if (s.is_string()) {
+            kept.insert(s.get<std::string>());
+          }
+        }
+      }
+    } else if (!has_format && body.is_object()) {
+      std::optional<Entry> e = MeasurementToEntry(part.path, part.version, body);
+      if (e && seen_entries.insert(ToJson(*e).dump()).second) {
+        doc.entries.push_back(std::move(*e));
+      }
+    }
+  }
+  doc.kept_in_original_only.assign(kept.begin(), kept.end());
+  return doc;
+}
+
+std::optional<Entry> MeasurementToEntry(std::string_view path, uint64_t version,
+                                        const nlohmann::json& body) {
+  if (!body.is_object()) {
+    return std::nullopt;
+  }
+  const std::string_view leaf = LastComponent(path);
+  Entry e;
+  e.kind = EntryKind::kVitalSign;
+  e.category = "vital-signs";
+  e.id = "measurement:" + std::string(path) + "@" + std::to_string(version);
+  e.status = "final";
+  if (auto t = body.find("time"); t != body.end() && t->is_string()) {
+    Result<std::string> when = NormalizeDateTime(t->get<std::string>());
+    if (when.ok()) {
+      e.start = *when;
+    }
+  }
+  if (auto n = body.find("note"); n != body.end() && n->is_string()) {
+    e.text = n->get<std::string>();
+  }
+  if (leaf == "blood-pressure") {
+    std::optional<Quantity> sys = NumberQuantity(body, "systolic");
+    std::optional<Quantity> dia = NumberQuantity(body, "diastolic");
+    if (!sys || !dia) {
+      return std::nullopt;
+    }
+    e.code =
+        Coding{std::string(kLoinc), "85354-9", "Blood pressure panel with all children optional"};
+    e.components.push_back(
+        Component{Coding{std::string(kLoinc), "8480-6", "Systolic blood pressure"}, std::move(sys),
+                  std::nullopt, ""});
+    e.components.push_back(
+        Component{Coding{std::string(kLoinc), "8462-4", "Diastolic blood pressure"}, std::move(dia),
+                  std::nullopt, ""});
+    return e;
+  }
+  for (const MeasurementCode& m : kMeasurementCodes) {
+    if (leaf == m.leaf) {
+      std::optional<Quantity> q = NumberQuantity(body, m.field);
+      if (!q) {
+        return std::nullopt;
+      }
+      std::string_view code = m.code;
+      std::string_view display = m.display;
+      if (leaf == "blood-glucose" && q->unit == "mmol/L") {
+        code = "15074-8";
+        display = "Glucose [Moles/volume] in Blood";
+      }
+      e.code = Coding{std::string(kLoinc), std::string(code), std::string(display)};
+      e.quantity = std::move(q);
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace medvault::interop

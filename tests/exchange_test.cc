@@ -1,0 +1,365 @@
+#include "exchange/exchange.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "crypto/crypto.h"
+#include "store/store.h"
+#include "test_util.h"
+
+namespace medvault::exchange {
+namespace {
+
+using medvault::testing::TempDir;
+using nlohmann::json;
+
+json Bundle(const std::string& mrn, const std::string& family, const std::string& bundle_id) {
+  json b = json::parse(R"({
+    "resourceType": "Bundle", "type": "collection",
+    "entry": [
+      {"fullUrl": "urn:uuid:p1", "resource": {
+        "resourceType": "Patient", "id": "p1",
+        "identifier": [{"system": "http://hospital.example/mrn", "value": "",
+                        "type": {"coding": [{"code": "MR"}]}}],
+        "name": [{"family": "", "given": ["Grace"]}],
+        "gender": "female", "birthDate": "1961-04-09"}},
+      {"fullUrl": "urn:uuid:bp1", "resource": {
+        "resourceType": "Observation", "id": "bp1", "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "subject": {"reference": "urn:uuid:p1"},
+        "effectiveDateTime": "2020-05-01T08:00:00Z",
+        "component": [
+          {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+           "valueQuantity": {"value": 142, "unit": "mm[Hg]"}},
+          {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+           "valueQuantity": {"value": 91, "unit": "mm[Hg]"}}]}},
+      {"fullUrl": "urn:uuid:c1", "resource": {
+        "resourceType": "Condition", "id": "c1",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003",
+                             "display": "Hypertension"}]},
+        "subject": {"reference": "urn:uuid:p1"},
+        "onsetDateTime": "2019-01-01"}}
+    ]})");
+  b["id"] = bundle_id;
+  b["entry"][0]["resource"]["identifier"][0]["value"] = mrn;
+  b["entry"][0]["resource"]["name"][0]["family"] = family;
+  return b;
+}
+
+class ExchangeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::InitCrypto().ok());
+    ASSERT_TRUE(crypto::CreateKeyFile(dir_.path() / "platform.kek").ok());
+    keys_ = std::move(crypto::OpenFileKeyProvider(dir_.path() / "platform.kek")).value();
+    metadata_ = std::move(store::OpenSqliteMetadataStore(dir_.path() / "metadata.db")).value();
+    objects_ = std::move(store::OpenFileObjectStore(dir_.path() / "objects")).value();
+    records_ =
+        std::move(record::CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), {}))
+            .value();
+  }
+
+  size_t Segments(const std::string& patient_id) {
+    auto tree = records_->ListTree(patient_id, "");
+    return tree.ok() ? tree->size() : 0;
+  }
+
+  static bool AllowAll(std::string_view, std::string_view) { return true; }
+
+  TempDir dir_;
+  std::unique_ptr<crypto::KeyProvider> keys_;
+  std::unique_ptr<store::MetadataStore> metadata_;
+  std::unique_ptr<store::ObjectStore> objects_;
+  std::unique_ptr<record::RecordService> records_;
+};
+
+TEST_F(ExchangeTest, ImportCreatesThePatientAndKeepsTheOriginal) {
+  Importer importer(records_.get());
+  const std::string bytes = Bundle("MRN-7", "Hopper", "b1").dump();
+  auto out = importer.Import(bytes, {}, "tester");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->patient_created);
+  EXPECT_FALSE(out->unchanged);
+  EXPECT_EQ(out->entries, 2u);
+  auto p = records_->GetPatient(out->patient_id);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->demographics->family_name, "Hopper");
+  EXPECT_EQ(p->demographics->given_name, "Grace");
+  EXPECT_EQ(p->demographics->birth_date, "1961-04-09");
+  EXPECT_EQ(p->demographics->identifier, "MRN-7");
+  auto original =
+      records_->ReadSegment(out->patient_id, interop::OriginalSegmentPath(out->document_key), 0);
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  EXPECT_EQ(AsString(original->content), bytes);
+  EXPECT_EQ(original->info.media_type, "application/fhir+json");
+  const std::vector<std::string> expected = {"health-status/problems/" + out->document_key,
+                                             "physical-signs/vital-signs/" + out->document_key,
+                                             "personal-information/identity/" + out->document_key,
+                                             "source-documents/" + out->document_key + "/header",
+                                             "source-documents/" + out->document_key + "/original"};
+  for (const std::string& path : expected) {
+    EXPECT_NE(std::find(out->segments.begin(), out->segments.end(), path), out->segments.end())
+        << path;
+  }
+  EXPECT_EQ(out->segments.size(), expected.size());
+}
+
+TEST_F(ExchangeTest, TheSameDocumentAgainChangesNothingAndTheSamePatientIsFound) {
+  Importer importer(records_.get());
+  const std::string bytes = Bundle("MRN-7", "Hopper", "b1").dump();
+  auto first = importer.Import(bytes, {}, "tester");
+  ASSERT_TRUE(first.ok());
+  auto again = importer.Import(bytes, {}, "tester");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->unchanged);
+  EXPECT_FALSE(again->patient_created);
+  EXPECT_EQ(again->patient_id, first->patient_id);
+  auto versions =
+      records_->ListVersions(first->patient_id, "health-status/problems/" + first->document_key);
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 1u);
+  // Another document of the same patient lands in the same record.
+  auto second = importer.Import(Bundle("MRN-7", "Hopper", "b2").dump(), {}, "tester");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->patient_created);
+  EXPECT_EQ(second->patient_id, first->patient_id);
+  EXPECT_NE(second->document_key, first->document_key);
+  // Same identifier, another family name: not the same person.
+  auto other = importer.Import(Bundle("MRN-7", "Lovelace", "b3").dump(), {}, "tester");
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->patient_created);
+  EXPECT_EQ(*metadata_->CountPatients(), 2);
+}
+
+TEST_F(ExchangeTest, AFailedDocumentWritesNothing) {
+  Importer importer(records_.get());
+  auto target = records_->CreatePatient({"A", "B", "1970-01-01", "male", ""}, "tester");
+  ASSERT_TRUE(target.ok());
+  ImportOptions into;
+  into.patient_id = target->patient_id;
+  json bad_date = Bundle("MRN-1", "Hopper", "b1");
+  bad_date["entry"][2]["resource"]["onsetDateTime"] = "2019-02-30";
+  json dup = Bundle("MRN-1", "Hopper", "b1");
+  const std::string duplicate_key =
+      R"({"resourceType":"Patient","id":"a","id":"b","birthDate":"1970-01-01"})";
+  for (const std::string& doc : {bad_date.dump(), duplicate_key, std::string("<ClinicalDocument"),
+                                 std::string("{"), std::string("plain text"), std::string()}) {
+    auto r = importer.Import(doc, into, "tester");
+    EXPECT_FALSE(r.ok()) << doc.substr(0, 60);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().code(), StatusCode::kInternal) << r.status().ToString();
+    }
+  }
+  EXPECT_EQ(Segments(target->patient_id), 0u);
+  EXPECT_EQ(*metadata_->CountSegmentVersions(), 0);
+  EXPECT_EQ(*metadata_->CountPatients(), 1);
+}
+
+TEST_F(ExchangeTest, PatientsMustBeKnownOrNamed) {
+  Importer importer(records_.get());
+  json obs = Bundle("MRN-1", "Hopper", "b1")["entry"][1]["resource"];
+  auto r = importer.Import(obs.dump(), {}, "tester");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  ImportOptions unknown;
+  unknown.patient_id = std::string(32, 'e');
+  EXPECT_EQ(importer.Import(obs.dump(), unknown, "tester").status().code(), StatusCode::kNotFound);
+  json no_birth = Bundle("MRN-1", "Hopper", "b1");
+  no_birth["entry"][0]["resource"].erase("birthDate");
+  r = importer.Import(no_birth.dump(), {}, "tester");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("birth date"), std::string::npos);
+  EXPECT_EQ(*metadata_->CountPatients(), 0);
+}
+
+TEST_F(ExchangeTest, ExportRoundTripsTheClinicalContent) {
+  Importer importer(records_.get());
+  const std::string bytes = Bundle("MRN-7", "Hopper", "b1").dump();
+  auto in = importer.Import(bytes, {}, "tester");
+  ASSERT_TRUE(in.ok());
+  auto original = interop::ParseFhir(bytes);
+  ASSERT_TRUE(original.ok());
+  for (interop::Format format : {interop::Format::kFhir, interop::Format::kCcda}) {
+    auto out = Export(*records_, in->patient_id, format, AllowAll);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->entries, 2u);
+    EXPECT_EQ(out->segments_withheld, 0u);
+    auto back = interop::ParseDocument(out->document);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    const json a = interop::CanonicalJson(*original);
+    const json b = interop::CanonicalJson(*back);
+    EXPECT_EQ(a["entries"], b["entries"]) << interop::FormatName(format);
+    EXPECT_EQ(a["patient"], b["patient"]) << interop::FormatName(format);
+  }
+}
+
+TEST_F(ExchangeTest, ExportLeavesOutWhatTheFilterRefuses) {
+  Importer importer(records_.get());
+  auto in = importer.Import(Bundle("MRN-7", "Hopper", "b1").dump(), {}, "tester");
+  ASSERT_TRUE(in.ok());
+  std::vector<std::string> asked;
+  auto out = Export(*records_, in->patient_id, interop::Format::kFhir,
+                    [&asked](std::string_view path, std::string_view) {
+                      asked.emplace_back(path);
+                      return path.rfind("physical-signs/", 0) == 0;
+                    });
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->entries, 1u);
+  EXPECT_EQ(out->segments_included, 1u);
+  EXPECT_GE(out->segments_withheld, 3u);
+  EXPECT_EQ(out->document.find("38341003"), std::string::npos);  // the problem
+  EXPECT_EQ(out->document.find("Hopper"), std::string::npos);    // the identity
+  EXPECT_EQ(out->document.find("MRN-7"), std::string::npos);
+  EXPECT_NE(out->document.find("8480-6"), std::string::npos);
+  EXPECT_NE(std::find(asked.begin(), asked.end(), "personal-information"), asked.end());
+  // Originals are never part of an export.
+  for (const std::string& p : asked) {
+    EXPECT_EQ(p.find("/original"), std::string::npos) << p;
+  }
+}
+
+TEST_F(ExchangeTest, MeasurementsAreExportedAsVitalSigns) {
+  auto p = records_->CreatePatient({"Ada", "Vital", "1950-01-01", "female", "M-1"}, "tester");
+  ASSERT_TRUE(p.ok());
+  for (int sys : {120, 135, 150}) {
+    record::SegmentWrite w;
+    w.kind = record::ContentKind::kJson;
+    w.content = ToBytes(json{
+        {"systolic", sys}, {"diastolic", 80}, {"unit", "mmHg"}, {"time", "2026-11-20T07:30:00Z"}}
+                            .dump());
+    ASSERT_TRUE(
+        records_->WriteSegment(p->patient_id, "physical-signs/blood-pressure", w, "t").ok());
+  }
+  auto out = Export(*records_, p->patient_id, interop::Format::kFhir, AllowAll);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->entries, 3u);
+  auto back = interop::ParseFhir(out->document);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_TRUE(back->has_patient);
+  EXPECT_EQ(back->patient.names.at(0).family, "Vital");
+  size_t readings = 0;
+  for (const interop::Entry& e : back->entries) {
+    readings += e.code.code == "85354-9" && e.components.size() == 2 ? 1 : 0;
+  }
+  EXPECT_EQ(readings, 3u);
+  EXPECT_EQ(
+      Export(*records_, std::string(32, 'f'), interop::Format::kFhir, AllowAll).status().code(),
+      StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace medvault::exchange
+
+namespace medvault::exchange {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> CorpusFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return out;
+  }
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".xml" || ext == ".json") &&
+        e.path().string().find("stubs") == std::string::npos) {
+      out.push_back(e.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Import, export, import again: the clinical content (entries and, when the
+// document names one, the patient) survives in both export formats.
+class ExchangeCorpusTest : public ExchangeTest {
+ protected:
+  std::string FreshPatient() {
+    auto p = records_->CreatePatient({"Round", "Trip", "1980-01-01", "other", ""}, "tester");
+    EXPECT_TRUE(p.ok());
+    return p.ok() ? p->patient_id : "";
+  }
+
+  void RoundTrip(const fs::path& file) {
+    SCOPED_TRACE(file.string());
+    const std::string bytes = ReadAll(file);
+    auto original = interop::ParseDocument(bytes);
+    ASSERT_TRUE(original.ok()) << original.status().ToString();
+    Importer importer(records_.get());
+    ImportOptions into;
+    into.patient_id = FreshPatient();
+    auto first = importer.Import(bytes, into, "tester");
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    const json want = interop::CanonicalJson(*original);
+    for (interop::Format format : {interop::Format::kFhir, interop::Format::kCcda}) {
+      SCOPED_TRACE(std::string(interop::FormatName(format)));
+      auto exported = Export(*records_, first->patient_id, format, AllowAll);
+      ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+      ImportOptions again;
+      again.patient_id = FreshPatient();
+      auto second = importer.Import(exported->document, again, "tester");
+      ASSERT_TRUE(second.ok()) << second.status().ToString();
+      auto reexported = Export(*records_, second->patient_id, format, AllowAll);
+      ASSERT_TRUE(reexported.ok()) << reexported.status().ToString();
+      auto back = interop::ParseDocument(reexported->document);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      const json got = interop::CanonicalJson(*back);
+      EXPECT_EQ(want["entries"], got["entries"]);
+      if (original->has_patient) {
+        EXPECT_EQ(want["patient"], got["patient"]);
+      }
+    }
+  }
+};
+
+TEST_F(ExchangeCorpusTest, CheckedInSubsetRoundTrips) {
+  const auto files = CorpusFiles(fs::path(MEDVAULT_TESTDATA_DIR) / "interop");
+  ASSERT_FALSE(files.empty()) << "tests/data/interop is missing";
+  for (const fs::path& f : files) {
+    RoundTrip(f);
+  }
+}
+
+TEST_F(ExchangeCorpusTest, EverySharedExampleAndSyntheaPatientRoundTrips) {
+  const fs::path shared(MEDVAULT_SHARED_TESTDATA_DIR);
+  std::vector<fs::path> files;
+  for (const char* dir : {"ccda", "fhir-r4", "synthea/fhir-r4-bundles"}) {
+    auto part = CorpusFiles(shared / dir);
+    files.insert(files.end(), part.begin(), part.end());
+  }
+  if (files.empty()) {
+    GTEST_SKIP() << "no shared test data at " << shared << " (the checked-in subset still runs)";
+  }
+  for (const fs::path& f : files) {
+    RoundTrip(f);
+  }
+}
+
+TEST_F(ExchangeCorpusTest, SyntheaPatientsImportWithTheirOwnIdentity) {
+  const auto files = CorpusFiles(fs::path(MEDVAULT_SHARED_TESTDATA_DIR) / "synthea");
+  if (files.empty()) {
+    GTEST_SKIP() << "no shared Synthea bundles";
+  }
+  Importer importer(records_.get());
+  for (const fs::path& f : files) {
+    SCOPED_TRACE(f.string());
+    auto out = importer.Import(ReadAll(f), {}, "tester");
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_TRUE(out->patient_created);
+    EXPECT_GT(out->entries, 20u);
+  }
+  EXPECT_EQ(*metadata_->CountPatients(), static_cast<int64_t>(files.size()));
+}
+
+}  // namespace
+}  // namespace medvault::exchange

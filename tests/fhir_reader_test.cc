@@ -1,0 +1,876 @@
+// ParseFhir: the shared FHIR R4 and Synthea corpora, known answers, the
+// mapping of each resource type, and hostile input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "interop/interop.h"
+
+namespace medvault::interop {
+namespace {
+
+namespace fs = std::filesystem;
+
+#define EXPECT_CONTAINS(haystack, needle)                          \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
+      << "\"" << (needle) << "\" not in: " << (haystack)
+#define EXPECT_NOT_CONTAINS(haystack, needle)                      \
+  EXPECT_EQ(std::string(haystack).find(needle), std::string::npos) \
+      << "\"" << (needle) << "\" in: " << (haystack)
+
+constexpr char kSecret[] = "SECRET-PATIENT-TEXT";
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<fs::path> JsonFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && e.path().extension() == ".json") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const fs::path kShared = MEDVAULT_SHARED_TESTDATA_DIR;
+const fs::path kLocal = fs::path(MEDVAULT_TESTDATA_DIR) / "interop" / "fhir";
+
+ClinicalDocument MustParse(std::string_view json, const ParseLimits& limits = {}) {
+  Result<ClinicalDocument> r = ParseFhir(json, limits);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : ClinicalDocument{};
+}
+
+// Expects ParseFhir to fail with `code` and a message containing every
+// needle and never the planted secret.
+void ExpectError(std::string_view json, StatusCode code,
+                 std::initializer_list<std::string_view> needles, const ParseLimits& limits = {}) {
+  Result<ClinicalDocument> r = ParseFhir(json, limits);
+  ASSERT_FALSE(r.ok()) << "accepted: " << json.substr(0, 300);
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+  for (std::string_view n : needles) EXPECT_CONTAINS(r.status().message(), std::string(n));
+  EXPECT_NOT_CONTAINS(r.status().message(), kSecret);
+}
+
+const Entry* FindEntry(const ClinicalDocument& doc, std::string_view id) {
+  for (const Entry& e : doc.entries) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+size_t CountKind(const ClinicalDocument& doc, EntryKind k) {
+  return static_cast<size_t>(std::count_if(doc.entries.begin(), doc.entries.end(),
+                                           [k](const Entry& e) { return e.kind == k; }));
+}
+
+bool Kept(const ClinicalDocument& doc, std::string_view what) {
+  return std::find(doc.kept_in_original_only.begin(), doc.kept_in_original_only.end(), what) !=
+         doc.kept_in_original_only.end();
+}
+
+// Parses `path`, writes it back and parses again: same canonical form, and in
+// fact the same model (the writer loses nothing the reader produces).
+void CheckParsesAndRoundTrips(const fs::path& path) {
+  SCOPED_TRACE(path.string());
+  const std::string bytes = ReadFile(path);
+  Result<ClinicalDocument> doc = ParseFhir(bytes);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  Result<std::string> written = WriteFhirBundle(*doc);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  Result<ClinicalDocument> again = ParseFhir(*written);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(CanonicalString(*doc), CanonicalString(*again));
+  EXPECT_EQ(doc->header, again->header);
+  EXPECT_EQ(doc->has_patient, again->has_patient);
+  EXPECT_EQ(doc->patient, again->patient);
+  EXPECT_EQ(doc->entries, again->entries);
+  EXPECT_TRUE(again->kept_in_original_only.empty());
+}
+
+// ---------------------------------------------------------------------------
+// Corpora
+
+TEST(FhirReaderCorpus, LocalSubsetParsesAndRoundTrips) {
+  const std::vector<fs::path> files = JsonFiles(kLocal);
+  ASSERT_GE(files.size(), 8u) << "tests/data/interop/fhir is incomplete";
+  for (const fs::path& f : files) CheckParsesAndRoundTrips(f);
+}
+
+TEST(FhirReaderCorpus, SharedFhirExamplesParseAndRoundTrip) {
+  const std::vector<fs::path> files = JsonFiles(kShared / "fhir-r4");
+  if (files.empty()) GTEST_SKIP() << "shared test data not found at " << kShared / "fhir-r4";
+  EXPECT_GE(files.size(), 50u);
+  for (const fs::path& f : files) CheckParsesAndRoundTrips(f);
+}
+
+TEST(FhirReaderCorpus, SharedSyntheaBundlesParseAndRoundTrip) {
+  const std::vector<fs::path> files = JsonFiles(kShared / "synthea" / "fhir-r4-bundles");
+  if (files.empty()) {
+    GTEST_SKIP() << "shared test data not found at " << kShared / "synthea/fhir-r4-bundles";
+  }
+  EXPECT_GE(files.size(), 20u);
+  for (const fs::path& f : files) CheckParsesAndRoundTrips(f);
+}
+
+// What a plain nlohmann parse of a Synthea bundle says, against the model.
+void CheckSyntheaBundle(const fs::path& path) {
+  SCOPED_TRACE(path.string());
+  const std::string bytes = ReadFile(path);
+  const nlohmann::json j = nlohmann::json::parse(bytes);
+  std::map<std::string, size_t> types;
+  size_t vital = 0, social = 0;
+  for (const auto& e : j["entry"]) {
+    const auto& r = e["resource"];
+    ++types[r["resourceType"].get<std::string>()];
+    if (r["resourceType"] == "Observation") {
+      bool is_vital = false, is_social = false;
+      for (const auto& c : r.value("category", nlohmann::json::array())) {
+        for (const auto& coding : c.value("coding", nlohmann::json::array())) {
+          is_vital = is_vital || coding.value("code", "") == "vital-signs";
+          is_social = is_social || coding.value("code", "") == "social-history";
+        }
+      }
+      vital += is_vital ? 1 : 0;
+      social += (!is_vital && is_social) ? 1 : 0;
+    }
+  }
+  const ClinicalDocument doc = MustParse(bytes);
+  EXPECT_EQ(CountKind(doc, EntryKind::kProblem), types["Condition"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kAllergy), types["AllergyIntolerance"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kMedication),
+            types["MedicationRequest"] + types["MedicationStatement"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kImmunization), types["Immunization"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kProcedure), types["Procedure"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kEncounter), types["Encounter"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kPlan), types["CarePlan"] + types["Goal"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kVitalSign), vital);
+  EXPECT_EQ(CountKind(doc, EntryKind::kSocialHistory), social);
+  EXPECT_EQ(CountKind(doc, EntryKind::kResult),
+            types["Observation"] - vital - social + types["DiagnosticReport"]);
+  EXPECT_EQ(doc.entries.size(), j["entry"].size() - types["Patient"] - types["Claim"] -
+                                    types["ExplanationOfBenefit"] - types["Organization"] -
+                                    types["Practitioner"] - types["ImagingStudy"]);
+  EXPECT_GT(doc.entries.size(), 50u);
+  for (const char* t : {"Claim", "ExplanationOfBenefit", "Organization", "Practitioner"}) {
+    if (types[t] > 0) {
+      EXPECT_TRUE(Kept(doc, t)) << t;
+    }
+  }
+
+  // The patient.
+  ASSERT_TRUE(doc.has_patient);
+  ASSERT_FALSE(doc.patient.names.empty());
+  EXPECT_FALSE(doc.patient.names[0].family.empty());
+  ASSERT_FALSE(doc.patient.names[0].given.empty());
+  EXPECT_EQ(doc.patient.birth_date.size(), 10u);
+  EXPECT_EQ(doc.patient.birth_date, j["entry"][0]["resource"]["birthDate"].get<std::string>());
+  EXPECT_TRUE(doc.patient.gender == "male" || doc.patient.gender == "female");
+  EXPECT_EQ(doc.patient.id, j["entry"][0]["fullUrl"].get<std::string>());
+
+  // Blood pressure: a panel with systolic and diastolic components in mm[Hg].
+  size_t bp = 0;
+  for (const Entry& e : doc.entries) {
+    if (e.code.code != "55284-4") continue;
+    ++bp;
+    EXPECT_EQ(e.kind, EntryKind::kVitalSign);
+    ASSERT_EQ(e.components.size(), 2u);
+    std::vector<std::string> codes = {e.components[0].code.code, e.components[1].code.code};
+    std::sort(codes.begin(), codes.end());
+    EXPECT_EQ(codes, (std::vector<std::string>{"8462-4", "8480-6"}));
+    for (const Component& c : e.components) {
+      EXPECT_EQ(c.code.system, "http://loinc.org");
+      ASSERT_TRUE(c.quantity.has_value());
+      EXPECT_EQ(c.quantity->unit, "mm[Hg]");
+      EXPECT_FALSE(c.quantity->value.empty());
+    }
+  }
+  EXPECT_GT(bp, 0u);
+}
+
+TEST(FhirReaderCorpus, SyntheaBundleKnownAnswersLocal) {
+  const std::vector<fs::path> files = JsonFiles(kLocal / "synthea");
+  ASSERT_EQ(files.size(), 1u);
+  CheckSyntheaBundle(files[0]);
+  const ClinicalDocument doc = MustParse(ReadFile(files[0]));
+  // Michael Kihn: 92 bundle entries, 79 of them clinical.
+  EXPECT_EQ(doc.patient.names[0].family, "Kihn");
+  EXPECT_EQ(doc.patient.birth_date, "1981-02-19");
+  EXPECT_EQ(doc.entries.size(), 79u);
+  EXPECT_EQ(doc.patient.race.code, "2106-3");
+  EXPECT_EQ(doc.patient.ethnicity.code, "2186-5");
+  EXPECT_EQ(doc.patient.language, "en-US");
+  EXPECT_EQ(doc.patient.marital_status.code, "M");
+  ASSERT_EQ(doc.patient.identifiers.size(), 5u);
+  EXPECT_EQ(doc.patient.identifiers[2].type, "SS");
+  EXPECT_EQ(doc.patient.identifiers[2].system, "http://hl7.org/fhir/sid/us-ssn");
+}
+
+TEST(FhirReaderCorpus, SyntheaBundleKnownAnswersShared) {
+  const std::vector<fs::path> files = JsonFiles(kShared / "synthea" / "fhir-r4-bundles");
+  if (files.empty()) GTEST_SKIP() << "shared test data not found";
+  size_t deceased = 0;
+  for (const fs::path& f : files) {
+    CheckSyntheaBundle(f);
+    if (!MustParse(ReadFile(f)).patient.deceased.empty()) ++deceased;
+  }
+  EXPECT_GT(deceased, 0u);  // the README says 8 of 30 (of the full set)
+}
+
+// ---------------------------------------------------------------------------
+// Known answers from the core examples
+
+TEST(FhirReader, ObservationDecimalKeepsPrecision) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "core-4.0.1" / "Observation-decimal.json"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  const Entry& e = doc.entries[0];
+  EXPECT_EQ(e.kind, EntryKind::kResult);
+  EXPECT_EQ(e.id, "Observation/decimal");
+  EXPECT_EQ(e.status, "final");
+  EXPECT_EQ(e.code.display, "Decimal Testing Observation");
+  std::vector<std::string> values;
+  for (const Component& c : e.components) {
+    ASSERT_TRUE(c.quantity.has_value());
+    EXPECT_EQ(c.quantity->unit, "g");
+    values.push_back(c.quantity->value);
+  }
+  EXPECT_EQ(values,
+            (std::vector<std::string>{"1.0", "1.00", "1.0", "1E-22", "1000000000000000000",
+                                      "1.000000000000000000E-245", "-1.000000000000000000E+245"}));
+  // The writer writes them as the same JSON number text.
+  Result<std::string> written = WriteFhirBundle(doc);
+  ASSERT_TRUE(written.ok());
+  EXPECT_CONTAINS(*written, "\"value\":1.00,");
+  EXPECT_CONTAINS(*written, "\"value\":1E-22,");
+  EXPECT_CONTAINS(*written, "\"value\":-1.000000000000000000E+245,");
+}
+
+TEST(FhirReader, BloodPressureComponents) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "core-4.0.1" / "Observation-blood-pressure.json"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  const Entry& e = doc.entries[0];
+  EXPECT_EQ(e.kind, EntryKind::kVitalSign);
+  EXPECT_EQ(e.category, "vital-signs");
+  EXPECT_EQ(e.code, (Coding{"http://loinc.org", "85354-9",
+                            "Blood pressure panel with all children optional"}));
+  EXPECT_EQ(e.start, "2012-09-17");
+  // interpretation, since there is no coded value
+  ASSERT_TRUE(e.value_code.has_value());
+  EXPECT_EQ(e.value_code->code, "L");
+  ASSERT_EQ(e.components.size(), 2u);
+  // The LOINC coding is chosen over SNOMED and the device code.
+  EXPECT_EQ(e.components[0].code,
+            (Coding{"http://loinc.org", "8480-6", "Systolic blood pressure"}));
+  EXPECT_EQ(e.components[0].quantity, (Quantity{"107", "mm[Hg]"}));
+  EXPECT_EQ(e.components[0].value_code->code, "N");
+  EXPECT_EQ(e.components[1].code.code, "8462-4");
+  EXPECT_EQ(e.components[1].quantity, (Quantity{"60", "mm[Hg]"}));
+}
+
+TEST(FhirReader, BloodPressureDataAbsent) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "us-core-3.0.0" / "Observation-bp-data-absent.json"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  ASSERT_EQ(doc.entries[0].components.size(), 2u);
+  EXPECT_EQ(doc.entries[0].components[0].quantity, (Quantity{"109", "mm[Hg]"}));
+  EXPECT_FALSE(doc.entries[0].components[1].quantity.has_value());
+  EXPECT_EQ(doc.entries[0].components[1].value_text, "data-absent: unknown");
+}
+
+TEST(FhirReader, PatientExample) {
+  const ClinicalDocument doc = MustParse(ReadFile(kLocal / "core-4.0.1" / "Patient-example.json"));
+  ASSERT_TRUE(doc.has_patient);
+  EXPECT_TRUE(doc.entries.empty());
+  const PatientHeader& p = doc.patient;
+  EXPECT_EQ(p.id, "Patient/example");
+  ASSERT_EQ(p.names.size(), 3u);
+  EXPECT_EQ(p.names[0], (HumanName{{"Peter", "James"}, "Chalmers", "official"}));
+  EXPECT_EQ(p.names[1], (HumanName{{"Jim"}, "", "usual"}));
+  EXPECT_EQ(p.names[2], (HumanName{{"Peter", "James"}, "Windsor", "maiden"}));
+  EXPECT_EQ(p.birth_date, "1974-12-25");  // its "_birthDate" extension is allowed
+  EXPECT_EQ(p.gender, "male");
+  EXPECT_EQ(p.deceased, "");  // deceasedBoolean false
+  ASSERT_EQ(p.identifiers.size(), 1u);
+  EXPECT_EQ(p.identifiers[0], (Identifier{"urn:oid:1.2.36.146.595.217.0.1", "12345", "MR"}));
+  ASSERT_EQ(p.addresses.size(), 1u);
+  EXPECT_EQ(p.addresses[0].lines, std::vector<std::string>{"534 Erewhon St"});
+  EXPECT_EQ(p.addresses[0].city, "PleasantVille");
+  EXPECT_EQ(p.addresses[0].postal_code, "3999");
+  EXPECT_EQ(p.addresses[0].use, "home");
+  ASSERT_EQ(p.telecoms.size(), 4u);
+  EXPECT_EQ(p.telecoms[0], (Telecom{"", "", "home"}));
+  EXPECT_EQ(p.telecoms[1], (Telecom{"phone", "(03) 5555 6473", "work"}));
+}
+
+TEST(FhirReader, UsCorePatientRaceEthnicity) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "us-core-3.0.0" / "Patient-example.json"));
+  // The first ombCategory of each; the OID system without a URI stays an OID.
+  EXPECT_EQ(doc.patient.race, (Coding{"urn:oid:2.16.840.1.113883.6.238", "2106-3", "White"}));
+  EXPECT_EQ(doc.patient.ethnicity,
+            (Coding{"urn:oid:2.16.840.1.113883.6.238", "2135-2", "Hispanic or Latino"}));
+  ASSERT_EQ(doc.patient.telecoms.size(), 2u);
+  EXPECT_EQ(doc.patient.telecoms[1], (Telecom{"email", "amy.shaw@example.com", ""}));
+}
+
+TEST(FhirReader, DocumentReferenceExample) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "core-4.0.1" / "DocumentReference-example.json"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  const Entry& e = doc.entries[0];
+  EXPECT_EQ(e.kind, EntryKind::kDocumentReference);
+  EXPECT_EQ(e.code.code, "34108-1");
+  EXPECT_EQ(e.text, "Physical");
+  EXPECT_EQ(e.status, "current");
+  EXPECT_EQ(e.start, "2005-12-24T09:43:41+11:00");
+  EXPECT_EQ(e.media_type, "application/hl7-v3+xml");
+  EXPECT_EQ(e.url, "http://example.org/xds/mhd/Binary/07a6483f-732b-461e-86b6-edb665c45510");
+}
+
+TEST(FhirReader, BundleReferencesTakesTheFirstPatient) {
+  const ClinicalDocument doc =
+      MustParse(ReadFile(kLocal / "core-4.0.1" / "Bundle-bundle-references.json"));
+  EXPECT_EQ(doc.header.id, "bundle-references");
+  EXPECT_EQ(doc.patient.id, "http://example.org/fhir/Patient/23");
+  ASSERT_EQ(doc.patient.identifiers.size(), 1u);
+  EXPECT_TRUE(Kept(doc, "Patient (additional)"));
+  EXPECT_EQ(doc.entries.size(), 7u);
+  EXPECT_NE(FindEntry(doc, "http://example.org/fhir/Observation/14"), nullptr);
+  EXPECT_NE(FindEntry(doc, "http://example.org/fhir-2/Observation/14"), nullptr);
+}
+
+TEST(FhirReader, SharedBundlesKnownAnswers) {
+  const fs::path core = kShared / "fhir-r4" / "core-4.0.1";
+  if (!fs::exists(core)) GTEST_SKIP() << "shared test data not found";
+  // batch-response: a Patient and four (empty) searchset Bundles.
+  ClinicalDocument doc = MustParse(ReadFile(core / "Bundle-bundle-response-medsallergies.json"));
+  EXPECT_TRUE(doc.has_patient);
+  EXPECT_EQ(doc.patient.id, "Patient/example");
+  // message: MessageHeader and OperationOutcome are kept, two Patients.
+  doc = MustParse(ReadFile(core / "Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json"));
+  EXPECT_EQ(doc.header.time, "2015-07-14T11:15:33+10:00");
+  EXPECT_TRUE(Kept(doc, "MessageHeader"));
+  EXPECT_TRUE(Kept(doc, "OperationOutcome"));
+  EXPECT_TRUE(Kept(doc, "Patient (additional)"));
+  // searchset: a MedicationRequest and the Medication it refers to.
+  doc = MustParse(ReadFile(core / "Bundle-bundle-example.json"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_EQ(doc.entries[0].kind, EntryKind::kMedication);
+  EXPECT_EQ(doc.entries[0].id, "https://example.com/base/MedicationRequest/3123");
+  EXPECT_TRUE(doc.entries[0].code.empty());  // Medication/example has no code
+  EXPECT_TRUE(Kept(doc, "Medication"));
+  // A lab report collection: a DiagnosticReport and its Observations.
+  doc = MustParse(ReadFile(core / "Bundle-report.json"));
+  EXPECT_EQ(CountKind(doc, EntryKind::kResult), 14u);
+  // Non-clinical resources only.
+  doc = MustParse(ReadFile(core / "AuditEvent-example.json"));
+  EXPECT_TRUE(doc.entries.empty());
+  EXPECT_FALSE(doc.has_patient);
+  EXPECT_EQ(doc.kept_in_original_only, std::vector<std::string>{"AuditEvent"});
+}
+
+// ---------------------------------------------------------------------------
+// Mapping of each resource type
+
+std::string Bundle(const std::string& entries, const std::string& extra = "") {
+  return R"({"resourceType":"Bundle","type":"collection")" + extra + R"(,"entry":[)" + entries +
+         "]}";
+}
+
+TEST(FhirReader, ObservationValueKinds) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"FINAL",
+      "category":[{"coding":[{"code":"social-history"}]}],
+      "code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.1","code":"72166-2"}],"text":"Smoking"},
+      "effectivePeriod":{"start":"2020-01-02T03:04:05Z","end":"2020-02"},
+      "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"8517006"}],"text":"Ex-smoker"},
+      "note":[{"text":"quit"}]}},
+    {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Observation","status":"final",
+      "code":{"text":"x"},"issued":"2013-04-03T15:30:10+01:00","valueString":"positive"}},
+    {"fullUrl":"urn:uuid:3","resource":{"resourceType":"Observation","code":{"text":"b"},"valueBoolean":false}},
+    {"fullUrl":"urn:uuid:4","resource":{"resourceType":"Observation","code":{"text":"i"},"valueInteger":-3}},
+    {"fullUrl":"urn:uuid:5","resource":{"resourceType":"Observation","code":{"text":"q"},
+      "valueQuantity":{"value":4.10,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}},
+    {"fullUrl":"urn:uuid:6","resource":{"resourceType":"Observation","code":{"text":"q"},
+      "valueQuantity":{"value":76.0,"unit":"mg/dL","system":"http://unitsofmeasure.org"}}},
+    {"fullUrl":"urn:uuid:7","resource":{"resourceType":"Observation","code":{"text":"q"},
+      "valueQuantity":{"value":1,"code":"kg","system":"http://example.org/units"}}},
+    {"fullUrl":"urn:uuid:8","resource":{"resourceType":"Observation","code":{"text":"q"},
+      "dataAbsentReason":{"text":"asked-unknown"}}}
+  )"));
+  ASSERT_EQ(doc.entries.size(), 8u);
+  const Entry& smoking = doc.entries[0];
+  EXPECT_EQ(smoking.kind, EntryKind::kSocialHistory);
+  EXPECT_EQ(smoking.category, "social-history");
+  EXPECT_EQ(smoking.status, "final");  // lower case
+  // urn:oid LOINC becomes the URI; the text is the display fallback.
+  EXPECT_EQ(smoking.code, (Coding{"http://loinc.org", "72166-2", "Smoking"}));
+  EXPECT_EQ(smoking.start, "2020-01-02T03:04:05Z");
+  EXPECT_EQ(smoking.end, "2020-02");
+  EXPECT_EQ(smoking.value_code, (Coding{"http://snomed.info/sct", "8517006", "Ex-smoker"}));
+  EXPECT_EQ(smoking.text, "quit");
+  EXPECT_EQ(doc.entries[1].kind, EntryKind::kResult);
+  EXPECT_EQ(doc.entries[1].start, "2013-04-03T15:30:10+01:00");  // issued, as a fallback
+  EXPECT_EQ(doc.entries[1].value_text, "positive");
+  EXPECT_EQ(doc.entries[2].value_text, "false");
+  EXPECT_EQ(doc.entries[3].quantity, (Quantity{"-3", ""}));
+  EXPECT_EQ(doc.entries[4].quantity, (Quantity{"4.10", "mm[Hg]"}));  // UCUM code wins
+  EXPECT_EQ(doc.entries[5].quantity, (Quantity{"76.0", "mg/dL"}));   // no code: the unit
+  EXPECT_EQ(doc.entries[6].quantity, (Quantity{"1", "kg"}));         // no unit: the code
+  EXPECT_EQ(doc.entries[7].value_text, "data-absent: asked-unknown");
+}
+
+TEST(FhirReader, ClinicalResourceTypes) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:c","resource":{"resourceType":"Condition",
+      "clinicalStatus":{"coding":[{"code":"resolved"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes"}]},
+      "onsetDateTime":"2001-02-03","abatementDateTime":"2004"}},
+    {"fullUrl":"urn:uuid:a","resource":{"resourceType":"AllergyIntolerance","category":["medication"],
+      "clinicalStatus":{"coding":[{"code":"active"}]},"code":{"text":"Penicillin"},"recordedDate":"2010-01-01",
+      "reaction":[{"manifestation":[{"coding":[{"code":"247472004","display":"Hives"}]},{"text":"Rash"}],"severity":"Moderate"},
+                  {"manifestation":[{"text":"Nausea"}],"severity":"mild"}]}},
+    {"fullUrl":"urn:uuid:m1","resource":{"resourceType":"MedicationStatement","status":"active",
+      "contained":[{"resourceType":"Medication","id":"med","code":{"coding":[{"code":"1049221","display":"Acetaminophen"}]}}],
+      "medicationReference":{"reference":"#med"},"effectivePeriod":{"start":"2020-01-01","end":"2020-02-01"},
+      "dosage":[{"route":{"coding":[{"code":"26643006","display":"Oral"}]},"doseAndRate":[{"doseQuantity":{"value":0.5,"unit":"mg"}}]}]}},
+    {"fullUrl":"urn:uuid:m2","resource":{"resourceType":"MedicationRequest","status":"active","intent":"order",
+      "medicationReference":{"reference":"Medication/elsewhere","display":"Some drug"},"authoredOn":"2020-03-04"}},
+    {"fullUrl":"urn:uuid:f","resource":{"resourceType":"FamilyMemberHistory","status":"completed",
+      "relationship":{"coding":[{"code":"FTH","display":"father"}]},"date":"2015",
+      "condition":[{"code":{"text":"Stroke"}},{"code":{"text":"Gout"}}]}},
+    {"fullUrl":"urn:uuid:p","resource":{"resourceType":"Procedure","status":"completed","code":{"text":"Appendectomy"},
+      "performedPeriod":{"start":"2011-05-06T07:08:09-05:00","end":"2011-05-06T08:00:00-05:00"}}},
+    {"fullUrl":"urn:uuid:i","resource":{"resourceType":"Immunization","status":"completed",
+      "vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]},"occurrenceDateTime":"2012-05-01",
+      "doseQuantity":{"value":0.5,"unit":"mL"},"route":{"text":"IM"}}},
+    {"fullUrl":"urn:uuid:e","resource":{"resourceType":"Encounter","status":"finished",
+      "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},
+      "period":{"start":"2004-11-02T04:03:34+00:00","end":"2004-11-02T04:18:34+00:00"}}},
+    {"fullUrl":"urn:uuid:cp","resource":{"resourceType":"CarePlan","status":"active","intent":"plan",
+      "category":[{"coding":[{"system":"http://hl7.org/fhir/us/core/CodeSystem/careplan-category","code":"assess-plan"}]},
+                  {"coding":[{"system":"http://snomed.info/sct","code":"698360004","display":"Diabetes self management plan"}]}],
+      "period":{"start":"2004-11-02"},"description":"Plan text"}},
+    {"fullUrl":"urn:uuid:g","resource":{"resourceType":"Goal","lifecycleStatus":"accepted","description":{"text":"HbA1c < 7"}}},
+    {"fullUrl":"urn:uuid:sr","resource":{"resourceType":"ServiceRequest","status":"active","intent":"plan",
+      "code":{"text":"Colonoscopy"},"occurrenceDateTime":"2030-01-01"}},
+    {"fullUrl":"urn:uuid:dr","resource":{"resourceType":"DiagnosticReport","status":"final",
+      "category":[{"coding":[{"code":"LAB"}]}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"1"},{"system":"http://loinc.org","code":"51990-0"}]},
+      "effectiveDateTime":"2012-05-01T04:03:34+00:00","conclusion":"Normal"}}
+  )"));
+  const Entry* c = FindEntry(doc, "urn:uuid:c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->kind, EntryKind::kProblem);
+  EXPECT_EQ(c->status, "resolved");
+  EXPECT_EQ(c->start, "2001-02-03");
+  EXPECT_EQ(c->end, "2004");
+
+  const Entry* a = FindEntry(doc, "urn:uuid:a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->kind, EntryKind::kAllergy);
+  EXPECT_EQ(a->category, "medication");
+  EXPECT_EQ(a->status, "active");
+  EXPECT_EQ(a->start, "2010-01-01");
+  EXPECT_EQ(a->severity, "moderate");
+  ASSERT_EQ(a->reactions.size(), 3u);
+  EXPECT_EQ(a->reactions[0].code, "247472004");
+  EXPECT_EQ(a->reactions[1].display, "Rash");
+  EXPECT_EQ(a->reactions[2].display, "Nausea");
+
+  const Entry* m1 = FindEntry(doc, "urn:uuid:m1");
+  ASSERT_NE(m1, nullptr);
+  EXPECT_EQ(m1->kind, EntryKind::kMedication);
+  EXPECT_EQ(m1->code.code, "1049221");  // from the contained Medication
+  EXPECT_EQ(m1->start, "2020-01-01");
+  EXPECT_EQ(m1->end, "2020-02-01");
+  EXPECT_EQ(m1->quantity, (Quantity{"0.5", "mg"}));
+  EXPECT_EQ(m1->route.display, "Oral");
+  const Entry* m2 = FindEntry(doc, "urn:uuid:m2");
+  ASSERT_NE(m2, nullptr);
+  EXPECT_EQ(m2->code, (Coding{"", "", "Some drug"}));  // unresolvable: the display
+  EXPECT_EQ(m2->start, "2020-03-04");
+
+  const Entry* f0 = FindEntry(doc, "urn:uuid:f#0");
+  const Entry* f1 = FindEntry(doc, "urn:uuid:f#1");
+  ASSERT_NE(f0, nullptr);
+  ASSERT_NE(f1, nullptr);
+  EXPECT_EQ(f0->kind, EntryKind::kFamilyHistory);
+  EXPECT_EQ(f0->relation.code, "FTH");
+  EXPECT_EQ(f0->code.display, "Stroke");
+  EXPECT_EQ(f1->code.display, "Gout");
+  EXPECT_EQ(f1->start, "2015");
+
+  const Entry* p = FindEntry(doc, "urn:uuid:p");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->kind, EntryKind::kProcedure);
+  EXPECT_EQ(p->start, "2011-05-06T07:08:09-05:00");
+  EXPECT_EQ(p->end, "2011-05-06T08:00:00-05:00");
+
+  const Entry* i = FindEntry(doc, "urn:uuid:i");
+  ASSERT_NE(i, nullptr);
+  EXPECT_EQ(i->kind, EntryKind::kImmunization);
+  EXPECT_EQ(i->code.code, "140");
+  EXPECT_EQ(i->quantity, (Quantity{"0.5", "mL"}));
+  EXPECT_EQ(i->route.display, "IM");
+
+  const Entry* e = FindEntry(doc, "urn:uuid:e");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->kind, EntryKind::kEncounter);
+  EXPECT_EQ(e->code.code, "AMB");               // class, when there is no type
+  EXPECT_EQ(e->start, "2004-11-02T04:03:34Z");  // +00:00 normalised
+
+  const Entry* cp = FindEntry(doc, "urn:uuid:cp");
+  ASSERT_NE(cp, nullptr);
+  EXPECT_EQ(cp->kind, EntryKind::kPlan);
+  EXPECT_EQ(cp->code.code, "698360004");  // not the generic assess-plan
+  EXPECT_EQ(cp->text, "Plan text");
+  const Entry* g = FindEntry(doc, "urn:uuid:g");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->kind, EntryKind::kPlan);
+  EXPECT_EQ(g->status, "accepted");
+  EXPECT_EQ(g->code.display, "HbA1c < 7");
+  const Entry* sr = FindEntry(doc, "urn:uuid:sr");
+  ASSERT_NE(sr, nullptr);
+  EXPECT_EQ(sr->start, "2030-01-01");
+
+  const Entry* dr = FindEntry(doc, "urn:uuid:dr");
+  ASSERT_NE(dr, nullptr);
+  EXPECT_EQ(dr->kind, EntryKind::kResult);
+  EXPECT_EQ(dr->category, "LAB");
+  EXPECT_EQ(dr->code.code, "51990-0");  // LOINC preferred
+  EXPECT_EQ(dr->text, "Normal");
+}
+
+TEST(FhirReader, MedicationReferencesResolveInTheBundle) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:r1","resource":{"resourceType":"MedicationRequest","medicationReference":{"reference":"Medication/m"}}},
+    {"fullUrl":"urn:uuid:r2","resource":{"resourceType":"MedicationRequest","medicationReference":{"reference":"urn:uuid:med2"}}},
+    {"fullUrl":"urn:uuid:r3","resource":{"resourceType":"MedicationRequest","medicationReference":{"reference":"http://example.org/fhir/Medication/m"}}},
+    {"fullUrl":"urn:uuid:r4","resource":{"resourceType":"MedicationRequest","medicationReference":{"reference":"urn:uuid:r1","display":"Not a medication"}}},
+    {"fullUrl":"http://example.org/fhir/Medication/m","resource":{"resourceType":"Medication","id":"m",
+      "code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.88","code":"1049221","display":"Acetaminophen"}]}}},
+    {"fullUrl":"urn:uuid:med2","resource":{"resourceType":"Medication","code":{"text":"Compounded"}}}
+  )"));
+  ASSERT_EQ(doc.entries.size(), 4u);
+  const Coding rxnorm{"http://www.nlm.nih.gov/research/umls/rxnorm", "1049221", "Acetaminophen"};
+  EXPECT_EQ(doc.entries[0].code, rxnorm);
+  EXPECT_EQ(doc.entries[1].code, (Coding{"", "", "Compounded"}));
+  EXPECT_EQ(doc.entries[2].code, rxnorm);
+  EXPECT_EQ(doc.entries[3].code, (Coding{"", "", "Not a medication"}));
+  EXPECT_EQ(doc.kept_in_original_only, std::vector<std::string>{"Medication"});
+}
+
+TEST(FhirReader, EntryIds) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:x","resource":{"resourceType":"Condition","id":"c1",
+      "identifier":[{"system":"http://other","value":"o"},{"system":"urn:oid:2.25.302458611271113451148352563394416437817","value":"bare-id"}]}},
+    {"fullUrl":"urn:uuid:y","resource":{"resourceType":"Condition","id":"c2"}},
+    {"resource":{"resourceType":"Condition","id":"c3"}},
+    {"resource":{"resourceType":"Condition"}},
+    {"resource":{"resourceType":"Procedure"}},
+    {"resource":{"resourceType":"Condition"}}
+  )"));
+  ASSERT_EQ(doc.entries.size(), 6u);
+  EXPECT_EQ(doc.entries[0].id, "bare-id");
+  EXPECT_EQ(doc.entries[1].id, "urn:uuid:y");
+  EXPECT_EQ(doc.entries[2].id, "Condition/c3");
+  EXPECT_EQ(doc.entries[3].id, "gen:problem:4");
+  EXPECT_EQ(doc.entries[4].id, "gen:procedure:1");
+  EXPECT_EQ(doc.entries[5].id, "gen:problem:5");
+}
+
+TEST(FhirReader, HeaderFromBundleAndComposition) {
+  const ClinicalDocument doc =
+      MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:comp","resource":{"resourceType":"Composition","status":"final",
+      "type":{"coding":[{"system":"http://loinc.org","code":"34133-9","display":"Summary"}]},
+      "date":"2019-01-01","title":"CCD","confidentiality":"R",
+      "author":[{"reference":"urn:uuid:dr"},{"reference":"Organization/o1"},{"reference":"#pr"},{"display":"Dr. Display"}],
+      "custodian":{"reference":"urn:uuid:org"},
+      "contained":[{"resourceType":"PractitionerRole","id":"pr","practitioner":{"reference":"urn:uuid:dr"},
+                    "organization":{"display":"Ward 5"}}]}},
+    {"fullUrl":"urn:uuid:dr","resource":{"resourceType":"Practitioner","name":[{"given":["Henry"],"family":"Seven"}]}},
+    {"fullUrl":"urn:uuid:org","resource":{"resourceType":"Organization","id":"o1","name":"Good Health Clinic"}},
+    {"fullUrl":"urn:uuid:comp2","resource":{"resourceType":"Composition"}}
+  )",
+                       R"(,"identifier":{"system":"urn:ietf:rfc:3986","value":"urn:uuid:abc"},)"
+                       R"("id":"ignored","timestamp":"2020-05-06T07:08:09+02:00")"));
+  const DocumentHeader& h = doc.header;
+  EXPECT_EQ(h.id, "urn:ietf:rfc:3986|urn:uuid:abc");
+  EXPECT_EQ(h.time, "2020-05-06T07:08:09+02:00");  // the timestamp wins over the date
+  EXPECT_EQ(h.type.code, "34133-9");
+  EXPECT_EQ(h.title, "CCD");
+  EXPECT_EQ(h.confidentiality, "R");
+  ASSERT_EQ(h.authors.size(), 4u);
+  EXPECT_EQ(h.authors[0], (Party{"urn:uuid:dr", "Henry Seven", "", ""}));
+  EXPECT_EQ(h.authors[1], (Party{"Organization/o1", "", "Good Health Clinic", ""}));
+  EXPECT_EQ(h.authors[2], (Party{"#pr", "Henry Seven", "Ward 5", ""}));
+  EXPECT_EQ(h.authors[3], (Party{"", "Dr. Display", "", ""}));
+  EXPECT_EQ(h.custodian, (Party{"urn:uuid:org", "", "Good Health Clinic", ""}));
+  EXPECT_TRUE(Kept(doc, "Composition (additional)"));
+  EXPECT_TRUE(Kept(doc, "Practitioner"));
+  EXPECT_TRUE(Kept(doc, "Organization"));
+  EXPECT_TRUE(doc.entries.empty());
+
+  // Bundle.id when there is no identifier; a single resource has no header.
+  EXPECT_EQ(MustParse(R"({"resourceType":"Bundle","id":"b1"})").header.id, "b1");
+  EXPECT_EQ(MustParse(R"({"resourceType":"Condition","id":"c"})").header, DocumentHeader{});
+}
+
+TEST(FhirReader, NestedBundlesAreReadToALimit) {
+  std::string json = R"({"resourceType":"Condition","id":"deep"})";
+  for (int i = 0; i < 10; ++i) {
+    json = R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)" + json + "}]}";
+  }
+  ClinicalDocument doc = MustParse(json);
+  EXPECT_TRUE(doc.entries.empty());
+  EXPECT_TRUE(Kept(doc, "Bundle"));
+  json =
+      R"({"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"200"}},)"
+      R"({"resource":{"resourceType":"Bundle","type":"searchset","entry":[{"resource":)"
+      R"({"resourceType":"Condition","id":"c"}}]}}]})";
+  doc = MustParse(json);
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_EQ(doc.entries[0].id, "Condition/c");
+}
+
+TEST(FhirReader, UnknownResourceTypesAreKeptOnce) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"resource":{"resourceType":"Claim"}},{"resource":{"resourceType":"Claim"}},
+    {"resource":{"resourceType":"Binary","data":"AAAA"}},{"resource":{"resourceType":"not a type"}},
+    {"resource":{"resourceType":"Medication"}}
+  )"));
+  EXPECT_EQ(doc.kept_in_original_only,
+            (std::vector<std::string>{"Claim", "Binary", "unknown resource type", "Medication"}));
+}
+
+TEST(FhirReader, PrimitiveExtensionsNullsAndUnknownFieldsAreFine) {
+  const ClinicalDocument doc = MustParse(R"({"resourceType":"Patient","id":"p",
+    "name":[{"given":["A",null,"C"],"_given":[null,{"extension":[]},null],"family":"F","_family":{}}],
+    "_gender":{"extension":[]},"birthDate":"19991231","futureField":[1,{"x":null}],
+    "address":[{"line":[null,"L2"],"district":"ignored"}],
+    "telecom":[{"system":"phone","value":"tel:+1-555"},{"system":"email","value":"mailto:a@b.c"}],
+    "deceasedDateTime":"2020-01-01T00:00:00+00:00",
+    "communication":[{"language":{"text":"fr"}}]})");
+  ASSERT_EQ(doc.patient.names.size(), 1u);
+  EXPECT_EQ(doc.patient.names[0].given, (std::vector<std::string>{"A", "C"}));
+  EXPECT_EQ(doc.patient.birth_date, "1999-12-31");  // lenient date syntax, normalised
+  EXPECT_EQ(doc.patient.addresses[0].lines, std::vector<std::string>{"L2"});
+  EXPECT_EQ(doc.patient.telecoms[0].value, "+1-555");
+  EXPECT_EQ(doc.patient.telecoms[1].value, "a@b.c");
+  EXPECT_EQ(doc.patient.deceased, "2020-01-01T00:00:00Z");
+  EXPECT_EQ(doc.patient.language, "fr");
+}
+
+TEST(FhirReader, AcceptsABom) {
+  const ClinicalDocument doc =
+      MustParse("\xEF\xBB\xBF{\"resourceType\":\"Condition\",\"id\":\"c\"}");
+  ASSERT_EQ(doc.entries.size(), 1u);
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input
+
+TEST(FhirReaderHostile, TopLevelShape) {
+  ExpectError("", StatusCode::kInvalidArgument, {"invalid JSON"});
+  ExpectError(R"(["SECRET-PATIENT-TEXT"])", StatusCode::kInvalidArgument,
+              {"expected a FHIR resource (a JSON object) at the top level, got an array"});
+  ExpectError(R"("SECRET-PATIENT-TEXT")", StatusCode::kInvalidArgument, {"got a string"});
+  ExpectError(R"({"resourceType":5,"x":"SECRET-PATIENT-TEXT"})", StatusCode::kInvalidArgument,
+              {"expected a string \"resourceType\" at the top level"});
+  ExpectError(R"({"id":"SECRET-PATIENT-TEXT"})", StatusCode::kInvalidArgument,
+              {"no \"resourceType\""});
+  ExpectError(R"({"resourceType":"Bundle","entry":{"resource":{}}})", StatusCode::kInvalidArgument,
+              {"expected an array, got an object at entry"});
+  ExpectError(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Condition"}},"SECRET-PATIENT-TEXT"]})",
+      StatusCode::kInvalidArgument, {"expected an object, got a string at entry[1]"});
+  ExpectError(R"({"resourceType":"Bundle","entry":[{"resource":["SECRET-PATIENT-TEXT"]}]})",
+              StatusCode::kInvalidArgument,
+              {"expected an object, got an array at entry[0].resource"});
+  ExpectError(R"({"resourceType":"Bundle","entry":[{"resource":{"id":"SECRET-PATIENT-TEXT"}}]})",
+              StatusCode::kInvalidArgument, {"resourceType", "at entry[0].resource"});
+  ExpectError(
+      R"({"resourceType":"Bundle","entry":[{"fullUrl":7,"resource":{"resourceType":"Condition"}}]})",
+      StatusCode::kInvalidArgument, {"expected a string, got a number at entry[0].fullUrl"});
+  ExpectError(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Condition"}}]} SECRET-PATIENT-TEXT)",
+      StatusCode::kInvalidArgument, {"invalid JSON", "after the top-level value"});
+}
+
+TEST(FhirReaderHostile, WrongTypesOnMappedFields) {
+  struct Case {
+    std::string resource;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {R"("resourceType":"Observation","status":5,"note":[{"text":"SECRET-PATIENT-TEXT"}])",
+       "expected a string, got a number at entry[0].resource.status"},
+      {R"("resourceType":"Patient","name":"SECRET-PATIENT-TEXT")",
+       "expected an array, got a string at entry[0].resource.name"},
+      {R"("resourceType":"Patient","name":[{"given":["SECRET-PATIENT-TEXT",5]}])",
+       "expected a string, got a number at entry[0].resource.name[0].given[1]"},
+      {R"("resourceType":"Patient","birthDate":19740101)",
+       "expected a string, got a number at entry[0].resource.birthDate"},
+      {R"("resourceType":"Patient","deceasedBoolean":"SECRET-PATIENT-TEXT")",
+       "expected a boolean, got a string at entry[0].resource.deceasedBoolean"},
+      {R"("resourceType":"Patient","identifier":[{"system":"x","value":{"v":"SECRET-PATIENT-TEXT"}}])",
+       "expected a string, got an object at entry[0].resource.identifier[0].value"},
+      {R"("resourceType":"Observation","valueQuantity":{"value":"SECRET-PATIENT-TEXT","unit":"g"})",
+       "expected a number, got a string at entry[0].resource.valueQuantity.value"},
+      {R"("resourceType":"Observation","valueQuantity":[1])",
+       "expected an object, got an array at entry[0].resource.valueQuantity"},
+      {R"("resourceType":"Observation","code":{"coding":{"code":"SECRET-PATIENT-TEXT"}})",
+       "expected an array, got an object at entry[0].resource.code.coding"},
+      {R"("resourceType":"Observation","code":{"coding":["SECRET-PATIENT-TEXT"]})",
+       "expected an object, got a string at entry[0].resource.code.coding[0]"},
+      {R"("resourceType":"Observation","category":{"text":"SECRET-PATIENT-TEXT"})",
+       "expected an array, got an object at entry[0].resource.category"},
+      {R"("resourceType":"Observation","component":[{"valueQuantity":{"value":true}}])",
+       "expected a number, got a boolean at entry[0].resource.component[0].valueQuantity.value"},
+      {R"("resourceType":"Observation","valueInteger":"SECRET-PATIENT-TEXT")",
+       "expected a number, got a string at entry[0].resource.valueInteger"},
+      {R"("resourceType":"AllergyIntolerance","category":[{"x":"SECRET-PATIENT-TEXT"}])",
+       "expected a string, got an object at entry[0].resource.category[0]"},
+      {R"("resourceType":"Condition","clinicalStatus":"SECRET-PATIENT-TEXT")",
+       "expected an object, got a string at entry[0].resource.clinicalStatus"},
+      {R"("resourceType":"Condition","identifier":{"value":"SECRET-PATIENT-TEXT"})",
+       "expected an array, got an object at entry[0].resource.identifier"},
+      {R"("resourceType":"Condition","note":[{"text":null}])",
+       "expected a string, got null at entry[0].resource.note[0].text"},
+      {R"("resourceType":"Encounter","period":{"start":["SECRET-PATIENT-TEXT"]})",
+       "expected a string, got an array at entry[0].resource.period.start"},
+      {R"("resourceType":"MedicationRequest","dosageInstruction":[{"doseAndRate":[{"doseQuantity":{"value":"1"}}]}])",
+       "at entry[0].resource.dosageInstruction[0].doseAndRate[0].doseQuantity.value"},
+      {R"("resourceType":"Observation","meta":{"tag":"SECRET-PATIENT-TEXT"})",
+       "expected an array, got a string at entry[0].resource.meta.tag"},
+      {R"("resourceType":"Composition","author":[{"reference":5}])",
+       "expected a string, got a number at entry[0].resource.author[0].reference"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.resource);
+    ExpectError(Bundle(R"({"resource":{)" + c.resource + "}}"), StatusCode::kInvalidArgument,
+                {c.needle});
+  }
+}
+
+TEST(FhirReaderHostile, MalformedDates) {
+  for (const char* date : {"SECRET-PATIENT-TEXT", "2012-13-01", "2012-02-30", "2012-1-1",
+                           "2012-01-01T25:00:00Z", "2012-01-01T10:00:00+99:00", ""}) {
+    SCOPED_TRACE(date);
+    const std::string json =
+        Bundle(R"({"resource":{"resourceType":"Observation","effectiveDateTime":")" +
+               std::string(date) + R"("}})");
+    if (std::string_view(date).empty()) {
+      EXPECT_TRUE(ParseFhir(json).ok());  // an empty string is no date
+      continue;
+    }
+    ExpectError(json, StatusCode::kInvalidArgument,
+                {"invalid date/time", "at entry[0].resource.effectiveDateTime"});
+  }
+  ExpectError(R"({"resourceType":"Patient","birthDate":"SECRET-PATIENT-TEXT"})",
+              StatusCode::kInvalidArgument, {"invalid date/time", "at birthDate"});
+  ExpectError(R"({"resourceType":"Bundle","timestamp":"SECRET-PATIENT-TEXT"})",
+              StatusCode::kInvalidArgument, {"invalid date/time", "at timestamp"});
+}
+
+TEST(FhirReaderHostile, JsonLevelRefusalsCarryThePath) {
+  ExpectError(
+      Bundle(
+          R"({"resource":{"resourceType":"Condition","status":"a","status":"SECRET-PATIENT-TEXT"}})"),
+      StatusCode::kInvalidArgument, {"duplicate key \"status\" at entry[0].resource"});
+  ExpectError(R"({"resourceType":"Bundle","resourceType":"Bundle"})", StatusCode::kInvalidArgument,
+              {"duplicate key \"resourceType\" at the top level"});
+  ExpectError(
+      Bundle(R"({"resource":{"resourceType":"Observation","valueQuantity":{"value":1e400}}})"),
+      StatusCode::kInvalidArgument,
+      {"number out of range at entry[0].resource.valueQuantity.value"});
+  ExpectError(
+      Bundle(R"({"resource":{"resourceType":"Observation","valueQuantity":{"value":-1e400}}})"),
+      StatusCode::kInvalidArgument, {"number out of range"});
+  ExpectError(
+      Bundle(R"({"resource":{"resourceType":"Observation","valueQuantity":{"value":NaN}}})"),
+      StatusCode::kInvalidArgument, {"invalid JSON", "valueQuantity.value"});
+  ExpectError(
+      Bundle(R"({"resource":{"resourceType":"Observation","valueQuantity":{"value":Infinity}}})"),
+      StatusCode::kInvalidArgument, {"invalid JSON"});
+  ExpectError(
+      "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"SECRET-PATIENT-TEXT\xc0\xaf\"}]}",
+      StatusCode::kInvalidArgument, {"invalid JSON", "at name[0].family"});
+  ExpectError("{\"resourceType\":\"Patient\",\"gender\":\"SECRET-PATIENT-TEXT\xed\xa0\x80\"}",
+              StatusCode::kInvalidArgument, {"invalid JSON", "at gender"});
+  ExpectError(R"({"resourceType":"Patient","gender":"SECRET-PATIENT-TEXT\ud800"})",
+              StatusCode::kInvalidArgument, {"invalid JSON", "surrogate"});
+  // A big integer in a decimal fits a double: accepted, exactly.
+  const ClinicalDocument doc = MustParse(
+      R"({"resourceType":"Observation","valueQuantity":{"value":99999999999999999999999}})");
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_EQ(doc.entries[0].quantity->value, "99999999999999999999999");
+}
+
+TEST(FhirReaderHostile, Limits) {
+  ExpectError(std::string(100000, '['), StatusCode::kResourceExhausted, {"nested deeper than"});
+  ParseLimits small;
+  small.max_text_bytes = 4096;
+  ExpectError(
+      R"({"resourceType":"Observation","valueString":")" + std::string(10u << 20, 'S') + "\"}",
+      StatusCode::kResourceExhausted, {"string longer than 4096 bytes", "at valueString"}, small);
+
+  // 300k entries against the default max_entries (200k).
+  std::string big = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  big.reserve(300000 * 40);
+  for (int i = 0; i < 300000; ++i) {
+    if (i > 0) big += ',';
+    big += R"({"resource":{"resourceType":"Basic"}})";
+  }
+  big += "]}";
+  ExpectError(big, StatusCode::kResourceExhausted,
+              {"bundle of 300000 entries exceeds the limit of 200000 at entry"});
+
+  ParseLimits two;
+  two.max_entries = 2;
+  EXPECT_TRUE(ParseFhir(Bundle(R"({"resource":{"resourceType":"Condition"}},)"
+                               R"({"resource":{"resourceType":"Claim"}})"),
+                        two)
+                  .ok());
+  // Entries made from one resource count too.
+  ExpectError(
+      Bundle(R"({"resource":{"resourceType":"FamilyMemberHistory","condition":[{},{},{}]}})"),
+      StatusCode::kResourceExhausted, {"more than 2 entries", "condition[2]"}, two);
+  ExpectError(R"({"resourceType":"FamilyMemberHistory","condition":[{},{},{}]})",
+              StatusCode::kResourceExhausted, {"more than 2 entries"}, two);
+}
+
+TEST(FhirReaderHostile, BadNoteData) {
+  const std::string tag =
+      R"("meta":{"tag":[{"system":"http://medvault.invalid/fhir/CodeSystem/entry-kind","code":"note"}]})";
+  ExpectError(R"({"resourceType":"DocumentReference",)" + tag +
+                  R"(,"content":[{"attachment":{"data":"SECRET-PATIENT-TEXT"}}]})",
+              StatusCode::kInvalidArgument, {"invalid base64", "at content[0].attachment.data"});
+  // "/w==" is the single byte 0xff: not UTF-8.
+  ExpectError(R"({"resourceType":"DocumentReference",)" + tag +
+                  R"(,"content":[{"attachment":{"data":"/w=="}}]})",
+              StatusCode::kInvalidArgument, {"not valid UTF-8", "at content[0].attachment.data"});
+  // Without the tag it is a document reference; the data is not ours to read.
+  EXPECT_TRUE(
+      ParseFhir(
+          R"({"resourceType":"DocumentReference","content":[{"attachment":{"data":"/w=="}}]})")
+          .ok());
+}
+
+}  // namespace
+}  // namespace medvault::interop
