@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "crypto/crypto.h"
+#include "engine/engine.h"
 #include "policy/policy.h"
 
 namespace medvault::api {
@@ -516,7 +517,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       MV_RETURN_IF_ERROR(call.Decide(Action::kReadDemographics, PatientResource(id)));
       MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->GetPatient(id));
       json j = PatientJson(p);
-      MaskJson(j, call.last_decision());
+      MV_RETURN_IF_ERROR(MaskJson(j, call.last_decision()));
       call.Json(p.erased ? 410 : 200, j);
       return Status::Ok();
     });
@@ -852,30 +853,27 @@ class HttpServer final : public Server, public internal::RouteTable {
     return internal::SegmentResource(id, path, sensitivity);
   }
 
-  // Applies the decision's mask obligation to JSON content: every object key
-  // named in mask_fields, at any depth, is replaced by "[masked]".
-  static void MaskJson(json& j, const policy::Decision& d) {
+  // Applies the decision's mask obligation to JSON content: each name is a
+  // semantic field of the record engine when it is one ("insurance_number"
+  // also masks the insurance identifiers of imported identity segments,
+  // "given_name" the given names, ...), else a key masked at any depth.
+  // Content that cannot be masked field by field is masked whole.
+  static Status MaskJson(json& j, const policy::Decision& d) {
     const std::vector<std::string>* fields = d.obligations.mask_fields;
     if (fields == nullptr || fields->empty()) {
-      return;
+      return Status::Ok();
     }
-    if (j.is_object()) {
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        bool masked = false;
-        for (const std::string& f : *fields) {
-          masked = masked || it.key() == f;
-        }
-        if (masked) {
-          it.value() = "[masked]";
-        } else {
-          MaskJson(it.value(), d);
-        }
-      }
-    } else if (j.is_array()) {
-      for (json& e : j) {
-        MaskJson(e, d);
-      }
+    std::vector<engine::FieldRule> rules;
+    const auto semantic = engine::SemanticFieldNames();
+    for (const std::string& f : *fields) {
+      const bool is_semantic = std::find(semantic.begin(), semantic.end(), f) != semantic.end();
+      rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !is_semantic});
     }
+    MV_ASSIGN_OR_RETURN(engine::FieldMasker masker, engine::FieldMasker::Create(rules));
+    if (!j.is_object() || !masker.Apply(j).ok()) {
+      j = std::string(engine::kMaskedValue);  // fail closed
+    }
+    return Status::Ok();
   }
 
   Status CreatePatient(Call& call, const std::string& body) {
@@ -1064,7 +1062,7 @@ class HttpServer final : public Server, public internal::RouteTable {
         if (data.is_discarded()) {
           return Status::DataLoss("stored JSON segment does not parse");
         }
-        MaskJson(data, call.last_decision());
+        MV_RETURN_IF_ERROR(MaskJson(data, call.last_decision()));
         out["data"] = std::move(data);
       } else {
         out["text"] = std::string(AsString(content));

@@ -113,14 +113,7 @@ void PrintAccount(const auth::Account& a) {
 }
 
 int RunCommand(const std::string& noun, const std::string& verb, const ParsedArgs& args) {
-  // Only --data and --config are settings; the rest are the command's own.
-  ParsedArgs settings;
-  for (const char* key : {"data", "config"}) {
-    if (auto it = args.values.find(key); it != args.values.end()) {
-      settings.values[key] = it->second;
-    }
-  }
-  auto config = LoadConfig(settings);
+  auto config = LoadDataConfig(args);
   if (!config.ok()) {
     return Fail(config.status());
   }

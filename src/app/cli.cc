@@ -83,6 +83,16 @@ constexpr std::string_view kSeedUsage =
 }  // namespace
 
 // Parses --key value / --key=value. `switch_names` take no value.
+Result<Config> LoadDataConfig(const ParsedArgs& args) {
+  ParsedArgs settings;
+  for (const char* key : {"data", "config"}) {
+    if (auto it = args.values.find(key); it != args.values.end()) {
+      settings.values[key] = it->second;
+    }
+  }
+  return LoadConfig(settings);
+}
+
 Result<ParsedArgs> ParseArgs(int argc, char** argv, int start,
                              const std::vector<std::string>& value_names,
                              const std::vector<std::string>& switch_names, bool allow_positional) {

@@ -28,6 +28,9 @@ std::string FlagToKey(std::string flag);
 int Fail(const Status& st);
 // Defaults < file < environment < flags.
 Result<Config> LoadConfig(const ParsedArgs& args);
+// The same for commands with flags of their own: only --data and --config
+// are settings.
+Result<Config> LoadDataConfig(const ParsedArgs& args);
 // Writes a new file with mode 0600 (replacing an existing one).
 Status WritePrivateFile(const std::filesystem::path& path, std::string_view content);
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "app/app.h"
@@ -37,6 +38,8 @@ constexpr std::string_view kImportUsage =
     "                  matched by identifier, family name and birth date, or created\n"
     "  --quiet         no progress bar\n"
     "\n"
+    "Prints one line per document (file, patient id, created|imported|unchanged, entries,\n"
+    "document key), the failures with their reasons, and a summary.\n"
     "Exit status: 0 when every document was imported, 1 when some failed, 2 on usage errors.\n";
 
 constexpr std::string_view kExportUsage =
@@ -142,7 +145,7 @@ int RunImport(int argc, char** argv) {
   if (!files.ok()) {
     return Fail(files.status());
   }
-  auto config = LoadConfig(*args);
+  auto config = LoadDataConfig(*args);
   if (!config.ok()) {
     return Fail(config.status());
   }
@@ -161,6 +164,7 @@ int RunImport(int argc, char** argv) {
   size_t imported = 0, unchanged = 0, entries = 0, created = 0;
   std::vector<std::pair<std::string, Status>> failures;
   std::vector<std::string> patients;
+  std::vector<std::string> lines;  // one per imported document, printed at the end
   for (size_t i = 0; i < files->size(); ++i) {
     const std::string name = (*files)[i].string();
     progress.Update(i, name);
@@ -180,12 +184,19 @@ int RunImport(int argc, char** argv) {
       entries += out->entries;
     }
     created += out->patient_created ? 1 : 0;
+    lines.push_back(
+        name + "\t" + out->patient_id + "\t" +
+        (out->unchanged ? "unchanged" : (out->patient_created ? "created" : "imported")) + "\t" +
+        std::to_string(out->entries) + " entries\t" + out->document_key);
     if (std::find(patients.begin(), patients.end(), out->patient_id) == patients.end()) {
       patients.push_back(out->patient_id);
     }
   }
   progress.Update(files->size(), "");
   progress.Finish();
+  for (const std::string& line : lines) {
+    std::cout << line << "\n";
+  }
   for (const auto& [name, st] : failures) {
     std::cerr << "medvault: " << name << ": " << st.message() << "\n";
   }
@@ -237,7 +248,7 @@ int RunExport(int argc, char** argv) {
   if (format_name != "fhir" && format_name != "ccda") {
     return Fail(Status::InvalidArgument("--format must be fhir or ccda"));
   }
-  auto config = LoadConfig(*args);
+  auto config = LoadDataConfig(*args);
   if (!config.ok()) {
     return Fail(config.status());
   }
@@ -250,13 +261,16 @@ int RunExport(int argc, char** argv) {
   std::vector<ledger::Entry> entries;
   exchange::ExportFilter filter;
   const std::string reader = value("as", "");
+  // The subject's fields are views: the account must outlive it.
+  std::optional<auth::Account> account;
   policy::Subject subject;
   policy::Context context;
   if (!reader.empty()) {
-    auto account = rt.accounts->GetAccount(reader);
-    if (!account.ok()) {
-      return Fail(account.status().WithContext("--as"));
+    auto found = rt.accounts->GetAccount(reader);
+    if (!found.ok()) {
+      return Fail(found.status().WithContext("--as"));
     }
+    account = std::move(*found);
     auto roles = rt.decisions->policy().RolesOf(account->roles);
     if (!roles.ok()) {
       return Fail(roles.status());

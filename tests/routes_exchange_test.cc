@@ -1,0 +1,211 @@
+// Documents in and out through the real in-process server
+// (src/api/routes_exchange.cc): every segment an import writes and every
+// segment an export reads is decided and recorded in the ledger.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "interop/interop.h"
+#include "ledger/ledger.h"
+#include "server_fixture.h"
+
+namespace medvault {
+namespace {
+
+using nlohmann::json;
+using testing::ServerFixture;
+
+std::string ReadTestFile(const std::string& relative) {
+  std::ifstream in(std::string(MEDVAULT_TESTDATA_DIR) + "/" + relative, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class RoutesExchangeTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    patient_id_ = CreatePatient("Exchange", "MRN-EX");  // treated by the default clinician
+    ASSERT_EQ(patient_id_.size(), 32u);
+    ccda_ = ReadTestFile("interop/ccda/Documents_CCD_CCD_1_CCD.xml");
+    ASSERT_FALSE(ccda_.empty());
+  }
+
+  std::string Documents() const { return "/api/v1/patients/" + patient_id_ + "/documents"; }
+  std::string ExportUrl(const std::string& format) const {
+    return "/api/v1/patients/" + patient_id_ + "/export?format=" + format;
+  }
+
+  size_t SegmentCount() {
+    auto tree = runtime_->records->ListTree(patient_id_, "");
+    return tree.ok() ? tree->size() : 0;
+  }
+
+  // Ledger entries of this patient (keyed pseudonym) with `kind` as their
+  // resource kind.
+  std::vector<ledger::Entry> PatientEntries(const std::string& kind) {
+    std::vector<ledger::Entry> out;
+    auto records = runtime_->ledger->EntriesForPatientRef(
+        ledger::PatientRef(runtime_->patient_ref_key, patient_id_), std::nullopt, 100000);
+    EXPECT_TRUE(records.ok());
+    if (records.ok()) {
+      for (const ledger::LedgerRecord& r : *records) {
+        if (r.entry.resource.kind == kind) {
+          out.push_back(r.entry);
+        }
+      }
+    }
+    return out;
+  }
+
+  std::string patient_id_;
+  std::string ccda_;
+};
+
+TEST_F(RoutesExchangeTest, ATreatingDoctorImportsAndExportsADocument) {
+  auto res = Post(Documents(), ccda_, "application/xml");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Access-Decision").rfind("permit", 0), 0u);
+  const json out = json::parse(res->body);
+  EXPECT_EQ(out["patient_id"], patient_id_);
+  EXPECT_EQ(out["format"], "ccda");
+  EXPECT_FALSE(out["unchanged"].get<bool>());
+  EXPECT_GT(out["entries"].get<int>(), 10);
+  const size_t written = out["segments"].size();
+  EXPECT_EQ(SegmentCount(), written);
+  // Every segment was decided (write) before anything was written.
+  EXPECT_GE(PatientEntries("write").size(), written);
+
+  // The same document again: 200, nothing new.
+  res = Post(Documents(), ccda_, "application/xml; charset=utf-8");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_TRUE(json::parse(res->body)["unchanged"].get<bool>());
+
+  for (const std::string format : {"fhir", "ccda"}) {
+    res = Get(ExportUrl(format));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(res->get_header_value("Content-Type"),
+              format == "fhir" ? "application/fhir+json" : "application/xml");
+    EXPECT_EQ(res->get_header_value("X-Export-Withheld"), "0");
+    auto back = interop::ParseDocument(res->body);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    auto original = interop::ParseCcda(ccda_);
+    ASSERT_TRUE(original.ok());
+    EXPECT_EQ(interop::CanonicalJson(*back)["entries"],
+              interop::CanonicalJson(*original)["entries"]);
+  }
+  EXPECT_FALSE(PatientEntries("export").empty());
+}
+
+TEST_F(RoutesExchangeTest, RefusedImportsWriteNothing) {
+  // Not treating: the first decision refuses, nothing is parsed.
+  auto stranger = MakeAccount("dr.stranger", {"doctor"});
+  auto stranger_client = ClientWith(SignIn(stranger));
+  auto res = stranger_client->Post(Documents().c_str(), ccda_, "application/xml");
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  stranger_client.reset();
+
+  // A nurse may write physical signs but not problems or source documents.
+  auto nurse = MakeAccount("nurse.ex", {"nurse"});
+  Treat(patient_id_, &nurse);
+  auto nurse_client = ClientWith(SignIn(nurse));
+  res = nurse_client->Post(Documents().c_str(), ccda_, "application/xml");
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  nurse_client.reset();
+
+  // Hostile and malformed documents: 400 with the reason, nothing written.
+  const std::string laughs =
+      "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 "
+      "\"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>"
+      "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">&lol2;</ClinicalDocument>";
+  res = Post(Documents(), laughs, "application/xml");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  EXPECT_NE(res->body.find("DOCTYPE"), std::string::npos) << res->body;
+  res =
+      Post(Documents(), R"({"resourceType":"Patient","id":"a","id":"b"})", "application/fhir+json");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  EXPECT_NE(res->body.find("duplicate key"), std::string::npos) << res->body;
+  res = Post(Documents(), ccda_.substr(0, ccda_.size() / 2), "application/xml");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  res = Post(Documents(), ccda_, "text/plain");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  EXPECT_NE(res->body.find("Content-Type"), std::string::npos);
+  res = Post(Documents() + "?x=1", ccda_, "application/xml");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  EXPECT_EQ(SegmentCount(), 0u);
+
+  // Beyond the document limit: refused before the body is read.
+  res = Post(Documents(), std::string(33u << 20, ' '), "application/xml");
+  ExpectError(res, 413, "RESOURCE_EXHAUSTED");
+  Reconnect();
+  EXPECT_EQ(SegmentCount(), 0u);
+  // Unknown patient: decided first (no relationship), then nothing.
+  res = Post("/api/v1/patients/" + std::string(32, 'a') + "/documents", ccda_, "application/xml");
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(res->status == 403 || res->status == 404) << res->status;
+}
+
+TEST_F(RoutesExchangeTest, ExportsLeaveOutWhatTheReaderMayNotSee) {
+  ASSERT_EQ(Post(Documents(), ccda_, "application/xml")->status, 201);
+  // The patient denies this doctor everything under health-status.
+  auto patient = MakeAccount("patient.ex", {"patient"}, patient_id_);
+  auto patient_client = ClientWith(SignIn(patient));
+  const json deny = {{"effect", "deny"},
+                     {"path_prefix", "health-status"},
+                     {"grantee_kind", "account"},
+                     {"grantee", clinician_.account_id},
+                     {"actions", {"read", "list", "export"}},
+                     {"purposes", {"treatment"}}};
+  auto res = patient_client->Post(("/api/v1/patients/" + patient_id_ + "/consents").c_str(),
+                                  deny.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201) << res->body;
+  // The patient exports everything.
+  res = patient_client->Get(ExportUrl("fhir").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Export-Withheld"), "0");
+  auto full = interop::ParseFhir(res->body);
+  ASSERT_TRUE(full.ok());
+  patient_client.reset();
+
+  res = Get(ExportUrl("fhir"));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->get_header_value("X-Export-Withheld"), "0");
+  auto partial = interop::ParseFhir(res->body);
+  ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+  size_t health_status_entries = 0;
+  for (const interop::Entry& e : partial->entries) {
+    health_status_entries +=
+        (e.kind == interop::EntryKind::kProblem || e.kind == interop::EntryKind::kAllergy ||
+         e.kind == interop::EntryKind::kMedication)
+            ? 1
+            : 0;
+  }
+  EXPECT_EQ(health_status_entries, 0u);
+  EXPECT_LT(partial->entries.size(), full->entries.size());
+  EXPECT_GT(partial->entries.size(), 0u);
+  // Each refusal is in the ledger as a deny of an export.
+  bool denied = false;
+  for (const ledger::Entry& e : PatientEntries("export")) {
+    denied = denied || (e.effect == "deny" && e.resource.path.rfind("health-status/", 0) == 0);
+  }
+  EXPECT_TRUE(denied);
+
+  // A doctor without a relationship is refused outright.
+  auto stranger = MakeAccount("dr.nobody", {"doctor"});
+  auto stranger_client = ClientWith(SignIn(stranger));
+  res = stranger_client->Get(ExportUrl("ccda").c_str());
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  stranger_client.reset();
+  res = Get(ExportUrl("pdf"));
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  res = Get("/api/v1/patients/" + patient_id_ + "/export?format=fhir&format=ccda");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+}
+
+}  // namespace
+}  // namespace medvault
