@@ -142,11 +142,35 @@ TEST_F(ExchangeTest, AFailedDocumentWritesNothing) {
   into.patient_id = target->patient_id;
   json bad_date = Bundle("MRN-1", "Hopper", "b1");
   bad_date["entry"][2]["resource"]["onsetDateTime"] = "2019-02-30";
-  json dup = Bundle("MRN-1", "Hopper", "b1");
   const std::string duplicate_key =
       R"({"resourceType":"Patient","id":"a","id":"b","birthDate":"1970-01-01"})";
-  for (const std::string& doc : {bad_date.dump(), duplicate_key, std::string("<ClinicalDocument"),
-                                 std::string("{"), std::string("plain text"), std::string()}) {
+  const std::string ns = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
+  std::vector<std::string> docs = {
+      bad_date.dump(),
+      duplicate_key,
+      "<ClinicalDocument",
+      "{",
+      "plain text",
+      "",
+      // Billion laughs, an external entity, a parameter entity.
+      "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaaaaaa\"><!ENTITY b "
+      "\"&a;&a;&a;&a;&a;&a;&a;&a;\">]>" +
+          ns + "&b;</ClinicalDocument>",
+      "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>" + ns +
+          "&x;</ClinicalDocument>",
+      "<!DOCTYPE d [<!ENTITY % p SYSTEM \"http://example.org/x.dtd\"> %p;]>" + ns +
+          "</ClinicalDocument>",
+      // Deep nesting, wrong namespace, invalid UTF-8.
+      ns + std::string(20000, '<') + "</ClinicalDocument>",
+      std::string(5000, '[') + std::string(5000, ']'),
+      "<ClinicalDocument xmlns=\"urn:example\"/>",
+      ns + "<title>\xC3\x28</title></ClinicalDocument>",
+      "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xC3\x28\"}]}",
+      // Numbers out of range, NaN.
+      R"({"resourceType":"Observation","valueQuantity":{"value":1e400}})",
+      R"({"resourceType":"Observation","valueQuantity":{"value":NaN}})",
+  };
+  for (const std::string& doc : docs) {
     auto r = importer.Import(doc, into, "tester");
     EXPECT_FALSE(r.ok()) << doc.substr(0, 60);
     if (!r.ok()) {
