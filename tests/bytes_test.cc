@@ -86,3 +86,26 @@ TEST(BytesTest, ReaderRejectsOversizedLength) {
 
 }  // namespace
 }  // namespace medvault
+
+namespace medvault {
+namespace {
+
+TEST(Utf8, DecodeUtf8ReturnsLengthAndCodePoint) {
+  uint32_t cp = 0;
+  EXPECT_EQ(DecodeUtf8("A", 0, &cp), 1u);
+  EXPECT_EQ(cp, 0x41u);
+  EXPECT_EQ(DecodeUtf8("\xC3\xA9", 0, &cp), 2u);  // é
+  EXPECT_EQ(cp, 0xE9u);
+  EXPECT_EQ(DecodeUtf8("x\xE2\x82\xAC", 1, &cp), 3u);  // €
+  EXPECT_EQ(cp, 0x20ACu);
+  EXPECT_EQ(DecodeUtf8("\xF0\x9F\x98\x80", 0, &cp), 4u);
+  EXPECT_EQ(cp, 0x1F600u);
+  for (std::string_view bad :
+       {"\x80", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC3", "\xE2\x82",
+        "\xF8\x88\x80\x80\x80", "\xC3\x28"}) {
+    EXPECT_EQ(DecodeUtf8(bad, 0, &cp), 0u) << testing::PrintToString(bad);
+  }
+}
+
+}  // namespace
+}  // namespace medvault

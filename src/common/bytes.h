@@ -33,6 +33,11 @@ Result<Bytes> FromBase64Url(std::string_view text);
 
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(std::string_view s);
+// Decodes the UTF-8 sequence starting at s[i] (REQUIRES: i < s.size()):
+// returns its length (1..4) and stores the code point, or returns 0 when the
+// bytes there are not valid UTF-8 (a stray continuation byte, an overlong
+// form, a surrogate, beyond U+10FFFF, or truncated).
+size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* code_point);
 
 // Little-endian fixed-width appends.
 void PutU8(Bytes& out, uint8_t v);

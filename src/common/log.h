@@ -41,5 +41,8 @@ std::string FormatLogLine(LogLevel level, std::string_view event,
 
 // JSON string escaping for log and API output.
 std::string JsonEscape(std::string_view s);
+// Appends `s` to `out` as the inside of a JSON string: '"', '\\' and control
+// characters escaped, every other byte as it is.
+void AppendJsonEscaped(std::string& out, std::string_view s);
 
 }  // namespace medvault

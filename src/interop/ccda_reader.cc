@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/bytes.h"
 #include "interop/ccda_internal.h"
 #include "interop/interop.h"
 
@@ -522,38 +523,12 @@ std::string SanitizeDecodedText(std::string_view in) {
   out.reserve(in.size());
   size_t i = 0;
   while (i < in.size()) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    if (c < 0x80) {
-      out += (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ? ' ' : in[i];
-      ++i;
-      continue;
-    }
-    size_t len = 0;
     uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool ok = len != 0 && i + len <= in.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(in[i + k]);
-      if ((cc & 0xC0) != 0x80) {
-        ok = false;
-      } else {
-        cp = (cp << 6) | (cc & 0x3F);
-      }
-    }
-    if (ok) {
-      ok = !((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-             cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF);
-    }
-    if (ok) {
+    const size_t len = DecodeUtf8(in, i, &cp);
+    if (len == 1) {
+      out += (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7f ? ' ' : in[i];
+      ++i;
+    } else if (len != 0 && cp != 0xFFFE && cp != 0xFFFF) {
       out.append(in.substr(i, len));
       i += len;
     } else {
