@@ -53,16 +53,6 @@ std::string Opt(const ParsedArgs& args, const std::string& name) {
   return it == args.values.end() ? "" : it->second;
 }
 
-Result<Config> ConfigOf(const ParsedArgs& args) {
-  ParsedArgs settings;
-  for (const char* key : {"data", "config"}) {
-    if (auto it = args.values.find(key); it != args.values.end()) {
-      settings.values[key] = it->second;
-    }
-  }
-  return LoadConfig(settings);
-}
-
 void PrintReport(const ledger::VerifyReport& r) {
   std::cout << (r.ok ? "ledger OK" : "ledger FAILED") << ": " << r.entries << " entries, "
             << r.checkpoints_verified << "/" << r.checkpoints << " checkpoints verified, "
@@ -189,7 +179,7 @@ int RunLedger(int argc, char** argv) {
   if (verb == "verify" && !Opt(*args, "server").empty()) {
     return VerifyOnline(*args);
   }
-  auto config = ConfigOf(*args);
+  auto config = LoadDataConfig(*args);
   if (!config.ok()) {
     return Fail(config.status());
   }
@@ -342,7 +332,7 @@ int RunScrub(int argc, char** argv) {
     std::cout << kScrubUsage;
     return 0;
   }
-  auto config = ConfigOf(*args);
+  auto config = LoadDataConfig(*args);
   if (!config.ok()) {
     return Fail(config.status());
   }
