@@ -5,8 +5,9 @@ DATA ?= ./medvault-data
 LISTEN ?= 127.0.0.1:8080
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 300
 
-.PHONY: deps configure build run test unit-test integration-test asan-test bench format format-check clean
+.PHONY: deps configure build run test unit-test integration-test asan-test fuzz bench format format-check clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -22,14 +23,22 @@ build: configure
 run: build
 	@MEDVAULT_BIN=./$(BUILD_DIR)/medvault ./scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
+# The unit and integration tests, then a short libFuzzer run of the importers
+# (scripts/fuzz.sh smoke, in $(ASAN_DIR)); either failing fails the target.
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@ASAN_DIR=$(ASAN_DIR) JOBS=$(JOBS) ./scripts/fuzz.sh smoke
 
+# Configured by scripts/fuzz.sh (clang-14, Debug, ASan+UBSan, libFuzzer binaries):
+# the fuzz runs and these unit tests share one build dir.
 asan-test: deps
-	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEDVAULT_SANITIZE=ON \
-	  -DMEDVAULT_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 >/dev/null
+	@ASAN_DIR=$(ASAN_DIR) ./scripts/fuzz.sh configure
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L unit --timeout 600
+
+# Every libFuzzer target for FUZZ_SECONDS each; corpus kept in $(ASAN_DIR)/fuzz-corpus.
+fuzz: deps
+	@ASAN_DIR=$(ASAN_DIR) JOBS=$(JOBS) ./scripts/fuzz.sh long $(FUZZ_SECONDS)
 
 bench: build
 	@./scripts/run-bench.sh $(BUILD_DIR)

@@ -6,15 +6,9 @@ medvault_test(key_tree_test mv_crypto)
 medvault_test(key_provider_test mv_crypto)
 medvault_test(envelope_test mv_crypto)
 
-# Envelope fuzzer. The libFuzzer binary needs clang; the replay driver runs the
-# same target over the checked-in corpus with any compiler, as a unit test.
-if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND MEDVAULT_SANITIZE)
-  add_executable(envelope_fuzz fuzz/envelope_fuzz.cc)
-  target_compile_options(envelope_fuzz PRIVATE ${MEDVAULT_WARNINGS} -fsanitize=fuzzer)
-  target_link_options(envelope_fuzz PRIVATE -fsanitize=fuzzer)
-  target_link_libraries(envelope_fuzz PRIVATE mv_crypto)
-endif()
-
+# Envelope fuzzer: the replay driver runs the target over the checked-in corpus
+# with any compiler, as a unit test; the libFuzzer binary envelope_fuzz is
+# defined with the others in cmake/fuzz_targets.cmake.
 add_executable(fuzz_envelope_replay fuzz/envelope_fuzz.cc fuzz/replay_main.cc)
 target_compile_options(fuzz_envelope_replay PRIVATE ${MEDVAULT_WARNINGS})
 target_link_libraries(fuzz_envelope_replay PRIVATE mv_crypto)

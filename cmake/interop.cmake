@@ -25,14 +25,9 @@ medvault_test(engine_test mv_engine)
 medvault_test(share_package_test mv_engine)
 
 # Fuzz targets of the importers: corpus replayed as unit tests here; the
-# libFuzzer binaries are built by scripts/fuzz.sh (clang, own build dir).
+# libFuzzer binaries ccda_fuzz and fhir_fuzz are defined with the others in
+# cmake/fuzz_targets.cmake (clang, MEDVAULT_FUZZ=ON; run by scripts/fuzz.sh).
 foreach(target ccda fhir)
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND MEDVAULT_FUZZ)
-    add_executable(${target}_fuzz fuzz/${target}_fuzz.cc)
-    target_compile_options(${target}_fuzz PRIVATE ${MEDVAULT_WARNINGS} -fsanitize=fuzzer)
-    target_link_options(${target}_fuzz PRIVATE -fsanitize=fuzzer)
-    target_link_libraries(${target}_fuzz PRIVATE mv_interop)
-  endif()
   add_executable(fuzz_${target}_replay fuzz/${target}_fuzz.cc fuzz/replay_main.cc)
   target_compile_options(fuzz_${target}_replay PRIVATE ${MEDVAULT_WARNINGS})
   target_link_libraries(fuzz_${target}_replay PRIVATE mv_interop)
@@ -45,3 +40,14 @@ endforeach()
 medvault_library(mv_exchange src/exchange/exchange.cc)
 target_link_libraries(mv_exchange PUBLIC mv_interop mv_record mv_crypto mv_common)
 medvault_test(exchange_test mv_exchange)
+
+# Import benchmarks (issue 5): C-CDA and FHIR import against a bare parse of
+# the same bytes (libxml2, nlohmann::json), in the same run.
+if(MEDVAULT_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+  add_executable(interop_bench bench/interop_bench.cc)
+  target_compile_options(interop_bench PRIVATE ${MEDVAULT_WARNINGS})
+  target_compile_definitions(interop_bench PRIVATE MEDVAULT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_link_libraries(interop_bench PRIVATE mv_exchange mv_interop benchmark::benchmark
+    PkgConfig::LIBXML2)
+endif()

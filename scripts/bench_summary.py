@@ -144,6 +144,46 @@ if "BM_ScrubFast" in scrub and "BM_RawReadAndHash" in scrub:
             scrub["BM_ScrubDeep"]["bytes_per_second"] / 1e6, 1)
 
 
+# C-CDA and FHIR import (issue 5). Three figures per format, all from the same
+# run on the same in-memory corpus: full import (parse, map, encrypt, durable
+# writes into a fresh patient), parse + map (the import without storage) and
+# a bare parse of the same bytes (the reference). Wall-clock items/s: the
+# benchmarks use real time, so items_per_second includes fsync waits.
+def sig(x, digits=4):
+    return float(f"{x:.{digits}g}")
+
+
+interop = load_gbench("interop")
+for fmt, items, bare_ref in (
+        ("ccda", "docs", "C-CDA documents/s, libxml2 xmlReadMemory(XML_PARSE_NONET) + xmlFreeDoc"),
+        ("fhir", "resources", "FHIR resources/s (Bundle entries), nlohmann::json::parse")):
+    prefix = "BM_" + fmt.capitalize()
+    imp = interop.get(prefix + "Import")
+    pmap = interop.get(prefix + "ParseMap")
+    bare = interop.get(prefix + "BareParse")
+    if not (imp and pmap and bare):
+        continue
+    imp_s, pmap_s, bare_s = (b["items_per_second"] for b in (imp, pmap, bare))
+    corpus = bare.get("label", "")
+    summary[f"{fmt}_import_{items}_per_s"] = {
+        "value": round(imp_s, 1),
+        "unit": f"{items}/s imported (parse, map, encrypt, durable write; fresh patient each)",
+        "reference": round(bare_s, 1), "reference_unit": bare_ref,
+        "ratio": sig(imp_s / bare_s), "corpus": corpus,
+        "segments_per_pass": imp.get("segments_per_pass")}
+    summary[f"{fmt}_parse_map_{items}_per_s"] = {
+        "value": round(pmap_s, 1), "unit": f"{items}/s parsed and mapped to segments, no storage",
+        "reference": round(bare_s, 1), "reference_unit": bare_ref,
+        "ratio": sig(pmap_s / bare_s), "corpus": corpus}
+    summary[f"{fmt}_bare_parse_{items}_per_s"] = {
+        "value": round(bare_s, 1), "unit": bare_ref, "corpus": corpus}
+    for key, ours, what in (("parse", pmap_s, "parse + map"), ("import", imp_s, "full import")):
+        summary[f"{fmt}_{key}_ratio_vs_bare"] = {
+            "value": sig(ours / bare_s), "unit": "ratio",
+            "reference": round(bare_s, 1), "reference_unit": bare_ref,
+            "ours": round(ours, 1), "ours_unit": f"{items}/s {what}", "ratio": sig(ours / bare_s)}
+
+
 def parse_wrk(name):
     path = os.path.join(out_dir, name + ".txt")
     if not os.path.exists(path):

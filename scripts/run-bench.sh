@@ -26,6 +26,12 @@ run_gbench pdp pdp_bench
 run_gbench auth auth_bench
 run_gbench ledger ledger_bench "BM_LedgerAppend|BM_RawSqlite|Proof|BM_Verify"
 run_gbench scrub scrub_bench
+# C-CDA and FHIR import (issue 5) on the shared test data ($MEDVAULT_SHARED_TESTDATA,
+# else ../shared/testdata, else the checked-in subset), each against a bare
+# parse of the same bytes in the same run; repetitions interleaved so that
+# the machine's noise falls on both sides of every ratio. About 75 s.
+run_gbench interop interop_bench "." "--benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_enable_random_interleaving=true"
 
 # HTTP load against a real server on loopback with wrk.
 TMP=$(mktemp -d)
