@@ -9,7 +9,7 @@ target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv
 
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
   src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc
-  src/api/routes_ledger.cc src/api/routes_exchange.cc)
+  src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc)
 target_link_libraries(mv_api PUBLIC mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
   OpenSSL::SSL Threads::Threads)
 
@@ -72,3 +72,13 @@ medvault_test(sqlite_policy_entry_store_test mv_access)
 medvault_test(routes_exchange_test mv_app)
 medvault_test(exchange_cli_test mv_app)
 add_dependencies(exchange_cli_test medvault)
+
+# The web portal: static files copied beside the binary at every build (the
+# server serves build/web by default; see docs/portal.md).
+if(EXISTS ${CMAKE_SOURCE_DIR}/web)
+  add_custom_target(portal ALL
+    COMMAND ${CMAKE_COMMAND} -E rm -rf ${CMAKE_BINARY_DIR}/web
+    COMMAND ${CMAKE_COMMAND} -E copy_directory ${CMAKE_SOURCE_DIR}/web ${CMAKE_BINARY_DIR}/web
+    COMMENT "Copying the web portal")
+endif()
+medvault_test(portal_test mv_app)

@@ -49,6 +49,7 @@ class ServerFixture : public ::testing::Test {
     auto hash = app::LoadTokenHash(app::DataDirLayout(data_).metrics_token);
     ASSERT_TRUE(hash.ok());
     options.metrics_token_sha256 = *hash;
+    options.web_dir = web_dir_;
     auto server = api::CreateServer(options, runtime_->services());
     ASSERT_TRUE(server.ok());
     server_ = std::move(*server);
@@ -194,6 +195,7 @@ class ServerFixture : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::string web_dir_;  // the portal's files; "" = none
   std::filesystem::path data_;
   std::unique_ptr<app::Runtime> runtime_;
   std::unique_ptr<api::Server> server_;

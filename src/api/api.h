@@ -36,6 +36,8 @@ struct ServerOptions {
   std::string tls_key_path;
   uint64_t max_json_bytes = 1024 * 1024;
   uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
+  // The web portal's files (build/web); empty: no portal, only the API.
+  std::string web_dir;
   // C-CDA / FHIR documents posted for import.
   uint64_t max_document_bytes = 32ull * 1024 * 1024;
   int worker_threads = 64;  // keep-alive connections each hold a worker

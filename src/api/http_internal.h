@@ -12,6 +12,7 @@
 #include <httplib.h>
 
 #include <array>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -106,6 +107,22 @@ void RegisterAdminRoutes(RouteTable& table);     // routes_admin.cc
 void RegisterAccessRoutes(RouteTable& table);    // routes_access.cc
 void RegisterLedgerRoutes(RouteTable& table);    // routes_ledger.cc
 void RegisterExchangeRoutes(RouteTable& table);  // routes_exchange.cc
+
+// The portal's static files (portal.cc).
+struct PortalFile {
+  std::string url;  // "/index.html", "/views/patient.js"
+  std::string content_type;
+  std::string body;
+};
+// Every servable file below `dir` (known extensions, safe names, no hidden
+// or linked files), read into memory. NotFound when `dir` does not exist;
+// ResourceExhausted beyond 500 files or 32 MiB.
+Result<std::vector<PortalFile>> LoadPortalFiles(const std::filesystem::path& dir);
+// `path` as a regular expression that matches exactly it.
+std::string LiteralRegex(std::string_view path);
+inline constexpr std::string_view kPortalContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 // Shared helpers (http_server.cc).
 Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);

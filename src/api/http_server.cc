@@ -548,6 +548,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     internal::RegisterAccessRoutes(*this);
     internal::RegisterLedgerRoutes(*this);
     internal::RegisterExchangeRoutes(*this);
+    RegisterPortal();
   }
 
   // Runs before routing and before any body is read.
@@ -712,6 +713,29 @@ class HttpServer final : public Server, public internal::RouteTable {
 
   // Keeps the tables the pre-routing hook consults: which routes need a
   // session (all but the public ones) and which must decide.
+  // The portal's files, public and literal; "/" is index.html.
+  void RegisterPortal() {
+    for (const internal::PortalFile& f : portal_files_) {
+      std::vector<std::string> urls = {f.url};
+      if (f.url == "/index.html") {
+        urls.push_back("/");
+      }
+      for (const std::string& url : urls) {
+        public_routes_.insert("GET " + url);
+        server_->Get(internal::LiteralRegex(url), [&f](const Request&, Response& res) {
+          t_ctx.route = "portal";
+          res.status = 200;
+          res.set_header("Content-Security-Policy",
+                         std::string(internal::kPortalContentSecurityPolicy));
+          res.set_header("X-Content-Type-Options", "nosniff");
+          res.set_header("Referrer-Policy", "no-referrer");
+          res.set_header("Cache-Control", "no-cache");
+          res.set_content(f.body, f.content_type);
+        });
+      }
+    }
+  }
+
   void Register(const std::string& method, const std::string& pattern, const std::string& name,
                 RouteAccess access) {
     if (access == RouteAccess::kData) {
@@ -1180,6 +1204,9 @@ class HttpServer final : public Server, public internal::RouteTable {
   RequestMetrics metrics_;
   std::vector<std::string> data_routes_;
   std::unordered_set<std::string> public_routes_;  // "METHOD /path", fixed after Configure()
+
+ public:
+  std::vector<internal::PortalFile> portal_files_;  // loaded by CreateServer, fixed after
   std::atomic<uint64_t> permits_{0};
   std::atomic<uint64_t> denies_{0};
 };
@@ -1195,7 +1222,11 @@ Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
   if (options.worker_threads < 2 || options.worker_threads > 1024) {
     return Status::InvalidArgument("worker_threads must be between 2 and 1024");
   }
-  return std::unique_ptr<Server>(std::make_unique<HttpServer>(options, services));
+  auto server = std::make_unique<HttpServer>(options, services);
+  if (!options.web_dir.empty()) {
+    MV_ASSIGN_OR_RETURN(server->portal_files_, internal::LoadPortalFiles(options.web_dir));
+  }
+  return std::unique_ptr<Server>(std::move(server));
 }
 
 }  // namespace medvault::api

@@ -70,7 +70,10 @@ constexpr std::string_view kServeUsage =
     "  --max-json-bytes N           largest JSON body (default 1048576)\n"
     "  --worker-threads N           HTTP workers (default 64)\n"
     "  --log-level LEVEL            debug, info, warn or error (default info)\n"
-    "  --sqlite-synchronous MODE    full (default) or normal\n";
+    "  --sqlite-synchronous MODE    full (default) or normal\n"
+    "  --web-dir DIR                the web portal's files served at / (default: the 'web'\n"
+    "                               directory beside the binary, made by make build; 'none'\n"
+    "                               serves the API only)\n";
 
 constexpr std::string_view kSeedUsage =
     "usage: medvault seed-demo [--data DIR]\n"
@@ -225,11 +228,30 @@ int RunInit(int argc, char** argv) {
   return 0;
 }
 
+// The portal directory to serve: the setting, or "web" beside the binary
+// (where `make build` copies web/) when it exists; "" for none.
+std::string PortalDirectory(const std::string& setting) {
+  if (setting == "none") {
+    return "";
+  }
+  if (!setting.empty()) {
+    return setting;
+  }
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    return "";
+  }
+  const std::filesystem::path dir = exe.parent_path() / "web";
+  return std::filesystem::is_directory(dir, ec) ? dir.string() : "";
+}
+
 int RunServe(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2,
-                        {"data", "listen", "config", "tls-cert", "tls-key", "max-attachment-bytes",
-                         "max-json-bytes", "worker-threads", "log-level", "sqlite-synchronous"},
-                        {});
+  auto args =
+      ParseArgs(argc, argv, 2,
+                {"data", "listen", "config", "tls-cert", "tls-key", "max-attachment-bytes",
+                 "max-json-bytes", "worker-threads", "log-level", "sqlite-synchronous", "web-dir"},
+                {});
   if (!args.ok()) {
     std::cerr << kServeUsage;
     return Fail(args.status());
@@ -268,6 +290,7 @@ int RunServe(int argc, char** argv) {
   options.max_attachment_bytes = config->max_attachment_bytes;
   options.worker_threads = config->worker_threads;
   options.metrics_token_sha256 = std::move(*token_hash);
+  options.web_dir = PortalDirectory(config->web_dir);
   Runtime& rt = **runtime;
   api::Services services = rt.services();
   std::unique_ptr<integrity::ScrubScheduler> scrubber;

@@ -59,7 +59,8 @@ const std::vector<std::string_view>& ConfigKeys() {
                                                       "policy_file",
                                                       "argon2_memory_kib",
                                                       "argon2_iterations",
-                                                      "access_token_minutes"};
+                                                      "access_token_minutes",
+                                                      "web_dir"};
   return kKeys;
 }
 
@@ -105,6 +106,8 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
     if (!st.ok()) {
       return Bad(origin, st.message());
     }
+  } else if (key == "web_dir") {
+    c.web_dir = std::string(value);
   } else if (key == "tls_cert") {
     c.tls_cert = std::string(value);
   } else if (key == "tls_key") {

@@ -42,6 +42,9 @@ struct Config {
   bool ledger_synchronous_full = true;
   // Background integrity scrub every N minutes (0 = off).
   int scrub_interval_minutes = 60;
+  // The web portal's files: "" = the "web" directory beside the binary when
+  // it exists (make build puts it there), "none" = no portal.
+  std::string web_dir;
 };
 
 // Parses HOST:PORT or [IPv6]:PORT. InvalidArgument with the reason.
