@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 300
 
-.PHONY: deps configure build run test unit-test integration-test asan-test fuzz bench format format-check clean
+.PHONY: deps configure build run test unit-test integration-test asan-test fuzz e2e bench format format-check clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -23,11 +23,17 @@ build: configure
 run: build
 	@MEDVAULT_BIN=./$(BUILD_DIR)/medvault ./scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
-# The unit and integration tests, then a short libFuzzer run of the importers
-# (scripts/fuzz.sh smoke, in $(ASAN_DIR)); either failing fails the target.
+# The unit and integration tests, a short libFuzzer run of the importers
+# (scripts/fuzz.sh smoke, in $(ASAN_DIR)) and the portal's end-to-end tests in
+# headless Chromium (scripts/e2e.sh); any of them failing fails the target.
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 	@ASAN_DIR=$(ASAN_DIR) JOBS=$(JOBS) ./scripts/fuzz.sh smoke
+	@./scripts/e2e.sh $(BUILD_DIR)
+
+# The portal end to end in headless Chromium (also part of `make test`).
+e2e: build
+	@./scripts/e2e.sh $(BUILD_DIR)
 
 # Configured by scripts/fuzz.sh (clang-14, Debug, ASan+UBSan, libFuzzer binaries):
 # the fuzz runs and these unit tests share one build dir.

@@ -9,6 +9,7 @@ packages=(
   libsodium-dev libssl-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libxml2-dev
+  chromium
   wrk python3 curl openssl
 )
 
@@ -18,6 +19,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js 20 or later runs the portal's end-to-end tests (Playwright); the
+# machines come with it. Where it is missing, Debian's nodejs and npm.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -53,6 +53,8 @@ TEST_F(PortalTest, ServesTheFilesWithAStrictPolicyAndNoCredential) {
     EXPECT_EQ(res->get_header_value("Content-Security-Policy"),
               std::string(api::internal::kPortalContentSecurityPolicy));
     EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(res->get_header_value_count("X-Content-Type-Options"), 1u);
+    EXPECT_EQ(res->get_header_value_count("Cache-Control"), 1u);
     EXPECT_EQ(res->get_header_value("Referrer-Policy"), "no-referrer");
   }
   EXPECT_EQ(anonymous.Get("/app.js")->body, "export const x = 1;");

@@ -727,9 +727,8 @@ class HttpServer final : public Server, public internal::RouteTable {
           res.status = 200;
           res.set_header("Content-Security-Policy",
                          std::string(internal::kPortalContentSecurityPolicy));
-          res.set_header("X-Content-Type-Options", "nosniff");
+          // nosniff and no-store come with every answer (pre-routing).
           res.set_header("Referrer-Policy", "no-referrer");
-          res.set_header("Cache-Control", "no-cache");
           res.set_content(f.body, f.content_type);
         });
       }
