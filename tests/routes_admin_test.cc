@@ -117,6 +117,30 @@ TEST_F(RoutesAdminTest, ResetPasswordWithAWeakPasswordKeepsTheOld) {
   EXPECT_FALSE(SignIn(nurse).empty());
 }
 
+TEST_F(RoutesAdminTest, OnlyAnAdminOfNoInstitutionCreatesInstitutions) {
+  auto before = runtime_->accounts->ListInstitutions();
+  ASSERT_TRUE(before.ok());
+  auto res = AdminPost("/api/v1/institutions", json{{"name", "Shadow Clinic"}});
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  EXPECT_NE(res->body.find("other-institution"), std::string::npos) << res->body;
+  EXPECT_EQ(runtime_->accounts->ListInstitutions()->size(), before->size());
+  // A platform admin (bound to no institution) may.
+  auth::NewAccount n;
+  n.username = "platform.admin";
+  n.display_name = "Platform Admin";
+  n.password = "Correct-Horse-Battery-Staple-9";
+  n.roles = {"institution-admin"};
+  auto created = runtime_->accounts->CreateAccount(n);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto platform = ClientWith(
+      SignIn({created->account.account_id, n.username, n.password, created->totp_secret_base32}));
+  res = platform->Post("/api/v1/institutions", json{{"name", "New Clinic"}}.dump(),
+                       "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 201) << res->body;
+  platform.reset();
+}
+
 TEST_F(RoutesAdminTest, ListingAnotherInstitutionIsForbidden) {
   auto other = runtime_->accounts->CreateInstitution("Other Hospital");
   ASSERT_TRUE(other.ok());

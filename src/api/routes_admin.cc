@@ -50,9 +50,12 @@ void RegisterAdminRoutes(RouteTable& table) {
   table.RouteWithBody(
       "POST", "/api/v1/institutions", "/api/v1/institutions", RouteAccess::kData,
       [](Call& call, const std::string& body) -> Status {
-        // Creating an institution is a platform act: an admin
-        // bound to no institution.
-        MV_RETURN_IF_ERROR(call.Decide(Action::kManageAccounts, {}));
+        // Creating an institution is a platform act: an admin bound to
+        // no institution. An admin bound to one is asked about the new
+        // institution, which is not theirs (deny other-institution).
+        MV_RETURN_IF_ERROR(
+            call.Decide(Action::kManageAccounts,
+                        InstitutionResource(call.subject.institution_id.empty() ? "" : "new")));
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"name"}, {"name"}));
         MV_ASSIGN_OR_RETURN(std::string name, GetStringField(j, "name", true, 200));

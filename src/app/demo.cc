@@ -135,13 +135,16 @@ Result<DemoData> SeedDemoData(Runtime& rt) {
     demo.accounts.push_back({spec.role, n.username, n.password, created.totp_secret_base32,
                              created.account.account_id});
   }
-  // Dr. Heart treats Ada and Bruno; Dr. Sugar treats Bruno; the nurse works
-  // under Dr. Heart. Dr. Sugar does not treat Ada: she must ask (or break glass).
+  // Dr. Heart treats Ada and Bruno; Dr. Sugar treats Bruno; the cardiology
+  // nurse cares for Bruno on the ward. Dr. Sugar does not treat Ada: she must
+  // ask (or break glass).
   const std::string& heart = demo.accounts[1].account_id;
   const std::string& sugar = demo.accounts[2].account_id;
+  const std::string& nurse = demo.accounts[3].account_id;
   MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[0], heart).status());
   MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[1], heart).status());
   MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[1], sugar).status());
+  MV_RETURN_IF_ERROR(rt.access->StartRelationship(demo.patient_ids[1], nurse).status());
   return demo;
 }
 
