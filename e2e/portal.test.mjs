@@ -72,7 +72,7 @@ test('the patient records a blood pressure, sees it charted and shares cardiolog
   await page.getByTestId('bp-systolic-error').waitFor();
   await page.getByTestId('bp-systolic').fill('137');
   await page.getByTestId('bp-submit').click();
-  await page.getByTestId('status').filter({ hasText: /\S/ }).waitFor();
+  await page.getByTestId('status').filter({ hasText: /saved/i }).waitFor();
   await page.getByTestId('nav-overview').click();
   const latest = page.getByTestId('latest-bp-value');
   await latest.waitFor();
