@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "crypto/crypto.h"
 #include "store/store.h"
@@ -67,7 +68,7 @@ class ExchangeTest : public ::testing::Test {
     return tree.ok() ? tree->size() : 0;
   }
 
-  static bool AllowAll(std::string_view, std::string_view) { return true; }
+  static bool AllowAll(const ExportQuestion&) { return true; }
 
   TempDir dir_;
   std::unique_ptr<crypto::KeyProvider> keys_;
@@ -225,11 +226,16 @@ TEST_F(ExchangeTest, ExportLeavesOutWhatTheFilterRefuses) {
   auto in = importer.Import(Bundle("MRN-7", "Hopper", "b1").dump(), {}, "tester");
   ASSERT_TRUE(in.ok());
   std::vector<std::string> asked;
-  auto out = Export(*records_, in->patient_id, interop::Format::kFhir,
-                    [&asked](std::string_view path, std::string_view) {
-                      asked.emplace_back(path);
-                      return path.rfind("physical-signs/", 0) == 0;
-                    });
+  bool asked_demographics = false;
+  auto out =
+      Export(*records_, in->patient_id, interop::Format::kFhir, [&](const ExportQuestion& q) {
+        if (q.demographics) {
+          asked_demographics = true;
+          return false;
+        }
+        asked.emplace_back(q.path);
+        return q.path.rfind("physical-signs/", 0) == 0;
+      });
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->entries, 1u);
   EXPECT_EQ(out->segments_included, 1u);
@@ -238,7 +244,7 @@ TEST_F(ExchangeTest, ExportLeavesOutWhatTheFilterRefuses) {
   EXPECT_EQ(out->document.find("Hopper"), std::string::npos);    // the identity
   EXPECT_EQ(out->document.find("MRN-7"), std::string::npos);
   EXPECT_NE(out->document.find("8480-6"), std::string::npos);
-  EXPECT_NE(std::find(asked.begin(), asked.end(), "personal-information"), asked.end());
+  EXPECT_TRUE(asked_demographics);
   // Originals are never part of an export.
   for (const std::string& p : asked) {
     EXPECT_EQ(p.find("/original"), std::string::npos) << p;
@@ -272,6 +278,83 @@ TEST_F(ExchangeTest, MeasurementsAreExportedAsVitalSigns) {
   EXPECT_EQ(
       Export(*records_, std::string(32, 'f'), interop::Format::kFhir, AllowAll).status().code(),
       StatusCode::kNotFound);
+}
+
+TEST_F(ExchangeTest, ExportAsksAtTheStoredSensitivityBeforeReading) {
+  Importer importer(records_.get());
+  json restricted = Bundle("MRN-9", "Hopper", "b9");
+  auto in = importer.Import(restricted.dump(), {}, "tester");
+  ASSERT_TRUE(in.ok());
+  // A segment stored above its path's default (as a restricted document's are).
+  record::SegmentWrite w;
+  w.kind = record::ContentKind::kJson;
+  w.sensitivity = 4;
+  w.content = ToBytes(json{{"format", interop::kEntriesFormat},
+                           {"document", "d0000000000000001"},
+                           {"entries", {{{"kind", "problem"}, {"id", "secret-problem"}}}}}
+                          .dump());
+  ASSERT_TRUE(
+      records_
+          ->WriteSegment(in->patient_id, "health-status/problems/d0000000000000001", w, "tester")
+          .ok());
+  // Three readings, one of them stored at sensitivity 3.
+  for (int i = 0; i < 3; ++i) {
+    record::SegmentWrite bp;
+    bp.kind = record::ContentKind::kJson;
+    bp.sensitivity = i == 1 ? 3 : 1;
+    bp.content = ToBytes(json{{"systolic", 120 + i},
+                              {"diastolic", 80},
+                              {"unit", "mmHg"},
+                              {"time", "2026-11-20T07:30:00Z"}}
+                             .dump());
+    ASSERT_TRUE(
+        records_->WriteSegment(in->patient_id, "physical-signs/blood-pressure", bp, "t").ok());
+  }
+  std::map<std::string, int> seen;
+  auto out =
+      Export(*records_, in->patient_id, interop::Format::kFhir, [&seen](const ExportQuestion& q) {
+        if (!q.demographics) {
+          seen[std::string(q.path)] = q.sensitivity;
+        }
+        return q.sensitivity < 3;  // a reader with clearance 2
+      });
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(seen["health-status/problems/d0000000000000001"], 4);
+  EXPECT_EQ(seen["physical-signs/blood-pressure"], 3);  // the highest of its readings
+  EXPECT_EQ(out->document.find("secret-problem"), std::string::npos);
+  EXPECT_EQ(out->document.find("\"value\":121"), std::string::npos);
+  // Segments that cannot hold document content are never asked about.
+  record::SegmentWrite diet;
+  diet.kind = record::ContentKind::kJson;
+  diet.content = ToBytes(R"({"meal":"soup"})");
+  ASSERT_TRUE(records_->WriteSegment(in->patient_id, "life-record/diet", diet, "t").ok());
+  seen.clear();
+  ASSERT_TRUE(
+      Export(*records_, in->patient_id, interop::Format::kFhir, [&seen](const ExportQuestion& q) {
+        seen[std::string(q.path)] = q.sensitivity;
+        return true;
+      }).ok());
+  EXPECT_EQ(seen.count("life-record/diet"), 0u);
+  EXPECT_EQ(seen.count("personal-information"), 0u);
+}
+
+TEST_F(ExchangeTest, ABrokenSegmentIsLeftOutAndTheRestExported) {
+  Importer importer(records_.get());
+  auto in = importer.Import(Bundle("MRN-7", "Hopper", "b1").dump(), {}, "tester");
+  ASSERT_TRUE(in.ok());
+  // Anyone who may write there can store JSON that claims the format.
+  record::SegmentWrite w;
+  w.kind = record::ContentKind::kJson;
+  w.content = ToBytes(json{{"format", interop::kEntriesFormat}, {"entries", "x"}}.dump());
+  ASSERT_TRUE(
+      records_
+          ->WriteSegment(in->patient_id, "health-status/allergies/d0000000000000002", w, "tester")
+          .ok());
+  auto out = Export(*records_, in->patient_id, interop::Format::kFhir, AllowAll);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->segments_unreadable, 1u);
+  EXPECT_EQ(out->entries, 2u);  // the imported problem and reading
+  EXPECT_NE(out->document.find("38341003"), std::string::npos);
 }
 
 }  // namespace

@@ -196,3 +196,26 @@ TEST(Mapping, MeasurementsBecomeVitalSigns) {
 
 }  // namespace
 }  // namespace medvault::interop
+
+namespace medvault::interop {
+namespace {
+
+TEST(Mapping, DocumentContentPathsAreKnownFromThePathAlone) {
+  for (std::string_view yes :
+       {"health-status/problems/d0123456789abcdef", "laboratory/results/d0123456789abcdef-p2",
+        "body-measures/vital-signs/d1", "personal-information/identity/d1",
+        "source-documents/d1/header", "physical-signs/blood-pressure", "body-measures/weight",
+        "internal-medicine/cardiology/heart-rate"}) {
+    EXPECT_TRUE(IsDocumentContentPath(yes)) << yes;
+  }
+  for (std::string_view no :
+       {"source-documents/d1/original", "personal-information", "personal-information/insurance",
+        "life-record/diet", "health-status/problems", "patient-narrative/pain", "other"}) {
+    EXPECT_FALSE(IsDocumentContentPath(no)) << no;
+  }
+  EXPECT_TRUE(IsMeasurementPath("physical-signs/blood-glucose"));
+  EXPECT_FALSE(IsMeasurementPath("health-status/problems/d1"));
+}
+
+}  // namespace
+}  // namespace medvault::interop

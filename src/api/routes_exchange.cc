@@ -56,12 +56,11 @@ Status ExportRecord(Call& call) {
   // denied, ...) answers 403 with its reason before anything is read.
   MV_RETURN_IF_ERROR(call.Decide(Action::kExport, SegmentResource(id, "")));
   size_t masked_withheld = 0;
-  auto filter = [&call, &id, &masked_withheld](std::string_view path, std::string_view) {
-    const std::string p(path);
-    const bool demographics = path == "personal-information";
-    const policy::Resource r =
-        demographics ? policy::Resource{id, "", "", 0, ""} : SegmentResource(id, p);
-    const Action action = demographics ? Action::kReadDemographics : Action::kExport;
+  auto filter = [&call, &id, &masked_withheld](const exchange::ExportQuestion& q) {
+    const std::string path(q.path);
+    const policy::Resource r = q.demographics ? policy::Resource{id, "", "", 0, ""}
+                                              : SegmentResource(id, path, q.sensitivity);
+    const Action action = q.demographics ? Action::kReadDemographics : Action::kExport;
     policy::Decision d;
     if (!call.Permits(action, r, &d)) {
       return false;
@@ -79,6 +78,7 @@ Status ExportRecord(Call& call) {
   call.res.status = 200;
   call.res.set_header("X-Export-Segments", std::to_string(out.segments_included));
   call.res.set_header("X-Export-Withheld", std::to_string(out.segments_withheld));
+  call.res.set_header("X-Export-Unreadable", std::to_string(out.segments_unreadable));
   call.res.set_header("Content-Disposition",
                       "attachment; filename=\"record." +
                           std::string(format == interop::Format::kCcda ? "xml" : "json") + "\"");

@@ -206,9 +206,12 @@ int RunImport(int argc, char** argv) {
   return failures.empty() ? 0 : 1;
 }
 
+// The ledger entry of one decision of an export, shaped as the API's
+// (resource kind = the action; the demographics have no path).
 ledger::Entry ExportEntry(const Runtime& rt, std::string_view actor, std::string_view patient_id,
-                          std::string_view path, bool permitted, std::vector<std::string> reasons,
-                          std::string_view purpose, const std::string& request_id) {
+                          const exchange::ExportQuestion& q, bool permitted,
+                          std::vector<std::string> reasons, std::string_view purpose,
+                          const std::string& request_id) {
   ledger::Entry e;
   e.time_ms = NowUnixMillis();
   e.request_id = request_id;
@@ -217,8 +220,8 @@ ledger::Entry ExportEntry(const Runtime& rt, std::string_view actor, std::string
   e.effect = std::string(permitted ? ledger::kEffectPermit : ledger::kEffectDeny);
   e.reasons = std::move(reasons);
   e.purpose = std::string(purpose);
-  e.resource.kind = "export";
-  e.resource.path = std::string(path);
+  e.resource.kind = q.demographics ? "read-demographics" : "export";
+  e.resource.path = std::string(q.path);
   e.patient_ref = ledger::PatientRef(rt.patient_ref_key, patient_id);
   e.details["route"] = "cli export";
   return e;
@@ -291,31 +294,27 @@ int RunExport(int argc, char** argv) {
       return Fail(purpose.status().WithContext("--purpose"));
     }
     context.purpose = *purpose;
-    filter = [&](std::string_view path, std::string_view category) {
+    filter = [&](const exchange::ExportQuestion& q) {
       policy::Resource r;
       r.patient_id = patient_id;
-      const bool demographics = path == "personal-information" && category == path;
-      policy::Action action = policy::Action::kExport;
-      if (demographics) {
-        action = policy::Action::kReadDemographics;
-      } else {
-        const record::TopLevelSegment& top = record::TopLevelFor(path);
-        r.path = path;
-        r.category = top.category;
-        r.sensitivity = top.default_sensitivity;
+      policy::Action action = policy::Action::kReadDemographics;
+      if (!q.demographics) {
+        action = policy::Action::kExport;
+        r.path = q.path;
+        r.category = record::TopLevelFor(q.path).category;
+        r.sensitivity = q.sensitivity;
       }
       const policy::Decision d = rt.decisions->Decide(subject, action, r, context);
       const bool masked =
           d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty();
       std::vector<std::string> reasons = {std::string(policy::ReasonCode(d.reason()))};
-      entries.push_back(ExportEntry(rt, reader, patient_id, path, d.permitted() && !masked, reasons,
+      entries.push_back(ExportEntry(rt, reader, patient_id, q, d.permitted() && !masked, reasons,
                                     policy::PurposeName(context.purpose), request_id));
       return d.permitted() && !masked;
     };
   } else {
-    filter = [&](std::string_view path, std::string_view) {
-      entries.push_back(
-          ExportEntry(rt, "cli", patient_id, path, true, {"console"}, "", request_id));
+    filter = [&](const exchange::ExportQuestion& q) {
+      entries.push_back(ExportEntry(rt, "cli", patient_id, q, true, {"console"}, "", request_id));
       return true;
     };
   }

@@ -47,19 +47,6 @@ std::string NewUuid() {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-bool IsInteropFormat(const json& body) {
-  if (!body.is_object()) {
-    return false;
-  }
-  auto it = body.find("format");
-  if (it == body.end() || !it->is_string()) {
-    return false;
-  }
-  const std::string& f = it->get_ref<const std::string&>();
-  return f == interop::kEntriesFormat || f == interop::kPatientFormat ||
-         f == interop::kDocumentFormat;
-}
-
 interop::PatientHeader PatientFromDemographics(const record::Demographics& d) {
   interop::PatientHeader p;
   interop::HumanName name;
@@ -238,32 +225,58 @@ Result<ExportOutcome> Export(record::RecordService& records, std::string_view pa
     if (s.kind != record::ContentKind::kJson) {
       continue;  // originals and attachments travel as themselves, not in documents
     }
-    if (!filter(s.path, s.category)) {
+    if (!interop::IsDocumentContentPath(s.path)) {
+      continue;  // not something a clinical document carries
+    }
+    // Decided before anything is read, at the stored sensitivity: the
+    // highest of the versions that would be read (a measurement segment's
+    // versions are its readings, and every one goes).
+    const bool measurement = interop::IsMeasurementPath(s.path);
+    std::vector<record::SegmentVersionInfo> versions;
+    int sensitivity = s.sensitivity;
+    if (measurement) {
+      MV_ASSIGN_OR_RETURN(versions, records.ListVersions(patient_id, s.path));
+      for (const record::SegmentVersionInfo& v : versions) {
+        sensitivity = std::max(sensitivity, v.sensitivity);
+      }
+    }
+    if (!filter(ExportQuestion{s.path, s.category, sensitivity, false})) {
       ++out.segments_withheld;
       continue;
     }
-    MV_ASSIGN_OR_RETURN(record::SegmentContent latest, records.ReadSegment(patient_id, s.path, 0));
-    json body = json::parse(AsString(latest.content), nullptr, false);
-    if (IsInteropFormat(body)) {
-      parts.push_back(interop::SegmentPart{s.path, latest.info.version, std::move(body)});
-      ++out.segments_included;
-      continue;
-    }
-    if (!interop::MeasurementToEntry(s.path, latest.info.version, body)) {
-      continue;  // not something a clinical document carries
-    }
-    // A measurement segment's versions are its readings: every one goes.
     ++out.segments_included;
-    for (uint64_t v = 1; v < latest.info.version; ++v) {
-      MV_ASSIGN_OR_RETURN(record::SegmentContent older, records.ReadSegment(patient_id, s.path, v));
-      parts.push_back(
-          interop::SegmentPart{s.path, v, json::parse(AsString(older.content), nullptr, false)});
+    if (!measurement) {
+      versions.push_back(record::SegmentVersionInfo{});  // the latest (version 0)
     }
-    parts.push_back(interop::SegmentPart{s.path, latest.info.version, std::move(body)});
+    for (const record::SegmentVersionInfo& v : versions) {
+      MV_ASSIGN_OR_RETURN(record::SegmentContent c,
+                          records.ReadSegment(patient_id, s.path, v.version));
+      parts.push_back(interop::SegmentPart{s.path, c.info.version,
+                                           json::parse(AsString(c.content), nullptr, false)});
+    }
   }
-  MV_ASSIGN_OR_RETURN(ClinicalDocument doc, interop::JoinSegments(parts));
+  Result<ClinicalDocument> joined = interop::JoinSegments(parts);
+  if (!joined.ok()) {
+    // Some part breaks its format: join part by part and leave those out.
+    std::vector<interop::SegmentPart> good;
+    std::string bad_path;
+    for (interop::SegmentPart& p : parts) {
+      if (interop::JoinSegments(std::span<const interop::SegmentPart>(&p, 1)).ok()) {
+        good.push_back(std::move(p));
+      } else if (p.path != bad_path) {
+        bad_path = p.path;
+        ++out.segments_unreadable;
+        --out.segments_included;
+      }
+    }
+    joined = interop::JoinSegments(good);
+  }
+  if (!joined.ok()) {
+    return joined.status();
+  }
+  ClinicalDocument doc = std::move(joined).value();
   if (!doc.has_patient && patient.demographics &&
-      filter("personal-information", "personal-information")) {
+      filter(ExportQuestion{"", "personal-information", 0, true})) {
     doc.patient = PatientFromDemographics(*patient.demographics);
     doc.has_patient = true;
   }

@@ -74,23 +74,33 @@ class Importer {
   record::RecordService* records_;
 };
 
-// Asked for every segment an export would read, and once for the patient's
-// demographics (path "personal-information", category "personal-information").
+// What an export asks the caller before it reads: one segment (its path,
+// category and stored sensitivity — the highest of the versions it would
+// read), or the patient's demographics (demographics = true, no path).
+struct ExportQuestion {
+  std::string_view path;
+  std::string_view category;
+  int sensitivity = 0;
+  bool demographics = false;
+};
 // True: include it.
-using ExportFilter = std::function<bool(std::string_view path, std::string_view category)>;
+using ExportFilter = std::function<bool(const ExportQuestion&)>;
 
 struct ExportOutcome {
   std::string document;    // the C-CDA XML or FHIR JSON
   std::string media_type;  // "application/xml" or "application/fhir+json"
   size_t entries = 0;
   size_t segments_included = 0;
-  size_t segments_withheld = 0;  // refused by the filter
+  size_t segments_withheld = 0;    // refused by the filter
+  size_t segments_unreadable = 0;  // permitted, but not a valid body of their format: left out
 };
 
 // Exports the latest version of every imported segment and every version of
 // the measurement segments (blood pressure, glucose, ...) the filter lets
-// through. The document is new (its own id and time); its patient is the
-// latest imported identity, else the record's demographics. NotFound for an
+// through. A segment whose stored body does not follow its format (anyone
+// with write access may store JSON there) is left out and counted, so that
+// one bad segment cannot stop the export of the rest. The document is new (its own id and time);
+// its patient is the latest imported identity, else the record's demographics. NotFound for an
 // unknown or erased patient.
 Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
                              interop::Format format, const ExportFilter& filter);

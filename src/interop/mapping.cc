@@ -265,6 +265,44 @@ Result<ClinicalDocument> JoinSegments(std::span<const SegmentPart> parts) {
   return doc;
 }
 
+bool IsMeasurementPath(std::string_view path) {
+  const std::string_view leaf = LastComponent(path);
+  if (leaf == "blood-pressure") {
+    return true;
+  }
+  for (const MeasurementCode& m : kMeasurementCodes) {
+    if (leaf == m.leaf) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsDocumentContentPath(std::string_view path) {
+  if (IsMeasurementPath(path)) {
+    return true;
+  }
+  const size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view parent = path.substr(0, slash);
+  if (parent == kPatientSegmentBase) {
+    return true;
+  }
+  if (path.substr(0, kSourceDocumentsBase.size() + 1) == std::string(kSourceDocumentsBase) + "/") {
+    return LastComponent(path) == "header";
+  }
+  for (size_t k = 0; k < kEntryKindCount; ++k) {
+    Entry e;
+    e.kind = static_cast<EntryKind>(k);
+    if (parent == SegmentBaseFor(e)) {
+      return true;
+    }
+  }
+  return parent == "body-measures/vital-signs";
+}
+
 std::optional<Entry> MeasurementToEntry(std::string_view path, uint64_t version,
                                         const nlohmann::json& body) {
   if (!body.is_object()) {

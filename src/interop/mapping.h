@@ -96,6 +96,14 @@ inline std::string HeaderSegmentPath(std::string_view document_key) {
 // InvalidArgument when a part claims a format but does not follow it.
 Result<ClinicalDocument> JoinSegments(std::span<const SegmentPart> parts);
 
+// Whether a segment at `path` can hold document content: below one of the
+// segment bases above (or the identity / header of an import), or a
+// measurement segment (MeasurementToEntry). Decided on the path alone, so
+// that an export asks about a segment before it reads it.
+bool IsDocumentContentPath(std::string_view path);
+// True for the measurement segments MeasurementToEntry understands.
+bool IsMeasurementPath(std::string_view path);
+
 // A version of a measurement segment written by a person or device
 // ("physical-signs/blood-pressure", ".../heart-rate", "blood-glucose",
 // "weight", "height", "body-temperature", "oxygen-saturation") as a vital
