@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <cstddef>
+#include <string>
+#include <string_view>
+
 namespace medvault {
 namespace {
 
@@ -27,6 +31,90 @@ TEST(BytesTest, Base64UrlRoundTrip) {
   }
   EXPECT_FALSE(FromBase64Url("a+b/").ok());
   EXPECT_FALSE(FromBase64Url("@@@").ok());
+  EXPECT_FALSE(FromBase64Url("AAAA=").ok());
+  EXPECT_FALSE(FromBase64Url("AA A").ok());
+}
+
+// libsodium 1.0.18 decodes every byte >= 0x80 as '/' ('_' for base64url).
+TEST(BytesTest, Base64RefusesNonAsciiBytes) {
+  for (int c = 0x80; c <= 0xff; ++c) {
+    const std::string high(1, static_cast<char>(c));
+    EXPECT_FALSE(FromBase64Url("AAA" + high).ok()) << c;
+    EXPECT_FALSE(FromBase64("AAA" + high).ok()) << c;
+    EXPECT_FALSE(FromBase64("AA" + high + "=").ok()) << c;
+  }
+}
+
+TEST(BytesTest, Base64Rfc4648Vectors) {
+  EXPECT_EQ(ToBase64(AsBytes("")), "");
+  EXPECT_EQ(ToBase64(AsBytes("f")), "Zg==");
+  EXPECT_EQ(ToBase64(AsBytes("fo")), "Zm8=");
+  EXPECT_EQ(ToBase64(AsBytes("foo")), "Zm9v");
+  EXPECT_EQ(ToBase64(AsBytes("foob")), "Zm9vYg==");
+  EXPECT_EQ(ToBase64(AsBytes("fooba")), "Zm9vYmE=");
+  EXPECT_EQ(ToBase64(AsBytes("foobar")), "Zm9vYmFy");
+  // The standard alphabet, not base64url: 0xfb 0xff -> "+/8=".
+  EXPECT_EQ(ToBase64(Bytes{0xfb, 0xff}), "+/8=");
+  EXPECT_EQ(*FromBase64("+/8="), (Bytes{0xfb, 0xff}));
+  EXPECT_EQ(*FromBase64("Zm9vYmE="), ToBytes("fooba"));
+  EXPECT_TRUE(FromBase64("").ok());
+  EXPECT_TRUE(FromBase64("")->empty());
+}
+
+TEST(BytesTest, Base64RoundTripsEveryByteAndLength) {
+  Bytes all(256);
+  for (size_t i = 0; i < all.size(); ++i) {
+    all[i] = static_cast<uint8_t>(i);
+  }
+  for (size_t n = 0; n <= all.size(); ++n) {
+    const Bytes b(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::string enc = ToBase64(b);
+    EXPECT_EQ(enc.size(), (n + 2) / 3 * 4);
+    Result<Bytes> back = FromBase64(enc);
+    ASSERT_TRUE(back.ok()) << n << ": " << back.status().ToString();
+    EXPECT_EQ(*back, b);
+  }
+}
+
+TEST(BytesTest, Base64RefusesAllButTheCanonicalForm) {
+  struct Case {
+    std::string_view text;
+    std::string_view message;
+  };
+  const Case cases[] = {
+      {"Zg", "length is not a multiple of 4"},            // padding missing
+      {"Zg=", "length is not a multiple of 4"},           // padding short
+      {"Zm9vZ", "length is not a multiple of 4"},         // a lone last digit
+      {"Zm9v=", "length is not a multiple of 4"},         // padding not needed
+      {"Zm9v\n", "length is not a multiple of 4"},        // trailing newline
+      {"Zm9vYmFy\r\n", "length is not a multiple of 4"},  //
+      {"Zh==", "non-canonical base64 padding"},           // unused bits set
+      {"Zm9=", "non-canonical base64 padding"},           //
+      {"Zm 9v", "length is not a multiple of 4"},         // whitespace
+      {"Zm 9", "invalid base64 character"},               //
+      {" Zm9", "invalid base64 character"},               //
+      {"Zm9\n", "invalid base64 character"},              //
+      {"Zm9\t", "invalid base64 character"},              //
+      {std::string_view("Zm9\0", 4), "invalid base64 character"},
+      {"Zm-v", "invalid base64 character"},      // base64url alphabet
+      {"Zm_v", "invalid base64 character"},      //
+      {"Zm.v", "invalid base64 character"},      //
+      {"Zm9v====", "invalid base64 character"},  // padding after a full group
+      {"Zm9vZ===", "invalid base64 character"},  // three '='
+      {"Z===", "invalid base64 character"},      //
+      {"====", "invalid base64 character"},      //
+      {"=Zm9", "invalid base64 character"},      // '=' first
+      {"Zg=a", "invalid base64 character"},      // '=' inside the group
+      {"Zg==Zg==", "invalid base64 character"},  // text after the padding
+      {"Zg==Zm9v", "invalid base64 character"},  //
+  };
+  for (const Case& c : cases) {
+    Result<Bytes> r = FromBase64(c.text);
+    ASSERT_FALSE(r.ok()) << testing::PrintToString(c.text);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos)
+        << testing::PrintToString(c.text) << ": " << r.status().message();
+  }
 }
 
 TEST(BytesTest, Utf8Validation) {

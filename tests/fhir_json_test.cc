@@ -321,28 +321,6 @@ TEST(FhirJson, IsJsonNumber) {
   }
 }
 
-TEST(FhirJson, Base64) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  const std::string all = [] {
-    std::string s;
-    for (int i = 0; i < 256; ++i) s.push_back(static_cast<char>(i));
-    return s;
-  }();
-  for (size_t n = 0; n <= all.size(); n += 37) {
-    Result<std::string> back = Base64Decode(Base64Encode(all.substr(0, n)));
-    ASSERT_TRUE(back.ok());
-    EXPECT_EQ(*back, all.substr(0, n));
-  }
-  for (const char* bad :
-       {"Zg=", "Zg", "Z===", "Zh==", "Zm9=", "Zm 9v", "Zm9v\n", "Zm-v", "=Zm9", "Zg==Zg=="}) {
-    EXPECT_FALSE(Base64Decode(bad).ok()) << bad;
-  }
-}
-
 TEST(FhirJson, SafeKey) {
   EXPECT_EQ(SafeKey("valueQuantity"), "valueQuantity");
   EXPECT_EQ(SafeKey("a\"b\\c\n\xff"), "a\\x22b\\x5cc\\x0a\\xff");

@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include <optional>
+#include <utility>
+
 namespace medvault {
 
 std::string ToHex(ByteView data) {
@@ -45,25 +48,78 @@ Result<Bytes> FromHex(std::string_view hex) {
   return out;
 }
 
-std::string ToBase64Url(ByteView data) {
-  const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+namespace {
+
+std::string EncodeBase64(ByteView data, int variant) {
   std::string out(sodium_base64_encoded_len(data.size(), variant), '\0');
   sodium_bin2base64(out.data(), out.size(), data.data(), data.size(), variant);
   out.resize(out.size() - 1);  // drop the NUL terminator
   return out;
 }
 
-Result<Bytes> FromBase64Url(std::string_view text) {
+// Strict decoding of all of `text`, or nullopt.
+std::optional<Bytes> DecodeBase64(std::string_view text, int variant) {
+  // libsodium 1.0.18 reads every byte >= 0x80 as '/' (or '_'): a char is
+  // signed there. Later releases refuse them; do it here for all.
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      return std::nullopt;
+    }
+  }
   Bytes out(text.size() * 3 / 4 + 3);
   size_t len = 0;
   const char* end = nullptr;
   if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
-                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+                        variant) != 0 ||
       end != text.data() + text.size()) {
-    return Status::InvalidArgument("invalid base64url");
+    return std::nullopt;
   }
   out.resize(len);
   return out;
+}
+
+bool IsBase64Digit(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+}  // namespace
+
+std::string ToBase64Url(ByteView data) {
+  return EncodeBase64(data, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+Result<Bytes> FromBase64Url(std::string_view text) {
+  std::optional<Bytes> out = DecodeBase64(text, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  if (!out) {
+    return Status::InvalidArgument("invalid base64url");
+  }
+  return std::move(*out);
+}
+
+std::string ToBase64(ByteView data) { return EncodeBase64(data, sodium_base64_VARIANT_ORIGINAL); }
+
+Result<Bytes> FromBase64(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return Status::InvalidArgument("base64 length is not a multiple of 4");
+  }
+  std::optional<Bytes> out = DecodeBase64(text, sodium_base64_VARIANT_ORIGINAL);
+  if (out) {
+    return std::move(*out);
+  }
+  // libsodium only says no. Name the reason: a character outside the
+  // alphabet (or '=' anywhere but the last two places), else the padding
+  // does not fit the unused bits.
+  const size_t digits = text.find_last_not_of('=') + 1;  // 0 when all '='
+  for (size_t i = 0; i < digits; ++i) {
+    if (!IsBase64Digit(text[i])) {
+      return Status::InvalidArgument("invalid base64 character");
+    }
+  }
+  if (text.size() - digits > 2) {
+    return Status::InvalidArgument("invalid base64 character");
+  }
+  return Status::InvalidArgument("non-canonical base64 padding");
 }
 
 size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* code_point) {

@@ -31,6 +31,16 @@ Result<Bytes> FromHex(std::string_view hex);
 std::string ToBase64Url(ByteView data);
 Result<Bytes> FromBase64Url(std::string_view text);
 
+// RFC 4648 section 4 base64: standard alphabet, with padding (as FHIR's
+// base64Binary). Decoding is strict and accepts only the canonical spelling:
+// no whitespace or other characters outside the alphabet, no text after the
+// padding, exactly the padding the length needs, and zero unused bits.
+// Failures are InvalidArgument ("base64 length is not a multiple of 4",
+// "invalid base64 character" or "non-canonical base64 padding"); the
+// messages never quote the text.
+std::string ToBase64(ByteView data);
+Result<Bytes> FromBase64(std::string_view text);
+
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 // Decodes the UTF-8 sequence starting at s[i] (REQUIRES: i < s.size()):

@@ -157,12 +157,6 @@ void AppendJsonString(std::string& out, std::string_view s);
 // i.e. what Document::Parse accepts as a number.
 bool IsJsonNumber(std::string_view s);
 
-// Standard base64 (RFC 4648 section 4, with padding), as FHIR's base64Binary.
-std::string Base64Encode(std::string_view bytes);
-// Refuses characters outside the alphabet, bad padding and non-zero trailing
-// bits. Whitespace is not allowed.
-Result<std::string> Base64Decode(std::string_view text);
-
 // A key made safe for an error message: printable ASCII only (other bytes as
 // \xNN), at most 64 bytes (then "...").
 std::string SafeKey(std::string_view key);

@@ -750,13 +750,13 @@ class Importer {
         Value data = attachment["data"];
         const std::string_view b64 = f_.Str(attachment, "data");
         if (data.present() && !f_.failed()) {
-          Result<std::string> text = fhir_json::Base64Decode(b64);
+          Result<Bytes> text = FromBase64(b64);
           if (!text.ok()) {
             f_.Fail(data, "invalid base64 (" + text.status().message() + ")");
-          } else if (!IsValidUtf8(*text)) {
+          } else if (!IsValidUtf8(AsString(*text))) {
             f_.Fail(data, "note text is not valid UTF-8");
           } else {
-            e.text = std::move(text).value();
+            e.text = AsString(*text);
           }
         }
       }

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/bytes.h"
 #include "interop/fhir_internal.h"
 #include "interop/fhir_json.h"
 #include "interop/interop.h"
@@ -684,7 +685,7 @@ uint32_t WriteEntryBody(JsonOut& o, const Entry& e, std::string_view patient_url
         o.Key("attachment");
         o.BeginObject();
         o.Str("contentType", e.media_type);
-        if (note) o.Str("data", fhir_json::Base64Encode(e.text));
+        if (note) o.Str("data", ToBase64(AsBytes(e.text)));
         o.Str("url", e.url);
         o.EndObject();
         o.EndObject();
