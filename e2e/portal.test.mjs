@@ -1,40 +1,65 @@
 // The portal end to end, as the issue tells it: a patient records a blood
 // pressure and shares cardiology with a doctor; the doctor sees it and its
-// chart and sends an order; the patient reads the order and sees the
-// doctor's access in the history; a second doctor is refused, uses
-// break-glass, and the patient sees it flagged. A screenshot of each page
-// goes to BUILD/e2e-artifacts.
+// chart and sends an order; the patient refuses that doctor her physical
+// signs, the doctor's chart says so, and the patient lifts the refusal; the
+// patient reads the order and sees the doctor's access in the history; a
+// second doctor is refused, uses break-glass, and the patient sees it
+// flagged; a session revoked by the administrator returns to sign-in. A
+// screenshot of each page goes to BUILD/e2e-artifacts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseUrl, demoAccounts, launch, screenshot, totpCode } from './lib.mjs';
+import { baseUrl, demoAccounts, freshTotpCode, launch, screenshot } from './lib.mjs';
 
 const { accounts, patients } = demoAccounts();
 const ada = accounts['ada'];
 const heart = accounts['dr.heart'];
 const sugar = accounts['dr.sugar'];
+const admin = accounts['admin'];
 const patientId = patients[0];  // Ada's record, treated by Dr. Heart only
+const adaName = ['Ada', 'Fictive'];  // her demo demographics (src/app/demo.cc)
+const heartName = 'Dr. Demo Heart (cardiology)';
+const sugarName = 'Dr. Demo Sugar (endocrinology)';
+const orderText = 'Please measure your blood pressure every morning for two weeks.';
+const emergencyReason = 'Patient unconscious in the emergency room, no relatives reachable';
 let browser;
 
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-async function signIn(account, viewport = { width: 1280, height: 900 }) {
+// A browser tab that records what would be a problem: script errors, CSP
+// violations and server errors (>= 500). A 404 or 403 the page asked for (a
+// series with no reading yet, a refused section) is an answer shown in words,
+// not a problem; `allowed` adds statuses a test expects (a 401 at sign-in).
+async function openPage(viewport, allowed = []) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const problems = [];
-  // Script errors and CSP violations count; a 404 the page asked for (a
-  // series with no reading yet) is an answer, not a problem.
+  const requests = [];
+  const answered = new RegExp(`^Failed to load resource: the server responded with a status of (${[403, 404, ...allowed].join('|')})\\b`);
   page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+    if (m.type() === 'error' && !answered.test(m.text())) problems.push(`console: ${m.text()}`);
   });
-  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('pageerror', (e) => problems.push(`page error: ${e}`));
+  page.on('response', (r) => {
+    if (r.status() >= 500) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('request', (r) => requests.push(r.url()));
   await page.goto(baseUrl + '/');
+  return { context, page, problems, requests };
+}
+
+async function fillSignIn(page, account) {
   await page.getByTestId('signin-username').fill(account.username);
   await page.getByTestId('signin-password').fill(account.password);
-  if (account.totp) await page.getByTestId('signin-totp').fill(totpCode(account.totp));
+  if (account.totp) await page.getByTestId('signin-totp').fill(await freshTotpCode(account.totp));
   await page.getByTestId('signin-submit').click();
-  await page.getByTestId('signout').waitFor();
-  return { context, page, problems };
+}
+
+async function signIn(account, { viewport = { width: 1280, height: 900 }, allowed = [] } = {}) {
+  const tab = await openPage(viewport, allowed);
+  await fillSignIn(tab.page, account);
+  await tab.page.getByTestId('signout').waitFor();
+  return tab;
 }
 
 function assertNoHealthDataInStorage(page) {
@@ -46,23 +71,49 @@ function assertNoHealthDataInStorage(page) {
     });
 }
 
+// No URL the page asked for (nor the page's own, with its hash route) carries
+// a reading or the patient's name. Ids (32 hex digits) and the paging and
+// version numbers are not health data and are taken out first, as is the
+// origin (its port may hold any digits).
+function assertNoHealthDataInUrls(urls, values) {
+  assert.ok(urls.some((u) => u.includes('/api/v1/patients/')), 'the record\'s requests were recorded');
+  for (const raw of urls) {
+    const u = new URL(raw);
+    const rest = decodeURIComponent(u.pathname + u.search + u.hash)
+      .replace(/[0-9a-f]{32}/g, '<id>')
+      .replace(/([?&](?:version|limit|after)=)\d+/g, '$1<n>');
+    for (const v of values) {
+      assert.doesNotMatch(rest, new RegExp(`(?<![0-9])${v}(?![0-9])`), `no ${v} in ${raw}`);
+    }
+    for (const name of adaName) {
+      assert.doesNotMatch(rest, new RegExp(`(?<![a-z])${name}(?![a-z])`, 'i'), `no ${name} in ${raw}`);
+    }
+  }
+}
+
+// Dr. Heart's view of Ada's record, from the "My patients" list.
+async function openAdaAsClinician(page) {
+  await page.getByTestId('nav-patients').click();
+  await page.locator(`[data-testid="patient-link"][data-patient-id="${patientId}"]`).click();
+  await page.getByTestId('patient-header').waitFor();
+}
+
 test('sign-in page, and a wrong password answered in words', async () => {
-  const context = await browser.newContext({ viewport: { width: 375, height: 740 } });
-  const page = await context.newPage();
-  await page.goto(baseUrl + '/');
+  const { context, page, problems } = await openPage({ width: 375, height: 740 }, [401]);
   await screenshot(page, 'signin-phone');
   await page.getByTestId('signin-username').fill('ada');
   await page.getByTestId('signin-password').fill('not-the-password');
   await page.getByTestId('signin-submit').click();
   const error = page.getByTestId('signin-error');
-  await error.waitFor();
-  assert.match(await error.innerText(), /\w+/);
-  assert.doesNotMatch(await error.innerText(), /UNAUTHENTICATED|\{/, 'no raw API error');
+  await error.filter({ hasText: /\S/ }).waitFor();
+  assert.equal((await error.innerText()).trim(), 'The username or password is wrong.');
+  assert.equal(await page.getByTestId('signout').count(), 0, 'not signed in');
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
 test('the patient records a blood pressure, sees it charted and shares cardiology', async () => {
-  const { context, page, problems } = await signIn(ada);
+  const { context, page, problems, requests } = await signIn(ada);
   await screenshot(page, 'patient-home');
   await page.getByTestId('nav-record-data').click();
   await page.getByTestId('add-bp').click();
@@ -76,7 +127,7 @@ test('the patient records a blood pressure, sees it charted and shares cardiolog
   await page.getByTestId('nav-overview').click();
   const latest = page.getByTestId('latest-bp-value');
   await latest.waitFor();
-  assert.match(await latest.innerText(), /137/);
+  assert.match(await latest.innerText(), /137\/82/);
   await page.getByTestId('chart-bp').waitFor();
   assert.equal(await page.getByTestId('chart-bp-band-systolic').count(), 1);
   await screenshot(page, 'patient-bp-chart');
@@ -87,74 +138,183 @@ test('the patient records a blood pressure, sees it charted and shares cardiolog
   await page.getByTestId('consent-grantee-kind').selectOption('account');
   await page.getByTestId('consent-grantee').fill(heart.id);
   await page.getByTestId('consent-submit').click();
-  await page.getByTestId('consent-row').first().waitFor();
+  // The new permission itself: Dr. Heart (by name or id) on cardiology.
+  await page.locator('[data-testid="consent-row"][data-effect="grant"]')
+    .filter({ hasText: 'Internal medicine › Cardiology' })
+    .filter({ hasText: heart.id.slice(0, 8) })
+    .waitFor();
   await screenshot(page, 'patient-sharing');
   await assertNoHealthDataInStorage(page);
-  assert.ok(!page.url().includes('137'), 'no health data in the URL');
+  requests.push(page.url());
+  assertNoHealthDataInUrls(requests, ['137', '82']);
   assert.deepEqual(problems, []);
   await context.close();
 });
 
 test('the treating doctor sees the reading and its chart and sends an order', async () => {
   const { context, page, problems } = await signIn(heart);
-  await page.getByTestId('nav-patients').click();
-  await page.locator(`[data-testid="patient-link"][data-patient-id="${patientId}"]`).click();
-  await page.getByTestId('patient-header').waitFor();
+  await openAdaAsClinician(page);
   await page.getByTestId('chart-bp').waitFor();
   await screenshot(page, 'doctor-patient');
-  assert.match(await page.getByTestId('latest-bp-value').innerText(), /137/, 'the new reading');
-  await page.getByTestId('order-text').fill('Please measure your blood pressure every morning for two weeks.');
+  assert.match(await page.getByTestId('latest-bp-value').innerText(), /137\/82/, 'the new reading');
+  await page.getByTestId('order-text').fill(orderText);
   await page.getByTestId('order-submit').click();
-  await page.getByTestId('order-item').first().waitFor();
+  await page.getByTestId('order-item').filter({ hasText: orderText }).waitFor();
   await screenshot(page, 'doctor-order-sent');
   assert.deepEqual(problems, []);
   await context.close();
 });
 
+test('the patient refuses the doctor her physical signs, his chart says so, and she lifts the refusal', async () => {
+  const patient = await signIn(ada);
+  const p = patient.page;
+  await p.getByTestId('nav-sharing').click();
+  await p.getByTestId('consent-effect').selectOption('deny');
+  await p.getByTestId('consent-section').selectOption('physical-signs');
+  await p.getByTestId('consent-grantee-kind').selectOption('account');
+  await p.getByTestId('consent-grantee').fill(heart.id);
+  await p.getByTestId('consent-submit').click();
+  const refusal = p.locator('[data-testid="consent-row"][data-effect="deny"]')
+    .filter({ hasText: 'Physical signs' })
+    .filter({ hasText: heart.id.slice(0, 8) });
+  await refusal.waitFor();
+  assert.equal(await refusal.count(), 1);
+  await screenshot(p, 'patient-refuses-physical-signs');
+
+  const doctor = await signIn(heart);
+  const d = doctor.page;
+  await openAdaAsClinician(d);
+  const bpError = d.getByTestId('chart-bp-error');
+  await bpError.waitFor();
+  assert.equal((await bpError.innerText()).trim(), 'Cannot show these readings. The patient has refused this access.');
+  assert.equal(await d.getByTestId('chart-bp').count(), 0, 'no chart under the refusal');
+  assert.equal(await d.getByTestId('latest-bp-value').count(), 0, 'no reading under the refusal');
+  await screenshot(d, 'doctor-refused-physical-signs');
+
+  // Ada lifts the refusal (the tests after this one need the chart again).
+  await refusal.getByTestId('consent-revoke').click();
+  await p.getByTestId('confirm-dialog').waitFor();
+  await p.getByTestId('confirm-ok').click();
+  await refusal.waitFor({ state: 'detached' });
+  await p.getByTestId('status').filter({ hasText: 'Revoked.' }).waitFor();
+  assert.equal(await p.locator('[data-testid="consent-row"][data-effect="deny"]').count(), 0, 'no refusal left');
+  patient.requests.push(p.url());
+  assertNoHealthDataInUrls(patient.requests, ['137', '82']);
+  assert.deepEqual(patient.problems, []);
+  await patient.context.close();
+
+  // The doctor's view, opened again, has the chart back.
+  await openAdaAsClinician(d);
+  await d.getByTestId('chart-bp').waitFor();
+  assert.match(await d.getByTestId('latest-bp-value').innerText(), /137\/82/);
+  assert.equal(await d.getByTestId('chart-bp-error').count(), 0);
+  assert.deepEqual(doctor.problems, []);
+  await doctor.context.close();
+});
+
 test('the patient reads the order and sees the doctor in the access history', async () => {
-  const { context, page } = await signIn(ada);
+  const { context, page, problems, requests } = await signIn(ada);
   await page.getByTestId('nav-messages').click();
-  const order = page.getByTestId('order-item').filter({ hasText: 'every morning' });
-  await order.first().waitFor();
+  await page.getByTestId('order-item').filter({ hasText: orderText }).waitFor();
   await screenshot(page, 'patient-messages');
   await page.getByTestId('nav-history').click();
-  const rows = page.getByTestId('history-row');
-  await rows.first().waitFor();
-  const text = await page.getByTestId('history').innerText();
-  assert.match(text, /Heart/i, 'the doctor appears in the history');
+  // Dr. Heart reading her blood pressure, allowed.
+  await page.locator('[data-testid="history-row"][data-effect="permit"]')
+    .filter({ hasText: heartName })
+    .filter({ hasText: 'physical-signs/blood-pressure' })
+    .first().waitFor();
   await screenshot(page, 'patient-history');
+  requests.push(page.url());
+  assertNoHealthDataInUrls(requests, ['137', '82']);
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
 test('a second doctor is refused, breaks the glass, and the patient sees it flagged', async () => {
-  const { context, page } = await signIn(sugar, { width: 375, height: 800 });
+  const { context, page, problems } = await signIn(sugar, { viewport: { width: 375, height: 800 } });
   await page.getByTestId('nav-patients').click();
   await page.getByTestId('open-patient-id').fill(patientId);
   await page.getByTestId('open-patient-submit').click();
-  const closed = page.getByTestId('record-closed');
-  await closed.waitFor();
-  assert.match(await closed.innerText(), /relationship|treat/i, 'the refusal says why');
+  await page.getByTestId('record-closed').waitFor();
+  assert.equal((await page.getByTestId('record-closed-reason').innerText()).trim(),
+    'You have no active treating relationship with this patient.', 'the refusal says why');
+  assert.equal(await page.getByTestId('latest-bp-value').count(), 0, 'no reading while refused');
   await screenshot(page, 'second-doctor-refused');
   await page.getByTestId('break-glass-button').click();
   const confirm = page.getByTestId('break-glass-confirm');
   await page.getByTestId('break-glass-reason').fill('short');
   assert.equal(await confirm.isDisabled(), true, 'a short reason is not enough');
-  await page.getByTestId('break-glass-reason').fill('Patient unconscious in the emergency room, no relatives reachable');
+  await page.getByTestId('break-glass-reason').fill(emergencyReason);
   assert.match(await page.getByTestId('break-glass-summary').innerText(), /60 minutes|notified|review/i);
   await screenshot(page, 'break-glass-dialog');
   await confirm.click();
-  // The record opens under the grant, and says so.
+  // The record opens under the grant, and says so; the grant opens reads only.
+  await page.getByTestId('break-glass-active').waitFor();
+  assert.equal(await page.getByTestId('break-glass-earlier').count(), 0);
+  await page.getByTestId('status')
+    .filter({ hasText: /^Emergency access granted until .*\. The patient has been notified; a privacy officer will review it\.$/ })
+    .waitFor();
   await page.getByTestId('chart-bp').waitFor();
-  assert.match(await page.getByTestId('latest-bp-value').innerText(), /137/);
-  assert.match(await page.locator('main').innerText(), /emergency access/i);
+  assert.match(await page.getByTestId('latest-bp-value').innerText(), /137\/82/, 'the reading refused before');
+  assert.equal(await page.getByTestId('record-closed').count(), 0);
+  assert.equal(await page.getByTestId('order-form').count(), 0, 'no writing under break-glass');
+  assert.equal(await page.getByTestId('note-form').count(), 0, 'no writing under break-glass');
   await screenshot(page, 'break-glass-active');
+  assert.deepEqual(problems, []);
   await context.close();
 
   const patient = await signIn(ada);
   await patient.page.getByTestId('nav-history').click();
   const flagged = patient.page.locator('[data-testid="history-row"][data-break-glass="true"]');
   await flagged.first().waitFor();
-  assert.ok(await flagged.count() > 0);
+  for (const row of await flagged.all()) {
+    assert.match(await row.locator('td').nth(1).innerText(), new RegExp(`^${sugarName.replace(/[().]/g, '\\$&')}`),
+      'every emergency access is Dr. Sugar’s');
+  }
   await screenshot(patient.page, 'patient-sees-break-glass');
+  await patient.page.getByTestId('nav-overview').click();
+  const notification = patient.page.getByTestId('notification-item').filter({ hasText: sugarName });
+  await notification.waitFor();
+  assert.match(await notification.innerText(), new RegExp(`Reason given: “${emergencyReason}”`));
+  await screenshot(patient.page, 'patient-notified-break-glass');
+  patient.requests.push(patient.page.url());
+  assertNoHealthDataInUrls(patient.requests, ['137', '82']);
+  assert.deepEqual(patient.problems, []);
   await patient.context.close();
+});
+
+test('a session revoked by the administrator returns to sign-in, then to the same page', async () => {
+  // Her calls after the revocation answer 401 (and so does the refresh).
+  const { context, page, problems } = await signIn(ada, { allowed: [401] });
+  await page.getByTestId('latest-bp-value').waitFor();
+
+  // The institution's administrator revokes every session of Ada's account.
+  const post = (path, body, token) => fetch(baseUrl + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const login = await post('/api/v1/auth/login',
+    { username: admin.username, password: admin.password, totp_code: await freshTotpCode(admin.totp) });
+  assert.equal(login.status, 200, 'the administrator signs in');
+  const { access_token: adminToken } = await login.json();
+  const revoked = await post(`/api/v1/accounts/${ada.id}/revoke-sessions`, {}, adminToken);
+  assert.equal(revoked.status, 200, 'her sessions are revoked');
+  await post('/api/v1/auth/logout', {}, adminToken);
+
+  await page.getByTestId('nav-history').click();
+  const message = page.getByTestId('signin-message');
+  await message.waitFor();
+  assert.equal((await message.innerText()).trim(), 'Your session has ended. Please sign in again.');
+  assert.equal(await page.getByTestId('signout').count(), 0, 'signed out');
+  assert.equal(await page.getByTestId('history').count(), 0, 'no history shown');
+  await assertNoHealthDataInStorage(page);
+  await screenshot(page, 'session-revoked');
+
+  // Signing in again returns to the page she asked for.
+  await fillSignIn(page, ada);
+  await page.getByTestId('page-title').filter({ hasText: 'Who saw my record' }).waitFor();
+  await page.getByTestId('history').waitFor();
+  assert.deepEqual(problems, []);
+  await context.close();
 });

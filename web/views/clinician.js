@@ -226,8 +226,9 @@ export async function patientView(main, pid) {
   }
 
   const treating = ((state.me && state.me.treating) || []).includes(pid);
-  if (info.ok && /^permit break-glass/.test(info.decision)) {
-    // A grant declared earlier (another session) is still in force.
+  if (info.ok && /^permit break-glass/.test(info.decision) && !emergencyUntil(pid)) {
+    // A grant declared earlier (another session) is still in force; one
+    // declared in this tab keeps its exact end (and its "active" notice).
     declarePurpose(pid, 'emergency', Date.now() + BG_MINUTES * 60 * 1000, true);
     header.append(notice('You are reading this record under an emergency access declared earlier. Everything you open is logged, the patient is told and a privacy officer reviews it.', 'warn', 'break-glass-earlier'));
   }
@@ -259,7 +260,8 @@ export async function patientView(main, pid) {
   parts.push(measurementsPanel(pid));
   parts.push(recordTree(pid, listing));
   parts.push(sectionAccessPanel(pid, types));
-  const canWrite = hasRole(...WRITER_ROLES);
+  // Break-glass opens reads only: no writing forms under an emergency grant.
+  const canWrite = hasRole(...WRITER_ROLES) && !(info.ok && /^permit break-glass/.test(info.decision));
   if (canWrite) {
     parts.push(h('section', { class: 'panel', 'aria-labelledby': 'write-h' },
       h('h2', { id: 'write-h' }, 'Clinical note'), noteForm(pid)));
