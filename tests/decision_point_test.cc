@@ -756,7 +756,11 @@ TEST_F(DecisionPointTest, AdminsStayInTheirInstitution) {
   other.institution_id = "northclinic";
   EXPECT_DECISION(Decide(adm, Action::kManageAccounts, own, At(kT)), kPermit, kRolePermission);
   EXPECT_DECISION(Decide(adm, Action::kManageAccounts, other, At(kT)), kDeny, kOtherInstitution);
-  EXPECT_DECISION(Decide(adm, Action::kManageAccounts, {}, At(kT)), kPermit, kRolePermission);
+  // What belongs to no institution is the platform's: not for a bound admin.
+  EXPECT_DECISION(Decide(adm, Action::kManageAccounts, {}, At(kT)), kDeny, kOtherInstitution);
+  const Subject platform = Staff("adm-platform", {"institution-admin"}, "", "");
+  EXPECT_DECISION(Decide(platform, Action::kManageAccounts, {}, At(kT)), kPermit, kRolePermission);
+  EXPECT_DECISION(Decide(platform, Action::kManageAccounts, own, At(kT)), kDeny, kOtherInstitution);
   Resource rel = Patient("alice");
   rel.institution_id = "northclinic";
   EXPECT_DECISION(Decide(adm, Action::kManageRelationship, rel, At(kT)), kDeny, kOtherInstitution);

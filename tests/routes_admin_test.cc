@@ -141,6 +141,41 @@ TEST_F(RoutesAdminTest, OnlyAnAdminOfNoInstitutionCreatesInstitutions) {
   platform.reset();
 }
 
+TEST_F(RoutesAdminTest, ABoundAdminCannotReachBeyondItsInstitution) {
+  // Every institution's accounts at once.
+  auto res = admin_client_->Get("/api/v1/accounts?institution=");
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  EXPECT_NE(res->body.find("other-institution"), std::string::npos) << res->body;
+  // A staff account without an institution named joins the admin's own: a
+  // bound admin cannot make a platform (unbound) admin.
+  json staff = NewAccount("new.colleague");
+  staff["roles"] = {"institution-admin"};
+  staff["institution_id"] = "";
+  res = AdminPost("/api/v1/accounts", staff);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201) << res->body;
+  EXPECT_EQ(json::parse(res->body)["institution_id"], institution_id_);
+  auto other = runtime_->accounts->CreateInstitution("Elsewhere");
+  ASSERT_TRUE(other.ok());
+  staff = NewAccount("new.elsewhere");
+  staff["institution_id"] = other->institution_id;
+  ExpectError(AdminPost("/api/v1/accounts", staff), 403, "PERMISSION_DENIED");
+  // A patient's own account belongs to no institution: registering it is an
+  // act of the admin's institution.
+  const std::string patient_id = CreatePatient("Registered", "MRN-REG");
+  json personal = NewAccount("patient.registered");
+  personal["roles"] = {"patient"};
+  personal["patient_id"] = patient_id;
+  res = AdminPost("/api/v1/accounts", personal);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 201) << res->body;
+  const std::string id = json::parse(res->body)["account_id"];
+  // And managing it afterwards.
+  res = admin_client_->Get(("/api/v1/accounts/" + id).c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+}
+
 TEST_F(RoutesAdminTest, ListingAnotherInstitutionIsForbidden) {
   auto other = runtime_->accounts->CreateInstitution("Other Hospital");
   ASSERT_TRUE(other.ok());

@@ -242,7 +242,10 @@ void RegisterAccessRoutes(RouteTable& table) {
         auto account = IsValidRandomId(clinician) ? call.services.accounts->GetAccount(clinician)
                                                   : Result<auth::Account>(Status::NotFound(""));
         policy::Resource r = PatientOf(id);
-        const std::string clinician_institution = account.ok() ? account->institution_id : "";
+        // An unknown clinician is decided on the caller's own institution
+        // (and answered afterwards), so that the decision reveals nothing.
+        const std::string clinician_institution =
+            account.ok() ? account->institution_id : std::string(call.subject.institution_id);
         r.institution_id = clinician_institution;
         MV_RETURN_IF_ERROR(call.Decide(Action::kManageRelationship, r));
         MV_RETURN_IF_ERROR(parsed.status());
@@ -260,7 +263,7 @@ void RegisterAccessRoutes(RouteTable& table) {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
                 const std::string id = call.req.matches[1].str();
                 const std::string rid = call.req.matches[2].str();
-                std::string clinician_institution;
+                std::string clinician_institution(call.subject.institution_id);
                 for (const auto& x : call.services.access->data().RelationshipsOf(id)) {
                   if (x.relationship_id == rid) {
                     auto a = call.services.accounts->GetAccount(x.clinician_account_id);

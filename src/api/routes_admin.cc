@@ -3,6 +3,8 @@
 // institution admin manages their own institution only.
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "api/http_internal.h"
 #include "api/json_input.h"
 #include "common/ids.h"
@@ -32,15 +34,23 @@ json CreatedJson(const auth::CreatedAccount& c) {
   return j;
 }
 
+// Personal accounts (patients, family proxies) belong to no institution;
+// an admin manages them as an act of their own institution.
+bool PersonalRolesOnly(const std::vector<std::string>& roles) {
+  return !roles.empty() && std::all_of(roles.begin(), roles.end(), [](const std::string& r) {
+    return r == "patient" || r == "family-proxy";
+  });
+}
+
 // Loads the target account and decides on its institution.
 Result<auth::Account> TargetAccount(Call& call) {
   const std::string id = call.req.matches[1].str();
   auto account = call.services.accounts->GetAccount(id);
   // Decide before revealing whether the account exists.
-  MV_RETURN_IF_ERROR(
-      call.Decide(Action::kManageAccounts,
-                  InstitutionResource(account.ok() ? account->institution_id
-                                                   : call.subject.institution_id.data())));
+  const bool own = !account.ok() || PersonalRolesOnly(account->roles);
+  MV_RETURN_IF_ERROR(call.Decide(Action::kManageAccounts,
+                                 InstitutionResource(own ? std::string(call.subject.institution_id)
+                                                         : account->institution_id)));
   return account;
 }
 
@@ -51,11 +61,8 @@ void RegisterAdminRoutes(RouteTable& table) {
       "POST", "/api/v1/institutions", "/api/v1/institutions", RouteAccess::kData,
       [](Call& call, const std::string& body) -> Status {
         // Creating an institution is a platform act: an admin bound to
-        // no institution. An admin bound to one is asked about the new
-        // institution, which is not theirs (deny other-institution).
-        MV_RETURN_IF_ERROR(
-            call.Decide(Action::kManageAccounts,
-                        InstitutionResource(call.subject.institution_id.empty() ? "" : "new")));
+        // no institution (a bound one is refused: other-institution).
+        MV_RETURN_IF_ERROR(call.Decide(Action::kManageAccounts, InstitutionResource("")));
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"name"}, {"name"}));
         MV_ASSIGN_OR_RETURN(std::string name, GetStringField(j, "name", true, 200));
@@ -115,10 +122,25 @@ void RegisterAdminRoutes(RouteTable& table) {
       [](Call& call, const std::string& body) -> Status {
         // Decide first, on the institution the new account would join.
         auto parsed = ParseJsonBody(body);
-        std::string target(call.subject.institution_id);
-        if (parsed.ok() && parsed->is_object() && parsed->contains("institution_id") &&
-            (*parsed)["institution_id"].is_string()) {
-          target = (*parsed)["institution_id"].get<std::string>();
+        // A staff account joins the institution named, else the admin's
+        // own (only an admin bound to none makes platform accounts); a
+        // personal one (patient, proxy) belongs to none and is registered
+        // as an act of the admin's institution.
+        std::string target;
+        std::vector<std::string> requested_roles;
+        if (parsed.ok() && parsed->is_object()) {
+          if (auto it = parsed->find("institution_id"); it != parsed->end() && it->is_string()) {
+            target = it->get<std::string>();
+          }
+          if (auto it = parsed->find("roles"); it != parsed->end() && it->is_array()) {
+            for (const json& r : *it) {
+              requested_roles.push_back(r.is_string() ? r.get<std::string>() : "");
+            }
+          }
+        }
+        const bool personal = PersonalRolesOnly(requested_roles);
+        if (target.empty()) {
+          target = std::string(call.subject.institution_id);
         }
         MV_RETURN_IF_ERROR(call.Decide(Action::kManageAccounts, InstitutionResource(target)));
         MV_RETURN_IF_ERROR(parsed.status());
@@ -130,6 +152,9 @@ void RegisterAdminRoutes(RouteTable& table) {
                               {"username", "display_name", "password", "roles"}));
         auth::NewAccount n;
         MV_ASSIGN_OR_RETURN(n.institution_id, GetStringField(j, "institution_id", false, 32));
+        if (n.institution_id.empty() && !personal) {
+          n.institution_id = target;
+        }
         MV_ASSIGN_OR_RETURN(n.username, GetStringField(j, "username", true, 64));
         MV_ASSIGN_OR_RETURN(n.display_name, GetStringField(j, "display_name", true, 200));
         MV_ASSIGN_OR_RETURN(n.password, GetStringField(j, "password", true, 1024));

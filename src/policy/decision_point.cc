@@ -496,8 +496,11 @@ class Evaluation {
     if (!any_passing) {
       return Deny(first_failed);
     }
+    // Administration stays within the subject's institution; what belongs to
+    // no institution (the institutions themselves, platform accounts) is
+    // managed only by accounts bound to none.
     if ((action_ == Action::kManageAccounts || action_ == Action::kManageRelationship) &&
-        !resource_.institution_id.empty() && resource_.institution_id != subject_.institution_id) {
+        resource_.institution_id != subject_.institution_id) {
       return Deny(Reason::kOtherInstitution);
     }
     // The patient's personal grant lifts the clearance ceiling.
