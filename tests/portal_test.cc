@@ -58,6 +58,16 @@ TEST_F(PortalTest, ServesTheFilesWithAStrictPolicyAndNoCredential) {
     EXPECT_EQ(res->get_header_value("Referrer-Policy"), "no-referrer");
   }
   EXPECT_EQ(anonymous.Get("/app.js")->body, "export const x = 1;");
+  // HEAD is as public as GET (browsers and probes use it).
+  for (const std::string url : {"/", "/app.js", "/healthz"}) {
+    auto head = anonymous.Head(url.c_str());
+    ASSERT_TRUE(head) << url;
+    EXPECT_EQ(head->status, 200) << url;
+    EXPECT_TRUE(head->body.empty()) << url;
+  }
+  auto head = anonymous.Head("/api/v1/patients");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 401);
 }
 
 TEST_F(PortalTest, ServesNothingOutsideItsTable) {
@@ -65,9 +75,10 @@ TEST_F(PortalTest, ServesNothingOutsideItsTable) {
   for (const std::string url :
        {"/.secret.js", "/notes.md", "/link.js", "/outside.js", "/../outside.js", "/views/../app.js",
         "/appXjs", "/app.jsx", "/views/", "/index.html/", "/%2e%2e/outside.js"}) {
-    auto res = anonymous.Get(url.c_str());
+    // Signed in, so that the refusal is the routing's, not authentication's.
+    auto res = client_->Get(url.c_str());
     ASSERT_TRUE(res) << url;
-    EXPECT_NE(res->status, 200) << url << " " << res->body;
+    EXPECT_EQ(res->status, 404) << url << " " << res->body;
     EXPECT_EQ(res->body.find("outside the portal"), std::string::npos) << url;
     EXPECT_EQ(res->body.find("hidden"), std::string::npos) << url;
   }

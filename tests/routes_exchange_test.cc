@@ -115,6 +115,29 @@ TEST_F(RoutesExchangeTest, RefusedImportsWriteNothing) {
   ExpectError(res, 403, "PERMISSION_DENIED");
   nurse_client.reset();
 
+  // The patient denies this doctor writes under health-status: the first
+  // decision (source-documents) permits, a later one refuses, nothing is
+  // written and the answer names the refused path.
+  auto patient = MakeAccount("patient.deny", {"patient"}, patient_id_);
+  auto patient_client = ClientWith(SignIn(patient));
+  const json deny = {{"effect", "deny"},
+                     {"path_prefix", "health-status"},
+                     {"grantee_kind", "account"},
+                     {"grantee", clinician_.account_id},
+                     {"actions", {"write"}}};
+  auto consent = patient_client->Post(("/api/v1/patients/" + patient_id_ + "/consents").c_str(),
+                                      deny.dump(), "application/json");
+  ASSERT_TRUE(consent);
+  ASSERT_EQ(consent->status, 201) << consent->body;
+  patient_client.reset();
+  res = Post(Documents(), ccda_, "application/xml");
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  EXPECT_NE(res->body.find("health-status/"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("consent-denied"), std::string::npos) << res->body;
+  EXPECT_EQ(SegmentCount(), 0u);
+  const std::string consent_id = json::parse(consent->body)["consent_id"];
+  EXPECT_TRUE(runtime_->access->RevokeConsent(patient_id_, consent_id).ok());
+
   // Hostile and malformed documents: 400 with the reason, nothing written.
   const std::string laughs =
       "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 "

@@ -552,11 +552,16 @@ TEST_F(SqliteMetadataStoreTest, BatchIsAllOrNothing) {
   // A batch for an unknown patient.
   std::vector<SegmentVersionRecord> orphan = {MakeSegment(PatientId(5), "other/a", 1)};
   EXPECT_EQ(store_->InsertBatch(nullptr, orphan).code(), StatusCode::kNotFound);
-  // Audit entries without a hook are refused, never dropped.
+  // Audit entries without a hook are refused, never dropped (a batch that
+  // would otherwise commit).
   const Bytes entry = {1, 2, 3};
   std::vector<Bytes> audit = {entry};
-  EXPECT_EQ(store_->InsertBatch(&p, rows, audit).code(), StatusCode::kFailedPrecondition);
+  std::vector<SegmentVersionRecord> valid = {MakeSegment(p.patient_id, "other/a", 1)};
+  Status st2 = store_->InsertBatch(&p, valid, audit);
+  EXPECT_EQ(st2.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st2.message().find("ledger"), std::string::npos) << st2.message();
   EXPECT_EQ(*store_->CountPatients(), 0);
+  ASSERT_TRUE(store_->InsertBatch(&p, valid).ok());  // the same batch without entries commits
 }
 
 }  // namespace

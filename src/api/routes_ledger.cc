@@ -2,6 +2,9 @@
 // so that anyone can verify the log without trusting this server), the
 // entries for auditors, and a patient's own access history.
 
+#include <map>
+#include <optional>
+
 #include "api/http_internal.h"
 #include "api/json_input.h"
 #include "common/bytes.h"
@@ -167,6 +170,8 @@ void RegisterLedgerRoutes(RouteTable& table) {
                 MV_ASSIGN_OR_RETURN(auto records, call.services.ledger->EntriesForPatientRef(
                                                       call.services.patient_ref(id), after, limit));
                 json arr = json::array();
+                // A page holds many entries of few actors: look each up once.
+                std::map<std::string, std::optional<auth::Account>> actors;
                 for (const auto& rec : records) {
                   const ledger::Entry& e = rec.entry;
                   json item = {
@@ -181,10 +186,16 @@ void RegisterLedgerRoutes(RouteTable& table) {
                       {"path", e.resource.path},
                       {"break_glass", e.action == ledger::kActionBreakGlass ||
                                           (!e.reasons.empty() && e.reasons[0] == "break-glass")}};
-                  auto who = call.services.accounts->GetAccount(e.actor);
-                  if (who.ok()) {
-                    item["actor_name"] = who->display_name;
-                    item["actor_roles"] = who->roles;
+                  auto [who, fresh] = actors.try_emplace(e.actor);
+                  if (fresh) {
+                    auto account = call.services.accounts->GetAccount(e.actor);
+                    if (account.ok()) {
+                      who->second = std::move(*account);
+                    }
+                  }
+                  if (who->second) {
+                    item["actor_name"] = who->second->display_name;
+                    item["actor_roles"] = who->second->roles;
                   }
                   arr.push_back(std::move(item));
                 }

@@ -589,7 +589,9 @@ Result<std::vector<interop::SegmentPart>> SplitForSharing(const interop::Clinica
                                                           const SplitOptions& options) {
   std::string key = options.document_key;
   if (key.empty()) {
-    key = interop::DocumentKey(doc, "");
+    // Without a header id the key comes from the content, not from
+    // nothing (which would give every such document the same key).
+    key = interop::DocumentKey(doc, interop::CanonicalString(doc));
   } else if (!IsDocumentKey(key)) {
     return Status::InvalidArgument("document key must be 'd' followed by 16 lower-case hex digits");
   }
