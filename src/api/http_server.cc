@@ -563,8 +563,9 @@ class HttpServer final : public Server, public internal::RouteTable {
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
     // HEAD is answered by the GET handler (httplib), so it is as public.
-    const std::string_view method = req.method == "HEAD" ? "GET" : req.method;
-    if (public_routes_.count(std::string(method) + " " + req.path) == 0) {
+    const std::string route =
+        (req.method == "HEAD" ? std::string("GET") : req.method) + " " + req.path;
+    if (public_routes_.count(route) == 0) {
       // Deny by default: everything else needs a signed-in account.
       Status auth = Authenticate(req);
       if (!auth.ok()) {
