@@ -77,6 +77,20 @@ class CountingStore final : public AccountStore {
   Result<store::AccountRow> FindAccountByUsernameIndex(ByteView index) override {
     return Count(), inner_->FindAccountByUsernameIndex(index);
   }
+  Status CreateRecovery(const store::RecoveryRow& r, store::AuditEntries a) override {
+    return Count(), inner_->CreateRecovery(r, a);
+  }
+  Result<std::optional<store::RecoveryRow>> GetRecovery(std::string_view id) override {
+    return Count(), inner_->GetRecovery(id);
+  }
+  Status CancelRecovery(std::string_view id, std::string_view rid, store::AuditEntries a) override {
+    return Count(), inner_->CancelRecovery(id, rid, a);
+  }
+  Status CompleteRecovery(std::string_view id, std::string_view rid, std::string_view hash,
+                          ByteView totp, bool enabled, int64_t now,
+                          store::AuditEntries a) override {
+    return Count(), inner_->CompleteRecovery(id, rid, hash, totp, enabled, now, a);
+  }
   Result<std::vector<store::AccountRow>> ListAccounts(std::string_view id) override {
     return Count(), inner_->ListAccounts(id);
   }
@@ -959,6 +973,108 @@ TEST_F(AccountServiceTest, PatientTotpIsOptional) {
   auto ok = Login("careful.patient", kPassword, Code(Secret(careful)));
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(service_->Authenticate(ok->access_token, kAudience)->mfa_verified);
+}
+
+// --- Account recovery -------------------------------------------------------
+
+TEST_F(AccountServiceTest, RecoveryNeedsASecondPersonAndThePersonalWait) {
+  const CreatedAccount alice = Create("alice");  // a patient: personal
+  const std::string id = alice.account.account_id;
+  const TokenPair pair = MustLogin("alice");
+  const std::string admin_a = NewRandomId();
+  const std::string admin_b = NewRandomId();
+  // Reason: 10..500 characters of text.
+  for (std::string_view bad :
+       {"", "too short", "line\nbreak in the reason", "\xff\xfe invalid utf-8 reason"}) {
+    EXPECT_EQ(service_->RequestRecovery(id, admin_a, "", bad).status().code(),
+              StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(service_->RequestRecovery(id, admin_a, "", std::string(501, 'x')).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->RequestRecovery(id, id, "", "I forgot my own password").status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(
+      service_->RequestRecovery(NewRandomId(), admin_a, "", "unknown account here").status().code(),
+      StatusCode::kNotFound);
+  auto opened = service_->RequestRecovery(id, admin_a, "inst", "  lost the phone and laptop ");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->reason, "lost the phone and laptop");
+  EXPECT_EQ(opened->not_before_ms, Now() + options_.recovery_wait_ms);
+  EXPECT_EQ(service_->RequestRecovery(id, admin_b, "inst", "someone else asks too").status().code(),
+            StatusCode::kAlreadyExists);
+  auto got = service_->GetRecovery(id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->requested_by, admin_a);
+  EXPECT_EQ((*got)->institution_id, "inst");
+  EXPECT_EQ((*got)->reason, "lost the phone and laptop");
+
+  // Not the requester, not the account, not before the wait.
+  EXPECT_EQ(service_->ApproveRecovery(id, admin_a).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(service_->ApproveRecovery(id, id).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(service_->ApproveRecovery(id, "").status().code(), StatusCode::kPermissionDenied);
+  Advance(options_.recovery_wait_ms - 1);
+  EXPECT_EQ(service_->ApproveRecovery(id, admin_b).status().code(),
+            StatusCode::kFailedPrecondition);
+  // Meanwhile nothing changed for the person.
+  const TokenPair later = MustLogin("alice");
+  ASSERT_TRUE(service_->Authenticate(later.access_token, kAudience).ok());
+  Advance(1);
+  auto creds = service_->ApproveRecovery(id, admin_b);
+  ASSERT_TRUE(creds.ok()) << creds.status().ToString();
+  EXPECT_TRUE(CheckPasswordStrength(creds->temporary_password, "alice", {}).ok());
+  EXPECT_TRUE(creds->totp_secret_base32.empty());  // a patient without TOTP
+  ExpectUnauthenticated(AuthStatus(later.access_token));
+  ExpectUnauthenticated(service_->Refresh(pair.refresh_token).status());
+  ExpectUnauthenticated(Login("alice").status());
+  EXPECT_TRUE(Login("alice", creds->temporary_password).ok());
+  // Closed: nothing to approve or cancel again.
+  EXPECT_EQ(service_->ApproveRecovery(id, admin_b).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->CancelRecovery(id, id).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(service_->GetRecovery(id).ok());
+  EXPECT_FALSE(service_->GetRecovery(id)->has_value());
+}
+
+TEST_F(AccountServiceTest, StaffRecoveryHasNoWaitAndReplacesTheSecondFactor) {
+  const CreatedAccount doc = Create("doc", {"doctor"});
+  const std::string id = doc.account.account_id;
+  auto opened = service_->RequestRecovery(id, "a", "", "forgot the password after leave");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->not_before_ms, Now());
+  auto creds = service_->ApproveRecovery(id, "b");
+  ASSERT_TRUE(creds.ok()) << creds.status().ToString();
+  ASSERT_FALSE(creds->totp_secret_base32.empty());
+  EXPECT_NE(creds->totp_secret_base32, doc.totp_secret_base32);
+  auto secret = Base32Decode(creds->totp_secret_base32);
+  ASSERT_TRUE(secret.ok());
+  EXPECT_EQ(Login("doc", creds->temporary_password, Code(Secret(doc))).status().code(),
+            StatusCode::kUnauthenticated);
+  EXPECT_TRUE(Login("doc", creds->temporary_password, Code(*secret)).ok());
+}
+
+TEST_F(AccountServiceTest, TheAccountItselfCancelsItsRecovery) {
+  const CreatedAccount alice = Create("alice");
+  const std::string id = alice.account.account_id;
+  ASSERT_TRUE(service_->RequestRecovery(id, "a", "", "a request alice did not make").ok());
+  ASSERT_TRUE(service_->CancelRecovery(id, id).ok());
+  Advance(options_.recovery_wait_ms);
+  EXPECT_EQ(service_->ApproveRecovery(id, "b").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Login("alice").ok());
+  // A new one may be opened afterwards.
+  EXPECT_TRUE(service_->RequestRecovery(id, "a", "", "now she did lose the phone").ok());
+}
+
+TEST_F(AccountServiceTest, OneAccountPerPatientRecord) {
+  NewAccount a;
+  a.username = "first";
+  a.display_name = "First";
+  a.password = kPassword;
+  a.roles = {"patient"};
+  a.patient_id = NewRandomId();
+  ASSERT_TRUE(service_->CreateAccount(a).ok());
+  a.username = "second";
+  EXPECT_EQ(service_->CreateAccount(a).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(service_->FindAccountByUsername("second").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(AccountServiceTest, ResetTotpRevokesSessionsAndReplacesTheSecret) {

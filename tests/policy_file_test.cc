@@ -78,6 +78,16 @@ TEST(PolicyFileTest, ShippedPolicyParses) {
   EXPECT_TRUE(p.MayBreakGlass(head));
   EXPECT_FALSE(p.MayBreakGlass(*p.RolesOf({"pharmacist"})));
   EXPECT_TRUE(p.HasNoHealthDataRole(*p.RolesOf({"doctor", "operator"})));
+  // Only the institution admin assigns roles, and every role but none
+  // other; nobody else assigns anything (deny by default).
+  for (const RoleDef& r : p.roles()) {
+    const RoleSet assignable = p.AssignableBy(RoleSet{1} << r.id);
+    EXPECT_EQ(assignable != 0, r.name == "institution-admin") << r.name;
+  }
+  EXPECT_EQ(p.AssignableBy(*p.RolesOf({"institution-admin"})),
+            *p.RolesOf({"doctor", "department-head", "nurse", "pharmacist", "researcher",
+                        "institution-admin", "privacy-officer", "auditor", "operator", "patient",
+                        "family-proxy"}));
   EXPECT_EQ(p.break_glass_duration_ms(), 60 * 60 * 1000);
   EXPECT_EQ(p.break_glass_min_reason_chars(), 10U);
   EXPECT_EQ(p.utc_offset_minutes(), 0);
@@ -176,6 +186,31 @@ TEST(PolicyFileTest, GrammarFeatures) {
   EXPECT_EQ(bad.status().message(), "unknown role 'nobody'");
 }
 
+TEST(PolicyFileTest, AssignsIsExplicitAndNotInherited) {
+  auto p = MustParse(
+      "version 1\n"
+      "role clerk assigns nurse,later\n"
+      "role boss inherits clerk assigns clerk\n"
+      "role nurse\n"
+      "role later\n");
+  ASSERT_NE(p, nullptr);
+  const RoleSet clerk = *p->RolesOf({"clerk"});
+  const RoleSet boss = *p->RolesOf({"boss"});
+  const RoleSet nurse = *p->RolesOf({"nurse"});
+  const RoleSet later = *p->RolesOf({"later"});
+  EXPECT_EQ(p->AssignableBy(clerk), nurse | later);
+  // A role's assigns come with it when inherited (boss holds clerk's).
+  EXPECT_EQ(p->AssignableBy(boss), clerk | nurse | later);
+  // Being assignable gives nothing to assign.
+  EXPECT_EQ(p->AssignableBy(nurse), RoleSet{0});
+  EXPECT_EQ(p->AssignableBy(0), RoleSet{0});
+  EXPECT_EQ(ErrorOf("version 1\nrole a assigns ghost\n"),
+            "t.policy:2: unknown role 'ghost' in assigns");
+  EXPECT_EQ(ErrorOf("version 1\nrole a assigns a assigns a\n"),
+            "t.policy:2: 'assigns' given twice");
+  EXPECT_EQ(ErrorOf("version 1\nrole a assigns\n"), "t.policy:2: 'assigns' needs a value");
+}
+
 TEST(PolicyFileTest, TimezonesAndDefaults) {
   EXPECT_EQ(MustParse("version 1\ntimezone -03:00\n")->utc_offset_minutes(), -180);
   EXPECT_EQ(MustParse("version 1\ntimezone UTC\n")->utc_offset_minutes(), 0);
@@ -226,7 +261,7 @@ TEST(PolicyFileErrorTest, UnknownKeyword) {
             "t.policy:3: unknown keyword 'allow' (version, timezone, break-glass, role, permit)");
   EXPECT_EQ(ErrorOf("version 1\nrole a clearance 1 admin\n"),
             "t.policy:2: unknown keyword 'admin' in role (inherits, clearance, mfa, "
-            "no-health-data, break-glass)");
+            "no-health-data, break-glass, assigns)");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "permit a read when always during day\n"),
             "t.policy:3: unknown keyword 'during' in permit (on, when, purpose, zone, hours, "
             "mask)");
@@ -354,7 +389,7 @@ TEST(PolicyFileErrorTest, BadRoleDefinition) {
             "t.policy:2: bad role name 'Doctor' (1..64 characters of a-z, 0-9, -)");
   EXPECT_EQ(ErrorOf("version 1\nrole\n"),
             "t.policy:2: expected 'role NAME [inherits ROLES] [clearance 0..4] [mfa] "
-            "[no-health-data] [break-glass]'");
+            "[no-health-data] [break-glass] [assigns ROLES]'");
   EXPECT_EQ(ErrorOf("version 1\nrole ops no-health-data break-glass\n"),
             "t.policy:2: role 'ops' is no-health-data and cannot break glass");
 }

@@ -76,23 +76,67 @@ TEST_F(RoutesAdminTest, CreateAccountRejectsBadInput) {
   EXPECT_EQ(LoginStatus("new.role", "Correct-Horse-Battery-Staple-1"), 401);
 }
 
-TEST_F(RoutesAdminTest, MfaRoleOnPatientWithoutTotpIsRefused) {
+TEST_F(RoutesAdminTest, APersonalAccountNeverBecomesAStaffOrPlatformAccount) {
   const std::string patient_id = CreatePatient("Mfa", "MRN-MFA");
   json j = NewAccount("patient.mfa");
   j["roles"] = {"patient"};
   j["patient_id"] = patient_id;
+  // A personal account belongs to no institution.
   j["institution_id"] = institution_id_;
+  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+  j.erase("institution_id");
   auto created = AdminPost("/api/v1/accounts", j);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
-  const std::string id = json::parse(created->body)["account_id"];
-  auto r = admin_client_->Put(("/api/v1/accounts/" + id + "/roles").c_str(),
-                              json{{"roles", {"doctor"}}}.dump(), "application/json");
-  ExpectError(r, 409, "FAILED_PRECONDITION");
+  const json body = json::parse(created->body);
+  const std::string id = body["account_id"];
+  EXPECT_EQ(body["institution_id"], "");
+  EXPECT_EQ(body["home_institution_id"], institution_id_);
+  // The reported escalation: a patient account given an administrative role
+  // (with no institution: a platform administrator).
+  for (const json& roles : {json{"institution-admin"}, json{"doctor"}, json{"patient", "nurse"},
+                            json{"family-proxy"}}) {
+    auto r = admin_client_->Put(("/api/v1/accounts/" + id + "/roles").c_str(),
+                                json{{"roles", roles}}.dump(), "application/json");
+    ExpectError(r, 403, "PERMISSION_DENIED");
+    EXPECT_NE(r->body.find("personal-account"), std::string::npos) << r->body;
+  }
   auto after = admin_client_->Get(("/api/v1/accounts/" + id).c_str());
   ASSERT_TRUE(after);
   ASSERT_EQ(after->status, 200) << after->body;
   EXPECT_EQ(json::parse(after->body)["roles"], json({"patient"}));
+  // Nor is one created mixed, nor does a staff account carry a record.
+  json mixed = NewAccount("mixed.roles");
+  mixed["roles"] = {"patient", "institution-admin"};
+  ExpectError(AdminPost("/api/v1/accounts", mixed), 400, "INVALID_ARGUMENT");
+  json staff_record = NewAccount("staff.record");
+  staff_record["patient_id"] = patient_id;
+  ExpectError(AdminPost("/api/v1/accounts", staff_record), 400, "INVALID_ARGUMENT");
+  // A second account for the same record would be a way in: refused.
+  json second = NewAccount("patient.second");
+  second["roles"] = {"patient"};
+  second["patient_id"] = patient_id;
+  ExpectError(AdminPost("/api/v1/accounts", second), 409, "ALREADY_EXISTS");
+  // And a staff account never gets a personal role.
+  auto nurse = MakeAccount("nurse.personal", {"nurse"});
+  ExpectError(admin_client_->Put(("/api/v1/accounts/" + nurse.account_id + "/roles").c_str(),
+                                 json{{"roles", {"nurse", "patient"}}}.dump(), "application/json"),
+              400, "INVALID_ARGUMENT");
+}
+
+TEST_F(RoutesAdminTest, NoOneChangesTheirOwnRolesOrAccount) {
+  for (const char* op : {"/roles", "/disable"}) {
+    auto r = std::string(op) == "/roles"
+                 ? admin_client_->Put(("/api/v1/accounts/" + admin_.account_id + op).c_str(),
+                                      json{{"roles", {"institution-admin", "doctor"}}}.dump(),
+                                      "application/json")
+                 : AdminPost("/api/v1/accounts/" + admin_.account_id + op, json::object());
+    ExpectError(r, 403, "PERMISSION_DENIED");
+  }
+  auto me = admin_client_->Get(("/api/v1/accounts/" + admin_.account_id).c_str());
+  ASSERT_TRUE(me);
+  EXPECT_EQ(json::parse(me->body)["roles"], json({"institution-admin"}));
+  EXPECT_EQ(json::parse(me->body)["disabled"], false);
 }
 
 TEST_F(RoutesAdminTest, UnknownAccountIdIsNotFound) {
@@ -109,12 +153,123 @@ TEST_F(RoutesAdminTest, UnknownAccountIdIsNotFound) {
   }
 }
 
-TEST_F(RoutesAdminTest, ResetPasswordWithAWeakPasswordKeepsTheOld) {
+// The reported takeover: an institution admin with no tie to a patient
+// reset the patient's password and second factor, signed in as the patient
+// and read the record. No route sets another person's credentials now, and
+// a recovery is governed by the institution that registered the account.
+TEST_F(RoutesAdminTest, AnAdminCannotTakeOverAPatientAccount) {
+  const std::string patient_id = CreatePatient("Owner", "MRN-OWN");
+  // Registered by the platform (the console), not by this institution.
+  auto patient = MakeAccount("patient.owner", {"patient"}, patient_id);
+  for (const char* op : {"/reset-password", "/reset-totp"}) {
+    auto r = AdminPost("/api/v1/accounts/" + patient.account_id + op,
+                       json{{"password", "Attacker-Chosen-Passw0rd"}});
+    ExpectError(r, 404, "NOT_FOUND");
+  }
+  auto r = AdminPost("/api/v1/accounts/" + patient.account_id + "/recovery",
+                     json{{"reason", "patient says they lost their phone"}});
+  ExpectError(r, 403, "PERMISSION_DENIED");
+  EXPECT_NE(r->body.find("other-institution"), std::string::npos) << r->body;
+  ExpectError(AdminPost("/api/v1/accounts/" + patient.account_id + "/disable", json::object()), 403,
+              "PERMISSION_DENIED");
+  EXPECT_EQ(LoginStatus(patient.username, "Attacker-Chosen-Passw0rd"), 401);
+  EXPECT_FALSE(SignIn(patient).empty());
+  auto open = runtime_->accounts->GetRecovery(patient.account_id);
+  ASSERT_TRUE(open.ok());
+  EXPECT_FALSE(open->has_value());
+}
+
+TEST_F(RoutesAdminTest, PatientRecoveryIsSeenByThePatientAndCanBeCancelled) {
+  auto second_admin = MakeAccount("admin.y", {"institution-admin"});
+  auto second = ClientWith(SignIn(second_admin));
+  const std::string patient_id = CreatePatient("Recovered", "MRN-REC");
+  json j = NewAccount("patient.rec");
+  j["roles"] = {"patient"};
+  j["patient_id"] = patient_id;
+  auto created = AdminPost("/api/v1/accounts", j);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  TestAccount patient{json::parse(created->body)["account_id"], "patient.rec",
+                      j["password"].get<std::string>(), ""};
+  const std::string base = "/api/v1/accounts/" + patient.account_id + "/recovery";
+  // A reason is required.
+  ExpectError(AdminPost(base, json{{"reason", "lost"}}), 400, "INVALID_ARGUMENT");
+  ExpectError(AdminPost(base, json::object()), 400, "INVALID_ARGUMENT");
+  auto opened = AdminPost(base, json{{"reason", "lost phone, called the front desk"}});
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  ExpectError(AdminPost(base, json{{"reason", "a second request meanwhile"}}), 409,
+              "ALREADY_EXISTS");
+  // The one who opened it cannot complete it; the second admin must wait
+  // (the patient is notified and may cancel meanwhile).
+  ExpectError(AdminPost(base + "/approve", json::object()), 403, "PERMISSION_DENIED");
+  ExpectError(second->Post((base + "/approve").c_str(), "{}", "application/json"), 409,
+              "FAILED_PRECONDITION");
+  // The patient sees it: a notification and an entry in their access history.
+  auto patient_client = ClientWith(SignIn(patient));
+  auto n = patient_client->Get("/api/v1/me/notifications");
+  ASSERT_TRUE(n);
+  ASSERT_EQ(n->status, 200) << n->body;
+  const json notes = json::parse(n->body)["notifications"];
+  ASSERT_EQ(notes.size(), 1u) << n->body;
+  EXPECT_EQ(notes[0]["kind"], "account-recovery");
+  EXPECT_EQ(notes[0]["account_id"], admin_.account_id);
+  EXPECT_EQ(notes[0]["reason"], "lost phone, called the front desk");
+  auto h = patient_client->Get(("/api/v1/patients/" + patient_id + "/access-history").c_str());
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->status, 200) << h->body;
+  bool seen = false;
+  const json history = json::parse(h->body)["history"];
+  for (const json& e : history) {
+    seen = seen || (e["action"] == "account.recovery-request" && e["actor"] == admin_.account_id);
+  }
+  EXPECT_TRUE(seen) << h->body;
+  // The patient stops it; nothing is left to complete.
+  auto cancelled = patient_client->Delete("/api/v1/me/recovery");
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+  ExpectError(second->Post((base + "/approve").c_str(), "{}", "application/json"), 404,
+              "NOT_FOUND");
+  EXPECT_FALSE(SignIn(patient).empty());
+  patient_client.reset();
+  second.reset();
+}
+
+TEST_F(RoutesAdminTest, StaffRecoveryNeedsTwoAdministrators) {
   auto nurse = MakeAccount("nurse.reset", {"nurse"});
-  ExpectError(AdminPost("/api/v1/accounts/" + nurse.account_id + "/reset-password",
-                        json{{"password", "abc"}}),
-              400, "INVALID_ARGUMENT");
-  EXPECT_FALSE(SignIn(nurse).empty());
+  auto nurse_client = ClientWith(SignIn(nurse));
+  auto second_admin = MakeAccount("admin.z", {"institution-admin"});
+  auto second = ClientWith(SignIn(second_admin));
+  const std::string base = "/api/v1/accounts/" + nurse.account_id + "/recovery";
+  // Nothing to approve before someone opens it.
+  ExpectError(second->Post((base + "/approve").c_str(), "{}", "application/json"), 404,
+              "NOT_FOUND");
+  auto opened = AdminPost(base, json{{"reason", "forgot password after leave"}});
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  ExpectError(AdminPost(base + "/approve", json::object()), 403, "PERMISSION_DENIED");
+  auto got = second->Get(base.c_str());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(json::parse(got->body)["open"], true) << got->body;
+  auto done = second->Post((base + "/approve").c_str(), "{}", "application/json");
+  ASSERT_TRUE(done);
+  ASSERT_EQ(done->status, 200) << done->body;
+  const json creds = json::parse(done->body);
+  const std::string temporary = creds["temporary_password"];
+  EXPECT_GE(temporary.size(), 20u);
+  ASSERT_TRUE(creds.contains("totp_secret"));  // nurses need a second factor
+  // Every old session is gone; the old password and second factor too.
+  auto old = nurse_client->Get("/api/v1/me");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, 401);
+  EXPECT_EQ(LoginStatus(nurse.username, nurse.password), 401);
+  EXPECT_FALSE(SignIn({nurse.account_id, nurse.username, temporary, creds["totp_secret"]}).empty());
+  // The recovery is closed.
+  got = second->Get(base.c_str());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(json::parse(got->body)["open"], false) << got->body;
+  nurse_client.reset();
+  second.reset();
 }
 
 TEST_F(RoutesAdminTest, OnlyAnAdminOfNoInstitutionCreatesInstitutions) {

@@ -565,9 +565,9 @@ TEST_F(SqliteAccountStoreTest, PurgeExpired) {
 
 TEST_F(SqliteAccountStoreTest, MigrationsAreIdempotentAndDataSurvivesReopen) {
   ASSERT_TRUE(store_->CreateAccount(MakeAccount(1)).ok());
-  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
   Reopen();
-  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
   Reopen();
   EXPECT_TRUE(store_->GetAccount(MakeAccount(1).account_id).ok());
 }
@@ -603,7 +603,7 @@ TEST_F(SqliteAccountStoreTest, SharesTheFileWithTheMetadataStore) {
   a.patient_id = p.patient_id;
   ASSERT_TRUE(store_->CreateAccount(a).ok());
   EXPECT_EQ(*(*meta)->SchemaVersion(), 1);
-  EXPECT_EQ(*store_->SchemaVersion(), 1);
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
 
   // Reopen both, in the other order: each keeps its own migrations.
   meta->reset();

@@ -29,6 +29,7 @@ json AccountJson(const auth::Account& a) {
           {"institution_id", a.institution_id},
           {"department_id", a.department_id},
           {"patient_id", a.patient_id},
+          {"home_institution_id", a.home_institution_id},
           {"totp_enabled", a.totp_enabled},
           {"disabled", a.disabled},
           {"created_at", FormatRfc3339Millis(a.created_at_ms)}};
@@ -133,11 +134,23 @@ void RegisterAuthRoutes(RouteTable& table) {
         return Status::Ok();
       });
 
-  // What the patient is told: emergency accesses to their record.
+  // What the person is told: an open recovery of their own account (they
+  // may cancel it below), and for a patient the emergency accesses to their
+  // record.
   table.Route("GET", "/api/v1/me/notifications", "/api/v1/me/notifications", RouteAccess::kSelf,
               [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
                 json arr = json::array();
+                MV_ASSIGN_OR_RETURN(auto recovery,
+                                    call.services.accounts->GetRecovery(call.account_id()));
+                if (recovery.has_value()) {
+                  arr.push_back({{"kind", "account-recovery"},
+                                 {"recovery_id", recovery->recovery_id},
+                                 {"account_id", recovery->requested_by},
+                                 {"reason", recovery->reason},
+                                 {"at", FormatRfc3339Millis(recovery->requested_at_ms)},
+                                 {"until", FormatRfc3339Millis(recovery->not_before_ms)}});
+                }
                 const std::string& patient = call.session->account.patient_id;
                 if (!patient.empty()) {
                   for (const auto& g : call.services.access->data().BreakGlassOf(patient)) {
@@ -150,6 +163,16 @@ void RegisterAuthRoutes(RouteTable& table) {
                   }
                 }
                 call.Json(200, json{{"notifications", arr}});
+                return Status::Ok();
+              });
+
+  // The person stops a recovery of their own account they did not ask for.
+  table.Route("DELETE", "/api/v1/me/recovery", "/api/v1/me/recovery", RouteAccess::kSelf,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
+                MV_RETURN_IF_ERROR(
+                    call.services.accounts->CancelRecovery(call.account_id(), call.account_id()));
+                call.Json(200, json{{"cancelled", true}});
                 return Status::Ok();
               });
 }

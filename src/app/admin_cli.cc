@@ -28,6 +28,7 @@ constexpr std::string_view kAdminUsage =
     "  medvault department list --institution ID [--data DIR]\n"
     "  medvault account create --username NAME --display-name NAME --role ROLE[,ROLE...]\n"
     "                          [--institution ID] [--department ID] [--patient ID]\n"
+    "                          [--home-institution ID]\n"
     "                          [--password-stdin] [--enroll-totp] [--data DIR]\n"
     "  medvault account list [--institution ID] [--data DIR]\n"
     "  medvault account roles --id ACCOUNT --role ROLE[,ROLE...] [--data DIR]\n"
@@ -183,6 +184,9 @@ int RunCommand(const std::string& noun, const std::string& verb, const ParsedArg
     n.institution_id = Opt(args, "institution");
     n.department_id = Opt(args, "department");
     n.patient_id = Opt(args, "patient");
+    // A personal account's home: the institution whose administrators may
+    // start its recovery (none: only a platform administrator may).
+    n.home_institution_id = Opt(args, "home-institution");
     n.enroll_totp = Has(args, "enroll-totp");
     if (!n.patient_id.empty()) {
       auto p = rt.records->GetPatient(n.patient_id);
@@ -331,7 +335,7 @@ int RunAdmin(int argc, char** argv) {
   const std::string verb = argv[2];
   auto args = ParseArgs(argc, argv, 3,
                         {"data", "config", "name", "institution", "department", "username",
-                         "display-name", "role", "patient", "id", "clinician"},
+                         "display-name", "role", "patient", "id", "clinician", "home-institution"},
                         {"password-stdin", "enroll-totp"});
   if (!args.ok()) {
     std::cerr << kAdminUsage;

@@ -263,7 +263,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auth_options.access_ttl_ms = int64_t{config.access_token_minutes} * 60 * 1000;
   // Account changes carry their ledger entry into the account store's
   // transaction; the actor is the request's account, or "cli" outside one.
-  auth_options.audit = [](const auth::AccountEvent& event) -> Result<Bytes> {
+  auth_options.audit = [ref_key](const auth::AccountEvent& event) -> Result<Bytes> {
     const api::RequestOrigin origin = api::CurrentRequestOrigin();
     ledger::Entry e;
     e.time_ms = NowUnixMillis();
@@ -275,6 +275,12 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
     e.resource = {"account", ""};
     e.details = event.details;
     e.details["subject"] = std::string(event.subject_id);
+    if (!event.patient_id.empty()) {
+      // A patient's own account changed: the patient sees it in their access
+      // history (by pseudonym, never the id in clear) and is notified.
+      e.patient_ref = ledger::PatientRef(*ref_key, event.patient_id);
+      e.obligations.emplace_back("notify-patient");
+    }
     MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
     return ledger::Encode(e);
   };

@@ -128,6 +128,10 @@ Result<DemoData> SeedDemoData(Runtime& rt) {
     n.roles = {spec.role};
     if (std::string(spec.role) != "patient") {
       n.institution_id = hospital.institution_id;
+    } else {
+      // Registered at the demo hospital: its administrators govern the
+      // account (recovery, disabling), no other institution's.
+      n.home_institution_id = hospital.institution_id;
     }
     n.department_id = spec.department;
     n.patient_id = spec.patient;

@@ -65,6 +65,7 @@ constexpr std::string_view kTotpPurpose = "account-totp";
 constexpr std::string_view kUsernameIndexDomain = "username";
 constexpr std::string_view kProfileAadPrefix = "medvault/v1/account-profile/";
 constexpr std::string_view kTotpAadPrefix = "medvault/v1/account-totp/";
+constexpr std::string_view kRecoveryAadPrefix = "medvault/v1/account-recovery/";
 
 constexpr char kInvalidCredentials[] = "invalid username or password";
 constexpr char kInvalidAccessToken[] = "invalid access token";
@@ -204,7 +205,8 @@ class AccountServiceImpl final : public AccountService {
 
   // The ledger entry of an account change (none when no encoder is set).
   Result<std::vector<Bytes>> Audit(std::string_view action, std::string_view subject,
-                                   std::map<std::string, std::string> details) const {
+                                   std::map<std::string, std::string> details,
+                                   std::string_view patient_id = {}) const {
     std::vector<Bytes> out;
     if (!options_.audit) {
       return out;
@@ -212,6 +214,7 @@ class AccountServiceImpl final : public AccountService {
     AccountEvent event;
     event.action = action;
     event.subject_id = subject;
+    event.patient_id = patient_id;
     event.details = std::move(details);
     MV_ASSIGN_OR_RETURN(Bytes entry, options_.audit(event));
     out.push_back(std::move(entry));
@@ -322,6 +325,7 @@ class AccountServiceImpl final : public AccountService {
     row.institution_id = req.institution_id;
     row.department_id = req.department_id;
     row.patient_id = req.patient_id;
+    row.home_institution_id = req.home_institution_id;
     row.created_at_ms = now;
     row.updated_at_ms = now;
 
@@ -335,9 +339,10 @@ class AccountServiceImpl final : public AccountService {
       created.otpauth_uri =
           OtpauthUri(options_.totp_issuer, username, secret.view(), options_.totp);
     }
-    MV_ASSIGN_OR_RETURN(
-        auto audit, Audit("account.create", row.account_id,
-                          {{"roles", JoinRoles(roles)}, {"institution_id", row.institution_id}}));
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit("account.create", row.account_id,
+                              {{"roles", JoinRoles(roles)}, {"institution_id", row.institution_id}},
+                              row.patient_id));
     Status st = store_->CreateAccount(row, audit);
     if (st.code() == StatusCode::kNotFound) {
       return Status::InvalidArgument(st.message());  // institution or department vanished
@@ -351,6 +356,7 @@ class AccountServiceImpl final : public AccountService {
     created.account.institution_id = row.institution_id;
     created.account.department_id = row.department_id;
     created.account.patient_id = row.patient_id;
+    created.account.home_institution_id = row.home_institution_id;
     created.account.totp_enabled = row.totp_enabled;
     created.account.disabled = false;
     created.account.created_at_ms = now;
@@ -390,8 +396,8 @@ class AccountServiceImpl final : public AccountService {
       return Status::FailedPrecondition(
           "these roles require a second factor: enrol TOTP first (reset the one-time code)");
     }
-    MV_ASSIGN_OR_RETURN(auto audit,
-                        Audit("account.roles", row.account_id, {{"roles", JoinRoles(valid)}}));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.roles", row.account_id,
+                                          {{"roles", JoinRoles(valid)}}, row.patient_id));
     MV_RETURN_IF_ERROR(store_->SetRoles(account_id, valid, Now(), audit));
     cache_.InvalidateAccount(row.account_id);
     return Status::Ok();
@@ -399,8 +405,9 @@ class AccountServiceImpl final : public AccountService {
 
   Status SetDisabled(std::string_view account_id, bool disabled) override {
     const int64_t now = Now();
-    MV_ASSIGN_OR_RETURN(auto audit,
-                        Audit(disabled ? "account.disable" : "account.enable", account_id, {}));
+    MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    MV_ASSIGN_OR_RETURN(auto audit, Audit(disabled ? "account.disable" : "account.enable",
+                                          account_id, {}, row.patient_id));
     MV_RETURN_IF_ERROR(store_->SetDisabled(account_id, disabled, now, audit));
     if (disabled) {
       MV_RETURN_IF_ERROR(
@@ -417,7 +424,8 @@ class AccountServiceImpl final : public AccountService {
         CheckPasswordStrength(new_password, account.username, options_.password_policy));
     MV_ASSIGN_OR_RETURN(std::string hash, HashPassword(new_password, options_.argon2));
     const int64_t now = Now();
-    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.reset-password", row.account_id, {}));
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit("account.reset-password", row.account_id, {}, row.patient_id));
     MV_RETURN_IF_ERROR(store_->SetPasswordHash(account_id, hash, now, audit));
     MV_RETURN_IF_ERROR(RevokeAll(row.account_id, now, "password reset"));
     return store_->ClearLoginFailures(row.username_index);
@@ -463,7 +471,8 @@ class AccountServiceImpl final : public AccountService {
     crypto::RandomBytes(secret.mutable_view());
     MV_ASSIGN_OR_RETURN(Bytes sealed, SealTotp(row.account_id, secret));
     const int64_t now = Now();
-    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.reset-totp", row.account_id, {}));
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit("account.reset-totp", row.account_id, {}, row.patient_id));
     MV_RETURN_IF_ERROR(store_->SetTotp(account_id, sealed, /*enabled=*/true, now, audit));
     MV_RETURN_IF_ERROR(RevokeAll(row.account_id, now, "second factor reset"));
     CreatedAccount out;
@@ -472,6 +481,115 @@ class AccountServiceImpl final : public AccountService {
         OtpauthUri(options_.totp_issuer, account.username, secret.view(), options_.totp);
     account.totp_enabled = true;
     out.account = std::move(account);
+    return out;
+  }
+
+  // --- Account recovery ---------------------------------------------------
+
+  Result<Recovery> RequestRecovery(std::string_view account_id, std::string_view requested_by,
+                                   std::string_view institution_id,
+                                   std::string_view reason) override {
+    const std::string_view trimmed = TrimAscii(reason);
+    if (!IsValidRecoveryReason(trimmed)) {
+      return Status::InvalidArgument(
+          "reason must be 10 to 500 characters of text saying why the person cannot sign in");
+    }
+    if (requested_by.empty()) {
+      return Status::InvalidArgument("a recovery needs the requesting account");
+    }
+    MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    if (requested_by == row.account_id) {
+      return Status::PermissionDenied(
+          "an account cannot recover itself: change the password after signing in");
+    }
+    const int64_t now = Now();
+    store::RecoveryRow r;
+    r.account_id = row.account_id;
+    r.recovery_id = NewRandomId();
+    r.requested_by = std::string(requested_by);
+    r.institution_id = std::string(institution_id);
+    MV_ASSIGN_OR_RETURN(r.sealed_reason, SealReason(r.account_id, r.recovery_id, trimmed));
+    r.requested_at_ms = now;
+    r.not_before_ms = now + (IsPersonal(row.roles) ? options_.recovery_wait_ms : 0);
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.recovery-request", row.account_id,
+                                          {{"recovery_id", r.recovery_id},
+                                           {"not_before_ms", std::to_string(r.not_before_ms)}},
+                                          row.patient_id));
+    MV_RETURN_IF_ERROR(store_->CreateRecovery(r, audit));
+    return Recovery{r.recovery_id,        r.account_id,      r.requested_by, r.institution_id,
+                    std::string(trimmed), r.requested_at_ms, r.not_before_ms};
+  }
+
+  Result<std::optional<Recovery>> GetRecovery(std::string_view account_id) override {
+    MV_ASSIGN_OR_RETURN(std::optional<store::RecoveryRow> row, store_->GetRecovery(account_id));
+    if (!row.has_value()) {
+      return std::optional<Recovery>();
+    }
+    MV_ASSIGN_OR_RETURN(Bytes reason,
+                        crypto::AeadOpen(profile_key_, row->sealed_reason,
+                                         RecoveryAad(row->account_id, row->recovery_id)));
+    return std::optional<Recovery>(Recovery{row->recovery_id, row->account_id, row->requested_by,
+                                            row->institution_id, std::string(AsString(reason)),
+                                            row->requested_at_ms, row->not_before_ms});
+  }
+
+  Status CancelRecovery(std::string_view account_id, std::string_view cancelled_by) override {
+    MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    MV_ASSIGN_OR_RETURN(std::optional<store::RecoveryRow> open, store_->GetRecovery(account_id));
+    if (!open.has_value()) {
+      return Status::NotFound("the account has no open recovery");
+    }
+    MV_ASSIGN_OR_RETURN(auto audit,
+                        Audit("account.recovery-cancel", row.account_id,
+                              {{"recovery_id", open->recovery_id},
+                               {"by_account_itself", cancelled_by == row.account_id ? "1" : "0"}},
+                              row.patient_id));
+    return store_->CancelRecovery(account_id, open->recovery_id, audit);
+  }
+
+  Result<RecoveredCredentials> ApproveRecovery(std::string_view account_id,
+                                               std::string_view approved_by) override {
+    MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    MV_ASSIGN_OR_RETURN(Account account, ToAccount(row));
+    MV_ASSIGN_OR_RETURN(std::optional<store::RecoveryRow> open, store_->GetRecovery(account_id));
+    if (!open.has_value()) {
+      return Status::NotFound("the account has no open recovery");
+    }
+    if (approved_by.empty() || approved_by == open->requested_by || approved_by == row.account_id) {
+      return Status::PermissionDenied(
+          "a recovery is completed by a second administrator, not the one who opened it");
+    }
+    const int64_t now = Now();
+    if (now < open->not_before_ms) {
+      const int64_t minutes = (open->not_before_ms - now + 59999) / 60000;
+      return Status::FailedPrecondition(
+          "the recovery can be completed in " + std::to_string(minutes) +
+          " min (the person is notified and may cancel it meanwhile)");
+    }
+    RecoveredCredentials out;
+    out.account_id = row.account_id;
+    out.temporary_password = RandomPassword(account.username);
+    MV_ASSIGN_OR_RETURN(std::string hash, HashPassword(out.temporary_password, options_.argon2));
+    Bytes sealed_totp;
+    const bool totp = row.totp_enabled || RequiresMfa(row.roles);
+    if (totp) {
+      SecretBytes secret(kTotpSecretBytes);
+      crypto::RandomBytes(secret.mutable_view());
+      MV_ASSIGN_OR_RETURN(sealed_totp, SealTotp(row.account_id, secret));
+      out.totp_secret_base32 = Base32Encode(secret.view());
+      out.otpauth_uri =
+          OtpauthUri(options_.totp_issuer, account.username, secret.view(), options_.totp);
+    }
+    MV_ASSIGN_OR_RETURN(auto audit, Audit("account.recovery-complete", row.account_id,
+                                          {{"recovery_id", open->recovery_id},
+                                           {"requested_by", open->requested_by},
+                                           {"second_factor", totp ? "replaced" : "none"}},
+                                          row.patient_id));
+    Status st = store_->CompleteRecovery(row.account_id, open->recovery_id, hash, sealed_totp, totp,
+                                         now, audit);
+    cache_.InvalidateAccount(row.account_id);
+    MV_RETURN_IF_ERROR(st);
+    MV_RETURN_IF_ERROR(store_->ClearLoginFailures(row.username_index));
     return out;
   }
 
@@ -662,6 +780,60 @@ class AccountServiceImpl final : public AccountService {
     return crypto::BlindIndex(index_key_, kUsernameIndexDomain, normalised);
   }
 
+  bool IsPersonal(const std::vector<std::string>& roles) const {
+    return !roles.empty() && std::all_of(roles.begin(), roles.end(), [&](const std::string& r) {
+      return std::find(options_.personal_roles.begin(), options_.personal_roles.end(), r) !=
+             options_.personal_roles.end();
+    });
+  }
+
+  // 10..500 bytes of UTF-8 text without control characters.
+  static bool IsValidRecoveryReason(std::string_view reason) {
+    if (reason.size() < 10 || reason.size() > 500 || !IsValidUtf8(reason)) {
+      return false;
+    }
+    return std::none_of(reason.begin(), reason.end(), [](char ch) {
+      const auto c = static_cast<uint8_t>(ch);
+      return c < 0x20 || c == 0x7f;
+    });
+  }
+
+  static Bytes RecoveryAad(std::string_view account_id, std::string_view recovery_id) {
+    std::string aad(kRecoveryAadPrefix);
+    aad.append(account_id).append("/").append(recovery_id);
+    return Bytes(aad.begin(), aad.end());
+  }
+
+  Result<Bytes> SealReason(std::string_view account_id, std::string_view recovery_id,
+                           std::string_view reason) const {
+    return crypto::AeadSeal(profile_key_, AsBytes(reason), RecoveryAad(account_id, recovery_id));
+  }
+
+  // 20 random characters with every class present (passes the strength
+  // policy; retried in the negligible case it contains the username).
+  std::string RandomPassword(std::string_view username) const {
+    static constexpr std::string_view kClasses[] = {
+        "abcdefghijkmnopqrstuvwxyz", "ABCDEFGHJKLMNPQRSTUVWXYZ", "23456789", "-_.!+=@#%"};
+    static constexpr std::string_view kAll =
+        "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-_.!+=@#%";
+    while (true) {
+      std::string pw;
+      for (std::string_view cls : kClasses) {
+        pw.push_back(cls[randombytes_uniform(static_cast<uint32_t>(cls.size()))]);
+      }
+      while (pw.size() < 20) {
+        pw.push_back(kAll[randombytes_uniform(static_cast<uint32_t>(kAll.size()))]);
+      }
+      // Fisher-Yates so the class characters are not always first.
+      for (size_t i = pw.size() - 1; i > 0; --i) {
+        std::swap(pw[i], pw[randombytes_uniform(static_cast<uint32_t>(i + 1))]);
+      }
+      if (CheckPasswordStrength(pw, username, options_.password_policy).ok()) {
+        return pw;
+      }
+    }
+  }
+
   bool RequiresMfa(const std::vector<std::string>& roles) const {
     return std::any_of(roles.begin(), roles.end(),
                        [&](const std::string& r) { return mfa_roles_.count(r) != 0; });
@@ -754,6 +926,7 @@ class AccountServiceImpl final : public AccountService {
     a.institution_id = row.institution_id;
     a.department_id = row.department_id;
     a.patient_id = row.patient_id;
+    a.home_institution_id = row.home_institution_id;
     a.totp_enabled = row.totp_enabled;
     a.disabled = row.disabled;
     a.created_at_ms = row.created_at_ms;

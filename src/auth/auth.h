@@ -121,6 +121,9 @@ struct Account {
   std::string institution_id;      // may be empty (patients, proxies)
   std::string department_id;       // may be empty
   std::string patient_id;          // the record a patient account is; else empty
+  // Personal accounts: the institution that registered them (whose admins
+  // may start a recovery); "" = registered by the platform or staff.
+  std::string home_institution_id;
   bool totp_enabled = false;
   bool disabled = false;
   int64_t created_at_ms = 0;
@@ -133,9 +136,29 @@ struct NewAccount {
   std::vector<std::string> roles;
   std::string institution_id;
   std::string department_id;
-  std::string patient_id;
+  std::string patient_id;  // at most one account per patient (AlreadyExists)
+  std::string home_institution_id;
   // Enrol a TOTP secret now. Forced on when a role requires MFA.
   bool enroll_totp = false;
+};
+
+// An open recovery of an account's credentials (RequestRecovery).
+struct Recovery {
+  std::string recovery_id;
+  std::string account_id;
+  std::string requested_by;    // the requesting administrator's account
+  std::string institution_id;  // the institution it was requested for ("" = platform)
+  std::string reason;
+  int64_t requested_at_ms = 0;
+  int64_t not_before_ms = 0;  // ApproveRecovery is refused before this
+};
+
+// What a completed recovery hands to the person, once.
+struct RecoveredCredentials {
+  std::string account_id;
+  std::string temporary_password;  // random; the person changes it after signing in
+  std::string totp_secret_base32;  // present when the account has a second factor
+  std::string otpauth_uri;
 };
 
 struct CreatedAccount {
@@ -176,6 +199,10 @@ struct AuthenticatedSession {
 struct AccountEvent {
   std::string_view action;      // "account.create", "account.roles", ...
   std::string_view subject_id;  // the account, institution or department concerned
+  // The record the subject account is, when it is a patient's: the ledger
+  // names it by its pseudonym so the patient sees the change in their access
+  // history (and is notified); never written in clear.
+  std::string_view patient_id;
   std::map<std::string, std::string> details;
 };
 
@@ -198,6 +225,13 @@ struct AuthOptions {
   Argon2Params argon2;
   TotpParams totp;
   std::string totp_issuer = "medvault";
+  // How long an account recovery of a personal account (a patient's or a
+  // proxy's) stays open before it can be completed: the patient is notified
+  // at once and may cancel it meanwhile. Staff accounts: no wait.
+  int64_t recovery_wait_ms = 24 * 60 * 60 * 1000;
+  // Role names of personal accounts (they belong to the person, not to an
+  // institution).
+  std::vector<std::string> personal_roles = {"patient", "family-proxy"};
   // Role names the policy knows, and those that require a second factor.
   std::vector<std::string> known_roles;
   std::vector<std::string> mfa_roles;
@@ -241,7 +275,33 @@ class AccountService {
   virtual Status ChangePassword(std::string_view account_id, std::string_view old_password,
                                 std::string_view new_password) = 0;
   // A new TOTP secret (enrolled at once); revokes every session.
+  // (Operator console only: the API recovers accounts through the two-person
+  // procedure below.)
   virtual Result<CreatedAccount> ResetTotp(std::string_view account_id) = 0;
+
+  // Account recovery, the only way the API replaces another person's
+  // credentials: one administrator opens it with a reason (10..500
+  // characters), a second one completes it. Opening, cancelling and
+  // completing are ledger entries that name the patient (by pseudonym) when
+  // the account is a patient's, so the patient sees them; a personal
+  // account's recovery can be completed only after recovery_wait_ms.
+  // RequestRecovery: AlreadyExists when one is open; InvalidArgument for a
+  // bad reason; NotFound for an unknown account.
+  virtual Result<Recovery> RequestRecovery(std::string_view account_id,
+                                           std::string_view requested_by,
+                                           std::string_view institution_id,
+                                           std::string_view reason) = 0;
+  // nullopt when none is open.
+  virtual Result<std::optional<Recovery>> GetRecovery(std::string_view account_id) = 0;
+  // NotFound when none is open.
+  virtual Status CancelRecovery(std::string_view account_id, std::string_view cancelled_by) = 0;
+  // New random password, a new TOTP secret when the account has (or its
+  // roles need) one, every session revoked, the lockout cleared.
+  // PermissionDenied when `approved_by` opened it (two people) or is the
+  // account itself; FailedPrecondition before not_before_ms; NotFound when
+  // none is open.
+  virtual Result<RecoveredCredentials> ApproveRecovery(std::string_view account_id,
+                                                       std::string_view approved_by) = 0;
 
   // Unauthenticated "invalid username or password" for unknown user or wrong
   // password (same text, same work); Unauthenticated "a one-time code is

@@ -221,6 +221,9 @@ struct RoleDef {
   bool requires_mfa = false;
   bool no_health_data = false;  // operators, auditors
   bool may_break_glass = false;
+  // Roles an account holding this one may give to others (`assigns`): the
+  // answer to "who could make whom more powerful", deny by default.
+  RoleSet assigns = 0;
   std::vector<RoleId> inherits;
   RoleSet closure = 0;  // itself and everything it inherits, transitively
   int line = 0;
@@ -249,6 +252,9 @@ class Policy {
   // Highest clearance over the expanded roles.
   int ClearanceOf(RoleSet roles) const;
   bool RequiresMfa(RoleSet roles) const;
+  // The roles a holder of `roles` may give to another account: the union of
+  // the `assigns` of the expanded roles (never inherited by the assigned).
+  RoleSet AssignableBy(RoleSet roles) const;
   // Whether any expanded role has the `break-glass` option.
   bool MayBreakGlass(RoleSet roles) const;
   // Whether any expanded role has the `no-health-data` option.

@@ -299,7 +299,7 @@ class Parser {
     if (line.tokens.size() < 2) {
       return Error(line.number,
                    "expected 'role NAME [inherits ROLES] [clearance 0..4] [mfa] [no-health-data] "
-                   "[break-glass]'");
+                   "[break-glass] [assigns ROLES]'");
     }
     const std::string& name = line.tokens[1];
     if (!ValidName(name)) {
@@ -320,6 +320,7 @@ class Parser {
     role.line = line.number;
     bool inherits_seen = false;
     bool clearance_seen = false;
+    bool assigns_seen = false;
     for (size_t i = 2; i < line.tokens.size(); ++i) {
       const std::string& opt = line.tokens[i];
       if (opt == "mfa" || opt == "no-health-data" || opt == "break-glass") {
@@ -332,12 +333,14 @@ class Parser {
         flag = true;
         continue;
       }
-      if (opt != "inherits" && opt != "clearance") {
+      if (opt != "inherits" && opt != "clearance" && opt != "assigns") {
         return Error(line.number, "unknown keyword " + Q(opt) +
                                       " in role (inherits, clearance, mfa, no-health-data, "
-                                      "break-glass)");
+                                      "break-glass, assigns)");
       }
-      bool& seen = opt == "inherits" ? inherits_seen : clearance_seen;
+      bool& seen = opt == "inherits"    ? inherits_seen
+                   : opt == "clearance" ? clearance_seen
+                                        : assigns_seen;
       if (seen) {
         return Error(line.number, Q(opt) + " given twice");
       }
@@ -359,13 +362,16 @@ class Parser {
       for (std::string_view parent : names) {
         const auto it = declared_.find(std::string(parent));
         if (it == declared_.end()) {
-          return Error(line.number, "unknown role " + Q(parent) + " in inherits");
+          return Error(line.number, "unknown role " + Q(parent) + " in " + opt);
         }
         if (it->second.id >= kMaxRoles) {
           return Error(line.number, "more than 64 roles");
         }
         const auto pid = static_cast<RoleId>(it->second.id);
-        if (std::find(role.inherits.begin(), role.inherits.end(), pid) == role.inherits.end()) {
+        if (opt == "assigns") {
+          role.assigns |= RoleSet{1} << pid;
+        } else if (std::find(role.inherits.begin(), role.inherits.end(), pid) ==
+                   role.inherits.end()) {
           role.inherits.push_back(pid);
         }
       }
@@ -725,6 +731,17 @@ int Policy::ClearanceOf(RoleSet roles) const {
 }
 
 bool Policy::RequiresMfa(RoleSet roles) const { return (Expand(roles) & mfa_roles_) != 0; }
+
+RoleSet Policy::AssignableBy(RoleSet roles) const {
+  RoleSet rest = Expand(roles);
+  RoleSet out = 0;
+  while (rest != 0) {
+    const int id = std::countr_zero(rest);
+    out |= roles_[static_cast<size_t>(id)].assigns;
+    rest &= rest - 1;
+  }
+  return out;
+}
 
 bool Policy::MayBreakGlass(RoleSet roles) const {
   return (Expand(roles) & break_glass_roles_) != 0;

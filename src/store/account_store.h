@@ -49,12 +49,28 @@ struct AccountRow {
   std::string institution_id;  // "" = none
   std::string department_id;   // "" = none; requires an institution
   std::string patient_id;      // "" = none
-  Bytes sealed_totp_secret;    // empty = none
+  // Personal accounts (patients, proxies) belong to no institution; this is
+  // the institution that registered them, whose administrators may start
+  // their recovery ("" = registered by the platform).
+  std::string home_institution_id;
+  Bytes sealed_totp_secret;  // empty = none
   bool totp_enabled = false;
   int64_t last_totp_step = 0;  // highest TOTP time step accepted so far
   bool disabled = false;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+};
+
+// An open account recovery (at most one per account): an administrator
+// asked for new credentials; a second one completes it (docs/api.md).
+struct RecoveryRow {
+  std::string account_id;
+  std::string recovery_id;
+  std::string requested_by;    // account id of the requesting administrator
+  std::string institution_id;  // the institution it was requested for ("" = platform)
+  Bytes sealed_reason;         // sealed by the caller
+  int64_t requested_at_ms = 0;
+  int64_t not_before_ms = 0;  // completion is refused before this
 };
 
 // Failed logins per username index (known usernames or not).
@@ -106,7 +122,9 @@ class AccountStore {
   virtual Result<std::vector<DepartmentRow>> ListDepartments(std::string_view institution_id) = 0;
 
   // --- Accounts -----------------------------------------------------------
-  // AlreadyExists when the account id or the username index is taken;
+  // AlreadyExists when the account id or the username index is taken, or
+  // when another account already is the record `patient_id` (one account
+  // per patient: a second one would be a way into the record);
   // NotFound for an unknown institution or department, or a department of
   // another institution; InvalidArgument for a malformed row.
   virtual Status CreateAccount(const AccountRow& row, AuditEntries audit = {}) = 0;
@@ -127,6 +145,22 @@ class AccountStore {
   // Replaces the TOTP secret (empty = none) and resets the replay step to 0.
   virtual Status SetTotp(std::string_view account_id, ByteView sealed_totp_secret, bool enabled,
                          int64_t now_ms, AuditEntries audit = {}) = 0;
+  // --- Account recovery ---------------------------------------------------
+  // AlreadyExists when the account has an open recovery; NotFound for an
+  // unknown account.
+  virtual Status CreateRecovery(const RecoveryRow& row, AuditEntries audit = {}) = 0;
+  // nullopt when the account has no open recovery.
+  virtual Result<std::optional<RecoveryRow>> GetRecovery(std::string_view account_id) = 0;
+  // Withdraws the open recovery `recovery_id`; NotFound when it is not open.
+  virtual Status CancelRecovery(std::string_view account_id, std::string_view recovery_id,
+                                AuditEntries audit = {}) = 0;
+  // In one transaction: closes the open recovery `recovery_id` (NotFound when
+  // it is not open), stores the new password hash and TOTP secret (empty =
+  // none), resets the replay step and revokes every live session.
+  virtual Status CompleteRecovery(std::string_view account_id, std::string_view recovery_id,
+                                  std::string_view password_hash, ByteView sealed_totp_secret,
+                                  bool totp_enabled, int64_t now_ms, AuditEntries audit = {}) = 0;
+
   // Replay guard: atomically raises last_totp_step to `step` when it is
   // greater than the stored one. False when `step` was not greater (a code
   // of that step, or an earlier one, was already accepted).

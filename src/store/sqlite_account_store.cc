@@ -98,6 +98,21 @@ CREATE TABLE session_tokens (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX session_tokens_by_session ON session_tokens(session_id);
 )sql"},
+    // Account recovery (issue 13): the registering institution of personal
+    // accounts and the open recovery requests.
+    {2, R"sql(
+ALTER TABLE accounts ADD COLUMN home_institution_id TEXT REFERENCES institutions(institution_id);
+CREATE INDEX accounts_by_patient ON accounts(patient_id);
+CREATE TABLE account_recoveries (
+  account_id      TEXT PRIMARY KEY NOT NULL REFERENCES accounts(account_id),
+  recovery_id     TEXT NOT NULL UNIQUE,
+  requested_by    TEXT NOT NULL,
+  institution_id  TEXT,
+  sealed_reason   BLOB NOT NULL,
+  requested_at_ms INTEGER NOT NULL,
+  not_before_ms   INTEGER NOT NULL
+) STRICT;
+)sql"},
 };
 
 // ---------------------------------------------------------------------------
@@ -129,10 +144,11 @@ constexpr std::string_view kSqlListDepartments =
 #define MV_ACCOUNT_COLUMNS                                                                  \
   "account_id, username_index, sealed_profile, password_hash, roles, institution_id, "      \
   "department_id, patient_id, sealed_totp_secret, totp_enabled, last_totp_step, disabled, " \
-  "created_at_ms, updated_at_ms"
+  "created_at_ms, updated_at_ms, home_institution_id"
 constexpr std::string_view kSqlInsertAccount =
     "INSERT INTO accounts(" MV_ACCOUNT_COLUMNS
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+constexpr std::string_view kSqlPatientTaken = "SELECT 1 FROM accounts WHERE patient_id = ?1";
 constexpr std::string_view kSqlUsernameTaken = "SELECT 1 FROM accounts WHERE username_index = ?1";
 constexpr std::string_view kSqlAccountIdTaken = "SELECT 1 FROM accounts WHERE account_id = ?1";
 constexpr std::string_view kSqlGetAccount =
@@ -151,6 +167,14 @@ constexpr std::string_view kSqlSetPasswordHash =
 constexpr std::string_view kSqlSetTotp =
     "UPDATE accounts SET sealed_totp_secret = ?2, totp_enabled = ?3, last_totp_step = 0, "
     "updated_at_ms = ?4 WHERE account_id = ?1";
+constexpr std::string_view kSqlInsertRecovery =
+    "INSERT INTO account_recoveries(account_id, recovery_id, requested_by, institution_id, "
+    "sealed_reason, requested_at_ms, not_before_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr std::string_view kSqlGetRecovery =
+    "SELECT account_id, recovery_id, requested_by, institution_id, sealed_reason, "
+    "requested_at_ms, not_before_ms FROM account_recoveries WHERE account_id = ?1";
+constexpr std::string_view kSqlDeleteRecovery =
+    "DELETE FROM account_recoveries WHERE account_id = ?1 AND recovery_id = ?2";
 constexpr std::string_view kSqlAdvanceTotpStep =
     "UPDATE accounts SET last_totp_step = ?2 WHERE account_id = ?1 AND last_totp_step < ?2";
 
@@ -276,6 +300,19 @@ AccountRow ReadAccount(const Stmt& s) {
   r.disabled = s.ColInt(11) != 0;
   r.created_at_ms = s.ColInt(12);
   r.updated_at_ms = s.ColInt(13);
+  r.home_institution_id = s.ColText(14);
+  return r;
+}
+
+RecoveryRow ReadRecovery(const Stmt& s) {
+  RecoveryRow r;
+  r.account_id = s.ColText(0);
+  r.recovery_id = s.ColText(1);
+  r.requested_by = s.ColText(2);
+  r.institution_id = s.ColText(3);
+  r.sealed_reason = s.ColBlob(4);
+  r.requested_at_ms = s.ColInt(5);
+  r.not_before_ms = s.ColInt(6);
   return r;
 }
 
@@ -502,9 +539,20 @@ class SqliteAccountStore final : public AccountStore {
         return Status::AlreadyExists("account already exists");
       }
     }
-    if (!row.institution_id.empty()) {
+    if (!row.patient_id.empty()) {
+      MV_STMT(s, *writer_, kSqlPatientTaken);
+      s.Text(1, row.patient_id);
+      MV_ASSIGN_OR_RETURN(bool taken, s.Step("create account"));
+      if (taken) {
+        return Status::AlreadyExists("this patient already has an account");
+      }
+    }
+    for (const std::string* inst : {&row.institution_id, &row.home_institution_id}) {
+      if (inst->empty()) {
+        continue;
+      }
       MV_STMT(s, *writer_, kSqlGetInstitution);
-      s.Text(1, row.institution_id);
+      s.Text(1, *inst);
       MV_ASSIGN_OR_RETURN(bool found, s.Step("create account"));
       if (!found) {
         return Status::NotFound("institution not found");
@@ -537,6 +585,7 @@ class SqliteAccountStore final : public AccountStore {
           .Int(12, row.disabled ? 1 : 0)
           .Int(13, row.created_at_ms)
           .Int(14, row.updated_at_ms);
+      TextOrNull(s, 15, row.home_institution_id);
       MV_RETURN_IF_ERROR(s.Exec("create account"));
     }
     MV_RETURN_IF_ERROR(AuditLocked(audit));
@@ -623,6 +672,111 @@ class SqliteAccountStore final : public AccountStore {
       s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, enabled ? 1 : 0).Int(4, now_ms);
       return ExecOneRow(s, "set totp");
     });
+  }
+
+  // --- Account recovery ---------------------------------------------------
+
+  Status CreateRecovery(const RecoveryRow& row, AuditEntries audit) override {
+    if (row.account_id.empty() || row.recovery_id.empty() || row.requested_by.empty() ||
+        row.sealed_reason.empty()) {
+      return Status::InvalidArgument(
+          "a recovery needs an account, an id, a requester and a sealed reason");
+    }
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *writer_, kSqlAccountIdTaken);
+      s.Text(1, row.account_id);
+      MV_ASSIGN_OR_RETURN(bool found, s.Step("create recovery"));
+      if (!found) {
+        return Status::NotFound("account not found");
+      }
+    }
+    {
+      MV_STMT(s, *writer_, kSqlGetRecovery);
+      s.Text(1, row.account_id);
+      MV_ASSIGN_OR_RETURN(bool open, s.Step("create recovery"));
+      if (open) {
+        return Status::AlreadyExists("the account already has an open recovery");
+      }
+    }
+    {
+      MV_STMT(s, *writer_, kSqlInsertRecovery);
+      s.Text(1, row.account_id).Text(2, row.recovery_id).Text(3, row.requested_by);
+      TextOrNull(s, 4, row.institution_id);
+      s.Blob(5, row.sealed_reason).Int(6, row.requested_at_ms).Int(7, row.not_before_ms);
+      MV_RETURN_IF_ERROR(s.Exec("create recovery"));
+    }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  Result<std::optional<RecoveryRow>> GetRecovery(std::string_view account_id) override {
+    ReaderPool::Lease r(*readers_);
+    MV_STMT(s, r.conn(), kSqlGetRecovery);
+    s.Text(1, account_id);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("get recovery"));
+    if (!row) {
+      return std::optional<RecoveryRow>();
+    }
+    return std::optional<RecoveryRow>(ReadRecovery(s));
+  }
+
+  Status CancelRecovery(std::string_view account_id, std::string_view recovery_id,
+                        AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    MV_RETURN_IF_ERROR(DeleteRecoveryLocked(account_id, recovery_id));
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  Status CompleteRecovery(std::string_view account_id, std::string_view recovery_id,
+                          std::string_view password_hash, ByteView sealed_totp_secret,
+                          bool totp_enabled, int64_t now_ms, AuditEntries audit) override {
+    if (password_hash.empty()) {
+      return Status::InvalidArgument("password hash must not be empty");
+    }
+    if (totp_enabled && sealed_totp_secret.empty()) {
+      return Status::InvalidArgument("TOTP enabled without a secret");
+    }
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    MV_RETURN_IF_ERROR(DeleteRecoveryLocked(account_id, recovery_id));
+    {
+      MV_STMT(s, *writer_, kSqlSetPasswordHash);
+      s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
+      MV_RETURN_IF_ERROR(ExecOneRow(s, "complete recovery"));
+    }
+    {
+      MV_STMT(s, *writer_, kSqlSetTotp);
+      s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, totp_enabled ? 1 : 0).Int(4, now_ms);
+      MV_RETURN_IF_ERROR(ExecOneRow(s, "complete recovery"));
+    }
+    {
+      MV_STMT(s, *writer_, kSqlRevokeAccountSessions);
+      s.Text(1, account_id).Int(2, now_ms).Text(3, "account recovered");
+      MV_RETURN_IF_ERROR(s.Exec("complete recovery"));
+    }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
+  }
+
+  // REQUIRES: write_mu_ held and a transaction open.
+  Status DeleteRecoveryLocked(std::string_view account_id, std::string_view recovery_id) {
+    MV_STMT(s, *writer_, kSqlDeleteRecovery);
+    s.Text(1, account_id).Text(2, recovery_id);
+    MV_RETURN_IF_ERROR(s.Exec("close recovery"));
+    if (sqlite3_changes(writer_->db()) == 0) {
+      return Status::NotFound("no such open recovery");
+    }
+    return Status::Ok();
   }
 
   Status CheckAuditHook(AuditEntries audit) const {

@@ -109,9 +109,16 @@ export async function accountsView(main, instParam) {
           ? act('Enable', 'account-enable', (b) => post(b, 'enable', null, `${a.username} enabled.`))
           : act('Disable', 'account-disable', (b) => post(b, 'disable', ['Disable this account?', `${a.username} is signed out everywhere and cannot sign in until enabled again.`, 'Disable'], `${a.username} disabled.`), 'danger'),
         act('Sign out everywhere', 'account-revoke', (b) => post(b, 'revoke-sessions', ['Sign this account out everywhere?', `Every session of ${a.username} ends at once.`, 'Sign out'], `${a.username} signed out everywhere.`)),
-        act('New one-time code key', 'account-reset-totp', async (b) => {
-          const data = await post(b, 'reset-totp', ['Reset the second factor?', `${a.username} is signed out and needs the new key in their authenticator app.`, 'Reset'], 'Second factor reset.');
-          if (data && data.totp_secret) showSecret(data);
+        // Credentials are replaced only by a recovery: one administrator
+        // opens it with a reason, a second one completes it (a patient's
+        // after a waiting period during which they are told and may cancel).
+        act('Start recovery…', 'account-recovery-start', async (b) => {
+          const reason = await askReason(a);
+          if (reason) await post(b, 'recovery', null, `Recovery of ${a.username} opened; a second administrator completes it.`, { reason });
+        }),
+        act('Complete recovery', 'account-recovery-approve', async (b) => {
+          const data = await post(b, 'recovery/approve', ['Complete the recovery?', `${a.username} is signed out everywhere and gets a temporary password${a.totp_enabled ? ' and a new second-factor key' : ''}, shown once.`, 'Complete'], 'Recovery completed.');
+          if (data && data.temporary_password) showRecovered(a, data);
         })));
   }
 
@@ -120,6 +127,41 @@ export async function accountsView(main, instParam) {
     h('section', { class: 'panel', 'aria-labelledby': 'acc-h' }, h('h2', { id: 'acc-h' }, `Accounts of ${(insts.find((i) => i.institution_id === instId) || {}).name || 'the platform'}`), tableBox),
     h('section', { class: 'panel', 'aria-labelledby': 'new-acc-h' }, h('h2', { id: 'new-acc-h' }, 'Create an account'), createAccountForm(instId, deps, load)));
   await load();
+}
+
+function askReason(a) {
+  return openDialog({
+    title: `Start the recovery of ${a.username}`,
+    testid: 'recovery-dialog',
+    initialFocus: '[data-testid=recovery-reason]',
+    build: (close) => {
+      const area = h('textarea', { 'data-testid': 'recovery-reason', minlength: '10', maxlength: '500', rows: '3', required: true });
+      const form = h('form', null,
+        h('label', null, 'Why can the person not sign in? (10 to 500 characters; the person is told)', area),
+        h('div', { class: 'actions' },
+          h('button', { type: 'submit', class: 'primary', 'data-testid': 'recovery-submit' }, 'Open recovery'),
+          h('button', { type: 'button', onclick: () => close(null) }, 'Cancel')));
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const reason = area.value.trim();
+        if (reason.length >= 10) close(reason);
+      });
+      return form;
+    },
+  });
+}
+
+function showRecovered(a, data) {
+  return openDialog({
+    title: 'New credentials (shown once)',
+    testid: 'recovered-dialog',
+    initialFocus: '[data-testid=recovered-close]',
+    build: (close) => h('div', null,
+      h('p', null, `Hand these to ${a.display_name || a.username} in person. They change the password after signing in.`),
+      h('p', null, 'Temporary password: ', h('code', { 'data-testid': 'recovered-password', class: 'secret' }, data.temporary_password)),
+      data.totp_secret ? h('p', null, 'Second factor key: ', h('code', { 'data-testid': 'totp-secret', class: 'secret' }, data.totp_secret)) : null,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', 'data-testid': 'recovered-close', onclick: () => close() }, 'I have handed them over'))),
+  });
 }
 
 function showSecret(data) {

@@ -30,15 +30,42 @@ export function overviewView(main, pid) {
       h('a', { href: '#/me/add', class: 'button' }, 'Record something else')),
     measurementsPanel(pid));
   api('GET', '/api/v1/me/notifications').then(async ({ data }) => {
-    const list = data.notifications || [];
-    if (!list.length) return;
+    const all = data.notifications || [];
+    const recoveries = all.filter((n) => n.kind === 'account-recovery');
+    const list = all.filter((n) => n.kind === 'break-glass');
+    if (!list.length && !recoveries.length) return;
     await learnNames(pid).catch(() => {});
-    replace(alerts, h('section', { class: 'panel alert-panel', 'aria-labelledby': 'notif-h' },
-      h('h2', { id: 'notif-h' }, 'Emergency access to your record'),
-      h('p', null, 'These people opened your record in an emergency. A privacy officer reviews every one.'),
-      h('ul', null, list.map((n) => h('li', { 'data-testid': 'notification-item' },
-        h('strong', null, knownNames.get(n.account_id) || `Account ${shortId(n.account_id)}`), ' on ', timeEl(n.at),
-        ` (until ${fmtDateTime(n.until)}). Reason given: “${n.reason}”.`)))));
+    const panels = [];
+    // Someone asked for new credentials for this account: the person sees
+    // it at once and stops it if they did not ask.
+    for (const n of recoveries) {
+      const status = h('p', { role: 'status' });
+      const stop = h('button', { type: 'button', class: 'danger', 'data-testid': 'recovery-cancel' }, 'I did not ask for this: stop it');
+      stop.addEventListener('click', async () => {
+        stop.disabled = true;
+        try {
+          await api('DELETE', '/api/v1/me/recovery');
+          status.textContent = 'Stopped. Your password and second factor stay as they are.';
+        } catch (err) {
+          stop.disabled = false;
+          status.textContent = errorWords(err);
+        }
+      });
+      panels.push(h('section', { class: 'panel alert-panel', 'aria-labelledby': 'recovery-h', 'data-testid': 'recovery-notice' },
+        h('h2', { id: 'recovery-h' }, 'Someone asked to reset your sign-in'),
+        h('p', null, `An administrator opened a recovery of your account on `, timeEl(n.at),
+          `. Reason given: “${n.reason}”. A second administrator can complete it from ${fmtDateTime(n.until)}; your sessions then end and you get a temporary password.`),
+        stop, status));
+    }
+    if (list.length) {
+      panels.push(h('section', { class: 'panel alert-panel', 'aria-labelledby': 'notif-h' },
+        h('h2', { id: 'notif-h' }, 'Emergency access to your record'),
+        h('p', null, 'These people opened your record in an emergency. A privacy officer reviews every one.'),
+        h('ul', null, list.map((n) => h('li', { 'data-testid': 'notification-item' },
+          h('strong', null, knownNames.get(n.account_id) || `Account ${shortId(n.account_id)}`), ' on ', timeEl(n.at),
+          ` (until ${fmtDateTime(n.until)}). Reason given: “${n.reason}”.`)))));
+    }
+    replace(alerts, ...panels);
   }).catch(() => {});
 }
 
