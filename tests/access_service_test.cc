@@ -166,8 +166,17 @@ TEST_F(AccessServiceTest, ProxyNeedsTheRoleAndCannotManageConsent) {
   r.actions = {Action::kRead};
   EXPECT_EQ(service_->AddProxy(patient_, r).status().code(), StatusCode::kInvalidArgument);
   r.proxy_account_id = proxy_;
-  r.actions = {Action::kRead, Action::kManageConsent};
-  EXPECT_EQ(service_->AddProxy(patient_, r).status().code(), StatusCode::kInvalidArgument);
+  // Only the record's own reading and writing actions: never consent,
+  // erasure, break-glass or anything beyond the record.
+  for (Action extra :
+       {Action::kManageConsent, Action::kErasePatient, Action::kBreakGlass,
+        Action::kManageRelationship, Action::kDelegate, Action::kManageAccounts, Action::kReadAudit,
+        Action::kSearchPatients, Action::kCreatePatient, Action::kReadMetrics}) {
+    r.actions = {Action::kRead, extra};
+    EXPECT_EQ(service_->AddProxy(patient_, r).status().code(), StatusCode::kInvalidArgument)
+        << policy::ActionName(extra);
+  }
+  EXPECT_TRUE(data_->ProxiesOf(patient_).empty());
   r.actions = {Action::kRead, Action::kWrite};
   r.path_prefixes = {};
   EXPECT_EQ(service_->AddProxy(patient_, r).status().code(), StatusCode::kInvalidArgument);

@@ -97,6 +97,54 @@ TEST_F(HttpAuthzTest, EveryDataRouteAsksTheDecisionPoint) {
   }
 }
 
+// An unknown patient and a forbidden one get the same answer on every
+// route that names a patient: the decision comes before anything is read.
+TEST_F(HttpAuthzTest, UnknownAndForbiddenPatientsLookTheSame) {
+  SetUpPatient();
+  auto stranger = MakeAccount("dr.stranger", {"doctor"});  // treats nobody
+  auto c = ClientWith(SignIn(stranger));
+  const std::string unknown = NewRandomId();
+  auto strip = [](const httplib::Result& r) {
+    if (!r) {
+      return std::string("no response");
+    }
+    auto j = json::parse(r->body, nullptr, false);
+    if (!j.is_discarded() && j.contains("error")) {
+      j["error"].erase("request_id");
+    }
+    return std::to_string(r->status) + " " + (j.is_discarded() ? r->body : j.dump());
+  };
+  int compared = 0;
+  for (const std::string& route : server_->DataRoutes()) {
+    const std::string method = route.substr(0, route.find(' '));
+    std::string path = route.substr(route.find(' ') + 1);
+    if (method != "GET" || path.find("/patients/{id}") == std::string::npos) {
+      continue;
+    }
+    path = std::regex_replace(path, std::regex("\\{path\\}"), "physical-signs/blood-pressure");
+    path = std::regex_replace(path, std::regex("\\{([a-z-]+)\\|[^}]*\\}"), "$1");
+    for (const std::string& query : {std::string(), std::string("?prefix=physical-signs")}) {
+      if (!query.empty() && path.find("/segments") + 9 != path.size()) {
+        continue;
+      }
+      auto known = c->Get((std::regex_replace(path, std::regex("\\{id\\}"), patient_id_) + query +
+                           (path.find("/export") != std::string::npos ? "?format=fhir" : ""))
+                              .c_str());
+      auto none = c->Get((std::regex_replace(path, std::regex("\\{id\\}"), unknown) + query +
+                          (path.find("/export") != std::string::npos ? "?format=fhir" : ""))
+                             .c_str());
+      ASSERT_TRUE(known && none) << path;
+      EXPECT_EQ(known->status, 403) << path << " " << known->body;
+      std::string a = strip(known);
+      std::string b = strip(none);
+      EXPECT_EQ(a, b) << route << query;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 6);
+  c.reset();
+}
+
 TEST_F(HttpAuthzTest, SelfRoutesNeedASessionButNoDecision) {
   SetUpPatient();
   auto me = patient_client_->Get("/api/v1/me");

@@ -102,6 +102,13 @@ TEST_F(RoutesAccessTest, BadProxiesAreRefused) {
                                        {"path_prefixes", {"physical-signs"}},
                                        {"actions", {"read"}}}),
               400, "INVALID_ARGUMENT");
+  // A proxy link carrying break-glass (or consent management) is refused.
+  for (const char* action : {"break-glass", "manage-consent", "erase-patient"}) {
+    ExpectError(PatientPost("/proxies", {{"proxy_account_id", proxy.account_id},
+                                         {"path_prefixes", {""}},
+                                         {"actions", {"read", action}}}),
+                400, "INVALID_ARGUMENT");
+  }
   EXPECT_TRUE(PatientGet("/proxies")["proxies"].empty());
 }
 

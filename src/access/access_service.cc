@@ -16,6 +16,24 @@
 namespace medvault::access {
 namespace {
 
+// What a family-proxy link may carry (AddProxy): the patient's own actions on
+// their record (docs/policy.md, step 4) minus managing consents (a proxy
+// cannot widen what the patient set) and relationships.
+bool ProxyMayBeGiven(policy::Action a) {
+  using policy::Action;
+  switch (a) {
+    case Action::kRead:
+    case Action::kList:
+    case Action::kWrite:
+    case Action::kExport:
+    case Action::kReadDemographics:
+    case Action::kReadAccessHistory:
+      return true;
+    default:
+      return false;
+  }
+}
+
 using nlohmann::json;
 using policy::Action;
 
@@ -293,8 +311,11 @@ class AccessServiceImpl final : public AccessService {
     p.proxy_account_id = req.proxy_account_id;
     p.path_prefixes = req.path_prefixes;
     for (Action a : req.actions) {
-      if (a == Action::kManageConsent || a == Action::kErasePatient) {
-        // A proxy acts within what the patient set; it cannot widen it.
+      // A proxy acts on the patient's record within what the patient set: the
+      // record's own reading and writing actions only (deny by default). It
+      // cannot widen its scope (consents), erase, break the glass, or act on
+      // anything that is not this record.
+      if (!ProxyMayBeGiven(a)) {
         return Status::InvalidArgument("a proxy cannot be given " +
                                        std::string(policy::ActionName(a)));
       }

@@ -980,7 +980,13 @@ class HttpServer final : public Server, public internal::RouteTable {
       gate = SegmentResource(id, prefix);
     }
     const bool gate_ok = call.Permits(Action::kList, gate);
-    MV_ASSIGN_OR_RETURN(auto tree, records_->ListTree(id, prefix));
+    auto listed = records_->ListTree(id, prefix);
+    if (!listed.ok() && !gate_ok && listed.status().code() == StatusCode::kNotFound) {
+      // Not permitted on the record: an unknown patient gets the same deny
+      // as a forbidden one (the tree's 404 would tell them apart).
+      return call.Decide(Action::kList, gate);
+    }
+    MV_ASSIGN_OR_RETURN(auto tree, std::move(listed));
     json arr = json::array();
     for (const auto& s : tree) {
       if (!call.Permits(Action::kList, SegmentResource(id, s.path, s.sensitivity))) {
