@@ -318,3 +318,42 @@ test('a session revoked by the administrator returns to sign-in, then to the sam
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('an administrator opens a recovery of the patient\'s account; she is told and stops it', async () => {
+  // The administrator, in the portal: Ada's account is among those her
+  // hospital registered; "Start recovery…" asks for a reason.
+  const adminTab = await signIn(admin);
+  const { page } = adminTab;
+  await page.getByTestId('nav-accounts').click();
+  const row = page.locator(`[data-testid=account-row][data-account-id="${ada.id}"]`);
+  await row.waitFor();
+  await row.getByTestId('account-recovery-start').click();
+  const reason = 'Ada called: lost her phone and forgot her password';
+  await page.getByTestId('recovery-reason').fill(reason);
+  await page.getByTestId('recovery-submit').click();
+  await page.getByTestId('status').filter({ hasText: 'Recovery of ada opened' }).waitFor();
+  await screenshot(page, 'admin-recovery-opened');
+  // Completing it needs a second administrator.
+  await row.getByTestId('account-recovery-approve').click();
+  await page.getByTestId('confirm-ok').click();
+  await page.getByTestId('status').filter({ hasText: 'second administrator' }).waitFor();
+  assert.deepEqual(adminTab.problems, []);
+  await adminTab.context.close();
+
+  // Ada sees it on her home page, with the reason, and stops it.
+  const patient = await signIn(ada);
+  const notice = patient.page.getByTestId('recovery-notice');
+  await notice.waitFor();
+  assert.match(await notice.innerText(), /Lost her phone|lost her phone/);
+  await screenshot(patient.page, 'patient-recovery-notice');
+  await patient.page.getByTestId('recovery-cancel').click();
+  await notice.getByText('Stopped. Your password and second factor stay as they are.').waitFor();
+  assert.deepEqual(patient.problems, []);
+  await patient.context.close();
+
+  // Nothing is left open: her next sign-in shows no notice.
+  const again = await signIn(ada);
+  await again.page.getByTestId('latest-bp-value').waitFor();
+  assert.equal(await again.page.getByTestId('recovery-notice').count(), 0);
+  await again.context.close();
+});

@@ -92,6 +92,10 @@ TEST_F(RoutesAdminTest, APersonalAccountNeverBecomesAStaffOrPlatformAccount) {
   const std::string id = body["account_id"];
   EXPECT_EQ(body["institution_id"], "");
   EXPECT_EQ(body["home_institution_id"], institution_id_);
+  // The institution that registered it lists it among the accounts it governs.
+  auto listed = admin_client_->Get("/api/v1/accounts");
+  ASSERT_TRUE(listed);
+  EXPECT_NE(listed->body.find(id), std::string::npos) << listed->body;
   // The reported escalation: a patient account given an administrative role
   // (with no institution: a platform administrator).
   for (const json& roles : {json{"institution-admin"}, json{"doctor"}, json{"patient", "nurse"},

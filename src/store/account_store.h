@@ -131,7 +131,8 @@ class AccountStore {
   // NotFound when absent.
   virtual Result<AccountRow> GetAccount(std::string_view account_id) = 0;
   virtual Result<AccountRow> FindAccountByUsernameIndex(ByteView username_index) = 0;
-  // "" for all institutions. In creation order.
+  // "" for all institutions; else the institution's staff and the personal
+  // accounts it registered (its home). In creation order.
   virtual Result<std::vector<AccountRow>> ListAccounts(std::string_view institution_id) = 0;
   // Each of these: NotFound for an unknown account.
   // Writes that carry `audit` entries append them (through the options'

@@ -157,7 +157,8 @@ constexpr std::string_view kSqlFindAccountByIndex =
     "SELECT " MV_ACCOUNT_COLUMNS " FROM accounts WHERE username_index = ?1";
 constexpr std::string_view kSqlListAccounts =
     "SELECT " MV_ACCOUNT_COLUMNS
-    " FROM accounts WHERE ?1 = '' OR institution_id = ?1 ORDER BY created_at_ms, rowid";
+    " FROM accounts WHERE ?1 = '' OR institution_id = ?1 OR home_institution_id = ?1 "
+    "ORDER BY created_at_ms, rowid";
 constexpr std::string_view kSqlSetRoles =
     "UPDATE accounts SET roles = ?2, updated_at_ms = ?3 WHERE account_id = ?1";
 constexpr std::string_view kSqlSetDisabled =
