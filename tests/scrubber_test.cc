@@ -325,6 +325,11 @@ TEST_F(ScrubberTest, WithTheLedgerAnIntactStoreHasNoFindings) {
     EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
     EXPECT_EQ(r.writes_logged, 5u);
   }
+  // An erased patient's rows stay as tombstones with their hashes: still
+  // what the ledger logged.
+  ASSERT_TRUE(service_->ErasePatient(alice_).ok());
+  ScrubReport r = MustScrub(false);
+  EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
 }
 
 // The audit's attack: the newest version's row and object deleted. Every

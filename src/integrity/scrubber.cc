@@ -328,11 +328,12 @@ class Scrubber {
     }
     for (uint32_t u : unknown) {
       const Logged& l = logged_[u];
-      MV_RETURN_IF_ERROR(EmitVersion(
-          kMissingVersion, "", snap_.paths[l.path], l.version, "",
-          "the ledger logged this version (entry " + std::to_string(l.seq) +
-              ") for patient reference " + refs_[l.ref] +
-              ", but no patient in the metadata has that reference: the patient's rows are gone"));
+      MV_RETURN_IF_ERROR(
+          EmitVersion(kMissingVersion, "", snap_.paths[l.path], l.version, "",
+                      "the ledger logged this version (entry " + std::to_string(l.seq) +
+                          ") for patient reference " + refs_[l.ref] +
+                          ", but no segment version in the metadata belongs to a patient with that "
+                          "reference: the patient's rows are gone"));
     }
     return ReportUnlogged(unlogged);
   }
