@@ -8,7 +8,11 @@
 //    the RecordService, which also catches a consistent edit of metadata and
 //    object (the AEAD associated data binds patient, path, version and
 //    object id, so a ciphertext moved to another place does not open).
-// A listing pass then reports objects that no metadata row references.
+// With a WriteLog, the versions are also compared with the writes the ledger
+// logged: a version deleted with its object (a rollback of the record) leaves
+// every remaining object intact, and only the ledger still names it.
+// A listing pass then reports objects that no metadata row references and
+// reclaims those older than a grace period.
 //
 // Findings carry ids, segment paths, object keys, hashes and sizes only:
 // never health data or keys. They can go to the audit ledger (on_finding)

@@ -2,6 +2,16 @@
 // pass for orphans.
 //
 // Phases:
+//  0. Ledger (with a WriteLog), before the snapshot: every segment write the
+//     ledger logged is read once into memory (interned paths and patient
+//     references). A write's entry commits in the same transaction as its
+//     row, so every entry read here has its row in the snapshot taken after.
+//     After the snapshot the two sides are sorted by (patient, path, version)
+//     and merge-joined: O(n log n), no per-row query. A logged version absent
+//     from the metadata is "rolled-back" (newer than the path's newest row)
+//     or "missing-version"; a row whose hash no entry logged is a candidate
+//     "unlogged-version", re-checked against the entries appended since the
+//     first read (a write that committed between the two reads is logged).
 //  1. Snapshot: every metadata row is copied into memory (ids and paths
 //     interned), so that no read transaction stays open during the long
 //     hashing pass (an open reader would hold back WAL checkpoints). Two
@@ -17,16 +27,6 @@
 //     hashed once. Deep mode decrypts through the RecordService instead (the
 //     store still checks the hash on the way) and falls back to the fast
 //     classification only when that fails.
-//  0. Ledger (with a WriteLog), before the snapshot: every segment write the
-//     ledger logged is read once into memory (interned paths and patient
-//     references). A write's entry commits in the same transaction as its
-//     row, so every entry read here has its row in the snapshot taken after.
-//     After the snapshot the two sides are sorted by (patient, path, version)
-//     and merge-joined: O(n log n), no per-row query. A logged version absent
-//     from the metadata is "rolled-back" (newer than the path's newest row)
-//     or "missing-version"; a row whose hash no entry logged is a candidate
-//     "unlogged-version", re-checked against the entries appended since the
-//     first read (a write that committed between the two reads is logged).
 //  3. Orphans: the store is listed and keys absent from the snapshot become
 //     candidates, re-checked at the end against the current metadata so that
 //     an object written while the scrub ran (object first, row just after) is
