@@ -66,6 +66,7 @@ TEST(ConfigTest, LedgerAndAccountSettings) {
                               "ledger_synchronous = normal\nwitness_quorum = 2\n"
                               "witness_keys = a+00000000+AQ, b+11111111+AQ\n"
                               "scrub_interval_minutes = 0\nargon2_memory_kib = 8\n"
+                              "scrub_orphan_grace_seconds = 120\n"
                               "access_token_minutes = 5\nledger_origin = example.org/log\n",
                               "f")
                   .ok());
@@ -74,13 +75,16 @@ TEST(ConfigTest, LedgerAndAccountSettings) {
   ASSERT_EQ(c.witness_keys.size(), 2u);
   EXPECT_EQ(c.witness_keys[1], "b+11111111+AQ");
   EXPECT_EQ(c.scrub_interval_minutes, 0);
+  EXPECT_EQ(c.scrub_orphan_grace_seconds, 120);
+  EXPECT_EQ(Config().scrub_orphan_grace_seconds, 3600);
   EXPECT_EQ(c.argon2_memory_kib, 8u);
   EXPECT_EQ(c.access_token_minutes, 5);
   EXPECT_EQ(c.ledger_origin, "example.org/log");
   for (const char* bad :
        {"ledger_synchronous = sometimes", "witness_quorum = 0", "scrub_interval_minutes = -1",
         "argon2_memory_kib = 1", "access_token_minutes = 0", "ledger_origin = has space",
-        "argon2_iterations = 65"}) {
+        "argon2_iterations = 65", "scrub_orphan_grace_seconds = 59",
+        "scrub_orphan_grace_seconds = 2592001"}) {
     Config d;
     Status st = ApplyConfigText(d, bad, "medvault.conf");
     EXPECT_FALSE(st.ok()) << bad;

@@ -468,9 +468,12 @@ TEST_F(DecisionPointTest, Step7ExplicitDenial) {
   EXPECT_DECISION(d, kDeny, kConsentDenied);
   EXPECT_EQ(d.basis_id, "deny-im");
   EXPECT_DECISION(Decide(doc, Action::kList, Cardio(), At(kT)), kDeny, kConsentDenied);
-  // actions == 0 means read and list: writing and exporting stay with the role.
+  // actions == 0 means every revealing action: exporting is denied too (it
+  // used to stay with the role), writing stays with the role.
   EXPECT_DECISION(Decide(doc, Action::kWrite, Cardio(), At(kT)), kPermit, kTreatingRelationship);
-  EXPECT_DECISION(Decide(doc, Action::kExport, Cardio(), At(kT)), kPermit, kTreatingRelationship);
+  d = Decide(doc, Action::kExport, Cardio(), At(kT));
+  EXPECT_DECISION(d, kDeny, kConsentDenied);
+  EXPECT_EQ(d.basis_id, "deny-im");
   // Elsewhere in the record.
   EXPECT_DECISION(Decide(doc, Action::kRead, Vitals(), At(kT)), kPermit, kTreatingRelationship);
   // Time: not yet, in force, exactly at expiry (no longer in force).
@@ -512,6 +515,57 @@ TEST_F(DecisionPointTest, Step7ExplicitDenial) {
   data_.UpsertConsent(MakeConsent("deny-empty", "alice", true, GranteeKind::kInstitution, "", ""));
   EXPECT_DECISION(Decide(Staff("dr-house", {"doctor"}, "", ""), Action::kRead, Cardio(), At(kT)),
                   kPermit, kTreatingRelationship);
+}
+
+// What a denial takes away is defined once: every action reveals unless
+// declared otherwise, so a reading action added later is denied by default.
+TEST(RevealsContentTest, TheRevealingSetAndWhatDenialsCover) {
+  for (Action a : {Action::kRead, Action::kList, Action::kExport, Action::kSearchPatients,
+                   Action::kReadDemographics, Action::kReadAccessHistory}) {
+    EXPECT_TRUE(RevealsContent(a)) << ActionName(a);
+    EXPECT_NE(DeniedActions(0) & ActionBit(a), 0u) << ActionName(a);
+    EXPECT_NE(DeniedActions(ActionBit(Action::kRead)) & ActionBit(a), 0u) << ActionName(a);
+  }
+  for (Action a :
+       {Action::kWrite, Action::kErasePatient, Action::kCreatePatient, Action::kManageConsent,
+        Action::kManageRelationship, Action::kDelegate, Action::kBreakGlass, Action::kReadAudit,
+        Action::kManageAccounts, Action::kReadMetrics}) {
+    EXPECT_FALSE(RevealsContent(a)) << ActionName(a);
+    EXPECT_EQ(DeniedActions(0) & ActionBit(a), 0u) << ActionName(a);
+  }
+  // An action beyond the known ones (a future one) reveals.
+  EXPECT_TRUE(RevealsContent(static_cast<Action>(kActionCount)));
+  // A denial naming only non-revealing actions covers just those.
+  EXPECT_EQ(DeniedActions(ActionBit(Action::kWrite)), ActionBit(Action::kWrite));
+  EXPECT_EQ(DeniedActions(ActionBit(Action::kWrite) | ActionBit(Action::kList)),
+            ActionBit(Action::kWrite) | RevealingActions());
+}
+
+// A grant without actions opens read and list only: not export, not write,
+// even when a role could export or write on a consented basis.
+TEST_F(DecisionPointTest, AGrantWithoutActionsOpensReadAndListOnly) {
+  auto p = Policy::Parse(
+      "version 1\nrole a clearance 4\n"
+      "permit a read,list,export,write on clinical when consented\n",
+      "t.policy", Categories());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  DecisionPoint dp(*p, &data_);
+  Subject s;
+  s.account_id = "acc";
+  s.roles = *(*p)->RolesOf({"a"});
+  data_.UpsertConsent(MakeConsent("g", "alice", false, GranteeKind::kAccount, "acc", ""));
+  EXPECT_DECISION(dp.Decide(s, Action::kRead, Cardio(), At(kT)), kPermit, kConsentGranted);
+  EXPECT_DECISION(dp.Decide(s, Action::kList, Cardio(), At(kT)), kPermit, kConsentGranted);
+  EXPECT_FALSE(dp.Decide(s, Action::kExport, Cardio(), At(kT)).permitted());
+  EXPECT_FALSE(dp.Decide(s, Action::kWrite, Cardio(), At(kT)).permitted());
+  // Named, they are granted.
+  data_.UpsertConsent(MakeConsent("g", "alice", false, GranteeKind::kAccount, "acc", "",
+                                  ActionBit(Action::kExport)));
+  EXPECT_DECISION(dp.Decide(s, Action::kExport, Cardio(), At(kT)), kPermit, kConsentGranted);
+  // A denial without actions beside it takes the export away again.
+  data_.UpsertConsent(
+      MakeConsent("d", "alice", true, GranteeKind::kAccount, "acc", "internal-medicine"));
+  EXPECT_DECISION(dp.Decide(s, Action::kExport, Cardio(), At(kT)), kDeny, kConsentDenied);
 }
 
 TEST_F(DecisionPointTest, Step8RolePermissionsAndConditions) {

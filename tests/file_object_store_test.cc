@@ -5,11 +5,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/ids.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
 #include "test_util.h"
@@ -75,6 +77,25 @@ TEST_F(FileObjectStoreTest, EmptyObjectRoundTrip) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(got->empty());
   EXPECT_EQ(fs::file_size(ObjectPath("p/empty")), 0u);
+}
+
+// The commit time the scrubber's orphan grace period reads: the file's
+// mtime, NotFound for what is not an object, InvalidArgument for bad keys.
+TEST_F(FileObjectStoreTest, CommittedAtIsTheFilesModificationTime) {
+  const int64_t before = NowUnixMillis();
+  MustPut("p/one", "bytes");
+  auto at = store_->CommittedAtMs("p/one");
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  EXPECT_GE(*at, before - 2000);  // file systems round times
+  EXPECT_LE(*at, NowUnixMillis() + 2000);
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(3);
+  fs::last_write_time(ObjectPath("p/one"), old);
+  at = store_->CommittedAtMs("p/one");
+  ASSERT_TRUE(at.ok());
+  EXPECT_LT(*at, before - 2 * 3600 * 1000);
+  EXPECT_EQ(store_->CommittedAtMs("p/none").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->CommittedAtMs("p").status().code(), StatusCode::kNotFound);  // a directory
+  EXPECT_EQ(store_->CommittedAtMs("../x").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(FileObjectStoreTest, LargeObjectStreamsInOddPieces) {

@@ -3,6 +3,7 @@
 // segment an export reads is decided and recorded in the ledger.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "interop/interop.h"
@@ -228,6 +229,75 @@ TEST_F(RoutesExchangeTest, ExportsLeaveOutWhatTheReaderMayNotSee) {
   ExpectError(res, 400, "INVALID_ARGUMENT");
   res = Get("/api/v1/patients/" + patient_id_ + "/export?format=fhir&format=ccda");
   ExpectError(res, 400, "INVALID_ARGUMENT");
+}
+
+// A denial without actions, and the portal's default (read and list ticked),
+// must take away the export of the subtree as well as its reading: they used
+// to cover read and list only, so the doctor exported the denied entries as
+// FHIR or C-CDA.
+TEST_F(RoutesExchangeTest, ADenialOfReadingAlsoWithholdsTheExport) {
+  ASSERT_EQ(Post(Documents(), ccda_, "application/xml")->status, 201);
+  auto patient = MakeAccount("patient.noact", {"patient"}, patient_id_);
+  auto patient_client = ClientWith(SignIn(patient));
+  auto res = patient_client->Get(ExportUrl("fhir").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto full = interop::ParseFhir(res->body);
+  ASSERT_TRUE(full.ok());
+  const json no_actions = {{"effect", "deny"},
+                           {"path_prefix", "health-status"},
+                           {"grantee_kind", "account"},
+                           {"grantee", clinician_.account_id}};
+  json read_and_list = no_actions;
+  read_and_list["actions"] = {"read", "list"};
+  for (const json& deny : {no_actions, read_and_list}) {
+    SCOPED_TRACE(deny.dump());
+    res = patient_client->Post(("/api/v1/patients/" + patient_id_ + "/consents").c_str(),
+                               deny.dump(), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 201) << res->body;
+    const std::string consent_id = json::parse(res->body)["consent_id"];
+    // The consent shows what it takes away, export included, write not.
+    const json shown = json::parse(res->body)["actions"];
+    EXPECT_NE(std::find(shown.begin(), shown.end(), "export"), shown.end()) << shown.dump();
+    EXPECT_EQ(std::find(shown.begin(), shown.end(), "write"), shown.end()) << shown.dump();
+
+    for (const std::string format : {"fhir", "ccda"}) {
+      res = Get(ExportUrl(format));
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+      EXPECT_NE(res->get_header_value("X-Export-Withheld"), "0") << format;
+      auto partial = interop::ParseDocument(res->body);
+      ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+      size_t health_status_entries = 0;
+      for (const interop::Entry& e : partial->entries) {
+        health_status_entries +=
+            (e.kind == interop::EntryKind::kProblem || e.kind == interop::EntryKind::kAllergy ||
+             e.kind == interop::EntryKind::kMedication)
+                ? 1
+                : 0;
+      }
+      EXPECT_EQ(health_status_entries, 0u) << format;
+      EXPECT_LT(partial->entries.size(), full->entries.size()) << format;
+      EXPECT_GT(partial->entries.size(), 0u) << format;
+    }
+    // A segment read under the subtree is refused too, a listing leaves it out.
+    auto tree = runtime_->records->ListTree(patient_id_, "health-status");
+    ASSERT_TRUE(tree.ok());
+    ASSERT_FALSE(tree->empty());
+    res = Get("/api/v1/patients/" + patient_id_ + "/segments/" + tree->front().path);
+    ExpectError(res, 403, "PERMISSION_DENIED");
+    res = Get("/api/v1/patients/" + patient_id_ + "/segments");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(res->body.find("health-status/"), std::string::npos);
+    ASSERT_TRUE(runtime_->access->RevokeConsent(patient_id_, consent_id).ok());
+  }
+  // Without the denial, the doctor exports everything again.
+  res = Get(ExportUrl("fhir"));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Export-Withheld"), "0");
 }
 
 }  // namespace

@@ -34,9 +34,15 @@ TEST_F(ScrubberTest, ReportJsonHasTheDocumentedFields) {
   EXPECT_EQ(j["counts"]["rolled-back"], 0);
   EXPECT_EQ(j["counts"]["undecryptable"], 0);
   EXPECT_EQ(j["counts"]["orphan"], 0);
+  EXPECT_EQ(j["counts"]["missing-version"], 0);
+  EXPECT_EQ(j["counts"]["unlogged-version"], 0);
+  EXPECT_EQ(j["writes_logged"], 0);
+  EXPECT_EQ(j["orphans_reclaimed"], 0);
+  EXPECT_EQ(j["damage_count"], 1);
   ASSERT_EQ(j["findings"].size(), 1u);
   const auto& f = j["findings"][0];
   EXPECT_EQ(f["kind"], "missing");
+  EXPECT_EQ(f["severity"], "damage");
   EXPECT_EQ(f["patient_id"], alice_);
   EXPECT_EQ(f["path"], a3_.path);
   EXPECT_EQ(f["version"], 3);
@@ -47,6 +53,18 @@ TEST_F(ScrubberTest, ReportJsonHasTheDocumentedFields) {
   // Key order is the documented one.
   EXPECT_LT(text.find("\"format\""), text.find("\"mode\""));
   EXPECT_LT(text.find("\"counts\""), text.find("\"findings\": ["));
+}
+
+// Orphans are information: counted, but not damage.
+TEST_F(ScrubberTest, ReportJsonTellsInformationFromDamage) {
+  WriteSample();
+  ASSERT_TRUE(objects_->Put(alice_ + "/" + NewRandomId(), AsBytes("orphan")).ok());
+  ScrubReport r = MustScrub(false);
+  auto j = nlohmann::json::parse(ReportJson(r));
+  EXPECT_EQ(j["findings_count"], 1);
+  EXPECT_EQ(j["damage_count"], 0);
+  EXPECT_EQ(j["counts"]["orphan"], 1);
+  EXPECT_EQ(j["findings"][0]["severity"], "info");
 }
 
 TEST_F(ScrubberTest, WriteFileAtomicallyReplacesTheFile) {

@@ -38,6 +38,8 @@ TEST_F(ScrubberTest, SchedulerRunsPublishesAndStopsQuickly) {
   EXPECT_EQ(stats.failed_runs, 0u);
   EXPECT_EQ(stats.findings_total, 1u);
   EXPECT_EQ(stats.last_findings, 1u);
+  EXPECT_EQ(stats.damage_findings_total, 1u);
+  EXPECT_EQ(stats.last_damage_findings, 1u);
   EXPECT_EQ(stats.objects_checked_total, 4u);
   EXPECT_GT(stats.last_finished_ms, 0);
   EXPECT_FALSE(stats.running);
@@ -58,6 +60,8 @@ TEST_F(ScrubberTest, SchedulerRunsPublishesAndStopsQuickly) {
   stats = scheduler.Stats();
   EXPECT_EQ(stats.findings_total, 3u);
   EXPECT_EQ(stats.last_findings, 2u);
+  EXPECT_EQ(stats.damage_findings_total, 2u);  // the orphan is information
+  EXPECT_EQ(stats.last_damage_findings, 1u);
   j = nlohmann::json::parse(ReadFileBytes(report_path), nullptr, false);
   EXPECT_EQ(j["findings_count"], 2);
 

@@ -7,8 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -28,6 +31,66 @@ using medvault::testing::ReadFileBytes;
 using medvault::testing::TempDir;
 using medvault::testing::WriteFileBytes;
 using record::ContentKind;
+using store::AuditEntries;
+
+// The ledger's segment writes as the scrubber sees them, fed by the metadata
+// store's audit hook (so an entry exists exactly when its write reached the
+// store's transaction). `hide_from` makes the first read from seq 0 stop
+// early, as if those writes had committed after it.
+class FakeWriteLog final : public WriteLog {
+ public:
+  std::string PatientRef(std::string_view patient_id) const override {
+    return "ref-" + std::string(patient_id);
+  }
+  Result<uint64_t> ForEachWrite(uint64_t from_seq,
+                                const std::function<Status(const LoggedWrite&)>& fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++reads;
+    uint64_t end = writes.size();
+    if (from_seq == 0 && hide_from.has_value()) {
+      end = std::min<uint64_t>(end, *hide_from);
+    }
+    for (uint64_t i = from_seq; i < end; ++i) {
+      MV_RETURN_IF_ERROR(fn(writes[i]));
+    }
+    return end;
+  }
+  // The audit hook's side: entries are "patient\npath\nversion\nsha-hex".
+  Status Append(AuditEntries entries) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Bytes& e : entries) {
+      std::vector<std::string> parts;
+      std::string cur;
+      for (uint8_t c : e) {
+        if (c == '\n') {
+          parts.push_back(cur);
+          cur.clear();
+        } else {
+          cur.push_back(static_cast<char>(c));
+        }
+      }
+      parts.push_back(cur);
+      if (parts.size() != 4 || parts[1].empty()) {
+        continue;  // not a segment write
+      }
+      LoggedWrite w;
+      w.seq = writes.size();
+      w.patient_ref = PatientRef(parts[0]);
+      w.path = parts[1];
+      w.version = std::stoull(parts[2]);
+      w.content_sha256 = parts[3];
+      writes.push_back(std::move(w));
+    }
+    return Status::Ok();
+  }
+
+  std::vector<LoggedWrite> writes;
+  std::optional<uint64_t> hide_from;
+  int reads = 0;
+
+ private:
+  std::mutex mu_;
+};
 
 // One version written by the fixture, with what it should read back as.
 struct Written {
@@ -46,13 +109,23 @@ class ScrubberTest : public ::testing::Test {
     auto keys = crypto::OpenFileKeyProvider(dir_.path() / "platform.kek");
     ASSERT_TRUE(keys.ok()) << keys.status().ToString();
     keys_ = std::move(*keys);
-    auto md = store::OpenSqliteMetadataStore(dir_.path() / "metadata.db");
+    store::SqliteOptions sqlite;
+    FakeWriteLog* log = &write_log_;
+    sqlite.audit_hook = [log](store::Connection&, AuditEntries entries) {
+      return log->Append(entries);
+    };
+    auto md = store::OpenSqliteMetadataStore(dir_.path() / "metadata.db", sqlite);
     ASSERT_TRUE(md.ok()) << md.status().ToString();
     metadata_ = std::move(*md);
     auto obj = store::OpenFileObjectStore(dir_.path());
     ASSERT_TRUE(obj.ok()) << obj.status().ToString();
     objects_ = std::move(*obj);
-    auto svc = record::CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), {});
+    record::RecordServiceOptions options;
+    options.audit = [](const record::RecordEvent& e) -> Result<Bytes> {
+      return ToBytes(std::string(e.patient_id) + "\n" + std::string(e.path) + "\n" +
+                     std::to_string(e.version) + "\n" + e.content_sha256_hex);
+    };
+    auto svc = record::CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), options);
     ASSERT_TRUE(svc.ok()) << svc.status().ToString();
     service_ = std::move(*svc);
   }
@@ -103,6 +176,8 @@ class ScrubberTest : public ::testing::Test {
     ScrubOptions options;
     options.deep = deep;
     options.on_finding = std::move(on_finding);
+    options.write_log = scrub_log_;
+    options.now_ms = now_ms_;
     return Scrub(*metadata_, *objects_, service_.get(), options);
   }
 
@@ -176,6 +251,25 @@ class ScrubberTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
+  // Runs a statement on the metadata database, as an attacker would.
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_.path() / "metadata.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << (err != nullptr ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  // Deletes a version's row and its object: the record rolled back.
+  void DeleteVersion(const Written& w) {
+    Sql("DELETE FROM segment_versions WHERE patient_id = '" + w.patient_id + "' AND path = '" +
+        w.path + "' AND version = " + std::to_string(w.version));
+    ASSERT_TRUE(fs::remove(ObjectFile(w.object_key)));
+  }
+
   // Sets a version's recorded hash and size, as an attacker with database
   // access would.
   void ForgeMetadata(const Written& w, const Bytes& sha256, uint64_t size) {
@@ -185,6 +279,9 @@ class ScrubberTest : public ::testing::Test {
         sha256, static_cast<int64_t>(size), w);
   }
 
+  FakeWriteLog write_log_;           // declared before the stores that feed it
+  WriteLog* scrub_log_ = nullptr;    // what RunScrub compares with (off by default)
+  std::function<int64_t()> now_ms_;  // RunScrub's clock; empty: the system's
   TempDir dir_;
   std::unique_ptr<crypto::KeyProvider> keys_;
   std::unique_ptr<store::MetadataStore> metadata_;

@@ -314,6 +314,179 @@ TEST_F(ScrubberTest, StopRequestedReturnsAnIncompleteReport) {
   EXPECT_EQ(r->objects_checked, 0u);
 }
 
+// ---- the ledger against the metadata -------------------------------------
+
+TEST_F(ScrubberTest, WithTheLedgerAnIntactStoreHasNoFindings) {
+  WriteSample();
+  scrub_log_ = &write_log_;
+  for (bool deep : {false, true}) {
+    SCOPED_TRACE(deep ? "deep" : "fast");
+    ScrubReport r = MustScrub(deep);
+    EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
+    EXPECT_EQ(r.writes_logged, 5u);
+  }
+  // An erased patient's rows stay as tombstones with their hashes: still
+  // what the ledger logged.
+  ASSERT_TRUE(service_->ErasePatient(alice_).ok());
+  ScrubReport r = MustScrub(false);
+  EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
+}
+
+// The audit's attack: the newest version's row and object deleted. Every
+// object left is intact, so the object checks alone see nothing, and the
+// older version is served as the latest.
+TEST_F(ScrubberTest, DeletedNewestVersionIsRolledBack) {
+  WriteSample();
+  DeleteVersion(a3_);
+  auto latest = service_->ReadSegment(alice_, a3_.path, 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(AsString(latest->content), a2_.content);
+  for (bool deep : {false, true}) {
+    SCOPED_TRACE(deep ? "deep" : "fast");
+    scrub_log_ = nullptr;
+    EXPECT_TRUE(MustScrub(deep).findings.empty()) << "the hole the ledger check closes";
+    scrub_log_ = &write_log_;
+    ScrubReport r = MustScrub(deep);
+    ASSERT_EQ(r.findings.size(), 1u) << ReportJson(r);
+    const Finding& f = r.findings[0];
+    EXPECT_EQ(f.kind, kRolledBack);
+    EXPECT_TRUE(IsDamage(f));
+    EXPECT_EQ(f.patient_id, alice_);
+    EXPECT_EQ(f.path, a3_.path);
+    EXPECT_EQ(f.version, 3u);
+    EXPECT_NE(f.detail.find("newest version there is 2"), std::string::npos) << f.detail;
+    ExpectNoHealthData(r);
+  }
+}
+
+TEST_F(ScrubberTest, DeletedMiddleVersionIsMissingVersion) {
+  WriteSample();
+  DeleteVersion(a2_);
+  scrub_log_ = &write_log_;
+  ScrubReport r = MustScrub(false);
+  ASSERT_EQ(r.findings.size(), 1u) << ReportJson(r);
+  EXPECT_EQ(r.findings[0].kind, kMissingVersion);
+  EXPECT_EQ(r.findings[0].patient_id, alice_);
+  EXPECT_EQ(r.findings[0].version, 2u);
+}
+
+TEST_F(ScrubberTest, VersionInsertedWithoutAnEntryIsUnlogged) {
+  WriteSample();
+  auto rec = metadata_->GetSegmentVersion(alice_, a3_.path, 3);
+  ASSERT_TRUE(rec.ok());
+  store::SegmentVersionRecord forged = *rec;
+  forged.version = 4;
+  forged.object_key = alice_ + "/" + NewRandomId();
+  auto put = objects_->Put(forged.object_key, AsBytes("forged ciphertext-like bytes"));
+  ASSERT_TRUE(put.ok());
+  forged.content_sha256 = put->sha256;
+  forged.stored_size = put->size;
+  ASSERT_TRUE(metadata_->InsertSegmentVersion(forged).ok());  // no ledger entry
+  scrub_log_ = &write_log_;
+  ScrubReport r = MustScrub(false);
+  ASSERT_EQ(r.findings.size(), 1u) << ReportJson(r);
+  EXPECT_EQ(r.findings[0].kind, kUnloggedVersion);
+  EXPECT_EQ(r.findings[0].patient_id, alice_);
+  EXPECT_EQ(r.findings[0].path, a3_.path);
+  EXPECT_EQ(r.findings[0].version, 4u);
+  EXPECT_EQ(r.findings[0].object_key, forged.object_key);
+}
+
+// A consistent edit of object and hash used to pass the fast scrub; the
+// ledger logged the original hash.
+TEST_F(ScrubberTest, ReplacedContentWithForgedHashIsUnloggedInFastMode) {
+  WriteSample();
+  const std::string other = "some other ciphertext of the same length or not";
+  WriteFileBytes(ObjectFile(a1_.object_key), other);
+  ForgeMetadata(a1_, crypto::Sha256(AsBytes(other)), other.size());
+  scrub_log_ = &write_log_;
+  ScrubReport r = MustScrub(false);
+  ASSERT_EQ(r.findings.size(), 1u) << ReportJson(r);
+  ExpectFinding(r.findings[0], kUnloggedVersion, a1_);
+}
+
+TEST_F(ScrubberTest, PatientWhoseRowsAreAllGoneIsMissingVersions) {
+  WriteSample();
+  Sql("DELETE FROM segment_versions WHERE patient_id = '" + bob_ + "'");
+  Sql("DELETE FROM patients WHERE patient_id = '" + bob_ + "'");
+  scrub_log_ = &write_log_;
+  ScrubReport r = MustScrub(false);
+  std::vector<Finding> missing;
+  for (const Finding& f : r.findings) {
+    if (f.kind == kMissingVersion) {
+      missing.push_back(f);
+    } else {
+      EXPECT_EQ(f.kind, kOrphan) << ReportJson(r);  // bob's object, now unreferenced
+    }
+  }
+  ASSERT_EQ(missing.size(), 1u) << ReportJson(r);
+  EXPECT_EQ(missing[0].patient_id, "");
+  EXPECT_EQ(missing[0].path, b1_.path);
+  EXPECT_NE(missing[0].detail.find("ref-" + bob_), std::string::npos);
+}
+
+// A write that committed after the first read of the ledger (its row in the
+// snapshot, its entry not yet read) is not reported: the entries appended
+// since are read once more.
+TEST_F(ScrubberTest, WriteLoggedAfterTheFirstReadIsNotUnlogged) {
+  WriteSample();
+  write_log_.hide_from = 3;  // a3, a_ecg and b1 "committed" after the first read
+  scrub_log_ = &write_log_;
+  ScrubReport r = MustScrub(false);
+  EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
+  EXPECT_EQ(write_log_.reads, 2);
+  EXPECT_EQ(r.writes_logged, 3u);
+}
+
+// ---- orphans: information, reclaimed after the grace period ----------------
+
+TEST_F(ScrubberTest, OrphansAreKeptWhileYoungAndReclaimedOnceOld) {
+  WriteSample();
+  // What a crash between object write and metadata insert leaves behind.
+  const std::string key = alice_ + "/" + NewRandomId();
+  ASSERT_TRUE(objects_->Put(key, AsBytes("ciphertext-like bytes")).ok());
+
+  ScrubReport young = MustScrub(false);
+  ASSERT_EQ(young.findings.size(), 1u) << ReportJson(young);
+  EXPECT_EQ(young.findings[0].kind, kOrphan);
+  EXPECT_FALSE(IsDamage(young.findings[0]));
+  EXPECT_NE(young.findings[0].detail.find("left alone"), std::string::npos);
+  EXPECT_EQ(young.orphans_reclaimed, 0u);
+  EXPECT_TRUE(fs::exists(ObjectFile(key)));
+
+  // Just before the grace period ends: still kept.
+  const int64_t committed = *objects_->CommittedAtMs(key);
+  now_ms_ = [committed] { return committed + 3600 * 1000 - 1; };
+  EXPECT_EQ(MustScrub(false).orphans_reclaimed, 0u);
+  EXPECT_TRUE(fs::exists(ObjectFile(key)));
+
+  now_ms_ = [committed] { return committed + 3600 * 1000; };
+  ScrubReport old = MustScrub(false);
+  ASSERT_EQ(old.findings.size(), 1u) << ReportJson(old);
+  EXPECT_EQ(old.findings[0].kind, kOrphan);
+  EXPECT_FALSE(IsDamage(old.findings[0]));
+  EXPECT_NE(old.findings[0].detail.find("reclaimed"), std::string::npos);
+  EXPECT_EQ(old.orphans_reclaimed, 1u);
+  EXPECT_FALSE(fs::exists(ObjectFile(key)));
+
+  ScrubReport after = MustScrub(false);
+  EXPECT_TRUE(after.findings.empty()) << ReportJson(after);
+  ExpectServing({});
+}
+
+TEST_F(ScrubberTest, ErasedPatientsLeftoverIsReclaimedAtOnce) {
+  WriteSample();
+  const std::string saved = ReadFileBytes(ObjectFile(a1_.object_key));
+  ASSERT_TRUE(service_->ErasePatient(alice_).ok());
+  ASSERT_TRUE(objects_->Put(a1_.object_key, AsBytes(saved)).ok());
+  ScrubReport r = MustScrub(false);
+  ASSERT_EQ(r.findings.size(), 1u) << ReportJson(r);
+  EXPECT_FALSE(IsDamage(r.findings[0]));
+  EXPECT_EQ(r.orphans_reclaimed, 1u);
+  EXPECT_FALSE(fs::exists(ObjectFile(a1_.object_key)));
+  EXPECT_TRUE(MustScrub(false).findings.empty());
+}
+
 TEST_F(ScrubberTest, ThrottleLimitsTheReadRate) {
   WriteSample();
   const uint64_t total = StoredBytes(dir_.path() / "objects");

@@ -52,14 +52,22 @@ std::string_view PurposeAt(size_t i) {
   return policy::PurposeName(static_cast<policy::Purpose>(i));
 }
 
+// The actions a consent covers as the decision point applies them.
+std::vector<std::string> ConsentActions(const policy::Consent& c) {
+  if (c.deny) {
+    return Names(policy::DeniedActions(c.actions), policy::kActionCount, ActionAt);
+  }
+  return c.actions == 0 ? std::vector<std::string>{"read", "list"}
+                        : Names(c.actions, policy::kActionCount, ActionAt);
+}
+
 json ConsentJson(const policy::Consent& c) {
   return {{"consent_id", c.consent_id},
           {"effect", c.deny ? "deny" : "grant"},
           {"path_prefix", c.path_prefix},
           {"grantee_kind", std::string(policy::GranteeKindName(c.grantee_kind))},
           {"grantee", c.grantee},
-          {"actions", c.actions == 0 ? std::vector<std::string>{"read", "list"}
-                                     : Names(c.actions, policy::kActionCount, ActionAt)},
+          {"actions", ConsentActions(c)},
           {"purposes", Names(c.purposes, static_cast<size_t>(policy::Purpose::kCount), PurposeAt)},
           {"not_before", TimeOrEmpty(c.not_before_ms)},
           {"expires_at", TimeOrEmpty(c.expires_at_ms)},

@@ -105,6 +105,10 @@ Result<DemoData> SeedDemoData(Runtime& runtime);
 ledger::Entry ScrubFindingEntry(const integrity::Finding& finding,
                                 const SecretBytes& patient_ref_key);
 
+// The ledger's segment writes as the scrubber reads them (the runtime must
+// outlive it).
+std::unique_ptr<integrity::WriteLog> LedgerWriteLog(Runtime& runtime);
+
 // The command-line entry point (tests call it in-process too).
 int Main(int argc, char** argv);
 

@@ -293,9 +293,12 @@ int RunServe(int argc, char** argv) {
   options.web_dir = PortalDirectory(config->web_dir);
   Runtime& rt = **runtime;
   api::Services services = rt.services();
+  std::unique_ptr<integrity::WriteLog> write_log = LedgerWriteLog(rt);  // outlives the scrubber
   std::unique_ptr<integrity::ScrubScheduler> scrubber;
   if (config->scrub_interval_minutes > 0) {
     integrity::SchedulerOptions so;
+    so.scrub.write_log = write_log.get();
+    so.scrub.orphan_grace = std::chrono::seconds(config->scrub_orphan_grace_seconds);
     so.initial_delay = std::chrono::minutes(1);
     so.interval = std::chrono::minutes(config->scrub_interval_minutes);
     so.report_path = DataDirLayout(config->data_dir).scrub_report;
@@ -324,6 +327,18 @@ int RunServe(int argc, char** argv) {
       out += "# HELP medvault_scrub_last_findings Findings of the last scrub.\n";
       out += "# TYPE medvault_scrub_last_findings gauge\nmedvault_scrub_last_findings " +
              std::to_string(st.last_findings) + "\n";
+      out +=
+          "# HELP medvault_scrub_damage_findings_total Integrity findings that are damage "
+          "(all but orphans).\n";
+      out +=
+          "# TYPE medvault_scrub_damage_findings_total counter\n"
+          "medvault_scrub_damage_findings_total " +
+          std::to_string(st.damage_findings_total) + "\n";
+      out += "# HELP medvault_scrub_last_damage_findings Damage findings of the last scrub.\n";
+      out +=
+          "# TYPE medvault_scrub_last_damage_findings gauge\n"
+          "medvault_scrub_last_damage_findings " +
+          std::to_string(st.last_damage_findings) + "\n";
       return out;
     };
   }

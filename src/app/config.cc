@@ -191,6 +191,12 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
       return Bad(origin, "scrub_interval_minutes must be an integer between 0 and 10080");
     }
     c.scrub_interval_minutes = static_cast<int>(v);
+  } else if (key == "scrub_orphan_grace_seconds") {
+    uint64_t v;
+    if (!ParseUint(value, 30 * 24 * 3600, &v) || v < 60) {
+      return Bad(origin, "scrub_orphan_grace_seconds must be an integer between 60 and 2592000");
+    }
+    c.scrub_orphan_grace_seconds = static_cast<int>(v);
   } else if (key == "policy_file") {
     c.policy_file = std::string(value);
   } else if (key == "argon2_memory_kib") {

@@ -42,6 +42,9 @@ struct Config {
   bool ledger_synchronous_full = true;
   // Background integrity scrub every N minutes (0 = off).
   int scrub_interval_minutes = 60;
+  // Unreferenced objects younger than this are left alone by the scrubber
+  // (their write may be in flight); older ones are reclaimed.
+  int scrub_orphan_grace_seconds = 3600;
   // The web portal's files: "" = the "web" directory beside the binary when
   // it exists (make build puts it there), "none" = no portal.
   std::string web_dir;

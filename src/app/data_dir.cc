@@ -79,7 +79,8 @@ constexpr std::string_view kDefaultConfig =
     "# ledger_origin = medvault.local/ledger\n"
     "# witness_keys = name+keyid+base64, ...\n"
     "# witness_quorum = 1\n"
-    "# scrub_interval_minutes = 60\n";
+    "# scrub_interval_minutes = 60\n"
+    "# scrub_orphan_grace_seconds = 3600\n";
 
 }  // namespace
 

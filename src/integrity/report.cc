@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -16,10 +17,13 @@
 namespace medvault::integrity {
 namespace {
 
-constexpr std::array<std::string_view, 6> kKinds = {kMissing,    kChanged,       kSwapped,
-                                                    kRolledBack, kUndecryptable, kOrphan};
+constexpr std::array<std::string_view, 8> kKinds = {
+    kMissing,       kChanged,        kSwapped,         kRolledBack,
+    kUndecryptable, kMissingVersion, kUnloggedVersion, kOrphan};
 
 }  // namespace
+
+bool IsDamage(const Finding& finding) { return finding.kind != kOrphan; }
 
 std::string ReportJson(const ScrubReport& report) {
   nlohmann::ordered_json counts = nlohmann::ordered_json::object();
@@ -35,6 +39,7 @@ std::string ReportJson(const ScrubReport& report) {
     }
     nlohmann::ordered_json j;
     j["kind"] = f.kind;
+    j["severity"] = IsDamage(f) ? "damage" : "info";
     j["patient_id"] = f.patient_id;
     j["path"] = f.path;
     j["version"] = f.version;
@@ -54,9 +59,12 @@ std::string ReportJson(const ScrubReport& report) {
   j["duration_ms"] = report.finished_at_ms - report.started_at_ms;
   j["versions_checked"] = report.versions_checked;
   j["versions_skipped"] = report.versions_skipped;
+  j["writes_logged"] = report.writes_logged;
   j["objects_checked"] = report.objects_checked;
   j["bytes_checked"] = report.bytes_checked;
+  j["orphans_reclaimed"] = report.orphans_reclaimed;
   j["findings_count"] = report.findings.size();
+  j["damage_count"] = std::count_if(report.findings.begin(), report.findings.end(), IsDamage);
   j["counts"] = std::move(counts);
   j["findings"] = std::move(findings);
   // Replace invalid UTF-8 rather than throw: every field is ASCII in practice.

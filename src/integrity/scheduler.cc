@@ -5,6 +5,7 @@
 // called, runs Scrub with the same stop token (so a run in progress, even one
 // waiting in the throttle, ends at the next chunk), then publishes the report:
 // in memory for LatestReport(), as JSON on disk, and in the counters.
+#include <algorithm>
 #include <utility>
 
 #include "common/ids.h"
@@ -99,6 +100,7 @@ void ScrubScheduler::RunOnce(std::stop_token stop) {
       {{"mode", report.deep ? "deep" : "fast"},
        {"completed", report.completed ? "true" : "false"},
        {"findings", static_cast<unsigned long>(report.findings.size())},
+       {"reclaimed", static_cast<unsigned long>(report.orphans_reclaimed)},
        {"versions", static_cast<unsigned long>(report.versions_checked)},
        {"objects", static_cast<unsigned long>(report.objects_checked)},
        {"bytes", static_cast<unsigned long>(report.bytes_checked)},
@@ -115,10 +117,14 @@ void ScrubScheduler::RunOnce(std::stop_token stop) {
   if (!report.completed) {
     ++stats_.failed_runs;
   }
+  const size_t damage =
+      static_cast<size_t>(std::count_if(report.findings.begin(), report.findings.end(), IsDamage));
   stats_.findings_total += report.findings.size();
+  stats_.damage_findings_total += damage;
   stats_.objects_checked_total += report.objects_checked;
   stats_.last_finished_ms = report.finished_at_ms;
   stats_.last_findings = report.findings.size();
+  stats_.last_damage_findings = damage;
   stats_.running = false;
   write_status_ = std::move(written);
   latest_ = std::move(report);

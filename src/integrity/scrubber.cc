@@ -2,6 +2,16 @@
 // pass for orphans.
 //
 // Phases:
+//  0. Ledger (with a WriteLog), before the snapshot: every segment write the
+//     ledger logged is read once into memory (interned paths and patient
+//     references). A write's entry commits in the same transaction as its
+//     row, so every entry read here has its row in the snapshot taken after.
+//     After the snapshot the two sides are sorted by (patient, path, version)
+//     and merge-joined: O(n log n), no per-row query. A logged version absent
+//     from the metadata is "rolled-back" (newer than the path's newest row)
+//     or "missing-version"; a row whose hash no entry logged is a candidate
+//     "unlogged-version", re-checked against the entries appended since the
+//     first read (a write that committed between the two reads is logged).
 //  1. Snapshot: every metadata row is copied into memory (ids and paths
 //     interned), so that no read transaction stays open during the long
 //     hashing pass (an open reader would hold back WAL checkpoints). Two
@@ -20,12 +30,15 @@
 //  3. Orphans: the store is listed and keys absent from the snapshot become
 //     candidates, re-checked at the end against the current metadata so that
 //     an object written while the scrub ran (object first, row just after) is
-//     not reported.
+//     not reported. An orphan committed longer ago than the grace period is
+//     reclaimed (deleted); a younger one is left alone (its row may be about
+//     to be inserted). Orphans are information, not damage.
 // Before any finding about a version is reported the patient's erased flag is
 // read again: an erasure during the scrub deletes objects on purpose.
 //
-// Memory: the snapshot is O(versions) (about 100 bytes per row); each object
-// is streamed through one fixed buffer.
+// Memory: the snapshot is O(versions) (about 100 bytes per row), the logged
+// writes O(write entries) (about 70 bytes each); each object is streamed
+// through one fixed buffer.
 #include <sodium.h>
 
 #include <algorithm>
@@ -36,7 +49,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,6 +83,18 @@ struct PatientState {
   bool erased = false;
 };
 
+// One segment write the ledger logged.
+struct Logged {
+  uint64_t seq = 0;
+  uint32_t ref = 0;   // index into Scrubber::refs_
+  uint32_t path = 0;  // index into Snapshot::paths
+  uint64_t version = 0;
+  Hash sha{};
+  bool sha_valid = false;  // the logged hash is 64 hex digits
+};
+
+constexpr uint32_t kNoPatient = std::numeric_limits<uint32_t>::max();
+
 struct Snapshot {
   std::vector<PatientState> patients;
   std::vector<std::string> paths;
@@ -90,7 +118,13 @@ class Scrubber {
       return Status::InvalidArgument("a deep scrub needs the record service");
     }
     throttle_start_ = std::chrono::steady_clock::now();
+    if (options_.write_log != nullptr) {
+      MV_RETURN_IF_ERROR(ReadLoggedWrites());
+    }
     MV_RETURN_IF_ERROR(TakeSnapshot());
+    if (options_.write_log != nullptr) {
+      MV_RETURN_IF_ERROR(CompareWithLedger());
+    }
     for (uint32_t i = 0; i < snap_.rows.size(); ++i) {
       if (Stopped()) {
         return Partial();
@@ -119,7 +153,6 @@ class Scrubber {
   // ---- phase 1 -------------------------------------------------------------
 
   Status TakeSnapshot() {
-    std::map<std::string, uint32_t, std::less<>> path_index;
     MV_RETURN_IF_ERROR(
         metadata_.ForEachSegmentVersion([&](const store::SegmentVersionRecord& rec) -> Status {
           if (snap_.rows.size() >= std::numeric_limits<uint32_t>::max()) {
@@ -132,12 +165,7 @@ class Scrubber {
             snap_.patients.push_back(PatientState{rec.patient_id, false});
           }
           row.patient = static_cast<uint32_t>(snap_.patients.size() - 1);
-          auto it = path_index.find(rec.path);
-          if (it == path_index.end()) {
-            it = path_index.emplace(rec.path, static_cast<uint32_t>(snap_.paths.size())).first;
-            snap_.paths.push_back(rec.path);
-          }
-          row.path = it->second;
+          row.path = InternPath(rec.path);
           row.version = rec.version;
           row.stored_size = rec.stored_size;
           row.object_key = rec.object_key;
@@ -164,6 +192,250 @@ class Scrubber {
     std::sort(snap_.by_key.begin(), snap_.by_key.end(),
               [&rows](uint32_t a, uint32_t b) { return rows[a].object_key < rows[b].object_key; });
     return Status::Ok();
+  }
+
+  uint32_t InternPath(const std::string& path) {
+    auto it = path_index_.find(path);
+    if (it == path_index_.end()) {
+      it = path_index_.emplace(path, static_cast<uint32_t>(snap_.paths.size())).first;
+      snap_.paths.push_back(path);
+    }
+    return it->second;
+  }
+
+  // ---- phase 0: the ledger -------------------------------------------------
+
+  static bool ParseHashHex(std::string_view hex, Hash& out) {
+    if (hex.size() != 2 * kSha256Size) {
+      return false;
+    }
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < kSha256Size; ++i) {
+      const int hi = nibble(hex[2 * i]);
+      const int lo = nibble(hex[2 * i + 1]);
+      if (hi < 0 || lo < 0) {
+        return false;
+      }
+      out[i] = static_cast<uint8_t>(hi * 16 + lo);
+    }
+    return true;
+  }
+
+  Status ReadLoggedWrites() {
+    MV_ASSIGN_OR_RETURN(
+        logged_end_, options_.write_log->ForEachWrite(0, [&](const LoggedWrite& w) -> Status {
+          if (logged_.size() >= kNoPatient) {
+            return Status::ResourceExhausted("too many logged writes for one scrub");
+          }
+          Logged l;
+          l.seq = w.seq;
+          auto it = ref_index_.find(w.patient_ref);
+          if (it == ref_index_.end()) {
+            it = ref_index_.emplace(w.patient_ref, static_cast<uint32_t>(refs_.size())).first;
+            refs_.push_back(w.patient_ref);
+          }
+          l.ref = it->second;
+          l.path = InternPath(w.path);
+          l.version = w.version;
+          l.sha_valid = ParseHashHex(w.content_sha256, l.sha);
+          logged_.push_back(l);
+          return Status::Ok();
+        }));
+    report_.writes_logged = logged_.size();
+    return Status::Ok();
+  }
+
+  // Merge-joins the logged writes with the snapshot (see phase 0 above).
+  Status CompareWithLedger() {
+    if (Stopped()) {
+      return Status::Ok();
+    }
+    // The patient of each logged reference, through the metadata's patients.
+    std::vector<uint32_t> patient_of_ref(refs_.size(), kNoPatient);
+    patient_refs_.resize(snap_.patients.size());
+    for (uint32_t p = 0; p < snap_.patients.size(); ++p) {
+      patient_refs_[p] = options_.write_log->PatientRef(snap_.patients[p].id);
+      auto it = ref_index_.find(patient_refs_[p]);
+      if (it != ref_index_.end()) {
+        patient_of_ref[it->second] = p;
+      }
+    }
+    const auto& rows = snap_.rows;
+    std::vector<uint32_t> by_row(rows.size());
+    for (uint32_t i = 0; i < by_row.size(); ++i) by_row[i] = i;
+    std::sort(by_row.begin(), by_row.end(), [&rows](uint32_t a, uint32_t b) {
+      return std::tie(rows[a].patient, rows[a].path, rows[a].version) <
+             std::tie(rows[b].patient, rows[b].path, rows[b].version);
+    });
+    std::vector<uint32_t> by_log;
+    std::vector<uint32_t> unknown;  // logged writes of no patient in the metadata
+    for (uint32_t j = 0; j < logged_.size(); ++j) {
+      (patient_of_ref[logged_[j].ref] == kNoPatient ? unknown : by_log).push_back(j);
+    }
+    auto log_key = [&](uint32_t j) {
+      const Logged& l = logged_[j];
+      return std::make_tuple(patient_of_ref[l.ref], l.path, l.version, l.seq);
+    };
+    std::sort(by_log.begin(), by_log.end(),
+              [&](uint32_t a, uint32_t b) { return log_key(a) < log_key(b); });
+
+    std::vector<uint32_t> unlogged;  // candidate rows, re-checked below
+    size_t i = 0;
+    size_t j = 0;
+    while (i < by_row.size() || j < by_log.size()) {
+      // The next (patient, path) group on either side.
+      std::pair<uint32_t, uint32_t> group;
+      if (j == by_log.size() ||
+          (i < by_row.size() &&
+           std::make_pair(rows[by_row[i]].patient, rows[by_row[i]].path) <=
+               std::make_pair(std::get<0>(log_key(by_log[j])), logged_[by_log[j]].path))) {
+        group = {rows[by_row[i]].patient, rows[by_row[i]].path};
+      } else {
+        group = {std::get<0>(log_key(by_log[j])), logged_[by_log[j]].path};
+      }
+      size_t i_end = i;
+      while (i_end < by_row.size() &&
+             std::make_pair(rows[by_row[i_end]].patient, rows[by_row[i_end]].path) == group) {
+        ++i_end;
+      }
+      size_t j_end = j;
+      while (j_end < by_log.size() && std::make_pair(std::get<0>(log_key(by_log[j_end])),
+                                                     logged_[by_log[j_end]].path) == group) {
+        ++j_end;
+      }
+      const uint64_t newest_row = i_end > i ? rows[by_row[i_end - 1]].version : 0;
+      // Versions within the group, both sides sorted by version.
+      while (i < i_end || j < j_end) {
+        const uint64_t v =
+            std::min(i < i_end ? rows[by_row[i]].version : std::numeric_limits<uint64_t>::max(),
+                     j < j_end ? logged_[by_log[j]].version : std::numeric_limits<uint64_t>::max());
+        const uint32_t* row = (i < i_end && rows[by_row[i]].version == v) ? &by_row[i] : nullptr;
+        size_t k = j;
+        while (k < j_end && logged_[by_log[k]].version == v) {
+          ++k;
+        }
+        MV_RETURN_IF_ERROR(
+            CompareVersion(group.first, group.second, v, row, j, k, newest_row, by_log, unlogged));
+        if (row != nullptr) {
+          ++i;
+        }
+        j = k;
+      }
+    }
+    for (uint32_t u : unknown) {
+      const Logged& l = logged_[u];
+      MV_RETURN_IF_ERROR(
+          EmitVersion(kMissingVersion, "", snap_.paths[l.path], l.version, "",
+                      "the ledger logged this version (entry " + std::to_string(l.seq) +
+                          ") for patient reference " + refs_[l.ref] +
+                          ", but no segment version in the metadata belongs to a patient with that "
+                          "reference: the patient's rows are gone"));
+    }
+    return ReportUnlogged(unlogged);
+  }
+
+  // One (patient, path, version): the row (if any) against the logged
+  // writes by_log[from, to) of that version.
+  Status CompareVersion(uint32_t patient, uint32_t path, uint64_t version, const uint32_t* row,
+                        size_t from, size_t to, uint64_t newest_row,
+                        const std::vector<uint32_t>& by_log, std::vector<uint32_t>& unlogged) {
+    if (row != nullptr) {
+      const Row& r = snap_.rows[*row];
+      bool logged = false;
+      for (size_t k = from; k < to; ++k) {
+        const Logged& l = logged_[by_log[k]];
+        logged = logged || (l.sha_valid && r.sha_valid && l.sha == r.sha);
+      }
+      if (!logged) {
+        unlogged.push_back(*row);
+        return Status::Ok();
+      }
+      // Logged with its hash; another logged write of the same version whose
+      // content is not here means the version was deleted and written again.
+      for (size_t k = from; k < to; ++k) {
+        const Logged& l = logged_[by_log[k]];
+        if (!(l.sha_valid && l.sha == r.sha)) {
+          MV_RETURN_IF_ERROR(EmitVersion(
+              kMissingVersion, snap_.patients[patient].id, snap_.paths[path], version, "",
+              "the ledger logged this version twice; the content logged at entry " +
+                  std::to_string(l.seq) + " (sha256 " + HashHex(l.sha) +
+                  ") is not in the metadata, which holds another one: the version was "
+                  "deleted and written again"));
+        }
+      }
+      return Status::Ok();
+    }
+    if (from == to) {
+      return Status::Ok();
+    }
+    const Logged& l = logged_[by_log[to - 1]];
+    const std::string logged_at = "the ledger logged version " + std::to_string(version) +
+                                  " (entry " + std::to_string(l.seq) + ", sha256 " +
+                                  HashHex(l.sha) + ") but the metadata does not hold it";
+    if (version > newest_row) {
+      return EmitVersion(
+          kRolledBack, snap_.patients[patient].id, snap_.paths[path], version, "",
+          logged_at + "; the newest version there is " + std::to_string(newest_row) +
+              ": the record was rolled back and the older version is served as the latest");
+    }
+    return EmitVersion(kMissingVersion, snap_.patients[patient].id, snap_.paths[path], version, "",
+                       logged_at + " (a newer version is there: a gap in the history)");
+  }
+
+  // Reports the candidate rows no entry logged, after reading the entries
+  // appended since the first read (their rows may be in the snapshot).
+  Status ReportUnlogged(std::vector<uint32_t>& candidates) {
+    if (candidates.empty()) {
+      return Status::Ok();
+    }
+    std::map<std::tuple<std::string, std::string, uint64_t>, uint32_t> open;
+    for (uint32_t c : candidates) {
+      const Row& r = snap_.rows[c];
+      open.emplace(std::make_tuple(patient_refs_[r.patient], snap_.paths[r.path], r.version), c);
+    }
+    std::set<uint32_t> logged_since;
+    MV_RETURN_IF_ERROR(
+        options_.write_log
+            ->ForEachWrite(logged_end_,
+                           [&](const LoggedWrite& w) -> Status {
+                             auto it = open.find(std::make_tuple(w.patient_ref, w.path, w.version));
+                             Hash h{};
+                             if (it != open.end() && ParseHashHex(w.content_sha256, h) &&
+                                 snap_.rows[it->second].sha == h) {
+                               logged_since.insert(it->second);
+                             }
+                             return Status::Ok();
+                           })
+            .status());
+    for (uint32_t c : candidates) {
+      if (logged_since.count(c) != 0) {
+        continue;
+      }
+      const Row& r = snap_.rows[c];
+      MV_RETURN_IF_ERROR(EmitVersion(
+          kUnloggedVersion, snap_.patients[r.patient].id, snap_.paths[r.path], r.version,
+          r.object_key,
+          "the metadata holds this version (sha256 " + (r.sha_valid ? HashHex(r.sha) : "?") +
+              ") but no ledger entry logged a write of it with that hash: inserted or edited "
+              "outside the record service"));
+    }
+    return Status::Ok();
+  }
+
+  Status EmitVersion(std::string_view kind, const std::string& patient_id, const std::string& path,
+                     uint64_t version, const std::string& object_key, std::string detail) {
+    Finding f;
+    f.kind = std::string(kind);
+    f.patient_id = patient_id;
+    f.path = path;
+    f.version = version;
+    f.object_key = object_key;
+    f.detail = std::move(detail);
+    return Emit(std::move(f));
   }
 
   Result<bool> IsErased(const std::string& patient_id) {
@@ -455,10 +727,26 @@ class Scrubber {
           continue;  // written while the scrub ran
         }
       }
-      MV_RETURN_IF_ERROR(ReportOrphan(
-          key,
+      std::string detail =
           "object is not referenced by any segment version (e.g. left by a crash between "
-          "object write and metadata insert)"));
+          "object write and metadata insert)";
+      const int64_t grace_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.orphan_grace).count();
+      Result<int64_t> committed = objects_.CommittedAtMs(key);
+      if (!committed.ok() && committed.status().code() == StatusCode::kNotFound) {
+        continue;  // deleted meanwhile
+      }
+      if (!committed.ok()) {
+        detail += "; left alone: its age is unknown (" + committed.status().ToString() + ")";
+      } else if (const int64_t age_ms = Now() - *committed; age_ms < grace_ms) {
+        detail += "; left alone: committed " + std::to_string(std::max<int64_t>(age_ms, 0) / 1000) +
+                  " s ago, within the grace period of " + std::to_string(grace_ms / 1000) +
+                  " s (its write may be in flight); a later scrub reclaims it";
+      } else {
+        detail += "; committed " + std::to_string(age_ms / 1000) + " s ago, beyond the grace " +
+                  "period of " + std::to_string(grace_ms / 1000) + " s: " + Reclaim(key);
+      }
+      MV_RETURN_IF_ERROR(ReportOrphan(key, std::move(detail)));
     }
     for (const std::string& key : leftovers) {
       if (Stopped()) {
@@ -466,13 +754,28 @@ class Scrubber {
       }
       MV_ASSIGN_OR_RETURN(bool exists, StillExists(key));
       if (exists) {
+        // No grace: the patient's key is destroyed, nothing will reference
+        // or read this object again (the erasure deletes them too).
         MV_RETURN_IF_ERROR(ReportOrphan(key,
                                         "object of an erased patient left after the erasure "
-                                        "(crypto-shredded, unreadable); safe to delete"));
+                                        "(crypto-shredded, unreadable): " +
+                                            Reclaim(key)));
       }
     }
     return Status::Ok();
   }
+
+  // Deletes an orphan; says what happened, for the finding's detail.
+  std::string Reclaim(const std::string& key) {
+    Status st = objects_.Delete(key);
+    if (!st.ok()) {
+      return "could not be reclaimed (" + st.ToString() + "); a later scrub tries again";
+    }
+    ++report_.orphans_reclaimed;
+    return "reclaimed (deleted)";
+  }
+
+  int64_t Now() const { return options_.now_ms ? options_.now_ms() : NowUnixMillis(); }
 
   static std::string FirstComponent(const std::string& key) {
     const size_t slash = key.find('/');
@@ -560,6 +863,12 @@ class Scrubber {
   const ScrubOptions& options_;
   ScrubReport report_;
   Snapshot snap_;
+  std::map<std::string, uint32_t, std::less<>> path_index_;  // into snap_.paths
+  std::vector<Logged> logged_;
+  uint64_t logged_end_ = 0;        // where the first read of the ledger ended
+  std::vector<std::string> refs_;  // the logged patient references, interned
+  std::unordered_map<std::string, uint32_t> ref_index_;
+  std::vector<std::string> patient_refs_;  // per snap_.patients
   Bytes buffer_;
   std::chrono::steady_clock::time_point throttle_start_;
   uint64_t throttled_bytes_ = 0;

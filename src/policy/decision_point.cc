@@ -297,9 +297,12 @@ class Evaluation {
     return false;
   }
 
-  // Subject, path and action; not purpose nor time.
+  // Subject, path and action; not purpose nor time. A grant without actions
+  // opens read and list only (never export or write: those are named); a
+  // denial takes away DeniedActions(), i.e. at least every revealing action.
   bool Covers(const Consent& c) const {
-    const uint32_t actions = c.actions == 0 ? kReadAndList : c.actions;
+    const uint32_t actions =
+        c.deny ? DeniedActions(c.actions) : (c.actions == 0 ? kReadAndList : c.actions);
     return (actions & action_bit_) != 0 && PathIsWithin(resource_.path, c.path_prefix) &&
            GranteeMatches(c);
   }

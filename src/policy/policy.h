@@ -69,6 +69,50 @@ bool IsHealthDataAction(Action action);
 constexpr uint32_t ActionBit(Action action) { return uint32_t{1} << static_cast<unsigned>(action); }
 // read, list, write and export: the actions on segments (a path and a category).
 bool IsSegmentAction(Action action);
+// Whether an action reveals something of the record it names (content, paths,
+// metadata, identity or history): what a patient's denial takes away. Deny by
+// default: every action reveals unless declared here as one that does not
+// (writing a version, creating or erasing a patient, managing consents,
+// relationships, delegations and accounts, declaring break-glass, the
+// platform's audit log and metrics), so a reading action added later is
+// covered by existing denials without a change here.
+constexpr bool RevealsContent(Action action) {
+  switch (action) {
+    case Action::kWrite:
+    case Action::kErasePatient:
+    case Action::kCreatePatient:
+    case Action::kManageConsent:
+    case Action::kManageRelationship:
+    case Action::kDelegate:
+    case Action::kBreakGlass:
+    case Action::kReadAudit:
+    case Action::kManageAccounts:
+    case Action::kReadMetrics:
+      return false;
+    default:
+      return true;
+  }
+}
+// The mask of every action RevealsContent holds for.
+constexpr uint32_t RevealingActions() {
+  uint32_t mask = 0;
+  for (size_t i = 0; i < kActionCount; ++i) {
+    if (RevealsContent(static_cast<Action>(i))) {
+      mask |= ActionBit(static_cast<Action>(i));
+    }
+  }
+  return mask;
+}
+// The actions a denial with these action bits takes away: with none (the
+// portal's default) every revealing action; with any revealing action, every
+// revealing action too (a denied `read` must not come back as an `export` or
+// a search of the same content); plus the named ones (e.g. `write`).
+constexpr uint32_t DeniedActions(uint32_t named) {
+  if (named == 0 || (named & RevealingActions()) != 0) {
+    return named | RevealingActions();
+  }
+  return named;
+}
 
 // Purpose of use (HL7 v3 PurposeOfUse, simplified).
 enum class Purpose : uint8_t {

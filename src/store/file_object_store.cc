@@ -549,6 +549,28 @@ class FileObjectStore final : public ObjectStore {
     return Status::Ok();
   }
 
+  Result<int64_t> CommittedAtMs(std::string_view key) override {
+    MV_RETURN_IF_ERROR(ValidateKey(key));
+    Result<ResolvedParent> parent = ResolveParent(*shared_, key, /*create=*/false);
+    if (!parent.ok()) {
+      return parent.status();
+    }
+    struct stat st;
+    if (::fstatat(parent->dir.get(), parent->basename.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      const int err = errno;
+      if (err == ENOENT) {
+        return Status::NotFound("object " + Quoted(key) + " not found");
+      }
+      return Status::IOError("cannot stat object " + Quoted(key) + ": " + ErrnoText(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::NotFound("object " + Quoted(key) + " not found");
+    }
+    // The temp file is renamed into place at commit: its mtime is the time
+    // of the last byte written, just before.
+    return int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000;
+  }
+
   Status List(std::string_view prefix,
               const std::function<void(const std::string& key)>& fn) override {
     // A fresh open file description: a dup() would share the directory

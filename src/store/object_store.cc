@@ -17,6 +17,10 @@ bool IsKeyChar(char c) {
 
 }  // namespace
 
+Result<int64_t> ObjectStore::CommittedAtMs(std::string_view /*key*/) {
+  return Status::FailedPrecondition("this object store does not record commit times");
+}
+
 bool IsValidObjectKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxKeyLength) {
     return false;

@@ -77,6 +77,12 @@ class ObjectStore {
   // Calls `fn` for every committed key under `prefix` ("" for all).
   virtual Status List(std::string_view prefix,
                       const std::function<void(const std::string& key)>& fn) = 0;
+  // When the object was committed (Unix milliseconds; for files, the mtime),
+  // so that the scrubber leaves a young unreferenced object alone: its
+  // metadata row may be about to be inserted. NotFound when absent. Stores
+  // that cannot tell answer FailedPrecondition (the default), and such objects
+  // are never taken for old.
+  virtual Result<int64_t> CommittedAtMs(std::string_view key);
 
   // Conveniences over the streaming calls.
   Result<ObjectInfo> Put(std::string_view key, ByteView data);

@@ -579,7 +579,9 @@ export async function dashboardView(main) {
           stat('Last scrub', `${r.mode || ''} ${r.completed ? 'completed' : 'stopped'}`, 'dash-scrub'),
           stat('Finished', fmtDateTime(r.finished_at), 'dash-scrub-finished'),
           stat('Checked', `${r.versions_checked} versions, ${humanBytes(r.bytes_checked || 0)}`, 'dash-scrub-checked'),
-          stat('Findings', String(r.findings_count), 'dash-scrub-findings', r.findings_count ? 'stat-bad' : 'stat-ok')),
+          // Orphans are information: only damage turns the card red.
+          stat('Findings', `${r.findings_count} (${r.damage_count ?? r.findings_count} damage)`, 'dash-scrub-findings',
+            (r.damage_count ?? r.findings_count) ? 'stat-bad' : 'stat-ok')),
         r.error ? errorBox(`Scrub error: ${r.error}`) : null,
         (r.findings || []).length ? h('div', { class: 'table-scroll' }, h('table', { class: 'table' },
           h('thead', null, h('tr', null, ['Kind', 'Patient', 'Path', 'Version', 'Detail'].map((c) => h('th', { scope: 'col' }, c)))),

@@ -276,7 +276,10 @@ export function messagesView(main, pid) {
 // --- sharing --------------------------------------------------------------------------
 
 const GRANTEE_WORDS = { account: 'Person', department: 'Department', institution: 'Institution', role: 'Everyone with the role' };
-const ACTION_WORDS = { read: 'read', list: 'see the list', write: 'add to', export: 'export' };
+const ACTION_WORDS = {
+  read: 'read', list: 'see the list', write: 'add to', export: 'export',
+  'search-patients': 'find you', 'read-demographics': 'see who you are', 'read-access-history': 'see who looked',
+};
 
 function consentStatus(c) {
   const now = Date.now();
