@@ -645,8 +645,9 @@ class GuardedStream final : public httplib::Stream {
       for (char& c : head) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       }
-      response_closes_ = head.find("\r\nconnection: close") != std::string::npos;
-      response_head_done_ = true;
+      const bool interim = head.starts_with("http/1.1 1");  // 100 Continue: the next one
+      response_closes_ = !interim && head.find("\r\nconnection: close") != std::string::npos;
+      response_head_done_ = !interim;
       response_head_.clear();
     }
   }
