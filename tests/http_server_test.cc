@@ -571,6 +571,22 @@ TEST_F(HttpServerTest, RangeCompressionAndManyParametersAreRefused) {
   ASSERT_TRUE(z);
   EXPECT_EQ(z->status, 415);
   Reconnect();
+  // A multipart body to a JSON route: refused before reading (was a 500).
+  auto multi =
+      client_->Post("/api/v1/patients/search",
+                    "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n",
+                    "multipart/form-data; boundary=b");
+  ASSERT_TRUE(multi);
+  EXPECT_EQ(multi->status, 400) << multi->body;
+  Reconnect();
+  // A chunked body on a GET: refused before httplib reads it.
+  {
+    RawConn c(server_->port());
+    const std::string got = c.Exchange(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n");
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 400") << got.substr(0, 80);
+  }
   std::string query = "?";
   for (int i = 0; i < 17; ++i) {
     query += "p" + std::to_string(i) + "=1&";

@@ -613,6 +613,14 @@ class HttpServer final : public Server, public internal::RouteTable {
     if (req.has_header("Range")) {
       return Reject(res, 416, Status::InvalidArgument("Range requests are not supported"));
     }
+    // No route of these methods takes a body; httplib would read a chunked
+    // one into memory up to the attachment limit before routing.
+    if ((req.method == "GET" || req.method == "HEAD" || req.method == "DELETE" ||
+         req.method == "OPTIONS") &&
+        req.has_header("Transfer-Encoding")) {
+      return Reject(res, 400,
+                    Status::InvalidArgument("a " + req.method + " request takes no body"));
+    }
     // httplib would inflate gzip/brotli bodies past every size check made on
     // the bytes sent.
     if (req.has_header("Content-Encoding")) {
@@ -852,6 +860,18 @@ class HttpServer final : public Server, public internal::RouteTable {
     auto wrapped = [this, name, access, handler, limit, content_types](
                        const Request& req, Response& res, const ContentReader& reader) {
       t_ctx.route = name;
+      // The type is checked before reading: httplib would hand a multipart
+      // body to a multipart reader we do not give it (an exception, a 500).
+      if (!HasContentType(req, content_types)) {
+        std::string names;
+        for (const std::string& t : content_types) {
+          names += names.empty() ? "" : " or ";
+          names += t;
+        }
+        res.set_header("Connection", "close");  // the body stays unread
+        Finish(res, Status::InvalidArgument("Content-Type must be " + names));
+        return;
+      }
       std::string body;
       bool too_large = false;
       const bool complete = reader([&](const char* data, size_t len) {
@@ -872,13 +892,6 @@ class HttpServer final : public Server, public internal::RouteTable {
         // of a body is never handled as the body.
         st = Status::InvalidArgument("the request body is incomplete");
         res.set_header("Connection", "close");
-      } else if (!HasContentType(req, content_types)) {
-        std::string names;
-        for (const std::string& t : content_types) {
-          names += names.empty() ? "" : " or ";
-          names += t;
-        }
-        st = Status::InvalidArgument("Content-Type must be " + names);
       } else {
         st = RunHandler(req, res, access, [&](Call& call) { return handler(call, body); });
       }
