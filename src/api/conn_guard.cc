@@ -480,7 +480,7 @@ class GuardedStream final : public httplib::Stream {
       return false;
     }
     return off_ < len_ || conn_.Pending() ||
-           WaitFor(conn_.fd, false, ReadDeadline().first, stop_) == Wait::kReady;
+           WaitFor(conn_.fd, false, ReadDeadline(), stop_) == Wait::kReady;
   }
 
   bool is_writable() const override { return !dead_; }
@@ -560,11 +560,11 @@ class GuardedStream final : public httplib::Stream {
   socket_t socket() const override { return conn_.fd; }
 
  private:
-  // The deadline of the next read, and whether it is a total deadline (the
-  // head's or the body's) rather than the per-read one.
-  std::pair<Clock::time_point, bool> ReadDeadline() const {
+  // The deadline of the next read: the head's total one; in the body, the
+  // body's (growing with the bytes received) or the per-read one if sooner.
+  Clock::time_point ReadDeadline() const {
     if (!in_body_) {
-      return {head_deadline_, true};
+      return head_deadline_;
     }
     const auto extension = std::chrono::seconds(
         options_.min_body_bytes_per_second == 0
@@ -573,7 +573,7 @@ class GuardedStream final : public httplib::Stream {
     const auto total =
         body_start_ + std::chrono::seconds(options_.body_timeout_seconds) + extension;
     const auto per_read = Clock::now() + std::chrono::seconds(options_.read_timeout_seconds);
-    return per_read < total ? std::make_pair(per_read, false) : std::make_pair(total, true);
+    return std::min(per_read, total);
   }
 
   ssize_t Fill() {
@@ -593,8 +593,7 @@ class GuardedStream final : public httplib::Stream {
         dead_ = true;
         return -1;
       }
-      const auto [deadline, total] = ReadDeadline();
-      const Wait w = WaitFor(conn_.fd, io == Io::kWantWrite, deadline, stop_);
+      const Wait w = WaitFor(conn_.fd, io == Io::kWantWrite, ReadDeadline(), stop_);
       if (w == Wait::kReady) {
         continue;
       }
@@ -606,7 +605,6 @@ class GuardedStream final : public httplib::Stream {
       } else if (w == Wait::kTimeout && hooks_.rejected) {
         hooks_.rejected(408, "idle-timeout");
       }
-      (void)total;
       dead_ = true;
       return -1;
     }
