@@ -9,7 +9,7 @@ target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv
 
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
   src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc
-  src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc)
+  src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc src/api/conn_guard.cc)
 target_link_libraries(mv_api PUBLIC mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
   OpenSSL::SSL Threads::Threads)
 
@@ -68,6 +68,7 @@ medvault_test(routes_auth_test mv_app)
 medvault_test(routes_admin_test mv_app)
 medvault_test(routes_access_test mv_app)
 medvault_test(http_helpers_test mv_app)
+medvault_test(conn_guard_test mv_app)
 medvault_test(sqlite_policy_entry_store_test mv_access)
 medvault_test(routes_exchange_test mv_app)
 medvault_test(exchange_cli_test mv_app)

@@ -1,6 +1,7 @@
 // Fuzz target for the hostile-input parsers of the API and record layers:
 // the strict JSON body parser, the field checks, the segment path grammar,
-// the measurement schemas, UTF-8 validation and the config file parser.
+// the measurement schemas, UTF-8 validation, the config file parser and the
+// connection guard's raw request-head scanner.
 // Invariants: never crash; a parsed body re-serialises and re-parses to the
 // same value; an accepted path has no empty, "." or ".." component.
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "api/conn_guard.h"
 #include "api/json_input.h"
 #include "app/config.h"
 #include "common/bytes.h"
@@ -42,6 +44,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
     (void)record::TopLevelFor(input);
+  }
+
+  // The head scanner: never reads past its byte limit, refuses only with
+  // 400 or 431, and a finished head has unambiguous framing.
+  api::internal::HeadScanner head(4096, 32);
+  for (char c : input) {
+    if (head.Feed(c) != api::internal::HeadScanner::State::kMore) {
+      break;
+    }
+  }
+  if (head.bytes() > 4097 ||
+      (head.state() == api::internal::HeadScanner::State::kRefused &&
+       head.refusal_status() != 400 && head.refusal_status() != 431) ||
+      (head.state() == api::internal::HeadScanner::State::kDone && head.chunked() &&
+       head.has_content_length())) {
+    std::abort();
   }
 
   app::Config config;

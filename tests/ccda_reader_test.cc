@@ -841,6 +841,48 @@ TEST(CcdaHostileTest, HugeAttributeAgainstTheLimits) {
                 "a text of 1048576 bytes exceeds the limit of 65536 bytes");
 }
 
+// Issue 13: libxml2 compares each attribute of a start tag with the tag's
+// earlier ones; 80,000 attributes on one element (under a megabyte) took ten
+// seconds. Refused from the bytes before libxml2 parses them.
+TEST(CcdaHostileTest, ManyAttributesAreRefusedBeforeParsing) {
+  std::string xml = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">\n<title";
+  for (int i = 0; i < 80000; ++i) xml += " a" + std::to_string(i) + "=\"\"";
+  xml += ">" + std::string(kSecret) + "</title></ClinicalDocument>";
+  ASSERT_LT(xml.size(), 1u << 20);
+  const auto t0 = std::chrono::steady_clock::now();
+  ExpectRefused(ParseCcda(xml), StatusCode::kResourceExhausted,
+                "line 2: an element with more than 256 attributes");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));  // was 10 s
+
+  // 256 is fine; quotes, '=' and '>' inside values do not count.
+  std::string ok = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title";
+  for (int i = 0; i < 255; ++i) ok += " a" + std::to_string(i) + "='x=y>z'";
+  ok += ">t</title><!-- <x a=1 b=2> --></ClinicalDocument>";
+  EXPECT_EQ(MustParse(ok).header.title, "t");
+}
+
+TEST(CcdaHostileTest, AttributeWorkAndNamespaceDeclarationsAreBounded) {
+  // Many elements each near the per-element limit: the document's total.
+  std::string many = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
+  std::string attrs;
+  for (int i = 0; i < 250; ++i) attrs += " a" + std::to_string(i) + "=''";
+  for (int e = 0; e < 1200; ++e) many += "<x" + attrs + "/>";
+  many += "</ClinicalDocument>";
+  const auto t0 = std::chrono::steady_clock::now();
+  ExpectRefused(ParseCcda(many), StatusCode::kResourceExhausted,
+                "too many attributes per element in the document");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+
+  // Namespace declarations: each prefixed name is looked up through all of
+  // them in scope.
+  std::string ns = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
+  for (int e = 0; e < 300; ++e) ns += "<x xmlns:p" + std::to_string(e) + " = 'urn:x'>";
+  for (int e = 0; e < 300; ++e) ns += "</x>";
+  ns += "</ClinicalDocument>";
+  ExpectRefused(ParseCcda(ns), StatusCode::kResourceExhausted,
+                "more than 256 namespace declarations");
+}
+
 TEST(CcdaHostileTest, NodeLimit) {
   ParseLimits limits;
   limits.max_nodes = 1000;

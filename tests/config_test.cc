@@ -20,6 +20,25 @@ TEST(ConfigTest, ParsesListen) {
   EXPECT_FALSE(ParseListen("h:80x", &host, &port).ok());
 }
 
+TEST(ConfigTest, SlowClientBounds) {
+  Config c;
+  EXPECT_EQ(c.header_timeout_seconds, 5);
+  EXPECT_EQ(c.max_connections_per_peer, 16);
+  ASSERT_TRUE(ApplyConfigText(c,
+                              "header_timeout_seconds = 3\nbody_timeout_seconds = 60\n"
+                              "max_connections_per_peer = 32\nmax_connections = 512\n",
+                              "m.conf")
+                  .ok());
+  EXPECT_EQ(c.header_timeout_seconds, 3);
+  EXPECT_EQ(c.body_timeout_seconds, 60);
+  EXPECT_EQ(c.max_connections_per_peer, 32);
+  EXPECT_EQ(c.max_connections, 512);
+  EXPECT_EQ(ApplyConfigText(c, "header_timeout_seconds = 0\n", "m.conf").message(),
+            "m.conf:1: header_timeout_seconds must be an integer between 1 and 3600");
+  EXPECT_EQ(ApplyConfigText(c, "max_connections_per_peer = x\n", "m.conf").message(),
+            "m.conf:1: max_connections_per_peer must be an integer between 1 and 65536");
+}
+
 TEST(ConfigTest, FileErrorsNameFileAndLine) {
   Config c;
   Status st = ApplyConfigText(c, "# comment\nlisten = 127.0.0.1:9\nbogus = 1\n", "m.conf");

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -135,6 +136,18 @@ TEST_F(ExchangeTest, TheSameDocumentAgainChangesNothingAndTheSamePatientIsFound)
   EXPECT_EQ(*metadata_->CountPatients(), 2);
 }
 
+std::string ManyAttributes(int n) {
+  std::string xml = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title";
+  for (int i = 0; i < n; ++i) xml += " a" + std::to_string(i) + "=\"\"";
+  return xml + ">t</title></ClinicalDocument>";
+}
+
+std::string ManyMembers(int n) {
+  std::string text = R"({"resourceType":"Patient")";
+  for (int i = 0; i < n; ++i) text += ",\"k" + std::to_string(i) + "\":1";
+  return text + "}";
+}
+
 TEST_F(ExchangeTest, AFailedDocumentWritesNothing) {
   Importer importer(records_.get());
   auto target = records_->CreatePatient({"A", "B", "1970-01-01", "male", ""}, "tester");
@@ -170,9 +183,19 @@ TEST_F(ExchangeTest, AFailedDocumentWritesNothing) {
       // Numbers out of range, NaN.
       R"({"resourceType":"Observation","valueQuantity":{"value":1e400}})",
       R"({"resourceType":"Observation","valueQuantity":{"value":NaN}})",
+      // Issue 13: what a C-CDA export could not carry; one element with
+      // 80,000 attributes (ten seconds of libxml2 before); an object with
+      // 100,000 members.
+      R"({"resourceType":"Patient","name":[{"family":"a\u0000b"}]})",
+      R"({"resourceType":"Observation","valueString":"\u0001"})",
+      ManyAttributes(80000),
+      ManyMembers(100000),
   };
   for (const std::string& doc : docs) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto r = importer.Import(doc, into, "tester");
+    // A generous bound for the superlinear cases (seconds before).
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << doc.substr(0, 60);
     EXPECT_FALSE(r.ok()) << doc.substr(0, 60);
     if (!r.ok()) {
       EXPECT_NE(r.status().code(), StatusCode::kInternal) << r.status().ToString();

@@ -189,6 +189,42 @@ TEST(FhirJson, RefusesDuplicateKeys) {
   EXPECT_LT(msg.size(), 200u);
 }
 
+// Issue 13: "\u0000" was stored, and the patient's C-CDA export then failed.
+// Exactly what XML 1.0 cannot carry is refused, with the path.
+TEST(FhirJson, RefusesStringsXmlCannotCarry) {
+  for (const char* bad : {"\\u0000", "\\u0001", "\\u0008", "\\u000b", "\\u000c", "\\u000e",
+                          "\\u001f", "\\ufffe", "\\uffff"}) {
+    SCOPED_TRACE(bad);
+    ExpectError(
+        R"({"entry":[{"resource":{"note":"SECRET-PATIENT-TEXT)" + std::string(bad) + R"("}}]})",
+        StatusCode::kInvalidArgument,
+        {"a string with a character XML cannot carry", "at entry[0].resource.note"});
+  }
+  // Raw U+FFFF (EF BF BF) too.
+  ExpectError("{\"a\":\"x\xEF\xBF\xBF\"}", StatusCode::kInvalidArgument, {"at a"});
+  // Everything XML can carry is accepted: tab, LF, CR, DEL, C1 controls, the
+  // edges of the allowed ranges, supplementary planes.
+  Result<Document> r =
+      Parse(R"({"a":"\t\n\r\u007f\u0080\u009f\ud7ff\ue000\ufffd\ud800\udc00\udbff\udfff"})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->root()["a"].text(),
+            "\t\n\r\x7f\xC2\x80\xC2\x9f\xED\x9F\xBF\xEE\x80\x80\xEF\xBF\xBD\xF0\x90\x80\x80\xF4\x8F"
+            "\xBF\xBF");
+}
+
+TEST(FhirJson, EnforcesTheMembersPerObjectLimit) {
+  std::string big = "{";
+  for (int i = 0; i < 1025; ++i) big += "\"k" + std::to_string(i) + "\":1,";
+  big.back() = '}';
+  ExpectError(big, StatusCode::kResourceExhausted,
+              {"more than 1024 members in one object", "at the top level"});
+  ParseLimits small;
+  small.max_object_members = 2;
+  ExpectError(R"({"entry":[{"a":1,"b":2,"c":3}]})", StatusCode::kResourceExhausted,
+              {"more than 2 members", "at entry[0]"}, small);
+  EXPECT_TRUE(Parse(R"({"entry":[{"a":1,"b":2}],"x":1})", small).ok());
+}
+
 TEST(FhirJson, RefusesNumbersThatOverflowDouble) {
   ExpectError(R"({"valueQuantity":{"unit":"SECRET-PATIENT-TEXT","value":1e400}})",
               StatusCode::kInvalidArgument, {"number out of range", "at valueQuantity.value"});
@@ -304,10 +340,15 @@ TEST(FhirJson, AppendJsonStringRoundTrips) {
   std::string out;
   AppendJsonString(out, nasty);
   EXPECT_EQ(out.front(), '"');
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), nasty);
+  // The reader refuses what XML cannot carry, and reads back the rest.
+  ExpectError("[" + out + "]", StatusCode::kInvalidArgument, {"XML cannot carry", "at [0]"});
+  static constexpr char kCarried[] = "a\"b\\c\n\r\t\x7fz\xc3\xa9\xf0\x9f\x98\x80";
+  out.clear();
+  AppendJsonString(out, kCarried);
   Result<Document> r = Parse("[" + out + "]");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ((*r->root().begin()).text(), nasty);
-  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), nasty);
+  EXPECT_EQ((*r->root().begin()).text(), kCarried);
 }
 
 TEST(FhirJson, IsJsonNumber) {

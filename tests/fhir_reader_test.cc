@@ -435,6 +435,35 @@ TEST(FhirReader, ObservationValueKinds) {
   EXPECT_EQ(doc.entries[7].value_text, "data-absent: asked-unknown");
 }
 
+// Issue 13: whatever the FHIR reader accepts, the C-CDA writer can write,
+// and the C-CDA reader reads back the same. The edge characters XML can
+// carry survive FHIR -> C-CDA -> model; those it cannot are refused on input
+// (a "\u0000" used to be stored and break the patient's C-CDA export).
+TEST(FhirReader, EdgeCharactersSurviveTheWayToCcda) {
+  const std::string edge =
+      R"(a\tb\nc\rd\u007fe\u0080f\u009fg\ud7ffh\ue000i\ufffdj\ud800\udc00k\udbff\udfffl&<>\"')";
+  const ClinicalDocument doc = MustParse(Bundle(
+      R"({"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final",
+        "code":{"text":")" +
+      edge + R"("},"valueString":")" + edge + R"(","note":[{"text":")" + edge + R"("}]}})"));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_NE(doc.entries[0].value_text.find("\r"), std::string::npos);
+  Result<std::string> xml = WriteCcda(doc);
+  ASSERT_TRUE(xml.ok()) << xml.status().ToString();
+  Result<ClinicalDocument> again = ParseCcda(*xml);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(CanonicalString(doc), CanonicalString(*again));
+
+  for (const char* bad : {"\\u0000", "\\u0001", "\\u001f", "\\ufffe", "\\uffff"}) {
+    SCOPED_TRACE(bad);
+    ExpectError(Bundle(R"({"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation",
+                  "code":{"text":"x"},"valueString":"SECRET-PATIENT-TEXT)" +
+                       std::string(bad) + R"("}})"),
+                StatusCode::kInvalidArgument,
+                {"XML cannot carry", "at entry[0].resource.valueString"});
+  }
+}
+
 TEST(FhirReader, ClinicalResourceTypes) {
   const ClinicalDocument doc = MustParse(Bundle(R"(
     {"fullUrl":"urn:uuid:c","resource":{"resourceType":"Condition",

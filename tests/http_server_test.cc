@@ -1,6 +1,13 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <regex>
+#include <thread>
 
 #include "server_fixture.h"
 
@@ -11,6 +18,62 @@ using nlohmann::json;
 using testing::ServerFixture;
 
 class HttpServerTest : public ServerFixture {};
+
+// A raw TCP connection from a chosen loopback address, for what httplib's
+// client will not send (malformed framing, slow bytes).
+class RawConn {
+ public:
+  RawConn(int port, const std::string& source = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &src.sin_addr);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0;
+  }
+  ~RawConn() { ::close(fd_); }
+  RawConn(const RawConn&) = delete;
+  RawConn& operator=(const RawConn&) = delete;
+
+  bool connected() const { return connected_; }
+  bool Send(std::string_view s) {
+    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
+  void EndSending() { ::shutdown(fd_, SHUT_WR); }
+  // Reads until the server closes the connection (true) or `seconds` pass.
+  bool ReadUntilClosed(double seconds, std::string* got) {
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<int>(seconds * 1000));
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) {
+        continue;
+      }
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        return true;
+      }
+      got->append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+  // Sends a whole request and returns what came back until the close.
+  std::string Exchange(std::string_view request) {
+    Send(request);
+    std::string got;
+    EXPECT_TRUE(ReadUntilClosed(10, &got)) << "connection left open";
+    return got;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
 
 TEST_F(HttpServerTest, ProbesAreOpenEverythingElseNeedsTheToken) {
   httplib::Client anon("127.0.0.1", server_->port());
@@ -339,6 +402,244 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+// Issue 13: a few dozen clients sending their headers (or bodies) a byte at
+// a time held every worker, and /healthz never answered. Now each peer holds
+// at most max_connections_per_peer connections (more are closed at once),
+// the head and the body have total deadlines (408 and close), and the pool
+// grows past its ready workers, so another client is served meanwhile.
+TEST_F(HttpServerTest, SlowClientsAreCutOffWhileOthersAreServed) {
+  StopServer();
+  tune_server_ = [](api::ServerOptions& o) {
+    o.header_timeout_seconds = 2;
+    o.body_timeout_seconds = 2;
+    o.max_connections_per_peer = 16;
+  };
+  StartServer();  // 8 ready workers
+  const int port = server_->port();
+  std::vector<std::unique_ptr<RawConn>> heads;
+  std::vector<std::unique_ptr<RawConn>> bodies;
+  std::vector<std::unique_ptr<RawConn>> excess;
+  // 64 slow heads from four peers (16 each: their limit).
+  for (int peer = 2; peer <= 5; ++peer) {
+    for (int i = 0; i < 16; ++i) {
+      heads.push_back(std::make_unique<RawConn>(port, "127.0.0." + std::to_string(peer)));
+      ASSERT_TRUE(heads.back()->connected());
+      heads.back()->Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    }
+  }
+  // 16 more from the first peer: over its limit.
+  for (int i = 0; i < 16; ++i) {
+    excess.push_back(std::make_unique<RawConn>(port, "127.0.0.2"));
+  }
+  // 16 slow bodies from a fifth peer, to a public route that reads its body.
+  for (int i = 0; i < 16; ++i) {
+    bodies.push_back(std::make_unique<RawConn>(port, "127.0.0.6"));
+    bodies.back()->Send(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n{");
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& c : heads) {
+        c->Send("a");
+      }
+      for (auto& c : bodies) {
+        c->Send(" ");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  // Another client is served while all of them are connected (old code:
+  // never, every worker was held).
+  const auto t0 = std::chrono::steady_clock::now();
+  httplib::Client other("127.0.0.1", port);
+  other.set_read_timeout(5, 0);
+  auto h = other.Get("/healthz");
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(h) << httplib::to_string(h.error());
+  EXPECT_EQ(h->status, 200);
+  EXPECT_LT(waited, std::chrono::seconds(2));
+
+  // The connections over the peer's limit were closed without an answer.
+  for (auto& c : excess) {
+    std::string got;
+    EXPECT_TRUE(c->ReadUntilClosed(2, &got));
+    EXPECT_EQ(got, "");
+  }
+  // Past their deadlines the slow ones got a 408 and were closed.
+  for (auto* group : {&heads, &bodies}) {
+    for (auto& c : *group) {
+      std::string got;
+      EXPECT_TRUE(c->ReadUntilClosed(8, &got)) << "still open";
+      EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 408") << got.substr(0, 60);
+    }
+  }
+  stop = true;
+  trickle.join();
+}
+
+// Issue 13 (RFC 9112 6.3): framing that two parsers could read differently is
+// refused before any handler runs; httplib alone took the first of two
+// Content-Lengths, decoded "%32" to "2", and read a body of unknown
+// Transfer-Encoding as none.
+TEST_F(HttpServerTest, AmbiguousFramingIsRefused) {
+  const std::string start =
+      "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::string body = "{}";
+  const std::vector<std::string> cases = {
+      "Content-Length: 2\r\nContent-Length: 30\r\n",
+      "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+      "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n",
+      "Content-Length: %32\r\n",
+      "Content-Length: 2x\r\n",
+      "Content-Length: +2\r\n",
+      "Transfer-Encoding: gzip\r\nContent-Length: 2\r\n",
+      "Transfer-Encoding: identity\r\n",
+      "Content-Length : 2\r\n",
+      "Content-Length: 2\r\n folded\r\n",
+  };
+  for (const std::string& headers : cases) {
+    RawConn c(server_->port());
+    const std::string got = c.Exchange(start + headers + "\r\n" + body);
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 400") << headers << " -> " << got.substr(0, 80);
+    EXPECT_NE(got.find("INVALID_ARGUMENT"), std::string::npos) << headers;
+    EXPECT_NE(got.find("X-Request-Id: "), std::string::npos) << headers;
+  }
+  // The same request framed once is answered (a failed sign-in).
+  RawConn c(server_->port());
+  const std::string got =
+      c.Exchange(start + "Content-Length: 2\r\nConnection: close\r\n\r\n" + body);
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 400") << got.substr(0, 80);
+  EXPECT_EQ(got.find("Content-Length must"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, OversizedOrEndlessHeadsAreRefused) {
+  {
+    RawConn c(server_->port());
+    const std::string got = c.Exchange("GET /healthz HTTP/1.1\r\n" +
+                                       std::string(40 * 1024, 'a'));  // never ends its line
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 431") << got.substr(0, 80);
+  }
+  {
+    std::string head = "GET /healthz HTTP/1.1\r\n";
+    for (int i = 0; i < 150; ++i) {
+      head += "X-H" + std::to_string(i) + ": v\r\n";
+    }
+    RawConn c(server_->port());
+    const std::string got = c.Exchange(head + "\r\n");
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 431") << got.substr(0, 80);
+  }
+}
+
+// Issue 13: httplib decodes %xx in the path before routing, so
+// "health-status%2Fallergies" reached the handler as "health-status/allergies"
+// and "%2e%2e" as "..": encoded paths are refused, whatever they decode to.
+TEST_F(HttpServerTest, PercentEncodedPathsAreRefused) {
+  const std::string id = CreatePatient();
+  const std::string base = "/api/v1/patients/" + id;
+  ASSERT_EQ(Put(base + "/segments/other/x", json{{"text", "x"}}.dump())->status, 201);
+  ASSERT_EQ(Get(base + "/segments/other/x")->status, 200);
+  ExpectError(Get(base + "/segments/other%2Fx"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get(base + "/segments/other/%78"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get(base + "/segments/other/x/%2e%2e"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(base + "/segments/other%2Fy", json{{"text", "y"}}.dump()), 400,
+              "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/patients/%30123456789abcdef0123456789abcdef"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get("/health%7a"), 400, "INVALID_ARGUMENT");
+  // Query values keep their encoding.
+  auto tree = Get(base + "/segments?prefix=other%2Fx");
+  ASSERT_TRUE(tree);
+  EXPECT_EQ(tree->status, 200) << tree->body;
+  // Nothing was written under the encoded path.
+  auto listed = Get(base + "/segments");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body)["segments"].size(), 1u);
+}
+
+TEST_F(HttpServerTest, RangeCompressionAndManyParametersAreRefused) {
+  const std::string id = CreatePatient();
+  httplib::Headers range = {{"Range", "bytes=0-1,0-1,0-1"}};
+  auto r = client_->Get(("/api/v1/patients/" + id).c_str(), range);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 416);
+  Reconnect();
+  httplib::Headers gzip = {{"Content-Encoding", "gzip"}};
+  auto z = client_->Post("/api/v1/patients/search", gzip, "{}", "application/json");
+  ASSERT_TRUE(z);
+  EXPECT_EQ(z->status, 415);
+  Reconnect();
+  // A multipart body to a JSON route: refused before reading (was a 500).
+  auto multi =
+      client_->Post("/api/v1/patients/search",
+                    "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n",
+                    "multipart/form-data; boundary=b");
+  ASSERT_TRUE(multi);
+  EXPECT_EQ(multi->status, 400) << multi->body;
+  Reconnect();
+  // A chunked body on a GET: refused before httplib reads it.
+  {
+    RawConn c(server_->port());
+    const std::string got = c.Exchange(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n");
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 400") << got.substr(0, 80);
+  }
+  std::string query = "?";
+  for (int i = 0; i < 17; ++i) {
+    query += "p" + std::to_string(i) + "=1&";
+  }
+  ExpectError(Get("/api/v1/patients" + query), 400, "INVALID_ARGUMENT");
+}
+
+// A body the client stopped sending is never handled: the prefix of a JSON
+// body that happens to parse, or of an attachment, was stored before.
+TEST_F(HttpServerTest, IncompleteBodiesWriteNothing) {
+  const std::string id = CreatePatient();
+  const std::string auth = "Authorization: Bearer " + token_ + "\r\n";
+  {
+    RawConn c(server_->port());
+    c.Send("PUT /api/v1/patients/" + id +
+           "/segments/other/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth +
+           "Content-Length: 100\r\n\r\n{\"text\":\"x\"}");
+    c.EndSending();
+    std::string got;
+    EXPECT_TRUE(c.ReadUntilClosed(10, &got));
+    EXPECT_EQ(got.find("HTTP/1.1 201"), std::string::npos) << got.substr(0, 80);
+  }
+  {
+    RawConn c(server_->port());
+    c.Send("PUT /api/v1/patients/" + id +
+           "/attachments/radiology/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\n" +
+           auth + "Content-Length: 100000\r\n\r\n" + std::string(5000, 'p'));
+    c.EndSending();
+    std::string got;
+    EXPECT_TRUE(c.ReadUntilClosed(10, &got));
+    EXPECT_EQ(got.find("HTTP/1.1 201"), std::string::npos) << got.substr(0, 80);
+  }
+  auto tree = Get("/api/v1/patients/" + id + "/segments");
+  ASSERT_TRUE(tree);
+  EXPECT_TRUE(json::parse(tree->body)["segments"].empty()) << tree->body;
+}
+
+TEST_F(HttpServerTest, NulInJsonStringsIsRefused) {
+  const std::string id = CreatePatient();
+  const std::string seg = "/api/v1/patients/" + id + "/segments/other/x";
+  ExpectError(Put(seg, R"({"text":"a\u0000b"})"), 400, "INVALID_ARGUMENT");
+  ExpectError(Put(seg, R"({"data":{"k":"\u0000"}})"), 400, "INVALID_ARGUMENT");
+  auto tree = Get("/api/v1/patients/" + id + "/segments");
+  ASSERT_TRUE(tree);
+  EXPECT_TRUE(json::parse(tree->body)["segments"].empty());
+}
+
+TEST_F(HttpServerTest, NoStrictTransportSecurityOverPlainHttp) {
+  auto h = Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_FALSE(h->has_header("Strict-Transport-Security"));
+}
+
 TEST(HttpServerStartTest, NonLoopbackWithoutTlsIsRefused) {
   EXPECT_TRUE(api::IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(api::IsLoopbackHost("127.8.9.1"));
@@ -375,6 +676,10 @@ TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
     EXPECT_EQ((*plain)->Start().code(), StatusCode::kFailedPrecondition);
   }
   options.host = "127.0.0.1";
+  const std::filesystem::path web = dir_.path() / "web";
+  std::filesystem::create_directories(web);
+  testing::WriteFileBytes(web / "index.html", "<!doctype html><title>portal</title>");
+  options.web_dir = web.string();
   options.tls_cert_path = layout.tls_cert.string();
   options.tls_key_path = layout.tls_key.string();
   auto server = api::CreateServer(options, runtime_->services());
@@ -387,6 +692,27 @@ TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
   auto r = c.Get("/healthz");
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
+  // Every answer over TLS carries HSTS: success, 401, 404, the portal's
+  // files, and the refusals the connection layer writes itself.
+  const std::string hsts = "max-age=31536000";
+  EXPECT_EQ(r->get_header_value("Strict-Transport-Security"), hsts);
+  auto unauth = c.Get("/api/v1/patients");
+  ASSERT_TRUE(unauth);
+  EXPECT_EQ(unauth->status, 401);
+  EXPECT_EQ(unauth->get_header_value("Strict-Transport-Security"), hsts);
+  auto portal = c.Get("/");
+  ASSERT_TRUE(portal);
+  EXPECT_EQ(portal->status, 200);
+  EXPECT_EQ(portal->get_header_value("Strict-Transport-Security"), hsts);
+  auto encoded = c.Get("/health%7a");
+  ASSERT_TRUE(encoded);
+  EXPECT_EQ(encoded->status, 400);
+  EXPECT_EQ(encoded->get_header_value("Strict-Transport-Security"), hsts);
+  httplib::Headers twice = {{"Content-Length", "2"}, {"Content-Length", "3"}};
+  auto framing = c.Post("/api/v1/auth/login", twice, "{}", "application/json");
+  ASSERT_TRUE(framing);
+  EXPECT_EQ(framing->status, 400);
+  EXPECT_EQ(framing->get_header_value("Strict-Transport-Security"), hsts);
   // Plain HTTP to the TLS port gets nothing useful.
   httplib::Client plain("127.0.0.1", server_->port());
   plain.set_read_timeout(2, 0);

@@ -23,6 +23,17 @@ TEST(JsonInputTest, ParsesAndRejects) {
   EXPECT_NE(ParseJsonBody("{\"a\":tru}").status().message().find("byte"), std::string::npos);
 }
 
+// Issue 13: "\u0000" was accepted (and stored) although no export format
+// can carry it.
+TEST(JsonInputTest, RefusesNulInStringsAndKeys) {
+  const std::string message = "JSON strings must not contain U+0000";
+  EXPECT_EQ(ParseJsonBody(R"({"text":"a\u0000b"})").status().message(), message);
+  EXPECT_EQ(ParseJsonBody(R"({"data":{"x":["ok","\u0000"]}})").status().message(), message);
+  EXPECT_EQ(ParseJsonBody(R"({"a\u0000":1})").status().message(), message);
+  // Other control characters are JSON's to carry (escaped).
+  EXPECT_TRUE(ParseJsonBody(R"({"text":"tab\there\u0001"})").ok());
+}
+
 TEST(JsonInputTest, FieldChecks) {
   auto j = *ParseJsonBody(R"({"name":"x","n":5,"big":99999999999999999999,"neg":-3})");
   EXPECT_TRUE(CheckObjectFields(j, {"name", "n", "big", "neg"}, {"name"}).ok());

@@ -78,7 +78,9 @@ TEST_F(PortalTest, ServesNothingOutsideItsTable) {
     // Signed in, so that the refusal is the routing's, not authentication's.
     auto res = client_->Get(url.c_str());
     ASSERT_TRUE(res) << url;
-    EXPECT_EQ(res->status, 404) << url << " " << res->body;
+    // Percent-encoded paths are refused before routing (400).
+    EXPECT_EQ(res->status, url.find('%') == std::string::npos ? 404 : 400)
+        << url << " " << res->body;
     EXPECT_EQ(res->body.find("outside the portal"), std::string::npos) << url;
     EXPECT_EQ(res->body.find("hidden"), std::string::npos) << url;
   }

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -50,6 +51,9 @@ class ServerFixture : public ::testing::Test {
     ASSERT_TRUE(hash.ok());
     options.metrics_token_sha256 = *hash;
     options.web_dir = web_dir_;
+    if (tune_server_) {
+      tune_server_(options);
+    }
     auto server = api::CreateServer(options, runtime_->services());
     ASSERT_TRUE(server.ok());
     server_ = std::move(*server);
@@ -196,6 +200,8 @@ class ServerFixture : public ::testing::Test {
 
   TempDir dir_;
   std::string web_dir_;  // the portal's files; "" = none
+  // Adjusts the server's options before it starts (timeouts, limits).
+  std::function<void(api::ServerOptions&)> tune_server_;
   std::filesystem::path data_;
   std::unique_ptr<app::Runtime> runtime_;
   std::unique_ptr<api::Server> server_;

@@ -43,6 +43,16 @@ struct ServerOptions {
   int worker_threads = 64;  // keep-alive connections each hold a worker
   int keep_alive_max_requests = 10000;
   int read_timeout_seconds = 30;
+  // Slow clients (docs/api.md, "Limits"): the TLS handshake, request line and
+  // headers must arrive within header_timeout_seconds; a body within
+  // body_timeout_seconds plus one second per 64 KiB received. One peer
+  // address (IPv6: its /64) holds at most max_connections_per_peer
+  // connections; more are closed at once. Workers grow from worker_threads
+  // up to max_connections while all are busy.
+  int header_timeout_seconds = 5;
+  int body_timeout_seconds = 30;
+  int max_connections_per_peer = 16;
+  int max_connections = 256;
   // The audience the server accepts access tokens for.
   std::string audience = "medvault-api";
   // SHA-256 of the metrics scrape token (the data directory's metrics.token):

@@ -100,6 +100,9 @@ inline constexpr std::array<std::string_view, 5> kDocumentTypes = {
     "application/json"};
 
 inline constexpr std::string_view kIdRe = "([0-9a-f]{32})";
+// No route takes more query parameters than this (each is named in its
+// CheckQuery list); more are refused before routing.
+inline constexpr size_t kMaxQueryParams = 16;
 
 // Route groups, one file each.
 void RegisterAuthRoutes(RouteTable& table);      // routes_auth.cc

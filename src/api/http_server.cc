@@ -12,6 +12,7 @@
 
 #include "access/access.h"
 #include "api/api.h"
+#include "api/conn_guard.h"
 #include "api/http_internal.h"
 #include "api/json_input.h"
 #include "api/metrics.h"
@@ -332,16 +333,39 @@ class HttpServer final : public Server, public internal::RouteTable {
           " without TLS: configure tls_cert and tls_key (medvault init --self-signed-cert makes a "
           "pair) or listen on 127.0.0.1");
     }
+    internal::GuardOptions guard;
+    guard.header_timeout_seconds = options_.header_timeout_seconds;
+    guard.body_timeout_seconds = options_.body_timeout_seconds;
+    guard.idle_timeout_seconds = 10;
+    guard.read_timeout_seconds = options_.read_timeout_seconds;
+    guard.write_timeout_seconds = options_.read_timeout_seconds;
+    guard.max_connections_per_peer = static_cast<size_t>(options_.max_connections_per_peer);
+    guard.tls = tls;
+    internal::GuardHooks hooks;
+    hooks.request_start = [] {
+      // Answers httplib makes before pre-routing (malformed requests) must
+      // not carry the previous request's id or route.
+      t_ctx.request_id = NewRandomId().substr(0, 16);
+      t_ctx.route = "unmatched";
+      t_ctx.start = std::chrono::steady_clock::now();
+      t_ctx.session.reset();
+      t_ctx.metrics_token = false;
+      t_ctx.decision.clear();
+    };
+    hooks.rejected = [this](int status, std::string_view code) {
+      metrics_.Record("rejected", status, 0.0);
+      Log(LogLevel::kInfo, "http.rejected", {{"status", status}, {"reason", std::string(code)}});
+    };
     if (tls) {
-      auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert_path.c_str(),
-                                                      options_.tls_key_path.c_str());
-      if (!ssl->is_valid()) {
+      server_ = internal::NewGuardedTlsServer(guard, std::move(hooks), options_.tls_cert_path,
+                                              options_.tls_key_path);
+      if (!server_->is_valid()) {
+        server_.reset();
         return Status::InvalidArgument("TLS certificate or key could not be loaded from " +
                                        options_.tls_cert_path + " / " + options_.tls_key_path);
       }
-      server_ = std::move(ssl);
     } else {
-      server_ = std::make_unique<httplib::Server>();
+      server_ = internal::NewGuardedServer(guard, std::move(hooks));
     }
     Configure();
     int port = options_.port;
@@ -355,6 +379,7 @@ class HttpServer final : public Server, public internal::RouteTable {
                                  " (in use or not permitted)");
     }
     bound_port_ = port;
+    internal::WidenListenBacklog(*server_, 1024);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     // stop() is a no-op until the accept loop runs; wait for it so that a
     // Stop() right after Start() cannot be lost.
@@ -392,8 +417,13 @@ class HttpServer final : public Server, public internal::RouteTable {
 
   void Configure() {
     httplib::Server& s = *server_;
-    const int threads = options_.worker_threads;
-    s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    const auto threads = static_cast<size_t>(options_.worker_threads);
+    const auto max_connections = std::max(threads, static_cast<size_t>(options_.max_connections));
+    // Ready workers, and more while all are busy: each connection holds a
+    // worker, and slow clients of several peers must not starve the rest.
+    s.new_task_queue = [threads, max_connections] {
+      return new internal::ElasticPool(threads, max_connections);
+    };
     s.set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_requests));
     s.set_keep_alive_timeout(10);
     s.set_read_timeout(options_.read_timeout_seconds, 0);
@@ -562,6 +592,41 @@ class HttpServer final : public Server, public internal::RouteTable {
     res.set_header("X-Request-Id", t_ctx.request_id);
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
+    // httplib hands on the path %xx-decoded ("segments/a%2Fb" as
+    // "segments/a/b", "%2e%2e" as ".."): no route takes an encoded path, so
+    // a path whose raw form has a '%' is refused before anything reads it.
+    const std::string_view raw_path =
+        std::string_view(req.target).substr(0, std::min(req.target.size(), req.target.find('?')));
+    if (raw_path.find('%') != std::string_view::npos) {
+      return Reject(res, 400,
+                    Status::InvalidArgument("percent-encoded characters in the path are not "
+                                            "accepted"));
+    }
+    if (req.params.size() > internal::kMaxQueryParams) {
+      return Reject(
+          res, 400,
+          Status::InvalidArgument("more than " + std::to_string(internal::kMaxQueryParams) +
+                                  " query parameters"));
+    }
+    // Ranges would apply to streamed attachments that are read from their
+    // start (and multiply small requests into big answers): not served.
+    if (req.has_header("Range")) {
+      return Reject(res, 416, Status::InvalidArgument("Range requests are not supported"));
+    }
+    // No route of these methods takes a body; httplib would read a chunked
+    // one into memory up to the attachment limit before routing.
+    if ((req.method == "GET" || req.method == "HEAD" || req.method == "DELETE" ||
+         req.method == "OPTIONS") &&
+        req.has_header("Transfer-Encoding")) {
+      return Reject(res, 400,
+                    Status::InvalidArgument("a " + req.method + " request takes no body"));
+    }
+    // httplib would inflate gzip/brotli bodies past every size check made on
+    // the bytes sent.
+    if (req.has_header("Content-Encoding")) {
+      return Reject(res, 415,
+                    Status::InvalidArgument("compressed request bodies are not accepted"));
+    }
     // HEAD is answered by the GET handler (httplib), so it is as public.
     const std::string route =
         (req.method == "HEAD" ? std::string("GET") : req.method) + " " + req.path;
@@ -572,6 +637,9 @@ class HttpServer final : public Server, public internal::RouteTable {
         t_ctx.route = "auth";
         res.status = 401;
         res.set_header("WWW-Authenticate", "Bearer realm=\"medvault\"");
+        if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+          res.set_header("Connection", "close");  // the body stays unread
+        }
         res.set_content(ErrorBody(auth, t_ctx.request_id), "application/json");
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -792,9 +860,21 @@ class HttpServer final : public Server, public internal::RouteTable {
     auto wrapped = [this, name, access, handler, limit, content_types](
                        const Request& req, Response& res, const ContentReader& reader) {
       t_ctx.route = name;
+      // The type is checked before reading: httplib would hand a multipart
+      // body to a multipart reader we do not give it (an exception, a 500).
+      if (!HasContentType(req, content_types)) {
+        std::string names;
+        for (const std::string& t : content_types) {
+          names += names.empty() ? "" : " or ";
+          names += t;
+        }
+        res.set_header("Connection", "close");  // the body stays unread
+        Finish(res, Status::InvalidArgument("Content-Type must be " + names));
+        return;
+      }
       std::string body;
       bool too_large = false;
-      reader([&](const char* data, size_t len) {
+      const bool complete = reader([&](const char* data, size_t len) {
         if (body.size() + len > limit) {
           too_large = true;
           return false;
@@ -807,13 +887,11 @@ class HttpServer final : public Server, public internal::RouteTable {
         st = Status::ResourceExhausted("request body exceeds the limit of " +
                                        std::to_string(limit) + " bytes");
         res.set_header("Connection", "close");
-      } else if (!HasContentType(req, content_types)) {
-        std::string names;
-        for (const std::string& t : content_types) {
-          names += names.empty() ? "" : " or ";
-          names += t;
-        }
-        st = Status::InvalidArgument("Content-Type must be " + names);
+      } else if (!complete) {
+        // The client stopped sending (or missed its deadline): a prefix
+        // of a body is never handled as the body.
+        st = Status::InvalidArgument("the request body is incomplete");
+        res.set_header("Connection", "close");
       } else {
         st = RunHandler(req, res, access, [&](Call& call) { return handler(call, body); });
       }
@@ -1160,11 +1238,15 @@ class HttpServer final : public Server, public internal::RouteTable {
                         records_->BeginAttachment(id, path, req.get_header_value("Content-Type"),
                                                   sensitivity, call.account_id()));
     Status write_status;
-    reader([&](const char* data, size_t len) {
+    const bool complete = reader([&](const char* data, size_t len) {
       write_status = writer->Append(ByteView(reinterpret_cast<const uint8_t*>(data), len));
       return write_status.ok();
     });
     MV_RETURN_IF_ERROR(write_status);
+    if (!complete) {
+      // Never commit the prefix of an upload the client did not finish.
+      return Status::InvalidArgument("the request body is incomplete");
+    }
     MV_ASSIGN_OR_RETURN(auto info, writer->Commit());
     call.Json(201, InfoJson(info));
     return Status::Ok();

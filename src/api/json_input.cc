@@ -18,6 +18,7 @@ Result<json> ParseJsonBody(std::string_view body) {
   std::vector<std::set<std::string>> open_objects;
   bool too_deep = false;
   bool duplicate = false;
+  bool nul = false;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     if (depth > kMaxJsonDepth) {
       too_deep = true;
@@ -33,9 +34,22 @@ Result<json> ParseJsonBody(std::string_view body) {
         }
         break;
       case json::parse_event_t::key:
+        if (parsed.get_ref<const std::string&>().find('\0') != std::string::npos) {
+          nul = true;
+          return false;
+        }
         if (!open_objects.empty() &&
             !open_objects.back().insert(parsed.get<std::string>()).second) {
           duplicate = true;
+          return false;
+        }
+        break;
+      case json::parse_event_t::value:
+        // U+0000 ("\u0000") cuts C strings short and no XML can carry it
+        // (an export would fail): refused in every string.
+        if (parsed.is_string() &&
+            parsed.get_ref<const std::string&>().find('\0') != std::string::npos) {
+          nul = true;
           return false;
         }
         break;
@@ -55,6 +69,9 @@ Result<json> ParseJsonBody(std::string_view body) {
   if (too_deep) {
     return Status::InvalidArgument("JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
                                    " levels");
+  }
+  if (nul) {
+    return Status::InvalidArgument("JSON strings must not contain U+0000");
   }
   if (duplicate) {
     return Status::InvalidArgument("JSON object repeats a key");

@@ -289,6 +289,10 @@ int RunServe(int argc, char** argv) {
   options.max_json_bytes = config->max_json_bytes;
   options.max_attachment_bytes = config->max_attachment_bytes;
   options.worker_threads = config->worker_threads;
+  options.header_timeout_seconds = config->header_timeout_seconds;
+  options.body_timeout_seconds = config->body_timeout_seconds;
+  options.max_connections_per_peer = config->max_connections_per_peer;
+  options.max_connections = config->max_connections;
   options.metrics_token_sha256 = std::move(*token_hash);
   options.web_dir = PortalDirectory(config->web_dir);
   Runtime& rt = **runtime;

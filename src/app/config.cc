@@ -54,6 +54,10 @@ const std::vector<std::string_view>& ConfigKeys() {
                                                       "max_attachment_bytes",
                                                       "max_json_bytes",
                                                       "worker_threads",
+                                                      "header_timeout_seconds",
+                                                      "body_timeout_seconds",
+                                                      "max_connections_per_peer",
+                                                      "max_connections",
                                                       "log_level",
                                                       "sqlite_synchronous",
                                                       "policy_file",
@@ -130,6 +134,20 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
       return Bad(origin, "worker_threads must be an integer between 2 and 1024");
     }
     c.worker_threads = static_cast<int>(v);
+  } else if (key == "header_timeout_seconds" || key == "body_timeout_seconds") {
+    uint64_t v;
+    if (!ParseUint(value, 3600, &v) || v < 1) {
+      return Bad(origin, std::string(key) + " must be an integer between 1 and 3600");
+    }
+    (key == "header_timeout_seconds" ? c.header_timeout_seconds : c.body_timeout_seconds) =
+        static_cast<int>(v);
+  } else if (key == "max_connections_per_peer" || key == "max_connections") {
+    uint64_t v;
+    if (!ParseUint(value, 65536, &v) || v < 1) {
+      return Bad(origin, std::string(key) + " must be an integer between 1 and 65536");
+    }
+    (key == "max_connections" ? c.max_connections : c.max_connections_per_peer) =
+        static_cast<int>(v);
   } else if (key == "log_level") {
     LogLevel l;
     if (!ParseLogLevel(value, &l)) {

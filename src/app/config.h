@@ -21,6 +21,11 @@ struct Config {
   uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
   uint64_t max_json_bytes = 1024 * 1024;
   int worker_threads = 64;
+  // Slow-client bounds of the HTTP server (api::ServerOptions).
+  int header_timeout_seconds = 5;
+  int body_timeout_seconds = 30;
+  int max_connections_per_peer = 16;
+  int max_connections = 256;
   std::string log_level = "info";
   bool sqlite_synchronous_full = true;
   // The access policy; "" = DATA/policy.conf (written by init).

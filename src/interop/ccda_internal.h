@@ -28,6 +28,13 @@
 
 namespace medvault::interop::ccda {
 
+// True when `s` is valid UTF-8 made only of characters XML 1.0 can carry:
+// tab, line feed, carriage return, U+0020..U+D7FF, U+E000..U+FFFD and
+// U+10000..U+10FFFF (no other C0 control, U+0000 among them, no U+FFFE or
+// U+FFFF). WriteCcda refuses anything else; the FHIR reader refuses it on
+// input, so that whatever a reader accepted can be exported as C-CDA.
+bool IsXmlText(std::string_view s);
+
 inline constexpr std::string_view kHl7Namespace = "urn:hl7-org:v3";
 inline constexpr std::string_view kXsiNamespace = "http://www.w3.org/2001/XMLSchema-instance";
 inline constexpr std::string_view kSdtcNamespace = "urn:hl7-org:sdtc";

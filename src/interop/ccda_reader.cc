@@ -243,6 +243,102 @@ Status CheckProlog(std::string_view xml) {
   return Status::Ok();
 }
 
+// Bounds, from the bytes and before libxml2 parses them, the work whose cost
+// grows faster than the document: libxml2 checks each attribute of a start
+// tag against the tag's earlier ones (n^2/2 comparisons per element: 80,000
+// attributes on one element, under a megabyte, took ten seconds), and looks
+// each prefixed name up through every namespace declaration in scope. One
+// linear pass over the markup (comments, CDATA sections and processing
+// instructions skipped, quoted values skipped) counts the '=' of each start
+// tag, and the attributes named xmlns or xmlns:*. Refused, with the line:
+// more than limits.max_attributes on one element, a sum of attributes
+// squared over the elements with more than kFewAttributes (real C-CDA
+// elements have fewer than ten) above kMaxAttributeWork, more than
+// kMaxNamespaceDeclarations declarations in the document. An approximate
+// count (of malformed markup) only changes which refusal comes first:
+// libxml2 still judges well-formedness.
+constexpr size_t kFewAttributes = 16;
+constexpr uint64_t kMaxAttributeWork = uint64_t{1} << 26;
+constexpr size_t kMaxNamespaceDeclarations = 256;
+
+Status CheckMarkup(std::string_view xml, const ParseLimits& limits) {
+  const size_t n = xml.size();
+  uint64_t work = 0;
+  size_t namespaces = 0;
+  size_t i = 0;
+  while (i < n) {
+    const void* found = std::memchr(xml.data() + i, '<', n - i);
+    if (found == nullptr) break;
+    const size_t lt = static_cast<size_t>(static_cast<const char*>(found) - xml.data());
+    i = lt + 1;
+    if (i >= n) break;
+    std::string_view close;
+    if (StartsWith(xml, lt, "<!--")) {
+      close = "-->";
+    } else if (StartsWith(xml, lt, "<![CDATA[")) {
+      close = "]]>";
+    } else if (xml[i] == '?') {
+      close = "?>";
+    }
+    if (!close.empty()) {
+      const size_t end = xml.find(close, i);
+      if (end == std::string_view::npos) break;  // libxml2 reports it
+      i = end + close.size();
+      continue;
+    }
+    if (xml[i] == '/' || xml[i] == '!') continue;  // end tags; declarations are refused
+    // A start tag: up to its '>' (or a '<' of malformed markup).
+    size_t count = 0;
+    size_t name_begin = std::string_view::npos;  // the last name token
+    size_t name_end = std::string_view::npos;
+    char quote = 0;
+    size_t j = i;
+    for (; j < n; ++j) {
+      const char c = xml[j];
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '>' || c == '<') {
+        break;
+      } else if (IsXmlSpace(c)) {
+        if (name_begin != std::string_view::npos && name_end == std::string_view::npos) {
+          name_end = j;
+        }
+      } else if (c == '=') {
+        if (++count > limits.max_attributes) {
+          return Status::ResourceExhausted("line " + std::to_string(LineAt(xml, lt)) +
+                                           ": an element with more than " +
+                                           std::to_string(limits.max_attributes) + " attributes");
+        }
+        if (name_begin != std::string_view::npos) {
+          const size_t end = name_end == std::string_view::npos ? j : name_end;
+          const std::string_view name = xml.substr(name_begin, end - name_begin);
+          if ((name == "xmlns" || name.starts_with("xmlns:")) &&
+              ++namespaces > kMaxNamespaceDeclarations) {
+            return Status::ResourceExhausted(
+                "line " + std::to_string(LineAt(xml, lt)) + ": more than " +
+                std::to_string(kMaxNamespaceDeclarations) + " namespace declarations");
+          }
+        }
+        name_begin = name_end = std::string_view::npos;
+      } else if (name_begin == std::string_view::npos || name_end != std::string_view::npos) {
+        name_begin = j;
+        name_end = std::string_view::npos;
+      }
+    }
+    if (count > kFewAttributes) work += static_cast<uint64_t>(count) * count;
+    if (work > kMaxAttributeWork) {
+      return Status::ResourceExhausted("line " + std::to_string(LineAt(xml, lt)) +
+                                       ": too many attributes per element in the document");
+    }
+    i = j;
+  }
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------------------
 // Tree helpers (no allocation; names compared in place)
 
@@ -1567,6 +1663,7 @@ Result<ClinicalDocument> ParseCcda(std::string_view xml, const ParseLimits& limi
     return Status::ResourceExhausted("the document is too large");
   }
   MV_RETURN_IF_ERROR(CheckProlog(xml));
+  MV_RETURN_IF_ERROR(CheckMarkup(xml, limits));
 
   std::call_once(g_libxml_init, [] { xmlInitParser(); });
   ParseError error;

@@ -26,15 +26,8 @@
 #include "interop/interop.h"
 
 namespace medvault::interop {
-namespace {
 
-using namespace ccda;  // NOLINT(google-build-using-namespace)
-
-// ---------------------------------------------------------------------------
-// Validation
-
-// Valid UTF-8 made of characters XML 1.0 allows.
-bool IsXmlSafe(std::string_view s) {
+bool ccda::IsXmlText(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     uint32_t cp = 0;
@@ -47,6 +40,13 @@ bool IsXmlSafe(std::string_view s) {
   }
   return true;
 }
+
+namespace {
+
+using namespace ccda;  // NOLINT(google-build-using-namespace)
+
+// ---------------------------------------------------------------------------
+// Validation
 
 class Validator {
  public:
@@ -109,7 +109,7 @@ class Validator {
   }
 
   void Check(std::string_view s, std::string_view where) {
-    if (!status_.ok() || IsXmlSafe(s)) return;
+    if (!status_.ok() || IsXmlText(s)) return;
     status_ = Status::InvalidArgument(
         std::string(where) +
         " contains invalid UTF-8 or a character XML cannot carry (a control character, U+FFFE "

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "interop/ccda_internal.h"
 
 namespace medvault::interop::fhir_json {
 
@@ -158,6 +159,14 @@ class SaxBuilder {
   }
   bool string(std::string& s) {
     if (!CheckLength(s.size(), "string")) return false;
+    // What XML 1.0 cannot carry ("\u0000", other C0 controls, U+FFFE,
+    // U+FFFF) would be stored and then fail the patient's C-CDA export.
+    if (!ccda::IsXmlText(s)) {
+      return Fail(Status::InvalidArgument(
+          "a string with a character XML cannot carry (U+0000 or another control character "
+          "but tab, line feed and carriage return, U+FFFE or U+FFFF) " +
+          Where()));
+    }
     const uint32_t i = Add(Type::kString);
     if (i == kNone) return false;
     StoreText(i, s);
@@ -175,6 +184,14 @@ class SaxBuilder {
   bool key(std::string& k) {
     if (!CheckLength(k.size(), "key")) return false;
     Frame& f = stack_.back();
+    // Bounds the per-object work of lookups (linear in the members) and of
+    // the duplicate check (a hash set an attacker could aim collisions at).
+    if (doc_.nodes_[f.node].count >= limits_.max_object_members) {
+      return Fail(Status::ResourceExhausted(
+          "more than " + std::to_string(limits_.max_object_members) + " members in one object " +
+          WhereOf(PathOf(doc_.nodes_.data(), doc_.arena_.data(), f.node))));
+    }
+
     if (IsDuplicate(f, k)) {
       return Fail(
           Status::InvalidArgument("duplicate key \"" + SafeKey(k) + "\" " +

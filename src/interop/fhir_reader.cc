@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "interop/ccda_internal.h"
 #include "interop/fhir_internal.h"
 #include "interop/fhir_json.h"
 #include "interop/interop.h"
@@ -753,8 +754,11 @@ class Importer {
           Result<Bytes> text = FromBase64(b64);
           if (!text.ok()) {
             f_.Fail(data, "invalid base64 (" + text.status().message() + ")");
-          } else if (!IsValidUtf8(AsString(*text))) {
-            f_.Fail(data, "note text is not valid UTF-8");
+          } else if (!ccda::IsXmlText(AsString(*text))) {
+            f_.Fail(data,
+                    "note text is not valid UTF-8 or has a character XML cannot carry (U+0000 or "
+                    "another control character but tab, line feed and carriage return, U+FFFE "
+                    "or U+FFFF)");
           } else {
             e.text = AsString(*text);
           }

@@ -35,6 +35,8 @@ struct ParseLimits {
   size_t max_nodes = 4'000'000;       // XML nodes / JSON values
   size_t max_text_bytes = 32u << 20;  // one attribute, text node or JSON string
   size_t max_entries = 200'000;       // entries of one document
+  size_t max_attributes = 256;        // attributes of one XML element
+  size_t max_object_members = 1024;   // members of one JSON object
 };
 
 enum class Format { kCcda, kFhir };
