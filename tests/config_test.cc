@@ -23,7 +23,7 @@ TEST(ConfigTest, ParsesListen) {
 TEST(ConfigTest, SlowClientBounds) {
   Config c;
   EXPECT_EQ(c.header_timeout_seconds, 5);
-  EXPECT_EQ(c.max_connections_per_peer, 16);
+  EXPECT_EQ(c.max_connections_per_peer, 64);
   ASSERT_TRUE(ApplyConfigText(c,
                               "header_timeout_seconds = 3\nbody_timeout_seconds = 60\n"
                               "max_connections_per_peer = 32\nmax_connections = 512\n",

@@ -51,7 +51,7 @@ struct ServerOptions {
   // up to max_connections while all are busy.
   int header_timeout_seconds = 5;
   int body_timeout_seconds = 30;
-  int max_connections_per_peer = 16;
+  int max_connections_per_peer = 64;
   int max_connections = 256;
   // The audience the server accepts access tokens for.
   std::string audience = "medvault-api";

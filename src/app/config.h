@@ -24,7 +24,7 @@ struct Config {
   // Slow-client bounds of the HTTP server (api::ServerOptions).
   int header_timeout_seconds = 5;
   int body_timeout_seconds = 30;
-  int max_connections_per_peer = 16;
+  int max_connections_per_peer = 64;
   int max_connections = 256;
   std::string log_level = "info";
   bool sqlite_synchronous_full = true;
