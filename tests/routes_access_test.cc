@@ -131,5 +131,28 @@ TEST_F(RoutesAccessTest, DelegatingToSelfIsRefused) {
   }
 }
 
+// A department head may record treating relationships in the institution,
+// but not make themselves the treating clinician of a record they do not
+// treat: that would open any patient's record alone.
+TEST_F(RoutesAccessTest, NoOneStartsATreatingRelationshipWithThemselves) {
+  // Registered elsewhere (the console): nobody treats this patient yet.
+  auto created =
+      runtime_->records->CreatePatient({"Sam", "Stranger", "1970-01-01", "unknown", ""}, "t");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::string other = created->patient_id;
+  const std::string base = "/api/v1/patients/" + other;
+  ExpectError(Get(base + "/segments"), 403, "PERMISSION_DENIED");
+  auto r = Post(base + "/relationships", json{{"clinician_id", clinician_.account_id}}.dump());
+  ExpectError(r, 403, "PERMISSION_DENIED");
+  EXPECT_NE(r->body.find("own-relationship"), std::string::npos) << r->body;
+  ExpectError(Get(base + "/segments"), 403, "PERMISSION_DENIED");
+  EXPECT_TRUE(runtime_->access->data().RelationshipsOf(other).empty());
+  // A colleague's relationship is theirs to record.
+  auto colleague = MakeAccount("dr.colleague", {"doctor"});
+  r = Post(base + "/relationships", json{{"clinician_id", colleague.account_id}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+}
+
 }  // namespace
 }  // namespace medvault

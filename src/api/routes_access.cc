@@ -6,6 +6,7 @@
 #include "api/json_input.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "ledger/ledger.h"
 #include "record/record.h"
 
 namespace medvault::api::internal {
@@ -259,6 +260,15 @@ void RegisterAccessRoutes(RouteTable& table) {
         MV_RETURN_IF_ERROR(parsed.status());
         MV_RETURN_IF_ERROR(CheckObjectFields(*parsed, {"clinician_id"}, {"clinician_id"}));
         MV_ASSIGN_OR_RETURN(clinician, GetStringField(*parsed, "clinician_id", true, 32));
+        // Nobody makes themselves the treating clinician of a record (a
+        // department head could otherwise open any patient's record alone):
+        // a second person of the institution records it, or the patient.
+        if (clinician == call.account_id() && call.subject.patient_id != id) {
+          call.Record("relationship.start", ledger::kEffectDeny, "relationship",
+                      {{"clinician", clinician}}, "", {"own-relationship"});
+          return Status::PermissionDenied(
+              "own-relationship: no one starts a treating relationship with themselves");
+        }
         MV_RETURN_IF_ERROR(CheckPatient(call, id));
         MV_ASSIGN_OR_RETURN(policy::Relationship rel,
                             call.services.access->StartRelationship(id, clinician));
