@@ -981,8 +981,9 @@ TEST_F(AccountServiceTest, RecoveryNeedsASecondPersonAndThePersonalWait) {
   const CreatedAccount alice = Create("alice");  // a patient: personal
   const std::string id = alice.account.account_id;
   const TokenPair pair = MustLogin("alice");
-  const std::string admin_a = NewRandomId();
-  const std::string admin_b = NewRandomId();
+  const std::string admin_a = Create("admin.a", {"admin"}).account.account_id;
+  const std::string admin_b = Create("admin.b", {"admin"}).account.account_id;
+  Advance(1);
   // Reason: 10..500 characters of text.
   for (std::string_view bad :
        {"", "too short", "line\nbreak in the reason", "\xff\xfe invalid utf-8 reason"}) {
@@ -1013,6 +1014,15 @@ TEST_F(AccountServiceTest, RecoveryNeedsASecondPersonAndThePersonalWait) {
   EXPECT_EQ(service_->ApproveRecovery(id, admin_a).status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(service_->ApproveRecovery(id, id).status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(service_->ApproveRecovery(id, "").status().code(), StatusCode::kPermissionDenied);
+  // Nor an account that did not exist when the request was made (a puppet),
+  // nor an id that is no account.
+  Advance(1);
+  const std::string puppet = Create("puppet.admin", {"admin"}).account.account_id;
+  Advance(options_.recovery_wait_ms);
+  EXPECT_EQ(service_->ApproveRecovery(id, puppet).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(service_->ApproveRecovery(id, NewRandomId()).status().code(),
+            StatusCode::kPermissionDenied);
+  Advance(-options_.recovery_wait_ms - 1);
   Advance(options_.recovery_wait_ms - 1);
   EXPECT_EQ(service_->ApproveRecovery(id, admin_b).status().code(),
             StatusCode::kFailedPrecondition);
@@ -1038,10 +1048,12 @@ TEST_F(AccountServiceTest, RecoveryNeedsASecondPersonAndThePersonalWait) {
 TEST_F(AccountServiceTest, StaffRecoveryHasNoWaitAndReplacesTheSecondFactor) {
   const CreatedAccount doc = Create("doc", {"doctor"});
   const std::string id = doc.account.account_id;
+  const std::string admin_b = Create("admin.b", {"admin"}).account.account_id;
+  Advance(1);
   auto opened = service_->RequestRecovery(id, "a", "", "forgot the password after leave");
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   EXPECT_EQ(opened->not_before_ms, Now());
-  auto creds = service_->ApproveRecovery(id, "b");
+  auto creds = service_->ApproveRecovery(id, admin_b);
   ASSERT_TRUE(creds.ok()) << creds.status().ToString();
   ASSERT_FALSE(creds->totp_secret_base32.empty());
   EXPECT_NE(creds->totp_secret_base32, doc.totp_secret_base32);
@@ -1058,7 +1070,7 @@ TEST_F(AccountServiceTest, TheAccountItselfCancelsItsRecovery) {
   ASSERT_TRUE(service_->RequestRecovery(id, "a", "", "a request alice did not make").ok());
   ASSERT_TRUE(service_->CancelRecovery(id, id).ok());
   Advance(options_.recovery_wait_ms);
-  EXPECT_EQ(service_->ApproveRecovery(id, "b").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->ApproveRecovery(id, NewRandomId()).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Login("alice").ok());
   // A new one may be opened afterwards.
   EXPECT_TRUE(service_->RequestRecovery(id, "a", "", "now she did lose the phone").ok());

@@ -59,7 +59,7 @@ TEST_F(RoutesAdminTest, CreateAccountRejectsBadInput) {
   j = NewAccount("new.patient");
   j["roles"] = {"patient"};
   j["patient_id"] = NewRandomId();
-  ExpectError(AdminPost("/api/v1/accounts", j), 400, "INVALID_ARGUMENT");
+  ExpectError(AdminPost("/api/v1/accounts", j), 403, "PERMISSION_DENIED");
 
   j = NewAccount("new.totp");
   j["enroll_totp"] = "yes";
@@ -143,7 +143,9 @@ TEST_F(RoutesAdminTest, NoOneChangesTheirOwnRolesOrAccount) {
   EXPECT_EQ(json::parse(me->body)["disabled"], false);
 }
 
-TEST_F(RoutesAdminTest, UnknownAccountIdIsNotFound) {
+// An unknown id answers like another institution's account: a bound admin
+// cannot probe which account ids exist elsewhere.
+TEST_F(RoutesAdminTest, UnknownAccountIdLooksLikeAnotherInstitutions) {
   const std::string path = "/api/v1/accounts/" + NewRandomId();
   std::vector<httplib::Result> results;
   results.push_back(admin_client_->Get(path.c_str()));
@@ -153,7 +155,8 @@ TEST_F(RoutesAdminTest, UnknownAccountIdIsNotFound) {
   for (const auto& r : results) {
     ASSERT_TRUE(r);
     EXPECT_NE(r->status, 500) << r->body;
-    ExpectError(r, 404, "NOT_FOUND");
+    ExpectError(r, 403, "PERMISSION_DENIED");
+    EXPECT_NE(r->body.find("other-institution"), std::string::npos) << r->body;
   }
 }
 
@@ -174,6 +177,29 @@ TEST_F(RoutesAdminTest, AnAdminCannotTakeOverAPatientAccount) {
                      json{{"reason", "patient says they lost their phone"}});
   ExpectError(r, 403, "PERMISSION_DENIED");
   EXPECT_NE(r->body.find("other-institution"), std::string::npos) << r->body;
+  // Nor may it link a new account of its own making to a record its
+  // institution does not treat: unknown, untied and already-linked records
+  // all get the same answer.
+  auto untied = runtime_->records->CreatePatient({"Una", "Tied", "1970-01-01", "unknown", ""}, "t");
+  ASSERT_TRUE(untied.ok());
+  std::string first_body;
+  auto linked = runtime_->records->CreatePatient({"Lin", "Ked", "1970-01-01", "unknown", ""}, "t");
+  ASSERT_TRUE(linked.ok());
+  MakeAccount("patient.linked", {"patient"}, linked->patient_id);
+  for (const std::string& target : {untied->patient_id, NewRandomId(), linked->patient_id}) {
+    json claim = NewAccount("claim." + target.substr(0, 6));
+    claim["roles"] = {"patient"};
+    claim["patient_id"] = target;
+    auto res = AdminPost("/api/v1/accounts", claim);
+    ExpectError(res, 403, "PERMISSION_DENIED");
+    auto j = json::parse(res->body);
+    j["error"].erase("request_id");
+    if (first_body.empty()) {
+      first_body = j.dump();
+    }
+    EXPECT_EQ(j.dump(), first_body);
+  }
+  EXPECT_NE(first_body.find("no-patient-tie"), std::string::npos) << first_body;
   ExpectError(AdminPost("/api/v1/accounts/" + patient.account_id + "/disable", json::object()), 403,
               "PERMISSION_DENIED");
   EXPECT_EQ(LoginStatus(patient.username, "Attacker-Chosen-Passw0rd"), 401);
@@ -239,6 +265,24 @@ TEST_F(RoutesAdminTest, PatientRecoveryIsSeenByThePatientAndCanBeCancelled) {
   second.reset();
 }
 
+// A disabled person cannot see or stop a recovery: disabling withdraws an
+// open one, and a disabled account's recovery cannot be opened.
+TEST_F(RoutesAdminTest, DisablingWithdrawsARecovery) {
+  auto nurse = MakeAccount("nurse.locked", {"nurse"});
+  const std::string acct = "/api/v1/accounts/" + nurse.account_id;
+  auto opened = AdminPost(acct + "/recovery", json{{"reason", "cannot sign in since Monday"}});
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  auto disabled = AdminPost(acct + "/disable", json::object());
+  ASSERT_TRUE(disabled);
+  ASSERT_EQ(disabled->status, 200) << disabled->body;
+  auto open = runtime_->accounts->GetRecovery(nurse.account_id);
+  ASSERT_TRUE(open.ok());
+  EXPECT_FALSE(open->has_value());
+  ExpectError(AdminPost(acct + "/recovery", json{{"reason", "cannot sign in since Monday"}}), 409,
+              "FAILED_PRECONDITION");
+}
+
 TEST_F(RoutesAdminTest, StaffRecoveryNeedsTwoAdministrators) {
   auto nurse = MakeAccount("nurse.reset", {"nurse"});
   auto nurse_client = ClientWith(SignIn(nurse));
@@ -255,6 +299,12 @@ TEST_F(RoutesAdminTest, StaffRecoveryNeedsTwoAdministrators) {
   auto got = second->Get(base.c_str());
   ASSERT_TRUE(got);
   EXPECT_EQ(json::parse(got->body)["open"], true) << got->body;
+  // A puppet made after the request is not a second person.
+  auto puppet = MakeAccount("admin.puppet", {"institution-admin"});
+  auto puppet_client = ClientWith(SignIn(puppet));
+  ExpectError(puppet_client->Post((base + "/approve").c_str(), "{}", "application/json"), 403,
+              "PERMISSION_DENIED");
+  puppet_client.reset();
   auto done = second->Post((base + "/approve").c_str(), "{}", "application/json");
   ASSERT_TRUE(done);
   ASSERT_EQ(done->status, 200) << done->body;
@@ -308,12 +358,25 @@ TEST_F(RoutesAdminTest, ABoundAdminCannotReachBeyondItsInstitution) {
   // A staff account without an institution named joins the admin's own: a
   // bound admin cannot make a platform (unbound) admin.
   json staff = NewAccount("new.colleague");
-  staff["roles"] = {"institution-admin"};
+  staff["roles"] = {"nurse"};
   staff["institution_id"] = "";
   res = AdminPost("/api/v1/accounts", staff);
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 201) << res->body;
   EXPECT_EQ(json::parse(res->body)["institution_id"], institution_id_);
+  // Nor does a bound admin mint another admin (a puppet would be the
+  // "second person" of a recovery): a peer role comes from above.
+  json peer = NewAccount("new.admin");
+  peer["roles"] = {"institution-admin"};
+  res = AdminPost("/api/v1/accounts", peer);
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  EXPECT_NE(res->body.find("peer-role"), std::string::npos) << res->body;
+  const std::string colleague =
+      json::parse(AdminPost("/api/v1/accounts", NewAccount("n.2"))->body)["account_id"];
+  res = admin_client_->Put(("/api/v1/accounts/" + colleague + "/roles").c_str(),
+                           json{{"roles", {"nurse", "institution-admin"}}}.dump(),
+                           "application/json");
+  ExpectError(res, 403, "PERMISSION_DENIED");
   auto other = runtime_->accounts->CreateInstitution("Elsewhere");
   ASSERT_TRUE(other.ok());
   staff = NewAccount("new.elsewhere");

@@ -61,26 +61,42 @@ std::string GoverningInstitution(const auth::Account& a) {
 // A refusal of an administrative act the decision point permitted in
 // general: recorded as a deny with its reason code, answered 403.
 Status Refuse(Call& call, std::string_view action, std::string_view subject, std::string_view code,
-              std::string_view sentence) {
+              std::string_view sentence, std::string_view patient_id = {}) {
   call.Record(action, ledger::kEffectDeny, "account", {{"subject", std::string(subject)}}, "",
               {std::string(code)});
+  if (!patient_id.empty() && call.services.patient_ref && !call.ledger_entries().empty()) {
+    // An attempt on a patient's own account shows in their access history.
+    call.ledger_entries().back().patient_ref = call.services.patient_ref(patient_id);
+  }
   return Status::PermissionDenied(std::string(code) + ": " + std::string(sentence));
 }
 
 // "Who could this make more powerful than they are?" Nobody gives, takes or
 // manages a role their own roles may not assign (`assigns` in the policy).
 Status CheckAssignable(Call& call, std::string_view action, std::string_view subject,
-                       const std::vector<std::string>& roles) {
+                       const std::vector<std::string>& roles, std::string_view patient_id = {}) {
   const policy::Policy& policy = call.services.decisions->policy();
   const policy::RoleSet allowed = policy.AssignableBy(call.subject.roles);
+  const policy::RoleSet own = policy.Expand(call.subject.roles);
   for (const std::string& r : roles) {
     auto id = policy.RoleIdOf(r);
     if (!id.ok()) {
       return Status::InvalidArgument("unknown role '" + r.substr(0, 64) + "'");
     }
-    if ((allowed & (policy::RoleSet{1} << *id)) == 0) {
+    const policy::RoleSet bit = policy::RoleSet{1} << *id;
+    if ((allowed & bit) == 0) {
       return Refuse(call, action, subject, "role-not-assignable",
-                    "your roles may not assign the role '" + r + "'");
+                    "your roles may not assign the role '" + r + "'", patient_id);
+    }
+    // A peer of one's own role is made (or unmade) from above only: an
+    // institution admin who could mint admins could also complete a
+    // two-person recovery alone with a puppet.
+    if ((own & bit) != 0 && !call.subject.institution_id.empty()) {
+      return Refuse(call, action, subject, "peer-role",
+                    "the role '" + r +
+                        "' is one of your own: only an administrator bound to no institution "
+                        "assigns it",
+                    patient_id);
     }
   }
   return Status::Ok();
@@ -92,16 +108,49 @@ Status CheckAssignable(Call& call, std::string_view action, std::string_view sub
 Result<auth::Account> TargetAccount(Call& call, std::string_view action) {
   const std::string id = call.req.matches[1].str();
   auto account = call.services.accounts->GetAccount(id);
-  // Decide before revealing whether the account exists.
-  MV_RETURN_IF_ERROR(
-      call.Decide(Action::kManageAccounts,
-                  InstitutionResource(account.ok() ? GoverningInstitution(*account)
-                                                   : std::string(call.subject.institution_id))));
+  // Decide before revealing whether the account exists. An unknown id is
+  // decided as an account of no institution: a bound admin is refused as
+  // for another institution's account (no 404 vs 403 telling which ids
+  // exist elsewhere); a platform admin learns that it is absent.
+  MV_RETURN_IF_ERROR(call.Decide(
+      Action::kManageAccounts,
+      InstitutionResource(account.ok() ? GoverningInstitution(*account) : std::string())));
   MV_RETURN_IF_ERROR(account.status());
   if (account->account_id != call.account_id()) {
-    MV_RETURN_IF_ERROR(CheckAssignable(call, action, account->account_id, account->roles));
+    MV_RETURN_IF_ERROR(
+        CheckAssignable(call, action, account->account_id, account->roles, account->patient_id));
   }
   return account;
+}
+
+// An account that is a patient's record is a way into that record: an
+// admin links one only for a patient its institution cares for (an active
+// treating relationship of one of its clinicians). Unknown, erased and
+// untied patients get one answer, so the route tells nothing about records
+// elsewhere (nor whether they already have an account).
+Status CheckPatientTie(Call& call, const std::string& patient_id) {
+  bool tied = false;
+  if (IsValidRandomId(patient_id)) {
+    auto p = call.services.records->GetPatient(patient_id);
+    if (p.ok() && !p->erased) {
+      for (const auto& rel : call.services.access->data().RelationshipsOf(patient_id)) {
+        if (rel.ended_at_ms != 0 && rel.ended_at_ms <= call.context.now_ms) {
+          continue;
+        }
+        auto clinician = call.services.accounts->GetAccount(rel.clinician_account_id);
+        if (clinician.ok() && !clinician->institution_id.empty() &&
+            clinician->institution_id == call.subject.institution_id) {
+          tied = true;
+          break;
+        }
+      }
+    }
+  }
+  if (!tied) {
+    return Refuse(call, "account.create", "", "no-patient-tie",
+                  "patient_id is not a patient your institution treats");
+  }
+  return Status::Ok();
 }
 
 json RecoveryJson(const auth::Recovery& r) {
@@ -246,10 +295,7 @@ void RegisterAdminRoutes(RouteTable& table) {
         }
         MV_RETURN_IF_ERROR(CheckAssignable(call, "account.create", "", n.roles));
         if (!n.patient_id.empty()) {
-          auto p = call.services.records->GetPatient(n.patient_id);
-          if (!p.ok() || p->erased) {
-            return Status::InvalidArgument("patient_id is not a known patient");
-          }
+          MV_RETURN_IF_ERROR(CheckPatientTie(call, n.patient_id));
         }
         auto created = call.services.accounts->CreateAccount(n);
         sodium_memzero(n.password.data(), n.password.size());
@@ -290,7 +336,8 @@ void RegisterAdminRoutes(RouteTable& table) {
         }
         if (PersonalRolesOnly(a.roles)) {
           return Refuse(call, "account.roles", a.account_id, "personal-account",
-                        "a personal account's roles cannot be changed; make a staff account");
+                        "a personal account's roles cannot be changed; make a staff account",
+                        a.patient_id);
         }
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"roles"}, {"roles"}));
@@ -332,6 +379,14 @@ void RegisterAdminRoutes(RouteTable& table) {
             return Refuse(call, "account." + op, a.account_id, "own-account",
                           "no one disables or enables their own account");
           }
+          if (op == "disable") {
+            // A disabled person cannot see or stop a recovery: disabling
+            // withdraws an open one (a new one starts its wait afresh).
+            Status st = call.services.accounts->CancelRecovery(a.account_id, call.account_id());
+            if (!st.ok() && st.code() != StatusCode::kNotFound) {
+              return st;
+            }
+          }
           MV_RETURN_IF_ERROR(call.services.accounts->SetDisabled(a.account_id, op == "disable"));
         }
         call.Json(200, json{{"account_id", a.account_id}, {"done", op}});
@@ -351,6 +406,10 @@ void RegisterAdminRoutes(RouteTable& table) {
         if (a.account_id == call.account_id()) {
           return Refuse(call, "account.recovery-request", a.account_id, "own-account",
                         "an account cannot recover itself: change the password instead");
+        }
+        if (a.disabled) {
+          return Status::FailedPrecondition(
+              "the account is disabled: enable it first, so the person can see the recovery");
         }
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"reason"}, {"reason"}));

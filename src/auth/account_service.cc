@@ -559,6 +559,13 @@ class AccountServiceImpl final : public AccountService {
       return Status::PermissionDenied(
           "a recovery is completed by a second administrator, not the one who opened it");
     }
+    // The second person must have existed before the request: an account
+    // made afterwards (by the requester or anyone) is not a second person.
+    auto approver = store_->GetAccount(approved_by);
+    if (!approver.ok() || approver->created_at_ms >= open->requested_at_ms) {
+      return Status::PermissionDenied(
+          "a recovery is completed by a second administrator whose account predates it");
+    }
     const int64_t now = Now();
     if (now < open->not_before_ms) {
       const int64_t minutes = (open->not_before_ms - now + 59999) / 60000;

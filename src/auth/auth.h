@@ -297,9 +297,10 @@ class AccountService {
   virtual Status CancelRecovery(std::string_view account_id, std::string_view cancelled_by) = 0;
   // New random password, a new TOTP secret when the account has (or its
   // roles need) one, every session revoked, the lockout cleared.
-  // PermissionDenied when `approved_by` opened it (two people) or is the
-  // account itself; FailedPrecondition before not_before_ms; NotFound when
-  // none is open.
+  // PermissionDenied when `approved_by` opened it (two people), is the
+  // account itself, or is not an account older than the request (a puppet
+  // made for the purpose is not a second person); FailedPrecondition before not_before_ms; NotFound
+  // when none is open.
   virtual Result<RecoveredCredentials> ApproveRecovery(std::string_view account_id,
                                                        std::string_view approved_by) = 0;
 
