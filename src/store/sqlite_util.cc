@@ -1,6 +1,7 @@
 #include "store/sqlite_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,12 +49,48 @@ bool IsIdentifier(std::string_view s) {
 }  // namespace
 
 Status CreatePrivateDatabaseFile(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  // Never open() an existing database file: SQLite's locks are POSIX advisory
+  // locks, which the kernel drops for the whole process when ANY descriptor
+  // of the file is closed. Opening and closing the file beside this process's
+  // own connections silently dropped their SHARED lock, and another process
+  // (a CLI command beside the server) then took EXCLUSIVE, checkpointed and
+  // deleted the WAL the server was still using. So: lstat only when it
+  // exists; create it (O_EXCL) only when it is absent, when no connection of
+  // this process can hold it.
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      return Status::FailedPrecondition("database file " + file.string() +
+                                        " is not a regular file");
+    }
+    if ((st.st_mode & 077) != 0 && ::chmod(file.c_str(), 0600) != 0) {
+      // chmod works on the path and leaves descriptors (and locks) alone.
+      return Status::IOError("cannot make database file " + file.string() +
+                             " owner-only: " + std::string(std::strerror(errno)));
+    }
+    return Status::Ok();
+  }
+  if (errno != ENOENT) {
+    return Status::IOError("cannot inspect database file " + file.string() + ": " +
+                           std::string(std::strerror(errno)));
+  }
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
+    if (errno == EEXIST) {
+      return Status::Ok();  // another process created it meanwhile
+    }
     return Status::IOError("cannot create database file " + file.string() + ": " +
                            std::string(std::strerror(errno)));
   }
-  ::close(fd);
+  // The umask may have taken bits away; the mode is 0600 whatever it is
+  // (SQLite gives the -wal and -shm files the database file's mode).
+  const int rc = ::fchmod(fd, 0600);
+  const int err = errno;
+  ::close(fd);  // a file this call created: no connection of ours holds it
+  if (rc != 0) {
+    return Status::IOError("cannot set the mode of database file " + file.string() + ": " +
+                           std::string(std::strerror(err)));
+  }
   return Status::Ok();
 }
 

@@ -292,7 +292,11 @@ inline Status CheckInt64(uint64_t v, std::string_view field) {
 }
 
 // Creates `file` owner-only (0600) when missing, before SQLite would create it
-// under the process umask; SQLite gives the -wal and -shm files its mode.
+// under the process umask; SQLite gives the -wal and -shm files its mode. An
+// existing file is never opened (only lstat, and chmod when group or others
+// have bits): closing any descriptor of a database file would drop every
+// SQLite lock this process holds on it. FailedPrecondition when `file` is not
+// a regular file (e.g. a symbolic link).
 Status CreatePrivateDatabaseFile(const std::filesystem::path& file);
 
 // A fixed set of read-only connections on one database file, each borrowed
