@@ -4,8 +4,10 @@
 // goes through the API, where the decision point applies.
 //
 // Changes made here while a server runs on the same directory reach it
-// through the database: new accounts and passwords at once; revocations when
-// its session cache entries are next checked against the database.
+// through the database: new accounts and passwords at once; revocations,
+// disabling and role changes on its very next authentication of the account,
+// relationships within its change watcher's period (the change log,
+// docs/architecture.md).
 #include <fcntl.h>
 #include <sodium.h>
 #include <unistd.h>

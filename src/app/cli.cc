@@ -345,6 +345,9 @@ int RunServe(int argc, char** argv) {
   };
   setrlimit(RLIMIT_CORE, &no_core);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Changes made by CLI commands (or another server) on this data directory
+  // reach this server within one period (docs/architecture.md).
+  ChangeWatcher watcher(rt.accounts.get(), rt.access.get());
   Status st = (*server)->Start();
   if (!st.ok()) {
     return Fail(st);

@@ -94,6 +94,63 @@ Status CreatePrivateDatabaseFile(const std::filesystem::path& file) {
   return Status::Ok();
 }
 
+namespace {
+constexpr std::string_view kSqlInsertChange =
+    "INSERT INTO change_log(domain, subject) VALUES (?1, ?2)";
+constexpr std::string_view kSqlPruneChanges = "DELETE FROM change_log WHERE seq <= ?1";
+constexpr std::string_view kSqlLatestChange = "SELECT COALESCE(MAX(seq), 0) FROM change_log";
+constexpr std::string_view kSqlChangesSince =
+    "SELECT seq, domain, subject FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+}  // namespace
+
+Status RecordChange(Connection& conn, std::string_view domain, std::string_view subject) {
+  {
+    MV_STMT(s, conn, kSqlInsertChange);
+    s.Text(1, domain).Text(2, subject);
+    MV_RETURN_IF_ERROR(s.Exec("record change"));
+  }
+  const int64_t seq = sqlite3_last_insert_rowid(conn.db());
+  if (seq > kChangeLogKeep && seq % 64 == 0) {  // prune now and then, not on every write
+    MV_STMT(s, conn, kSqlPruneChanges);
+    s.Int(1, seq - kChangeLogKeep);
+    MV_RETURN_IF_ERROR(s.Exec("prune change log"));
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> LatestChange(Connection& conn) {
+  MV_STMT(s, conn, kSqlLatestChange);
+  MV_ASSIGN_OR_RETURN(bool row, s.Step("read change log"));
+  return row ? s.ColInt(0) : 0;
+}
+
+Result<std::vector<ChangeRow>> ChangesSince(Connection& conn, int64_t after, size_t limit) {
+  MV_STMT(s, conn, kSqlChangesSince);
+  s.Int(1, after).Int(2, static_cast<int64_t>(limit));
+  std::vector<ChangeRow> out;
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read change log"));
+    if (!row) {
+      return out;
+    }
+    out.push_back({s.ColInt(0), s.ColText(1), s.ColText(2)});
+  }
+}
+
+bool ChangesComplete(const std::vector<ChangeRow>& rows, int64_t after, int64_t latest,
+                     size_t limit) {
+  if (rows.size() >= limit) {
+    return false;
+  }
+  if (rows.empty()) {
+    return latest == after;  // latest < after: the database went back (restored)
+  }
+  // seq is the rowid of a table whose newest row is never deleted, so the
+  // rows are numbered without holes; a hole means pruned.
+  return rows.front().seq == after + 1 &&
+         rows.back().seq - rows.front().seq + 1 == static_cast<int64_t>(rows.size());
+}
+
 Result<std::unique_ptr<ReaderPool>> ReaderPool::Open(const std::filesystem::path& file,
                                                      const SqliteOptions& options, int count) {
   std::unique_ptr<ReaderPool> pool(new ReaderPool());
