@@ -89,23 +89,6 @@ TEST(AdminCliTest, AdminCommandsBootstrapAnInstitution) {
   EXPECT_EQ(RunMedvault("account frobnicate --id x --data " + data, cheap).exit_code, 2);
 }
 
-// A free loopback port (bound, then released for the server to take).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 // The real `medvault serve` in a child process, stopped with SIGTERM.
 class ServerProcess {
  public:
@@ -186,7 +169,7 @@ TEST(AdminCliTest, ChangesMadeWithTheCliReachARunningServer) {
   ASSERT_NE(patient, nullptr);
   const std::string treated = demo.patient_ids[0];
 
-  const int port = FreePort();
+  const int port = testing::FreePort();
   ASSERT_GT(port, 0);
   ServerProcess server(data, port);
   ASSERT_TRUE(server.WaitReady()) << "medvault serve did not come up";

@@ -18,6 +18,7 @@
 #include "app/app.h"
 #include "app/cli_internal.h"
 #include "common/bytes.h"
+#include "common/file_util.h"
 
 namespace medvault::app {
 namespace {
@@ -302,14 +303,7 @@ int RunCommand(const std::string& noun, const std::string& verb, const ParsedArg
 Status WritePrivateFile(const std::filesystem::path& path, std::string_view content) {
   std::error_code ec;
   std::filesystem::remove(path, ec);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create " + path.string());
-  }
-  const ssize_t n = ::write(fd, content.data(), content.size());
-  const bool ok = n == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  return ok ? Status::Ok() : Status::IOError("cannot write " + path.string());
+  return WriteNewPrivateFile(path, AsBytes(content));
 }
 
 int RunAdmin(int argc, char** argv) {

@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "common/file_util.h"
 #include "common/log.h"
 
 namespace medvault::app {
@@ -162,6 +163,13 @@ int Fail(const Status& st) {
 Result<Config> LoadConfig(const ParsedArgs& args) {
   Config config;
   const auto env = CurrentEnvironment();
+  // A mistyped variable would otherwise be ignored without a word.
+  for (const UnknownVariable& u : UnknownEnvironmentVariables(env)) {
+    Log(LogLevel::kWarn, "config.unknown_variable",
+        {{"name", u.name},
+         {"hint", u.did_you_mean.empty() ? std::string("not a medvault setting; ignored")
+                                         : "ignored; did you mean " + u.did_you_mean + "?"}});
+  }
   if (auto it = env.find("MEDVAULT_DATA"); it != env.end()) {
     MV_RETURN_IF_ERROR(ApplySetting(config, "data", it->second, "MEDVAULT_DATA"));
   }
@@ -299,8 +307,9 @@ int RunServe(int argc, char** argv) {
     so.initial_delay = std::chrono::minutes(1);
     so.interval = std::chrono::minutes(config->scrub_interval_minutes);
     so.report_path = DataDirLayout(config->data_dir).scrub_report;
-    std::error_code ec;
-    std::filesystem::create_directories(so.report_path.parent_path(), ec);
+    if (Status made = MakePrivateDirectory(so.report_path.parent_path()); !made.ok()) {
+      return Fail(made);
+    }
     so.scrub.max_bytes_per_second = 64ull << 20;  // leave the disk to the users
     so.scrub.on_finding = [&rt](const integrity::Finding& f) {
       return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});

@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/file_util.h"
 #include "common/ids.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
@@ -751,9 +752,13 @@ Status CleanTmp(int tmp_fd) {
 
 Result<std::unique_ptr<ObjectStore>> OpenFileObjectStore(const std::filesystem::path& root) {
   std::error_code ec;
-  std::filesystem::create_directories(root, ec);
-  if (ec) {
-    return Status::IOError("cannot create object store root: " + ec.message());
+  if (!std::filesystem::exists(root, ec)) {
+    // Its parents are the operator's; the root is owner-only (0700), whatever
+    // the umask.
+    if (root.has_parent_path()) {
+      std::filesystem::create_directories(root.parent_path(), ec);
+    }
+    MV_RETURN_IF_ERROR(MakePrivateDirectory(root));
   }
   auto shared = std::make_shared<Shared>();
   // The root itself may be a symlink chosen by the operator; below it, no.
