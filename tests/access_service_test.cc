@@ -7,6 +7,7 @@
 #include "access/access.h"
 #include "common/ids.h"
 #include "crypto_test_util.h"
+#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault {
@@ -15,7 +16,7 @@ namespace {
 using access::AccountFacts;
 using policy::Action;
 
-const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
+const std::vector<std::string> kCategories = record::SegmentCategories();
 
 class AccessServiceTest : public ::testing::Test {
  protected:

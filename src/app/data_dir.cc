@@ -156,15 +156,7 @@ api::Services Runtime::services() const {
   return s;
 }
 
-std::vector<std::string> SegmentCategories() {
-  std::vector<std::string> out;
-  for (const record::TopLevelSegment& s : record::TopLevelSegments()) {
-    if (std::find(out.begin(), out.end(), s.category) == out.end()) {
-      out.emplace_back(s.category);
-    }
-  }
-  return out;
-}
+std::vector<std::string> SegmentCategories() { return record::SegmentCategories(); }
 
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   const DataDirLayout layout(config.data_dir);
