@@ -139,6 +139,13 @@ TEST(CliTest, UnknownEnvironmentVariablesAreReportedAtStart) {
   EXPECT_EQ(r.output.find("MEDVAULT_DEMO_IMPORTS"), std::string::npos) << "a known script variable";
   // A variable that is a setting is honoured from the environment (it was
   // ignored for the ledger, witness and scrub settings).
+  // And every setting is a flag of serve (refused here by its value, not as
+  // an unknown flag).
+  auto flag = RunMedvault("serve --data " + data + " --scrub-interval-minutes never");
+  EXPECT_EQ(flag.exit_code, 2) << flag.output;
+  EXPECT_NE(flag.output.find("--scrub-interval-minutes: scrub_interval_minutes must be"),
+            std::string::npos)
+      << flag.output;
   auto bad = RunMedvault("institution list --data " + data, "MEDVAULT_WITNESS_QUORUM=0");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("MEDVAULT_WITNESS_QUORUM: witness_quorum"), std::string::npos)

@@ -74,7 +74,9 @@ constexpr std::string_view kServeUsage =
     "  --sqlite-synchronous MODE    full (default) or normal\n"
     "  --web-dir DIR                the web portal's files served at / (default: the 'web'\n"
     "                               directory beside the binary, made by make build; 'none'\n"
-    "                               serves the API only)\n";
+    "                               serves the API only)\n"
+    "Every other setting of medvault.conf is a flag too (--ledger-synchronous MODE,\n"
+    "--scrub-interval-minutes N, ...) and a variable (MEDVAULT_SCRUB_INTERVAL_MINUTES).\n";
 
 constexpr std::string_view kSeedUsage =
     "usage: medvault seed-demo [--data DIR]\n"
@@ -255,11 +257,14 @@ std::string PortalDirectory(const std::string& setting) {
 }
 
 int RunServe(int argc, char** argv) {
-  auto args =
-      ParseArgs(argc, argv, 2,
-                {"data", "listen", "config", "tls-cert", "tls-key", "max-attachment-bytes",
-                 "max-json-bytes", "worker-threads", "log-level", "sqlite-synchronous", "web-dir"},
-                {});
+  // Every setting is a flag (--key-with-dashes), from the one table.
+  std::vector<std::string> flags = {"config"};
+  for (const SettingDef& setting : Settings()) {
+    std::string flag(setting.key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    flags.push_back(std::move(flag));
+  }
+  auto args = ParseArgs(argc, argv, 2, flags, {});
   if (!args.ok()) {
     std::cerr << kServeUsage;
     return Fail(args.status());
