@@ -49,6 +49,45 @@ inline void WriteFileBytes(const std::filesystem::path& p, const std::string& da
   out << data;
 }
 
+// The bytes of `p`, read in a child process: for a SQLite database (or its
+// -wal, -shm) that this process has open, where opening and closing a
+// descriptor here would drop this process's locks on it (issue 13).
+inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return {};
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string data = ReadFileBytes(p);
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fds[1], data.data() + done, data.size() - done);
+      if (n <= 0) {
+        _exit(1);
+      }
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "reading " << p << " in a child failed";
+  }
+  return out;
+}
+
 // Every regular file under `root` whose bytes contain `needle`. The files are
 // read in a child process: the scanned directory may hold SQLite databases
 // that this process has open, and closing any descriptor of such a file here
