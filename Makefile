@@ -23,11 +23,13 @@ build: configure
 run: build
 	@MEDVAULT_BIN=./$(BUILD_DIR)/medvault ./scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
-# The unit and integration tests, a short libFuzzer run of the importers
-# (scripts/fuzz.sh smoke, in $(ASAN_DIR)) and the portal's end-to-end tests in
+# The unit and integration tests, every benchmark once briefly (scripts/bench-smoke.sh:
+# a broken benchmark fails here, not in make bench), a short libFuzzer run of the
+# importers (scripts/fuzz.sh smoke, in $(ASAN_DIR)) and the portal's end-to-end tests in
 # headless Chromium (scripts/e2e.sh); any of them failing fails the target.
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@./scripts/bench-smoke.sh $(BUILD_DIR)
 	@ASAN_DIR=$(ASAN_DIR) JOBS=$(JOBS) ./scripts/fuzz.sh smoke
 	@./scripts/e2e.sh $(BUILD_DIR)
 

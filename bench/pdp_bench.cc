@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "record/record.h"
 
 namespace medvault::policy {
 namespace {
@@ -77,12 +78,6 @@ struct World {
           op = 0;
 };
 
-std::vector<std::string> Categories() {
-  return {"personal-information", "health-status",           "physical-signs", "body-measures",
-          "family-history",       "patient-narrative",       "life-record",    "other",
-          "doctor-description",   "third-party-description", "clinical"};
-}
-
 std::vector<std::string> Names(const char* prefix, int n) {
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(n));
@@ -97,8 +92,9 @@ std::vector<std::string> Names(const char* prefix, int n) {
 World& GetWorld() {
   static World* world = [] {
     auto* w = new World;
-    auto policy = Policy::Load(
-        std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf", Categories());
+    auto policy =
+        Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf",
+                     record::SegmentCategories());
     if (!policy.ok()) {
       std::fprintf(stderr, "%s\n", policy.status().ToString().c_str());
       std::abort();

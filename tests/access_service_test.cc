@@ -7,6 +7,7 @@
 #include "access/access.h"
 #include "common/ids.h"
 #include "crypto_test_util.h"
+#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault {
@@ -15,7 +16,7 @@ namespace {
 using access::AccountFacts;
 using policy::Action;
 
-const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
+const std::vector<std::string> kCategories = record::SegmentCategories();
 
 class AccessServiceTest : public ::testing::Test {
  protected:
@@ -64,6 +65,34 @@ class AccessServiceTest : public ::testing::Test {
 
   std::filesystem::path db() const { return dir_.path() / "metadata.db"; }
 
+  // Another process on the same database (a CLI command): its own store
+  // connection, its own PolicyData and service.
+  struct Other {
+    std::unique_ptr<policy::PolicyData> data;
+    std::unique_ptr<access::PolicyEntryStore> store;
+    std::unique_ptr<access::AccessService> service;
+  };
+  Other OpenOther() {
+    Other o;
+    o.data = std::make_unique<policy::PolicyData>();
+    auto store = access::OpenSqlitePolicyEntryStore(db());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    o.store = std::move(*store);
+    access::AccessOptions options;
+    options.now_ms = [this] { return now_; };
+    auto svc = access::CreateAccessService(
+        o.store.get(), keys_.get(), o.data.get(), policy_,
+        [this](std::string_view id) -> Result<AccountFacts> {
+          auto it = accounts_.find(std::string(id));
+          return it == accounts_.end() ? AccountFacts{} : it->second;
+        },
+        [](std::string_view) { return Status::Ok(); }, options);
+    EXPECT_TRUE(svc.ok());
+    o.service = std::move(*svc);
+    EXPECT_TRUE(o.service->Load().ok());
+    return o;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<crypto::KeyProvider> keys_;
   std::shared_ptr<const policy::Policy> policy_;
@@ -97,6 +126,73 @@ TEST_F(AccessServiceTest, ConsentPersistsAcrossRestartAndRevokes) {
   Open();
   EXPECT_TRUE(data_->ConsentsOf(patient_).empty()) << "revocation must survive a restart";
   EXPECT_EQ(service_->RevokeConsent(patient_, c->consent_id).code(), StatusCode::kNotFound);
+}
+
+// Issue 13: changes made by another process (the CLI) reach this service's
+// PolicyData at its next SyncChanges() (the server calls it every 200 ms);
+// before, it kept permitting until a restart.
+TEST_F(AccessServiceTest, SyncChangesAppliesWhatAnotherProcessChanged) {
+  auto rel = service_->StartRelationship(patient_, doctor_);
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  access::ConsentRequest r;
+  r.grantee = nurse_;
+  auto consent = service_->AddConsent(patient_, r);
+  ASSERT_TRUE(consent.ok());
+  const std::string other_patient = NewRandomId();
+  ASSERT_TRUE(service_->StartRelationship(other_patient, doctor_).ok());
+
+  Other cli = OpenOther();
+  now_ += 1000;
+  ASSERT_TRUE(cli.service->EndRelationship(patient_, rel->relationship_id).ok());
+  ASSERT_TRUE(cli.service->RevokeConsent(patient_, consent->consent_id).ok());
+  access::ConsentRequest deny;
+  deny.deny = true;
+  deny.grantee = doctor_;
+  ASSERT_TRUE(cli.service->AddConsent(patient_, deny).ok());
+  // Not seen before the sync: the server's data is its own memory.
+  EXPECT_EQ(data_->PatientsTreatedBy(doctor_, now_).size(), 2u);
+
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  EXPECT_EQ(data_->PatientsTreatedBy(doctor_, now_), std::vector<std::string>{other_patient});
+  const auto consents = data_->ConsentsOf(patient_);
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_TRUE(consents[0].deny);
+  // Idempotent, and a no-op when nothing changed.
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  EXPECT_EQ(data_->ConsentsOf(patient_).size(), 1u);
+
+  // Erasure elsewhere forgets the patient here.
+  ASSERT_TRUE(cli.service->ForgetPatient(other_patient).ok());
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  EXPECT_TRUE(data_->PatientsTreatedBy(doctor_, now_).empty());
+  EXPECT_TRUE(data_->RelationshipsOf(other_patient).empty());
+
+  // This service's own changes stay as they are after a sync.
+  auto again = service_->StartRelationship(patient_, doctor_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  EXPECT_EQ(data_->PatientsTreatedBy(doctor_, now_), std::vector<std::string>{patient_});
+}
+
+TEST_F(AccessServiceTest, SyncChangesReloadsEverythingWhenTheLogWasPruned) {
+  auto rel = service_->StartRelationship(patient_, doctor_);
+  ASSERT_TRUE(rel.ok());
+  Other cli = OpenOther();
+  now_ += 1000;
+  ASSERT_TRUE(cli.service->EndRelationship(patient_, rel->relationship_id).ok());
+  // The log lost the rows this service had not seen (as after more than
+  // kChangeLogKeep changes): a gap, so everything is reloaded.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "INSERT INTO change_log(domain, subject) VALUES ('account', 'x');"
+                         "DELETE FROM change_log WHERE seq < (SELECT MAX(seq) FROM change_log)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  EXPECT_TRUE(data_->PatientsTreatedBy(doctor_, now_).empty());
+  EXPECT_EQ(data_->RelationshipsOf(patient_).size(), 1u);
 }
 
 TEST_F(AccessServiceTest, ConsentValidation) {

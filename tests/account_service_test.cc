@@ -40,6 +40,7 @@ class CountingStore final : public AccountStore {
  public:
   explicit CountingStore(AccountStore* inner) : inner_(inner) {}
   int64_t calls() const { return calls_.load(); }
+  std::atomic<int64_t> change_reads_{0};
 
   Status CreateInstitution(const store::InstitutionRow& r, store::AuditEntries a) override {
     return Count(), inner_->CreateInstitution(r, a);
@@ -152,6 +153,16 @@ class CountingStore final : public AccountStore {
   Result<int64_t> PurgeExpired(int64_t now, int64_t retention) override {
     return Count(), inner_->PurgeExpired(now, retention);
   }
+  // The change-log signal is counted apart: a cache hit reads the newest
+  // change seq (one primary-key read) but nothing of sessions or accounts.
+  Result<int64_t> LatestChange() override {
+    ++change_reads_;
+    return inner_->LatestChange();
+  }
+  Result<std::vector<store::ChangeRow>> ChangesSince(int64_t after, size_t limit) override {
+    return Count(), inner_->ChangesSince(after, limit);
+  }
+  int64_t change_reads() const { return change_reads_.load(); }
   Result<int> SchemaVersion() override { return Count(), inner_->SchemaVersion(); }
 
  private:
@@ -527,10 +538,13 @@ TEST_F(AccountServiceTest, WarmCacheAuthenticateDoesNotTouchTheStore) {
   const TokenPair pair = MustLogin("alice");
   ASSERT_TRUE(service_->Authenticate(pair.access_token, kAudience).ok());
   const int64_t before = store_->calls();
+  const int64_t change_reads_before = store_->change_reads();
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(service_->Authenticate(pair.access_token, kAudience).ok());
   }
   EXPECT_EQ(store_->calls(), before);
+  // Only the newest change seq, once per call (revocations by other processes).
+  EXPECT_EQ(store_->change_reads(), change_reads_before + 100);
   // A cold service fills its cache on the first call, then stops reading.
   auto cold = ColdService();
   ASSERT_TRUE(cold->Authenticate(pair.access_token, kAudience).ok());
@@ -538,6 +552,61 @@ TEST_F(AccountServiceTest, WarmCacheAuthenticateDoesNotTouchTheStore) {
   EXPECT_GT(after_fill, before);
   ASSERT_TRUE(cold->Authenticate(pair.access_token, kAudience).ok());
   EXPECT_EQ(store_->calls(), after_fill);
+}
+
+// Issue 13: a CLI command is another process with its own store connections
+// and its own service. Its revocations must fail a token that this service
+// has cached on the very next request, not when the cache entry expires.
+TEST_F(AccountServiceTest, RevocationsByAnotherProcessFailTheNextRequest) {
+  const CreatedAccount alice = Create("alice");
+  const CreatedAccount bob = Create("bob");
+  const CreatedAccount carol = Create("carol");
+  const TokenPair a = MustLogin("alice");
+  const TokenPair b = MustLogin("bob");
+  const TokenPair c = MustLogin("carol");
+  const TokenPair c2 = MustLogin("carol");
+  for (const TokenPair* p : {&a, &b, &c, &c2}) {
+    ASSERT_TRUE(AuthStatus(p->access_token).ok());  // cached here now
+  }
+
+  auto cli_store = store::OpenSqliteAccountStore(db_path());
+  ASSERT_TRUE(cli_store.ok()) << cli_store.status().ToString();
+  auto cli = CreateAccountService(cli_store->get(), keys_.get(), options_);
+  ASSERT_TRUE(cli.ok()) << cli.status().ToString();
+
+  ASSERT_TRUE((*cli)->SetDisabled(alice.account.account_id, true).ok());
+  ExpectUnauthenticated(AuthStatus(a.access_token));
+  EXPECT_TRUE(AuthStatus(b.access_token).ok()) << "bob's cached token should survive";
+
+  ASSERT_TRUE((*cli)->RevokeAllSessions(bob.account.account_id).ok());
+  ExpectUnauthenticated(AuthStatus(b.access_token));
+
+  // One session ended elsewhere (a logout on another server): only that one.
+  ASSERT_TRUE((*cli)->Logout(c.access_token).ok());
+  ExpectUnauthenticated(AuthStatus(c.access_token));
+  EXPECT_TRUE(AuthStatus(c2.access_token).ok());
+
+  // Roles changed elsewhere: the next request sees the new roles.
+  ASSERT_TRUE((*cli)->SetRoles(carol.account.account_id, {"nurse"}).ok());
+  auto s = service_->Authenticate(c2.access_token, kAudience);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->account.roles, std::vector<std::string>{"nurse"});
+
+  // Re-enabling does not bring the revoked sessions back.
+  ASSERT_TRUE((*cli)->SetDisabled(alice.account.account_id, false).ok());
+  ExpectUnauthenticated(AuthStatus(a.access_token));
+}
+
+TEST_F(AccountServiceTest, SyncChangesFromAnotherProcessIsCheapWhenNothingChanged) {
+  Create("alice");
+  const TokenPair a = MustLogin("alice");
+  ASSERT_TRUE(AuthStatus(a.access_token).ok());
+  ASSERT_TRUE(service_->SyncChanges().ok());
+  const int64_t before = store_->calls();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(service_->SyncChanges().ok());
+  }
+  EXPECT_EQ(store_->calls(), before) << "no change: only the newest seq is read";
 }
 
 TEST_F(AccountServiceTest, WrongPasswordAndUnknownUser) {

@@ -85,7 +85,7 @@ TEST(ConfigTest, LedgerAndAccountSettings) {
                               "ledger_synchronous = normal\nwitness_quorum = 2\n"
                               "witness_keys = a+00000000+AQ, b+11111111+AQ\n"
                               "scrub_interval_minutes = 0\nargon2_memory_kib = 8\n"
-                              "scrub_orphan_grace_seconds = 120\n"
+                              "scrub_orphan_grace_seconds = 900\n"
                               "access_token_minutes = 5\nledger_origin = example.org/log\n",
                               "f")
                   .ok());
@@ -94,7 +94,7 @@ TEST(ConfigTest, LedgerAndAccountSettings) {
   ASSERT_EQ(c.witness_keys.size(), 2u);
   EXPECT_EQ(c.witness_keys[1], "b+11111111+AQ");
   EXPECT_EQ(c.scrub_interval_minutes, 0);
-  EXPECT_EQ(c.scrub_orphan_grace_seconds, 120);
+  EXPECT_EQ(c.scrub_orphan_grace_seconds, 900);
   EXPECT_EQ(Config().scrub_orphan_grace_seconds, 3600);
   EXPECT_EQ(c.argon2_memory_kib, 8u);
   EXPECT_EQ(c.access_token_minutes, 5);
@@ -102,13 +102,60 @@ TEST(ConfigTest, LedgerAndAccountSettings) {
   for (const char* bad :
        {"ledger_synchronous = sometimes", "witness_quorum = 0", "scrub_interval_minutes = -1",
         "argon2_memory_kib = 1", "access_token_minutes = 0", "ledger_origin = has space",
-        "argon2_iterations = 65", "scrub_orphan_grace_seconds = 59",
+        "argon2_iterations = 65", "scrub_orphan_grace_seconds = 599",
         "scrub_orphan_grace_seconds = 2592001"}) {
     Config d;
     Status st = ApplyConfigText(d, bad, "medvault.conf");
     EXPECT_FALSE(st.ok()) << bad;
     EXPECT_EQ(st.message().rfind("medvault.conf:1: ", 0), 0u) << st.message();
   }
+}
+
+// Issue 13: every setting of the file can be set by its MEDVAULT_* variable
+// (ledger_synchronous, ledger_origin, witness_keys, witness_quorum and
+// scrub_interval_minutes were silently ignored from the environment).
+TEST(ConfigTest, EverySettingHasItsEnvironmentVariable) {
+  ASSERT_FALSE(Settings().empty());
+  ASSERT_EQ(ConfigKeys().size(), Settings().size());
+  for (const SettingDef& s : Settings()) {
+    const std::string name = EnvironmentVariableOf(s.key);
+    Config from_file;
+    ASSERT_TRUE(
+        ApplyConfigText(from_file, std::string(s.key) + " = " + std::string(s.example), "f").ok())
+        << s.key;
+    EXPECT_NE(from_file, Config()) << s.key << ": its example must differ from the default";
+    Config from_env;
+    Status st = ApplyEnvironment(from_env, {{name, std::string(s.example)}});
+    ASSERT_TRUE(st.ok()) << name << ": " << st.ToString();
+    EXPECT_EQ(from_env, from_file) << name << " is not honoured";
+    EXPECT_TRUE(UnknownEnvironmentVariables({{name, "x"}}).empty()) << name;
+    // A bad value from the environment names the variable.
+    Config bad;
+    st = ApplyEnvironment(bad, {{name, "\x01not valid\x01"}});
+    if (!st.ok()) {
+      EXPECT_EQ(st.message().rfind(name + ": ", 0), 0u) << st.message();
+    }
+  }
+  EXPECT_EQ(EnvironmentVariableOf("scrub_interval_minutes"), "MEDVAULT_SCRUB_INTERVAL_MINUTES");
+}
+
+TEST(ConfigTest, UnknownVariablesAreReportedWithANearMiss) {
+  const auto unknown = UnknownEnvironmentVariables({{"MEDVAULT_LISEN", "127.0.0.1:1"},
+                                                    {"MEDVAULT_LISTEN", "127.0.0.1:2"},
+                                                    {"MEDVAULT_FROBNICATE", "1"},
+                                                    {"MEDVAULT_BIN", "./build/medvault"},
+                                                    {"MEDVAULT_DEMO_IMPORTS", "5"},
+                                                    {"MEDVAULT_SHARED_TESTDATA", "/x"},
+                                                    {"OTHER_LISEN", "x"}});
+  ASSERT_EQ(unknown.size(), 2u);
+  EXPECT_EQ(unknown[0].name, "MEDVAULT_FROBNICATE");
+  EXPECT_EQ(unknown[0].did_you_mean, "");
+  EXPECT_EQ(unknown[1].name, "MEDVAULT_LISEN");
+  EXPECT_EQ(unknown[1].did_you_mean, "MEDVAULT_LISTEN");
+  // Reported, not applied, and not an error.
+  Config c;
+  ASSERT_TRUE(ApplyEnvironment(c, {{"MEDVAULT_LISEN", "127.0.0.1:1"}}).ok());
+  EXPECT_EQ(c, Config());
 }
 
 TEST(ConfigTest, MissingFileIsAnError) {

@@ -4,15 +4,18 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "app/app.h"
+#include "cli_test_util.h"
 #include "test_util.h"
 
 namespace medvault {
@@ -33,8 +36,10 @@ Bytes AttachmentFor(uint64_t seq) {
 }
 
 // Runs the writer for `ms` milliseconds, SIGKILLs it, returns its acks.
+// `meanwhile`, when set, runs once the writer is ready (while it writes); the
+// kill window starts after it returns.
 std::vector<Ack> RunAndKill(const std::string& data, const std::string& id, uint64_t start_seq,
-                            int ms) {
+                            int ms, const std::function<void()>& meanwhile = nullptr) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
@@ -60,6 +65,9 @@ std::vector<Ack> RunAndKill(const std::string& data, const std::string& id, uint
       out.append(buf, static_cast<size_t>(n));
       if (!ready && out.find("READY\n") != std::string::npos) {
         ready = true;
+        if (meanwhile) {
+          meanwhile();
+        }
         deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
       }
     } else {
@@ -159,6 +167,86 @@ TEST(CrashTest, AcknowledgedWritesSurviveSigkill) {
   }
   EXPECT_GT(total_acks, 100u) << "the writer hardly wrote anything";
   RecordProperty("acknowledged_writes", static_cast<int>(total_acks));
+}
+
+// Issue 13: a CLI command on the data directory of a running server (here the
+// writer process) must not break the server's SQLite locks. Every store used
+// to open() and close() metadata.db while the process already had
+// connections on it, which dropped the process's POSIX locks: the CLI, closing
+// its last connection, then took EXCLUSIVE, checkpointed and deleted the WAL
+// the writer still appended to, and acknowledged writes vanished at the kill.
+TEST(CrashTest, CliCommandsBesideARunningWriterLoseNothing) {
+  ASSERT_TRUE(crypto::InitCrypto().ok());
+  testing::TempDir dir;
+  const std::string data = (dir.path() / "data").string();
+  ASSERT_TRUE(app::InitDataDir(data, false).ok());
+  std::string id;
+  {
+    app::Config config;
+    config.data_dir = data;
+    auto rt = app::OpenRuntime(config);
+    ASSERT_TRUE(rt.ok());
+    auto p = (*rt)->records->CreatePatient({"Cli", "Beside", "1970-01-01", "unknown", ""}, "t");
+    ASSERT_TRUE(p.ok());
+    id = p->patient_id;
+  }
+  std::map<std::pair<std::string, uint64_t>, uint64_t> acked;
+  uint64_t seq = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::string cli_failures;
+    auto acks = RunAndKill(data, id, seq, 300, [&] {
+      // Read-only listings and writing commands, each its own process that
+      // opens and closes every store while the writer writes.
+      const std::string d = " --data " + data;
+      for (const std::string& cmd :
+           {"account list" + d, "institution list" + d,
+            "institution create --name Beside" + std::to_string(round) + d, "account list" + d}) {
+        const testing::RunResult r = testing::RunMedvault(cmd);
+        if (r.exit_code != 0) {
+          cli_failures += cmd + ": " + r.output + "\n";
+        }
+      }
+    });
+    EXPECT_EQ(cli_failures, "");
+    ASSERT_GT(acks.size(), 0u) << "round " << round << ": the writer wrote nothing";
+    for (const Ack& a : acks) {
+      acked[{a.path, a.version}] = a.seq;
+      seq = std::max(seq, a.seq + 1);
+    }
+    seq += 3;
+
+    {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open_v2((dir.path() / "data" / "metadata.db").c_str(), &db,
+                                SQLITE_OPEN_READWRITE, nullptr),
+                SQLITE_OK);
+      std::string result;
+      sqlite3_exec(
+          db, "PRAGMA integrity_check",
+          [](void* out, int, char** values, char**) {
+            *static_cast<std::string*>(out) += values[0] != nullptr ? values[0] : "NULL";
+            return 0;
+          },
+          &result, nullptr);
+      sqlite3_close(db);
+      ASSERT_EQ(result, "ok") << "round " << round;
+    }
+    app::Config config;
+    config.data_dir = data;
+    auto rt = app::OpenRuntime(config);
+    ASSERT_TRUE(rt.ok()) << "round " << round << ": " << rt.status().ToString();
+    for (const auto& [key, s] : acked) {
+      auto c = (*rt)->records->ReadSegment(id, key.first, key.second);
+      ASSERT_TRUE(c.ok()) << "round " << round << " lost " << key.first << " v" << key.second
+                          << ": " << c.status().ToString();
+      if (key.first == "radiology/scan") {
+        EXPECT_TRUE(c->content == AttachmentFor(s)) << key.first << " v" << key.second;
+      }
+    }
+    auto institutions = (*rt)->accounts->ListInstitutions();
+    ASSERT_TRUE(institutions.ok());
+    EXPECT_EQ(institutions->size(), static_cast<size_t>(round + 1)) << "a CLI write was lost";
+  }
 }
 
 }  // namespace

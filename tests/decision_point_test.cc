@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "record/record.h"
 #include "test_util.h"
 
 // Counts heap allocations, to prove that Decide() makes none.
@@ -47,7 +48,7 @@ constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kT = 1780308000000;  // 2026-06-01T10:00:00Z
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
+  static const std::vector<std::string> kCategories = record::SegmentCategories();
   return kCategories;
 }
 

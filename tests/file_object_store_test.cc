@@ -286,12 +286,41 @@ TEST_F(FileObjectStoreTest, RefusesSymlinkedStoreDirectories) {
   EXPECT_FALSE(OpenFileObjectStore(root2).ok());
 }
 
+// Leftovers of a writer that died: unlocked and untouched for a while.
+void MakeStale(const fs::path& p) {
+  fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::hours(1));
+}
+
 TEST_F(FileObjectStoreTest, StaleTempFilesRemovedAtOpen) {
   WriteFileBytes(root_ / ".tmp" / "0123.tmp", "half-written");
   WriteFileBytes(root_ / ".tmp" / "junk", "junk");
+  MakeStale(root_ / ".tmp" / "0123.tmp");
+  MakeStale(root_ / ".tmp" / "junk");
   EXPECT_EQ(TmpFileCount(), 2u);
   Reopen();
   EXPECT_EQ(TmpFileCount(), 0u);
+}
+
+// Issue 13: opening the store in another process (a CLI command beside the
+// server) used to delete the server's in-flight temp files, so its uploads
+// failed at commit. A writer's file is locked, and a young file is spared.
+TEST_F(FileObjectStoreTest, OpeningBesideAWriterKeepsItsTempFile) {
+  auto writer = store_->BeginPut("p/in-flight");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Append(AsBytes("first half, ")).ok());
+  for (const auto& e : fs::directory_iterator(root_ / ".tmp")) {
+    MakeStale(e.path());  // only its lock protects it now
+  }
+  WriteFileBytes(root_ / ".tmp" / "young.tmp", "a writer about to lock it");
+  auto other = OpenFileObjectStore(root_);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(TmpFileCount(), 2u) << "the other open removed an in-flight temp file";
+  ASSERT_TRUE((*writer)->Append(AsBytes("second half")).ok());
+  auto info = (*writer)->Commit();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto got = (*other)->Get("p/in-flight", info->sha256);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(AsString(*got), "first half, second half");
 }
 
 TEST_F(FileObjectStoreTest, DataSurvivesReopen) {

@@ -42,6 +42,51 @@ TEST(FileUtilTest, FailuresAreReportedAndLeaveNothing) {
   EXPECT_TRUE(WriteAll(-1, AsBytes("")).ok()) << "nothing to write is not an error";
 }
 
+mode_t ModeOf(const std::filesystem::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+// Issue 13: the modes are explicit, whatever the umask (an umask that takes
+// owner bits away included).
+TEST(FileUtilTest, ModesAreExactWhateverTheUmask) {
+  testing::TempDir tmp;
+  for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{0277}}) {
+    const auto dir = tmp.path() / ("d" + std::to_string(mask));
+    const mode_t old = ::umask(mask);
+    const Status made = MakePrivateDirectory(dir);
+    const Status atomic = WriteFileAtomically(dir / "a", AsBytes("a"));
+    const Status fresh = WriteNewPrivateFile(dir / "b", AsBytes("b"));
+    ::umask(old);
+    ASSERT_TRUE(made.ok()) << made.ToString();
+    ASSERT_TRUE(atomic.ok()) << atomic.ToString();
+    ASSERT_TRUE(fresh.ok()) << fresh.ToString();
+    EXPECT_EQ(ModeOf(dir), 0700u) << "umask " << mask;
+    EXPECT_EQ(ModeOf(dir / "a"), 0600u) << "umask " << mask;
+    EXPECT_EQ(ModeOf(dir / "b"), 0600u) << "umask " << mask;
+    EXPECT_EQ(testing::ReadFileBytes(dir / "b"), "b");
+  }
+}
+
+TEST(FileUtilTest, PrivateDirectoryAndNewFileRefuseWhatIsThere) {
+  testing::TempDir tmp;
+  const auto dir = tmp.path() / "open";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  ASSERT_TRUE(MakePrivateDirectory(dir).ok());
+  EXPECT_EQ(ModeOf(dir), 0700u) << "an existing directory is tightened";
+  testing::WriteFileBytes(tmp.path() / "file", "x");
+  EXPECT_EQ(MakePrivateDirectory(tmp.path() / "file").code(), StatusCode::kFailedPrecondition);
+  std::filesystem::create_directory_symlink(dir, tmp.path() / "link");
+  EXPECT_EQ(MakePrivateDirectory(tmp.path() / "link").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(MakePrivateDirectory(tmp.path() / "no" / "parent").code(), StatusCode::kIOError);
+  EXPECT_EQ(WriteNewPrivateFile(tmp.path() / "file", AsBytes("y")).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(testing::ReadFileBytes(tmp.path() / "file"), "x") << "never overwritten";
+  EXPECT_EQ(WriteNewPrivateFile(tmp.path() / "link" / "..", AsBytes("y")).code(),
+            StatusCode::kAlreadyExists);
+}
+
 TEST(FileUtilTest, WriteAllWritesEverything) {
   testing::TempDir tmp;
   const auto path = tmp.path() / "big";

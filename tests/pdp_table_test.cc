@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault::policy {
@@ -598,7 +599,7 @@ class Table {
 };
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
+  static const std::vector<std::string> kCategories = record::SegmentCategories();
   return kCategories;
 }
 

@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault::policy {
 namespace {
 
 const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = medvault::testing::SegmentCategories();
+  static const std::vector<std::string> kCategories = record::SegmentCategories();
   return kCategories;
 }
 

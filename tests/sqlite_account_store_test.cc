@@ -565,11 +565,52 @@ TEST_F(SqliteAccountStoreTest, PurgeExpired) {
 
 TEST_F(SqliteAccountStoreTest, MigrationsAreIdempotentAndDataSurvivesReopen) {
   ASSERT_TRUE(store_->CreateAccount(MakeAccount(1)).ok());
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
   Reopen();
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
   Reopen();
   EXPECT_TRUE(store_->GetAccount(MakeAccount(1).account_id).ok());
+}
+
+// Issue 13: every change that must end cached access in another process is
+// in the change log, in its own transaction; creations and logins are not.
+TEST_F(SqliteAccountStoreTest, ChangesThatEndAccessAreLogged) {
+  const AccountRow a = MakeAccount(1);
+  ASSERT_TRUE(store_->CreateAccount(a).ok());
+  ASSERT_TRUE(
+      store_->CreateSession(MakeSession(a.account_id, 1), {MakeToken(1, TokenKind::kAccess, 2000)})
+          .ok());
+  ASSERT_TRUE(
+      store_->CreateSession(MakeSession(a.account_id, 2), {MakeToken(2, TokenKind::kAccess, 2000)})
+          .ok());
+  EXPECT_EQ(*store_->LatestChange(), 0);
+
+  ASSERT_TRUE(store_->SetRoles(a.account_id, {"nurse"}, 10).ok());
+  ASSERT_TRUE(store_->SetDisabled(a.account_id, true, 11).ok());
+  ASSERT_TRUE(store_->SetPasswordHash(a.account_id, "$argon2id$x", 12).ok());
+  ASSERT_TRUE(store_->SetTotp(a.account_id, {}, false, 13).ok());
+  ASSERT_TRUE(*store_->RevokeSession(Id(5001), 14, "logout"));
+  EXPECT_FALSE(*store_->RevokeSession(Id(5001), 15, "again"));  // nothing changed
+  EXPECT_EQ(*store_->RevokeAccountSessions(a.account_id, 16, "admin"), 1);
+  EXPECT_EQ(*store_->RevokeAccountSessions(a.account_id, 17, "admin"), 0);
+  // A failed change records nothing.
+  EXPECT_EQ(store_->SetDisabled(Id(999), true, 18).code(), StatusCode::kNotFound);
+
+  auto rows = store_->ChangesSince(0, 100);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 6u);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ((*rows)[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ((*rows)[i].domain, "account");
+    EXPECT_EQ((*rows)[i].subject, a.account_id);
+  }
+  EXPECT_EQ(*store_->LatestChange(), 6);
+  EXPECT_EQ(store_->ChangesSince(4, 100)->size(), 2u);
+  EXPECT_EQ(store_->ChangesSince(0, 2)->size(), 2u);
+  EXPECT_TRUE(ChangesComplete(*store_->ChangesSince(4, 100), 4, 6, 100));
+  EXPECT_FALSE(ChangesComplete(*store_->ChangesSince(0, 2), 0, 6, 2));      // cut by the limit
+  EXPECT_FALSE(ChangesComplete(*store_->ChangesSince(9, 100), 9, 6, 100));  // went back
+  EXPECT_TRUE(ChangesComplete({}, 6, 6, 100));
 }
 
 TEST_F(SqliteAccountStoreTest, RefusesADatabaseFromTheFuture) {
@@ -603,7 +644,7 @@ TEST_F(SqliteAccountStoreTest, SharesTheFileWithTheMetadataStore) {
   a.patient_id = p.patient_id;
   ASSERT_TRUE(store_->CreateAccount(a).ok());
   EXPECT_EQ(*(*meta)->SchemaVersion(), 1);
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
 
   // Reopen both, in the other order: each keeps its own migrations.
   meta->reset();

@@ -17,7 +17,6 @@ namespace medvault::store {
 namespace {
 
 namespace fs = std::filesystem;
-using medvault::testing::ReadFileBytes;
 using medvault::testing::TempDir;
 
 Bytes Filled(uint8_t seed, size_t n = 32) {
@@ -365,7 +364,9 @@ TEST_F(SqliteMetadataStoreTest, ErasureRemovesKeyBytesFromAllFiles) {
   auto contains = [&](const std::string& needle) {
     std::string where;
     for (const fs::path& f : files) {
-      if (fs::exists(f) && ReadFileBytes(f).find(needle) != std::string::npos) {
+      // In a child: this process has the database open (issue 13).
+      if (fs::exists(f) &&
+          medvault::testing::ReadFileBytesInChild(f).find(needle) != std::string::npos) {
         where += f.filename().string() + " ";
       }
     }

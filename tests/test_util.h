@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -47,24 +49,95 @@ inline void WriteFileBytes(const std::filesystem::path& p, const std::string& da
   out << data;
 }
 
-// Every regular file under `root` whose bytes contain `needle`.
-inline std::vector<std::string> FilesContaining(const std::filesystem::path& root,
-                                                const std::string& needle) {
-  std::vector<std::string> hits;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file() && ReadFileBytes(entry.path()).find(needle) != std::string::npos) {
-      hits.push_back(entry.path().string());
-    }
+// The bytes of `p`, read in a child process: for a SQLite database (or its
+// -wal, -shm) that this process has open, where opening and closing a
+// descriptor here would drop this process's locks on it (issue 13).
+inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return {};
   }
-  return hits;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string data = ReadFileBytes(p);
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fds[1], data.data() + done, data.size() - done);
+      if (n <= 0) {
+        _exit(1);
+      }
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "reading " << p << " in a child failed";
+  }
+  return out;
 }
 
-// The segment categories the policy may name, as src/record defines them
-// (the top-level segments of the record tree); one list for every test.
-inline std::vector<std::string> SegmentCategories() {
-  return {"personal-information", "health-status",           "physical-signs",   "body-measures",
-          "family-history",       "patient-narrative",       "life-record",      "other",
-          "doctor-description",   "third-party-description", "source-documents", "clinical"};
+// Every regular file under `root` whose bytes contain `needle`. The files are
+// read in a child process: the scanned directory may hold SQLite databases
+// that this process has open, and closing any descriptor of such a file here
+// would drop this process's locks on it (POSIX advisory locks; issue 13).
+inline std::vector<std::string> FilesContaining(const std::filesystem::path& root,
+                                                const std::string& needle) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return {};
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+      if (entry.is_regular_file() &&
+          ReadFileBytes(entry.path()).find(needle) != std::string::npos) {
+        out += entry.path().string() + "\n";
+      }
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) {
+        _exit(1);
+      }
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "the scanning child failed";
+  }
+  std::vector<std::string> hits;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    hits.push_back(line);
+  }
+  return hits;
 }
 
 }  // namespace medvault::testing

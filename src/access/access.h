@@ -27,6 +27,7 @@
 #include "crypto/crypto.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
+#include "store/store.h"
 
 namespace medvault::access {
 
@@ -52,6 +53,16 @@ class PolicyEntryStore {
   virtual Status DeletePatient(std::string_view patient_id,
                                std::span<const ledger::Entry> audit = {}) = 0;
   virtual Result<int64_t> Count() = 0;
+
+  // The entries of one patient, in insertion order.
+  virtual Status ForEachOfPatient(std::string_view patient_id,
+                                  const std::function<Status(const PolicyEntryRow&)>& fn) = 0;
+  // The change log (store::ChangeRow): Upsert and DeletePatient record a
+  // change of domain "policy" (subject: the patient) in their transaction, so
+  // that a server learns of changes a CLI command made. The newest seq (any
+  // domain; 0 = none) and the changes after `after`, oldest first.
+  virtual Result<int64_t> LatestChange() = 0;
+  virtual Result<std::vector<store::ChangeRow>> ChangesSince(int64_t after, size_t limit) = 0;
 };
 
 // Its own connection and migrations ("policy_migrations") on the database file
@@ -106,6 +117,14 @@ class AccessService {
 
   // Reads every stored entry into the PolicyData. Call once at start.
   virtual Status Load() = 0;
+
+  // Applies the changes that other processes (a CLI command, another server)
+  // made to the stored entries since Load() or the last call: reloads the
+  // patients they touched (everything, when too far behind), each replaced in
+  // one step. The server calls it every 200 ms, so that a relationship ended
+  // or a consent changed from the CLI is enforced within a second. Cheap when
+  // nothing changed (one read of the newest change seq).
+  virtual Status SyncChanges() = 0;
 
   // InvalidArgument for a malformed request (bad path prefix, unknown grantee,
   // expiry in the past, ...). Returns the stored consent.

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "access/access.h"
 #include "common/ids.h"
@@ -45,6 +46,7 @@ constexpr char kKindBreakGlass[] = "break-glass";
 constexpr char kKindSettings[] = "settings";
 constexpr size_t kMaxReasonBytes = 2000;
 constexpr size_t kMaxPrefixes = 32;
+constexpr size_t kMaxChangesPerSync = 4096;
 
 uint32_t Bit(Action a) { return 1u << static_cast<unsigned>(a); }
 uint32_t Bit(policy::Purpose p) { return 1u << static_cast<unsigned>(p); }
@@ -114,26 +116,54 @@ class AccessServiceImpl final : public AccessService {
 
   Status Load() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return store_->ForEach([&](const PolicyEntryRow& row) -> Status {
-      auto plain =
-          crypto::AeadOpen(key_, row.sealed_body, EntryAad(row.kind, row.entry_id, row.patient_id));
-      if (!plain.ok()) {
-        return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id +
-                                " failed to open: it was altered or moved");
-      }
-      json j = json::parse(plain->begin(), plain->end(), nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id + " is malformed");
-      }
-      try {
-        Apply(row.kind, row.entry_id, row.patient_id, j);
-      } catch (const json::exception&) {
-        return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id +
-                                " has a malformed field");
-      }
+    // The change seq first: a change committed while we read is applied
+    // again by the next SyncChanges() (reloading is idempotent).
+    MV_ASSIGN_OR_RETURN(const int64_t latest, store_->LatestChange());
+    entries_per_patient_.clear();
+    const Status loaded = store_->ForEach([&](const PolicyEntryRow& row) -> Status {
+      MV_RETURN_IF_ERROR(OpenAndApply(*data_, row));
       ++entries_per_patient_[row.patient_id];
       return Status::Ok();
     });
+    MV_RETURN_IF_ERROR(loaded);
+    seen_change_ = latest;
+    return Status::Ok();
+  }
+
+  Status SyncChanges() override {
+    MV_ASSIGN_OR_RETURN(const int64_t latest, store_->LatestChange());
+    std::lock_guard<std::mutex> lock(mu_);  // with the writers: store, then data
+    if (latest == seen_change_) {
+      return Status::Ok();
+    }
+    MV_ASSIGN_OR_RETURN(std::vector<store::ChangeRow> rows,
+                        store_->ChangesSince(seen_change_, kMaxChangesPerSync));
+    int64_t applied = latest;
+    if (!store::ChangesComplete(rows, seen_change_, latest, kMaxChangesPerSync)) {
+      // Too far behind (or a restored database): everything, in one step.
+      policy::PolicyData fresh;
+      std::unordered_map<std::string, size_t> counts;
+      const Status loaded = store_->ForEach([&](const PolicyEntryRow& row) -> Status {
+        MV_RETURN_IF_ERROR(OpenAndApply(fresh, row));
+        ++counts[row.patient_id];
+        return Status::Ok();
+      });
+      MV_RETURN_IF_ERROR(loaded);
+      data_->ReplaceAllFrom(fresh);
+      entries_per_patient_ = std::move(counts);
+    } else {
+      std::unordered_set<std::string> done;
+      for (const store::ChangeRow& c : rows) {
+        if (c.domain == store::kChangeDomainPolicy && done.insert(c.subject).second) {
+          MV_RETURN_IF_ERROR(ReloadPatientLocked(c.subject));
+        }
+      }
+      if (!rows.empty()) {
+        applied = std::max(applied, rows.back().seq);
+      }
+    }
+    seen_change_ = applied;
+    return Status::Ok();
   }
 
   Result<policy::Consent> AddConsent(std::string_view patient_id,
@@ -526,10 +556,54 @@ class AccessServiceImpl final : public AccessService {
     return store_->Upsert(row, audit);
   }
 
-  // Rebuilds one entry from its stored JSON (at Load). Throws json::exception
-  // on a missing or mistyped field; Load turns that into DataLoss.
-  void Apply(const std::string& kind, const std::string& id, const std::string& patient,
-             const json& j) {
+  // Opens a stored entry and applies it to `target`. DataLoss when it was
+  // altered, moved or is malformed.
+  Status OpenAndApply(policy::PolicyData& target, const PolicyEntryRow& row) {
+    auto plain =
+        crypto::AeadOpen(key_, row.sealed_body, EntryAad(row.kind, row.entry_id, row.patient_id));
+    if (!plain.ok()) {
+      return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id +
+                              " failed to open: it was altered or moved");
+    }
+    json j = json::parse(plain->begin(), plain->end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id + " is malformed");
+    }
+    try {
+      Apply(target, row.kind, row.entry_id, row.patient_id, j);
+    } catch (const json::exception&) {
+      return Status::DataLoss("policy entry " + row.kind + "/" + row.entry_id +
+                              " has a malformed field");
+    }
+    return Status::Ok();
+  }
+
+  // Rebuilds what is held of one patient from the store and swaps it in.
+  // REQUIRES: mu_ held.
+  Status ReloadPatientLocked(const std::string& patient_id) {
+    policy::PolicyData fresh;
+    size_t count = 0;
+    const Status loaded =
+        store_->ForEachOfPatient(patient_id, [&](const PolicyEntryRow& row) -> Status {
+          MV_RETURN_IF_ERROR(OpenAndApply(fresh, row));
+          ++count;
+          return Status::Ok();
+        });
+    MV_RETURN_IF_ERROR(loaded);
+    data_->ReplacePatientFrom(fresh, patient_id);
+    if (count == 0) {
+      entries_per_patient_.erase(patient_id);
+    } else {
+      entries_per_patient_[patient_id] = count;
+    }
+    return Status::Ok();
+  }
+
+  // Rebuilds one entry from its stored JSON into `target` (at Load and when
+  // reloading). Throws json::exception on a missing or mistyped field;
+  // OpenAndApply turns that into DataLoss.
+  void Apply(policy::PolicyData& target, const std::string& kind, const std::string& id,
+             const std::string& patient, const json& j) {
     if (kind == kKindConsent) {
       if (j.contains("revoked_at_ms")) {
         return;  // kept as history only
@@ -550,7 +624,7 @@ class AccessServiceImpl final : public AccessService {
       c.not_before_ms = j.at("not_before_ms").get<int64_t>();
       c.expires_at_ms = j.at("expires_at_ms").get<int64_t>();
       c.created_at_ms = j.at("created_at_ms").get<int64_t>();
-      data_->UpsertConsent(std::move(c));
+      target.UpsertConsent(std::move(c));
     } else if (kind == kKindRelationship) {
       policy::Relationship r;
       r.relationship_id = id;
@@ -558,7 +632,7 @@ class AccessServiceImpl final : public AccessService {
       r.clinician_account_id = j.at("clinician").get<std::string>();
       r.started_at_ms = j.at("started_at_ms").get<int64_t>();
       r.ended_at_ms = j.at("ended_at_ms").get<int64_t>();
-      data_->UpsertRelationship(std::move(r));
+      target.UpsertRelationship(std::move(r));
     } else if (kind == kKindDelegation) {
       policy::Delegation d;
       d.delegation_id = id;
@@ -568,7 +642,7 @@ class AccessServiceImpl final : public AccessService {
       d.created_at_ms = j.at("created_at_ms").get<int64_t>();
       d.expires_at_ms = j.at("expires_at_ms").get<int64_t>();
       d.revoked_at_ms = j.at("revoked_at_ms").get<int64_t>();
-      data_->UpsertDelegation(std::move(d));
+      target.UpsertDelegation(std::move(d));
     } else if (kind == kKindProxy) {
       policy::ProxyLink p;
       p.proxy_id = id;
@@ -578,7 +652,7 @@ class AccessServiceImpl final : public AccessService {
       p.actions = j.at("actions").get<uint32_t>();
       p.expires_at_ms = j.at("expires_at_ms").get<int64_t>();
       p.revoked_at_ms = j.at("revoked_at_ms").get<int64_t>();
-      data_->UpsertProxy(std::move(p));
+      target.UpsertProxy(std::move(p));
     } else if (kind == kKindBreakGlass) {
       policy::BreakGlassGrant g;
       g.grant_id = id;
@@ -587,13 +661,13 @@ class AccessServiceImpl final : public AccessService {
       g.reason = j.at("reason").get<std::string>();
       g.started_at_ms = j.at("started_at_ms").get<int64_t>();
       g.expires_at_ms = j.at("expires_at_ms").get<int64_t>();
-      data_->UpsertBreakGlass(std::move(g));
+      target.UpsertBreakGlass(std::move(g));
     } else if (kind == kKindSettings) {
       policy::PatientSettings s;
       s.patient_id = patient;
       s.allow_delegation = j.at("allow_delegation").get<bool>();
       s.never_break_glass = j.at("never_break_glass").get<std::vector<std::string>>();
-      data_->SetPatientSettings(std::move(s));
+      target.SetPatientSettings(std::move(s));
     }
     // Unknown kinds come from a newer medvault: ignored, not lost.
   }
@@ -606,7 +680,8 @@ class AccessServiceImpl final : public AccessService {
   std::function<Status(std::string_view)> validate_path_;
   AccessOptions options_;
   std::mutex mu_;  // serialises writers: store, then PolicyData
-  std::unordered_map<std::string, size_t> entries_per_patient_;
+  std::unordered_map<std::string, size_t> entries_per_patient_;  // guarded by mu_
+  int64_t seen_change_ = 0;  // the newest change-log seq applied; guarded by mu_
 };
 
 }  // namespace

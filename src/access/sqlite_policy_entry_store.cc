@@ -31,6 +31,8 @@ CREATE TABLE policy_entries (
 CREATE INDEX policy_entries_by_patient ON policy_entries(patient_id);
 CREATE INDEX policy_entries_by_seq ON policy_entries(seq);
 )sql"},
+    // Issue 13: changes reach other processes through the change log.
+    {2, store::kChangeLogSchema},
 };
 
 constexpr std::string_view kSqlUpsert =
@@ -43,6 +45,9 @@ constexpr std::string_view kSqlAll =
     "ORDER BY seq";
 constexpr std::string_view kSqlDeletePatient = "DELETE FROM policy_entries WHERE patient_id = ?1";
 constexpr std::string_view kSqlCount = "SELECT COUNT(*) FROM policy_entries";
+constexpr std::string_view kSqlOfPatient =
+    "SELECT kind, entry_id, patient_id, sealed_body, updated_at_ms FROM policy_entries "
+    "WHERE patient_id = ?1 ORDER BY seq";
 
 class SqlitePolicyEntryStore final : public PolicyEntryStore {
  public:
@@ -64,6 +69,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
         return Status::FailedPrecondition("policy entry belongs to another patient");
       }
     }
+    MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, row.patient_id));
     if (!audit.empty()) {
       MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
     }
@@ -73,6 +79,29 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
   Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) override {
     std::lock_guard<std::mutex> lock(mu_);
     MV_STMT(s, *conn_, kSqlAll);
+    return ReadRows(s, fn);
+  }
+
+  Status ForEachOfPatient(std::string_view patient_id,
+                          const std::function<Status(const PolicyEntryRow&)>& fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MV_STMT(s, *conn_, kSqlOfPatient);
+    s.Text(1, patient_id);
+    return ReadRows(s, fn);
+  }
+
+  Result<int64_t> LatestChange() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return store::LatestChange(*conn_);
+  }
+
+  Result<std::vector<store::ChangeRow>> ChangesSince(int64_t after, size_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return store::ChangesSince(*conn_, after, limit);
+  }
+
+  // REQUIRES: mu_ held.
+  static Status ReadRows(Stmt& s, const std::function<Status(const PolicyEntryRow&)>& fn) {
     while (true) {
       MV_ASSIGN_OR_RETURN(bool row, s.Step("read policy entries"));
       if (!row) {
@@ -96,6 +125,9 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
       MV_STMT(s, *conn_, kSqlDeletePatient);
       s.Text(1, patient_id);
       MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
+    }
+    if (!patient_id.empty()) {
+      MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, patient_id));
     }
     if (!audit.empty()) {
       MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));

@@ -4,8 +4,10 @@
 // goes through the API, where the decision point applies.
 //
 // Changes made here while a server runs on the same directory reach it
-// through the database: new accounts and passwords at once; revocations when
-// its session cache entries are next checked against the database.
+// through the database: new accounts and passwords at once; revocations,
+// disabling and role changes on its very next authentication of the account,
+// relationships within its change watcher's period (the change log,
+// docs/architecture.md).
 #include <fcntl.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "app/app.h"
 #include "app/cli_internal.h"
 #include "common/bytes.h"
+#include "common/file_util.h"
 
 namespace medvault::app {
 namespace {
@@ -304,14 +307,7 @@ int RunCommand(const std::string& noun, const std::string& verb, const ParsedArg
 Status WritePrivateFile(const std::filesystem::path& path, std::string_view content) {
   std::error_code ec;
   std::filesystem::remove(path, ec);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create " + path.string());
-  }
-  const ssize_t n = ::write(fd, content.data(), content.size());
-  const bool ok = n == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  return ok ? Status::Ok() : Status::IOError("cannot write " + path.string());
+  return WriteNewPrivateFile(path, AsBytes(content));
 }
 
 int RunAdmin(int argc, char** argv) {

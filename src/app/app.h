@@ -1,9 +1,13 @@
 // Internal to src/app: wiring of the modules and the data directory.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "access/access.h"
@@ -48,6 +52,34 @@ Status InitDataDir(const std::filesystem::path& dir, bool self_signed_cert);
 // localhost and 127.0.0.1) and its key (mode 0600).
 Status WriteSelfSignedCertificate(const std::filesystem::path& cert_path,
                                   const std::filesystem::path& key_path);
+
+// Keeps a server in step with changes that other processes make to its data
+// directory's database (a CLI command disabling an account, ending a
+// relationship, changing a consent): every `period` it applies the change log
+// to the access service (reloads the touched patients' policy data) and to the
+// account service (drops cached tokens of changed accounts; Authenticate also
+// does this before every lookup). A failure is logged once, then retried each
+// period. The services must outlive the watcher; the destructor stops it.
+class ChangeWatcher {
+ public:
+  ChangeWatcher(auth::AccountService* accounts, access::AccessService* access,
+                std::chrono::milliseconds period = std::chrono::milliseconds(200));
+  ~ChangeWatcher();
+  ChangeWatcher(const ChangeWatcher&) = delete;
+  ChangeWatcher& operator=(const ChangeWatcher&) = delete;
+  // One round now (what the thread does each period).
+  Status SyncOnce();
+
+ private:
+  void Run();
+  auth::AccountService* const accounts_;
+  access::AccessService* const access_;
+  const std::chrono::milliseconds period_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 
 // Opened stores and services of one data directory.
 struct Runtime {

@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "common/file_util.h"
 #include "common/log.h"
 
 namespace medvault::app {
@@ -73,7 +74,9 @@ constexpr std::string_view kServeUsage =
     "  --sqlite-synchronous MODE    full (default) or normal\n"
     "  --web-dir DIR                the web portal's files served at / (default: the 'web'\n"
     "                               directory beside the binary, made by make build; 'none'\n"
-    "                               serves the API only)\n";
+    "                               serves the API only)\n"
+    "Every other setting of medvault.conf is a flag too (--ledger-synchronous MODE,\n"
+    "--scrub-interval-minutes N, ...) and a variable (MEDVAULT_SCRUB_INTERVAL_MINUTES).\n";
 
 constexpr std::string_view kSeedUsage =
     "usage: medvault seed-demo [--data DIR]\n"
@@ -162,6 +165,13 @@ int Fail(const Status& st) {
 Result<Config> LoadConfig(const ParsedArgs& args) {
   Config config;
   const auto env = CurrentEnvironment();
+  // A mistyped variable would otherwise be ignored without a word.
+  for (const UnknownVariable& u : UnknownEnvironmentVariables(env)) {
+    Log(LogLevel::kWarn, "config.unknown_variable",
+        {{"name", u.name},
+         {"hint", u.did_you_mean.empty() ? std::string("not a medvault setting; ignored")
+                                         : "ignored; did you mean " + u.did_you_mean + "?"}});
+  }
   if (auto it = env.find("MEDVAULT_DATA"); it != env.end()) {
     MV_RETURN_IF_ERROR(ApplySetting(config, "data", it->second, "MEDVAULT_DATA"));
   }
@@ -247,11 +257,14 @@ std::string PortalDirectory(const std::string& setting) {
 }
 
 int RunServe(int argc, char** argv) {
-  auto args =
-      ParseArgs(argc, argv, 2,
-                {"data", "listen", "config", "tls-cert", "tls-key", "max-attachment-bytes",
-                 "max-json-bytes", "worker-threads", "log-level", "sqlite-synchronous", "web-dir"},
-                {});
+  // Every setting is a flag (--key-with-dashes), from the one table.
+  std::vector<std::string> flags = {"config"};
+  for (const SettingDef& setting : Settings()) {
+    std::string flag(setting.key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    flags.push_back(std::move(flag));
+  }
+  auto args = ParseArgs(argc, argv, 2, flags, {});
   if (!args.ok()) {
     std::cerr << kServeUsage;
     return Fail(args.status());
@@ -306,8 +319,9 @@ int RunServe(int argc, char** argv) {
     so.initial_delay = std::chrono::minutes(1);
     so.interval = std::chrono::minutes(config->scrub_interval_minutes);
     so.report_path = DataDirLayout(config->data_dir).scrub_report;
-    std::error_code ec;
-    std::filesystem::create_directories(so.report_path.parent_path(), ec);
+    if (Status made = MakePrivateDirectory(so.report_path.parent_path()); !made.ok()) {
+      return Fail(made);
+    }
     so.scrub.max_bytes_per_second = 64ull << 20;  // leave the disk to the users
     so.scrub.on_finding = [&rt](const integrity::Finding& f) {
       return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});
@@ -364,6 +378,9 @@ int RunServe(int argc, char** argv) {
   };
   setrlimit(RLIMIT_CORE, &no_core);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Changes made by CLI commands (or another server) on this data directory
+  // reach this server within one period (docs/architecture.md).
+  ChangeWatcher watcher(rt.accounts.get(), rt.access.get());
   Status st = (*server)->Start();
   if (!st.ok()) {
     return Fail(st);

@@ -34,6 +34,10 @@ struct Config {
   uint64_t argon2_memory_kib = 64 * 1024;
   uint64_t argon2_iterations = 2;
   int access_token_minutes = 15;
+  // How long a recovery of a patient's or proxy's account stays open before
+  // a second administrator can complete it (the person is notified and may
+  // stop it meanwhile).
+  int account_recovery_wait_minutes = 24 * 60;
   // The ledger's checkpoint origin (and signing key name).
   std::string ledger_origin = "medvault.local/ledger";
   // Witnesses whose cosignatures count (C2SP vkeys, comma-separated) and how
@@ -53,7 +57,35 @@ struct Config {
   // The web portal's files: "" = the "web" directory beside the binary when
   // it exists (make build puts it there), "none" = no portal.
   std::string web_dir;
+
+  bool operator==(const Config&) const = default;
 };
+
+// One setting: its file key ("listen"), a valid example value that differs
+// from the default, and how it is applied (InvalidArgument naming `origin`).
+// The environment variable (MEDVAULT_LISTEN) and the flag (--listen) are
+// derived from the key.
+struct SettingDef {
+  std::string_view key;
+  std::string_view example;
+  Status (*apply)(Config& config, std::string_view value, std::string_view origin);
+};
+// Every setting, in the order of the documentation.
+const std::vector<SettingDef>& Settings();
+// "MEDVAULT_" + the key in upper case.
+std::string EnvironmentVariableOf(std::string_view key);
+// MEDVAULT_* variables that are not settings (read by scripts and tests):
+// never reported as unknown.
+const std::vector<std::string_view>& NonSettingEnvironmentVariables();
+struct UnknownVariable {
+  std::string name;
+  std::string did_you_mean;  // the nearest setting's variable, or ""
+};
+// The MEDVAULT_* names in `env` that are neither settings nor in the list
+// above (a typo such as MEDVAULT_LISEN), sorted by name. Start-up warns about
+// each; it does not fail.
+std::vector<UnknownVariable> UnknownEnvironmentVariables(
+    const std::map<std::string, std::string>& env);
 
 // Parses HOST:PORT or [IPv6]:PORT. InvalidArgument with the reason.
 Status ParseListen(std::string_view text, std::string* host, int* port);

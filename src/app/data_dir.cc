@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/app.h"
+#include "common/file_util.h"
 #include "common/ids.h"
 #include "common/log.h"
 
@@ -30,39 +31,18 @@ DataDirLayout::DataDirLayout(const fs::path& dir)
 
 namespace {
 
+// The data directory's parents are the operator's (created as the umask
+// says); the data directory and everything in it are owner-only.
 Status MakePrivateDir(const fs::path& dir) {
   std::error_code ec;
   if (dir.has_parent_path() && !dir.parent_path().empty()) {
     fs::create_directories(dir.parent_path(), ec);
   }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::IOError("cannot create directory " + dir.string());
-  }
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Status::FailedPrecondition(dir.string() + " is not a directory");
-  }
-  return Status::Ok();
+  return MakePrivateDirectory(dir);
 }
 
 Status WriteSecretFile(const fs::path& path, std::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return errno == EEXIST ? Status::AlreadyExists(path.string() + " already exists")
-                           : Status::IOError("cannot create " + path.string());
-  }
-  size_t off = 0;
-  while (off < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      return Status::IOError("cannot write " + path.string());
-    }
-    off += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  return synced ? Status::Ok() : Status::IOError("cannot sync " + path.string());
+  return WriteNewPrivateFile(path, AsBytes(content));
 }
 
 constexpr std::string_view kDefaultConfig =
@@ -80,7 +60,18 @@ constexpr std::string_view kDefaultConfig =
     "# witness_keys = name+keyid+base64, ...\n"
     "# witness_quorum = 1\n"
     "# scrub_interval_minutes = 60\n"
-    "# scrub_orphan_grace_seconds = 3600\n";
+    "# scrub_orphan_grace_seconds = 3600\n"
+    "# policy_file = /path/to/policy.conf   (default: policy.conf in this directory)\n"
+    "# argon2_memory_kib = 65536\n"
+    "# argon2_iterations = 2\n"
+    "# access_token_minutes = 15\n"
+    "# account_recovery_wait_minutes = 1440\n"
+    "# header_timeout_seconds = 5\n"
+    "# body_timeout_seconds = 30\n"
+    "# max_connections_per_peer = 64\n"
+    "# max_connections = 256\n"
+    "# web_dir = /path/to/web   (none = no portal)\n"
+    "# Every setting can also be given as MEDVAULT_<KEY>, e.g. MEDVAULT_LISTEN.\n";
 
 }  // namespace
 
@@ -100,11 +91,13 @@ Status InitDataDir(const fs::path& dir, bool self_signed_cert) {
     const std::string token = "mvm_" + ToBase64Url(ByteView(raw, sizeof raw)) + "\n";
     sodium_memzero(raw, sizeof raw);
     MV_RETURN_IF_ERROR(WriteSecretFile(layout.metrics_token, token));
+    // 0600 like everything else in the directory (an ofstream followed the
+    // umask: 0644 under the usual 022).
     if (!fs::exists(layout.config_file)) {
-      std::ofstream(layout.config_file) << kDefaultConfig;
+      MV_RETURN_IF_ERROR(WriteFileAtomically(layout.config_file, AsBytes(kDefaultConfig)));
     }
     if (!fs::exists(layout.policy_file)) {
-      std::ofstream(layout.policy_file) << DefaultPolicyText();
+      MV_RETURN_IF_ERROR(WriteFileAtomically(layout.policy_file, AsBytes(DefaultPolicyText())));
     }
     MV_ASSIGN_OR_RETURN(auto ledger_db, ledger::SqliteLedger::Open(layout.metadata_db));
     MV_ASSIGN_OR_RETURN(auto db, store::OpenSqliteMetadataStore(layout.metadata_db));
@@ -169,15 +162,7 @@ api::Services Runtime::services() const {
   return s;
 }
 
-std::vector<std::string> SegmentCategories() {
-  std::vector<std::string> out;
-  for (const record::TopLevelSegment& s : record::TopLevelSegments()) {
-    if (std::find(out.begin(), out.end(), s.category) == out.end()) {
-      out.emplace_back(s.category);
-    }
-  }
-  return out;
-}
+std::vector<std::string> SegmentCategories() { return record::SegmentCategories(); }
 
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   const DataDirLayout layout(config.data_dir);
@@ -262,6 +247,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auth_options.argon2.mem_limit = static_cast<size_t>(config.argon2_memory_kib) * 1024;
   auth_options.argon2.ops_limit = config.argon2_iterations;
   auth_options.access_ttl_ms = int64_t{config.access_token_minutes} * 60 * 1000;
+  auth_options.recovery_wait_ms = int64_t{config.account_recovery_wait_minutes} * 60 * 1000;
   // Account changes carry their ledger entry into the account store's
   // transaction; the actor is the request's account, or "cli" outside one.
   auth_options.audit = [ref_key](const auth::AccountEvent& event) -> Result<Bytes> {

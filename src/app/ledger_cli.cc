@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "app/cli_internal.h"
 #include "common/bytes.h"
+#include "common/file_util.h"
 #include "common/ids.h"
 
 namespace medvault::app {
@@ -249,9 +250,16 @@ int RunWitness(int argc, char** argv) {
     return Fail(signer.status());
   }
   std::cout << "witness cosignature key: " << signer->CosignatureVerifier().ToString() << std::endl;
-  std::error_code ec;
-  std::filesystem::create_directories(Opt(*args, "state"), ec);
-  std::filesystem::permissions(Opt(*args, "state"), std::filesystem::perms::owner_all, ec);
+  {
+    const std::filesystem::path state = Opt(*args, "state");
+    std::error_code ec;
+    if (state.has_parent_path()) {
+      std::filesystem::create_directories(state.parent_path(), ec);  // the operator's
+    }
+    if (Status made = MakePrivateDirectory(state); !made.ok()) {
+      return Fail(made);
+    }
+  }
   auto witness = ledger::Witness::Open(Opt(*args, "state"), *log_key, std::move(*signer));
   if (!witness.ok()) {
     return Fail(witness.status());
@@ -420,11 +428,10 @@ int RunScrub(int argc, char** argv) {
     return Fail(report.status());
   }
   const std::string json = integrity::ReportJson(*report);
-  std::error_code ec;
-  std::filesystem::create_directories(DataDirLayout(config->data_dir).scrub_report.parent_path(),
-                                      ec);
-  Status written =
-      integrity::WriteFileAtomically(DataDirLayout(config->data_dir).scrub_report, json);
+  Status written = MakePrivateDirectory(DataDirLayout(config->data_dir).scrub_report.parent_path());
+  if (written.ok()) {
+    written = integrity::WriteFileAtomically(DataDirLayout(config->data_dir).scrub_report, json);
+  }
   std::cout << json << "\n";
   if (!written.ok()) {
     return Fail(written);

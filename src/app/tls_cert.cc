@@ -100,7 +100,8 @@ Status WriteSelfSignedCertificate(const std::filesystem::path& cert_path,
       return Status::IOError("cannot write " + key_path.string());
     }
   }
-  MV_ASSIGN_OR_RETURN(auto cf, OpenForWrite(cert_path, 0644));
+  // 0600 like every file medvault writes: only the server reads it.
+  MV_ASSIGN_OR_RETURN(auto cf, OpenForWrite(cert_path, 0600));
   if (PEM_write_X509(cf.get(), cert.get()) != 1 || std::fflush(cf.get()) != 0 ||
       ::fsync(::fileno(cf.get())) != 0) {
     return Status::IOError("cannot write " + cert_path.string());

@@ -11,8 +11,10 @@
 // not the account exists; the counting policy is in RecordFailure().
 //
 // Tokens. Authenticate() checks the token format without touching the store,
-// then looks the token's SHA-256 up in the TokenCache; only a miss reads the
-// store. See token_cache.h for how revocation stays immediate.
+// applies the change log (one read of its newest seq when nothing changed:
+// revocations made by another process, e.g. a CLI command), then looks the
+// token's SHA-256 up in the TokenCache; only a miss reads the store. See
+// token_cache.h for how revocation stays immediate.
 //
 // Refresh and the old access token: a refresh rotates the refresh token and
 // issues a new access token; the previous access token stays valid until its
@@ -58,6 +60,7 @@ constexpr size_t kMaxNameChars = 200;
 constexpr size_t kMaxLoginUsernameBytes = 256;
 constexpr int64_t kPurgeIntervalMs = 60 * 60 * 1000;
 constexpr uint8_t kProfileVersion = 1;
+constexpr size_t kMaxChangesPerSync = 4096;
 
 constexpr std::string_view kUsernameIndexPurpose = "account-username-index";
 constexpr std::string_view kProfilePurpose = "account-profile";
@@ -745,6 +748,11 @@ class AccountServiceImpl final : public AccountService {
     if (!ParseToken(access_token, kAccessPrefix, &hash)) {
       return Status::Unauthenticated(kInvalidAccessToken);
     }
+    // Another process (a CLI command) may have disabled the account or
+    // revoked the session since the entry was cached: apply the change log
+    // first, so that such a token fails on the very next request. One read
+    // of the newest change seq when nothing changed.
+    MV_RETURN_IF_ERROR(SyncChanges());
     const int64_t now = Now();
     std::optional<Result<AuthenticatedSession>> hit;
     cache_.WithEntry(hash, [&](const AuthenticatedSession& s, int64_t session_expiry) {
@@ -778,6 +786,41 @@ class AccountServiceImpl final : public AccountService {
   Status RevokeAllSessions(std::string_view account_id) override {
     MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
     return RevokeAll(row.account_id, Now(), "revoked by administrator");
+  }
+
+  Status SyncChanges() override {
+    MV_ASSIGN_OR_RETURN(const int64_t latest, store_->LatestChange());
+    if (latest == seen_change_.load(std::memory_order_acquire)) {
+      return Status::Ok();
+    }
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    const int64_t seen = seen_change_.load(std::memory_order_relaxed);
+    if (latest == seen) {
+      return Status::Ok();  // another thread applied it meanwhile
+    }
+    int64_t applied = latest;
+    if (seen < 0) {
+      cache_.InvalidateAll();  // first sync: nothing cached is older than it
+    } else {
+      MV_ASSIGN_OR_RETURN(std::vector<store::ChangeRow> rows,
+                          store_->ChangesSince(seen, kMaxChangesPerSync));
+      if (store::ChangesComplete(rows, seen, latest, kMaxChangesPerSync)) {
+        for (const store::ChangeRow& c : rows) {
+          if (c.domain == store::kChangeDomainAccount) {
+            cache_.InvalidateAccount(c.subject);
+          }
+        }
+        if (!rows.empty()) {
+          applied = std::max(applied, rows.back().seq);
+        }
+      } else {
+        cache_.InvalidateAll();  // too far behind (or a restored database)
+      }
+    }
+    // Published after the invalidation: a thread that sees the new value
+    // finds the entries already gone.
+    seen_change_.store(applied, std::memory_order_release);
+    return Status::Ok();
   }
 
  private:
@@ -1129,6 +1172,9 @@ class AccountServiceImpl final : public AccountService {
   const std::unordered_set<std::string> mfa_roles_;
   TokenCache cache_;
   std::atomic<int64_t> last_purge_ms_;
+  // The newest change-log seq applied to cache_ (-1 = none yet).
+  std::mutex sync_mu_;
+  std::atomic<int64_t> seen_change_{-1};
 };
 
 Status ValidateOptions(const AuthOptions& o) {

@@ -321,6 +321,12 @@ class AccountService {
   // Revokes the session family of the token (access or refresh).
   virtual Status Logout(std::string_view token) = 0;
   virtual Status RevokeAllSessions(std::string_view account_id) = 0;
+  // Applies changes that another process (a CLI command, another server)
+  // recorded in the store's change log since the last call: drops the cached
+  // tokens of every changed account. Authenticate() calls it first, so a
+  // token revoked elsewhere fails on the very next request; a server may
+  // also call it periodically to free such entries early. Thread-safe.
+  virtual Status SyncChanges() = 0;
 };
 
 // The store and key provider must outlive the service. Platform keys for the

@@ -10,7 +10,10 @@
 // the affected entries and bumps an epoch. A filler (Authenticate on a miss,
 // Login, Refresh) reads the epoch BEFORE it reads the store and inserts only
 // if the epoch is unchanged, so a snapshot read before a revocation can never
-// be inserted after that revocation's invalidation.
+// be inserted after that revocation's invalidation. Changes made by another
+// process (a CLI command beside the server) arrive through the database's
+// change log: AccountService applies it (InvalidateAccount per changed
+// account) before every lookup, so the same ordering holds for them.
 //
 // Bounded: at capacity, expired entries are dropped first, then a CLOCK sweep
 // (an entry hit since the last sweep survives once) frees an eighth of the
@@ -127,6 +130,15 @@ class TokenCache {
       map_.erase(key);
     }
     by_account_.erase(acc);
+  }
+
+  // Drops every entry (changes made by another process that cannot be
+  // narrowed to accounts: the change log was pruned past us).
+  void InvalidateAll() {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    map_.clear();
+    by_account_.clear();
   }
 
   size_t size() const {

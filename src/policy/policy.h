@@ -400,6 +400,13 @@ class PolicyData {
   void SetPatientSettings(PatientSettings settings);
   // Forgets every entry of a patient (erasure).
   void RemovePatient(std::string_view patient_id);
+  // Replace, in one step under the exclusive lock (a decision sees the old
+  // entries or the new ones, never none), what is held of one patient, or of
+  // every patient, by what `from` holds (moved out of `from`). A patient
+  // `from` does not hold is forgotten. For reloading changes that another
+  // process made to the stored entries.
+  void ReplacePatientFrom(PolicyData& from, std::string_view patient_id);
+  void ReplaceAllFrom(PolicyData& from);
 
   // Copies, for listings in the API.
   std::vector<Consent> ConsentsOf(std::string_view patient_id) const;

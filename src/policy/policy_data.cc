@@ -95,6 +95,33 @@ void PolicyData::RemovePatient(std::string_view patient_id) {
   }
 }
 
+void PolicyData::ReplacePatientFrom(PolicyData& from, std::string_view patient_id) {
+  if (&from == this) {
+    return;
+  }
+  std::scoped_lock lock(mu_, from.mu_);
+  const auto source = from.patients_.find(patient_id);
+  const auto target = patients_.find(patient_id);
+  if (source == from.patients_.end()) {
+    if (target != patients_.end()) {
+      patients_.erase(target);
+    }
+  } else if (target != patients_.end()) {
+    target->second = std::move(source->second);
+  } else {
+    patients_.emplace(std::string(patient_id), std::move(source->second));
+  }
+}
+
+void PolicyData::ReplaceAllFrom(PolicyData& from) {
+  if (&from == this) {
+    return;
+  }
+  std::scoped_lock lock(mu_, from.mu_);
+  patients_.swap(from.patients_);
+  from.patients_.clear();
+}
+
 std::vector<Consent> PolicyData::ConsentsOf(std::string_view patient_id) const {
   std::shared_lock lock(mu_);
   const auto it = patients_.find(patient_id);

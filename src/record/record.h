@@ -47,6 +47,10 @@ struct TopLevelSegment {
 // The top-level segments of the brief plus the clinical departments under
 // which clinical data nests ("internal-medicine/cardiology/...").
 const std::vector<TopLevelSegment>& TopLevelSegments();
+// The categories of TopLevelSegments(), each once, in order: the one list of
+// categories the policy file may name (the server, the tests and the
+// benchmarks all load the policy with it).
+std::vector<std::string> SegmentCategories();
 
 // Validates a segment path: 1..kMaxPathDepth components of 1..64 characters
 // [a-z0-9-] (not starting or ending with '-'), joined by '/', at most 256

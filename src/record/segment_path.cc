@@ -1,9 +1,20 @@
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "record/record.h"
 
 namespace medvault::record {
+
+std::vector<std::string> SegmentCategories() {
+  std::vector<std::string> out;
+  for (const TopLevelSegment& s : TopLevelSegments()) {
+    if (std::find(out.begin(), out.end(), s.category) == out.end()) {
+      out.emplace_back(s.category);
+    }
+  }
+  return out;
+}
 
 const std::vector<TopLevelSegment>& TopLevelSegments() {
   static const std::vector<TopLevelSegment> kSegments = {

@@ -206,6 +206,15 @@ class AccountStore {
   // locking nor younger than `failure_retention_ms`. Returns rows deleted.
   virtual Result<int64_t> PurgeExpired(int64_t now_ms, int64_t failure_retention_ms) = 0;
 
+  // --- Changes (ChangeRow, store.h) --------------------------------------
+  // Role, disabled, password and TOTP changes and session revocations record
+  // a change of domain "account" (subject: the account id) in their
+  // transaction, so that other processes drop what they cached of it.
+  // The newest change seq of the database (any domain; 0 = none).
+  virtual Result<int64_t> LatestChange() = 0;
+  // Changes after `after`, oldest first, at most `limit` (any domain).
+  virtual Result<std::vector<ChangeRow>> ChangesSince(int64_t after, size_t limit) = 0;
+
   // Schema version after migrations ("account_migrations").
   virtual Result<int> SchemaVersion() = 0;
 };

@@ -3,13 +3,18 @@
 // Layout under the root:
 //   objects/<key>   committed objects; the key's own '/' structure is the
 //                   directory fan-out ("<patient_id>/<object_id>")
-//   .tmp/<id>.tmp   objects being written; all removed when the store opens
+//   .tmp/<id>.tmp   objects being written, each flock()ed by its writer;
+//                   the stale ones (unlocked, untouched for a minute) are
+//                   removed when a store opens
 //
 // Every path is resolved one component at a time with openat(O_NOFOLLOW)
 // from directory descriptors opened once, so a symlink planted anywhere below
 // the root is refused instead of followed, and nothing outside the root is
-// ever opened. One process owns a root at a time (the open-time clean-up of
-// .tmp would otherwise delete another process's in-flight writes).
+// ever opened. Several processes may use a root at once (a CLI command beside
+// the server): the open-time clean-up of .tmp skips temp files whose writer
+// holds their flock (an open file description's lock, so no other close in
+// that process drops it) or that changed in the last minute (a writer between
+// creating its file and locking it).
 //
 // Durability: Commit() fsyncs the file, renames it into place without
 // replacing anything (renameat2 RENAME_NOREPLACE, or link+unlink where the
@@ -20,6 +25,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,11 +33,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/file_util.h"
 #include "common/ids.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
@@ -46,6 +54,8 @@ constexpr mode_t kFileMode = 0600;
 constexpr const char* kObjectsDir = "objects";
 constexpr const char* kTmpDir = ".tmp";
 constexpr std::string_view kTmpSuffix = ".tmp";
+// A temp file changed this recently is never removed at open (see CleanTmp).
+constexpr time_t kTmpGraceSeconds = 60;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
@@ -475,6 +485,10 @@ class FileObjectStore final : public ObjectStore {
       return Status::IOError("cannot create temp file for object " + Quoted(key) + ": " +
                              ErrnoText(errno));
     }
+    // Marks the file as in use for another process's open-time clean-up
+    // (CleanTmp). A fresh file: nobody else can hold it; if this failed
+    // anyway, the clean-up's age check still spares a file being written.
+    (void)::flock(fd, LOCK_EX | LOCK_NB);
     return std::unique_ptr<ObjectWriter>(
         new FileObjectWriter(shared_, std::string(key), tmp_name, Fd(fd)));
   }
@@ -700,8 +714,10 @@ Result<Fd> OpenOrCreateSubdir(int parent, const char* name, bool* created) {
   return Fd(fd);
 }
 
-// Removes every entry of the temp directory: all of them are leftovers of
-// writers that never committed (crash or kill).
+// Removes the stale entries of the temp directory: leftovers of writers that
+// never committed (crash or kill). A temp file whose writer (in this process
+// or another one) still holds its flock, or that changed within
+// kTmpGraceSeconds, is in flight and left alone.
 Status CleanTmp(int tmp_fd) {
   const int fd = OpenDirAt(tmp_fd, ".");  // own offset, unlike dup()
   if (fd < 0) {
@@ -722,7 +738,24 @@ Status CleanTmp(int tmp_fd) {
   }
   ::closedir(d);
   bool removed = false;
+  const time_t now = ::time(nullptr);
   for (const std::string& name : names) {
+    // Held open (and locked) while deciding, so the lock we test is on the
+    // entry we unlink. O_NONBLOCK: a planted FIFO must not hang the open.
+    Fd entry(::openat(tmp_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (entry.valid()) {
+      struct stat st {};
+      if (::fstat(entry.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (::flock(entry.get(), LOCK_EX | LOCK_NB) != 0) {
+          continue;  // a live writer holds it
+        }
+        if (st.st_mtime > now - kTmpGraceSeconds && st.st_mtime <= now + kTmpGraceSeconds) {
+          continue;  // young: possibly a writer that has not locked it yet
+        }
+      }
+    } else if (errno == ENOENT) {
+      continue;
+    }
     if (::unlinkat(tmp_fd, name.c_str(), 0) == 0) {
       removed = true;
     } else if (errno != ENOENT) {
@@ -741,9 +774,13 @@ Status CleanTmp(int tmp_fd) {
 
 Result<std::unique_ptr<ObjectStore>> OpenFileObjectStore(const std::filesystem::path& root) {
   std::error_code ec;
-  std::filesystem::create_directories(root, ec);
-  if (ec) {
-    return Status::IOError("cannot create object store root: " + ec.message());
+  if (!std::filesystem::exists(root, ec)) {
+    // Its parents are the operator's; the root is owner-only (0700), whatever
+    // the umask.
+    if (root.has_parent_path()) {
+      std::filesystem::create_directories(root.parent_path(), ec);
+    }
+    MV_RETURN_IF_ERROR(MakePrivateDirectory(root));
   }
   auto shared = std::make_shared<Shared>();
   // The root itself may be a symlink chosen by the operator; below it, no.

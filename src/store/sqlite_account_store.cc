@@ -98,9 +98,12 @@ CREATE TABLE session_tokens (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX session_tokens_by_session ON session_tokens(session_id);
 )sql"},
+    // Issue 13: account and session changes reach other processes (a server
+    // beside a CLI command) through the change log.
+    {2, kChangeLogSchema},
     // Account recovery (issue 13): the registering institution of personal
     // accounts and the open recovery requests.
-    {2, R"sql(
+    {3, R"sql(
 ALTER TABLE accounts ADD COLUMN home_institution_id TEXT REFERENCES institutions(institution_id);
 CREATE INDEX accounts_by_patient ON accounts(patient_id);
 CREATE TABLE account_recoveries (
@@ -204,6 +207,8 @@ constexpr std::string_view kSqlRevokeSession =
     "UPDATE sessions SET revoked_at_ms = ?2, revoke_reason = ?3 "
     "WHERE session_id = ?1 AND revoked_at_ms IS NULL";
 constexpr std::string_view kSqlSessionExists = "SELECT 1 FROM sessions WHERE session_id = ?1";
+constexpr std::string_view kSqlSessionAccount =
+    "SELECT account_id FROM sessions WHERE session_id = ?1";
 constexpr std::string_view kSqlRevokeAccountSessions =
     "UPDATE sessions SET revoked_at_ms = ?2, revoke_reason = ?3 "
     "WHERE account_id = ?1 AND revoked_at_ms IS NULL";
@@ -635,7 +640,7 @@ class SqliteAccountStore final : public AccountStore {
   Status SetRoles(std::string_view account_id, const std::vector<std::string>& roles,
                   int64_t now_ms, AuditEntries audit) override {
     MV_ASSIGN_OR_RETURN(std::string encoded, EncodeRoles(roles));
-    return AuditedWrite(audit, [&]() -> Status {
+    return AuditedWrite(account_id, audit, [&]() -> Status {
       MV_STMT(s, *writer_, kSqlSetRoles);
       s.Text(1, account_id).Text(2, encoded).Int(3, now_ms);
       return ExecOneRow(s, "set roles");
@@ -644,7 +649,7 @@ class SqliteAccountStore final : public AccountStore {
 
   Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms,
                      AuditEntries audit) override {
-    return AuditedWrite(audit, [&]() -> Status {
+    return AuditedWrite(account_id, audit, [&]() -> Status {
       MV_STMT(s, *writer_, kSqlSetDisabled);
       s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
       return ExecOneRow(s, "set disabled");
@@ -656,7 +661,7 @@ class SqliteAccountStore final : public AccountStore {
     if (password_hash.empty()) {
       return Status::InvalidArgument("password hash must not be empty");
     }
-    return AuditedWrite(audit, [&]() -> Status {
+    return AuditedWrite(account_id, audit, [&]() -> Status {
       MV_STMT(s, *writer_, kSqlSetPasswordHash);
       s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
       return ExecOneRow(s, "set password");
@@ -668,7 +673,7 @@ class SqliteAccountStore final : public AccountStore {
     if (enabled && sealed_totp_secret.empty()) {
       return Status::InvalidArgument("TOTP enabled without a secret");
     }
-    return AuditedWrite(audit, [&]() -> Status {
+    return AuditedWrite(account_id, audit, [&]() -> Status {
       MV_STMT(s, *writer_, kSqlSetTotp);
       s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, enabled ? 1 : 0).Int(4, now_ms);
       return ExecOneRow(s, "set totp");
@@ -765,6 +770,8 @@ class SqliteAccountStore final : public AccountStore {
       s.Text(1, account_id).Int(2, now_ms).Text(3, "account recovered");
       MV_RETURN_IF_ERROR(s.Exec("complete recovery"));
     }
+    // Other processes (a server beside the console) drop its tokens at once.
+    MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
     MV_RETURN_IF_ERROR(AuditLocked(audit));
     return txn.Commit();
   }
@@ -792,18 +799,17 @@ class SqliteAccountStore final : public AccountStore {
     return audit.empty() ? Status::Ok() : options_.audit_hook(*writer_, audit);
   }
 
-  // Runs `write` under the writer lock; with audit entries, inside one
-  // transaction together with their append.
-  Status AuditedWrite(AuditEntries audit, const std::function<Status()>& write) {
+  // Runs `write` (a change to the account `account_id`) under the writer
+  // lock in one transaction with its audit entries and its change-log row.
+  Status AuditedWrite(std::string_view account_id, AuditEntries audit,
+                      const std::function<Status()>& write) {
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(write_mu_);
-    if (audit.empty()) {
-      return write();
-    }
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(write());
     MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
     return txn.Commit();
   }
 
@@ -998,12 +1004,27 @@ class SqliteAccountStore final : public AccountStore {
   Result<bool> RevokeSession(std::string_view session_id, int64_t now_ms,
                              std::string_view reason) override {
     std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
     {
       MV_STMT(s, *writer_, kSqlRevokeSession);
       s.Text(1, session_id).Int(2, now_ms).Text(3, reason);
       MV_RETURN_IF_ERROR(s.Exec("revoke session"));
     }
     if (sqlite3_changes(writer_->db()) > 0) {
+      std::string account_id;
+      {
+        MV_STMT(s, *writer_, kSqlSessionAccount);
+        s.Text(1, session_id);
+        MV_ASSIGN_OR_RETURN(bool found, s.Step("revoke session"));
+        if (found) {
+          account_id = s.ColText(0);
+        }
+      }
+      if (!account_id.empty()) {
+        MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+      }
+      MV_RETURN_IF_ERROR(txn.Commit());
       return true;
     }
     MV_STMT(s, *writer_, kSqlSessionExists);
@@ -1018,10 +1039,30 @@ class SqliteAccountStore final : public AccountStore {
   Result<int64_t> RevokeAccountSessions(std::string_view account_id, int64_t now_ms,
                                         std::string_view reason) override {
     std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlRevokeAccountSessions);
-    s.Text(1, account_id).Int(2, now_ms).Text(3, reason);
-    MV_RETURN_IF_ERROR(s.Exec("revoke sessions"));
-    return static_cast<int64_t>(sqlite3_changes(writer_->db()));
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    int64_t revoked = 0;
+    {
+      MV_STMT(s, *writer_, kSqlRevokeAccountSessions);
+      s.Text(1, account_id).Int(2, now_ms).Text(3, reason);
+      MV_RETURN_IF_ERROR(s.Exec("revoke sessions"));
+      revoked = sqlite3_changes(writer_->db());
+    }
+    if (revoked > 0) {
+      MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+    }
+    MV_RETURN_IF_ERROR(txn.Commit());
+    return revoked;
+  }
+
+  Result<int64_t> LatestChange() override {
+    ReaderPool::Lease r(*readers_);
+    return store::LatestChange(r.conn());
+  }
+
+  Result<std::vector<ChangeRow>> ChangesSince(int64_t after, size_t limit) override {
+    ReaderPool::Lease r(*readers_);
+    return store::ChangesSince(r.conn(), after, limit);
   }
 
   Result<int64_t> PurgeExpired(int64_t now_ms, int64_t failure_retention_ms) override {

@@ -1,6 +1,7 @@
 #include "store/sqlite_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,13 +49,106 @@ bool IsIdentifier(std::string_view s) {
 }  // namespace
 
 Status CreatePrivateDatabaseFile(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  // Never open() an existing database file: SQLite's locks are POSIX advisory
+  // locks, which the kernel drops for the whole process when ANY descriptor
+  // of the file is closed. Opening and closing the file beside this process's
+  // own connections silently dropped their SHARED lock, and another process
+  // (a CLI command beside the server) then took EXCLUSIVE, checkpointed and
+  // deleted the WAL the server was still using. So: lstat only when it
+  // exists; create it (O_EXCL) only when it is absent, when no connection of
+  // this process can hold it.
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      return Status::FailedPrecondition("database file " + file.string() +
+                                        " is not a regular file");
+    }
+    if ((st.st_mode & 077) != 0 && ::chmod(file.c_str(), 0600) != 0) {
+      // chmod works on the path and leaves descriptors (and locks) alone.
+      return Status::IOError("cannot make database file " + file.string() +
+                             " owner-only: " + std::string(std::strerror(errno)));
+    }
+    return Status::Ok();
+  }
+  if (errno != ENOENT) {
+    return Status::IOError("cannot inspect database file " + file.string() + ": " +
+                           std::string(std::strerror(errno)));
+  }
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
+    if (errno == EEXIST) {
+      return Status::Ok();  // another process created it meanwhile
+    }
     return Status::IOError("cannot create database file " + file.string() + ": " +
                            std::string(std::strerror(errno)));
   }
-  ::close(fd);
+  // The umask may have taken bits away; the mode is 0600 whatever it is
+  // (SQLite gives the -wal and -shm files the database file's mode).
+  const int rc = ::fchmod(fd, 0600);
+  const int err = errno;
+  ::close(fd);  // a file this call created: no connection of ours holds it
+  if (rc != 0) {
+    return Status::IOError("cannot set the mode of database file " + file.string() + ": " +
+                           std::string(std::strerror(err)));
+  }
   return Status::Ok();
+}
+
+namespace {
+constexpr std::string_view kSqlInsertChange =
+    "INSERT INTO change_log(domain, subject) VALUES (?1, ?2)";
+constexpr std::string_view kSqlPruneChanges = "DELETE FROM change_log WHERE seq <= ?1";
+constexpr std::string_view kSqlLatestChange = "SELECT COALESCE(MAX(seq), 0) FROM change_log";
+constexpr std::string_view kSqlChangesSince =
+    "SELECT seq, domain, subject FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+}  // namespace
+
+Status RecordChange(Connection& conn, std::string_view domain, std::string_view subject) {
+  {
+    MV_STMT(s, conn, kSqlInsertChange);
+    s.Text(1, domain).Text(2, subject);
+    MV_RETURN_IF_ERROR(s.Exec("record change"));
+  }
+  const int64_t seq = sqlite3_last_insert_rowid(conn.db());
+  if (seq > kChangeLogKeep && seq % 64 == 0) {  // prune now and then, not on every write
+    MV_STMT(s, conn, kSqlPruneChanges);
+    s.Int(1, seq - kChangeLogKeep);
+    MV_RETURN_IF_ERROR(s.Exec("prune change log"));
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> LatestChange(Connection& conn) {
+  MV_STMT(s, conn, kSqlLatestChange);
+  MV_ASSIGN_OR_RETURN(bool row, s.Step("read change log"));
+  return row ? s.ColInt(0) : 0;
+}
+
+Result<std::vector<ChangeRow>> ChangesSince(Connection& conn, int64_t after, size_t limit) {
+  MV_STMT(s, conn, kSqlChangesSince);
+  s.Int(1, after).Int(2, static_cast<int64_t>(limit));
+  std::vector<ChangeRow> out;
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read change log"));
+    if (!row) {
+      return out;
+    }
+    out.push_back({s.ColInt(0), s.ColText(1), s.ColText(2)});
+  }
+}
+
+bool ChangesComplete(const std::vector<ChangeRow>& rows, int64_t after, int64_t latest,
+                     size_t limit) {
+  if (rows.size() >= limit) {
+    return false;
+  }
+  if (rows.empty()) {
+    return latest == after;  // latest < after: the database went back (restored)
+  }
+  // seq is the rowid of a table whose newest row is never deleted, so the
+  // rows are numbered without holes; a hole means pruned.
+  return rows.front().seq == after + 1 &&
+         rows.back().seq - rows.front().seq + 1 == static_cast<int64_t>(rows.size());
 }
 
 Result<std::unique_ptr<ReaderPool>> ReaderPool::Open(const std::filesystem::path& file,

@@ -292,8 +292,41 @@ inline Status CheckInt64(uint64_t v, std::string_view field) {
 }
 
 // Creates `file` owner-only (0600) when missing, before SQLite would create it
-// under the process umask; SQLite gives the -wal and -shm files its mode.
+// under the process umask; SQLite gives the -wal and -shm files its mode. An
+// existing file is never opened (only lstat, and chmod when group or others
+// have bits): closing any descriptor of a database file would drop every
+// SQLite lock this process holds on it. FailedPrecondition when `file` is not
+// a regular file (e.g. a symbolic link).
 Status CreatePrivateDatabaseFile(const std::filesystem::path& file);
+
+// ---------------------------------------------------------------------------
+// The change log (ChangeRow in store.h): one small table shared by the stores
+// whose changes another process must see (accounts and sessions, policy
+// entries). Every such write inserts a row in its own transaction; readers
+// poll the newest seq (one primary-key read) and fetch the rows after the
+// last one they applied. The newest kChangeLogKeep rows are kept; a reader
+// that fell further behind sees a gap and reloads everything.
+
+inline constexpr int64_t kChangeLogKeep = 10000;
+
+// The migration SQL that creates the table (idempotent: each store that
+// writes to it has it in its own migrations).
+inline constexpr const char* kChangeLogSchema = R"sql(
+CREATE TABLE IF NOT EXISTS change_log (
+  seq     INTEGER PRIMARY KEY,
+  domain  TEXT NOT NULL CHECK (domain IN ('account', 'policy')),
+  subject TEXT NOT NULL CHECK (length(subject) BETWEEN 1 AND 64)
+) STRICT;
+)sql";
+
+// Appends a change and drops rows older than the newest kChangeLogKeep.
+// REQUIRES: a write transaction open on `conn` (the change commits with the
+// write it describes, or not at all).
+Status RecordChange(Connection& conn, std::string_view domain, std::string_view subject);
+// The newest seq (0 when the log is empty).
+Result<int64_t> LatestChange(Connection& conn);
+// Rows with seq > `after`, oldest first, at most `limit`.
+Result<std::vector<ChangeRow>> ChangesSince(Connection& conn, int64_t after, size_t limit);
 
 // A fixed set of read-only connections on one database file, each borrowed
 // by one thread at a time for a scope (Lease). In WAL mode readers run

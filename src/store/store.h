@@ -200,6 +200,25 @@ class MetadataStore {
   virtual Result<int64_t> CountSegmentVersions() = 0;
 };
 
+// A change to shared state recorded in the database's change log, so that
+// other processes on the same data directory (a server beside a CLI command)
+// learn of it (docs/architecture.md, "Changes made by another process").
+// `seq` increases by one per change, in commit order.
+struct ChangeRow {
+  int64_t seq = 0;
+  std::string domain;   // kChangeDomainAccount or kChangeDomainPolicy
+  std::string subject;  // the account id, or the patient id
+};
+inline constexpr std::string_view kChangeDomainAccount = "account";
+inline constexpr std::string_view kChangeDomainPolicy = "policy";
+// True when `rows` (changes after `after`, oldest first, fetched with
+// `limit`; `latest` read before them) are every change after `after`:
+// contiguous from after + 1 and not cut by the limit. False means the reader
+// fell too far behind (rows were pruned) or the database went back (a
+// restore): reload everything.
+bool ChangesComplete(const std::vector<ChangeRow>& rows, int64_t after, int64_t latest,
+                     size_t limit);
+
 struct SqliteOptions {
   // FULL: every commit is fsynced (durable across power loss). NORMAL: durable
   // across process crashes only.
