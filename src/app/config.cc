@@ -179,12 +179,43 @@ Status ApplySetting(Config& c, std::string_view key, std::string_view value,
       }
       start = comma + 1;
     }
+  } else if (key == "witness_urls") {
+    c.witness_urls.clear();
+    for (size_t start = 0; start <= value.size();) {
+      const size_t comma = value.find(',', start);
+      const std::string_view part = Trim(value.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      if (!part.empty()) {
+        if (part.substr(0, 7) != "http://" && part.substr(0, 8) != "https://") {
+          return Bad(origin, "witness_urls must be http:// or https:// URLs");
+        }
+        c.witness_urls.emplace_back(part);
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      start = comma + 1;
+    }
   } else if (key == "witness_quorum") {
     uint64_t v;
     if (!ParseUint(value, 64, &v) || v < 1) {
       return Bad(origin, "witness_quorum must be an integer between 1 and 64");
     }
     c.witness_quorum = static_cast<int>(v);
+  } else if (key == "ledger_checkpoint_interval_seconds") {
+    uint64_t v;
+    if (!ParseUint(value, 24 * 60 * 60, &v)) {
+      return Bad(origin,
+                 "ledger_checkpoint_interval_seconds must be an integer between 0 and 86400");
+    }
+    c.ledger_checkpoint_interval_seconds = static_cast<int>(v);
+  } else if (key == "ledger_checkpoint_every_entries") {
+    uint64_t v;
+    if (!ParseUint(value, 1000000000, &v)) {
+      return Bad(origin,
+                 "ledger_checkpoint_every_entries must be an integer between 0 and 1000000000");
+    }
+    c.ledger_checkpoint_every_entries = v;
   } else if (key == "scrub_interval_minutes") {
     uint64_t v;
     if (!ParseUint(value, 7 * 24 * 60, &v)) {
