@@ -93,9 +93,10 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config);
 std::function<void(const ledger::CheckpointRecord&)> MakeWitnessPush(Runtime* rt,
                                                                      std::vector<std::string> urls);
 // Logs every epoch that follows a damaged one: at error level while nobody
-// has acknowledged the damage, at warning level after (called at start and
-// periodically).
-Status LogLedgerDamage(ledger::SqliteLedger& ledger);
+// has acknowledged the damage, at warning level after when
+// `include_acknowledged` (at start; the periodic call logs only what still
+// waits for a privacy officer).
+Status LogLedgerDamage(ledger::SqliteLedger& ledger, bool include_acknowledged);
 
 // SHA-256 of the token in the token file; refuses a file readable by others.
 Result<Bytes> LoadTokenHash(const std::filesystem::path& token_file);

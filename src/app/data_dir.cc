@@ -182,7 +182,7 @@ std::vector<std::string> SegmentCategories() {
   return out;
 }
 
-Status LogLedgerDamage(ledger::SqliteLedger& ledger) {
+Status LogLedgerDamage(ledger::SqliteLedger& ledger, bool include_acknowledged) {
   MV_ASSIGN_OR_RETURN(std::vector<ledger::EpochRecord> epochs, ledger.Epochs());
   for (const ledger::EpochRecord& e : epochs) {
     const long long first_bad =
@@ -195,7 +195,7 @@ Status LogLedgerDamage(ledger::SqliteLedger& ledger) {
            {"damage", e.damage},
            {"acknowledged", "false"},
            {"action", "medvault ledger acknowledge-damage --epoch " + std::to_string(e.epoch)}});
-    } else {
+    } else if (include_acknowledged) {
       Log(LogLevel::kWarn, "ledger.damaged",
           {{"epoch", static_cast<long long>(e.epoch - 1)},
            {"first_bad_entry", first_bad},
@@ -234,7 +234,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
                       ledger::SqliteLedger::Open(layout.metadata_db, ledger_sqlite, ledger_open));
   rt->ledger_signer = std::make_unique<ledger::Signer>(std::move(signer));
   rt->ledger_origin = ledger::EpochOrigin(config.ledger_origin, rt->ledger->Epoch());
-  MV_RETURN_IF_ERROR(LogLedgerDamage(*rt->ledger));
+  MV_RETURN_IF_ERROR(LogLedgerDamage(*rt->ledger, true));
   for (const std::string& vkey : config.witness_keys) {
     auto key = ledger::VerifierKey::Parse(vkey);
     if (!key.ok()) {
@@ -350,7 +350,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auto_checkpoints.interval = std::chrono::seconds(config.ledger_checkpoint_interval_seconds);
   auto_checkpoints.every_entries = config.ledger_checkpoint_every_entries;
   ledger::SqliteLedger* ledger = rt->ledger.get();
-  auto_checkpoints.periodic = [ledger] { (void)LogLedgerDamage(*ledger); };
+  auto_checkpoints.periodic = [ledger] { (void)LogLedgerDamage(*ledger, false); };
   if (!config.witness_urls.empty()) {
     auto_checkpoints.on_checkpoint = MakeWitnessPush(rt.get(), config.witness_urls);
   }
