@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "common/ids.h"
@@ -26,6 +27,8 @@ struct CheckpointScheduler::Impl {
   uint64_t last_size = 0;
   int64_t last_ms = 0;
   std::thread thread;
+  std::string last_error;  // the scheduler thread's only
+  std::chrono::steady_clock::time_point next_error_log;
 
   // Signs when a trigger fires (or `force` and the log grew). Returns the
   // signing error, OK otherwise.
@@ -72,7 +75,16 @@ struct CheckpointScheduler::Impl {
       }
       Status st = Tick(false);
       if (!st.ok()) {
-        Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
+        // A log damaged while running fails every poll: say so when the
+        // reason changes and then once a minute, not five times a second.
+        const auto now = std::chrono::steady_clock::now();
+        if (st.message() != last_error || now >= next_error_log) {
+          Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
+          last_error = st.message();
+          next_error_log = now + std::chrono::minutes(1);
+        }
+      } else {
+        last_error.clear();
       }
       lock.lock();
     }
