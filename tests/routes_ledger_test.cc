@@ -1187,6 +1187,20 @@ TEST_F(HttpLedgerTest, DamagedRowContinuesInANewEpoch) {
   EXPECT_EQ(health["unacknowledged"], 0);
   EXPECT_NE(metrics_text().find("\nmedvault_ledger_damaged 1\n"), std::string::npos);
   EXPECT_NE(metrics_text().find("\nmedvault_ledger_damage_unacknowledged 0\n"), std::string::npos);
+  // Auditors see who accepted it and why; a clinician may not.
+  ExpectError(Get("/api/v1/ledger/status"), 403, "PERMISSION_DENIED");
+  SignInAuditor();
+  auto status = auditor_client_->Get("/api/v1/ledger/status");
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->status, 200) << status->body;
+  const json st = json::parse(status->body);
+  EXPECT_EQ(st["epoch"], 1);
+  EXPECT_EQ(st["origin"], "medvault.local/ledger/epoch/1");
+  EXPECT_EQ(st["damage"][0]["acknowledged_by"], officer);
+  EXPECT_EQ(st["damage"][0]["acknowledgement"], "Checked against the backup");
+  EXPECT_FALSE(json::parse(ready->body)["ledger"]["damage"][0].contains("acknowledged_by"))
+      << "not on the public /readyz";
+  CloseExtraClients();
   StopServer();
 
   // Offline: the archived epoch shows the damage, the current one verifies

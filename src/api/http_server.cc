@@ -455,7 +455,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       if (services_.ledger != nullptr) {
         // Ready (records are served) but loud when the ledger continued in a
         // new epoch after damage (docs/ledger.md, "Damage and epochs").
-        body["ledger"] = LedgerHealth();
+        body["ledger"] = internal::LedgerHealthJson(*services_.ledger, false);
       }
       call.Json(200, body);
       return Status::Ok();
@@ -489,7 +489,7 @@ class HttpServer final : public Server, public internal::RouteTable {
         out += "# HELP medvault_ledger_entries Entries in the ledger (as last synced).\n";
         out += "# TYPE medvault_ledger_entries gauge\nmedvault_ledger_entries " +
                std::to_string(services_.ledger->Size()) + "\n";
-        const json health = LedgerHealth();
+        const json health = internal::LedgerHealthJson(*services_.ledger, false);
         out +=
             "# HELP medvault_ledger_damaged 1 when the ledger continued in a new epoch after "
             "damage (acknowledged or not).\n";
@@ -574,40 +574,6 @@ class HttpServer final : public Server, public internal::RouteTable {
     internal::RegisterLedgerRoutes(*this);
     internal::RegisterExchangeRoutes(*this);
     RegisterPortal();
-  }
-
-  // The ledger's epoch and damage, for /readyz, /metrics and the ledger
-  // status route: numbers only.
-  json LedgerHealth() const {
-    json out{{"epoch", services_.ledger->Epoch()}, {"damaged", false}, {"unacknowledged", 0}};
-    auto epochs = services_.ledger->Epochs();
-    if (!epochs.ok()) {
-      out["error"] = "cannot read the ledger epochs";
-      return out;
-    }
-    json damage = json::array();
-    int unacknowledged = 0;
-    for (const ledger::EpochRecord& e : *epochs) {
-      json d{{"damaged_epoch", e.epoch - 1},
-             {"continued_in_epoch", e.epoch},
-             {"archived_entries", e.archived_entries},
-             {"detected_at", FormatRfc3339Millis(e.started_at_ms)},
-             {"damage", e.damage},
-             {"acknowledged", e.acknowledged_at_ms != 0}};
-      if (e.first_bad_entry.has_value()) {
-        d["first_bad_entry"] = *e.first_bad_entry;
-      }
-      if (e.acknowledged_at_ms != 0) {
-        d["acknowledged_at"] = FormatRfc3339Millis(e.acknowledged_at_ms);
-      } else {
-        ++unacknowledged;
-      }
-      damage.push_back(std::move(d));
-    }
-    out["damaged"] = !damage.empty();
-    out["unacknowledged"] = unacknowledged;
-    out["damage"] = std::move(damage);
-    return out;
   }
 
   // Runs before routing and before any body is read.

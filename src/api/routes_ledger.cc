@@ -203,6 +203,18 @@ void RegisterLedgerRoutes(RouteTable& table) {
                 return Status::Ok();
               });
 
+  // The ledger's epochs and damage, for auditors and privacy officers.
+  table.Route("GET", "/api/v1/ledger/status", "/api/v1/ledger/status", RouteAccess::kData,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAudit, {}));
+                json body = LedgerHealthJson(*call.services.ledger, true);
+                body["size"] = call.services.ledger->Size();
+                body["origin"] = call.services.ledger_origin;
+                call.Json(200, body);
+                return Status::Ok();
+              });
+
   table.Route("GET", "/api/v1/integrity/report", "/api/v1/integrity/report", RouteAccess::kData,
               [](Call& call) -> Status {
                 MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
@@ -216,6 +228,42 @@ void RegisterLedgerRoutes(RouteTable& table) {
                 call.res.set_content(report, "application/json");
                 return Status::Ok();
               });
+}
+
+json LedgerHealthJson(ledger::SqliteLedger& ledger, bool who) {
+  json out{{"epoch", ledger.Epoch()}, {"damaged", false}, {"unacknowledged", 0}};
+  auto epochs = ledger.Epochs();
+  if (!epochs.ok()) {
+    out["error"] = "cannot read the ledger epochs";
+    return out;
+  }
+  json damage = json::array();
+  int unacknowledged = 0;
+  for (const ledger::EpochRecord& e : *epochs) {
+    json d{{"damaged_epoch", e.epoch - 1},
+           {"continued_in_epoch", e.epoch},
+           {"archived_entries", e.archived_entries},
+           {"detected_at", FormatRfc3339Millis(e.started_at_ms)},
+           {"damage", e.damage},
+           {"acknowledged", e.acknowledged_at_ms != 0}};
+    if (e.first_bad_entry.has_value()) {
+      d["first_bad_entry"] = *e.first_bad_entry;
+    }
+    if (e.acknowledged_at_ms != 0) {
+      d["acknowledged_at"] = FormatRfc3339Millis(e.acknowledged_at_ms);
+      if (who) {
+        d["acknowledged_by"] = e.acknowledged_by;
+        d["acknowledgement"] = e.acknowledgement;
+      }
+    } else {
+      ++unacknowledged;
+    }
+    damage.push_back(std::move(d));
+  }
+  out["damaged"] = !damage.empty();
+  out["unacknowledged"] = unacknowledged;
+  out["damage"] = std::move(damage);
+  return out;
 }
 
 }  // namespace medvault::api::internal
