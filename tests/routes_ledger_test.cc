@@ -1080,6 +1080,7 @@ TEST_F(HttpLedgerTest, DamagedRowContinuesInANewEpoch) {
   const ledger::VerifierKey log_key = LogKey();
   const std::filesystem::path db = app::DataDirLayout(data_).metadata_db;
   const std::string officer = MakeAccount("po.epoch", {"privacy-officer"}).account_id;
+  const TestAccount patient = MakeAccount("pat.epoch", {"patient"}, patient_id_);
   StopServer();  // signs the shutdown checkpoint
 
   const uint64_t damaged = 2;
@@ -1133,6 +1134,28 @@ TEST_F(HttpLedgerTest, DamagedRowContinuesInANewEpoch) {
                                   rec->entry.patient_ref == Ref(patient_id_));
   }
   EXPECT_TRUE(found_write);
+
+  // The patient's history before the damage is in epoch 0, after it in 1.
+  {
+    auto pc = ClientWith(SignIn(patient));
+    auto now_history = pc->Get((Base() + "/access-history").c_str());
+    ASSERT_TRUE(now_history);
+    ASSERT_EQ(now_history->status, 200) << now_history->body;
+    const json now_body = json::parse(now_history->body);
+    EXPECT_EQ(now_body["epoch"], 1);
+    EXPECT_EQ(now_body["current_epoch"], 1);
+    auto old_history = pc->Get((Base() + "/access-history?epoch=0").c_str());
+    ASSERT_TRUE(old_history);
+    ASSERT_EQ(old_history->status, 200) << old_history->body;
+    const json old_body = json::parse(old_history->body);
+    EXPECT_EQ(old_body["epoch"], 0);
+    bool first_write = false;
+    for (const auto& item : old_body["history"]) {
+      first_write = first_write || (item["action"] == "segment.write" && item["path"] == kBp);
+    }
+    EXPECT_TRUE(first_write) << old_history->body;
+    ExpectError(pc->Get((Base() + "/access-history?epoch=2").c_str()), 400, "INVALID_ARGUMENT");
+  }
 
   // Reported loudly: /readyz (public), /metrics.
   auto ready = httplib::Client("127.0.0.1", server_->port()).Get("/readyz");

@@ -666,6 +666,14 @@ class SqliteLedger {
 
   // The current epoch (0 until damage was found at an Open).
   uint64_t Epoch() const;
+  // A patient's history in an archived epoch (epoch < Epoch()), as
+  // EntriesForPatientRef. Rows that fail their own checks (leaf hash,
+  // canonical form, index column) are left out: they are the damage, which
+  // the epoch record and the verification report.
+  Result<std::vector<LedgerRecord>> ArchivedEntriesForPatientRef(uint64_t epoch,
+                                                                 std::string_view patient_ref,
+                                                                 std::optional<uint64_t> after_seq,
+                                                                 size_t limit);
   // Every epoch record, oldest first (empty when the log was never damaged).
   Result<std::vector<EpochRecord>> Epochs();
   // The same from a database file, read-only (what `medvault ledger verify`

@@ -170,6 +170,9 @@ constexpr std::string_view kSqlAcknowledge =
 constexpr std::string_view kSqlInsertEpoch =
     "INSERT INTO ledger_epochs(epoch, started_at_ms, archived_entries, first_bad_entry, damage) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr std::string_view kSqlArchivedEntriesForRef =
+    "SELECT seq, entry, leaf_hash FROM ledger_archive_entries WHERE epoch = ?4 AND "
+    "patient_ref = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 constexpr std::string_view kSqlStoredEntryAt =
     "SELECT entry, leaf_hash FROM ledger_entries WHERE seq = ?1";
 
@@ -879,6 +882,39 @@ std::string EpochOrigin(std::string_view origin, uint64_t epoch) {
 }
 
 uint64_t SqliteLedger::Epoch() const { return impl_->epoch.load(); }
+
+Result<std::vector<LedgerRecord>> SqliteLedger::ArchivedEntriesForPatientRef(
+    uint64_t epoch, std::string_view patient_ref, std::optional<uint64_t> after_seq, size_t limit) {
+  if (!IsValidPatientRef(patient_ref)) {
+    return Status::InvalidArgument("patient reference must be 32 lower-case hex characters");
+  }
+  if (epoch >= Epoch()) {
+    return Status::InvalidArgument("epoch " + U(epoch) + " is not an archived epoch");
+  }
+  std::vector<LedgerRecord> out;
+  if (limit == 0) {
+    return out;
+  }
+  int64_t after = -1;
+  if (after_seq.has_value()) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
+    after = static_cast<int64_t>(*after_seq);
+  }
+  const int64_t capped = limit > 100000 ? 100000 : static_cast<int64_t>(limit);
+  store::ReaderPool::Lease r(*impl_->readers);
+  MV_STMT(s, r.conn(), kSqlArchivedEntriesForRef);
+  s.Text(1, patient_ref).Int(2, after).Int(3, capped).Int(4, static_cast<int64_t>(epoch));
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read a patient's archived ledger entries"));
+    if (!row) {
+      return out;
+    }
+    auto rec = ReadRecord(static_cast<uint64_t>(s.ColInt(0)), s.ColBlob(1), s.ColBlob(2));
+    if (rec.ok() && rec->entry.patient_ref == patient_ref) {
+      out.push_back(std::move(rec).value());
+    }
+  }
+}
 
 Result<std::vector<EpochRecord>> SqliteLedger::Epochs() {
   store::ReaderPool::Lease r(*impl_->readers);
