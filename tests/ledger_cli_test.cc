@@ -73,7 +73,7 @@ TEST(LedgerCliTest, LedgerVerifyAndScrubFindTampering) {
   // Issue 13: the server no longer refuses to start (every record would be
   // offline): it continues in epoch 1, says so at error level, and the
   // damage stays in `ledger verify` until a privacy officer accepts it.
-  auto serve = RunMedvault("serve --data " + data + " --listen 127.0.0.1:18999", "timeout 3");
+  auto serve = RunMedvault("serve --data " + data + " --listen 127.0.0.1:18999", "timeout 5");
   EXPECT_EQ(serve.exit_code, 124) << "still serving when the timeout stopped it\n" << serve.output;
   EXPECT_NE(serve.output.find("\"level\":\"error\",\"event\":\"ledger.damaged\""),
             std::string::npos)

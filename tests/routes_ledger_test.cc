@@ -955,8 +955,10 @@ TEST_F(HttpLedgerTest, TamperedLedgerIsCaught) {
     const ledger::VerifyReport rep = verify();
     EXPECT_TRUE(rep.ok) << problems(rep);
     EXPECT_EQ(rep.entries, total);
-    EXPECT_EQ(rep.checkpoints, 3u) << "c1, c2 and the one signed at shutdown";
-    EXPECT_EQ(rep.checkpoints_verified, 3u);
+    // c1, c2, the one signed at shutdown (and any the 10 s scheduler signed
+    // on a slow machine).
+    EXPECT_GE(rep.checkpoints, 3u);
+    EXPECT_EQ(rep.checkpoints_verified, rep.checkpoints);
     EXPECT_FALSE(rep.first_bad_entry.has_value());
   }
 
@@ -1120,8 +1122,11 @@ TEST_F(HttpLedgerTest, DamagedRowContinuesInANewEpoch) {
   EXPECT_EQ(e.details.at("previous_stored_entries"), std::to_string(stored));
   EXPECT_EQ(e.details.at("found_entry_sha256"), ToHex(crypto::Sha256(changed)));
   EXPECT_EQ(e.details.at("found_leaf_hash"), ToHex(original.leaf_hash));
-  EXPECT_EQ(e.details.at("first_bad_checkpoint"), e.details.at("previous_stored_entries"))
-      << "the shutdown checkpoint covers the damaged row";
+  // The first checkpoint past the damaged row (the shutdown one, or one the
+  // scheduler signed before it on a slow machine).
+  const uint64_t first_bad_checkpoint = std::stoull(e.details.at("first_bad_checkpoint"));
+  EXPECT_GT(first_bad_checkpoint, damaged);
+  EXPECT_LE(first_bad_checkpoint, stored);
   EXPECT_EQ(e.details.at("damage"),
             "entry " + std::to_string(damaged) + ": leaf hash does not match its content");
   // The read and the write of this epoch are recorded after it.
