@@ -1,5 +1,11 @@
 // medvault ledger verify|key and medvault scrub on a data directory.
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -68,9 +74,217 @@ TEST(LedgerCliTest, LedgerVerifyAndScrubFindTampering) {
   EXPECT_NE(tampered.output.find("first bad entry"), std::string::npos) << tampered.output;
   EXPECT_NE(tampered.output.find("leaf hash does not match its content"), std::string::npos)
       << tampered.output;
-  auto serve = RunMedvault("serve --data " + data + " --listen 127.0.0.1:18999", "timeout 10");
-  EXPECT_NE(serve.exit_code, 0);
+  // Issue 13: the server no longer refuses to start (every record would be
+  // offline): it continues in epoch 1, says so at error level, and the
+  // damage stays in `ledger verify` until a privacy officer accepts it.
+  auto serve = RunMedvault("serve --data " + data + " --listen 127.0.0.1:18999", "timeout 5");
+  EXPECT_EQ(serve.exit_code, 124) << "still serving when the timeout stopped it\n" << serve.output;
+  EXPECT_NE(serve.output.find("\"level\":\"error\",\"event\":\"ledger.damaged\""),
+            std::string::npos)
+      << serve.output;
   EXPECT_NE(serve.output.find("leaf hash does not match"), std::string::npos) << serve.output;
+  auto degraded = RunMedvault("ledger verify --data " + data);
+  EXPECT_EQ(degraded.exit_code, 1) << degraded.output;
+  EXPECT_NE(degraded.output.find("epoch 0 (archived): ledger FAILED"), std::string::npos)
+      << degraded.output;
+  EXPECT_NE(degraded.output.find("damage NOT acknowledged"), std::string::npos) << degraded.output;
+  EXPECT_NE(degraded.output.find("epoch 1 (current): ledger OK"), std::string::npos)
+      << degraded.output;
+
+  // Only a privacy officer may accept the damage.
+  auto list = RunMedvault("account list --data " + data);
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  auto id_of = [&](const std::string& username) {
+    const size_t at = list.output.find("\t" + username + "\t");
+    return at == std::string::npos || at < 32 ? std::string() : list.output.substr(at - 32, 32);
+  };
+  const std::string officer = id_of("privacy");
+  const std::string doctor = id_of("dr.heart");
+  ASSERT_EQ(officer.size(), 32u) << list.output;
+  ASSERT_EQ(doctor.size(), 32u) << list.output;
+  const std::string reason = " --reason 'Row edited by a restore script; backup checked'";
+  auto refused = RunMedvault("ledger acknowledge-damage --epoch 1 --as " + doctor + reason +
+                             " --data " + data);
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("privacy officer"), std::string::npos) << refused.output;
+  auto accepted = RunMedvault("ledger acknowledge-damage --epoch 1 --as " + officer + reason +
+                              " --data " + data);
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
+  auto again = RunMedvault("ledger acknowledge-damage --epoch 1 --as " + officer + reason +
+                           " --data " + data);
+  EXPECT_NE(again.exit_code, 0) << again.output;
+  auto acknowledged = RunMedvault("ledger verify --data " + data);
+  EXPECT_EQ(acknowledged.exit_code, 0) << acknowledged.output;
+  EXPECT_NE(acknowledged.output.find("epoch 0 (archived): ledger FAILED"), std::string::npos)
+      << "the damage is still reported\n"
+      << acknowledged.output;
+  EXPECT_NE(acknowledged.output.find("damage acknowledged by " + officer), std::string::npos)
+      << acknowledged.output;
+}
+
+// A medvault process in the background, its output in a file; stopped with
+// SIGTERM (as an operator would) when the test ends.
+class Background {
+ public:
+  Background(const std::string& args, const std::filesystem::path& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string cmd =
+          "exec " + std::string(MEDVAULT_BINARY) + " " + args + " >" + log.string() + " 2>&1";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Background() { Stop(); }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  int Stop() {
+    if (pid_ <= 0) {
+      return status_;
+    }
+    kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return status_;
+  }
+  std::string Output() const { return testing::ReadFileBytes(log_); }
+  // Waits (bounded) until the output holds `text`.
+  bool WaitFor(const std::string& text, int seconds = 20) const {
+    for (int i = 0; i < seconds * 20; ++i) {
+      if (Output().find(text) != std::string::npos) {
+        return true;
+      }
+      usleep(50 * 1000);
+    }
+    return false;
+  }
+
+ private:
+  std::filesystem::path log_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+// A port the kernel just handed out (bound, read, closed).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ADD_FAILURE() << "no free port";
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Issue 13: the server pushes its checkpoints to a witness (C2SP
+// tlog-witness add-checkpoint) that runs as its own process with --listen;
+// the witness checks consistency against its state, cosigns, and the server
+// stores the cosignature; a log that forked from what the witness saw is
+// refused, and the refusal is logged by the server.
+TEST(LedgerCliTest, ServerPushesCheckpointsToAListeningWitness) {
+  testing::TempDir tmp;
+  const std::filesystem::path data = tmp.path() / "data";
+  ASSERT_EQ(RunMedvault("init --data " + data.string()).exit_code, 0);
+  ASSERT_EQ(RunMedvault("account list --data " + data.string()).exit_code, 0);  // makes the key
+  auto key = RunMedvault("ledger key --data " + data.string());
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  const std::string log_key = key.output.substr(0, key.output.find('\n'));
+
+  const int witness_port = FreePort();
+  Background witness("witness --listen 127.0.0.1:" + std::to_string(witness_port) + " --log-key " +
+                         log_key + " --state " + (tmp.path() / "w").string() + " --key " +
+                         (tmp.path() / "w.key").string() + " --name witness.example/w1",
+                     tmp.path() / "witness.log");
+  ASSERT_TRUE(witness.WaitFor("witness listening on")) << witness.Output();
+  const std::string out = witness.Output();
+  const size_t at = out.find("witness cosignature key: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const size_t from = at + std::string("witness cosignature key: ").size();
+  const std::string witness_key = out.substr(from, out.find('\n', from) - from);
+
+  {
+    std::ofstream conf(data / "medvault.conf", std::ios::app);
+    conf << "witness_keys = " << witness_key << "\n"
+         << "witness_urls = http://127.0.0.1:" << witness_port << "\n"
+         << "ledger_checkpoint_interval_seconds = 1\n"
+         << "argon2_memory_kib = 8\nargon2_iterations = 1\n";
+  }
+  const int port = FreePort();
+  int attempts = 0;  // one username each: no throttling
+  auto failed_sign_in = [&] {
+    httplib::Client c("127.0.0.1", port);
+    const std::string body =
+        R"({"username":"nobody)" + std::to_string(++attempts) + R"(","password":"wrong-password"})";
+    auto res = c.Post("/api/v1/auth/login", body, "application/json");
+    return res && res->status == 401;
+  };
+  // Waits until the served checkpoint covers at least `size` entries and is
+  // witnessed; returns its size.
+  auto witnessed_checkpoint = [&](uint64_t size) -> uint64_t {
+    httplib::Client c("127.0.0.1", port);
+    for (int i = 0; i < 200; ++i) {
+      auto res = c.Get("/api/v1/ledger/checkpoint");
+      if (res && res->status == 200 && res->get_header_value("X-Ledger-Witnessed") == "true") {
+        const uint64_t got =
+            std::strtoull(res->get_header_value("X-Ledger-Size").c_str(), nullptr, 10);
+        if (got >= size) {
+          return got;
+        }
+      }
+      usleep(100 * 1000);
+    }
+    return 0;
+  };
+  const std::string listen = " --listen 127.0.0.1:" + std::to_string(port);
+  uint64_t first = 0;
+  {
+    Background serve("serve --data " + data.string() + listen, tmp.path() / "serve1.log");
+    ASSERT_TRUE(serve.WaitFor("medvault listening on")) << serve.Output();
+    ASSERT_TRUE(failed_sign_in()) << serve.Output();
+    first = witnessed_checkpoint(1);
+    ASSERT_GT(first, 0u) << serve.Output() << witness.Output();
+    EXPECT_EQ(serve.Stop(), 0);
+  }
+  // A copy of the log as the witness saw it: it will fork below.
+  const std::filesystem::path fork = tmp.path() / "fork";
+  std::filesystem::copy(data, fork, std::filesystem::copy_options::recursive);
+  {
+    // A new process learns the witness's size from its 409 answer and sends
+    // a consistency proof from there.
+    Background serve("serve --data " + data.string() + listen, tmp.path() / "serve2.log");
+    ASSERT_TRUE(serve.WaitFor("medvault listening on")) << serve.Output();
+    ASSERT_TRUE(failed_sign_in()) << serve.Output();
+    ASSERT_TRUE(failed_sign_in()) << serve.Output();
+    const uint64_t second = witnessed_checkpoint(first + 2);
+    EXPECT_GE(second, first + 2) << serve.Output() << witness.Output();
+    EXPECT_EQ(serve.Stop(), 0);
+    EXPECT_EQ(serve.Output().find("ledger.witness_refused"), std::string::npos) << serve.Output();
+  }
+  auto verified = RunMedvault("ledger verify --data " + data.string());
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_EQ(verified.output.find(" 0 cosignatures verified"), std::string::npos) << verified.output;
+
+  // The fork: same keys, other entries after what the witness saw.
+  {
+    Background serve("serve --data " + fork.string() + listen, tmp.path() / "serve3.log");
+    ASSERT_TRUE(serve.WaitFor("medvault listening on")) << serve.Output();
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(failed_sign_in()) << serve.Output();
+    }
+    EXPECT_TRUE(serve.WaitFor("ledger.witness_refused")) << serve.Output();
+    EXPECT_TRUE(witness.WaitFor("refused (")) << witness.Output();
+    httplib::Client c("127.0.0.1", port);
+    auto res = c.Get("/api/v1/ledger/checkpoint");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->get_header_value("X-Ledger-Witnessed"), "false");
+  }
 }
 
 // Runs a shell command; its output (stdout and stderr) and exit status.

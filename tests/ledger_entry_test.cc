@@ -2,7 +2,11 @@
 // keyed patient reference.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "crypto_test_util.h"
@@ -276,6 +280,67 @@ TEST(LedgerEntry, LeafHashCoversEveryField) {
   Entry b = Full();
   b.reasons = {"a", "b"};
   EXPECT_NE(Encode(a), Encode(b));
+}
+
+// Issue 13: a patient id must never reach an entry in clear.
+constexpr char kPatient[] = "fedcba9876543210fedcba9876543210";
+
+TEST(LedgerEntryPatient, BindPatientSetsThePseudonym) {
+  Entry e = Full();
+  e.patient_ref.clear();
+  ASSERT_TRUE(BindPatient(e, TestKey(), kPatient).ok());
+  EXPECT_EQ(e.patient_ref, PatientRef(TestKey(), kPatient));
+  EXPECT_EQ(BindPatient(e, TestKey(), "").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LedgerEntryPatient, EveryFieldAndEncodingOfTheIdIsRefused) {
+  const std::string upper = "FEDCBA9876543210FEDCBA9876543210";
+  const std::string uuid = "FedCBA98-7654-3210-fedc-ba9876543210";
+  auto raw = FromHex(kPatient);
+  ASSERT_TRUE(raw.ok());
+  const std::string b64 = ToBase64(*raw);        // padded
+  const std::string b64url = ToBase64Url(*raw);  // unpadded
+  for (const std::string& form :
+       {std::string(kPatient), upper, uuid, b64, b64url, "x/" + std::string(kPatient) + "/y"}) {
+    const std::vector<std::pair<std::string, std::function<void(Entry&)>>> places = {
+        {"request_id", [&](Entry& e) { e.request_id = form; }},
+        {"actor", [&](Entry& e) { e.actor = form; }},
+        {"purpose", [&](Entry& e) { e.purpose = form; }},
+        {"reasons", [&](Entry& e) { e.reasons.push_back(form); }},
+        {"obligations", [&](Entry& e) { e.obligations.push_back(form); }},
+        {"resource.path", [&](Entry& e) { e.resource.path = "notes/" + form; }},
+        {"resource.kind", [&](Entry& e) { e.resource.kind = form; }},
+        {"details.entry_id", [&](Entry& e) { e.details["entry_id"] = form; }},
+        {"details key", [&](Entry& e) { e.details[form] = "1"; }},
+    };
+    for (const auto& [field, put] : places) {
+      Entry e = Full();
+      put(e);
+      Status st = BindPatient(e, TestKey(), kPatient);
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << field << " " << form;
+      EXPECT_NE(st.message().find(field), std::string::npos) << st.message();
+      EXPECT_EQ(st.message().find(kPatient), std::string::npos) << "the message names no id";
+      EXPECT_EQ(CheckNoPatientId(e, kPatient).code(), StatusCode::kInvalidArgument);
+      RedactPatientId(e, kPatient);
+      EXPECT_TRUE(CheckNoPatientId(e, kPatient).ok()) << field << " " << form;
+      EXPECT_NE(Str(Encode(e)).find("{patient}"), std::string::npos) << Str(Encode(e));
+    }
+  }
+  // Other ids (an account, a consent) and hashes pass.
+  Entry e = Full();
+  e.details["entry_id"] = "0123456789abcdef0123456789abcdef";
+  EXPECT_TRUE(BindPatient(e, TestKey(), kPatient).ok());
+  EXPECT_EQ(CheckNoPatientId(e, "").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LedgerEntryPatient, EveryProducerActionIsDeclaredOnce) {
+  std::set<std::string_view> unique(kKnownActions.begin(), kKnownActions.end());
+  EXPECT_EQ(unique.size(), kKnownActions.size());
+  for (std::string_view a : kKnownActions) {
+    Entry e = Full();
+    e.action = std::string(a);
+    EXPECT_TRUE(ValidateEntry(e).ok()) << a;
+  }
 }
 
 }  // namespace

@@ -313,5 +313,66 @@ TEST_F(WitnessTest, DamagedOrForeignStateStopsTheWitness) {
             StatusCode::kInvalidArgument);
 }
 
+// Issue 13: the push interface, C2SP tlog-witness add-checkpoint, with the
+// status codes the spec assigns.
+TEST_F(WitnessTest, AddCheckpointAnswersAsTheC2spWitnessProtocol) {
+  auto w = Open();
+  ASSERT_NE(w, nullptr);
+  log_.GrowTo(10);
+  auto request = [&](uint64_t old_size, uint64_t size, const TestLog& log) {
+    return "old " + std::to_string(old_size) + "\n" +
+           FormatProof(old_size == 0 ? std::vector<Hash>{} : log.Proof(old_size, size)) + "\n" +
+           log.CheckpointAt(size);
+  };
+  // First sight (old 0, no proof): cosigned.
+  WitnessResponse r = w->AddCheckpoint(request(0, 4, log_));
+  ASSERT_EQ(r.http_status, 200) << r.body;
+  const std::string body4 = FormatCheckpointBody({std::string(kOrigin), 4, log_.RootAt(4), {}});
+  EXPECT_TRUE(VerifyCosignature(body4, r.body, w->CosignatureVerifier()).ok()) << r.body;
+  EXPECT_EQ(w->size(), 4u);
+  // A stale old size: 409 with the witnessed size, as text/x.tlog.size.
+  r = w->AddCheckpoint(request(0, 10, log_));
+  EXPECT_EQ(r.http_status, 409);
+  EXPECT_EQ(r.body, "4\n");
+  EXPECT_EQ(r.content_type, "text/x.tlog.size");
+  // The right old size and proof: cosigned.
+  r = w->AddCheckpoint(request(4, 10, log_));
+  ASSERT_EQ(r.http_status, 200) << r.body;
+  EXPECT_EQ(w->size(), 10u);
+  // A bad proof: 422, nothing changes.
+  log_.GrowTo(12);
+  std::vector<Hash> wrong = log_.Proof(10, 12);
+  wrong[0][0] ^= 1;
+  r = w->AddCheckpoint("old 10\n" + FormatProof(wrong) + "\n" + log_.CheckpointAt(12));
+  EXPECT_EQ(r.http_status, 422) << r.body;
+  EXPECT_EQ(w->size(), 10u);
+  // A fork at the same size: 409 with the reason.
+  TestLog forked;
+  forked.GrowTo(10, 3);
+  r = w->AddCheckpoint(request(10, 10, forked));
+  EXPECT_EQ(r.http_status, 409);
+  EXPECT_NE(r.body.find("fork"), std::string::npos) << r.body;
+  // A rollback (old size beyond the checkpoint): 400.
+  r = w->AddCheckpoint(request(10, 10, log_).replace(0, 7, "old 12\n"));
+  EXPECT_EQ(r.http_status, 400) << r.body;
+  // Another log's key: 403; another origin: 404; malformed: 400.
+  TestLog other(9);
+  other.GrowTo(12);
+  r = w->AddCheckpoint(request(10, 12, other));
+  EXPECT_EQ(r.http_status, 403) << r.body;
+  Checkpoint elsewhere{"elsewhere.example/log", 12, log_.RootAt(12), {}};
+  r = w->AddCheckpoint("old 10\n" + FormatProof(log_.Proof(10, 12)) + "\n" +
+                       *SignCheckpoint(log_.signer(), elsewhere));
+  EXPECT_EQ(r.http_status, 404) << r.body;
+  for (const std::string& bad :
+       std::vector<std::string>{"", "old\n\n", "old 01\n\n", "old 10\nnot base64\n\nx",
+                                "new 10\n\n" + log_.CheckpointAt(12)}) {
+    EXPECT_EQ(w->AddCheckpoint(bad).http_status, 400) << bad;
+  }
+  EXPECT_EQ(w->size(), 10u) << "no refused request changed the state";
+  r = w->AddCheckpoint(request(10, 12, log_));
+  EXPECT_EQ(r.http_status, 200) << r.body;
+}
+
 }  // namespace
 }  // namespace medvault::ledger

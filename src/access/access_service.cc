@@ -195,7 +195,7 @@ class AccessServiceImpl final : public AccessService {
     std::lock_guard<std::mutex> lock(mu_);
     MV_RETURN_IF_ERROR(CheckQuota(patient_id));
     MV_RETURN_IF_ERROR(Persist(kKindConsent, c.consent_id, patient_id, ToJson(c), now,
-                               c.deny ? "consent.deny" : ledger::kActionConsentGrant,
+                               c.deny ? ledger::kActionConsentDeny : ledger::kActionConsentGrant,
                                c.path_prefix));
     ++entries_per_patient_[c.patient_id];
     data_->UpsertConsent(c);
@@ -254,7 +254,7 @@ class AccessServiceImpl final : public AccessService {
       }
       r.ended_at_ms = now;
       MV_RETURN_IF_ERROR(Persist(kKindRelationship, r.relationship_id, patient_id, ToJson(r), now,
-                                 "relationship.end"));
+                                 ledger::kActionRelationshipEnd));
       data_->UpsertRelationship(r);
       return Status::Ok();
     }
@@ -289,8 +289,8 @@ class AccessServiceImpl final : public AccessService {
     d.to_account_id = std::string(to);
     d.created_at_ms = now;
     d.expires_at_ms = expires_at_ms;
-    MV_RETURN_IF_ERROR(
-        Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now, "delegation.grant"));
+    MV_RETURN_IF_ERROR(Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now,
+                               ledger::kActionDelegationGrant));
     ++entries_per_patient_[d.patient_id];
     data_->UpsertDelegation(d);
     return d;
@@ -308,7 +308,7 @@ class AccessServiceImpl final : public AccessService {
       }
       d.revoked_at_ms = now;
       MV_RETURN_IF_ERROR(Persist(kKindDelegation, d.delegation_id, patient_id, ToJson(d), now,
-                                 "delegation.revoke"));
+                                 ledger::kActionDelegationRevoke));
       data_->UpsertDelegation(d);
       return Status::Ok();
     }
@@ -354,7 +354,8 @@ class AccessServiceImpl final : public AccessService {
     p.expires_at_ms = req.expires_at_ms;
     std::lock_guard<std::mutex> lock(mu_);
     MV_RETURN_IF_ERROR(CheckQuota(patient_id));
-    MV_RETURN_IF_ERROR(Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, "proxy.grant"));
+    MV_RETURN_IF_ERROR(
+        Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, ledger::kActionProxyGrant));
     ++entries_per_patient_[p.patient_id];
     data_->UpsertProxy(p);
     return p;
@@ -372,7 +373,7 @@ class AccessServiceImpl final : public AccessService {
       }
       p.revoked_at_ms = now;
       MV_RETURN_IF_ERROR(
-          Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, "proxy.revoke"));
+          Persist(kKindProxy, p.proxy_id, patient_id, ToJson(p), now, ledger::kActionProxyRevoke));
       data_->UpsertProxy(p);
       return Status::Ok();
     }
@@ -393,7 +394,7 @@ class AccessServiceImpl final : public AccessService {
     s.never_break_glass = never_break_glass;
     std::lock_guard<std::mutex> lock(mu_);
     MV_RETURN_IF_ERROR(Persist(kKindSettings, patient_id, patient_id, ToJson(s), options_.now_ms(),
-                               "settings.change"));
+                               ledger::kActionSettingsChange));
     data_->SetPatientSettings(s);
     return Status::Ok();
   }
@@ -416,17 +417,18 @@ class AccessServiceImpl final : public AccessService {
     g.started_at_ms = now;
     g.expires_at_ms = expires_at_ms;
     std::lock_guard<std::mutex> lock(mu_);
-    MV_RETURN_IF_ERROR(
-        Persist(kKindBreakGlass, g.grant_id, patient_id, ToJson(g), now, "break-glass.grant"));
+    MV_RETURN_IF_ERROR(Persist(kKindBreakGlass, g.grant_id, patient_id, ToJson(g), now,
+                               ledger::kActionBreakGlassGrant));
     data_->UpsertBreakGlass(g);
     return g;
   }
 
   Status ForgetPatient(std::string_view patient_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    MV_RETURN_IF_ERROR(store_->DeletePatient(
-        patient_id,
-        AuditOf("sharing.forget", "patient", patient_id, patient_id, "", options_.now_ms())));
+    MV_ASSIGN_OR_RETURN(const std::vector<ledger::Entry> audit,
+                        AuditOf(ledger::kActionSharingForget, "patient", patient_id, patient_id, "",
+                                options_.now_ms()));
+    MV_RETURN_IF_ERROR(store_->DeletePatient(patient_id, audit));
     data_->RemovePatient(patient_id);
     entries_per_patient_.erase(std::string(patient_id));
     return Status::Ok();
@@ -514,11 +516,14 @@ class AccessServiceImpl final : public AccessService {
 
   // The ledger entry of a change: who (from the request), what kind of entry
   // and which subtree, the patient as a pseudonym. Empty when not auditing.
-  std::vector<ledger::Entry> AuditOf(std::string_view action, std::string_view kind,
-                                     std::string_view id, std::string_view patient,
-                                     std::string_view path, int64_t now) const {
+  // An entry whose id is the patient's (settings; forgetting a patient's
+  // sharing) carries no entry_id: the pseudonym names it. BindPatient refuses
+  // any other field that would hold the patient id in clear.
+  Result<std::vector<ledger::Entry>> AuditOf(std::string_view action, std::string_view kind,
+                                             std::string_view id, std::string_view patient,
+                                             std::string_view path, int64_t now) const {
     if (options_.patient_ref_key == nullptr) {
-      return {};
+      return std::vector<ledger::Entry>();
     }
     ledger::Entry e;
     e.time_ms = now;
@@ -533,13 +538,17 @@ class AccessServiceImpl final : public AccessService {
     e.action = std::string(action);
     e.effect = std::string(ledger::kEffectDone);
     e.resource = {std::string(kind), std::string(path)};
-    e.patient_ref = ledger::PatientRef(*options_.patient_ref_key, patient);
-    e.details["entry_id"] = std::string(id);
-    return {std::move(e)};
+    if (id != patient) {
+      e.details["entry_id"] = std::string(id);
+    }
+    MV_RETURN_IF_ERROR(ledger::BindPatient(e, *options_.patient_ref_key, patient));
+    std::vector<ledger::Entry> out;
+    out.push_back(std::move(e));
+    return out;
   }
 
   Status Persist(std::string_view kind, std::string_view id, std::string_view patient,
-                 const json& body, int64_t now, std::string_view action = "",
+                 const json& body, int64_t now, std::string_view action,
                  std::string_view path = "") {
     const std::string text = body.dump();
     MV_ASSIGN_OR_RETURN(Bytes sealed,
@@ -550,9 +559,8 @@ class AccessServiceImpl final : public AccessService {
     row.patient_id = std::string(patient);
     row.sealed_body = std::move(sealed);
     row.updated_at_ms = now;
-    const std::vector<ledger::Entry> audit =
-        AuditOf(action.empty() ? std::string(kind) + ".change" : std::string(action), kind, id,
-                patient, path, now);
+    MV_ASSIGN_OR_RETURN(const std::vector<ledger::Entry> audit,
+                        AuditOf(action, kind, id, patient, path, now));
     return store_->Upsert(row, audit);
   }
 

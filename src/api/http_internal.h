@@ -105,10 +105,14 @@ inline constexpr std::string_view kIdRe = "([0-9a-f]{32})";
 inline constexpr size_t kMaxQueryParams = 16;
 
 // Route groups, one file each.
-void RegisterAuthRoutes(RouteTable& table);      // routes_auth.cc
-void RegisterAdminRoutes(RouteTable& table);     // routes_admin.cc
-void RegisterAccessRoutes(RouteTable& table);    // routes_access.cc
-void RegisterLedgerRoutes(RouteTable& table);    // routes_ledger.cc
+void RegisterAuthRoutes(RouteTable& table);    // routes_auth.cc
+void RegisterAdminRoutes(RouteTable& table);   // routes_admin.cc
+void RegisterAccessRoutes(RouteTable& table);  // routes_access.cc
+void RegisterLedgerRoutes(RouteTable& table);  // routes_ledger.cc
+// The ledger's epoch and damage (docs/ledger.md, "Damage and epochs"):
+// numbers and the problem found; with `who`, also who acknowledged and why
+// (for auditors, not for the public /readyz).
+nlohmann::json LedgerHealthJson(ledger::SqliteLedger& ledger, bool who);
 void RegisterExchangeRoutes(RouteTable& table);  // routes_exchange.cc
 
 // The portal's static files (portal.cc).

@@ -241,12 +241,15 @@ void Call::Note(const policy::Decision& d, Action action, const policy::Resource
   e.purpose = std::string(policy::PurposeName(context.purpose));
   e.resource.kind = std::string(policy::ActionName(action));
   e.resource.path = std::string(resource.path);
-  if (!resource.patient_id.empty() && services.patient_ref) {
-    e.patient_ref = services.patient_ref(resource.patient_id);
-  }
   e.details["route"] = t_ctx.route;
   if (!d.basis_id.empty()) {
     e.details["basis"] = std::string(d.basis_id);
+  }
+  if (!resource.patient_id.empty() && services.patient_ref) {
+    // A decision is recorded whatever the caller asked for: a requested path
+    // that spells the patient id is recorded with the id redacted.
+    ledger::RedactPatientId(e, resource.patient_id);
+    e.patient_ref = services.patient_ref(resource.patient_id);
   }
   entries_.push_back(std::move(e));
 }
@@ -478,7 +481,13 @@ class HttpServer final : public Server, public internal::RouteTable {
       if (!v.ok()) {
         return Status::Unavailable("metadata store not ready");
       }
-      call.Json(200, json{{"status", "ready"}, {"schema_version", *v}});
+      json body{{"status", "ready"}, {"schema_version", *v}};
+      if (services_.ledger != nullptr) {
+        // Ready (records are served) but loud when the ledger continued in a
+        // new epoch after damage (docs/ledger.md, "Damage and epochs").
+        body["ledger"] = internal::LedgerHealthJson(*services_.ledger, false);
+      }
+      call.Json(200, body);
       return Status::Ok();
     });
 
@@ -510,6 +519,22 @@ class HttpServer final : public Server, public internal::RouteTable {
         out += "# HELP medvault_ledger_entries Entries in the ledger (as last synced).\n";
         out += "# TYPE medvault_ledger_entries gauge\nmedvault_ledger_entries " +
                std::to_string(services_.ledger->Size()) + "\n";
+        const json health = internal::LedgerHealthJson(*services_.ledger, false);
+        out +=
+            "# HELP medvault_ledger_damaged 1 when the ledger continued in a new epoch after "
+            "damage (acknowledged or not).\n";
+        out += "# TYPE medvault_ledger_damaged gauge\nmedvault_ledger_damaged " +
+               std::string(health.value("damaged", false) ? "1" : "0") + "\n";
+        out +=
+            "# HELP medvault_ledger_damage_unacknowledged Damaged epochs no privacy officer "
+            "has acknowledged.\n";
+        out +=
+            "# TYPE medvault_ledger_damage_unacknowledged gauge\n"
+            "medvault_ledger_damage_unacknowledged " +
+            std::to_string(health.value("unacknowledged", 0)) + "\n";
+        out += "# HELP medvault_ledger_epoch The ledger's current epoch.\n";
+        out += "# TYPE medvault_ledger_epoch gauge\nmedvault_ledger_epoch " +
+               std::to_string(services_.ledger->Epoch()) + "\n";
       }
       if (services_.extra_metrics) {
         out += services_.extra_metrics();

@@ -57,7 +57,7 @@ void RegisterAuthRoutes(RouteTable& table) {
           // Recorded without the username: the ledger names no one who
           // failed to sign in, it counts the attempts.
           const StatusCode failure = tokens.status().code();
-          call.Record("auth.login", ledger::kEffectDeny, "session", {}, "anonymous",
+          call.Record(ledger::kActionAuthLogin, ledger::kEffectDeny, "session", {}, "anonymous",
                       {failure == StatusCode::kResourceExhausted  ? "throttled"
                        : failure == StatusCode::kPermissionDenied ? "account-disabled"
                                                                   : "invalid-credentials"});
@@ -75,7 +75,8 @@ void RegisterAuthRoutes(RouteTable& table) {
           return tokens.status();
         }
         auto session = call.services.accounts->Authenticate(tokens->access_token, req.audience);
-        call.Record("auth.login", ledger::kEffectDone, "session", {{"session", tokens->session_id}},
+        call.Record(ledger::kActionAuthLogin, ledger::kEffectDone, "session",
+                    {{"session", tokens->session_id}},
                     session.ok() ? std::string_view(session->account.account_id)
                                  : std::string_view("unknown"));
         call.Json(200, TokensJson(*tokens));
@@ -99,7 +100,7 @@ void RegisterAuthRoutes(RouteTable& table) {
                         MV_RETURN_IF_ERROR(CheckObjectFields(j, {}, {}));
                         const std::string h = call.req.get_header_value("Authorization");
                         MV_RETURN_IF_ERROR(call.services.accounts->Logout(h.substr(7)));
-                        call.Record("auth.logout", ledger::kEffectDone, "session",
+                        call.Record(ledger::kActionAuthLogout, ledger::kEffectDone, "session",
                                     {{"session", call.session->session_id}});
                         call.Json(200, json{{"logged_out", true}});
                         return Status::Ok();

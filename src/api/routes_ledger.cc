@@ -152,54 +152,82 @@ void RegisterLedgerRoutes(RouteTable& table) {
               });
 
   // The patient's own access history: who, when, what, why.
-  table.Route("GET", "/api/v1/patients/" + std::string(kIdRe) + "/access-history",
-              "/api/v1/patients/{id}/access-history", RouteAccess::kData, [](Call& call) -> Status {
-                MV_RETURN_IF_ERROR(CheckQuery(call.req, {"after", "limit"}));
-                const std::string id = call.req.matches[1].str();
-                policy::Resource r;
-                r.patient_id = id;
-                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAccessHistory, r));
-                std::optional<uint64_t> after;
-                if (call.req.has_param("after")) {
-                  MV_ASSIGN_OR_RETURN(uint64_t a, UintParam(call.req, "after", true, 0));
-                  after = a;
-                }
-                MV_ASSIGN_OR_RETURN(uint64_t limit, UintParam(call.req, "limit", false, 200));
-                limit = std::min<uint64_t>(std::max<uint64_t>(limit, 1), 1000);
-                MV_RETURN_IF_ERROR(call.services.ledger->Sync());
-                MV_ASSIGN_OR_RETURN(auto records, call.services.ledger->EntriesForPatientRef(
-                                                      call.services.patient_ref(id), after, limit));
-                json arr = json::array();
-                // A page holds many entries of few actors: look each up once.
-                std::map<std::string, std::optional<auth::Account>> actors;
-                for (const auto& rec : records) {
-                  const ledger::Entry& e = rec.entry;
-                  json item = {
-                      {"seq", rec.seq},
-                      {"time", FormatRfc3339Millis(e.time_ms)},
-                      {"actor", e.actor},
-                      {"action", e.action},
-                      {"effect", e.effect},
-                      {"reasons", e.reasons},
-                      {"purpose", e.purpose},
-                      {"what", e.resource.kind},
-                      {"path", e.resource.path},
-                      {"break_glass", e.action == ledger::kActionBreakGlass ||
-                                          (!e.reasons.empty() && e.reasons[0] == "break-glass")}};
-                  auto [who, fresh] = actors.try_emplace(e.actor);
-                  if (fresh) {
-                    auto account = call.services.accounts->GetAccount(e.actor);
-                    if (account.ok()) {
-                      who->second = std::move(*account);
-                    }
-                  }
-                  if (who->second) {
-                    item["actor_name"] = who->second->display_name;
-                    item["actor_roles"] = who->second->roles;
-                  }
-                  arr.push_back(std::move(item));
-                }
-                call.Json(200, json{{"patient_id", id}, {"history", arr}});
+  table.Route(
+      "GET", "/api/v1/patients/" + std::string(kIdRe) + "/access-history",
+      "/api/v1/patients/{id}/access-history", RouteAccess::kData, [](Call& call) -> Status {
+        MV_RETURN_IF_ERROR(CheckQuery(call.req, {"after", "limit", "epoch"}));
+        const std::string id = call.req.matches[1].str();
+        policy::Resource r;
+        r.patient_id = id;
+        MV_RETURN_IF_ERROR(call.Decide(Action::kReadAccessHistory, r));
+        std::optional<uint64_t> after;
+        if (call.req.has_param("after")) {
+          MV_ASSIGN_OR_RETURN(uint64_t a, UintParam(call.req, "after", true, 0));
+          after = a;
+        }
+        MV_ASSIGN_OR_RETURN(uint64_t limit, UintParam(call.req, "limit", false, 200));
+        limit = std::min<uint64_t>(std::max<uint64_t>(limit, 1), 1000);
+        // After ledger damage the history before it is in an archived
+        // epoch (docs/ledger.md): ?epoch=K reads it.
+        const uint64_t current = call.services.ledger->Epoch();
+        MV_ASSIGN_OR_RETURN(uint64_t epoch, UintParam(call.req, "epoch", false, current));
+        if (epoch > current) {
+          return Status::InvalidArgument("epoch is beyond the ledger's current epoch");
+        }
+        MV_RETURN_IF_ERROR(call.services.ledger->Sync());
+        std::vector<ledger::LedgerRecord> records;
+        if (epoch == current) {
+          MV_ASSIGN_OR_RETURN(records, call.services.ledger->EntriesForPatientRef(
+                                           call.services.patient_ref(id), after, limit));
+        } else {
+          MV_ASSIGN_OR_RETURN(records, call.services.ledger->ArchivedEntriesForPatientRef(
+                                           epoch, call.services.patient_ref(id), after, limit));
+        }
+        json arr = json::array();
+        // A page holds many entries of few actors: look each up once.
+        std::map<std::string, std::optional<auth::Account>> actors;
+        for (const auto& rec : records) {
+          const ledger::Entry& e = rec.entry;
+          json item = {{"seq", rec.seq},
+                       {"time", FormatRfc3339Millis(e.time_ms)},
+                       {"actor", e.actor},
+                       {"action", e.action},
+                       {"effect", e.effect},
+                       {"reasons", e.reasons},
+                       {"purpose", e.purpose},
+                       {"what", e.resource.kind},
+                       {"path", e.resource.path},
+                       {"break_glass", e.action == ledger::kActionBreakGlass ||
+                                           (!e.reasons.empty() && e.reasons[0] == "break-glass")}};
+          auto [who, fresh] = actors.try_emplace(e.actor);
+          if (fresh) {
+            auto account = call.services.accounts->GetAccount(e.actor);
+            if (account.ok()) {
+              who->second = std::move(*account);
+            }
+          }
+          if (who->second) {
+            item["actor_name"] = who->second->display_name;
+            item["actor_roles"] = who->second->roles;
+          }
+          arr.push_back(std::move(item));
+        }
+        call.Json(200, json{{"patient_id", id},
+                            {"epoch", epoch},
+                            {"current_epoch", current},
+                            {"history", arr}});
+        return Status::Ok();
+      });
+
+  // The ledger's epochs and damage, for auditors and privacy officers.
+  table.Route("GET", "/api/v1/ledger/status", "/api/v1/ledger/status", RouteAccess::kData,
+              [](Call& call) -> Status {
+                MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
+                MV_RETURN_IF_ERROR(call.Decide(Action::kReadAudit, {}));
+                json body = LedgerHealthJson(*call.services.ledger, true);
+                body["size"] = call.services.ledger->Size();
+                body["origin"] = call.services.ledger_origin;
+                call.Json(200, body);
                 return Status::Ok();
               });
 
@@ -216,6 +244,42 @@ void RegisterLedgerRoutes(RouteTable& table) {
                 call.res.set_content(report, "application/json");
                 return Status::Ok();
               });
+}
+
+json LedgerHealthJson(ledger::SqliteLedger& ledger, bool who) {
+  json out{{"epoch", ledger.Epoch()}, {"damaged", false}, {"unacknowledged", 0}};
+  auto epochs = ledger.Epochs();
+  if (!epochs.ok()) {
+    out["error"] = "cannot read the ledger epochs";
+    return out;
+  }
+  json damage = json::array();
+  int unacknowledged = 0;
+  for (const ledger::EpochRecord& e : *epochs) {
+    json d{{"damaged_epoch", e.epoch - 1},
+           {"continued_in_epoch", e.epoch},
+           {"archived_entries", e.archived_entries},
+           {"detected_at", FormatRfc3339Millis(e.started_at_ms)},
+           {"damage", e.damage},
+           {"acknowledged", e.acknowledged_at_ms != 0}};
+    if (e.first_bad_entry.has_value()) {
+      d["first_bad_entry"] = *e.first_bad_entry;
+    }
+    if (e.acknowledged_at_ms != 0) {
+      d["acknowledged_at"] = FormatRfc3339Millis(e.acknowledged_at_ms);
+      if (who) {
+        d["acknowledged_by"] = e.acknowledged_by;
+        d["acknowledgement"] = e.acknowledgement;
+      }
+    } else {
+      ++unacknowledged;
+    }
+    damage.push_back(std::move(d));
+  }
+  out["damaged"] = !damage.empty();
+  out["unacknowledged"] = unacknowledged;
+  out["damage"] = std::move(damage);
+  return out;
 }
 
 }  // namespace medvault::api::internal

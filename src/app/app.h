@@ -102,6 +102,10 @@ struct Runtime {
   std::unique_ptr<auth::AccountService> accounts;
   std::unique_ptr<access::PolicyEntryStore> policy_entries;
   std::unique_ptr<access::AccessService> access;
+  // Signs checkpoints in the background and when the runtime closes (server
+  // or CLI command), so no unsigned tail is left to rewrite. Last member:
+  // destroyed (stopped, final checkpoint signed) before the ledger.
+  std::unique_ptr<ledger::CheckpointScheduler> checkpoints;
 
   api::Services services() const;
 };
@@ -114,6 +118,17 @@ std::vector<std::string> SegmentCategories();
 
 // FailedPrecondition with the `medvault init` hint when not initialised.
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config);
+// The witness push (issue 13): POSTs each checkpoint the scheduler signs to
+// every URL (C2SP tlog-witness add-checkpoint with a consistency proof from
+// the size the witness last cosigned) and stores the cosignatures of the
+// configured witness_keys. Refusals are logged at error level.
+std::function<void(const ledger::CheckpointRecord&)> MakeWitnessPush(Runtime* rt,
+                                                                     std::vector<std::string> urls);
+// Logs every epoch that follows a damaged one: at error level while nobody
+// has acknowledged the damage, at warning level after when
+// `include_acknowledged` (at start; the periodic call logs only what still
+// waits for a privacy officer).
+Status LogLedgerDamage(ledger::SqliteLedger& ledger, bool include_acknowledged);
 
 // SHA-256 of the token in the token file; refuses a file readable by others.
 Result<Bytes> LoadTokenHash(const std::filesystem::path& token_file);

@@ -224,6 +224,28 @@ const std::vector<SettingDef>& SettingTable() {
          c.witness_keys = SplitList(v);
          return Status::Ok();
        }},
+      {"witness_urls", "http://127.0.0.1:9001, https://witness.example.org",
+       [](Config& c, V v, V o) {
+         std::vector<std::string> urls = SplitList(v);
+         for (const std::string& u : urls) {
+           if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0) {
+             return Bad(o, "witness_urls must be http:// or https:// URLs");
+           }
+         }
+         c.witness_urls = std::move(urls);
+         return Status::Ok();
+       }},
+      {"ledger_checkpoint_interval_seconds", "30",
+       [](Config& c, V v, V o) {
+         return SetInt(&c.ledger_checkpoint_interval_seconds, v, o, 0, 24 * 60 * 60,
+                       "ledger_checkpoint_interval_seconds must be an integer between 0 and 86400");
+       }},
+      {"ledger_checkpoint_every_entries", "50",
+       [](Config& c, V v, V o) {
+         return SetUint(&c.ledger_checkpoint_every_entries, v, o, 0, 1000000000,
+                        "ledger_checkpoint_every_entries must be an integer between 0 and "
+                        "1000000000");
+       }},
       {"witness_quorum", "2",
        [](Config& c, V v, V o) {
          return SetInt(&c.witness_quorum, v, o, 1, 64,

@@ -44,11 +44,21 @@ struct Config {
   // many of them make a checkpoint "witnessed".
   std::vector<std::string> witness_keys;
   int witness_quorum = 1;
+  // Witnesses the server pushes each new checkpoint to (C2SP tlog-witness
+  // add-checkpoint submission prefixes, e.g. http://witness.example:9000),
+  // comma-separated; their cosignatures count when their key is in
+  // witness_keys.
+  std::vector<std::string> witness_urls;
   // Durability of the ledger's own appends (the decisions of reads): full =
   // fsync per group commit (survives power loss), normal = survives a crash
   // of the process, fsynced at WAL checkpoints (much faster reads). Entries
   // of writes always commit with their write at sqlite_synchronous.
   bool ledger_synchronous_full = true;
+  // Checkpoints are signed automatically (and at shutdown) when entries are
+  // past the newest one and it is this old, or this many entries are past it
+  // (0 = that trigger off), so the unsigned tail stays short.
+  int ledger_checkpoint_interval_seconds = 10;
+  uint64_t ledger_checkpoint_every_entries = 1000;
   // Background integrity scrub every N minutes (0 = off).
   int scrub_interval_minutes = 60;
   // Unreferenced objects younger than this are left alone by the scrubber

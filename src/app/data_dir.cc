@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -59,6 +60,9 @@ constexpr std::string_view kDefaultConfig =
     "# ledger_origin = medvault.local/ledger\n"
     "# witness_keys = name+keyid+base64, ...\n"
     "# witness_quorum = 1\n"
+    "# witness_urls = http://witness.example:9000, ...   (push checkpoints to witnesses)\n"
+    "# ledger_checkpoint_interval_seconds = 10\n"
+    "# ledger_checkpoint_every_entries = 1000\n"
     "# scrub_interval_minutes = 60\n"
     "# scrub_orphan_grace_seconds = 3600\n"
     "# policy_file = /path/to/policy.conf   (default: policy.conf in this directory)\n"
@@ -164,6 +168,30 @@ api::Services Runtime::services() const {
 
 std::vector<std::string> SegmentCategories() { return record::SegmentCategories(); }
 
+Status LogLedgerDamage(ledger::SqliteLedger& ledger, bool include_acknowledged) {
+  MV_ASSIGN_OR_RETURN(std::vector<ledger::EpochRecord> epochs, ledger.Epochs());
+  for (const ledger::EpochRecord& e : epochs) {
+    const long long first_bad =
+        e.first_bad_entry.has_value() ? static_cast<long long>(*e.first_bad_entry) : -1;
+    if (e.acknowledged_at_ms == 0) {
+      Log(LogLevel::kError, "ledger.damaged",
+          {{"epoch", static_cast<long long>(e.epoch - 1)},
+           {"first_bad_entry", first_bad},
+           {"continued_in_epoch", static_cast<long long>(e.epoch)},
+           {"damage", e.damage},
+           {"acknowledged", "false"},
+           {"action", "medvault ledger acknowledge-damage --epoch " + std::to_string(e.epoch)}});
+    } else if (include_acknowledged) {
+      Log(LogLevel::kWarn, "ledger.damaged",
+          {{"epoch", static_cast<long long>(e.epoch - 1)},
+           {"first_bad_entry", first_bad},
+           {"continued_in_epoch", static_cast<long long>(e.epoch)},
+           {"acknowledged", "true"}});
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   const DataDirLayout layout(config.data_dir);
   if (!fs::exists(layout.kek)) {
@@ -176,15 +204,23 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   store::SqliteOptions sqlite;
   sqlite.synchronous_full = config.sqlite_synchronous_full;
 
-  // The ledger first: a tampered log refuses to open (medvault ledger verify
-  // says where), and the stores below append to it in their transactions.
-  store::SqliteOptions ledger_sqlite = sqlite;
-  ledger_sqlite.synchronous_full = config.ledger_synchronous_full;
-  MV_ASSIGN_OR_RETURN(rt->ledger, ledger::SqliteLedger::Open(layout.metadata_db, ledger_sqlite));
+  // The ledger first: the stores below append to it in their transactions. A
+  // damaged log does not take every record offline: the ledger continues in
+  // a new epoch whose first entry commits to the damage, which stays
+  // reported (logs, /readyz, metrics, `medvault ledger verify`) until and
+  // after a privacy officer acknowledges it (docs/ledger.md).
   MV_ASSIGN_OR_RETURN(ledger::Signer signer,
                       ledger::LoadOrCreateSigner(layout.ledger_key, config.ledger_origin));
+  store::SqliteOptions ledger_sqlite = sqlite;
+  ledger_sqlite.synchronous_full = config.ledger_synchronous_full;
+  ledger::LedgerOpenOptions ledger_open;
+  ledger_open.new_epoch_on_damage = true;
+  ledger_open.log_key = signer.Verifier();
+  MV_ASSIGN_OR_RETURN(rt->ledger,
+                      ledger::SqliteLedger::Open(layout.metadata_db, ledger_sqlite, ledger_open));
   rt->ledger_signer = std::make_unique<ledger::Signer>(std::move(signer));
-  rt->ledger_origin = config.ledger_origin;
+  rt->ledger_origin = ledger::EpochOrigin(config.ledger_origin, rt->ledger->Epoch());
+  MV_RETURN_IF_ERROR(LogLedgerDamage(*rt->ledger, true));
   for (const std::string& vkey : config.witness_keys) {
     auto key = ledger::VerifierKey::Parse(vkey);
     if (!key.ok()) {
@@ -212,7 +248,6 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
     e.actor = event.author.empty() ? std::string("system") : std::string(event.author);
     e.action = std::string(event.action);
     e.effect = std::string(ledger::kEffectDone);
-    e.patient_ref = ledger::PatientRef(*ref_key, event.patient_id);
     if (!event.path.empty()) {
       e.resource = {"segment", std::string(event.path)};
       e.details["version"] = std::to_string(event.version);
@@ -220,6 +255,9 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
     } else {
       e.resource = {"patient", ""};
     }
+    // A segment path that spells the patient id is refused with the write:
+    // the ledger names patients only by their pseudonym.
+    MV_RETURN_IF_ERROR(ledger::BindPatient(e, *ref_key, event.patient_id));
     MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
     return ledger::Encode(e);
   };
@@ -300,6 +338,17 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
                       rt->policy_entries.get(), rt->keys.get(), rt->policy_data.get(), rt->policy,
                       std::move(lookup), validate_prefix, AccessOptionsFor(rt->patient_ref_key)));
   MV_RETURN_IF_ERROR(rt->access->Load());
+
+  ledger::AutoCheckpointOptions auto_checkpoints;
+  auto_checkpoints.interval = std::chrono::seconds(config.ledger_checkpoint_interval_seconds);
+  auto_checkpoints.every_entries = config.ledger_checkpoint_every_entries;
+  ledger::SqliteLedger* ledger = rt->ledger.get();
+  auto_checkpoints.periodic = [ledger] { (void)LogLedgerDamage(*ledger, false); };
+  if (!config.witness_urls.empty()) {
+    auto_checkpoints.on_checkpoint = MakeWitnessPush(rt.get(), config.witness_urls);
+  }
+  rt->checkpoints = std::make_unique<ledger::CheckpointScheduler>(
+      rt->ledger.get(), rt->ledger_signer.get(), rt->ledger_origin, std::move(auto_checkpoints));
   return rt;
 }
 

@@ -222,8 +222,9 @@ ledger::Entry ExportEntry(const Runtime& rt, std::string_view actor, std::string
   e.purpose = std::string(purpose);
   e.resource.kind = q.demographics ? "read-demographics" : "export";
   e.resource.path = std::string(q.path);
-  e.patient_ref = ledger::PatientRef(rt.patient_ref_key, patient_id);
   e.details["route"] = "cli export";
+  ledger::RedactPatientId(e, patient_id);
+  e.patient_ref = ledger::PatientRef(rt.patient_ref_key, patient_id);
   return e;
 }
 

@@ -13,6 +13,7 @@
 #include "common/bytes.h"
 #include "common/file_util.h"
 #include "common/ids.h"
+#include "common/log.h"
 
 namespace medvault::app {
 namespace {
@@ -27,15 +28,21 @@ constexpr std::string_view kLedgerUsage =
     "      checks the server's checkpoint signature; with an auditor's token also downloads\n"
     "      every entry, recomputes the tree and compares it with the signed root\n"
     "  medvault ledger key [--data DIR]\n"
-    "      prints the log's verifier key (give it to witnesses and verifiers)\n";
+    "      prints the log's verifier key (give it to witnesses and verifiers)\n"
+    "  medvault ledger acknowledge-damage --epoch N --as ACCOUNT_ID --reason TEXT [--data DIR]\n"
+    "      a privacy officer accepts the damage that made the log continue in epoch N (the\n"
+    "      decision is recorded in the ledger; the damage stays reported)\n";
 
 constexpr std::string_view kWitnessUsage =
     "usage: medvault witness --server URL --log-key VKEY --state DIR --key FILE --name NAME\n"
     "                        [--interval SECONDS] [--once]\n"
+    "       medvault witness --listen ADDR --log-key VKEY --state DIR --key FILE --name NAME\n"
     "\n"
     "Runs a witness (another institution would run it): fetches the log's checkpoint, checks its\n"
     "signature and its consistency with the last checkpoint this witness saw, and hands back a\n"
-    "cosignature (C2SP tlog-cosignature). A fork or a rewritten history is refused with the\n"
+    "cosignature (C2SP tlog-cosignature). With --listen the log pushes instead (C2SP\n"
+    "tlog-witness POST /add-checkpoint, the log's witness_urls setting), and the answer carries\n"
+    "the cosignature. A fork or a rewritten history is refused with the\n"
     "reason. KEY is created on first use (mode 0600); its cosignature key is printed at start\n"
     "for the log's witness_keys setting.\n";
 
@@ -166,13 +173,51 @@ int VerifyOnline(const ParsedArgs& args) {
   return 0;
 }
 
+int AcknowledgeDamage(const ParsedArgs& args, const Config& config) {
+  const std::string epoch_text = Opt(args, "epoch");
+  const std::string as = Opt(args, "as");
+  const std::string reason = Opt(args, "reason");
+  if (epoch_text.empty() || as.empty() || reason.empty()) {
+    std::cerr << kLedgerUsage;
+    return Fail(Status::InvalidArgument("--epoch, --as and --reason are required"));
+  }
+  char* end = nullptr;
+  const unsigned long long epoch = std::strtoull(epoch_text.c_str(), &end, 10);
+  if (end == epoch_text.c_str() || *end != '\0' || epoch == 0) {
+    return Fail(Status::InvalidArgument("--epoch must be a positive integer"));
+  }
+  auto rt = OpenRuntime(config);
+  if (!rt.ok()) {
+    return Fail(rt.status());
+  }
+  // The decision is the privacy officer's (the console vouches for the
+  // person at it; the account says who answers for it).
+  auto account = (*rt)->accounts->GetAccount(as);
+  if (!account.ok()) {
+    return Fail(account.status().WithContext("--as"));
+  }
+  if (account->disabled || std::find(account->roles.begin(), account->roles.end(),
+                                     "privacy-officer") == account->roles.end()) {
+    return Fail(
+        Status::PermissionDenied("--as: only an enabled privacy officer may accept damage"));
+  }
+  Status st = (*rt)->ledger->AcknowledgeDamage(epoch, account->account_id, reason);
+  if (!st.ok()) {
+    return Fail(st);
+  }
+  std::cout << "damage of epoch " << epoch - 1 << " acknowledged; recorded in epoch " << epoch
+            << "\n";
+  return 0;
+}
+
 int RunLedger(int argc, char** argv) {
   if (argc < 3 || std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
     std::cout << kLedgerUsage;
     return argc < 3 ? 2 : 0;
   }
   const std::string verb = argv[2];
-  auto args = ParseArgs(argc, argv, 3, {"data", "config", "server", "log-key", "token"}, {});
+  auto args = ParseArgs(
+      argc, argv, 3, {"data", "config", "server", "log-key", "token", "epoch", "as", "reason"}, {});
   if (!args.ok()) {
     std::cerr << kLedgerUsage;
     return Fail(args.status());
@@ -201,6 +246,9 @@ int RunLedger(int argc, char** argv) {
     std::cout << signer->Verifier().ToString() << "\n";
     return 0;
   }
+  if (verb == "acknowledge-damage") {
+    return AcknowledgeDamage(*args, *config);
+  }
   if (verb != "verify") {
     return Fail(Status::InvalidArgument("unknown ledger command '" + verb + "'"));
   }
@@ -212,21 +260,89 @@ int RunLedger(int argc, char** argv) {
     }
     witnesses.push_back(std::move(*k));
   }
+  // Earlier epochs first: the damage is reported every time, never hidden.
+  auto archived =
+      ledger::SqliteLedger::VerifyArchivedEpochs(layout.metadata_db, signer->Verifier(), witnesses);
+  if (!archived.ok()) {
+    return Fail(archived.status());
+  }
+  bool unacknowledged = false;
+  if (!archived->empty()) {
+    auto epochs = ledger::SqliteLedger::EpochsInDatabase(layout.metadata_db);
+    if (!epochs.ok()) {
+      return Fail(epochs.status());
+    }
+    for (const auto& [epoch, rep] : *archived) {
+      std::cout << "epoch " << epoch << " (archived): ";
+      PrintReport(rep);
+    }
+    for (const ledger::EpochRecord& e : *epochs) {
+      std::cout << "epoch " << e.epoch << " continues a damaged epoch " << e.epoch - 1;
+      if (e.first_bad_entry.has_value()) {
+        std::cout << " (first bad entry " << *e.first_bad_entry << ")";
+      }
+      if (e.acknowledged_at_ms != 0) {
+        std::cout << ": damage acknowledged by " << e.acknowledged_by << " at "
+                  << FormatRfc3339Millis(e.acknowledged_at_ms) << "\n";
+      } else {
+        std::cout << ": damage NOT acknowledged (medvault ledger acknowledge-damage --epoch "
+                  << e.epoch << ")\n";
+        unacknowledged = true;
+      }
+    }
+    std::cout << "epoch " << archived->back().first + 1 << " (current): ";
+  }
   auto report =
       ledger::SqliteLedger::VerifyDatabase(layout.metadata_db, signer->Verifier(), witnesses);
   if (!report.ok()) {
     return Fail(report.status());
   }
   PrintReport(*report);
-  return report->ok ? 0 : 1;
+  return report->ok && !unacknowledged ? 0 : 1;
 }
 
 volatile sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
+// `medvault witness --listen ADDR`: the log pushes (C2SP tlog-witness
+// POST /add-checkpoint); the witness checks and cosigns as Witness::Observe.
+int ServeWitness(ledger::Witness& witness, const std::string& listen) {
+  std::string host;
+  int port = 0;
+  Status parsed = ParseListen(listen, &host, &port);
+  if (!parsed.ok()) {
+    return Fail(parsed.WithContext("--listen"));
+  }
+  httplib::Server server;
+  server.set_payload_max_length(1 << 20);
+  server.Post("/add-checkpoint", [&witness](const httplib::Request& req, httplib::Response& res) {
+    const ledger::WitnessResponse answer = witness.AddCheckpoint(req.body);
+    res.status = answer.http_status;
+    res.set_content(answer.body, answer.content_type.c_str());
+    if (answer.http_status == 200) {
+      std::cout << "cosigned on push: " << witness.size() << std::endl;
+    } else {
+      std::cout << "refused (" << answer.http_status << "): " << answer.body << std::flush;
+    }
+  });
+  if (!server.bind_to_port(host.c_str(), port)) {
+    return Fail(Status::Unavailable("cannot listen on " + listen));
+  }
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  std::thread loop([&server] { server.listen_after_bind(); });
+  std::cout << "witness listening on " << listen << std::endl;
+  while (g_stop == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  server.stop();
+  loop.join();
+  return 0;
+}
+
 int RunWitness(int argc, char** argv) {
-  auto args =
-      ParseArgs(argc, argv, 2, {"server", "log-key", "state", "key", "name", "interval"}, {"once"});
+  auto args = ParseArgs(
+      argc, argv, 2, {"server", "log-key", "state", "key", "name", "interval", "listen"}, {"once"});
   if (!args.ok()) {
     std::cerr << kWitnessUsage;
     return Fail(args.status());
@@ -235,7 +351,8 @@ int RunWitness(int argc, char** argv) {
     std::cout << kWitnessUsage;
     return 0;
   }
-  for (const char* required : {"server", "log-key", "state", "key", "name"}) {
+  const bool listen = !Opt(*args, "listen").empty();
+  for (const char* required : {listen ? "listen" : "server", "log-key", "state", "key", "name"}) {
     if (Opt(*args, required).empty()) {
       std::cerr << kWitnessUsage;
       return Fail(Status::InvalidArgument(std::string("--") + required + " is required"));
@@ -263,6 +380,9 @@ int RunWitness(int argc, char** argv) {
   auto witness = ledger::Witness::Open(Opt(*args, "state"), *log_key, std::move(*signer));
   if (!witness.ok()) {
     return Fail(witness.status());
+  }
+  if (listen) {
+    return ServeWitness(**witness, Opt(*args, "listen"));
   }
   int interval = 10;
   if (!Opt(*args, "interval").empty()) {
@@ -317,6 +437,98 @@ int RunWitness(int argc, char** argv) {
 
 }  // namespace
 
+// Pushes each new checkpoint to every witness URL with C2SP tlog-witness
+// add-checkpoint and stores the cosignatures of configured witness keys. The
+// old size a witness has seen is kept per URL in memory; a new process
+// starts at 0 and learns it from the witness's 409 answer (one retry).
+std::function<void(const ledger::CheckpointRecord&)> MakeWitnessPush(
+    Runtime* rt, std::vector<std::string> urls) {
+  struct Target {
+    std::string host;    // scheme://host:port
+    std::string prefix;  // path prefix, without the final '/'
+    uint64_t old_size = 0;
+  };
+  auto targets = std::make_shared<std::vector<Target>>();
+  for (const std::string& url : urls) {
+    Target t;
+    const size_t scheme = url.find("://");
+    const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    t.host = path == std::string::npos ? url : url.substr(0, path);
+    t.prefix = path == std::string::npos ? "" : url.substr(path);
+    while (!t.prefix.empty() && t.prefix.back() == '/') {
+      t.prefix.pop_back();
+    }
+    targets->push_back(std::move(t));
+  }
+  return [rt, targets](const ledger::CheckpointRecord& cp) {
+    for (Target& t : *targets) {
+      Status st = [&]() -> Status {
+        for (int attempt = 0; attempt < 2; ++attempt) {
+          std::vector<ledger::Hash> proof;
+          if (t.old_size > 0 && t.old_size < cp.size) {
+            MV_ASSIGN_OR_RETURN(proof, rt->ledger->ConsistencyProof(t.old_size, cp.size));
+          }
+          const std::string body = "old " + std::to_string(t.old_size) + "\n" +
+                                   ledger::FormatProof(proof) + "\n" + cp.note;
+          httplib::Client c(t.host);
+          c.set_connection_timeout(5, 0);
+          c.set_read_timeout(10, 0);
+          auto res = c.Post((t.prefix + "/add-checkpoint").c_str(), body, "text/plain");
+          if (!res) {
+            return Status::Unavailable("cannot reach the witness: " +
+                                       httplib::to_string(res.error()));
+          }
+          if (res->status == 409 &&
+              res->get_header_value("Content-Type").rfind("text/x.tlog.size", 0) == 0 &&
+              attempt == 0) {
+            char* end = nullptr;
+            const unsigned long long seen = std::strtoull(res->body.c_str(), &end, 10);
+            if (end == res->body.c_str() || *end != '\n') {
+              return Status::DataLoss("the witness answered 409 without a size");
+            }
+            t.old_size = seen;  // learn where the witness is, then retry once
+            continue;
+          }
+          if (res->status != 200) {
+            return Status::FailedPrecondition(
+                "the witness refused size " + std::to_string(cp.size) + " (" +
+                std::to_string(res->status) + "): " + res->body.substr(0, 300));
+          }
+          size_t stored = 0;
+          for (size_t pos = 0; pos < res->body.size();) {
+            size_t nl = res->body.find('\n', pos);
+            if (nl == std::string::npos) {
+              nl = res->body.size();
+            }
+            const std::string line = res->body.substr(pos, nl - pos) + "\n";
+            pos = nl + 1;
+            for (const ledger::VerifierKey& key : rt->witnesses) {
+              if (rt->ledger->AddCosignature(cp.size, line, key).ok()) {
+                ++stored;
+                break;
+              }
+            }
+          }
+          t.old_size = cp.size;
+          if (stored == 0) {
+            return Status::FailedPrecondition(
+                "the witness's cosignature is from none of the configured witness_keys");
+          }
+          Log(LogLevel::kInfo, "ledger.witness_cosigned",
+              {{"witness", t.host + t.prefix}, {"size", static_cast<long long>(cp.size)}});
+          return Status::Ok();
+        }
+        return Status::Unavailable("the witness kept changing its size");
+      }();
+      if (!st.ok()) {
+        // A refusal is a witness doing its job (a fork, a rollback): loudly.
+        Log(LogLevel::kError, "ledger.witness_refused",
+            {{"witness", t.host + t.prefix}, {"error", st.message()}});
+      }
+    }
+  };
+}
+
 // A finding as a ledger entry: ids and kinds only.
 ledger::Entry ScrubFindingEntry(const integrity::Finding& f, const SecretBytes& patient_ref_key) {
   ledger::Entry e;
@@ -326,11 +538,19 @@ ledger::Entry ScrubFindingEntry(const integrity::Finding& f, const SecretBytes& 
   e.effect = std::string(ledger::kEffectDone);
   e.reasons = {f.kind};
   e.resource = {"object", f.path};
+  // Object keys are "<patient id>/<object id>": only the object id goes in,
+  // the patient is named by the pseudonym.
+  const std::string_view key = f.object_key;
+  const size_t slash = key.rfind('/');
+  const std::string_view object_id = slash == std::string_view::npos ? key : key.substr(slash + 1);
+  if (IsValidRandomId(object_id)) {
+    e.details["object_id"] = std::string(object_id);
+  }
+  e.details["version"] = std::to_string(f.version);
   if (IsValidRandomId(f.patient_id)) {
+    ledger::RedactPatientId(e, f.patient_id);
     e.patient_ref = ledger::PatientRef(patient_ref_key, f.patient_id);
   }
-  e.details["object_key"] = f.object_key;
-  e.details["version"] = std::to_string(f.version);
   return e;
 }
 

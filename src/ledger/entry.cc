@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 
 #include "crypto/crypto.h"
 #include "ledger/internal.h"
@@ -339,6 +340,154 @@ std::string PatientRef(const SecretBytes& key, std::string_view patient_id) {
   }
   const Bytes mac = crypto::HmacSha256(key, AsBytes(patient_id));
   return ToHex(ByteView(mac.data(), kPatientRefBytes));
+}
+
+namespace {
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+// Calls f(field name, string) for every string of the entry, mutable.
+template <typename E, typename F>
+void ForEachString(E& e, F&& f) {
+  f("request_id", e.request_id);
+  f("actor", e.actor);
+  f("action", e.action);
+  f("effect", e.effect);
+  for (auto& r : e.reasons) {
+    f("reasons", r);
+  }
+  for (auto& o : e.obligations) {
+    f("obligations", o);
+  }
+  f("purpose", e.purpose);
+  f("resource.kind", e.resource.kind);
+  f("resource.path", e.resource.path);
+  f("patient_ref", e.patient_ref);
+  for (auto& [k, v] : e.details) {
+    if constexpr (std::is_const_v<E>) {
+      f("details key", k);  // keys are redacted by rebuilding the map
+    }
+    f("details." + k, v);
+  }
+}
+
+// Case-insensitive forms are searched in the lower-cased string; the
+// base64 forms as they are.
+struct IdForms {
+  std::vector<std::string> folded;  // compare against Lower(s)
+  std::vector<std::string> exact;
+};
+
+IdForms FormsOf(std::string_view patient_id) {
+  IdForms f;
+  if (patient_id.size() == 32 && IsLowerHex(Lower(patient_id))) {
+    const std::string hex = Lower(patient_id);
+    f.folded.push_back(hex);
+    f.folded.push_back(hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+                       hex.substr(16, 4) + "-" + hex.substr(20));
+    auto raw = FromHex(hex);
+    if (raw.ok()) {
+      f.exact.push_back(ToBase64(*raw).substr(0, 22));
+      f.exact.push_back(ToBase64Url(*raw).substr(0, 22));
+    }
+  } else {
+    f.exact.emplace_back(patient_id);
+  }
+  return f;
+}
+
+}  // namespace
+
+std::vector<std::string> PatientIdForms(std::string_view patient_id) {
+  IdForms f = FormsOf(patient_id);
+  std::vector<std::string> out = std::move(f.folded);
+  out.insert(out.end(), f.exact.begin(), f.exact.end());
+  return out;
+}
+
+Status CheckNoPatientId(const Entry& entry, std::string_view patient_id) {
+  if (patient_id.empty()) {
+    return Status::InvalidArgument("no patient id to check the entry against");
+  }
+  const IdForms forms = FormsOf(patient_id);
+  std::string bad;
+  ForEachString(entry, [&](const std::string& field, const std::string& value) {
+    if (!bad.empty() || value.size() < 16) {
+      return;
+    }
+    const std::string folded = Lower(value);
+    for (const std::string& form : forms.folded) {
+      if (folded.find(form) != std::string::npos) {
+        bad = field;
+        return;
+      }
+    }
+    for (const std::string& form : forms.exact) {
+      if (value.find(form) != std::string::npos) {
+        bad = field;
+        return;
+      }
+    }
+  });
+  if (!bad.empty()) {
+    return Status::InvalidArgument("entry " + bad +
+                                   " holds the patient id in clear (the ledger names patients "
+                                   "only by their pseudonym)");
+  }
+  return Status::Ok();
+}
+
+void RedactPatientId(Entry& entry, std::string_view patient_id) {
+  if (patient_id.empty()) {
+    return;
+  }
+  const IdForms forms = FormsOf(patient_id);
+  const auto redact = [&](const std::string&, std::string& value) {
+    for (const std::string& form : forms.folded) {
+      for (size_t at = Lower(value).find(form); at != std::string::npos;
+           at = Lower(value).find(form)) {
+        value.replace(at, form.size(), "{patient}");
+      }
+    }
+    for (const std::string& form : forms.exact) {
+      for (size_t at = value.find(form); at != std::string::npos; at = value.find(form)) {
+        value.replace(at, form.size(), "{patient}");
+      }
+    }
+  };
+  ForEachString(entry, redact);
+  std::map<std::string, std::string> details;
+  for (auto& [k, v] : entry.details) {
+    std::string key = k;
+    redact("details key", key);
+    details[std::move(key)] = std::move(v);
+  }
+  entry.details = std::move(details);
+}
+
+Status BindPatient(Entry& entry, const SecretBytes& key, std::string_view patient_id) {
+  if (patient_id.empty()) {
+    return Status::InvalidArgument("entry has no patient to bind");
+  }
+  entry.patient_ref = PatientRef(key, patient_id);
+  return CheckNoPatientId(entry, patient_id);
 }
 
 bool IsValidPatientRef(std::string_view ref) {

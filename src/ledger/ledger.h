@@ -19,6 +19,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -28,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
@@ -124,18 +126,93 @@ inline constexpr std::string_view kEffectPermit = "permit";
 inline constexpr std::string_view kEffectDeny = "deny";
 inline constexpr std::string_view kEffectDone = "done";
 
-// Actions used by medvault (others are allowed: [a-z0-9._-]{1,64}).
-inline constexpr std::string_view kActionSegmentRead = "segment.read";
+// Actions used by medvault (the format allows others: [a-z0-9._-]{1,64}).
+// Every action a medvault producer writes is declared here and listed in
+// kKnownActions: the privacy test (tests/ledger_privacy_test.cc) drives every
+// one of them through the real services and fails on an action it did not
+// see, or sees one that is not listed.
+inline constexpr std::string_view kActionSegmentRead = "segment.read";  // docs example only
 inline constexpr std::string_view kActionSegmentWrite = "segment.write";
 inline constexpr std::string_view kActionConsentGrant = "consent.grant";
+inline constexpr std::string_view kActionConsentDeny = "consent.deny";
 inline constexpr std::string_view kActionConsentRevoke = "consent.revoke";
 inline constexpr std::string_view kActionRelationshipStart = "relationship.start";
+inline constexpr std::string_view kActionRelationshipEnd = "relationship.end";
+inline constexpr std::string_view kActionDelegationGrant = "delegation.grant";
+inline constexpr std::string_view kActionDelegationRevoke = "delegation.revoke";
+inline constexpr std::string_view kActionProxyGrant = "proxy.grant";
+inline constexpr std::string_view kActionProxyRevoke = "proxy.revoke";
+inline constexpr std::string_view kActionSettingsChange = "settings.change";
+inline constexpr std::string_view kActionBreakGlassGrant = "break-glass.grant";
+inline constexpr std::string_view kActionSharingForget = "sharing.forget";
 inline constexpr std::string_view kActionBreakGlass = "break-glass";
+inline constexpr std::string_view kActionInstitutionCreate = "institution.create";
+inline constexpr std::string_view kActionDepartmentCreate = "department.create";
 inline constexpr std::string_view kActionAccountCreate = "account.create";
+inline constexpr std::string_view kActionAccountRoles = "account.roles";
+inline constexpr std::string_view kActionAccountDisable = "account.disable";
+inline constexpr std::string_view kActionAccountEnable = "account.enable";
+inline constexpr std::string_view kActionAccountResetPassword = "account.reset-password";
+inline constexpr std::string_view kActionAccountChangePassword = "account.change-password";
+inline constexpr std::string_view kActionAccountResetTotp = "account.reset-totp";
+// Account recovery (two people) and the administrative refusals that name
+// an account (docs/api.md, the authorisation table).
+inline constexpr std::string_view kActionAccountRecoveryRequest = "account.recovery-request";
+inline constexpr std::string_view kActionAccountRecoveryCancel = "account.recovery-cancel";
+inline constexpr std::string_view kActionAccountRecoveryComplete = "account.recovery-complete";
+inline constexpr std::string_view kActionAccountRecoveryRead = "account.recovery-read";
+inline constexpr std::string_view kActionAccountRead = "account.read";
+inline constexpr std::string_view kActionAccountRevokeSessions = "account.revoke-sessions";
+inline constexpr std::string_view kActionAuthLogin = "auth.login";
+inline constexpr std::string_view kActionAuthLogout = "auth.logout";
 inline constexpr std::string_view kActionPatientRootCreated = "key.patient-root-created";
 inline constexpr std::string_view kActionPatientRootDestroyed = "key.patient-root-destroyed";
 inline constexpr std::string_view kActionScrubFinding = "scrub.finding";
 inline constexpr std::string_view kActionDecision = "decision";
+inline constexpr std::string_view kActionLedgerEpoch = "ledger.epoch";
+inline constexpr std::string_view kActionLedgerDamageAcknowledged = "ledger.damage-acknowledged";
+
+// Every action medvault writes (kActionSegmentRead is not one: reads are
+// decisions).
+inline constexpr std::array<std::string_view, 37> kKnownActions = {
+    kActionLedgerEpoch,
+    kActionLedgerDamageAcknowledged,
+    kActionSegmentWrite,
+    kActionConsentGrant,
+    kActionConsentDeny,
+    kActionConsentRevoke,
+    kActionRelationshipStart,
+    kActionRelationshipEnd,
+    kActionDelegationGrant,
+    kActionDelegationRevoke,
+    kActionProxyGrant,
+    kActionProxyRevoke,
+    kActionSettingsChange,
+    kActionBreakGlassGrant,
+    kActionSharingForget,
+    kActionBreakGlass,
+    kActionInstitutionCreate,
+    kActionDepartmentCreate,
+    kActionAccountCreate,
+    kActionAccountRoles,
+    kActionAccountDisable,
+    kActionAccountEnable,
+    kActionAccountResetPassword,
+    kActionAccountChangePassword,
+    kActionAccountResetTotp,
+    kActionAccountRecoveryRequest,
+    kActionAccountRecoveryCancel,
+    kActionAccountRecoveryComplete,
+    kActionAccountRecoveryRead,
+    kActionAccountRead,
+    kActionAccountRevokeSessions,
+    kActionAuthLogin,
+    kActionAuthLogout,
+    kActionPatientRootCreated,
+    kActionPatientRootDestroyed,
+    kActionScrubFinding,
+    kActionDecision,
+};
 
 // What was touched: a kind ("segment", "consent", "account", ...) and a path
 // inside it (a segment path such as "internal-medicine/cardiology"). Never an
@@ -184,6 +261,27 @@ inline constexpr std::string_view kPatientRefKeyPurpose = "ledger-patient-ref";
 std::string PatientRef(const SecretBytes& key, std::string_view patient_id);
 // True for 32 lower-case hex characters.
 bool IsValidPatientRef(std::string_view ref);
+
+// The forms of a patient id CheckNoPatientId looks for: the id as given, and
+// for a 32-hex id also its upper-case hex, UUID form (8-4-4-4-12, any case)
+// and the 16 bytes in standard and URL-safe base64 (unpadded prefix, so the
+// padded form matches too).
+std::vector<std::string> PatientIdForms(std::string_view patient_id);
+// OK when no string of `entry` (request_id, actor, action, purpose, reasons,
+// obligations, resource, details keys and values, patient_ref) holds
+// `patient_id` in one of the forms above. InvalidArgument naming the field
+// otherwise (the message never holds the id). InvalidArgument for an empty
+// patient id.
+Status CheckNoPatientId(const Entry& entry, std::string_view patient_id);
+// Replaces every clear occurrence of `patient_id` (the forms above) in the
+// entry's strings with "{patient}". For entries that must be recorded
+// whatever the caller sent (a decision on a requested path).
+void RedactPatientId(Entry& entry, std::string_view patient_id);
+// The one way medvault producers name the patient of an entry: sets
+// entry.patient_ref = PatientRef(key, patient_id) and then requires
+// CheckNoPatientId (InvalidArgument otherwise: the caller refuses the action
+// rather than write the id in clear). REQUIRES as PatientRef.
+Status BindPatient(Entry& entry, const SecretBytes& key, std::string_view patient_id);
 
 // ===========================================================================
 // Keys, signed notes, checkpoints and cosignatures (C2SP)
@@ -340,6 +438,13 @@ struct WitnessOptions {
   std::function<int64_t()> now_unix_seconds;
 };
 
+// An HTTP answer of the witness's add-checkpoint endpoint.
+struct WitnessResponse {
+  int http_status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
 // Holds the log's verifier key, its own signer, and the last checkpoint it
 // verified (size, root, time), persisted in `state_dir/witness-state`
 // (written atomically: temporary file, fsync, rename, fsync of the
@@ -370,6 +475,17 @@ class Witness {
   Result<std::string> Observe(std::string_view signed_checkpoint_note,
                               std::span<const Hash> consistency_proof);
 
+  // C2SP tlog-witness `add-checkpoint`: parses the request body ("old N\n",
+  // at most 63 base64 proof lines, an empty line, the signed checkpoint), and
+  // answers as the spec says: 200 with the cosignature line; 400 malformed
+  // or old size beyond the checkpoint; 403 not signed by the log key; 404 an
+  // origin this witness does not follow; 409 when the old size is not the
+  // witnessed size (body "<witnessed size>\n", Content-Type
+  // text/x.tlog.size) or on a fork or rollback (body: the reason); 422 when
+  // the consistency proof does not verify. The old-size check and the state
+  // update happen under one lock (no rollback race).
+  WitnessResponse AddCheckpoint(std::string_view request_body);
+
   // The last witnessed size and root (size 0 and no root before the first).
   uint64_t size() const;
   std::optional<Hash> root() const;
@@ -380,6 +496,10 @@ class Witness {
  private:
   struct Impl;
   explicit Witness(std::unique_ptr<Impl> impl);
+  // REQUIRES impl_->mu held. With old_size, the add-checkpoint check; sets
+  // *http_status when given.
+  Result<std::string> ObserveLocked(std::string_view note, std::span<const Hash> proof,
+                                    const uint64_t* old_size, int* http_status);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -422,7 +542,42 @@ struct VerifyReport {
   uint64_t cosignatures_unchecked = 0;           // from a witness whose key was not given
   std::optional<uint64_t> first_bad_entry;       // seq
   std::optional<uint64_t> first_bad_checkpoint;  // size
+  std::optional<uint64_t> last_good_checkpoint;  // the largest size that verified
   std::vector<std::string> problems;             // at most 100, then "... more"
+};
+
+// A log epoch that follows a damaged one (docs/ledger.md, "Damage and
+// epochs"). Epoch 0 is the original log and has no record; epoch k >= 1
+// started because epoch k-1 failed its checks at an Open, whose rows were
+// moved unchanged to the archive tables. Epoch k's first entry
+// (kActionLedgerEpoch) commits to what was found.
+struct EpochRecord {
+  uint64_t epoch = 0;
+  int64_t started_at_ms = 0;
+  uint64_t archived_entries = 0;            // rows of epoch - 1 in the archive
+  std::optional<uint64_t> first_bad_entry;  // of epoch - 1
+  std::string damage;                       // the first problem (numbers, no data)
+  int64_t acknowledged_at_ms = 0;           // 0 = nobody has accepted the damage yet
+  std::string acknowledged_by;              // account id or "cli"
+  std::string acknowledgement;              // the reason given
+};
+
+// The checkpoint origin of an epoch: `origin` for epoch 0, else
+// "<origin>/epoch/<k>" (a witness following the old origin refuses the new
+// one until its operator decides to follow it).
+std::string EpochOrigin(std::string_view origin, uint64_t epoch);
+
+struct LedgerOpenOptions {
+  // What Open does when the stored log fails Sync. false: DataLoss (Open
+  // refuses). true: degraded mode: the failing epoch's rows are moved to the
+  // archive tables in one transaction and a new epoch starts with a
+  // kActionLedgerEpoch entry that commits to the damage (sizes, first bad
+  // entry, roots, hashes of what was found); the damage stays reported
+  // (Epochs) until and after a privacy officer acknowledges it.
+  bool new_epoch_on_damage = false;
+  // The log key, to name the last good checkpoint in that entry (without it
+  // no checkpoint counts as good).
+  std::optional<VerifierKey> log_key;
 };
 
 // The ledger in tables of the shared database file (metadata.db): entries,
@@ -439,7 +594,8 @@ class SqliteLedger {
   // DataLoss when the stored log fails Sync's checks, so that a server does
   // not start on a tampered log (VerifyDatabase then reports everything).
   static Result<std::unique_ptr<SqliteLedger>> Open(const std::filesystem::path& db_file,
-                                                    const store::SqliteOptions& options = {});
+                                                    const store::SqliteOptions& options = {},
+                                                    const LedgerOpenOptions& open = {});
   ~SqliteLedger();
   SqliteLedger(const SqliteLedger&) = delete;
   SqliteLedger& operator=(const SqliteLedger&) = delete;
@@ -522,9 +678,88 @@ class SqliteLedger {
                                              std::span<const VerifierKey> witnesses = {},
                                              const store::SqliteOptions& options = {});
 
+  // The current epoch (0 until damage was found at an Open).
+  uint64_t Epoch() const;
+  // A patient's history in an archived epoch (epoch < Epoch()), as
+  // EntriesForPatientRef. Rows that fail their own checks (leaf hash,
+  // canonical form, index column) are left out: they are the damage, which
+  // the epoch record and the verification report.
+  Result<std::vector<LedgerRecord>> ArchivedEntriesForPatientRef(uint64_t epoch,
+                                                                 std::string_view patient_ref,
+                                                                 std::optional<uint64_t> after_seq,
+                                                                 size_t limit);
+  // Every epoch record, oldest first (empty when the log was never damaged).
+  Result<std::vector<EpochRecord>> Epochs();
+  // The same from a database file, read-only (what `medvault ledger verify`
+  // prints).
+  static Result<std::vector<EpochRecord>> EpochsInDatabase(
+      const std::filesystem::path& db_file, const store::SqliteOptions& options = {});
+  // A privacy officer accepts the damage that started `epoch`: records the
+  // actor, time and reason in the epoch record and appends a
+  // kActionLedgerDamageAcknowledged entry (holding the reason's SHA-256, not
+  // the text) in the same transaction. InvalidArgument for a reason that is
+  // not 10..500 bytes of UTF-8 without control characters; NotFound for an
+  // unknown epoch; FailedPrecondition when already acknowledged.
+  Status AcknowledgeDamage(uint64_t epoch, std::string_view actor, std::string_view reason,
+                           std::string_view request_id = "");
+  // The same checks as VerifyDatabase on the archived epochs of a database
+  // file: (epoch, report) in epoch order; empty when there are none.
+  static Result<std::vector<std::pair<uint64_t, VerifyReport>>> VerifyArchivedEpochs(
+      const std::filesystem::path& db_file, const VerifierKey& log_key,
+      std::span<const VerifierKey> witnesses = {}, const store::SqliteOptions& options = {});
+
  private:
   struct Impl;
   explicit SqliteLedger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ===========================================================================
+// Automatic checkpoints
+
+struct AutoCheckpointOptions {
+  // Sign when entries are past the newest checkpoint and it is at least this
+  // old (0 = no time trigger).
+  std::chrono::milliseconds interval{10'000};
+  // Sign as soon as this many entries are past the newest checkpoint (0 = no
+  // count trigger).
+  uint64_t every_entries = 1000;
+  // How often the scheduler looks at the log (Sync: one indexed query).
+  std::chrono::milliseconds poll{200};
+  // Called on the scheduler's thread after each checkpoint it signed (the
+  // witness push). Not called for checkpoints signed elsewhere.
+  std::function<void(const CheckpointRecord&)> on_checkpoint;
+  // Called on the scheduler's thread every `periodic_interval` (the app logs
+  // unacknowledged ledger damage with it).
+  std::function<void()> periodic;
+  std::chrono::milliseconds periodic_interval{60'000};
+};
+
+// Signs checkpoints of a ledger in the background, so that the unsigned tail
+// (entries past the newest signed checkpoint, which could be rewritten
+// without a signature noticing) stays at most `every_entries` long and
+// `interval` old, and signs a last one at Stop(). The checkpoints are stored
+// in the ledger's table, so Open's Sync checks the stored log against the
+// newest one at the next start. Errors are logged (never the keys) and
+// retried at the next poll. The ledger and signer must outlive the scheduler.
+class CheckpointScheduler {
+ public:
+  CheckpointScheduler(SqliteLedger* ledger, const Signer* signer, std::string origin,
+                      AutoCheckpointOptions options);
+  // Stop().
+  ~CheckpointScheduler();
+  CheckpointScheduler(const CheckpointScheduler&) = delete;
+  CheckpointScheduler& operator=(const CheckpointScheduler&) = delete;
+
+  // Stops the thread and signs the tail, if any (the shutdown checkpoint).
+  // Idempotent; returns the last signing error, OK when there was nothing to
+  // sign.
+  Status Stop();
+  // Checkpoints signed by this scheduler so far.
+  uint64_t signed_count() const;
+
+ private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

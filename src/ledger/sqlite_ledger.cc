@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <limits>
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "crypto/crypto.h"
 #include "ledger/internal.h"
 #include "ledger/ledger.h"
 #include "store/sqlite_util.h"
@@ -77,6 +79,45 @@ CREATE TABLE cosignatures (
   PRIMARY KEY (size, witness)
 ) STRICT, WITHOUT ROWID;
 )sql"},
+    // Damage and epochs (docs/ledger.md): the rows of a damaged epoch are
+    // moved here unchanged, and the epoch that follows is recorded.
+    {2, R"sql(
+CREATE TABLE ledger_epochs (
+  epoch              INTEGER PRIMARY KEY NOT NULL CHECK (epoch >= 1),
+  started_at_ms      INTEGER NOT NULL,
+  archived_entries   INTEGER NOT NULL,
+  first_bad_entry    INTEGER,
+  damage             TEXT NOT NULL,
+  acknowledged_at_ms INTEGER,
+  acknowledged_by    TEXT,
+  acknowledgement    TEXT
+) STRICT;
+CREATE TABLE ledger_archive_entries (
+  epoch       INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  entry       BLOB NOT NULL,
+  leaf_hash   BLOB NOT NULL,
+  patient_ref TEXT,
+  time_ms     INTEGER NOT NULL,
+  PRIMARY KEY (epoch, seq)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE ledger_archive_checkpoints (
+  epoch         INTEGER NOT NULL,
+  size          INTEGER NOT NULL,
+  root          BLOB NOT NULL,
+  note          TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (epoch, size)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE ledger_archive_cosignatures (
+  epoch          INTEGER NOT NULL,
+  size           INTEGER NOT NULL,
+  witness        TEXT NOT NULL,
+  line           TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (epoch, size, witness)
+) STRICT, WITHOUT ROWID;
+)sql"},
 };
 
 // ---------------------------------------------------------------------------
@@ -115,6 +156,51 @@ constexpr std::string_view kSqlAllCosignatures =
     "SELECT size, witness, line, received_at_ms FROM cosignatures ORDER BY size, witness";
 constexpr std::string_view kSqlHasLedger =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entries'";
+constexpr std::string_view kSqlHasEpochs =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'ledger_epochs'";
+constexpr std::string_view kSqlCurrentEpoch = "SELECT COALESCE(MAX(epoch), 0) FROM ledger_epochs";
+constexpr std::string_view kSqlEpochs =
+    "SELECT epoch, started_at_ms, archived_entries, first_bad_entry, damage, acknowledged_at_ms, "
+    "acknowledged_by, acknowledgement FROM ledger_epochs ORDER BY epoch";
+constexpr std::string_view kSqlArchivedEpochs =
+    "SELECT DISTINCT epoch FROM ledger_archive_entries ORDER BY epoch";
+constexpr std::string_view kSqlAcknowledge =
+    "UPDATE ledger_epochs SET acknowledged_at_ms = ?2, acknowledged_by = ?3, acknowledgement = ?4 "
+    "WHERE epoch = ?1 AND acknowledged_at_ms IS NULL";
+constexpr std::string_view kSqlInsertEpoch =
+    "INSERT INTO ledger_epochs(epoch, started_at_ms, archived_entries, first_bad_entry, damage) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr std::string_view kSqlArchivedEntriesForRef =
+    "SELECT seq, entry, leaf_hash FROM ledger_archive_entries WHERE epoch = ?4 AND "
+    "patient_ref = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+constexpr std::string_view kSqlStoredEntryAt =
+    "SELECT entry, leaf_hash FROM ledger_entries WHERE seq = ?1";
+
+// The queries the verification reads: the current epoch's tables, or one
+// archived epoch's rows (the epoch is an integer formatted by us).
+struct VerifySql {
+  std::string entries{kSqlAllEntries};
+  std::string checkpoints{kSqlAllCheckpoints};
+  std::string cosignatures{kSqlAllCosignatures};
+
+  static VerifySql Archived(uint64_t epoch) {
+    const std::string e = std::to_string(epoch);
+    VerifySql q;
+    q.entries =
+        "SELECT seq, entry, leaf_hash, patient_ref FROM ledger_archive_entries "
+        "WHERE epoch = " +
+        e + " ORDER BY seq";
+    q.checkpoints =
+        "SELECT size, root, note, created_at_ms FROM ledger_archive_checkpoints "
+        "WHERE epoch = " +
+        e + " ORDER BY size";
+    q.cosignatures =
+        "SELECT size, witness, line, received_at_ms FROM ledger_archive_cosignatures "
+        "WHERE epoch = " +
+        e + " ORDER BY size, witness";
+    return q;
+  }
+};
 
 std::string U(uint64_t v) { return std::to_string(v); }
 
@@ -268,8 +354,9 @@ struct LoadedView {
 };
 
 // The verification behind VerifyAll and VerifyDatabase.
-Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
-                              std::span<const VerifierKey> witnesses, const LoadedView& loaded) {
+Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
+                              std::span<const VerifierKey> witnesses, const LoadedView& loaded,
+                              const VerifySql& sql = {}) {
   VerifyReport report;
   MerkleTree tree;
   {
@@ -280,7 +367,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
     // Entries.
     std::optional<uint64_t> gap;  // first missing seq
     {
-      MV_STMT(s, conn, kSqlAllEntries);
+      MV_STMT(s, conn, sql.entries);
       uint64_t expected = 0;
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entries"));
@@ -344,7 +431,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
     // Checkpoints.
     std::map<uint64_t, std::string> bodies;  // size -> verified checkpoint body
     {
-      MV_STMT(s, conn, kSqlAllCheckpoints);
+      MV_STMT(s, conn, sql.checkpoints);
       std::optional<uint64_t> last_good;
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read checkpoints"));
@@ -374,7 +461,10 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
           }
           found.push_back(std::move(msg));
         }
-        auto signed_cp = VerifyCheckpoint(cp.note, log_key);
+        auto signed_cp =
+            log_key != nullptr
+                ? VerifyCheckpoint(cp.note, *log_key)
+                : Result<Checkpoint>(Status::FailedPrecondition("no log key to verify with"));
         if (!signed_cp.ok()) {
           found.push_back(where + signed_cp.status().message());
         } else if (signed_cp->size != cp.size || signed_cp->root != cp.root ||
@@ -386,6 +476,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
         if (found.empty()) {
           ++report.checkpoints_verified;
           last_good = cp.size;
+          report.last_good_checkpoint = cp.size;
         } else {
           for (std::string& f : found) {
             problems.Add(std::move(f));
@@ -399,7 +490,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
 
     // Cosignatures.
     {
-      MV_STMT(s, conn, kSqlAllCosignatures);
+      MV_STMT(s, conn, sql.cosignatures);
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read cosignatures"));
         if (!row) {
@@ -434,6 +525,8 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey& log_key,
   }
   return report;
 }
+
+Result<std::vector<EpochRecord>> ReadEpochRows(Connection& conn);
 
 }  // namespace
 
@@ -544,6 +637,110 @@ struct SqliteLedger::Impl {
     return Status::Ok();
   }
 
+  // ---- epochs
+
+  Status LoadEpoch() {
+    store::ReaderPool::Lease r(*readers);
+    MV_STMT(s, r.conn(), kSqlCurrentEpoch);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read the ledger epoch"));
+    epoch = row ? static_cast<uint64_t>(s.ColInt(0)) : 0;
+    return Status::Ok();
+  }
+
+  // Moves the current epoch's rows to the archive and starts the next epoch
+  // with an entry that commits to what `damage` and the verification found.
+  Status StartNewEpoch(const Status& damage, const std::optional<VerifierKey>& log_key) {
+    VerifyReport report;
+    {
+      store::ReaderPool::Lease r(*readers);
+      MV_ASSIGN_OR_RETURN(report,
+                          VerifyOn(r.conn(), log_key ? &*log_key : nullptr, {}, LoadedView{}));
+    }
+    const uint64_t old_epoch = epoch.load();
+    const uint64_t new_epoch = old_epoch + 1;
+    const int64_t now = NowUnixMillis();
+    std::lock_guard<std::mutex> lock(write_mu);
+    WriteTxn txn(*writer);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    MV_ASSIGN_OR_RETURN(const uint64_t stored, NextSeq(*writer));
+
+    Entry e;
+    e.time_ms = now;
+    e.actor = "system";
+    e.action = std::string(kActionLedgerEpoch);
+    e.effect = std::string(kEffectDone);
+    e.reasons = {"ledger-damaged"};
+    e.resource = {"ledger", ""};
+    e.details["epoch"] = U(new_epoch);
+    e.details["previous_epoch"] = U(old_epoch);
+    e.details["previous_stored_entries"] = U(stored);
+    e.details["previous_verified_entries"] = U(report.entries);
+    e.details["previous_root"] = ToHex(HashView(report.root));
+    std::string first_problem = report.problems.empty() ? damage.message() : report.problems[0];
+    if (first_problem.size() > 512) {
+      first_problem.resize(512);
+    }
+    e.details["damage"] = first_problem;
+    std::optional<uint64_t> first_bad = report.first_bad_entry;
+    if (first_bad.has_value()) {
+      e.details["first_bad_entry"] = U(*first_bad);
+      MV_STMT(s, *writer, kSqlStoredEntryAt);
+      s.Int(1, static_cast<int64_t>(*first_bad));
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("read the damaged entry"));
+      if (row) {
+        const Bytes found = s.ColBlob(0);
+        e.details["found_entry_sha256"] = ToHex(crypto::Sha256(found));
+        e.details["found_leaf_hash"] = ToHex(s.ColBlob(1));
+        e.details["found_entry_leaf"] = ToHex(HashView(LeafHash(found)));
+      }
+    }
+    if (report.first_bad_checkpoint.has_value()) {
+      e.details["first_bad_checkpoint"] = U(*report.first_bad_checkpoint);
+    }
+    if (report.last_good_checkpoint.has_value()) {
+      e.details["last_good_checkpoint"] = U(*report.last_good_checkpoint);
+      MV_STMT(s, *writer, kSqlCheckpointAt);
+      s.Int(1, static_cast<int64_t>(*report.last_good_checkpoint));
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("read the last good checkpoint"));
+      if (row) {
+        e.details["last_good_checkpoint_root"] = ToHex(s.ColBlob(1));
+      }
+    }
+    MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(std::span<const Entry>(&e, 1)));
+
+    const std::string n = U(old_epoch);
+    const std::string archive =
+        "INSERT INTO ledger_archive_entries SELECT " + n +
+        ", seq, entry, leaf_hash, patient_ref, time_ms FROM ledger_entries;"
+        "INSERT INTO ledger_archive_checkpoints SELECT " +
+        n +
+        ", size, root, note, created_at_ms FROM checkpoints;"
+        "INSERT INTO ledger_archive_cosignatures SELECT " +
+        n +
+        ", size, witness, line, received_at_ms FROM cosignatures;"
+        "DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM ledger_entries;";
+    MV_RETURN_IF_ERROR(writer->ExecScript(archive.c_str(), "archive the damaged ledger epoch"));
+    {
+      MV_STMT(s, *writer, kSqlInsertEpoch);
+      s.Int(1, static_cast<int64_t>(new_epoch)).Int(2, now).Int(3, static_cast<int64_t>(stored));
+      if (first_bad.has_value()) {
+        s.Int(4, static_cast<int64_t>(*first_bad));
+      } else {
+        s.Null(4);
+      }
+      s.Text(5, first_problem);
+      MV_RETURN_IF_ERROR(s.Exec("record the ledger epoch"));
+    }
+    MV_RETURN_IF_ERROR(InsertRows(*writer, 0, rows));
+    MV_RETURN_IF_ERROR(txn.Commit());
+    {
+      std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
+      tree = MerkleTree();
+    }
+    epoch = new_epoch;
+    return Status::Ok();
+  }
+
   // ---- group commit
 
   Status Append(std::vector<Row> rows) {
@@ -646,6 +843,8 @@ struct SqliteLedger::Impl {
 
   std::unique_ptr<store::ReaderPool> readers;
 
+  std::atomic<uint64_t> epoch{0};  // the current epoch
+
   std::mutex sync_mu;         // one Sync at a time
   std::mutex fresh_mu;        // FreshCheckpoint: one signer at a time
   int64_t last_fresh_ms = 0;  // guarded by fresh_mu
@@ -657,7 +856,8 @@ SqliteLedger::SqliteLedger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 SqliteLedger::~SqliteLedger() = default;
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::path& db_file,
-                                                         const store::SqliteOptions& options) {
+                                                         const store::SqliteOptions& options,
+                                                         const LedgerOpenOptions& open) {
   MV_RETURN_IF_ERROR(store::CreatePrivateDatabaseFile(db_file));
   auto impl = std::make_unique<Impl>();
   impl->file = db_file;
@@ -665,8 +865,190 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::
   MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
   MV_ASSIGN_OR_RETURN(impl->readers, store::ReaderPool::Open(db_file, options, kReadConnections));
-  MV_RETURN_IF_ERROR(impl->Sync());
+  MV_RETURN_IF_ERROR(impl->LoadEpoch());
+  Status synced = impl->Sync();
+  if (!synced.ok() && synced.code() == StatusCode::kDataLoss && open.new_epoch_on_damage) {
+    // Degraded mode: never hidden (the new epoch's first entry and the epoch
+    // record say what was found), never silent (the caller reports Epochs()).
+    MV_RETURN_IF_ERROR(impl->StartNewEpoch(synced, open.log_key));
+    synced = impl->Sync();
+  }
+  MV_RETURN_IF_ERROR(synced);
   return std::unique_ptr<SqliteLedger>(new SqliteLedger(std::move(impl)));
+}
+
+std::string EpochOrigin(std::string_view origin, uint64_t epoch) {
+  return epoch == 0 ? std::string(origin) : std::string(origin) + "/epoch/" + U(epoch);
+}
+
+uint64_t SqliteLedger::Epoch() const { return impl_->epoch.load(); }
+
+Result<std::vector<LedgerRecord>> SqliteLedger::ArchivedEntriesForPatientRef(
+    uint64_t epoch, std::string_view patient_ref, std::optional<uint64_t> after_seq, size_t limit) {
+  if (!IsValidPatientRef(patient_ref)) {
+    return Status::InvalidArgument("patient reference must be 32 lower-case hex characters");
+  }
+  if (epoch >= Epoch()) {
+    return Status::InvalidArgument("epoch " + U(epoch) + " is not an archived epoch");
+  }
+  std::vector<LedgerRecord> out;
+  if (limit == 0) {
+    return out;
+  }
+  int64_t after = -1;
+  if (after_seq.has_value()) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
+    after = static_cast<int64_t>(*after_seq);
+  }
+  const int64_t capped = limit > 100000 ? 100000 : static_cast<int64_t>(limit);
+  store::ReaderPool::Lease r(*impl_->readers);
+  MV_STMT(s, r.conn(), kSqlArchivedEntriesForRef);
+  s.Text(1, patient_ref).Int(2, after).Int(3, capped).Int(4, static_cast<int64_t>(epoch));
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read a patient's archived ledger entries"));
+    if (!row) {
+      return out;
+    }
+    auto rec = ReadRecord(static_cast<uint64_t>(s.ColInt(0)), s.ColBlob(1), s.ColBlob(2));
+    if (rec.ok() && rec->entry.patient_ref == patient_ref) {
+      out.push_back(std::move(rec).value());
+    }
+  }
+}
+
+Result<std::vector<EpochRecord>> SqliteLedger::Epochs() {
+  store::ReaderPool::Lease r(*impl_->readers);
+  return ReadEpochRows(r.conn());
+}
+
+Result<std::vector<EpochRecord>> SqliteLedger::EpochsInDatabase(
+    const std::filesystem::path& db_file, const store::SqliteOptions& options) {
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                      Connection::Open(db_file, /*read_only=*/true, options));
+  {
+    MV_STMT(s, *conn, kSqlHasEpochs);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("look for the ledger epochs"));
+    if (!row || s.ColInt(0) == 0) {
+      return std::vector<EpochRecord>();
+    }
+  }
+  return ReadEpochRows(*conn);
+}
+
+namespace {
+
+Result<std::vector<EpochRecord>> ReadEpochRows(Connection& conn) {
+  MV_STMT(s, conn, kSqlEpochs);
+  std::vector<EpochRecord> out;
+  while (true) {
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger epochs"));
+    if (!row) {
+      return out;
+    }
+    EpochRecord e;
+    e.epoch = static_cast<uint64_t>(s.ColInt(0));
+    e.started_at_ms = s.ColInt(1);
+    e.archived_entries = static_cast<uint64_t>(s.ColInt(2));
+    if (!s.IsNull(3)) {
+      e.first_bad_entry = static_cast<uint64_t>(s.ColInt(3));
+    }
+    e.damage = s.ColText(4);
+    if (!s.IsNull(5)) {
+      e.acknowledged_at_ms = s.ColInt(5);
+      e.acknowledged_by = s.ColText(6);
+      e.acknowledgement = s.ColText(7);
+    }
+    out.push_back(std::move(e));
+  }
+}
+
+}  // namespace
+
+Status SqliteLedger::AcknowledgeDamage(uint64_t epoch, std::string_view actor,
+                                       std::string_view reason, std::string_view request_id) {
+  if (reason.size() < 10 || reason.size() > 500 || !IsValidUtf8(reason)) {
+    return Status::InvalidArgument("the reason must be 10..500 bytes of UTF-8");
+  }
+  for (unsigned char c : reason) {
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("the reason must not contain control characters");
+    }
+  }
+  MV_RETURN_IF_ERROR(store::CheckInt64(epoch, "epoch"));
+  Entry e;
+  e.time_ms = NowUnixMillis();
+  e.request_id = std::string(request_id);
+  e.actor = std::string(actor);
+  e.action = std::string(kActionLedgerDamageAcknowledged);
+  e.effect = std::string(kEffectDone);
+  e.resource = {"ledger", ""};
+  e.details["epoch"] = U(epoch);
+  // The reason is free text: the entry commits to it by hash, the text stays
+  // in the epoch record (the ledger holds no prose that could name anyone).
+  e.details["reason_sha256"] = ToHex(crypto::Sha256(AsBytes(reason)));
+  MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(std::span<const Entry>(&e, 1)));
+  {
+    std::lock_guard<std::mutex> lock(impl_->write_mu);
+    WriteTxn txn(*impl_->writer);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *impl_->writer, kSqlAcknowledge);
+      s.Int(1, static_cast<int64_t>(epoch)).Int(2, e.time_ms).Text(3, actor).Text(4, reason);
+      MV_RETURN_IF_ERROR(s.Exec("acknowledge ledger damage"));
+    }
+    if (sqlite3_changes(impl_->writer->db()) != 1) {
+      bool known = false;
+      {
+        MV_STMT(s, *impl_->writer, kSqlEpochs);
+        while (true) {
+          MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger epochs"));
+          if (!row) {
+            break;
+          }
+          known = known || static_cast<uint64_t>(s.ColInt(0)) == epoch;
+        }
+      }
+      return known ? Status::FailedPrecondition("the damage of epoch " + U(epoch) +
+                                                " was acknowledged already")
+                   : Status::NotFound("no ledger epoch " + U(epoch));
+    }
+    MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*impl_->writer));
+    MV_RETURN_IF_ERROR(InsertRows(*impl_->writer, first, rows));
+    MV_RETURN_IF_ERROR(txn.Commit());
+  }
+  return impl_->Sync();
+}
+
+Result<std::vector<std::pair<uint64_t, VerifyReport>>> SqliteLedger::VerifyArchivedEpochs(
+    const std::filesystem::path& db_file, const VerifierKey& log_key,
+    std::span<const VerifierKey> witnesses, const store::SqliteOptions& options) {
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                      Connection::Open(db_file, /*read_only=*/true, options));
+  std::vector<std::pair<uint64_t, VerifyReport>> out;
+  {
+    MV_STMT(s, *conn, kSqlHasEpochs);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("look for the ledger epochs"));
+    if (!row || s.ColInt(0) == 0) {
+      return out;
+    }
+  }
+  std::vector<uint64_t> epochs;
+  {
+    MV_STMT(s, *conn, kSqlArchivedEpochs);
+    while (true) {
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("read archived epochs"));
+      if (!row) {
+        break;
+      }
+      epochs.push_back(static_cast<uint64_t>(s.ColInt(0)));
+    }
+  }
+  for (uint64_t epoch : epochs) {
+    MV_ASSIGN_OR_RETURN(VerifyReport rep, VerifyOn(*conn, &log_key, witnesses, LoadedView{},
+                                                   VerifySql::Archived(epoch)));
+    out.emplace_back(epoch, std::move(rep));
+  }
+  return out;
 }
 
 Status SqliteLedger::CreateSchema(store::Connection& conn) {
@@ -914,7 +1296,7 @@ Result<VerifyReport> SqliteLedger::VerifyAll(const VerifierKey& log_key,
     return *impl_->tree.LeafHashAt(i);
   };
   store::ReaderPool::Lease r(*impl_->readers);
-  return VerifyOn(r.conn(), log_key, witnesses, loaded);
+  return VerifyOn(r.conn(), &log_key, witnesses, loaded);
 }
 
 Result<VerifyReport> SqliteLedger::VerifyDatabase(const std::filesystem::path& db_file,
@@ -930,7 +1312,7 @@ Result<VerifyReport> SqliteLedger::VerifyDatabase(const std::filesystem::path& d
       return Status::NotFound("the database has no ledger");
     }
   }
-  return VerifyOn(*conn, log_key, witnesses, LoadedView{});
+  return VerifyOn(*conn, &log_key, witnesses, LoadedView{});
 }
 
 }  // namespace medvault::ledger

@@ -160,38 +160,125 @@ Result<std::unique_ptr<Witness>> Witness::Open(const std::filesystem::path& stat
 
 Result<std::string> Witness::Observe(std::string_view signed_checkpoint_note,
                                      std::span<const Hash> consistency_proof) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return ObserveLocked(signed_checkpoint_note, consistency_proof, nullptr, nullptr);
+}
+
+// The add-checkpoint request body: "old N\n", up to 63 proof lines, an empty
+// line, then the signed checkpoint note.
+WitnessResponse Witness::AddCheckpoint(std::string_view body) {
+  auto answer = [](int code, std::string text) {
+    WitnessResponse r;
+    r.http_status = code;
+    r.body = std::move(text);
+    if (!r.body.empty() && r.body.back() != '\n') {
+      r.body += '\n';
+    }
+    return r;
+  };
+  const size_t nl = body.find('\n');
+  if (nl == std::string_view::npos || body.substr(0, 4) != "old ") {
+    return answer(400, "the request must start with an old size line");
+  }
+  const std::string_view old_text = body.substr(4, nl - 4);
+  uint64_t old_size = 0;
+  if (old_text.empty() || old_text.size() > 19 || (old_text.size() > 1 && old_text[0] == '0')) {
+    return answer(400, "malformed old size");
+  }
+  for (char c : old_text) {
+    if (c < '0' || c > '9') {
+      return answer(400, "malformed old size");
+    }
+    old_size = old_size * 10 + static_cast<uint64_t>(c - '0');
+  }
+  const size_t blank = body.find("\n\n", nl);
+  std::string_view proof_text;
+  std::string_view note;
+  if (blank == nl) {  // no proof lines: "old N\n\n<note>"
+    note = body.substr(nl + 2);
+  } else if (blank == std::string_view::npos) {
+    return answer(400, "no empty line before the checkpoint");
+  } else {
+    proof_text = body.substr(nl + 1, blank + 1 - (nl + 1));
+    note = body.substr(blank + 2);
+  }
+  auto proof = ParseProof(proof_text);
+  if (!proof.ok() || proof->size() > 63) {
+    return answer(400, "malformed consistency proof");
+  }
+  int code = 200;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto line = ObserveLocked(note, *proof, &old_size, &code);
+  if (!line.ok()) {
+    WitnessResponse r = answer(code, line.status().message());
+    if (code == 409 && line.status().code() == StatusCode::kAlreadyExists) {
+      r.body = line.status().message() + "\n";  // the witnessed size
+      r.content_type = "text/x.tlog.size";
+    }
+    return r;
+  }
+  return answer(200, *line);
+}
+
+Result<std::string> Witness::ObserveLocked(std::string_view signed_checkpoint_note,
+                                           std::span<const Hash> consistency_proof,
+                                           const uint64_t* old_size, int* http_status) {
   Impl& w = *impl_;
-  std::lock_guard<std::mutex> lock(w.mu);
-  MV_ASSIGN_OR_RETURN(ledger::Checkpoint cp, VerifyCheckpoint(signed_checkpoint_note, w.log_key));
+  int ignored = 0;
+  int& code = http_status != nullptr ? *http_status : ignored;
+  auto cp_or = VerifyCheckpoint(signed_checkpoint_note, w.log_key);
+  if (!cp_or.ok()) {
+    code = cp_or.status().code() == StatusCode::kInvalidArgument ? 400 : 403;
+    return cp_or.status();
+  }
+  const ledger::Checkpoint& cp = *cp_or;
   if (cp.origin != w.origin) {
+    code = 404;
     return Status::FailedPrecondition("checkpoint is for origin " + cp.origin +
                                       ", this witness follows " + w.origin);
   }
   if (cp.size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    code = 400;
     return Status::InvalidArgument("checkpoint size is out of range");
+  }
+  if (old_size != nullptr) {
+    if (*old_size > cp.size) {
+      code = 400;
+      return Status::InvalidArgument("old size " + U(*old_size) + " is beyond the checkpoint");
+    }
+    const uint64_t witnessed = w.state.has_value() ? w.state->size : 0;
+    if (*old_size != witnessed) {
+      code = 409;
+      return Status::AlreadyExists(U(witnessed));  // marker: the body is the witnessed size
+    }
   }
   int64_t timestamp = w.now();
   if (w.state.has_value()) {
     const State& last = *w.state;
     if (cp.size < last.size) {
+      code = 409;
       return Status::FailedPrecondition("size went backwards " + U(last.size) + " -> " +
                                         U(cp.size));
     }
     if (cp.size == last.size && cp.root != last.root) {
+      code = 409;
       return Status::DataLoss("fork: size " + U(cp.size) +
                               " root differs from the one witnessed at " +
                               FormatRfc3339Millis(last.time * 1000));
     }
     Status st = VerifyConsistency(last.size, cp.size, last.root, cp.root, consistency_proof);
     if (!st.ok()) {
+      code = 422;
       return Status::DataLoss("consistency proof from " + U(last.size) + " to " + U(cp.size) +
                               " does not verify: " + st.message());
     }
     timestamp = std::max(timestamp, last.time);  // never older than our last statement
   }
   if (timestamp < 0) {
+    code = 500;
     return Status::Internal("clock is before 1970");
   }
+  code = 500;  // until the state is persisted
   const std::string body = FormatCheckpointBody(cp);
   MV_ASSIGN_OR_RETURN(std::string line, Cosign(w.signer, body, static_cast<uint64_t>(timestamp)));
   State next{cp.size, cp.root, timestamp};
@@ -199,6 +286,7 @@ Result<std::string> Witness::Observe(std::string_view signed_checkpoint_note,
   // that justified it.
   MV_RETURN_IF_ERROR(internal::AtomicWriteFile(w.state_path, AsBytes(FormatState(w.origin, next))));
   w.state = next;
+  code = 200;
   return line;
 }
 
