@@ -173,9 +173,14 @@ TEST(ElasticPoolTest, NeverExceedsItsMaximum) {
   int running = 0;
   int peak = 0;
   int done = 0;
+  int shed = 0;
   for (int i = 0; i < 5; ++i) {
     pool.enqueue([&] {
       std::unique_lock<std::mutex> lock(mu);
+      if (ShedThisTask()) {
+        ++shed;  // beyond the bounded queue: the guard would only close it
+        return;
+      }
       peak = std::max(peak, ++running);
       cv.wait_for(lock, std::chrono::milliseconds(20));
       --running;
@@ -183,8 +188,49 @@ TEST(ElasticPoolTest, NeverExceedsItsMaximum) {
     });
   }
   pool.shutdown();
-  EXPECT_EQ(done, 5);
+  EXPECT_EQ(done + shed, 5);
   EXPECT_LE(peak, 2);
+}
+
+// Connections beyond the busy workers and a queue as long again are shed at
+// once (their descriptors closed by the guard), never held without bound.
+TEST(ElasticPoolTest, ShedsTasksBeyondItsBoundedQueue) {
+  ElasticPool pool(1, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  bool started = false;
+  int ran = 0;
+  int shed = 0;
+  auto task = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (ShedThisTask()) {
+      ++shed;
+      return;
+    }
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    ++ran;
+  };
+  pool.enqueue(task);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return started; }));
+  }
+  pool.enqueue(task);  // waits: the queue holds one
+  for (int i = 0; i < 3; ++i) {
+    pool.enqueue(task);  // shed at once, on this thread
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(shed, 3);
+    EXPECT_FALSE(ShedThisTask());
+    release = true;
+  }
+  cv.notify_all();
+  pool.shutdown();
+  EXPECT_EQ(ran, 2);
 }
 
 }  // namespace

@@ -256,9 +256,27 @@ ElasticPool::ElasticPool(size_t ready, size_t max) : max_(std::max(ready, max)) 
 
 ElasticPool::~ElasticPool() { shutdown(); }
 
+namespace {
+// Set while the accept thread runs a connection's task inline because the
+// queue is full: the guard then closes the socket at once (ShedThisTask).
+thread_local bool t_shed = false;
+}  // namespace
+
+bool ShedThisTask() { return t_shed; }
+
 void ElasticPool::enqueue(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (jobs_.size() >= max_ && !shutdown_) {
+      // Every worker busy and as many connections again waiting: shed this
+      // one now rather than hold its descriptor in an unbounded queue (the
+      // task only closes the socket; see process_and_close_socket).
+      lock.unlock();
+      t_shed = true;
+      fn();
+      t_shed = false;
+      return;
+    }
     jobs_.push_back(std::move(fn));
     if (idle_ < jobs_.size() && threads_.size() < max_ && !shutdown_) {
       threads_.emplace_back([this] { Work(); });
@@ -730,6 +748,13 @@ class GuardedServer final : public Base, public Listener {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     std::string key;
+    if (ShedThisTask()) {
+      if (hooks_.rejected) {
+        hooks_.rejected(503, "overloaded");
+      }
+      ::close(sock);
+      return false;
+    }
     if (getpeername(sock, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
       key = PeerKey(NumericAddress(ss, len, nullptr));
     }

@@ -114,7 +114,11 @@ class HeadScanner {
 };
 
 // A task queue that keeps `ready` workers and starts more, up to `max`,
-// while every worker is busy. Tasks beyond `max` wait in the queue.
+// while every worker is busy. At most `max` tasks wait in the queue; a task
+// beyond that runs at once on the caller's thread with ShedThisTask() true
+// (the connection guard then only closes its socket), so a flood of
+// connections cannot hold descriptors without bound.
+bool ShedThisTask();
 class ElasticPool final : public httplib::TaskQueue {
  public:
   ElasticPool(size_t ready, size_t max);
