@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -49,10 +50,12 @@ inline void WriteFileBytes(const std::filesystem::path& p, const std::string& da
   out << data;
 }
 
-// The bytes of `p`, read in a child process: for a SQLite database (or its
-// -wal, -shm) that this process has open, where opening and closing a
-// descriptor here would drop this process's locks on it (issue 13).
-inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
+// What `produce` returns, computed in a child process: for reading files
+// that may be SQLite databases (or their -wal, -shm) this process has open,
+// where opening and closing a descriptor here would drop this process's
+// POSIX locks on them (issue 13). `what` names the work in a failure.
+inline std::string InChildProcess(const std::function<std::string()>& produce,
+                                  const std::string& what) {
   int fds[2];
   if (::pipe(fds) != 0) {
     ADD_FAILURE() << "pipe failed";
@@ -61,7 +64,7 @@ inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    const std::string data = ReadFileBytes(p);
+    const std::string data = produce();
     size_t done = 0;
     while (done < data.size()) {
       const ssize_t n = ::write(fds[1], data.data() + done, data.size() - done);
@@ -83,55 +86,32 @@ inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
   int status = 0;
   if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
       WEXITSTATUS(status) != 0) {
-    ADD_FAILURE() << "reading " << p << " in a child failed";
+    ADD_FAILURE() << what << " in a child process failed";
   }
   return out;
 }
 
-// Every regular file under `root` whose bytes contain `needle`. The files are
-// read in a child process: the scanned directory may hold SQLite databases
-// that this process has open, and closing any descriptor of such a file here
-// would drop this process's locks on it (POSIX advisory locks; issue 13).
+// The bytes of `p`, read in a child process (see InChildProcess).
+inline std::string ReadFileBytesInChild(const std::filesystem::path& p) {
+  return InChildProcess([&p] { return ReadFileBytes(p); }, "reading " + p.string());
+}
+
+// Every regular file under `root` whose bytes contain `needle`, read in a
+// child process (the directory may hold databases this process has open).
 inline std::vector<std::string> FilesContaining(const std::filesystem::path& root,
                                                 const std::string& needle) {
-  int fds[2];
-  if (::pipe(fds) != 0) {
-    ADD_FAILURE() << "pipe failed";
-    return {};
-  }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string out;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
-      if (entry.is_regular_file() &&
-          ReadFileBytes(entry.path()).find(needle) != std::string::npos) {
-        out += entry.path().string() + "\n";
-      }
-    }
-    size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) {
-        _exit(1);
-      }
-      done += static_cast<size_t>(n);
-    }
-    _exit(0);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ADD_FAILURE() << "the scanning child failed";
-  }
+  const std::string text = InChildProcess(
+      [&] {
+        std::string out;
+        for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+          if (entry.is_regular_file() &&
+              ReadFileBytes(entry.path()).find(needle) != std::string::npos) {
+            out += entry.path().string() + "\n";
+          }
+        }
+        return out;
+      },
+      "scanning " + root.string());
   std::vector<std::string> hits;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {

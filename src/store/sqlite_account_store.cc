@@ -692,14 +692,7 @@ class SqliteAccountStore final : public AccountStore {
     std::lock_guard<std::mutex> lock(write_mu_);
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
-    {
-      MV_STMT(s, *writer_, kSqlAccountIdTaken);
-      s.Text(1, row.account_id);
-      MV_ASSIGN_OR_RETURN(bool found, s.Step("create recovery"));
-      if (!found) {
-        return Status::NotFound("account not found");
-      }
-    }
+    MV_RETURN_IF_ERROR(AccountExistsLocked(row.account_id, "create recovery"));
     {
       MV_STMT(s, *writer_, kSqlGetRecovery);
       s.Text(1, row.account_id);
@@ -774,6 +767,17 @@ class SqliteAccountStore final : public AccountStore {
     MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
     MV_RETURN_IF_ERROR(AuditLocked(audit));
     return txn.Commit();
+  }
+
+  // NotFound when the account does not exist. REQUIRES: write_mu_ held.
+  Status AccountExistsLocked(std::string_view account_id, std::string_view what) {
+    MV_STMT(s, *writer_, kSqlAccountIdTaken);
+    s.Text(1, account_id);
+    MV_ASSIGN_OR_RETURN(bool found, s.Step(what));
+    if (!found) {
+      return Status::NotFound("account not found");
+    }
+    return Status::Ok();
   }
 
   // REQUIRES: write_mu_ held and a transaction open.
@@ -896,14 +900,7 @@ class SqliteAccountStore final : public AccountStore {
     std::lock_guard<std::mutex> lock(write_mu_);
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
-    {
-      MV_STMT(s, *writer_, kSqlAccountIdTaken);
-      s.Text(1, session.account_id);
-      MV_ASSIGN_OR_RETURN(bool found, s.Step("create session"));
-      if (!found) {
-        return Status::NotFound("account not found");
-      }
-    }
+    MV_RETURN_IF_ERROR(AccountExistsLocked(session.account_id, "create session"));
     {
       MV_STMT(s, *writer_, kSqlInsertSession);
       s.Text(1, session.session_id)
