@@ -24,14 +24,25 @@ struct Env {
     patient = runtime->records->CreatePatient({"Bench", "Mark", "1960-01-01", "male", ""}, "bench")
                   ->patient_id;
   }
-  ~Env() { std::filesystem::remove_all(dir); }
+  // The runtime closes (signing its last checkpoint) before its files go.
+  ~Env() {
+    runtime.reset();
+    std::filesystem::remove_all(dir);
+  }
   std::string dir, data, patient;
   std::unique_ptr<app::Runtime> runtime;
 };
 
+// Made on first use and closed at the end of main, not among the static
+// destructors at exit: by then OpenSSL's own exit handler may have run, and
+// the runtime's final checkpoint hashes with it (a crash at exit otherwise).
+std::unique_ptr<Env> g_env;
+
 Env& GetEnv() {
-  static Env env;
-  return env;
+  if (!g_env) {
+    g_env = std::make_unique<Env>();
+  }
+  return *g_env;
 }
 
 record::SegmentWrite BpWrite(int i) {
@@ -90,4 +101,13 @@ BENCHMARK(BM_SegmentRead)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealT
 }  // namespace
 }  // namespace medvault
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  medvault::g_env.reset();
+  return 0;
+}
