@@ -178,26 +178,31 @@ constexpr std::string_view kSqlStoredEntryAt =
 
 // The queries the verification reads: the current epoch's tables, or one
 // archived epoch's rows (the epoch is an integer formatted by us).
+// The statements a verification reads (the current tables, or an archived
+// epoch's with the epoch bound as ?1). String literals: the connection's
+// statement cache keys on their address and contents, so they must outlive it.
+constexpr std::string_view kSqlArchivedEntries =
+    "SELECT seq, entry, leaf_hash, patient_ref FROM ledger_archive_entries "
+    "WHERE epoch = ?1 ORDER BY seq";
+constexpr std::string_view kSqlArchivedCheckpoints =
+    "SELECT size, root, note, created_at_ms FROM ledger_archive_checkpoints "
+    "WHERE epoch = ?1 ORDER BY size";
+constexpr std::string_view kSqlArchivedCosignatures =
+    "SELECT size, witness, line, received_at_ms FROM ledger_archive_cosignatures "
+    "WHERE epoch = ?1 ORDER BY size, witness";
+
 struct VerifySql {
-  std::string entries{kSqlAllEntries};
-  std::string checkpoints{kSqlAllCheckpoints};
-  std::string cosignatures{kSqlAllCosignatures};
+  std::string_view entries = kSqlAllEntries;
+  std::string_view checkpoints = kSqlAllCheckpoints;
+  std::string_view cosignatures = kSqlAllCosignatures;
+  std::optional<int64_t> epoch;  // archived: bound as ?1
 
   static VerifySql Archived(uint64_t epoch) {
-    const std::string e = std::to_string(epoch);
     VerifySql q;
-    q.entries =
-        "SELECT seq, entry, leaf_hash, patient_ref FROM ledger_archive_entries "
-        "WHERE epoch = " +
-        e + " ORDER BY seq";
-    q.checkpoints =
-        "SELECT size, root, note, created_at_ms FROM ledger_archive_checkpoints "
-        "WHERE epoch = " +
-        e + " ORDER BY size";
-    q.cosignatures =
-        "SELECT size, witness, line, received_at_ms FROM ledger_archive_cosignatures "
-        "WHERE epoch = " +
-        e + " ORDER BY size, witness";
+    q.entries = kSqlArchivedEntries;
+    q.checkpoints = kSqlArchivedCheckpoints;
+    q.cosignatures = kSqlArchivedCosignatures;
+    q.epoch = static_cast<int64_t>(epoch);
     return q;
   }
 };
@@ -368,6 +373,9 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
     std::optional<uint64_t> gap;  // first missing seq
     {
       MV_STMT(s, conn, sql.entries);
+      if (sql.epoch.has_value()) {
+        s.Int(1, *sql.epoch);
+      }
       uint64_t expected = 0;
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger entries"));
@@ -432,6 +440,9 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
     std::map<uint64_t, std::string> bodies;  // size -> verified checkpoint body
     {
       MV_STMT(s, conn, sql.checkpoints);
+      if (sql.epoch.has_value()) {
+        s.Int(1, *sql.epoch);
+      }
       std::optional<uint64_t> last_good;
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read checkpoints"));
@@ -491,6 +502,9 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
     // Cosignatures.
     {
       MV_STMT(s, conn, sql.cosignatures);
+      if (sql.epoch.has_value()) {
+        s.Int(1, *sql.epoch);
+      }
       while (true) {
         MV_ASSIGN_OR_RETURN(bool row, s.Step("read cosignatures"));
         if (!row) {
