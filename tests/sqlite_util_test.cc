@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "test_util.h"
@@ -51,6 +53,29 @@ int SharedLockHeldByUs(const fs::path& file) {
   }
   const int code = WEXITSTATUS(status);
   return code <= 1 ? code : -1;
+}
+
+// The statement cache owns its keys: SQL text that lived in a string since
+// freed is found again by content, never read from freed memory (ASan).
+TEST(ConnectionTest, StatementCacheKeepsItsOwnCopyOfTheSql) {
+  TempDir dir;
+  auto conn = Connection::Open(dir.path() / "t.db", /*read_only=*/false, SqliteOptions{});
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  sqlite3_stmt* first = nullptr;
+  {
+    auto text = std::make_unique<std::string>("SELECT 1 + ?1");
+    auto stmt = (*conn)->Prepare(*text);
+    ASSERT_TRUE(stmt.ok()) << stmt.status().ToString();
+    first = *stmt;
+    std::fill(text->begin(), text->end(), 'x');  // the caller's text changes, then dies
+  }
+  const std::string again = std::string("SELECT 1 + ") + "?1";
+  auto stmt = (*conn)->Prepare(again);
+  ASSERT_TRUE(stmt.ok());
+  EXPECT_EQ(*stmt, first);
+  auto other = (*conn)->Prepare("SELECT 2");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, first);
 }
 
 TEST(CreatePrivateDatabaseFileTest, KeepsTheLocksOfOpenConnections) {

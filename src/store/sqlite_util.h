@@ -190,8 +190,9 @@ class Connection {
 
   sqlite3* db() const { return db_; }
 
-  // Returns the cached statement for `sql` (a string literal: its address
-  // and contents are stable), preparing it on first use.
+  // Returns the cached statement for `sql`, preparing it on first use. The
+  // cache keeps its own copy of the text, so `sql` may be any string (a
+  // verification's SQL once lived in a freed std::string used as the key).
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
     if (auto it = cache_.find(sql); it != cache_.end()) {
       return it->second;
@@ -203,7 +204,7 @@ class Connection {
       // The SQL text is ours and carries no values, so errmsg is safe here.
       return Status::Internal(std::string("prepare statement: ") + sqlite3_errmsg(db_));
     }
-    cache_.emplace(sql, stmt);
+    cache_.emplace(std::string(sql), stmt);
     return stmt;
   }
 
@@ -245,7 +246,12 @@ class Connection {
   }
 
   sqlite3* db_;
-  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+  // Keyed by the SQL text it owns; looked up by string_view without a copy.
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> cache_;
 };
 
 // An IMMEDIATE transaction on the writer; rolls back unless committed.
