@@ -1145,6 +1145,21 @@ TEST_F(AccountServiceTest, TheAccountItselfCancelsItsRecovery) {
   EXPECT_TRUE(service_->RequestRecovery(id, "a", "", "now she did lose the phone").ok());
 }
 
+// The console (or any process) disabling an account withdraws its recovery:
+// the rule lives in the service and the store, not in one HTTP route.
+TEST_F(AccountServiceTest, DisablingWithdrawsARecoveryAndADisabledAccountGetsNone) {
+  const CreatedAccount alice = Create("alice");
+  const std::string id = alice.account.account_id;
+  ASSERT_TRUE(service_->RequestRecovery(id, "a", "", "a request before disabling").ok());
+  ASSERT_TRUE(ColdService()->SetDisabled(id, true).ok());
+  ASSERT_TRUE(service_->GetRecovery(id).ok());
+  EXPECT_FALSE(service_->GetRecovery(id)->has_value());
+  EXPECT_EQ(service_->RequestRecovery(id, "a", "", "a request while disabled").status().code(),
+            StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(service_->SetDisabled(id, false).ok());
+  EXPECT_TRUE(service_->RequestRecovery(id, "a", "", "a request after enabling").ok());
+}
+
 TEST_F(AccountServiceTest, OneAccountPerPatientRecord) {
   NewAccount a;
   a.username = "first";

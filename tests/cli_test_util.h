@@ -18,8 +18,9 @@ struct RunResult {
   std::string output;  // stdout and stderr
 };
 
-inline RunResult RunMedvault(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + std::string(MEDVAULT_BINARY) + " " + args + " 2>&1";
+// Runs a shell command; its output (stdout and stderr) and exit status.
+inline RunResult RunShell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   RunResult r{-1, ""};
   if (p == nullptr) {
@@ -33,6 +34,10 @@ inline RunResult RunMedvault(const std::string& args, const std::string& env = "
   const int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+inline RunResult RunMedvault(const std::string& args, const std::string& env = "") {
+  return RunShell(env + " " + std::string(MEDVAULT_BINARY) + " " + args);
 }
 
 // A free loopback port (bound, then released for the server to take).

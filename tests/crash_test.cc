@@ -102,21 +102,34 @@ std::vector<Ack> RunAndKill(const std::string& data, const std::string& id, uint
   return acks;
 }
 
+// Initialises `data` with one patient; its id, "" on failure.
+std::string InitWithPatient(const std::string& data, const std::string& given,
+                            const std::string& family) {
+  if (!app::InitDataDir(data, false).ok()) {
+    ADD_FAILURE() << "init failed";
+    return "";
+  }
+  app::Config config;
+  config.data_dir = data;
+  auto rt = app::OpenRuntime(config);
+  if (!rt.ok()) {
+    ADD_FAILURE() << rt.status().ToString();
+    return "";
+  }
+  auto p = (*rt)->records->CreatePatient({given, family, "1970-01-01", "unknown", ""}, "t");
+  if (!p.ok()) {
+    ADD_FAILURE() << p.status().ToString();
+    return "";
+  }
+  return p->patient_id;
+}
+
 TEST(CrashTest, AcknowledgedWritesSurviveSigkill) {
   ASSERT_TRUE(crypto::InitCrypto().ok());
   testing::TempDir dir;
   const std::string data = (dir.path() / "data").string();
-  ASSERT_TRUE(app::InitDataDir(data, false).ok());
-  std::string id;
-  {
-    app::Config config;
-    config.data_dir = data;
-    auto rt = app::OpenRuntime(config);
-    ASSERT_TRUE(rt.ok());
-    auto p = (*rt)->records->CreatePatient({"Crash", "Test", "1970-01-01", "unknown", ""}, "t");
-    ASSERT_TRUE(p.ok());
-    id = p->patient_id;
-  }
+  const std::string id = InitWithPatient(data, "Crash", "Test");
+  ASSERT_FALSE(id.empty());
   std::mt19937 rng(12345);
   std::map<std::pair<std::string, uint64_t>, uint64_t> acked;  // (path, version) -> seq
   uint64_t seq = 0;
@@ -179,17 +192,8 @@ TEST(CrashTest, CliCommandsBesideARunningWriterLoseNothing) {
   ASSERT_TRUE(crypto::InitCrypto().ok());
   testing::TempDir dir;
   const std::string data = (dir.path() / "data").string();
-  ASSERT_TRUE(app::InitDataDir(data, false).ok());
-  std::string id;
-  {
-    app::Config config;
-    config.data_dir = data;
-    auto rt = app::OpenRuntime(config);
-    ASSERT_TRUE(rt.ok());
-    auto p = (*rt)->records->CreatePatient({"Cli", "Beside", "1970-01-01", "unknown", ""}, "t");
-    ASSERT_TRUE(p.ok());
-    id = p->patient_id;
-  }
+  const std::string id = InitWithPatient(data, "Cli", "Beside");
+  ASSERT_FALSE(id.empty());
   std::map<std::pair<std::string, uint64_t>, uint64_t> acked;
   uint64_t seq = 0;
   for (int round = 0; round < 3; ++round) {

@@ -287,23 +287,6 @@ TEST(LedgerCliTest, ServerPushesCheckpointsToAListeningWitness) {
   }
 }
 
-// Runs a shell command; its output (stdout and stderr) and exit status.
-testing::RunResult Shell(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  testing::RunResult r{-1, ""};
-  if (p == nullptr) {
-    return r;
-  }
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.output.append(buf.data(), n);
-  }
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 std::vector<std::string> SplitFields(std::string line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
     line.pop_back();
@@ -336,16 +319,18 @@ TEST(LedgerCliTest, ScrubFindsARolledBackRecordAndAnUnloggedVersion) {
   ASSERT_EQ(clean.exit_code, 0) << clean.output;
   EXPECT_NE(clean.output.find("\"damage_count\": 0"), std::string::npos) << clean.output;
 
-  auto newest = Shell("sqlite3 " + db +
-                      " \"SELECT patient_id, path, version, object_key FROM segment_versions "
-                      "ORDER BY version DESC, patient_id, path LIMIT 1\"");
+  auto newest =
+      testing::RunShell("sqlite3 " + db +
+                        " \"SELECT patient_id, path, version, object_key FROM segment_versions "
+                        "ORDER BY version DESC, patient_id, path LIMIT 1\"");
   ASSERT_EQ(newest.exit_code, 0) << newest.output;
   const std::vector<std::string> row = SplitFields(newest.output);
   ASSERT_EQ(row.size(), 4u) << newest.output;
   const std::string where =
       "patient_id = '" + row[0] + "' AND path = '" + row[1] + "' AND version = " + row[2];
   ASSERT_EQ(
-      Shell("sqlite3 " + db + " \"DELETE FROM segment_versions WHERE " + where + "\"").exit_code,
+      testing::RunShell("sqlite3 " + db + " \"DELETE FROM segment_versions WHERE " + where + "\"")
+          .exit_code,
       0);
   ASSERT_TRUE(std::filesystem::remove(tmp.path() / "data" / "objects" / row[3]));
 
@@ -360,10 +345,11 @@ TEST(LedgerCliTest, ScrubFindsARolledBackRecordAndAnUnloggedVersion) {
 
   // A version inserted behind the record service's back: a copy of another
   // row as the next version of its path, with a copy of its object.
-  auto other = Shell("sqlite3 " + db +
-                     " \"SELECT patient_id, path, version, object_key FROM segment_versions "
-                     "WHERE NOT (" +
-                     where + ") ORDER BY patient_id, path, version DESC LIMIT 1\"");
+  auto other =
+      testing::RunShell("sqlite3 " + db +
+                        " \"SELECT patient_id, path, version, object_key FROM segment_versions "
+                        "WHERE NOT (" +
+                        where + ") ORDER BY patient_id, path, version DESC LIMIT 1\"");
   ASSERT_EQ(other.exit_code, 0) << other.output;
   const std::vector<std::string> src = SplitFields(other.output);
   ASSERT_EQ(src.size(), 4u) << other.output;
@@ -377,7 +363,7 @@ TEST(LedgerCliTest, ScrubFindsARolledBackRecordAndAnUnloggedVersion) {
       "', plaintext_size, stored_size, content_sha256, author, created_at_ms "
       "FROM segment_versions WHERE patient_id = '" +
       src[0] + "' AND path = '" + src[1] + "' AND version = " + src[2];
-  ASSERT_EQ(Shell("sqlite3 " + db + " \"" + insert + "\"").exit_code, 0);
+  ASSERT_EQ(testing::RunShell("sqlite3 " + db + " \"" + insert + "\"").exit_code, 0);
   auto unlogged = RunMedvault("scrub --data " + data);
   EXPECT_EQ(unlogged.exit_code, 1) << unlogged.output;
   EXPECT_NE(unlogged.output.find("\"kind\": \"unlogged-version\""), std::string::npos)

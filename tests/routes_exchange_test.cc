@@ -62,6 +62,16 @@ class RoutesExchangeTest : public ServerFixture {
   std::string ccda_;
 };
 
+// Entries of the kinds stored under health-status (problems, allergies,
+// medications) in an exported document.
+size_t HealthStatusEntries(const interop::ClinicalDocument& doc) {
+  return static_cast<size_t>(
+      std::count_if(doc.entries.begin(), doc.entries.end(), [](const interop::Entry& e) {
+        return e.kind == interop::EntryKind::kProblem || e.kind == interop::EntryKind::kAllergy ||
+               e.kind == interop::EntryKind::kMedication;
+      }));
+}
+
 TEST_F(RoutesExchangeTest, ATreatingDoctorImportsAndExportsADocument) {
   auto res = Post(Documents(), ccda_, "application/xml");
   ASSERT_TRUE(res);
@@ -201,14 +211,7 @@ TEST_F(RoutesExchangeTest, ExportsLeaveOutWhatTheReaderMayNotSee) {
   EXPECT_NE(res->get_header_value("X-Export-Withheld"), "0");
   auto partial = interop::ParseFhir(res->body);
   ASSERT_TRUE(partial.ok()) << partial.status().ToString();
-  size_t health_status_entries = 0;
-  for (const interop::Entry& e : partial->entries) {
-    health_status_entries +=
-        (e.kind == interop::EntryKind::kProblem || e.kind == interop::EntryKind::kAllergy ||
-         e.kind == interop::EntryKind::kMedication)
-            ? 1
-            : 0;
-  }
+  const size_t health_status_entries = HealthStatusEntries(*partial);
   EXPECT_EQ(health_status_entries, 0u);
   EXPECT_LT(partial->entries.size(), full->entries.size());
   EXPECT_GT(partial->entries.size(), 0u);
@@ -269,14 +272,7 @@ TEST_F(RoutesExchangeTest, ADenialOfReadingAlsoWithholdsTheExport) {
       EXPECT_NE(res->get_header_value("X-Export-Withheld"), "0") << format;
       auto partial = interop::ParseDocument(res->body);
       ASSERT_TRUE(partial.ok()) << partial.status().ToString();
-      size_t health_status_entries = 0;
-      for (const interop::Entry& e : partial->entries) {
-        health_status_entries +=
-            (e.kind == interop::EntryKind::kProblem || e.kind == interop::EntryKind::kAllergy ||
-             e.kind == interop::EntryKind::kMedication)
-                ? 1
-                : 0;
-      }
+      const size_t health_status_entries = HealthStatusEntries(*partial);
       EXPECT_EQ(health_status_entries, 0u) << format;
       EXPECT_LT(partial->entries.size(), full->entries.size()) << format;
       EXPECT_GT(partial->entries.size(), 0u) << format;

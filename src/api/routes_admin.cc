@@ -379,14 +379,6 @@ void RegisterAdminRoutes(RouteTable& table) {
             return Refuse(call, "account." + op, a.account_id, "own-account",
                           "no one disables or enables their own account");
           }
-          if (op == "disable") {
-            // A disabled person cannot see or stop a recovery: disabling
-            // withdraws an open one (a new one starts its wait afresh).
-            Status st = call.services.accounts->CancelRecovery(a.account_id, call.account_id());
-            if (!st.ok() && st.code() != StatusCode::kNotFound) {
-              return st;
-            }
-          }
           MV_RETURN_IF_ERROR(call.services.accounts->SetDisabled(a.account_id, op == "disable"));
         }
         call.Json(200, json{{"account_id", a.account_id}, {"done", op}});
@@ -406,10 +398,6 @@ void RegisterAdminRoutes(RouteTable& table) {
         if (a.account_id == call.account_id()) {
           return Refuse(call, "account.recovery-request", a.account_id, "own-account",
                         "an account cannot recover itself: change the password instead");
-        }
-        if (a.disabled) {
-          return Status::FailedPrecondition(
-              "the account is disabled: enable it first, so the person can see the recovery");
         }
         MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
         MV_RETURN_IF_ERROR(CheckObjectFields(j, {"reason"}, {"reason"}));

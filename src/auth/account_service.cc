@@ -409,8 +409,15 @@ class AccountServiceImpl final : public AccountService {
   Status SetDisabled(std::string_view account_id, bool disabled) override {
     const int64_t now = Now();
     MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    std::map<std::string, std::string> details;
+    if (disabled) {
+      MV_ASSIGN_OR_RETURN(auto open, store_->GetRecovery(account_id));
+      if (open.has_value()) {
+        details["recovery_withdrawn"] = open->recovery_id;  // the store deletes it
+      }
+    }
     MV_ASSIGN_OR_RETURN(auto audit, Audit(disabled ? "account.disable" : "account.enable",
-                                          account_id, {}, row.patient_id));
+                                          account_id, std::move(details), row.patient_id));
     MV_RETURN_IF_ERROR(store_->SetDisabled(account_id, disabled, now, audit));
     if (disabled) {
       MV_RETURN_IF_ERROR(
@@ -501,6 +508,10 @@ class AccountServiceImpl final : public AccountService {
       return Status::InvalidArgument("a recovery needs the requesting account");
     }
     MV_ASSIGN_OR_RETURN(AccountRow row, store_->GetAccount(account_id));
+    if (row.disabled) {
+      return Status::FailedPrecondition(
+          "the account is disabled: enable it first, so the person can see the recovery");
+    }
     if (requested_by == row.account_id) {
       return Status::PermissionDenied(
           "an account cannot recover itself: change the password after signing in");

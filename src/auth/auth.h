@@ -266,7 +266,9 @@ class AccountService {
   virtual Result<std::vector<Account>> ListAccounts(std::string_view institution_id) = 0;
   // Each of these takes effect at once for live sessions.
   virtual Status SetRoles(std::string_view account_id, const std::vector<std::string>& roles) = 0;
-  virtual Status SetDisabled(std::string_view account_id, bool disabled) = 0;  // revokes sessions
+  // Disabling revokes every session and withdraws an open recovery (a
+  // disabled person could neither see nor stop it), from any process.
+  virtual Status SetDisabled(std::string_view account_id, bool disabled) = 0;
   // Admin reset: checks strength, revokes every session, clears the lockout.
   virtual Status ResetPassword(std::string_view account_id, std::string_view new_password) = 0;
   // Self-service: the old password must verify. A wrong old password counts

@@ -209,6 +209,20 @@ struct VerifySql {
 
 std::string U(uint64_t v) { return std::to_string(v); }
 
+// The SQL arguments of a page of entries: the cursor (-1 = from the start)
+// and the row limit, capped at `max_rows`.
+Result<std::pair<int64_t, int64_t>> PageArgs(std::optional<uint64_t> after_seq, size_t limit,
+                                             int64_t max_rows) {
+  int64_t after = -1;
+  if (after_seq.has_value()) {
+    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
+    after = static_cast<int64_t>(*after_seq);
+  }
+  const int64_t capped =
+      limit > static_cast<size_t>(max_rows) ? max_rows : static_cast<int64_t>(limit);
+  return std::pair<int64_t, int64_t>(after, capped);
+}
+
 // An entry ready to insert.
 struct Row {
   Bytes bytes;
@@ -909,12 +923,8 @@ Result<std::vector<LedgerRecord>> SqliteLedger::ArchivedEntriesForPatientRef(
   if (limit == 0) {
     return out;
   }
-  int64_t after = -1;
-  if (after_seq.has_value()) {
-    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
-    after = static_cast<int64_t>(*after_seq);
-  }
-  const int64_t capped = limit > 100000 ? 100000 : static_cast<int64_t>(limit);
+  MV_ASSIGN_OR_RETURN(const auto page, PageArgs(after_seq, limit, 100000));
+  const auto [after, capped] = page;
   store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlArchivedEntriesForRef);
   s.Text(1, patient_ref).Int(2, after).Int(3, capped).Int(4, static_cast<int64_t>(epoch));
@@ -1164,14 +1174,9 @@ Result<std::vector<LedgerRecord>> SqliteLedger::EntriesForPatientRef(
   if (limit == 0) {
     return out;
   }
-  int64_t after = -1;
-  if (after_seq.has_value()) {
-    MV_RETURN_IF_ERROR(store::CheckInt64(*after_seq, "paging cursor"));
-    after = static_cast<int64_t>(*after_seq);
-  }
-  const int64_t capped = limit > static_cast<size_t>(std::numeric_limits<int64_t>::max())
-                             ? std::numeric_limits<int64_t>::max()
-                             : static_cast<int64_t>(limit);
+  MV_ASSIGN_OR_RETURN(const auto page,
+                      PageArgs(after_seq, limit, std::numeric_limits<int64_t>::max()));
+  const auto [after, capped] = page;
   store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlEntriesForRef);
   s.Text(1, patient_ref).Int(2, after).Int(3, capped);

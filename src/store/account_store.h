@@ -139,6 +139,7 @@ class AccountStore {
   // audit hook) in the same transaction.
   virtual Status SetRoles(std::string_view account_id, const std::vector<std::string>& roles,
                           int64_t now_ms, AuditEntries audit = {}) = 0;
+  // Disabling also withdraws the account's open recovery (same transaction).
   virtual Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms,
                              AuditEntries audit = {}) = 0;
   virtual Status SetPasswordHash(std::string_view account_id, std::string_view password_hash,

@@ -177,6 +177,8 @@ constexpr std::string_view kSqlInsertRecovery =
 constexpr std::string_view kSqlGetRecovery =
     "SELECT account_id, recovery_id, requested_by, institution_id, sealed_reason, "
     "requested_at_ms, not_before_ms FROM account_recoveries WHERE account_id = ?1";
+constexpr std::string_view kSqlDeleteRecoveriesOf =
+    "DELETE FROM account_recoveries WHERE account_id = ?1";
 constexpr std::string_view kSqlDeleteRecovery =
     "DELETE FROM account_recoveries WHERE account_id = ?1 AND recovery_id = ?2";
 constexpr std::string_view kSqlAdvanceTotpStep =
@@ -650,9 +652,19 @@ class SqliteAccountStore final : public AccountStore {
   Status SetDisabled(std::string_view account_id, bool disabled, int64_t now_ms,
                      AuditEntries audit) override {
     return AuditedWrite(account_id, audit, [&]() -> Status {
-      MV_STMT(s, *writer_, kSqlSetDisabled);
-      s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
-      return ExecOneRow(s, "set disabled");
+      {
+        MV_STMT(s, *writer_, kSqlSetDisabled);
+        s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
+        MV_RETURN_IF_ERROR(ExecOneRow(s, "set disabled"));
+      }
+      if (!disabled) {
+        return Status::Ok();
+      }
+      // A disabled person can neither see nor stop a recovery: disabling
+      // withdraws an open one, whichever process does it.
+      MV_STMT(s, *writer_, kSqlDeleteRecoveriesOf);
+      s.Text(1, account_id);
+      return s.Exec("set disabled");
     });
   }
 
