@@ -21,16 +21,22 @@ struct Env {
     app::Config config;
     config.data_dir = data;
     runtime = std::move(app::OpenRuntime(config)).value();
+    // The benchmark writes as the console (src/enforce refuses writes
+    // outside a scope); benchmarks run on this thread.
+    console =
+        std::make_unique<enforce::Scope>(runtime->enforce_deps(), enforce::ConsoleContext("bench"));
     patient = runtime->records->CreatePatient({"Bench", "Mark", "1960-01-01", "male", ""}, "bench")
                   ->patient_id;
   }
   // The runtime closes (signing its last checkpoint) before its files go.
   ~Env() {
+    console.reset();
     runtime.reset();
     std::filesystem::remove_all(dir);
   }
   std::string dir, data, patient;
   std::unique_ptr<app::Runtime> runtime;
+  std::unique_ptr<enforce::Scope> console;
 };
 
 // Made on first use and closed at the end of main, not among the static

@@ -7,10 +7,16 @@ medvault_library(mv_access src/access/access_service.cc src/access/sqlite_policy
 target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv_common
   nlohmann_json::nlohmann_json)
 
+# The enforcement layer: decisions, their ledger entries and obligations for
+# every door (src/enforce).
+medvault_library(mv_enforce src/enforce/scope.cc src/enforce/entries.cc src/enforce/operations.cc)
+target_link_libraries(mv_enforce PUBLIC mv_exchange mv_engine mv_record mv_auth mv_access mv_policy
+  mv_ledger mv_integrity nlohmann_json::nlohmann_json)
+
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
   src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc
   src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc src/api/conn_guard.cc)
-target_link_libraries(mv_api PUBLIC mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
+target_link_libraries(mv_api PUBLIC mv_enforce mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
   OpenSSL::SSL Threads::Threads)
 
 # The default policy is compiled in, so that `medvault init` can write it.
@@ -86,3 +92,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/web)
     COMMENT "Copying the web portal")
 endif()
 medvault_test(portal_test mv_app)
+
+# The enforcement layer's tests run over a real data directory (mv_app).
+medvault_test(enforce_scope_test mv_app)
+medvault_test(enforce_entries_test mv_enforce)
+medvault_test(enforce_operations_test mv_app)

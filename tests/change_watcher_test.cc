@@ -49,6 +49,7 @@ class ChangeWatcherTest : public ::testing::Test {
 };
 
 TEST_F(ChangeWatcherTest, ARelationshipEndedByTheCliStopsCountingWithinTheWatchPeriod) {
+  enforce::Scope console(server_->enforce_deps(), enforce::ConsoleContext("test"));
   auto patient = server_->records->CreatePatient({"Watch", "Ed", "1980-02-03", "female", ""}, "t");
   ASSERT_TRUE(patient.ok());
   const std::string doctor = NewAccountId("dr.watch", {"doctor"});

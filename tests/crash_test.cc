@@ -116,6 +116,7 @@ std::string InitWithPatient(const std::string& data, const std::string& given,
     ADD_FAILURE() << rt.status().ToString();
     return "";
   }
+  enforce::Scope console((*rt)->enforce_deps(), enforce::ConsoleContext("test"));
   auto p = (*rt)->records->CreatePatient({given, family, "1970-01-01", "unknown", ""}, "t");
   if (!p.ok()) {
     ADD_FAILURE() << p.status().ToString();

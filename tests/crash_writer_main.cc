@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", rt.status().ToString().c_str());
     return 1;
   }
+  // The writes are the console's (src/enforce refuses writes outside a scope).
+  enforce::Scope console((*rt)->enforce_deps(), enforce::ConsoleContext("crash-writer"));
   // The kill timer starts here, so that slow start-up (sanitizers, the
   // ledger's sync) does not eat the window in which writes happen.
   std::printf("READY\n");

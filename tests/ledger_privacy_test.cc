@@ -237,7 +237,8 @@ TEST_F(LedgerPrivacyTest, NoEntryOfAnyKindHoldsAPatientIdInClear) {
     integrity::ScrubOptions so;
     app::Runtime& rt = *runtime_;
     so.on_finding = [&rt](const integrity::Finding& f) {
-      return rt.ledger->Append({app::ScrubFindingEntry(f, rt.patient_ref_key)});
+      MV_ASSIGN_OR_RETURN(ledger::Entry e, enforce::ScrubFindingEntry(f, rt.patient_ref_key));
+      return rt.ledger->Append({std::move(e)});
     };
     auto report = integrity::Scrub(*rt.metadata, *rt.objects, rt.records.get(), so);
     ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -246,7 +247,11 @@ TEST_F(LedgerPrivacyTest, NoEntryOfAnyKindHoldsAPatientIdInClear) {
 
   // Erasure of the second patient: the key destroyed, the sharing forgotten.
   ASSERT_TRUE(access.SetSettings(pid2, false, {}).ok());
-  ASSERT_TRUE(runtime_->records->ErasePatient(pid2, clinician_.account_id).ok());
+  {
+    enforce::Scope console(runtime_->enforce_deps(), enforce::ConsoleContext("test"));
+    Status erased = runtime_->records->ErasePatient(pid2, clinician_.account_id);
+    ASSERT_TRUE(erased.ok()) << erased.ToString();
+  }
   ASSERT_TRUE(access.ForgetPatient(pid2).ok());
 
   // A damaged row: the next start continues in a new epoch (ledger.epoch),

@@ -136,6 +136,7 @@ TEST_F(RoutesAccessTest, DelegatingToSelfIsRefused) {
 // treat: that would open any patient's record alone.
 TEST_F(RoutesAccessTest, NoOneStartsATreatingRelationshipWithThemselves) {
   // Registered elsewhere (the console): nobody treats this patient yet.
+  enforce::Scope console(runtime_->enforce_deps(), enforce::ConsoleContext("test"));
   auto created =
       runtime_->records->CreatePatient({"Sam", "Stranger", "1970-01-01", "unknown", ""}, "t");
   ASSERT_TRUE(created.ok()) << created.status().ToString();

@@ -180,11 +180,14 @@ TEST_F(RoutesAdminTest, AnAdminCannotTakeOverAPatientAccount) {
   // Nor may it link a new account of its own making to a record its
   // institution does not treat: unknown, untied and already-linked records
   // all get the same answer.
+  std::optional<enforce::Scope> console;
+  console.emplace(runtime_->enforce_deps(), enforce::ConsoleContext("test"));
   auto untied = runtime_->records->CreatePatient({"Una", "Tied", "1970-01-01", "unknown", ""}, "t");
   ASSERT_TRUE(untied.ok());
   std::string first_body;
   auto linked = runtime_->records->CreatePatient({"Lin", "Ked", "1970-01-01", "unknown", ""}, "t");
   ASSERT_TRUE(linked.ok());
+  console.reset();
   MakeAccount("patient.linked", {"patient"}, linked->patient_id);
   for (const std::string& target : {untied->patient_id, NewRandomId(), linked->patient_id}) {
     json claim = NewAccount("claim." + target.substr(0, 6));

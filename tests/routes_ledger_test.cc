@@ -1326,8 +1326,9 @@ TEST_F(HttpLedgerTest, SignInsAndAccountChangesAreRecorded) {
       EXPECT_EQ(e["details"].value("roles", ""), "nurse");
     }
     if (e["action"] == "account.create" && e["details"].value("subject", "") == admin.account_id) {
-      // Made by the test fixture through the service, outside any request.
-      EXPECT_EQ(e["actor"], "cli");
+      // Made by the test fixture through the service, outside any request
+      // (no enforcement scope): named as the system, never as an account.
+      EXPECT_EQ(e["actor"], "system");
     }
     if (e["action"] == "auth.login" && e["effect"] == "done" && e["actor"] == admin.account_id) {
       saw_admin_login = true;

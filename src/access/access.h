@@ -99,12 +99,23 @@ struct ProxyRequest {
   int64_t expires_at_ms = 0;
 };
 
+// A change of a patient's consents, relationships, delegations, proxies,
+// settings or break-glass grants, for its ledger entry.
+struct AccessEvent {
+  std::string_view action;  // ledger::kActionConsentGrant, ...
+  std::string_view kind;    // "consent", "relationship", "patient", ...
+  std::string_view entry_id;
+  std::string_view patient_id;
+  std::string_view path;  // the subtree, when the entry has one
+  int64_t time_ms = 0;
+};
+
 struct AccessOptions {
   // When set, every change is recorded in the ledger in the same transaction
-  // (the ledger's tables must exist in the database: SqliteLedger::Open).
-  const SecretBytes* patient_ref_key = nullptr;
-  // Who is acting: {request id, account id} of the current request.
-  std::function<std::pair<std::string, std::string>()> origin;
+  // (the ledger's tables must exist in the database: SqliteLedger::Open),
+  // with the entry this builds (the app wires src/enforce's builder, which
+  // names the request and the actor).
+  std::function<Result<ledger::Entry>(const AccessEvent&)> audit;
   // Longest consent, delegation or proxy a patient can set (0 = unlimited).
   int64_t max_grant_ms = 0;
   size_t max_entries_per_patient = 1000;

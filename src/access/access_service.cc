@@ -522,26 +522,17 @@ class AccessServiceImpl final : public AccessService {
   Result<std::vector<ledger::Entry>> AuditOf(std::string_view action, std::string_view kind,
                                              std::string_view id, std::string_view patient,
                                              std::string_view path, int64_t now) const {
-    if (options_.patient_ref_key == nullptr) {
+    if (!options_.audit) {
       return std::vector<ledger::Entry>();
     }
-    ledger::Entry e;
-    e.time_ms = now;
-    if (options_.origin) {
-      auto [request_id, account] = options_.origin();
-      e.request_id = request_id;
-      e.actor = account;
-    }
-    if (e.actor.empty()) {
-      e.actor = "system";
-    }
-    e.action = std::string(action);
-    e.effect = std::string(ledger::kEffectDone);
-    e.resource = {std::string(kind), std::string(path)};
-    if (id != patient) {
-      e.details["entry_id"] = std::string(id);
-    }
-    MV_RETURN_IF_ERROR(ledger::BindPatient(e, *options_.patient_ref_key, patient));
+    AccessEvent event;
+    event.action = action;
+    event.kind = kind;
+    event.entry_id = id;
+    event.patient_id = patient;
+    event.path = path;
+    event.time_ms = now;
+    MV_ASSIGN_OR_RETURN(ledger::Entry e, options_.audit(event));
     std::vector<ledger::Entry> out;
     out.push_back(std::move(e));
     return out;

@@ -93,6 +93,8 @@ struct Services {
   size_t witness_quorum = 1;
   // Keyed pseudonym of a patient id for ledger entries.
   std::function<std::string(std::string_view patient_id)> patient_ref;
+  // The key of those pseudonyms, for the enforcement layer's ledger entries.
+  const SecretBytes* patient_ref_key = nullptr;
   // The latest integrity scrub report (JSON), empty when none yet.
   std::function<std::string()> scrub_report;
   // More Prometheus text for /metrics (ledger, scrub), appended as is.
@@ -101,14 +103,6 @@ struct Services {
 
 Result<std::unique_ptr<Server>> CreateServer(const ServerOptions& options,
                                              const Services& services);
-
-// The request being handled on the calling thread (empty outside one), so
-// that lower modules' ledger entries name the request and the account.
-struct RequestOrigin {
-  std::string request_id;
-  std::string account_id;
-};
-RequestOrigin CurrentRequestOrigin();
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);

@@ -129,14 +129,4 @@ Result<std::vector<std::string>> GetStringArrayField(const nlohmann::json& j,
 
 std::string TimeOrEmpty(int64_t ms) { return ms == 0 ? std::string() : FormatRfc3339Millis(ms); }
 
-policy::Resource SegmentResource(const std::string& id, const std::string& path, int sensitivity) {
-  const record::TopLevelSegment& top = record::TopLevelFor(path);
-  policy::Resource r;
-  r.patient_id = id;
-  r.path = path;
-  r.category = top.category;
-  r.sensitivity = sensitivity < 0 ? top.default_sensitivity : sensitivity;
-  return r;
-}
-
 }  // namespace medvault::api::internal

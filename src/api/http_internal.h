@@ -23,6 +23,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "common/status.h"
+#include "enforce/enforce.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
 
@@ -30,49 +31,62 @@ namespace medvault::api::internal {
 
 enum class RouteAccess { kPublic, kSelf, kData };
 
-// One request being handled, on its worker thread.
+// One request being handled, on its worker thread: the HTTP side (request,
+// response, session) around the request's enforcement Scope (src/enforce),
+// which decides, records and applies; the server commits the Scope's ledger
+// entries before any answer leaves.
 class Call {
  public:
   Call(const httplib::Request& req, httplib::Response& res, const Services& services,
-       const auth::AuthenticatedSession* session, policy::RoleSet roles);
+       const enforce::Deps& deps, enforce::RequestContext ctx,
+       const auth::AuthenticatedSession* session);
 
   const httplib::Request& req;
   httplib::Response& res;
   const Services& services;
   // Null on kPublic routes.
   const auth::AuthenticatedSession* session;
-  policy::Subject subject;
-  policy::Context context;
 
-  // Asks the decision point. OK on permit (the decision is kept for the
-  // caller: obligations); PermissionDenied "reason-code: sentence" on deny.
-  Status Decide(policy::Action action, const policy::Resource& resource);
-  Status DecideBreakGlass(std::string_view patient_id, std::string_view reason);
+ private:
+  enforce::Scope scope_;  // before the references below, which point into it
+
+ public:
+  const policy::Subject& subject;
+  policy::Context& context;
+
+  enforce::Scope& scope() { return scope_; }
+
+  // Asks the decision point (through the Scope). OK on permit (the decision
+  // is kept for the caller: obligations); PermissionDenied
+  // "reason-code: sentence" on deny.
+  Status Decide(policy::Action action, const policy::Resource& resource) {
+    return scope_.Decide(action, resource);
+  }
+  Status DecideBreakGlass(std::string_view patient_id, std::string_view reason) {
+    return scope_.DecideBreakGlass(patient_id, reason);
+  }
   // Decides without failing: for filtering listings. `decision`, when not
   // null, receives the decision (its obligations).
   bool Permits(policy::Action action, const policy::Resource& resource,
-               policy::Decision* decision = nullptr);
-  const policy::Decision& last_decision() const { return last_; }
-  int decisions() const { return decisions_; }
+               policy::Decision* decision = nullptr) {
+    return scope_.Permits(action, resource, decision);
+  }
+  const policy::Decision& last_decision() const { return scope_.last_decision(); }
+  int decisions() const { return scope_.decisions(); }
 
   const std::string& account_id() const;
 
   void Json(int status, const nlohmann::json& body);
 
-  // Ledger entries of this request's decisions, appended (durably) by the
-  // server before the answer leaves.
-  std::vector<ledger::Entry>& ledger_entries() { return entries_; }
   // Records an action of this request (account changes, sign-ins) with the
-  // decisions. `actor` "" = the signed-in account.
+  // decisions. `actor` "" = the signed-in account; `patient_id` names the
+  // record concerned (by its pseudonym in the ledger).
   void Record(std::string_view action, std::string_view effect, std::string_view kind,
               std::map<std::string, std::string> details = {}, std::string_view actor = "",
-              std::vector<std::string> reasons = {});
-
- private:
-  void Note(const policy::Decision& d, policy::Action action, const policy::Resource& resource);
-  policy::Decision last_;
-  int decisions_ = 0;
-  std::vector<ledger::Entry> entries_;
+              std::vector<std::string> reasons = {}, std::string_view patient_id = {}) {
+    scope_.RecordAction(action, effect, kind, std::move(details), actor, std::move(reasons),
+                        patient_id);
+  }
 };
 
 using Handler = std::function<Status(Call&)>;
@@ -142,10 +156,6 @@ Result<std::vector<std::string>> GetStringArrayField(const nlohmann::json& j,
                                                      size_t max_len);
 // "" for 0.
 std::string TimeOrEmpty(int64_t ms);
-// The policy resource of a segment path (or subtree) of patient `id`; the
-// sensitivity is the path's default when `sensitivity` < 0. The strings
-// must outlive the resource.
-policy::Resource SegmentResource(const std::string& id, const std::string& path,
-                                 int sensitivity = -1);
+using enforce::SegmentResource;
 
 }  // namespace medvault::api::internal

@@ -163,146 +163,25 @@ json PatientJson(const record::PatientInfo& p) {
 
 }  // namespace
 
-RequestOrigin CurrentRequestOrigin() {
-  RequestOrigin o;
-  o.request_id = t_ctx.request_id;
-  if (t_ctx.session.has_value()) {
-    o.account_id = t_ctx.session->account.account_id;
-  }
-  return o;
-}
-
 // ---------------------------------------------------------------------------
 // Call
 
 namespace internal {
 
 Call::Call(const httplib::Request& request, httplib::Response& response, const Services& svc,
-           const auth::AuthenticatedSession* sess, policy::RoleSet roles)
-    : req(request), res(response), services(svc), session(sess) {
-  if (session != nullptr) {
-    subject.account_id = session->account.account_id;
-    subject.roles = roles;
-    subject.institution_id = session->account.institution_id;
-    subject.department_id = session->account.department_id;
-    subject.patient_id = session->account.patient_id;
-    subject.mfa_verified = session->mfa_verified;
-  }
-  context.now_ms = NowUnixMillis();
-  context.zone = ZoneOf(req.remote_addr);
-  context.purpose = policy::Purpose::kTreatment;
-}
+           const enforce::Deps& deps, enforce::RequestContext ctx,
+           const auth::AuthenticatedSession* sess)
+    : req(request),
+      res(response),
+      services(svc),
+      session(sess),
+      scope_(deps, std::move(ctx)),
+      subject(scope_.context().subject),
+      context(scope_.mutable_context()) {}
 
 const std::string& Call::account_id() const {
   static const std::string kNone;
   return session == nullptr ? kNone : session->account.account_id;
-}
-
-void Call::Note(const policy::Decision& d, Action action, const policy::Resource& resource) {
-  last_ = d;
-  ++decisions_;
-  t_ctx.decision = std::string(d.permitted() ? "permit " : "deny ") +
-                   std::string(policy::ReasonCode(d.reason()));
-  // Logged with ids and codes only; recorded in the ledger below.
-  Log(d.permitted() ? LogLevel::kDebug : LogLevel::kInfo, "access.decision",
-      {{"request_id", t_ctx.request_id},
-       {"account", account_id()},
-       {"action", policy::ActionName(action)},
-       {"effect", d.permitted() ? "permit" : "deny"},
-       {"reason", policy::ReasonCode(d.reason())}});
-  if (services.ledger == nullptr) {
-    return;
-  }
-  ledger::Entry e;
-  e.time_ms = context.now_ms;
-  e.request_id = t_ctx.request_id;
-  e.actor = account_id().empty() ? std::string("anonymous") : account_id();
-  e.action = action == Action::kBreakGlass ? std::string(ledger::kActionBreakGlass)
-                                           : std::string(ledger::kActionDecision);
-  e.effect = std::string(d.permitted() ? ledger::kEffectPermit : ledger::kEffectDeny);
-  for (uint8_t i = 0; i < d.reason_count && i < d.reasons.size(); ++i) {
-    e.reasons.emplace_back(policy::ReasonCode(d.reasons[i]));
-  }
-  if (e.reasons.empty()) {
-    e.reasons.emplace_back(policy::ReasonCode(d.reason()));
-  }
-  if (d.obligations.notify_patient) {
-    e.obligations.emplace_back("notify-patient");
-  }
-  if (d.obligations.flag_for_review) {
-    e.obligations.emplace_back("flag-for-review");
-  }
-  if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-    e.obligations.emplace_back("mask-fields");
-  }
-  if (d.obligations.expires_at_ms != 0) {
-    e.obligations.push_back("expires-at:" + std::to_string(d.obligations.expires_at_ms));
-  }
-  e.purpose = std::string(policy::PurposeName(context.purpose));
-  e.resource.kind = std::string(policy::ActionName(action));
-  e.resource.path = std::string(resource.path);
-  e.details["route"] = t_ctx.route;
-  if (!d.basis_id.empty()) {
-    e.details["basis"] = std::string(d.basis_id);
-  }
-  if (!resource.patient_id.empty() && services.patient_ref) {
-    // A decision is recorded whatever the caller asked for: a requested path
-    // that spells the patient id is recorded with the id redacted.
-    ledger::RedactPatientId(e, resource.patient_id);
-    e.patient_ref = services.patient_ref(resource.patient_id);
-  }
-  entries_.push_back(std::move(e));
-}
-
-Status Call::Decide(Action action, const policy::Resource& resource) {
-  const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
-  Note(d, action, resource);
-  if (!d.permitted()) {
-    return Status::PermissionDenied(policy::DescribeDecision(d));
-  }
-  return Status::Ok();
-}
-
-Status Call::DecideBreakGlass(std::string_view patient_id, std::string_view reason) {
-  const policy::Decision d =
-      services.decisions->DecideBreakGlass(subject, patient_id, reason, context);
-  policy::Resource resource;
-  resource.patient_id = patient_id;
-  Note(d, Action::kBreakGlass, resource);
-  if (!d.permitted()) {
-    return Status::PermissionDenied(policy::DescribeDecision(d));
-  }
-  return Status::Ok();
-}
-
-void Call::Record(std::string_view action, std::string_view effect, std::string_view kind,
-                  std::map<std::string, std::string> details, std::string_view actor,
-                  std::vector<std::string> reasons) {
-  if (services.ledger == nullptr) {
-    return;
-  }
-  ledger::Entry e;
-  e.time_ms = NowUnixMillis();
-  e.request_id = t_ctx.request_id;
-  e.actor = !actor.empty() ? std::string(actor)
-                           : (account_id().empty() ? std::string("anonymous") : account_id());
-  e.action = std::string(action);
-  e.effect = std::string(effect);
-  e.reasons = std::move(reasons);
-  e.resource.kind = std::string(kind);
-  e.details = std::move(details);
-  entries_.push_back(std::move(e));
-}
-
-bool Call::Permits(Action action, const policy::Resource& resource, policy::Decision* decision) {
-  const policy::Decision saved = last_;
-  const policy::Decision d = services.decisions->Decide(subject, action, resource, context);
-  Note(d, action, resource);
-  last_ = saved;  // filtering decisions do not replace the route's decision
-  if (decision != nullptr) {
-    *decision = d;
-  }
-  return d.permitted();
 }
 
 void Call::Json(int status, const nlohmann::json& body) {
@@ -321,7 +200,11 @@ class HttpServer final : public Server, public internal::RouteTable {
       : options_(options),
         services_(services),
         records_(services.records),
-        metadata_(services.metadata) {}
+        metadata_(services.metadata) {
+    enforce_deps_.decisions = services.decisions;
+    enforce_deps_.ledger = services.ledger;
+    enforce_deps_.patient_ref_key = services.patient_ref_key;
+  }
 
   ~HttpServer() override { Stop(); }
 
@@ -495,7 +378,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       if (!t_ctx.metrics_token) {
         MV_RETURN_IF_ERROR(call.Decide(Action::kReadMetrics, {}));
       } else {
-        t_ctx.decision = "permit metrics-token";
+        call.scope().SetSummary("permit metrics-token");
       }
       std::string out;
       metrics_.Render(out);
@@ -572,7 +455,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       MV_RETURN_IF_ERROR(call.Decide(Action::kReadDemographics, PatientResource(id)));
       MV_ASSIGN_OR_RETURN(record::PatientInfo p, records_->GetPatient(id));
       json j = PatientJson(p);
-      MV_RETURN_IF_ERROR(MaskJson(j, call.last_decision()));
+      MV_RETURN_IF_ERROR(enforce::ApplyMasking(j, call.last_decision()));
       call.Json(p.erased ? 410 : 200, j);
       return Status::Ok();
     });
@@ -758,7 +641,25 @@ class HttpServer final : public Server, public internal::RouteTable {
       auto r = services_.decisions->policy().RolesOf(t_ctx.session->account.roles);
       roles = r.ok() ? *r : 0;  // unknown roles grant nothing
     }
-    Call call(req, res, services_, t_ctx.session ? &*t_ctx.session : nullptr, roles);
+    enforce::RequestContext ctx;
+    ctx.origin.channel = enforce::Channel::kHttp;
+    ctx.origin.request_id = t_ctx.request_id;
+    ctx.origin.route = t_ctx.route;
+    if (t_ctx.session.has_value()) {
+      const auth::Account& a = t_ctx.session->account;
+      ctx.origin.account_id = a.account_id;
+      ctx.subject.account_id = a.account_id;
+      ctx.subject.roles = roles;
+      ctx.subject.institution_id = a.institution_id;
+      ctx.subject.department_id = a.department_id;
+      ctx.subject.patient_id = a.patient_id;
+      ctx.subject.mfa_verified = t_ctx.session->mfa_verified;
+    }
+    ctx.context.now_ms = NowUnixMillis();
+    ctx.context.zone = ZoneOf(req.remote_addr);
+    ctx.context.purpose = policy::Purpose::kTreatment;
+    Call call(req, res, services_, enforce_deps_, std::move(ctx),
+              t_ctx.session ? &*t_ctx.session : nullptr);
     MV_RETURN_IF_ERROR(PurposeHeader(call));
     Status st;
     try {
@@ -769,26 +670,28 @@ class HttpServer final : public Server, public internal::RouteTable {
     if (call.decisions() > 0) {
       (call.last_decision().permitted() ? permits_ : denies_).fetch_add(1);
     }
+    t_ctx.decision = call.scope().summary();
     // No answer without its ledger entries: the decisions are made durable
     // before the response (or its streamed body) leaves.
-    if (services_.ledger != nullptr && !call.ledger_entries().empty()) {
-      Status logged = services_.ledger->Append(std::move(call.ledger_entries()));
-      if (!logged.ok()) {
-        Log(LogLevel::kError, "ledger.append_failed", {{"route", t_ctx.route}});
-        res.set_content("", "text/plain");
-        res.content_provider_ = nullptr;
-        res.content_length_ = 0;
-        return Status::Unavailable("the access could not be recorded; nothing was returned");
-      }
+    Status logged = call.scope().Commit();
+    if (!logged.ok()) {
+      res.set_content("", "text/plain");
+      res.content_provider_ = nullptr;
+      res.content_length_ = 0;
+      return logged;
     }
     if (!t_ctx.decision.empty()) {
       res.set_header("X-Access-Decision", t_ctx.decision);
     }
-    if (access == RouteAccess::kData && st.ok() && t_ctx.decision.empty()) {
+    if (access == RouteAccess::kData && st.ok()) {
       // Fail closed: a data route must not answer without a decision.
-      Log(LogLevel::kError, "access.undecided", {{"route", t_ctx.route}});
-      res.set_content("", "text/plain");
-      return Status::Internal("route answered without an access decision");
+      Status decided = call.scope().RequireDecision();
+      if (!decided.ok()) {
+        res.set_content("", "text/plain");
+        res.content_provider_ = nullptr;
+        res.content_length_ = 0;
+        return decided;
+      }
     }
     return st;
   }
@@ -987,24 +890,6 @@ class HttpServer final : public Server, public internal::RouteTable {
   // also masks the insurance identifiers of imported identity segments,
   // "given_name" the given names, ...), else a key masked at any depth.
   // Content that cannot be masked field by field is masked whole.
-  static Status MaskJson(json& j, const policy::Decision& d) {
-    const std::vector<std::string>* fields = d.obligations.mask_fields;
-    if (fields == nullptr || fields->empty()) {
-      return Status::Ok();
-    }
-    std::vector<engine::FieldRule> rules;
-    const auto semantic = engine::SemanticFieldNames();
-    for (const std::string& f : *fields) {
-      const bool is_semantic = std::find(semantic.begin(), semantic.end(), f) != semantic.end();
-      rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !is_semantic});
-    }
-    MV_ASSIGN_OR_RETURN(engine::FieldMasker masker, engine::FieldMasker::Create(rules));
-    if (!j.is_object() || !masker.Apply(j).ok()) {
-      j = std::string(engine::kMaskedValue);  // fail closed
-    }
-    return Status::Ok();
-  }
-
   Status CreatePatient(Call& call, const std::string& body) {
     MV_RETURN_IF_ERROR(call.Decide(Action::kCreatePatient, {}));
     MV_ASSIGN_OR_RETURN(json j, ParseJsonBody(body));
@@ -1107,7 +992,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     if (arr.empty() && !gate_ok) {
       return call.Decide(Action::kList, gate);  // the deny with its reason
     }
-    t_ctx.decision = "permit filtered";
+    call.scope().SetSummary("permit filtered");
     call.Json(200, json{{"patient_id", id}, {"segments", arr}});
     return Status::Ok();
   }
@@ -1151,27 +1036,13 @@ class HttpServer final : public Server, public internal::RouteTable {
     return Status::Ok();
   }
 
-  // Decides on the path's default sensitivity first (so nothing about the
-  // segment leaks to someone not permitted), then again on the stored one.
-  Result<std::unique_ptr<record::SegmentReader>> OpenDecided(Call& call, Action action,
-                                                             const std::string& id,
-                                                             const std::string& path,
-                                                             uint64_t version) {
-    MV_RETURN_IF_ERROR(call.Decide(action, SegmentResource(id, path)));
-    MV_ASSIGN_OR_RETURN(auto reader, records_->OpenSegment(id, path, version));
-    if (reader->info().sensitivity != record::TopLevelFor(path).default_sensitivity) {
-      MV_RETURN_IF_ERROR(
-          call.Decide(action, SegmentResource(id, path, reader->info().sensitivity)));
-    }
-    return reader;
-  }
-
   Status ReadSegment(Call& call) {
     MV_RETURN_IF_ERROR(internal::CheckQuery(call.req, {"version"}));
     MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
     MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(call.req));
     const std::string id = call.req.matches[1].str();
-    MV_ASSIGN_OR_RETURN(auto reader, OpenDecided(call, Action::kRead, id, path, version));
+    MV_ASSIGN_OR_RETURN(auto reader, enforce::OpenSegment(call.scope(), *records_, Action::kRead,
+                                                          id, path, version));
     json out = InfoJson(reader->info());
     if (call.last_decision().obligations.expires_at_ms != 0) {
       out["access_expires_at"] =
@@ -1197,7 +1068,7 @@ class HttpServer final : public Server, public internal::RouteTable {
         if (data.is_discarded()) {
           return Status::DataLoss("stored JSON segment does not parse");
         }
-        MV_RETURN_IF_ERROR(MaskJson(data, call.last_decision()));
+        MV_RETURN_IF_ERROR(enforce::ApplyMasking(data, call.last_decision()));
         out["data"] = std::move(data);
       } else {
         out["text"] = std::string(AsString(content));
@@ -1282,7 +1153,8 @@ class HttpServer final : public Server, public internal::RouteTable {
     MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(call.req));
     MV_ASSIGN_OR_RETURN(uint64_t version, VersionParam(call.req));
     MV_ASSIGN_OR_RETURN(auto reader_owned,
-                        OpenDecided(call, Action::kRead, call.req.matches[1].str(), path, version));
+                        enforce::OpenSegment(call.scope(), *records_, Action::kRead,
+                                             call.req.matches[1].str(), path, version));
     std::shared_ptr<record::SegmentReader> reader(std::move(reader_owned));
     const auto info = reader->info();
     call.res.set_header("X-Segment-Version", std::to_string(info.version));
@@ -1311,6 +1183,7 @@ class HttpServer final : public Server, public internal::RouteTable {
 
   ServerOptions options_;
   Services services_;
+  enforce::Deps enforce_deps_;
   record::RecordService* records_;
   store::MetadataStore* metadata_;
   std::unique_ptr<httplib::Server> server_;

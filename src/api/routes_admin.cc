@@ -62,12 +62,9 @@ std::string GoverningInstitution(const auth::Account& a) {
 // general: recorded as a deny with its reason code, answered 403.
 Status Refuse(Call& call, std::string_view action, std::string_view subject, std::string_view code,
               std::string_view sentence, std::string_view patient_id = {}) {
+  // An attempt on a patient's own account shows in their access history.
   call.Record(action, ledger::kEffectDeny, "account", {{"subject", std::string(subject)}}, "",
-              {std::string(code)});
-  if (!patient_id.empty() && call.services.patient_ref && !call.ledger_entries().empty()) {
-    // An attempt on a patient's own account shows in their access history.
-    call.ledger_entries().back().patient_ref = call.services.patient_ref(patient_id);
-  }
+              {std::string(code)}, patient_id);
   return Status::PermissionDenied(std::string(code) + ": " + std::string(sentence));
 }
 

@@ -16,21 +16,8 @@ using policy::Action;
 Status ImportDocument(Call& call, const std::string& body) {
   const std::string id = call.req.matches[1].str();
   MV_RETURN_IF_ERROR(CheckQuery(call.req, {}));
-  // The decision on the record comes first, so that nothing about the
-  // document or the patient is answered to someone who may not write here.
-  MV_RETURN_IF_ERROR(call.Decide(Action::kWrite, SegmentResource(id, "source-documents")));
-  exchange::Importer importer(call.services.records);
-  exchange::ImportOptions options;
-  options.patient_id = id;
-  MV_ASSIGN_OR_RETURN(exchange::ImportPlan plan, importer.Plan(body, options));
-  for (const record::BatchSegmentWrite& w : plan.batch.segments) {
-    const int sensitivity = w.write.sensitivity.value_or(-1);
-    Status st = call.Decide(Action::kWrite, SegmentResource(id, w.path, sensitivity));
-    if (!st.ok()) {
-      return Status(st.code(), w.path + ": " + st.message());
-    }
-  }
-  MV_ASSIGN_OR_RETURN(exchange::ImportOutcome out, importer.Commit(plan, call.account_id()));
+  MV_ASSIGN_OR_RETURN(exchange::ImportOutcome out,
+                      enforce::ImportDocument(call.scope(), *call.services.records, body, id));
   json result = {{"patient_id", out.patient_id},
                  {"document_key", out.document_key},
                  {"format", std::string(interop::FormatName(out.format))},
@@ -52,29 +39,10 @@ Status ExportRecord(Call& call) {
   }
   const interop::Format format =
       format_name == "ccda" ? interop::Format::kCcda : interop::Format::kFhir;
-  // The whole record first: an outright deny (no relationship, consent
-  // denied, ...) answers 403 with its reason before anything is read.
-  MV_RETURN_IF_ERROR(call.Decide(Action::kExport, SegmentResource(id, "")));
-  size_t masked_withheld = 0;
-  auto filter = [&call, &id, &masked_withheld](const exchange::ExportQuestion& q) {
-    const std::string path(q.path);
-    const policy::Resource r = q.demographics ? policy::Resource{id, "", "", 0, ""}
-                                              : SegmentResource(id, path, q.sensitivity);
-    const Action action = q.demographics ? Action::kReadDemographics : Action::kExport;
-    policy::Decision d;
-    if (!call.Permits(action, r, &d)) {
-      return false;
-    }
-    // A permit that asks for masking is not exported: documents carry
-    // whole segments (fail closed rather than export unmasked fields).
-    if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-      ++masked_withheld;
-      return false;
-    }
-    return true;
-  };
-  MV_ASSIGN_OR_RETURN(exchange::ExportOutcome out,
-                      exchange::Export(*call.services.records, id, format, filter));
+  MV_ASSIGN_OR_RETURN(enforce::ExportResult result,
+                      enforce::ExportRecord(call.scope(), *call.services.records, id, format));
+  const exchange::ExportOutcome& out = result.outcome;
+  const size_t masked_withheld = result.masked_withheld;
   call.res.status = 200;
   call.res.set_header("X-Export-Segments", std::to_string(out.segments_included));
   call.res.set_header("X-Export-Withheld", std::to_string(out.segments_withheld));

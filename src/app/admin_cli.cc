@@ -126,6 +126,8 @@ int RunCommand(const std::string& noun, const std::string& verb, const ParsedArg
     return Fail(opened.status());
   }
   Runtime& rt = **opened;
+  // The console's acts: account changes name actor "cli" in the ledger.
+  enforce::Scope scope(rt.enforce_deps(), enforce::ConsoleContext(noun + " " + verb));
   Status st;
   if (noun == "institution" && verb == "create") {
     const std::string name = Need(args, "name", &st);

@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
+#include "enforce/enforce.h"
 #include "integrity/integrity.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
@@ -108,6 +109,8 @@ struct Runtime {
   std::unique_ptr<ledger::CheckpointScheduler> checkpoints;
 
   api::Services services() const;
+  // What an enforcement scope (src/enforce) needs from this runtime.
+  enforce::Deps enforce_deps() const;
 };
 
 // The default policy shipped with medvault (config/policy.conf, embedded).
@@ -147,10 +150,6 @@ struct DemoData {
   std::vector<DemoAccount> accounts;
 };
 Result<DemoData> SeedDemoData(Runtime& runtime);
-
-// A scrub finding as a ledger entry (ids and kinds only).
-ledger::Entry ScrubFindingEntry(const integrity::Finding& finding,
-                                const SecretBytes& patient_ref_key);
 
 // The ledger's segment writes as the scrubber reads them (the runtime must
 // outlive it).

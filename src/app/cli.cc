@@ -324,7 +324,8 @@ int RunServe(int argc, char** argv) {
     }
     so.scrub.max_bytes_per_second = 64ull << 20;  // leave the disk to the users
     so.scrub.on_finding = [&rt](const integrity::Finding& f) {
-      return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});
+      MV_ASSIGN_OR_RETURN(ledger::Entry e, enforce::ScrubFindingEntry(f, rt.patient_ref_key));
+      return rt.ledger->Append({std::move(e)});
     };
     scrubber = std::make_unique<integrity::ScrubScheduler>(rt.metadata.get(), rt.objects.get(),
                                                            rt.records.get(), so);

@@ -139,12 +139,19 @@ Result<Bytes> LoadTokenHash(const fs::path& token_file) {
 
 access::AccessOptions AccessOptionsFor(const SecretBytes& patient_ref_key) {
   access::AccessOptions o;
-  o.patient_ref_key = &patient_ref_key;
-  o.origin = [] {
-    api::RequestOrigin r = api::CurrentRequestOrigin();
-    return std::make_pair(r.request_id, r.account_id);
+  const SecretBytes* key = &patient_ref_key;
+  o.audit = [key](const access::AccessEvent& event) {
+    return enforce::AccessEventEntry(event, *key);
   };
   return o;
+}
+
+enforce::Deps Runtime::enforce_deps() const {
+  enforce::Deps d;
+  d.decisions = decisions.get();
+  d.ledger = ledger.get();
+  d.patient_ref_key = &patient_ref_key;
+  return d;
 }
 
 api::Services Runtime::services() const {
@@ -163,6 +170,7 @@ api::Services Runtime::services() const {
   s.patient_ref = [key](std::string_view patient_id) {
     return ledger::PatientRef(*key, patient_id);
   };
+  s.patient_ref_key = key;
   return s;
 }
 
@@ -241,25 +249,10 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   options.max_attachment_bytes = config.max_attachment_bytes;
   options.max_inline_bytes = config.max_json_bytes;
   const SecretBytes* ref_key = &rt->patient_ref_key;
-  options.audit = [ref_key](const record::RecordEvent& event) -> Result<Bytes> {
-    ledger::Entry e;
-    e.time_ms = event.time_ms;
-    e.request_id = api::CurrentRequestOrigin().request_id;
-    e.actor = event.author.empty() ? std::string("system") : std::string(event.author);
-    e.action = std::string(event.action);
-    e.effect = std::string(ledger::kEffectDone);
-    if (!event.path.empty()) {
-      e.resource = {"segment", std::string(event.path)};
-      e.details["version"] = std::to_string(event.version);
-      e.details["content_sha256"] = event.content_sha256_hex;
-    } else {
-      e.resource = {"patient", ""};
-    }
-    // A segment path that spells the patient id is refused with the write:
-    // the ledger names patients only by their pseudonym.
-    MV_RETURN_IF_ERROR(ledger::BindPatient(e, *ref_key, event.patient_id));
-    MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
-    return ledger::Encode(e);
+  // Every record write is recorded in the store's transaction, and refused
+  // when no enforcement scope decided it (src/enforce, fail closed).
+  options.audit = [ref_key](const record::RecordEvent& event) {
+    return enforce::RecordEventEntry(event, *ref_key);
   };
   MV_ASSIGN_OR_RETURN(rt->records, record::CreateRecordService(rt->keys.get(), rt->metadata.get(),
                                                                rt->objects.get(), options));
@@ -287,27 +280,9 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auth_options.access_ttl_ms = int64_t{config.access_token_minutes} * 60 * 1000;
   auth_options.recovery_wait_ms = int64_t{config.account_recovery_wait_minutes} * 60 * 1000;
   // Account changes carry their ledger entry into the account store's
-  // transaction; the actor is the request's account, or "cli" outside one.
-  auth_options.audit = [ref_key](const auth::AccountEvent& event) -> Result<Bytes> {
-    const api::RequestOrigin origin = api::CurrentRequestOrigin();
-    ledger::Entry e;
-    e.time_ms = NowUnixMillis();
-    e.request_id = origin.request_id;
-    e.actor = !origin.account_id.empty() ? origin.account_id
-                                         : (origin.request_id.empty() ? "cli" : "anonymous");
-    e.action = std::string(event.action);
-    e.effect = std::string(ledger::kEffectDone);
-    e.resource = {"account", ""};
-    e.details = event.details;
-    e.details["subject"] = std::string(event.subject_id);
-    if (!event.patient_id.empty()) {
-      // A patient's own account changed: the patient sees it in their access
-      // history (by pseudonym, never the id in clear) and is notified.
-      e.patient_ref = ledger::PatientRef(*ref_key, event.patient_id);
-      e.obligations.emplace_back("notify-patient");
-    }
-    MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
-    return ledger::Encode(e);
+  // transaction; the actor is the bound enforcement scope's.
+  auth_options.audit = [ref_key](const auth::AccountEvent& event) {
+    return enforce::AccountEventEntry(event, *ref_key);
   };
   MV_ASSIGN_OR_RETURN(rt->accounts, auth::CreateAccountService(rt->account_store.get(),
                                                                rt->keys.get(), auth_options));

@@ -98,6 +98,8 @@ namespace medvault::app {
 
 Result<DemoData> SeedDemoData(Runtime& rt) {
   DemoData demo;
+  // The seeding is the console's act, recorded as such (src/enforce).
+  enforce::Scope scope(rt.enforce_deps(), enforce::ConsoleContext("demo"));
   MV_ASSIGN_OR_RETURN(demo.patient_ids, SeedDemoPatients(*rt.records));
   MV_ASSIGN_OR_RETURN(auth::Institution hospital,
                       rt.accounts->CreateInstitution("Demo General Hospital"));

@@ -15,6 +15,7 @@
 #include "app/cli_internal.h"
 #include "auth/auth.h"
 #include "common/ids.h"
+#include "enforce/enforce.h"
 #include "exchange/exchange.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
@@ -153,7 +154,7 @@ int RunImport(int argc, char** argv) {
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }
-  exchange::Importer importer((*runtime)->records.get());
+  Runtime& rt = **runtime;
   exchange::ImportOptions options;
   if (auto it = args->values.find("patient"); it != args->values.end()) {
     options.patient_id = it->second;
@@ -171,7 +172,13 @@ int RunImport(int argc, char** argv) {
     Result<exchange::ImportOutcome> out = [&]() -> Result<exchange::ImportOutcome> {
       MV_ASSIGN_OR_RETURN(std::string bytes,
                           ReadFileLimited((*files)[i], options.limits.max_document_bytes));
-      return importer.Import(bytes, options, "cli");
+      // One request per document, through the enforcement layer like the
+      // API's import: decided (the console), recorded, all or nothing.
+      enforce::Scope scope(rt.enforce_deps(), enforce::ConsoleContext("import"));
+      Result<exchange::ImportOutcome> r =
+          enforce::ImportDocument(scope, *rt.records, bytes, options.patient_id, options);
+      MV_RETURN_IF_ERROR(scope.Commit());
+      return r;
     }();
     if (!out.ok()) {
       failures.emplace_back(name, out.status());
@@ -204,28 +211,6 @@ int RunImport(int argc, char** argv) {
             << " entries) into " << patients.size() << " patients (" << created << " created); "
             << unchanged << " unchanged; " << failures.size() << " failed\n";
   return failures.empty() ? 0 : 1;
-}
-
-// The ledger entry of one decision of an export, shaped as the API's
-// (resource kind = the action; the demographics have no path).
-ledger::Entry ExportEntry(const Runtime& rt, std::string_view actor, std::string_view patient_id,
-                          const exchange::ExportQuestion& q, bool permitted,
-                          std::vector<std::string> reasons, std::string_view purpose,
-                          const std::string& request_id) {
-  ledger::Entry e;
-  e.time_ms = NowUnixMillis();
-  e.request_id = request_id;
-  e.actor = std::string(actor);
-  e.action = std::string(ledger::kActionDecision);
-  e.effect = std::string(permitted ? ledger::kEffectPermit : ledger::kEffectDeny);
-  e.reasons = std::move(reasons);
-  e.purpose = std::string(purpose);
-  e.resource.kind = q.demographics ? "read-demographics" : "export";
-  e.resource.path = std::string(q.path);
-  e.details["route"] = "cli export";
-  ledger::RedactPatientId(e, patient_id);
-  e.patient_ref = ledger::PatientRef(rt.patient_ref_key, patient_id);
-  return e;
 }
 
 int RunExport(int argc, char** argv) {
@@ -261,14 +246,11 @@ int RunExport(int argc, char** argv) {
     return Fail(runtime.status());
   }
   Runtime& rt = **runtime;
-  const std::string request_id = "cli-" + NewRandomId().substr(0, 16);
-  std::vector<ledger::Entry> entries;
-  exchange::ExportFilter filter;
   const std::string reader = value("as", "");
-  // The subject's fields are views: the account must outlive it.
+  // The reader's account (the subject's fields are views into it), or the
+  // console; the enforcement layer decides and records either way.
   std::optional<auth::Account> account;
-  policy::Subject subject;
-  policy::Context context;
+  enforce::RequestContext ctx = enforce::ConsoleContext("export");
   if (!reader.empty()) {
     auto found = rt.accounts->GetAccount(reader);
     if (!found.ok()) {
@@ -282,56 +264,25 @@ int RunExport(int argc, char** argv) {
     if (account->disabled) {
       return Fail(Status::PermissionDenied("--as: the account is disabled"));
     }
-    subject.account_id = account->account_id;
-    subject.roles = *roles;
-    subject.institution_id = account->institution_id;
-    subject.department_id = account->department_id;
-    subject.patient_id = account->patient_id;
-    subject.mfa_verified = true;  // the console: see the usage text
-    context.now_ms = NowUnixMillis();
-    context.zone = policy::NetworkZone::kLoopback;
     auto purpose = policy::ParsePurpose(value("purpose", "treatment"));
     if (!purpose.ok()) {
       return Fail(purpose.status().WithContext("--purpose"));
     }
-    context.purpose = *purpose;
-    filter = [&](const exchange::ExportQuestion& q) {
-      policy::Resource r;
-      r.patient_id = patient_id;
-      policy::Action action = policy::Action::kReadDemographics;
-      if (!q.demographics) {
-        action = policy::Action::kExport;
-        r.path = q.path;
-        r.category = record::TopLevelFor(q.path).category;
-        r.sensitivity = q.sensitivity;
-      }
-      const policy::Decision d = rt.decisions->Decide(subject, action, r, context);
-      const bool masked =
-          d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty();
-      std::vector<std::string> reasons = {std::string(policy::ReasonCode(d.reason()))};
-      entries.push_back(ExportEntry(rt, reader, patient_id, q, d.permitted() && !masked, reasons,
-                                    policy::PurposeName(context.purpose), request_id));
-      return d.permitted() && !masked;
-    };
-  } else {
-    filter = [&](const exchange::ExportQuestion& q) {
-      entries.push_back(ExportEntry(rt, "cli", patient_id, q, true, {"console"}, "", request_id));
-      return true;
-    };
+    ctx = enforce::AccountContext(*account, *roles, *purpose, "export");
   }
   const interop::Format format =
       format_name == "ccda" ? interop::Format::kCcda : interop::Format::kFhir;
-  auto out = exchange::Export(*rt.records, patient_id, format, filter);
+  enforce::Scope scope(rt.enforce_deps(), std::move(ctx));
+  auto result = enforce::ExportRecord(scope, *rt.records, patient_id, format);
   // Decisions are durable before anything leaves, as on the API.
-  if (!entries.empty()) {
-    Status appended = rt.ledger->Append(std::move(entries));
-    if (!appended.ok()) {
-      return Fail(appended.WithContext("recording the export in the ledger"));
-    }
+  Status recorded = scope.Commit();
+  if (!recorded.ok()) {
+    return Fail(recorded.WithContext("recording the export in the ledger"));
   }
-  if (!out.ok()) {
-    return Fail(out.status());
+  if (!result.ok()) {
+    return Fail(result.status());
   }
+  const exchange::ExportOutcome* out = &result->outcome;
   if (out->segments_included == 0 && !reader.empty()) {
     return Fail(Status::PermissionDenied("nothing in this record may be exported by that account"));
   }

@@ -529,31 +529,6 @@ std::function<void(const ledger::CheckpointRecord&)> MakeWitnessPush(
   };
 }
 
-// A finding as a ledger entry: ids and kinds only.
-ledger::Entry ScrubFindingEntry(const integrity::Finding& f, const SecretBytes& patient_ref_key) {
-  ledger::Entry e;
-  e.time_ms = NowUnixMillis();
-  e.actor = "system";
-  e.action = std::string(ledger::kActionScrubFinding);
-  e.effect = std::string(ledger::kEffectDone);
-  e.reasons = {f.kind};
-  e.resource = {"object", f.path};
-  // Object keys are "<patient id>/<object id>": only the object id goes in,
-  // the patient is named by the pseudonym.
-  const std::string_view key = f.object_key;
-  const size_t slash = key.rfind('/');
-  const std::string_view object_id = slash == std::string_view::npos ? key : key.substr(slash + 1);
-  if (IsValidRandomId(object_id)) {
-    e.details["object_id"] = std::string(object_id);
-  }
-  e.details["version"] = std::to_string(f.version);
-  if (IsValidRandomId(f.patient_id)) {
-    ledger::RedactPatientId(e, f.patient_id);
-    e.patient_ref = ledger::PatientRef(patient_ref_key, f.patient_id);
-  }
-  return e;
-}
-
 namespace {
 
 // The ledger's segment writes for the scrubber: entries are read one by one
@@ -641,7 +616,8 @@ int RunScrub(int argc, char** argv) {
   options.write_log = write_log.get();
   options.orphan_grace = std::chrono::seconds(config->scrub_orphan_grace_seconds);
   options.on_finding = [&rt](const integrity::Finding& f) {
-    return rt.ledger->Append({ScrubFindingEntry(f, rt.patient_ref_key)});
+    MV_ASSIGN_OR_RETURN(ledger::Entry e, enforce::ScrubFindingEntry(f, rt.patient_ref_key));
+    return rt.ledger->Append({std::move(e)});
   };
   auto report = integrity::Scrub(*rt.metadata, *rt.objects, rt.records.get(), options);
   if (!report.ok()) {

@@ -207,6 +207,7 @@ enum class Reason : uint8_t {
   kNoRelationship,           // no active treating relationship (never or ended)
   kRelationshipEnded,        // the relationship existed and has ended
   kOtherInstitution,         // an admin acting outside their institution
+  kConsole,                  // the data directory's operator at the console (src/enforce)
   kCount
 };
 std::string_view ReasonCode(Reason reason);  // "consent-denied", ...

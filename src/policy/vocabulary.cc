@@ -76,8 +76,9 @@ constexpr std::array<ReasonEntry, static_cast<size_t>(Reason::kCount)> kReasons 
     {"no-relationship", "This account has no active treating relationship with the patient."},
     {"relationship-ended", "This account's treating relationship with the patient has ended."},
     {"other-institution", "This account may act only within its own institution."},
+    {"console", "The operator of the data directory acted at its console."},
 }};
-static_assert(kReasons.back().code == "other-institution", "one entry per Reason");
+static_assert(kReasons.back().code == "console", "one entry per Reason");
 
 template <size_t N>
 int IndexOf(const std::array<std::string_view, N>& names, std::string_view name) {

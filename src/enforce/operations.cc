@@ -1,0 +1,122 @@
+// Data operations through a Scope (enforce.h): each decides before it touches
+// data, so that every door (HTTP, the command line, later devices and FHIR
+// REST) reads, imports and exports the same way.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "enforce/enforce.h"
+#include "engine/engine.h"
+
+namespace medvault::enforce {
+
+using policy::Action;
+
+policy::Resource SegmentResource(const std::string& patient_id, const std::string& path,
+                                 int sensitivity) {
+  const record::TopLevelSegment& top = record::TopLevelFor(path);
+  policy::Resource r;
+  r.patient_id = patient_id;
+  r.path = path;
+  r.category = top.category;
+  r.sensitivity = sensitivity < 0 ? top.default_sensitivity : sensitivity;
+  return r;
+}
+
+Status ApplyMasking(nlohmann::json& document, const policy::Decision& d) {
+  const std::vector<std::string>* fields = d.obligations.mask_fields;
+  if (fields == nullptr || fields->empty()) {
+    return Status::Ok();
+  }
+  std::vector<engine::FieldRule> rules;
+  const auto semantic = engine::SemanticFieldNames();
+  for (const std::string& f : *fields) {
+    const bool is_semantic = std::find(semantic.begin(), semantic.end(), f) != semantic.end();
+    rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !is_semantic});
+  }
+  MV_ASSIGN_OR_RETURN(engine::FieldMasker masker, engine::FieldMasker::Create(rules));
+  if (!document.is_object() || !masker.Apply(document).ok()) {
+    document = std::string(engine::kMaskedValue);  // fail closed
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<record::SegmentReader>> OpenSegment(
+    Scope& scope, record::RecordService& records, Action action, const std::string& patient_id,
+    const std::string& path, uint64_t version) {
+  MV_RETURN_IF_ERROR(scope.Decide(action, SegmentResource(patient_id, path)));
+  MV_ASSIGN_OR_RETURN(auto reader, records.OpenSegment(patient_id, path, version));
+  if (reader->info().sensitivity != record::TopLevelFor(path).default_sensitivity) {
+    MV_RETURN_IF_ERROR(
+        scope.Decide(action, SegmentResource(patient_id, path, reader->info().sensitivity)));
+  }
+  return reader;
+}
+
+Result<exchange::ImportOutcome> ImportDocument(Scope& scope, record::RecordService& records,
+                                               std::string_view document,
+                                               const std::string& patient_id,
+                                               const exchange::ImportOptions& base_options) {
+  exchange::Importer importer(&records);
+  exchange::ImportOptions options = base_options;
+  options.patient_id = patient_id;
+  if (!patient_id.empty()) {
+    // The decision on the record comes first, so that nothing about the
+    // document or the patient is answered to someone who may not write here.
+    MV_RETURN_IF_ERROR(
+        scope.Decide(Action::kWrite, SegmentResource(patient_id, "source-documents")));
+  } else {
+    // Matching the document's patient is a search of the directory.
+    MV_RETURN_IF_ERROR(scope.Decide(Action::kSearchPatients, {}));
+  }
+  MV_ASSIGN_OR_RETURN(exchange::ImportPlan plan, importer.Plan(document, options));
+  if (plan.new_patient.has_value()) {
+    MV_RETURN_IF_ERROR(scope.Decide(Action::kCreatePatient, {}));
+  } else if (patient_id.empty()) {
+    MV_RETURN_IF_ERROR(
+        scope.Decide(Action::kWrite, SegmentResource(plan.patient_id, "source-documents")));
+  }
+  for (const record::BatchSegmentWrite& w : plan.batch.segments) {
+    const int sensitivity = w.write.sensitivity.value_or(-1);
+    // A new patient's id is made at commit: the create decision covers it.
+    if (plan.new_patient.has_value()) {
+      continue;
+    }
+    Status st = scope.Decide(Action::kWrite, SegmentResource(plan.patient_id, w.path, sensitivity));
+    if (!st.ok()) {
+      return Status(st.code(), w.path + ": " + st.message());
+    }
+  }
+  return importer.Commit(plan, scope.origin().Actor());
+}
+
+Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,
+                                  const std::string& patient_id, interop::Format format) {
+  // The whole record first: an outright deny (no relationship, consent
+  // denied, ...) fails with its reason before anything is read.
+  MV_RETURN_IF_ERROR(scope.Decide(Action::kExport, SegmentResource(patient_id, "")));
+  ExportResult result;
+  auto filter = [&scope, &patient_id, &result](const exchange::ExportQuestion& q) {
+    const std::string path(q.path);
+    policy::Resource r;
+    r.patient_id = patient_id;
+    if (!q.demographics) {
+      r = SegmentResource(patient_id, path, q.sensitivity);
+    }
+    const Action action = q.demographics ? Action::kReadDemographics : Action::kExport;
+    policy::Decision d;
+    if (!scope.Permits(action, r, &d)) {
+      return false;
+    }
+    // A permit that asks for masking is not exported: documents carry whole
+    // segments (fail closed rather than export unmasked fields).
+    if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
+      ++result.masked_withheld;
+      return false;
+    }
+    return true;
+  };
+  MV_ASSIGN_OR_RETURN(result.outcome, exchange::Export(records, patient_id, format, filter));
+  return result;
+}
+
+}  // namespace medvault::enforce

@@ -1,0 +1,183 @@
+// Data operations through the enforcement layer (src/enforce/operations.cc)
+// on the real runtime: each decides before it touches data, and the same
+// operations serve every door (the HTTP routes and the CLI use these).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "app/app.h"
+#include "enforce/enforce.h"
+#include "test_util.h"
+
+namespace medvault {
+namespace {
+
+using policy::Action;
+
+class EnforceOperationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(crypto::InitCrypto().ok());
+    ASSERT_TRUE(app::InitDataDir(dir_.path() / "data", false).ok());
+    app::Config config;
+    config.data_dir = (dir_.path() / "data").string();
+    config.argon2_memory_kib = 8;
+    config.argon2_iterations = 1;
+    auto rt = app::OpenRuntime(config);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    rt_ = std::move(*rt);
+    auto inst = rt_->accounts->CreateInstitution("Ops Hospital");
+    ASSERT_TRUE(inst.ok());
+    auth::NewAccount n;
+    n.username = "dr.ops";
+    n.display_name = "Dr Ops";
+    n.password = "Correct-Horse-Battery-Staple-9";
+    n.roles = {"doctor"};
+    n.institution_id = inst->institution_id;
+    auto made = rt_->accounts->CreateAccount(n);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    doctor_ = made->account;
+    enforce::Scope console(rt_->enforce_deps(), enforce::ConsoleContext("test"));
+    auto p = rt_->records->CreatePatient({"Ada", "Ops", "1956-03-14", "female", "MRN-O"}, "t");
+    ASSERT_TRUE(p.ok());
+    patient_ = p->patient_id;
+    record::SegmentWrite w;
+    w.kind = record::ContentKind::kJson;
+    w.content =
+        ToBytes(R"({"systolic":120,"diastolic":80,"unit":"mmHg","time":"2026-11-20T07:30:00Z"})");
+    ASSERT_TRUE(rt_->records->WriteSegment(patient_, "physical-signs/blood-pressure", w, "t").ok());
+    w.sensitivity = 4;
+    w.content = ToBytes(R"({"bpm":61,"unit":"/min","time":"2026-11-20T07:30:00Z"})");
+    ASSERT_TRUE(rt_->records->WriteSegment(patient_, "physical-signs/heart-rate", w, "t").ok());
+  }
+
+  enforce::RequestContext DoctorContext() {
+    auto roles = rt_->decisions->policy().RolesOf(doctor_.roles);
+    EXPECT_TRUE(roles.ok());
+    return enforce::AccountContext(doctor_, *roles, policy::Purpose::kTreatment, "test");
+  }
+
+  static std::string Ccda() {
+    std::ifstream in(std::string(MEDVAULT_TESTDATA_DIR) +
+                     "/interop/ccda/Documents_CCD_CCD_1_CCD.xml");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<app::Runtime> rt_;
+  auth::Account doctor_;
+  std::string patient_;
+};
+
+TEST_F(EnforceOperationsTest, OpenSegmentDecidesBeforeReadingAndAgainOnTheStoredSensitivity) {
+  {
+    // Without a relationship: the same deny for a segment that exists and
+    // one that does not (nothing about the record is answered).
+    enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+    auto a = enforce::OpenSegment(scope, *rt_->records, Action::kRead, patient_,
+                                  "physical-signs/blood-pressure", 0);
+    auto b = enforce::OpenSegment(scope, *rt_->records, Action::kRead, patient_,
+                                  "physical-signs/none", 0);
+    EXPECT_EQ(a.status().code(), StatusCode::kPermissionDenied);
+    EXPECT_EQ(b.status().code(), StatusCode::kPermissionDenied);
+    EXPECT_EQ(a.status().message(), b.status().message());
+  }
+  ASSERT_TRUE(rt_->access->StartRelationship(patient_, doctor_.account_id).ok());
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  auto ok = enforce::OpenSegment(scope, *rt_->records, Action::kRead, patient_,
+                                 "physical-signs/blood-pressure", 0);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(scope.decisions(), 1) << "stored at the default sensitivity: one decision";
+  // Stored at sensitivity 4, above a doctor's clearance 3: the second
+  // decision refuses it.
+  auto secret = enforce::OpenSegment(scope, *rt_->records, Action::kRead, patient_,
+                                     "physical-signs/heart-rate", 0);
+  EXPECT_EQ(secret.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(scope.summary(), "deny insufficient-clearance");
+  EXPECT_EQ(scope.decisions(), 3);
+}
+
+TEST_F(EnforceOperationsTest, ImportIsRefusedWholeWhenTheRecordIsNotWritable) {
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  auto out = enforce::ImportDocument(scope, *rt_->records, Ccda(), patient_);
+  EXPECT_EQ(out.status().code(), StatusCode::kPermissionDenied);
+  auto tree = rt_->records->ListTree(patient_, "");
+  ASSERT_TRUE(tree.ok());
+  EXPECT_EQ(tree->size(), 2u) << "nothing was written";
+}
+
+TEST_F(EnforceOperationsTest, TheConsoleImportsIntoANewPatientAndEveryDecisionIsRecorded) {
+  ASSERT_TRUE(rt_->ledger->Sync().ok());
+  const uint64_t before = rt_->ledger->Size();
+  enforce::Scope scope(rt_->enforce_deps(), enforce::ConsoleContext("import"));
+  auto out = enforce::ImportDocument(scope, *rt_->records, Ccda(), "");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->patient_created);
+  EXPECT_GT(out->segments.size(), 1u);
+  ASSERT_TRUE(scope.Commit().ok());
+  ASSERT_TRUE(rt_->ledger->Sync().ok());
+  size_t decisions = 0, writes = 0;
+  for (uint64_t seq = before; seq < rt_->ledger->Size(); ++seq) {
+    auto rec = rt_->ledger->GetEntry(seq);
+    ASSERT_TRUE(rec.ok());
+    decisions += rec->entry.action == ledger::kActionDecision ? 1 : 0;
+    if (rec->entry.action == ledger::kActionSegmentWrite) {
+      ++writes;
+      EXPECT_EQ(rec->entry.request_id, scope.origin().request_id);
+      EXPECT_EQ(rec->entry.actor, "cli");
+    }
+  }
+  EXPECT_EQ(decisions, 2u) << "search (matching the patient) and create";
+  EXPECT_EQ(writes, out->segments.size());
+  // The same document again: unchanged, nothing written.
+  enforce::Scope again(rt_->enforce_deps(), enforce::ConsoleContext("import"));
+  auto second = enforce::ImportDocument(again, *rt_->records, Ccda(), "");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->unchanged);
+  EXPECT_EQ(second->patient_id, out->patient_id);
+}
+
+TEST_F(EnforceOperationsTest, AnOutrightDenyFailsTheExportBeforeAnythingIsRead) {
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  auto out = enforce::ExportRecord(scope, *rt_->records, patient_, interop::Format::kFhir);
+  EXPECT_EQ(out.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(scope.decisions(), 1);
+}
+
+TEST_F(EnforceOperationsTest, AnExportLeavesOutWhatTheReaderMayNotSee) {
+  ASSERT_TRUE(rt_->access->StartRelationship(patient_, doctor_.account_id).ok());
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  auto out = enforce::ExportRecord(scope, *rt_->records, patient_, interop::Format::kFhir);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->outcome.segments_included, 1u);
+  EXPECT_EQ(out->outcome.segments_withheld, 1u) << "the sensitivity-4 segment";
+  EXPECT_EQ(out->masked_withheld, 0u);
+  enforce::Scope console(rt_->enforce_deps(), enforce::ConsoleContext("export"));
+  auto all = enforce::ExportRecord(console, *rt_->records, patient_, interop::Format::kFhir);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->outcome.segments_included, 2u);
+}
+
+TEST_F(EnforceOperationsTest, MaskingReplacesNamedFieldsAtAnyDepthAndFailsClosed) {
+  policy::Decision d;
+  d.effect = policy::Effect::kPermit;
+  const std::vector<std::string> fields = {"insurance_number", "secret"};
+  d.obligations.mask_fields = &fields;
+  nlohmann::json j = {{"secret", "s"}, {"nested", {{"secret", "t"}, {"kept", 1}}}};
+  ASSERT_TRUE(enforce::ApplyMasking(j, d).ok());
+  EXPECT_EQ(j["secret"], "[masked]");
+  EXPECT_EQ(j["nested"]["secret"], "[masked]");
+  EXPECT_EQ(j["nested"]["kept"], 1);
+  nlohmann::json arr = nlohmann::json::array({1, 2});
+  ASSERT_TRUE(enforce::ApplyMasking(arr, d).ok());
+  EXPECT_EQ(arr, "[masked]") << "what cannot be masked field by field is masked whole";
+  const std::vector<std::string> none;
+  d.obligations.mask_fields = &none;
+  nlohmann::json untouched = {{"secret", "s"}};
+  ASSERT_TRUE(enforce::ApplyMasking(untouched, d).ok());
+  EXPECT_EQ(untouched["secret"], "s");
+}
+
+}  // namespace
+}  // namespace medvault
