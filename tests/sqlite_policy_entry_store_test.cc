@@ -33,7 +33,7 @@ class SqlitePolicyEntryStoreTest : public ::testing::Test {
     auto ledger = ledger::SqliteLedger::Open(file_);  // creates the ledger's tables
     ASSERT_TRUE(ledger.ok());
     ledger_ = std::move(*ledger);
-    auto store = OpenSqlitePolicyEntryStore(file_);
+    auto store = OpenSqlitePolicyEntryStore(file_, ledger_.get());
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
@@ -110,6 +110,20 @@ TEST_F(SqlitePolicyEntryStoreTest, LedgerEntriesCommitWithTheRowOrNeither) {
   ASSERT_TRUE(ledger_->Sync().ok());
   EXPECT_EQ(ledger_->Size(), 2u);
   EXPECT_EQ(*store_->Count(), 0);
+}
+
+// Entries without a ledger to append them to are refused, never dropped.
+TEST_F(SqlitePolicyEntryStoreTest, EntriesWithoutALedgerAreRefused) {
+  auto bare = OpenSqlitePolicyEntryStore(file_);
+  ASSERT_TRUE(bare.ok());
+  const std::vector<ledger::Entry> good = {AuditEntry("consent.grant")};
+  Status st = (*bare)->Upsert(Row("consent", id_, patient_, "a"), good);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("ledger"), std::string::npos) << st.message();
+  EXPECT_EQ((*bare)->DeletePatient(patient_, good).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*(*bare)->Count(), 0);
+  ASSERT_TRUE((*bare)->Upsert(Row("consent", id_, patient_, "a")).ok());  // no entries: fine
+  EXPECT_EQ(*(*bare)->Count(), 1);
 }
 
 TEST_F(SqlitePolicyEntryStoreTest, ReopenKeepsRowsAndMigrationsAreIdempotent) {

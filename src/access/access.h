@@ -66,9 +66,12 @@ class PolicyEntryStore {
 };
 
 // Its own connection and migrations ("policy_migrations") on the database file
-// shared with the other SQLite stores.
+// shared with the other SQLite stores. Writes that carry ledger entries append
+// them to `ledger` inside their transaction (ledger->AppendInTransaction: a
+// log on the same database file); without a ledger such writes are refused
+// (FailedPrecondition). `ledger` must outlive the store.
 Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
-    const std::filesystem::path& file);
+    const std::filesystem::path& file, ledger::Log* ledger = nullptr);
 
 // Facts about accounts that the access service checks; the API wires them to
 // the account service so this module does not depend on it.
@@ -101,7 +104,7 @@ struct ProxyRequest {
 
 struct AccessOptions {
   // When set, every change is recorded in the ledger in the same transaction
-  // (the ledger's tables must exist in the database: SqliteLedger::Open).
+  // (the store must have been opened with the ledger).
   const SecretBytes* patient_ref_key = nullptr;
   // Who is acting: {request id, account id} of the current request.
   std::function<std::pair<std::string, std::string>()> origin;

@@ -51,9 +51,11 @@ constexpr std::string_view kSqlOfPatient =
 
 class SqlitePolicyEntryStore final : public PolicyEntryStore {
  public:
-  explicit SqlitePolicyEntryStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  SqlitePolicyEntryStore(std::unique_ptr<Connection> conn, ledger::Log* ledger)
+      : conn_(std::move(conn)), ledger_(ledger) {}
 
   Status Upsert(const PolicyEntryRow& row, std::span<const ledger::Entry> audit) override {
+    MV_RETURN_IF_ERROR(CheckLedger(audit));
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -71,7 +73,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
     }
     MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, row.patient_id));
     if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
+      MV_RETURN_IF_ERROR(ledger_->AppendInTransaction(txn, audit));
     }
     return txn.Commit();
   }
@@ -118,6 +120,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
   }
 
   Status DeletePatient(std::string_view patient_id, std::span<const ledger::Entry> audit) override {
+    MV_RETURN_IF_ERROR(CheckLedger(audit));
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -130,7 +133,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
       MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, patient_id));
     }
     if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
+      MV_RETURN_IF_ERROR(ledger_->AppendInTransaction(txn, audit));
     }
     return txn.Commit();
   }
@@ -143,19 +146,27 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
   }
 
  private:
+  Status CheckLedger(std::span<const ledger::Entry> audit) const {
+    if (!audit.empty() && ledger_ == nullptr) {
+      return Status::FailedPrecondition("audit entries given but no ledger is attached");
+    }
+    return Status::Ok();
+  }
+
   std::mutex mu_;
   std::unique_ptr<Connection> conn_;
+  ledger::Log* const ledger_;  // may be null: then writes with entries are refused
 };
 
 }  // namespace
 
 Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
-    const std::filesystem::path& file) {
+    const std::filesystem::path& file, ledger::Log* ledger) {
   MV_RETURN_IF_ERROR(store::CreatePrivateDatabaseFile(file));
   MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
                       Connection::Open(file, /*read_only=*/false, store::SqliteOptions{}));
   MV_RETURN_IF_ERROR(store::RunMigrations(*conn, "policy_migrations", kMigrations));
-  return std::unique_ptr<PolicyEntryStore>(new SqlitePolicyEntryStore(std::move(conn)));
+  return std::unique_ptr<PolicyEntryStore>(new SqlitePolicyEntryStore(std::move(conn), ledger));
 }
 
 }  // namespace medvault::access

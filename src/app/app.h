@@ -84,8 +84,8 @@ class ChangeWatcher {
 // Opened stores and services of one data directory.
 struct Runtime {
   std::unique_ptr<crypto::KeyProvider> keys;
-  // Opened first: the other SQLite stores append to it inside their own
-  // transactions (audit hook).
+  // Opened first: the other stores append to it inside their own
+  // transactions (it is their store::AuditSink).
   std::unique_ptr<ledger::SqliteLedger> ledger;
   std::unique_ptr<ledger::Signer> ledger_signer;
   std::vector<ledger::VerifierKey> witnesses;

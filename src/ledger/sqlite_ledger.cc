@@ -373,6 +373,13 @@ struct LoadedView {
 };
 
 // The verification behind VerifyAll and VerifyDatabase.
+// Runs the ledger's migrations (tables ledger_entries, checkpoints,
+// cosignatures, the epoch and archive tables; migration table
+// ledger_migrations). Outside any transaction. Idempotent.
+Status CreateSchema(Connection& conn) {
+  return store::RunMigrations(conn, kMigrationTable, kMigrations);
+}
+
 Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
                               std::span<const VerifierKey> witnesses, const LoadedView& loaded,
                               const VerifySql& sql = {}) {
@@ -856,7 +863,13 @@ struct SqliteLedger::Impl {
     }
   }
 
+  // REQUIRES nothing (no lock: db_filename is set once at Open).
+  Result<Connection*> ConnectionOf(store::Transaction& txn) const;
+
   std::filesystem::path file;
+  // The file as SQLite names it (sqlite3_db_filename of the writer), to tell
+  // a transaction on this database from one on another file.
+  std::string db_filename;
   store::SqliteOptions options;
 
   std::mutex write_mu;
@@ -892,6 +905,9 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::
   impl->options = options;
   MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
+  if (const char* name = sqlite3_db_filename(impl->writer->db(), "main"); name != nullptr) {
+    impl->db_filename = name;
+  }
   MV_ASSIGN_OR_RETURN(impl->readers, store::ReaderPool::Open(db_file, options, kReadConnections));
   MV_RETURN_IF_ERROR(impl->LoadEpoch());
   Status synced = impl->Sync();
@@ -1075,29 +1091,40 @@ Result<std::vector<std::pair<uint64_t, VerifyReport>>> SqliteLedger::VerifyArchi
   return out;
 }
 
-Status SqliteLedger::CreateSchema(store::Connection& conn) {
-  return store::RunMigrations(conn, kMigrationTable, kMigrations);
-}
-
-Status SqliteLedger::AppendInTransaction(store::Connection& conn, std::span<const Entry> entries) {
-  if (sqlite3_get_autocommit(conn.db()) != 0) {
+// The connection of `txn` when it is an open transaction of the SQLite
+// backend on the ledger's own database file.
+Result<Connection*> SqliteLedger::Impl::ConnectionOf(store::Transaction& txn) const {
+  auto* sqlite_txn = dynamic_cast<store::WriteTxn*>(&txn);
+  if (sqlite_txn == nullptr) {
+    return Status::FailedPrecondition("ledger entries cannot join a transaction of the " +
+                                      std::string(txn.backend()) + " backend");
+  }
+  if (!sqlite_txn->open()) {
     return Status::FailedPrecondition(
         "ledger entries must be appended inside the caller's write transaction");
   }
+  Connection& conn = sqlite_txn->conn();
+  const char* name = sqlite3_db_filename(conn.db(), "main");
+  if (name == nullptr || db_filename != name) {
+    return Status::FailedPrecondition(
+        "ledger entries must be appended in a transaction on the ledger's database");
+  }
+  return &conn;
+}
+
+Status SqliteLedger::AppendInTransaction(store::Transaction& txn, std::span<const Entry> entries) {
+  MV_ASSIGN_OR_RETURN(Connection * conn, impl_->ConnectionOf(txn));
   if (entries.empty()) {
     return Status::Ok();
   }
   MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
-  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
-  return InsertRows(conn, first, rows);
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*conn));
+  return InsertRows(*conn, first, rows);
 }
 
-Status SqliteLedger::AppendEncodedInTransaction(store::Connection& conn,
+Status SqliteLedger::AppendEncodedInTransaction(store::Transaction& txn,
                                                 std::span<const Bytes> encoded) {
-  if (sqlite3_get_autocommit(conn.db()) != 0) {
-    return Status::FailedPrecondition(
-        "ledger entries must be appended inside the caller's write transaction");
-  }
+  MV_ASSIGN_OR_RETURN(Connection * conn, impl_->ConnectionOf(txn));
   std::vector<Row> rows;
   rows.reserve(encoded.size());
   for (const Bytes& b : encoded) {
@@ -1114,8 +1141,8 @@ Status SqliteLedger::AppendEncodedInTransaction(store::Connection& conn,
   if (rows.empty()) {
     return Status::Ok();
   }
-  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
-  return InsertRows(conn, first, rows);
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*conn));
+  return InsertRows(*conn, first, rows);
 }
 
 Status SqliteLedger::Append(std::vector<Entry> entries) {

@@ -178,7 +178,7 @@ class SqliteMetadataStore final : public MetadataStore {
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(InsertPatientLocked(p));
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -200,7 +200,7 @@ class SqliteMetadataStore final : public MetadataStore {
     for (const SegmentVersionRecord& rec : records) {
       MV_RETURN_IF_ERROR(InsertRowLocked(rec).WithContext(rec.path));
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -229,15 +229,15 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   // REQUIRES: write_mu_ held and a transaction open.
-  Status AuditLocked(AuditEntries audit) {
+  Status AuditLocked(WriteTxn& txn, AuditEntries audit) {
     if (audit.empty()) {
       return Status::Ok();
     }
-    return options_.audit_hook(*writer_, audit);
+    return options_.audit_sink->AppendEncodedInTransaction(txn, audit);
   }
 
   Status CheckAuditHook(AuditEntries audit) const {
-    if (!audit.empty() && !options_.audit_hook) {
+    if (!audit.empty() && options_.audit_sink == nullptr) {
       return Status::FailedPrecondition("audit entries given but no ledger is attached");
     }
     return Status::Ok();
@@ -318,7 +318,7 @@ class SqliteMetadataStore final : public MetadataStore {
       if (sqlite3_changes(writer_->db()) == 0) {
         return Status::NotFound("patient not found");
       }
-      MV_RETURN_IF_ERROR(AuditLocked(audit));
+      MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
       MV_RETURN_IF_ERROR(txn.Commit());
     }
     // Copy the rewritten pages into the main file and empty the WAL, so the
@@ -391,7 +391,7 @@ class SqliteMetadataStore final : public MetadataStore {
         p->result = InsertRowLocked(*p->rec);
         if (p->result.ok()) {
           // The row's ledger entries share its savepoint: both or neither.
-          p->result = AuditLocked(p->audit);
+          p->result = AuditLocked(txn, p->audit);
         }
         if (!p->result.ok()) {
           st = writer_->ExecScript("ROLLBACK TO row", "rollback to savepoint");
