@@ -1,10 +1,10 @@
 // The ledger on SQLite, in the shared database file.
 //
 // Writers: the ledger's own writer connection (Append, checkpoints,
-// cosignatures) behind a mutex, with a group-commit queue in front of it:
-// concurrent Append callers queue their entries and one of them (the leader)
-// writes the whole queue in one transaction and commits once, so the WAL
-// fsync (synchronous=FULL) is paid once per batch. Other stores append with
+// cosignatures) behind a mutex, with the store's group committer in front of
+// it: concurrent Append callers queue their entries and one of them (the
+// leader) writes the whole queue in one transaction and commits once, so the
+// WAL fsync (synchronous=FULL) is paid once per batch. Other stores append with
 // AppendInTransaction on their own connection inside their own transaction.
 // SQLite serialises writers, and every writer takes seq = MAX(seq) + 1, so
 // every snapshot holds a contiguous prefix of the log.
@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -37,6 +36,7 @@
 #include "crypto/crypto.h"
 #include "ledger/internal.h"
 #include "ledger/ledger.h"
+#include "store/group_commit.h"
 #include "store/sqlite_util.h"
 
 namespace medvault::ledger {
@@ -571,7 +571,6 @@ struct SqliteLedger::Impl {
   struct Pending {
     const std::vector<Row>* rows;
     Status result;
-    bool done;
   };
 
   ~Impl() {
@@ -779,37 +778,19 @@ struct SqliteLedger::Impl {
   // ---- group commit
 
   Status Append(std::vector<Row> rows) {
-    Pending me{&rows, Status::Ok(), false};
-    std::unique_lock<std::mutex> queue_lock(queue_mu);
-    pending.push_back(&me);
-    while (!me.done) {
-      if (leader_active) {
-        queue_cv.wait(queue_lock);
-        continue;
-      }
-      leader_active = true;
-      std::vector<Pending*> batch;
-      batch.swap(pending);
-      queue_lock.unlock();
-      CommitBatch(batch);
-      queue_lock.lock();
-      for (Pending* p : batch) {
-        p->done = true;
-      }
-      leader_active = false;
-      queue_cv.notify_all();
-    }
+    Pending me{&rows, Status::Ok()};
+    committer.Submit(me);
     return me.result;
   }
 
-  void CommitBatch(const std::vector<Pending*>& batch) {
+  void CommitBatch(std::span<Pending* const> batch) {
     Status st = CommitBatchLocked(batch);
     for (Pending* p : batch) {
       p->result = st;
     }
   }
 
-  Status CommitBatchLocked(const std::vector<Pending*>& batch) {
+  Status CommitBatchLocked(std::span<Pending* const> batch) {
     std::lock_guard<std::mutex> lock(write_mu);
     uint64_t first = 0;
     {
@@ -875,12 +856,11 @@ struct SqliteLedger::Impl {
   std::mutex write_mu;
   std::unique_ptr<Connection> writer;  // guarded by write_mu
 
-  // Group commit queue. Lock order: queue_mu is never held while taking
-  // write_mu; write_mu may be held while taking tree_mu.
-  std::mutex queue_mu;
-  std::condition_variable queue_cv;
-  std::vector<Pending*> pending;  // guarded by queue_mu
-  bool leader_active = false;     // guarded by queue_mu
+  // Appends (store::GroupCommitter: one transaction, one fsync per group of
+  // concurrent callers). Its lock is never held while taking write_mu;
+  // write_mu may be held while taking tree_mu.
+  store::GroupCommitter<Pending> committer{
+      [this](std::span<Pending* const> batch) { CommitBatch(batch); }};
 
   std::unique_ptr<store::ReaderPool> readers;
 
