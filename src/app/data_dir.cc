@@ -312,8 +312,10 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   MV_ASSIGN_OR_RETURN(rt->accounts, auth::CreateAccountService(rt->account_store.get(),
                                                                rt->keys.get(), auth_options));
 
+  store::SqliteOptions policy_sqlite;  // synchronous FULL, as before
+  policy_sqlite.audit_sink = rt->ledger.get();
   MV_ASSIGN_OR_RETURN(rt->policy_entries,
-                      access::OpenSqlitePolicyEntryStore(layout.metadata_db, rt->ledger.get()));
+                      access::OpenSqlitePolicyEntryStore(layout.metadata_db, policy_sqlite));
   auth::AccountService* accounts = rt->accounts.get();
   access::AccountLookup lookup = [accounts](std::string_view id) -> Result<access::AccountFacts> {
     access::AccountFacts facts;
