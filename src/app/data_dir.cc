@@ -316,6 +316,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   policy_sqlite.audit_sink = rt->ledger.get();
   MV_ASSIGN_OR_RETURN(rt->policy_entries,
                       access::OpenSqlitePolicyEntryStore(layout.metadata_db, policy_sqlite));
+  MV_ASSIGN_OR_RETURN(rt->changes, store::OpenSqliteChangeFeed(layout.metadata_db, policy_sqlite));
   auth::AccountService* accounts = rt->accounts.get();
   access::AccountLookup lookup = [accounts](std::string_view id) -> Result<access::AccountFacts> {
     access::AccountFacts facts;
