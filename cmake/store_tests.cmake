@@ -3,6 +3,8 @@ medvault_test(object_store_test mv_store)
 medvault_test(file_object_store_test mv_store)
 medvault_test(sqlite_metadata_store_test mv_store)
 medvault_test(sqlite_util_test mv_store)
+medvault_test(group_commit_test mv_store)
+medvault_test(sqlite_change_feed_test mv_store)
 
 if(MEDVAULT_BUILD_BENCH)
   find_package(benchmark REQUIRED)

@@ -3,7 +3,7 @@ medvault_library(mv_record
   src/record/segment_path.cc src/record/measurements.cc src/record/record_service.cc)
 target_link_libraries(mv_record PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json)
 
-medvault_library(mv_access src/access/access_service.cc src/access/sqlite_policy_entry_store.cc)
+medvault_library(mv_access src/access/access_service.cc)
 target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv_common
   nlohmann_json::nlohmann_json)
 
@@ -78,7 +78,7 @@ medvault_test(routes_admin_test mv_app)
 medvault_test(routes_access_test mv_app)
 medvault_test(http_helpers_test mv_app)
 medvault_test(conn_guard_test mv_app)
-medvault_test(sqlite_policy_entry_store_test mv_access)
+medvault_test(sqlite_policy_entry_store_test mv_store mv_ledger)
 medvault_test(routes_exchange_test mv_app)
 medvault_test(exchange_cli_test mv_app)
 add_dependencies(exchange_cli_test medvault)

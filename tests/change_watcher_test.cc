@@ -71,6 +71,37 @@ TEST_F(ChangeWatcherTest, ARelationshipEndedByTheCliStopsCountingWithinTheWatchP
       << "the server still counts a relationship the CLI ended";
 }
 
+// With the runtime's change feed, the CLI's change starts a round at once:
+// the period (a minute here) is only the longest wait, and stopping the
+// watcher is not held up by it.
+TEST_F(ChangeWatcherTest, WithTheChangeFeedAChangeIsAppliedLongBeforeThePeriod) {
+  auto patient = server_->records->CreatePatient({"Feed", "Ed", "1980-02-03", "female", ""}, "t");
+  ASSERT_TRUE(patient.ok());
+  const std::string doctor = NewAccountId("dr.feed", {"doctor"});
+  auto rel = server_->access->StartRelationship(patient->patient_id, doctor);
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  ASSERT_TRUE(cli_->access->Load().ok());
+  ASSERT_NE(server_->changes, nullptr);
+
+  const auto started = std::chrono::steady_clock::now();
+  {
+    ChangeWatcher watcher(server_->accounts.get(), server_->access.get(), std::chrono::minutes(1),
+                          server_->changes.get());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its first round is done
+    ASSERT_TRUE(cli_->access->EndRelationship(patient->patient_id, rel->relationship_id).ok());
+    const int64_t now = NowUnixMillis();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!server_->policy_data->PatientsTreatedBy(doctor, now).empty() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(server_->policy_data->PatientsTreatedBy(doctor, now).empty())
+        << "the feed did not start a round before the period";
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30))
+      << "stopping waited for the period";
+}
+
 TEST_F(ChangeWatcherTest, AnAccountDisabledByTheCliFailsTheServersNextAuthentication) {
   const std::string id = NewAccountId("pat.watch", {"patient"});
   auth::LoginRequest login;

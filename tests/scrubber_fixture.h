@@ -37,7 +37,7 @@ using store::AuditEntries;
 // store's audit hook (so an entry exists exactly when its write reached the
 // store's transaction). `hide_from` makes the first read from seq 0 stop
 // early, as if those writes had committed after it.
-class FakeWriteLog final : public WriteLog {
+class FakeWriteLog final : public WriteLog, public store::AuditSink {
  public:
   std::string PatientRef(std::string_view patient_id) const override {
     return "ref-" + std::string(patient_id);
@@ -55,8 +55,8 @@ class FakeWriteLog final : public WriteLog {
     }
     return end;
   }
-  // The audit hook's side: entries are "patient\npath\nversion\nsha-hex".
-  Status Append(AuditEntries entries) {
+  // The audit sink's side: entries are "patient\npath\nversion\nsha-hex".
+  Status AppendEncodedInTransaction(store::Transaction&, AuditEntries entries) override {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Bytes& e : entries) {
       std::vector<std::string> parts;
@@ -110,10 +110,7 @@ class ScrubberTest : public ::testing::Test {
     ASSERT_TRUE(keys.ok()) << keys.status().ToString();
     keys_ = std::move(*keys);
     store::SqliteOptions sqlite;
-    FakeWriteLog* log = &write_log_;
-    sqlite.audit_hook = [log](store::Connection&, AuditEntries entries) {
-      return log->Append(entries);
-    };
+    sqlite.audit_sink = &write_log_;
     auto md = store::OpenSqliteMetadataStore(dir_.path() / "metadata.db", sqlite);
     ASSERT_TRUE(md.ok()) << md.status().ToString();
     metadata_ = std::move(*md);

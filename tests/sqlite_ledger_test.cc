@@ -305,14 +305,14 @@ TEST_F(SqliteLedgerTest, ConcurrentAppendsSyncsProofsAndCheckpoints) {
   }
   threads.emplace_back([&] {
     auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
-    if (!conn.ok() || !SqliteLedger::CreateSchema(**conn).ok()) {
+    if (!conn.ok()) {
       ++failures;
       return;
     }
     for (int c = 0; c < kForeign; ++c) {
       store::WriteTxn txn(**conn);
       const std::vector<Entry> entries = MakeEntries(1, 3);
-      if (!txn.Begin().ok() || !SqliteLedger::AppendInTransaction(**conn, entries).ok() ||
+      if (!txn.Begin().ok() || !ledger->AppendInTransaction(txn, entries).ok() ||
           !txn.Commit().ok()) {
         ++failures;
       }
@@ -366,17 +366,19 @@ TEST_F(SqliteLedgerTest, AppendEncodedInTransactionStoresTheGivenBytes) {
   ASSERT_TRUE(conn.ok());
   const std::vector<Entry> entries = MakeEntries(0, 2);
   const std::vector<Bytes> encoded = {Encode(entries[0]), Encode(entries[1])};
-  EXPECT_EQ(SqliteLedger::AppendEncodedInTransaction(**conn, encoded).code(),
-            StatusCode::kFailedPrecondition)
-      << "outside a transaction";
+  {
+    store::WriteTxn idle(**conn);  // not begun
+    EXPECT_EQ(ledger->AppendEncodedInTransaction(idle, encoded).code(),
+              StatusCode::kFailedPrecondition)
+        << "outside a transaction";
+  }
   {
     store::WriteTxn txn(**conn);
     ASSERT_TRUE(txn.Begin().ok());
     std::vector<Bytes> bad = encoded;
     bad[1].insert(bad[1].begin(), ' ');  // not canonical
-    EXPECT_EQ(SqliteLedger::AppendEncodedInTransaction(**conn, bad).code(),
-              StatusCode::kInvalidArgument);
-    ASSERT_TRUE(SqliteLedger::AppendEncodedInTransaction(**conn, encoded).ok());
+    EXPECT_EQ(ledger->AppendEncodedInTransaction(txn, bad).code(), StatusCode::kInvalidArgument);
+    ASSERT_TRUE(ledger->AppendEncodedInTransaction(txn, encoded).ok());
     ASSERT_TRUE(txn.Commit().ok());
   }
   ASSERT_TRUE(ledger->Sync().ok());
@@ -392,7 +394,6 @@ TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) 
   AppendEntries(*ledger, 3);
   auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
   ASSERT_TRUE(conn.ok());
-  ASSERT_TRUE(SqliteLedger::CreateSchema(**conn).ok());  // idempotent
   ASSERT_TRUE(
       (*conn)
           ->ExecScript("CREATE TABLE actions (id INTEGER PRIMARY KEY, what TEXT)", "create table")
@@ -400,13 +401,15 @@ TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) 
   const std::vector<Entry> entries = MakeEntries(3, 2);
 
   // Outside a transaction: refused.
-  EXPECT_EQ(SqliteLedger::AppendInTransaction(**conn, entries).code(),
-            StatusCode::kFailedPrecondition);
+  {
+    store::WriteTxn idle(**conn);
+    EXPECT_EQ(ledger->AppendInTransaction(idle, entries).code(), StatusCode::kFailedPrecondition);
+  }
   {
     store::WriteTxn txn(**conn);
     ASSERT_TRUE(txn.Begin().ok());
     ASSERT_TRUE((*conn)->ExecScript("INSERT INTO actions(what) VALUES ('x')", "insert").ok());
-    ASSERT_TRUE(SqliteLedger::AppendInTransaction(**conn, entries).ok());
+    ASSERT_TRUE(ledger->AppendInTransaction(txn, entries).ok());
     // The action fails afterwards: no commit, the transaction rolls back.
   }
   RawDb raw(file_);
@@ -421,7 +424,7 @@ TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) 
     ASSERT_TRUE(txn.Begin().ok());
     std::vector<Entry> bad = entries;
     bad[1].actor.clear();
-    EXPECT_EQ(SqliteLedger::AppendInTransaction(**conn, bad).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(ledger->AppendInTransaction(txn, bad).code(), StatusCode::kInvalidArgument);
     ASSERT_TRUE(txn.Commit().ok());
   }
   EXPECT_EQ(raw.Count("ledger_entries"), 3);
@@ -431,7 +434,7 @@ TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) 
     store::WriteTxn txn(**conn);
     ASSERT_TRUE(txn.Begin().ok());
     ASSERT_TRUE((*conn)->ExecScript("INSERT INTO actions(what) VALUES ('y')", "insert").ok());
-    ASSERT_TRUE(SqliteLedger::AppendInTransaction(**conn, entries).ok());
+    ASSERT_TRUE(ledger->AppendInTransaction(txn, entries).ok());
     ASSERT_TRUE(txn.Commit().ok());
   }
   for (const Entry& e : entries) {
@@ -444,11 +447,74 @@ TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) 
   EXPECT_EQ(ledger->Root(), expected_.Root());
 }
 
+// A transaction the log cannot join is refused, not written elsewhere: one
+// on another database file, and one of another backend (which no backend but
+// SQLite can produce yet, hence the stand-in).
+TEST_F(SqliteLedgerTest, AppendInTransactionRefusesTransactionsItCannotJoin) {
+  auto ledger = OpenLedger();
+  const std::vector<Entry> entries = MakeEntries(0, 1);
+  auto other = store::Connection::Open(dir_.path() / "other.db", /*read_only=*/false, {});
+  ASSERT_TRUE(other.ok());
+  {
+    store::WriteTxn txn(**other);
+    ASSERT_TRUE(txn.Begin().ok());
+    Status st = ledger->AppendInTransaction(txn, entries);
+    EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(st.message().find("database"), std::string::npos) << st.message();
+  }
+  class OtherBackend final : public store::Transaction {
+   public:
+    std::string_view backend() const override { return "postgresql"; }
+  } foreign;
+  Status st = ledger->AppendInTransaction(foreign, entries);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("postgresql"), std::string::npos) << st.message();
+  EXPECT_EQ(
+      ledger->AppendEncodedInTransaction(foreign, std::vector<Bytes>{Encode(entries[0])}).code(),
+      StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(ledger->Sync().ok());
+  EXPECT_EQ(ledger->Size(), 0u);
+}
+
+// The seam end to end: a store given the log as its AuditSink commits a
+// write and its entries together, and a refused write leaves no entry.
+TEST_F(SqliteLedgerTest, AStoreWriteAndItsEntriesCommitTogetherThroughTheSink) {
+  auto ledger = OpenLedger();
+  store::SqliteOptions options;
+  options.audit_sink = ledger.get();
+  auto md = store::OpenSqliteMetadataStore(file_, options);
+  ASSERT_TRUE(md.ok()) << md.status().ToString();
+  store::PatientRecord p;
+  p.patient_id = std::string(32, 'c');
+  p.created_at_ms = 1;
+  const std::vector<Bytes> audit = {Encode(MakeEntry(0))};
+  ASSERT_TRUE((*md)->CreatePatient(p, audit).ok());
+  // The same id again: refused, and its entry with it.
+  EXPECT_EQ((*md)->CreatePatient(p, std::vector<Bytes>{Encode(MakeEntry(1))}).code(),
+            StatusCode::kAlreadyExists);
+  // A valid row whose entry is not canonical: the row rolls back too.
+  store::SegmentVersionRecord rec;
+  rec.patient_id = p.patient_id;
+  rec.path = "other/a";
+  rec.version = 1;
+  rec.category = "other";
+  rec.media_type = "application/json";
+  rec.object_key = "k1";
+  rec.content_sha256 = Bytes(32, 7);
+  EXPECT_EQ((*md)->InsertSegmentVersion(rec, std::vector<Bytes>{Bytes{'{'}}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(*md)->CountSegmentVersions(), 0);
+  ASSERT_TRUE((*md)->InsertSegmentVersion(rec, std::vector<Bytes>{Encode(MakeEntry(2))}).ok());
+  ASSERT_TRUE(ledger->Sync().ok());
+  ASSERT_EQ(ledger->Size(), 2u);
+  EXPECT_EQ(ledger->GetEntry(0)->bytes, audit[0]);
+  EXPECT_EQ(ledger->GetEntry(1)->entry, MakeEntry(2));
+}
+
 TEST_F(SqliteLedgerTest, EntriesFromAnotherConnectionArePickedUpInSeqOrder) {
   auto ledger = OpenLedger();
   auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
   ASSERT_TRUE(conn.ok());
-  ASSERT_TRUE(SqliteLedger::CreateSchema(**conn).ok());
   uint64_t next = 0;
   for (int round = 0; round < 5; ++round) {
     AppendEntries(*ledger, next + 2);
@@ -456,7 +522,7 @@ TEST_F(SqliteLedgerTest, EntriesFromAnotherConnectionArePickedUpInSeqOrder) {
     store::WriteTxn txn(**conn);
     ASSERT_TRUE(txn.Begin().ok());
     const std::vector<Entry> entries = MakeEntries(next, 3);
-    ASSERT_TRUE(SqliteLedger::AppendInTransaction(**conn, entries).ok());
+    ASSERT_TRUE(ledger->AppendInTransaction(txn, entries).ok());
     ASSERT_TRUE(txn.Commit().ok());
     for (const Entry& e : entries) {
       expected_.Append(LeafHash(Encode(e)));

@@ -1,14 +1,15 @@
 // The SQLite policy entry store: replace by id, the patient guard, erasure,
-// and ledger entries committed (or not) with the row.
+// and ledger entries committed (or not) with the row through the audit sink
+// (the real ledger).
 #include <gtest/gtest.h>
 
-#include "access/access.h"
 #include "common/ids.h"
 #include "crypto/crypto.h"
 #include "ledger/ledger.h"
+#include "store/policy_entry_store.h"
 #include "test_util.h"
 
-namespace medvault::access {
+namespace medvault::store {
 namespace {
 
 PolicyEntryRow Row(const std::string& kind, const std::string& id, const std::string& patient,
@@ -16,13 +17,13 @@ PolicyEntryRow Row(const std::string& kind, const std::string& id, const std::st
   return {kind, id, patient, Bytes(body.begin(), body.end()), 1};
 }
 
-ledger::Entry AuditEntry(const std::string& action) {
+Bytes AuditEntry(const std::string& action) {
   ledger::Entry e;
   e.time_ms = 1;
   e.actor = "system";
   e.action = action;
   e.effect = std::string(ledger::kEffectDone);
-  return e;
+  return ledger::Encode(e);
 }
 
 class SqlitePolicyEntryStoreTest : public ::testing::Test {
@@ -33,7 +34,9 @@ class SqlitePolicyEntryStoreTest : public ::testing::Test {
     auto ledger = ledger::SqliteLedger::Open(file_);  // creates the ledger's tables
     ASSERT_TRUE(ledger.ok());
     ledger_ = std::move(*ledger);
-    auto store = OpenSqlitePolicyEntryStore(file_);
+    SqliteOptions options;
+    options.audit_sink = ledger_.get();
+    auto store = OpenSqlitePolicyEntryStore(file_, options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
@@ -95,12 +98,12 @@ TEST_F(SqlitePolicyEntryStoreTest, DeletePatientRemovesOnlyThatPatient) {
 }
 
 TEST_F(SqlitePolicyEntryStoreTest, LedgerEntriesCommitWithTheRowOrNeither) {
-  const std::vector<ledger::Entry> good = {AuditEntry("consent.grant")};
+  const std::vector<Bytes> good = {AuditEntry("consent.grant")};
   ASSERT_TRUE(store_->Upsert(Row("consent", id_, patient_, "a"), good).ok());
   ASSERT_TRUE(ledger_->Sync().ok());
   EXPECT_EQ(ledger_->Size(), 1u);
-  std::vector<ledger::Entry> bad = {AuditEntry("consent.revoke")};
-  bad[0].actor.clear();  // invalid: the append fails, so must the row
+  std::vector<Bytes> bad = {AuditEntry("consent.revoke")};
+  bad[0].insert(bad[0].begin(), ' ');  // not canonical: the append fails, so must the row
   EXPECT_EQ(store_->Upsert(Row("consent", id_, patient_, "b"), bad).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(AsString(All()[0].sealed_body), "a") << "the row rolled back with its entry";
@@ -110,6 +113,20 @@ TEST_F(SqlitePolicyEntryStoreTest, LedgerEntriesCommitWithTheRowOrNeither) {
   ASSERT_TRUE(ledger_->Sync().ok());
   EXPECT_EQ(ledger_->Size(), 2u);
   EXPECT_EQ(*store_->Count(), 0);
+}
+
+// Entries without a ledger to append them to are refused, never dropped.
+TEST_F(SqlitePolicyEntryStoreTest, EntriesWithoutALedgerAreRefused) {
+  auto bare = OpenSqlitePolicyEntryStore(file_);
+  ASSERT_TRUE(bare.ok());
+  const std::vector<Bytes> good = {AuditEntry("consent.grant")};
+  Status st = (*bare)->Upsert(Row("consent", id_, patient_, "a"), good);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("ledger"), std::string::npos) << st.message();
+  EXPECT_EQ((*bare)->DeletePatient(patient_, good).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*(*bare)->Count(), 0);
+  ASSERT_TRUE((*bare)->Upsert(Row("consent", id_, patient_, "a")).ok());  // no entries: fine
+  EXPECT_EQ(*(*bare)->Count(), 1);
 }
 
 TEST_F(SqlitePolicyEntryStoreTest, ReopenKeepsRowsAndMigrationsAreIdempotent) {
@@ -122,4 +139,4 @@ TEST_F(SqlitePolicyEntryStoreTest, ReopenKeepsRowsAndMigrationsAreIdempotent) {
 }
 
 }  // namespace
-}  // namespace medvault::access
+}  // namespace medvault::store

@@ -27,48 +27,19 @@
 #include "crypto/crypto.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
+#include "store/policy_entry_store.h"
 #include "store/store.h"
 
 namespace medvault::access {
 
 // Persistence of policy entries: opaque sealed bodies keyed by (kind, id),
-// indexed by patient. A PostgreSQL implementation can follow.
-struct PolicyEntryRow {
-  std::string kind;      // "consent", "relationship", "delegation", "proxy", ...
-  std::string entry_id;  // random id
-  std::string patient_id;
-  Bytes sealed_body;
-  int64_t updated_at_ms = 0;
-};
-
-class PolicyEntryStore {
- public:
-  virtual ~PolicyEntryStore() = default;
-  // Inserts or replaces, and appends `audit` to the ledger in the same
-  // transaction. Durable when it returns OK.
-  virtual Status Upsert(const PolicyEntryRow& row, std::span<const ledger::Entry> audit = {}) = 0;
-  // Every entry, in insertion order (for loading at start).
-  virtual Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) = 0;
-  // Deletes every entry of a patient (erasure). OK when there are none.
-  virtual Status DeletePatient(std::string_view patient_id,
-                               std::span<const ledger::Entry> audit = {}) = 0;
-  virtual Result<int64_t> Count() = 0;
-
-  // The entries of one patient, in insertion order.
-  virtual Status ForEachOfPatient(std::string_view patient_id,
-                                  const std::function<Status(const PolicyEntryRow&)>& fn) = 0;
-  // The change log (store::ChangeRow): Upsert and DeletePatient record a
-  // change of domain "policy" (subject: the patient) in their transaction, so
-  // that a server learns of changes a CLI command made. The newest seq (any
-  // domain; 0 = none) and the changes after `after`, oldest first.
-  virtual Result<int64_t> LatestChange() = 0;
-  virtual Result<std::vector<store::ChangeRow>> ChangesSince(int64_t after, size_t limit) = 0;
-};
-
-// Its own connection and migrations ("policy_migrations") on the database file
-// shared with the other SQLite stores.
-Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
-    const std::filesystem::path& file);
+// indexed by patient, in src/store with the other stores
+// (store/policy_entry_store.h). The service hands each change's ledger
+// entries, encoded, to the store, which appends them to its AuditSink (the
+// ledger) in the change's transaction.
+using PolicyEntryRow = store::PolicyEntryRow;
+using PolicyEntryStore = store::PolicyEntryStore;
+using store::OpenSqlitePolicyEntryStore;
 
 // Facts about accounts that the access service checks; the API wires them to
 // the account service so this module does not depend on it.
@@ -112,7 +83,7 @@ struct AccessEvent {
 
 struct AccessOptions {
   // When set, every change is recorded in the ledger in the same transaction
-  // (the ledger's tables must exist in the database: SqliteLedger::Open),
+  // (the store must have been opened with the ledger as its audit sink),
   // with the entry this builds (the app wires src/enforce's builder, which
   // names the request and the actor).
   std::function<Result<ledger::Entry>(const AccessEvent&)> audit;

@@ -425,7 +425,7 @@ class AccessServiceImpl final : public AccessService {
 
   Status ForgetPatient(std::string_view patient_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    MV_ASSIGN_OR_RETURN(const std::vector<ledger::Entry> audit,
+    MV_ASSIGN_OR_RETURN(const std::vector<Bytes> audit,
                         AuditOf(ledger::kActionSharingForget, "patient", patient_id, patient_id, "",
                                 options_.now_ms()));
     MV_RETURN_IF_ERROR(store_->DeletePatient(patient_id, audit));
@@ -519,11 +519,12 @@ class AccessServiceImpl final : public AccessService {
   // An entry whose id is the patient's (settings; forgetting a patient's
   // sharing) carries no entry_id: the pseudonym names it. BindPatient refuses
   // any other field that would hold the patient id in clear.
-  Result<std::vector<ledger::Entry>> AuditOf(std::string_view action, std::string_view kind,
-                                             std::string_view id, std::string_view patient,
-                                             std::string_view path, int64_t now) const {
+  // Encoded for the store's audit sink.
+  Result<std::vector<Bytes>> AuditOf(std::string_view action, std::string_view kind,
+                                     std::string_view id, std::string_view patient,
+                                     std::string_view path, int64_t now) const {
     if (!options_.audit) {
-      return std::vector<ledger::Entry>();
+      return std::vector<Bytes>();
     }
     AccessEvent event;
     event.action = action;
@@ -533,8 +534,9 @@ class AccessServiceImpl final : public AccessService {
     event.path = path;
     event.time_ms = now;
     MV_ASSIGN_OR_RETURN(ledger::Entry e, options_.audit(event));
-    std::vector<ledger::Entry> out;
-    out.push_back(std::move(e));
+    MV_RETURN_IF_ERROR(ledger::ValidateEntry(e));
+    std::vector<Bytes> out;
+    out.push_back(ledger::Encode(e));
     return out;
   }
 
@@ -550,7 +552,7 @@ class AccessServiceImpl final : public AccessService {
     row.patient_id = std::string(patient);
     row.sealed_body = std::move(sealed);
     row.updated_at_ms = now;
-    MV_ASSIGN_OR_RETURN(const std::vector<ledger::Entry> audit,
+    MV_ASSIGN_OR_RETURN(const std::vector<Bytes> audit,
                         AuditOf(action, kind, id, patient, path, now));
     return store_->Upsert(row, audit);
   }

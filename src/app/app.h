@@ -22,6 +22,7 @@
 #include "policy/policy.h"
 #include "record/record.h"
 #include "store/account_store.h"
+#include "store/change_feed.h"
 #include "store/store.h"
 
 namespace medvault::app {
@@ -63,8 +64,12 @@ Status WriteSelfSignedCertificate(const std::filesystem::path& cert_path,
 // period. The services must outlive the watcher; the destructor stops it.
 class ChangeWatcher {
  public:
+  // With `feed`, a round also starts as soon as the feed reports a change
+  // (SQLite: within its poll; PostgreSQL: at the notification), and the
+  // period is only the longest wait.
   ChangeWatcher(auth::AccountService* accounts, access::AccessService* access,
-                std::chrono::milliseconds period = std::chrono::milliseconds(200));
+                std::chrono::milliseconds period = std::chrono::milliseconds(200),
+                store::ChangeFeed* feed = nullptr);
   ~ChangeWatcher();
   ChangeWatcher(const ChangeWatcher&) = delete;
   ChangeWatcher& operator=(const ChangeWatcher&) = delete;
@@ -73,9 +78,13 @@ class ChangeWatcher {
 
  private:
   void Run();
+  // Waits for the next round (see the constructor). True when stopping.
+  // REQUIRES: `lock` holds mu_.
+  bool WaitForRound(std::unique_lock<std::mutex>& lock, int64_t seen);
   auth::AccountService* const accounts_;
   access::AccessService* const access_;
   const std::chrono::milliseconds period_;
+  store::ChangeFeed* const feed_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
@@ -85,8 +94,8 @@ class ChangeWatcher {
 // Opened stores and services of one data directory.
 struct Runtime {
   std::unique_ptr<crypto::KeyProvider> keys;
-  // Opened first: the other SQLite stores append to it inside their own
-  // transactions (audit hook).
+  // Opened first: the other stores append to it inside their own
+  // transactions (it is their store::AuditSink).
   std::unique_ptr<ledger::SqliteLedger> ledger;
   std::unique_ptr<ledger::Signer> ledger_signer;
   std::vector<ledger::VerifierKey> witnesses;
@@ -102,6 +111,8 @@ struct Runtime {
   std::unique_ptr<store::AccountStore> account_store;
   std::unique_ptr<auth::AccountService> accounts;
   std::unique_ptr<access::PolicyEntryStore> policy_entries;
+  // Changes made by other processes (the server's ChangeWatcher waits on it).
+  std::unique_ptr<store::ChangeFeed> changes;
   std::unique_ptr<access::AccessService> access;
   // Signs checkpoints in the background and when the runtime closes (server
   // or CLI command), so no unsigned tail is left to rewrite. Last member:

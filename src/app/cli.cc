@@ -381,7 +381,8 @@ int RunServe(int argc, char** argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // Changes made by CLI commands (or another server) on this data directory
   // reach this server within one period (docs/architecture.md).
-  ChangeWatcher watcher(rt.accounts.get(), rt.access.get());
+  ChangeWatcher watcher(rt.accounts.get(), rt.access.get(), std::chrono::milliseconds(200),
+                        rt.changes.get());
   Status st = (*server)->Start();
   if (!st.ok()) {
     return Fail(st);

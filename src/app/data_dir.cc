@@ -242,7 +242,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   }
   MV_ASSIGN_OR_RETURN(rt->patient_ref_key,
                       rt->keys->DerivePlatformKey(ledger::kPatientRefKeyPurpose));
-  sqlite.audit_hook = ledger::SqliteLedger::AppendEncodedInTransaction;
+  sqlite.audit_sink = rt->ledger.get();
   MV_ASSIGN_OR_RETURN(rt->metadata, store::OpenSqliteMetadataStore(layout.metadata_db, sqlite));
   MV_ASSIGN_OR_RETURN(rt->objects, store::OpenFileObjectStore(layout.objects_root));
   record::RecordServiceOptions options;
@@ -287,7 +287,11 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   MV_ASSIGN_OR_RETURN(rt->accounts, auth::CreateAccountService(rt->account_store.get(),
                                                                rt->keys.get(), auth_options));
 
-  MV_ASSIGN_OR_RETURN(rt->policy_entries, access::OpenSqlitePolicyEntryStore(layout.metadata_db));
+  store::SqliteOptions policy_sqlite;  // synchronous FULL, as before
+  policy_sqlite.audit_sink = rt->ledger.get();
+  MV_ASSIGN_OR_RETURN(rt->policy_entries,
+                      access::OpenSqlitePolicyEntryStore(layout.metadata_db, policy_sqlite));
+  MV_ASSIGN_OR_RETURN(rt->changes, store::OpenSqliteChangeFeed(layout.metadata_db, policy_sqlite));
   auth::AccountService* accounts = rt->accounts.get();
   access::AccountLookup lookup = [accounts](std::string_view id) -> Result<access::AccountFacts> {
     access::AccountFacts facts;

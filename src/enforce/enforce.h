@@ -83,7 +83,7 @@ struct RequestContext {
 // ledger records nothing (unit tests of code above; never in the app).
 struct Deps {
   const policy::DecisionPoint* decisions = nullptr;
-  ledger::SqliteLedger* ledger = nullptr;
+  ledger::Log* ledger = nullptr;  // appends only
   const SecretBytes* patient_ref_key = nullptr;
 };
 

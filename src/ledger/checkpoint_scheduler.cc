@@ -49,11 +49,11 @@ struct CheckpointScheduler::Impl {
     last_size = record.size;
     last_ms = now;
     signed_count.fetch_add(1);
-    Log(LogLevel::kDebug, "ledger.checkpoint",
-        {{"size", static_cast<long long>(record.size)},
-         {"trigger", force      ? "shutdown"
-                     : by_count ? "entries"
-                                : "interval"}});
+    medvault::Log(LogLevel::kDebug, "ledger.checkpoint",
+                  {{"size", static_cast<long long>(record.size)},
+                   {"trigger", force      ? "shutdown"
+                               : by_count ? "entries"
+                                          : "interval"}});
     if (options.on_checkpoint) {
       options.on_checkpoint(record);
     }
@@ -79,7 +79,7 @@ struct CheckpointScheduler::Impl {
         // reason changes and then once a minute, not five times a second.
         const auto now = std::chrono::steady_clock::now();
         if (st.message() != last_error || now >= next_error_log) {
-          Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
+          medvault::Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
           last_error = st.message();
           next_error_log = now + std::chrono::minutes(1);
         }
@@ -127,7 +127,7 @@ Status CheckpointScheduler::Stop() {
   }
   Status st = impl_->Tick(/*force=*/true);
   if (!st.ok()) {
-    Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
+    medvault::Log(LogLevel::kError, "ledger.checkpoint_failed", {{"error", st.message()}});
   }
   return st;
 }

@@ -37,10 +37,6 @@
 #include "common/status.h"
 #include "store/store.h"
 
-namespace medvault::store {
-class Connection;
-}  // namespace medvault::store
-
 namespace medvault::ledger {
 
 // ===========================================================================
@@ -580,15 +576,45 @@ struct LedgerOpenOptions {
   std::optional<VerifierKey> log_key;
 };
 
+// ===========================================================================
+// The log interface (docs/architecture.md, "Persistence seam")
+
+// What producers of entries need of the ledger, whatever stores it: durable
+// group-committed appends, and appends inside a store's write transaction so
+// that an action and its entries commit or roll back together. As a
+// store::AuditSink it is what the stores are given to append their writes'
+// entries to (AppendEncodedInTransaction). Services that only append hold a
+// Log*. Safe to share between threads.
+class Log : public store::AuditSink {
+ public:
+  ~Log() override = default;
+  // Appends durably (returns after the commit, fsync paid once per group of
+  // concurrent callers). InvalidArgument when an entry fails ValidateEntry
+  // (nothing appended). Empty input is a no-op.
+  virtual Status Append(std::vector<Entry> entries) = 0;
+  // Inserts `entries` as the next leaves inside `txn` (a transaction a store
+  // opened on this log's backend and database): they commit or roll back
+  // with it. FailedPrecondition when `txn` is not open or is another
+  // backend's or another database's; InvalidArgument when an entry fails
+  // ValidateEntry (nothing inserted). Empty input is a no-op.
+  virtual Status AppendInTransaction(store::Transaction& txn, std::span<const Entry> entries) = 0;
+  // store::AuditSink: the same for entries already encoded (Encode), stored
+  // as given after Decode has checked them (InvalidArgument otherwise,
+  // nothing inserted).
+  Status AppendEncodedInTransaction(store::Transaction& txn,
+                                    std::span<const Bytes> encoded) override = 0;
+};
+
 // The ledger in tables of the shared database file (metadata.db): entries,
 // checkpoints and cosignatures, with its own migration table
 // "ledger_migrations". An in-memory MerkleTree mirrors the entries.
 //
 // Writes: Append (its own writer connection, group commit) and, from other
-// stores, AppendInTransaction inside their own write transaction, so that an
+// stores, AppendInTransaction inside their own write transaction (a
+// store::Transaction of the SQLite backend on the same file), so that an
 // action and its entry commit or roll back together. Rows written by other
 // connections reach the tree on the next Sync().
-class SqliteLedger {
+class SqliteLedger final : public Log {
  public:
   // Creates the file if needed (mode 0600), runs the migrations and Syncs:
   // DataLoss when the stored log fails Sync's checks, so that a server does
@@ -596,28 +622,16 @@ class SqliteLedger {
   static Result<std::unique_ptr<SqliteLedger>> Open(const std::filesystem::path& db_file,
                                                     const store::SqliteOptions& options = {},
                                                     const LedgerOpenOptions& open = {});
-  ~SqliteLedger();
+  ~SqliteLedger() override;
   SqliteLedger(const SqliteLedger&) = delete;
   SqliteLedger& operator=(const SqliteLedger&) = delete;
 
-  // Runs the ledger's migrations on `conn` (tables ledger_entries,
-  // checkpoints, cosignatures; migration table ledger_migrations). Call once
-  // on a connection before its first AppendInTransaction, outside any
-  // transaction (each migration runs in its own). Idempotent.
-  static Status CreateSchema(store::Connection& conn);
-
-  // Inserts `entries` as the next leaves (seq = MAX(seq) + 1, ...) inside the
-  // caller's open write transaction on `conn`: they commit or roll back with
-  // it. FailedPrecondition when no transaction is open; InvalidArgument when
-  // an entry fails ValidateEntry (nothing inserted).
-  static Status AppendInTransaction(store::Connection& conn, std::span<const Entry> entries);
-  // The same for entries already encoded (Encode): stored as given after
-  // Decode has checked them (InvalidArgument otherwise, nothing inserted).
-  static Status AppendEncodedInTransaction(store::Connection& conn, std::span<const Bytes> encoded);
-
-  // Appends durably (returns after the commit). Concurrent callers are
-  // grouped into one transaction (leader/follower). Empty input is a no-op.
-  Status Append(std::vector<Entry> entries);
+  // Log. Rows appended in another connection's transaction reach the tree
+  // at the next Sync.
+  Status Append(std::vector<Entry> entries) override;
+  Status AppendInTransaction(store::Transaction& txn, std::span<const Entry> entries) override;
+  Status AppendEncodedInTransaction(store::Transaction& txn,
+                                    std::span<const Bytes> encoded) override;
 
   // Loads stored rows from seq = Size() on into the tree, in seq order, and
   // checks them: contiguous seq, leaf_hash == LeafHash(entry), no shrinking

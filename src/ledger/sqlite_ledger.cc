@@ -1,10 +1,10 @@
 // The ledger on SQLite, in the shared database file.
 //
 // Writers: the ledger's own writer connection (Append, checkpoints,
-// cosignatures) behind a mutex, with a group-commit queue in front of it:
-// concurrent Append callers queue their entries and one of them (the leader)
-// writes the whole queue in one transaction and commits once, so the WAL
-// fsync (synchronous=FULL) is paid once per batch. Other stores append with
+// cosignatures) behind a mutex, with the store's group committer in front of
+// it: concurrent Append callers queue their entries and one of them (the
+// leader) writes the whole queue in one transaction and commits once, so the
+// WAL fsync (synchronous=FULL) is paid once per batch. Other stores append with
 // AppendInTransaction on their own connection inside their own transaction.
 // SQLite serialises writers, and every writer takes seq = MAX(seq) + 1, so
 // every snapshot holds a contiguous prefix of the log.
@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -37,6 +36,7 @@
 #include "crypto/crypto.h"
 #include "ledger/internal.h"
 #include "ledger/ledger.h"
+#include "store/group_commit.h"
 #include "store/sqlite_util.h"
 
 namespace medvault::ledger {
@@ -373,6 +373,13 @@ struct LoadedView {
 };
 
 // The verification behind VerifyAll and VerifyDatabase.
+// Runs the ledger's migrations (tables ledger_entries, checkpoints,
+// cosignatures, the epoch and archive tables; migration table
+// ledger_migrations). Outside any transaction. Idempotent.
+Status CreateSchema(Connection& conn) {
+  return store::RunMigrations(conn, kMigrationTable, kMigrations);
+}
+
 Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
                               std::span<const VerifierKey> witnesses, const LoadedView& loaded,
                               const VerifySql& sql = {}) {
@@ -564,7 +571,6 @@ struct SqliteLedger::Impl {
   struct Pending {
     const std::vector<Row>* rows;
     Status result;
-    bool done;
   };
 
   ~Impl() {
@@ -772,37 +778,19 @@ struct SqliteLedger::Impl {
   // ---- group commit
 
   Status Append(std::vector<Row> rows) {
-    Pending me{&rows, Status::Ok(), false};
-    std::unique_lock<std::mutex> queue_lock(queue_mu);
-    pending.push_back(&me);
-    while (!me.done) {
-      if (leader_active) {
-        queue_cv.wait(queue_lock);
-        continue;
-      }
-      leader_active = true;
-      std::vector<Pending*> batch;
-      batch.swap(pending);
-      queue_lock.unlock();
-      CommitBatch(batch);
-      queue_lock.lock();
-      for (Pending* p : batch) {
-        p->done = true;
-      }
-      leader_active = false;
-      queue_cv.notify_all();
-    }
+    Pending me{&rows, Status::Ok()};
+    committer.Submit(me);
     return me.result;
   }
 
-  void CommitBatch(const std::vector<Pending*>& batch) {
+  void CommitBatch(std::span<Pending* const> batch) {
     Status st = CommitBatchLocked(batch);
     for (Pending* p : batch) {
       p->result = st;
     }
   }
 
-  Status CommitBatchLocked(const std::vector<Pending*>& batch) {
+  Status CommitBatchLocked(std::span<Pending* const> batch) {
     std::lock_guard<std::mutex> lock(write_mu);
     uint64_t first = 0;
     {
@@ -856,18 +844,23 @@ struct SqliteLedger::Impl {
     }
   }
 
+  // REQUIRES nothing (no lock: db_filename is set once at Open).
+  Result<Connection*> ConnectionOf(store::Transaction& txn) const;
+
   std::filesystem::path file;
+  // The file as SQLite names it (sqlite3_db_filename of the writer), to tell
+  // a transaction on this database from one on another file.
+  std::string db_filename;
   store::SqliteOptions options;
 
   std::mutex write_mu;
   std::unique_ptr<Connection> writer;  // guarded by write_mu
 
-  // Group commit queue. Lock order: queue_mu is never held while taking
-  // write_mu; write_mu may be held while taking tree_mu.
-  std::mutex queue_mu;
-  std::condition_variable queue_cv;
-  std::vector<Pending*> pending;  // guarded by queue_mu
-  bool leader_active = false;     // guarded by queue_mu
+  // Appends (store::GroupCommitter: one transaction, one fsync per group of
+  // concurrent callers). Its lock is never held while taking write_mu;
+  // write_mu may be held while taking tree_mu.
+  store::GroupCommitter<Pending> committer{
+      [this](std::span<Pending* const> batch) { CommitBatch(batch); }};
 
   std::unique_ptr<store::ReaderPool> readers;
 
@@ -892,6 +885,9 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::
   impl->options = options;
   MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
   MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
+  if (const char* name = sqlite3_db_filename(impl->writer->db(), "main"); name != nullptr) {
+    impl->db_filename = name;
+  }
   MV_ASSIGN_OR_RETURN(impl->readers, store::ReaderPool::Open(db_file, options, kReadConnections));
   MV_RETURN_IF_ERROR(impl->LoadEpoch());
   Status synced = impl->Sync();
@@ -1075,29 +1071,40 @@ Result<std::vector<std::pair<uint64_t, VerifyReport>>> SqliteLedger::VerifyArchi
   return out;
 }
 
-Status SqliteLedger::CreateSchema(store::Connection& conn) {
-  return store::RunMigrations(conn, kMigrationTable, kMigrations);
-}
-
-Status SqliteLedger::AppendInTransaction(store::Connection& conn, std::span<const Entry> entries) {
-  if (sqlite3_get_autocommit(conn.db()) != 0) {
+// The connection of `txn` when it is an open transaction of the SQLite
+// backend on the ledger's own database file.
+Result<Connection*> SqliteLedger::Impl::ConnectionOf(store::Transaction& txn) const {
+  auto* sqlite_txn = dynamic_cast<store::WriteTxn*>(&txn);
+  if (sqlite_txn == nullptr) {
+    return Status::FailedPrecondition("ledger entries cannot join a transaction of the " +
+                                      std::string(txn.backend()) + " backend");
+  }
+  if (!sqlite_txn->open()) {
     return Status::FailedPrecondition(
         "ledger entries must be appended inside the caller's write transaction");
   }
+  Connection& conn = sqlite_txn->conn();
+  const char* name = sqlite3_db_filename(conn.db(), "main");
+  if (name == nullptr || db_filename != name) {
+    return Status::FailedPrecondition(
+        "ledger entries must be appended in a transaction on the ledger's database");
+  }
+  return &conn;
+}
+
+Status SqliteLedger::AppendInTransaction(store::Transaction& txn, std::span<const Entry> entries) {
+  MV_ASSIGN_OR_RETURN(Connection * conn, impl_->ConnectionOf(txn));
   if (entries.empty()) {
     return Status::Ok();
   }
   MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
-  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
-  return InsertRows(conn, first, rows);
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*conn));
+  return InsertRows(*conn, first, rows);
 }
 
-Status SqliteLedger::AppendEncodedInTransaction(store::Connection& conn,
+Status SqliteLedger::AppendEncodedInTransaction(store::Transaction& txn,
                                                 std::span<const Bytes> encoded) {
-  if (sqlite3_get_autocommit(conn.db()) != 0) {
-    return Status::FailedPrecondition(
-        "ledger entries must be appended inside the caller's write transaction");
-  }
+  MV_ASSIGN_OR_RETURN(Connection * conn, impl_->ConnectionOf(txn));
   std::vector<Row> rows;
   rows.reserve(encoded.size());
   for (const Bytes& b : encoded) {
@@ -1114,8 +1121,8 @@ Status SqliteLedger::AppendEncodedInTransaction(store::Connection& conn,
   if (rows.empty()) {
     return Status::Ok();
   }
-  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(conn));
-  return InsertRows(conn, first, rows);
+  MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*conn));
+  return InsertRows(*conn, first, rows);
 }
 
 Status SqliteLedger::Append(std::vector<Entry> entries) {

@@ -418,7 +418,7 @@ class SqliteAccountStore final : public AccountStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -483,7 +483,7 @@ class SqliteAccountStore final : public AccountStore {
       }
       MV_RETURN_IF_ERROR(st);
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -596,7 +596,7 @@ class SqliteAccountStore final : public AccountStore {
       TextOrNull(s, 15, row.home_institution_id);
       MV_RETURN_IF_ERROR(s.Exec("create account"));
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -720,7 +720,7 @@ class SqliteAccountStore final : public AccountStore {
       s.Blob(5, row.sealed_reason).Int(6, row.requested_at_ms).Int(7, row.not_before_ms);
       MV_RETURN_IF_ERROR(s.Exec("create recovery"));
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -742,7 +742,7 @@ class SqliteAccountStore final : public AccountStore {
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(DeleteRecoveryLocked(account_id, recovery_id));
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -777,7 +777,7 @@ class SqliteAccountStore final : public AccountStore {
     }
     // Other processes (a server beside the console) drop its tokens at once.
     MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -804,15 +804,16 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Status CheckAuditHook(AuditEntries audit) const {
-    if (!audit.empty() && !options_.audit_hook) {
+    if (!audit.empty() && options_.audit_sink == nullptr) {
       return Status::FailedPrecondition("audit entries given but no ledger is attached");
     }
     return Status::Ok();
   }
 
   // REQUIRES: write_mu_ held and a transaction open.
-  Status AuditLocked(AuditEntries audit) {
-    return audit.empty() ? Status::Ok() : options_.audit_hook(*writer_, audit);
+  Status AuditLocked(WriteTxn& txn, AuditEntries audit) {
+    return audit.empty() ? Status::Ok()
+                         : options_.audit_sink->AppendEncodedInTransaction(txn, audit);
   }
 
   // Runs `write` (a change to the account `account_id`) under the writer
@@ -824,7 +825,7 @@ class SqliteAccountStore final : public AccountStore {
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(write());
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
     return txn.Commit();
   }

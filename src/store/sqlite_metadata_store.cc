@@ -22,7 +22,6 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -32,6 +31,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "store/group_commit.h"
 #include "store/sqlite_util.h"
 #include "store/store.h"
 
@@ -178,7 +178,7 @@ class SqliteMetadataStore final : public MetadataStore {
     WriteTxn txn(*writer_);
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(InsertPatientLocked(p));
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -200,7 +200,7 @@ class SqliteMetadataStore final : public MetadataStore {
     for (const SegmentVersionRecord& rec : records) {
       MV_RETURN_IF_ERROR(InsertRowLocked(rec).WithContext(rec.path));
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
@@ -229,15 +229,15 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   // REQUIRES: write_mu_ held and a transaction open.
-  Status AuditLocked(AuditEntries audit) {
+  Status AuditLocked(WriteTxn& txn, AuditEntries audit) {
     if (audit.empty()) {
       return Status::Ok();
     }
-    return options_.audit_hook(*writer_, audit);
+    return options_.audit_sink->AppendEncodedInTransaction(txn, audit);
   }
 
   Status CheckAuditHook(AuditEntries audit) const {
-    if (!audit.empty() && !options_.audit_hook) {
+    if (!audit.empty() && options_.audit_sink == nullptr) {
       return Status::FailedPrecondition("audit entries given but no ledger is attached");
     }
     return Status::Ok();
@@ -318,7 +318,7 @@ class SqliteMetadataStore final : public MetadataStore {
       if (sqlite3_changes(writer_->db()) == 0) {
         return Status::NotFound("patient not found");
       }
-      MV_RETURN_IF_ERROR(AuditLocked(audit));
+      MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
       MV_RETURN_IF_ERROR(txn.Commit());
     }
     // Copy the rewritten pages into the main file and empty the WAL, so the
@@ -335,35 +335,17 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
-  // Group commit: concurrent inserts queue up; one caller (the leader) takes
-  // the whole queue into a single transaction, each row under its own
+  // Group commit (GroupCommitter): concurrent inserts queue up; the leader
+  // writes the whole group in a single transaction, each row under its own
   // savepoint so that one refused row does not undo the others, and commits
   // once. Every caller returns only after the transaction holding its row is
   // durable (or failed), so the contract is unchanged; the WAL fsync is paid
-  // once per batch instead of once per row.
+  // once per group instead of once per row.
   Status InsertSegmentVersion(const SegmentVersionRecord& rec, AuditEntries audit) override {
     MV_RETURN_IF_ERROR(ValidateSegment(rec));
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    PendingInsert me{&rec, audit, Status::Ok(), false};
-    std::unique_lock<std::mutex> queue_lock(queue_mu_);
-    pending_.push_back(&me);
-    while (!me.done) {
-      if (leader_active_) {
-        queue_cv_.wait(queue_lock);
-        continue;
-      }
-      leader_active_ = true;
-      std::vector<PendingInsert*> batch;
-      batch.swap(pending_);
-      queue_lock.unlock();
-      CommitBatch(batch);
-      queue_lock.lock();
-      for (PendingInsert* p : batch) {
-        p->done = true;
-      }
-      leader_active_ = false;
-      queue_cv_.notify_all();
-    }
+    PendingInsert me{&rec, audit, Status::Ok()};
+    committer_.Submit(me);
     return me.result;
   }
 
@@ -372,10 +354,9 @@ class SqliteMetadataStore final : public MetadataStore {
     const SegmentVersionRecord* rec;
     AuditEntries audit;
     Status result;
-    bool done;
   };
 
-  void CommitBatch(const std::vector<PendingInsert*>& batch) {
+  void CommitBatch(std::span<PendingInsert* const> batch) {
     std::lock_guard<std::mutex> lock(write_mu_);
     WriteTxn txn(*writer_);
     Status st = txn.Begin();
@@ -391,7 +372,7 @@ class SqliteMetadataStore final : public MetadataStore {
         p->result = InsertRowLocked(*p->rec);
         if (p->result.ok()) {
           // The row's ledger entries share its savepoint: both or neither.
-          p->result = AuditLocked(p->audit);
+          p->result = AuditLocked(txn, p->audit);
         }
         if (!p->result.ok()) {
           st = writer_->ExecScript("ROLLBACK TO row", "rollback to savepoint");
@@ -629,13 +610,11 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   std::mutex write_mu_;
-  // Group commit queue (see InsertSegmentVersion). Lock order: queue_mu_ is
-  // never held while taking write_mu_.
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::vector<PendingInsert*> pending_;  // guarded by queue_mu_
-  bool leader_active_ = false;           // guarded by queue_mu_
-  std::unique_ptr<Connection> writer_;   // guarded by write_mu_
+  std::unique_ptr<Connection> writer_;  // guarded by write_mu_
+  // Segment inserts (see InsertSegmentVersion). Its lock is never held while
+  // taking write_mu_ (the commit function runs without it).
+  GroupCommitter<PendingInsert> committer_{
+      [this](std::span<PendingInsert* const> batch) { CommitBatch(batch); }};
 
   std::unique_ptr<ReaderPool> readers_;
   SqliteOptions options_;

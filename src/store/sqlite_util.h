@@ -254,17 +254,19 @@ class Connection {
   std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> cache_;
 };
 
-// An IMMEDIATE transaction on the writer; rolls back unless committed.
-class WriteTxn {
+// An IMMEDIATE transaction on the writer; rolls back unless committed. The
+// SQLite store::Transaction: what the stores hand to their AuditSink, which
+// appends on conn() (the ledger's SQLite tables live in the same file).
+class WriteTxn final : public Transaction {
  public:
   explicit WriteTxn(Connection& conn) : conn_(conn) {}
-  ~WriteTxn() {
+  ~WriteTxn() override {
     if (active_) {
       (void)conn_.ExecScript("ROLLBACK", "rollback");
     }
   }
-  WriteTxn(const WriteTxn&) = delete;
-  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  std::string_view backend() const override { return "sqlite"; }
 
   Status Begin() {
     MV_RETURN_IF_ERROR(conn_.ExecScript("BEGIN IMMEDIATE", "begin transaction"));
@@ -278,6 +280,10 @@ class WriteTxn {
     }
     return st;
   }
+
+  // True between Begin and Commit while SQLite has the transaction open.
+  bool open() const { return active_ && sqlite3_get_autocommit(conn_.db()) == 0; }
+  Connection& conn() { return conn_; }
 
  private:
   Connection& conn_;

@@ -24,12 +24,46 @@
 
 namespace medvault::store {
 
-class Connection;  // sqlite_util.h
-
 // Ledger entries (already encoded) that must commit in the same transaction
 // as the write they describe: no action without its entry, no entry without
-// its action. The store hands them to its audit hook inside the transaction.
+// its action. The store hands them to its AuditSink inside the transaction.
 using AuditEntries = std::span<const Bytes>;
+
+// ===========================================================================
+// Transactions and the audit sink (docs/architecture.md, "Persistence seam")
+
+// A write transaction of a store backend. The stores run every write in one
+// and commit it themselves; what else must commit with the write (its ledger
+// entries) is appended to it through an AuditSink before the commit. Opaque
+// to everyone but its backend: a sink casts it to its backend's own type and
+// refuses a transaction of another backend. Used by one thread, only for the
+// duration of the store call that hands it out.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  // The backend that opened it ("sqlite"), for error messages.
+  virtual std::string_view backend() const = 0;
+
+ protected:
+  Transaction() = default;
+};
+
+// Where a store puts the ledger entries of a write, inside the write's own
+// transaction: dependency inversion, since src/store sits below src/ledger.
+// ledger::Log implements it; the app hands the ledger to the stores as their
+// sink. A store that is given audit entries but no sink refuses the write
+// (FailedPrecondition): entries are never silently dropped.
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  // Appends `entries` (canonical encodings) inside `txn`: they commit or roll
+  // back with it. FailedPrecondition when `txn` is not open or belongs to
+  // another backend or database; InvalidArgument when an entry is not a
+  // canonical entry (nothing appended).
+  virtual Status AppendEncodedInTransaction(Transaction& txn, AuditEntries entries) = 0;
+};
 
 // ===========================================================================
 // Object store
@@ -224,10 +258,11 @@ struct SqliteOptions {
   // across process crashes only.
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;
-  // Called inside the write transaction of every write that carries audit
-  // entries; its failure rolls the write back. Empty: entries are refused
-  // (FailedPrecondition), never silently dropped.
-  std::function<Status(Connection& conn, AuditEntries entries)> audit_hook;
+  // Receives, inside the write transaction, the entries of every write that
+  // carries audit entries; its failure rolls the write back. Null: entries
+  // are refused (FailedPrecondition), never silently dropped. Must outlive
+  // the store.
+  AuditSink* audit_sink = nullptr;
 };
 
 // Opens (creating if missing) an SQLite database in WAL mode with foreign keys

@@ -7,17 +7,13 @@
 #include <cstring>
 #include <mutex>
 
-#include "access/access.h"
+#include "store/policy_entry_store.h"
 #include "store/sqlite_util.h"
 
-namespace medvault::access {
+namespace medvault::store {
 namespace {
 
-using store::Connection;
-using store::Stmt;
-using store::WriteTxn;
-
-constexpr store::Migration kMigrations[] = {
+constexpr Migration kMigrations[] = {
     {1, R"sql(
 CREATE TABLE policy_entries (
   kind          TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),
@@ -32,7 +28,7 @@ CREATE INDEX policy_entries_by_patient ON policy_entries(patient_id);
 CREATE INDEX policy_entries_by_seq ON policy_entries(seq);
 )sql"},
     // Issue 13: changes reach other processes through the change log.
-    {2, store::kChangeLogSchema},
+    {2, kChangeLogSchema},
 };
 
 constexpr std::string_view kSqlUpsert =
@@ -51,9 +47,11 @@ constexpr std::string_view kSqlOfPatient =
 
 class SqlitePolicyEntryStore final : public PolicyEntryStore {
  public:
-  explicit SqlitePolicyEntryStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  SqlitePolicyEntryStore(std::unique_ptr<Connection> conn, AuditSink* audit_sink)
+      : conn_(std::move(conn)), audit_sink_(audit_sink) {}
 
-  Status Upsert(const PolicyEntryRow& row, std::span<const ledger::Entry> audit) override {
+  Status Upsert(const PolicyEntryRow& row, AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckLedger(audit));
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -69,9 +67,9 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
         return Status::FailedPrecondition("policy entry belongs to another patient");
       }
     }
-    MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, row.patient_id));
+    MV_RETURN_IF_ERROR(RecordChange(*conn_, kChangeDomainPolicy, row.patient_id));
     if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
+      MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
     }
     return txn.Commit();
   }
@@ -95,7 +93,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
     return store::LatestChange(*conn_);
   }
 
-  Result<std::vector<store::ChangeRow>> ChangesSince(int64_t after, size_t limit) override {
+  Result<std::vector<ChangeRow>> ChangesSince(int64_t after, size_t limit) override {
     std::lock_guard<std::mutex> lock(mu_);
     return store::ChangesSince(*conn_, after, limit);
   }
@@ -117,7 +115,8 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
     }
   }
 
-  Status DeletePatient(std::string_view patient_id, std::span<const ledger::Entry> audit) override {
+  Status DeletePatient(std::string_view patient_id, AuditEntries audit) override {
+    MV_RETURN_IF_ERROR(CheckLedger(audit));
     std::lock_guard<std::mutex> lock(mu_);
     WriteTxn txn(*conn_);
     MV_RETURN_IF_ERROR(txn.Begin());
@@ -127,10 +126,10 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
       MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
     }
     if (!patient_id.empty()) {
-      MV_RETURN_IF_ERROR(store::RecordChange(*conn_, store::kChangeDomainPolicy, patient_id));
+      MV_RETURN_IF_ERROR(RecordChange(*conn_, kChangeDomainPolicy, patient_id));
     }
     if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(ledger::SqliteLedger::AppendInTransaction(*conn_, audit));
+      MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
     }
     return txn.Commit();
   }
@@ -143,19 +142,28 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
   }
 
  private:
+  Status CheckLedger(AuditEntries audit) const {
+    if (!audit.empty() && audit_sink_ == nullptr) {
+      return Status::FailedPrecondition("audit entries given but no ledger is attached");
+    }
+    return Status::Ok();
+  }
+
   std::mutex mu_;
   std::unique_ptr<Connection> conn_;
+  AuditSink* const audit_sink_;  // may be null: then writes with entries are refused
 };
 
 }  // namespace
 
 Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
-    const std::filesystem::path& file) {
-  MV_RETURN_IF_ERROR(store::CreatePrivateDatabaseFile(file));
+    const std::filesystem::path& file, const SqliteOptions& options) {
+  MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
   MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
-                      Connection::Open(file, /*read_only=*/false, store::SqliteOptions{}));
-  MV_RETURN_IF_ERROR(store::RunMigrations(*conn, "policy_migrations", kMigrations));
-  return std::unique_ptr<PolicyEntryStore>(new SqlitePolicyEntryStore(std::move(conn)));
+                      Connection::Open(file, /*read_only=*/false, options));
+  MV_RETURN_IF_ERROR(RunMigrations(*conn, "policy_migrations", kMigrations));
+  return std::unique_ptr<PolicyEntryStore>(
+      new SqlitePolicyEntryStore(std::move(conn), options.audit_sink));
 }
 
-}  // namespace medvault::access
+}  // namespace medvault::store
