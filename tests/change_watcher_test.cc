@@ -75,8 +75,11 @@ TEST_F(ChangeWatcherTest, ARelationshipEndedByTheCliStopsCountingWithinTheWatchP
 // the period (a minute here) is only the longest wait, and stopping the
 // watcher is not held up by it.
 TEST_F(ChangeWatcherTest, WithTheChangeFeedAChangeIsAppliedLongBeforeThePeriod) {
+  std::optional<enforce::Scope> console;
+  console.emplace(server_->enforce_deps(), enforce::ConsoleContext("test"));
   auto patient = server_->records->CreatePatient({"Feed", "Ed", "1980-02-03", "female", ""}, "t");
   ASSERT_TRUE(patient.ok());
+  console.reset();
   const std::string doctor = NewAccountId("dr.feed", {"doctor"});
   auto rel = server_->access->StartRelationship(patient->patient_id, doctor);
   ASSERT_TRUE(rel.ok()) << rel.status().ToString();
