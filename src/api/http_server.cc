@@ -23,6 +23,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "policy/policy.h"
+#include "vocab/vocab.h"
 
 namespace medvault::api {
 
@@ -117,25 +118,13 @@ policy::NetworkZone ZoneOf(const std::string& addr) {
   return policy::NetworkZone::kExternal;
 }
 
-std::string KindName(ContentKind k) {
-  switch (k) {
-    case ContentKind::kJson:
-      return "json";
-    case ContentKind::kText:
-      return "text";
-    case ContentKind::kBinary:
-      return "binary";
-  }
-  return "binary";
-}
-
 json InfoJson(const record::SegmentVersionInfo& i) {
   return json{{"patient_id", i.patient_id},
               {"path", i.path},
               {"version", i.version},
               {"category", i.category},
               {"sensitivity", i.sensitivity},
-              {"kind", KindName(i.kind)},
+              {"kind", vocab::ContentKindName(i.kind)},
               {"media_type", i.media_type},
               {"size", i.size},
               {"content_sha256", i.content_sha256_hex},
@@ -546,14 +535,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     // Vocabulary, not data: any signed-in account may read it.
     Route("GET", "/api/v1/segment-types", "/api/v1/segment-types", RouteAccess::kSelf,
           [](Call& call) {
-            json arr = json::array();
-            for (const auto& seg : record::TopLevelSegments()) {
-              arr.push_back({{"name", seg.name},
-                             {"category", seg.category},
-                             {"default_sensitivity", seg.default_sensitivity},
-                             {"description", seg.description}});
-            }
-            call.Json(200, json{{"segment_types", arr}});
+            call.Json(200, internal::SegmentTypesJson());
             return Status::Ok();
           });
 
@@ -993,10 +975,8 @@ class HttpServer final : public Server, public internal::RouteTable {
       return Status::Ok();
     }
     std::vector<engine::FieldRule> rules;
-    const auto semantic = engine::SemanticFieldNames();
     for (const std::string& f : *fields) {
-      const bool is_semantic = std::find(semantic.begin(), semantic.end(), f) != semantic.end();
-      rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !is_semantic});
+      rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !vocab::IsSemanticField(f)});
     }
     MV_ASSIGN_OR_RETURN(engine::FieldMasker masker, engine::FieldMasker::Create(rules));
     if (!j.is_object() || !masker.Apply(j).ok()) {
@@ -1098,7 +1078,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       arr.push_back({{"path", s.path},
                      {"category", s.category},
                      {"sensitivity", s.sensitivity},
-                     {"kind", KindName(s.kind)},
+                     {"kind", vocab::ContentKindName(s.kind)},
                      {"media_type", s.media_type},
                      {"latest_version", s.latest_version},
                      {"version_count", s.version_count},

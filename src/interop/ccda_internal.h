@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "interop/interop.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop::ccda {
 
@@ -39,7 +40,7 @@ inline constexpr std::string_view kHl7Namespace = "urn:hl7-org:v3";
 inline constexpr std::string_view kXsiNamespace = "http://www.w3.org/2001/XMLSchema-instance";
 inline constexpr std::string_view kSdtcNamespace = "urn:hl7-org:sdtc";
 
-inline constexpr std::string_view kLoincOid = "2.16.840.1.113883.6.1";
+inline constexpr std::string_view kLoincOid = vocab::kLoincOid;
 inline constexpr std::string_view kSnomedOid = "2.16.840.1.113883.6.96";
 inline constexpr std::string_view kActCodeOid = "2.16.840.1.113883.5.4";
 inline constexpr std::string_view kConfidentialityOid = "2.16.840.1.113883.5.25";
