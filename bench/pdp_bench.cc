@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "policy/policy.h"
-#include "record/record.h"
+#include "vocab/vocab.h"
 
 namespace medvault::policy {
 namespace {
@@ -30,24 +30,22 @@ constexpr int64_t kNow = 1780308000000;  // 2026-06-01T10:00:00Z
 constexpr int kPatients = 10000;
 constexpr int kRequests = 1 << 17;
 
-struct Seg {
-  const char* path;
-  const char* category;
-  int sensitivity;
-};
-constexpr Seg kSegments[] = {
-    {"physical-signs/blood-pressure/2026-05-31", "physical-signs", 1},
-    {"physical-signs/glucose/2026-05-30", "physical-signs", 1},
-    {"body-measures/weight", "body-measures", 1},
-    {"health-status/hypertension", "health-status", 2},
-    {"internal-medicine/cardiology/ecg/2026-05-12", "clinical", 2},
-    {"internal-medicine/endocrinology/hba1c", "clinical", 2},
-    {"laboratory/lipids/2026-04-02", "clinical", 2},
-    {"doctor-description/orders/2026-05-20", "doctor-description", 2},
-    {"life-record/diet/2026-05-31", "life-record", 1},
-    {"personal-information/insurance-number", "personal-information", 3},
-    {"oncology/follow-up", "clinical", 3},
-    {"psychiatry/notes/2026-01-10", "clinical", 4},
+// Paths of the workload; their categories and sensitivities are the
+// vocabulary's (vocab::TopLevelFor), so that a new category cannot break the
+// benchmark's policy.
+constexpr std::string_view kSegments[] = {
+    "physical-signs/blood-pressure/2026-05-31",
+    "physical-signs/glucose/2026-05-30",
+    "body-measures/weight",
+    "health-status/hypertension",
+    "internal-medicine/cardiology/ecg/2026-05-12",
+    "internal-medicine/endocrinology/hba1c",
+    "laboratory/lipids/2026-04-02",
+    "doctor-description/orders/2026-05-20",
+    "life-record/diet/2026-05-31",
+    "personal-information/insurance-number",
+    "oncology/follow-up",
+    "psychiatry/notes/2026-01-10",
 };
 constexpr int kSegmentCount = sizeof(kSegments) / sizeof(kSegments[0]);
 
@@ -93,8 +91,7 @@ World& GetWorld() {
   static World* world = [] {
     auto* w = new World;
     auto policy =
-        Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf",
-                     record::SegmentCategories());
+        Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf");
     if (!policy.ok()) {
       std::fprintf(stderr, "%s\n", policy.status().ToString().c_str());
       std::abort();
@@ -185,8 +182,8 @@ World& GetWorld() {
             k.grantee = "dept-" + std::to_string(std::uniform_int_distribution<int>(0, 19)(rng));
             break;
         }
-        const Seg& seg = kSegments[std::uniform_int_distribution<int>(0, kSegmentCount - 1)(rng)];
-        const std::string path = seg.path;
+        const std::string path(
+            kSegments[std::uniform_int_distribution<int>(0, kSegmentCount - 1)(rng)]);
         k.path_prefix = path.substr(0, path.find('/'));
         k.expires_at_ms = chance(0.3) ? kNow + 30 * kDay : (chance(0.1) ? kNow - kDay : 0);
         w->data.UpsertConsent(std::move(k));
@@ -223,11 +220,12 @@ World& GetWorld() {
       Request r{};
       const int pi = any_patient(rng);
       const std::string& pid = w->patients[static_cast<size_t>(pi)];
-      const Seg& seg = kSegments[any_segment(rng)];
+      const std::string_view path = kSegments[any_segment(rng)];
+      const vocab::TopLevelSegment& top = vocab::TopLevelFor(path);
       r.resource.patient_id = pid;
-      r.resource.path = seg.path;
-      r.resource.category = seg.category;
-      r.resource.sensitivity = seg.sensitivity;
+      r.resource.path = path;
+      r.resource.category = top.category;
+      r.resource.sensitivity = top.default_sensitivity;
       r.context.now_ms = kNow + std::uniform_int_distribution<int64_t>(0, 8 * kHour)(rng);
       r.context.purpose = Purpose::kTreatment;
       r.context.zone = NetworkZone::kInternal;

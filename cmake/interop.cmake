@@ -6,7 +6,7 @@ medvault_library(mv_interop
   src/interop/model.cc src/interop/datetime.cc src/interop/mapping.cc
   src/interop/ccda_reader.cc src/interop/ccda_writer.cc
   src/interop/fhir_json.cc src/interop/fhir_reader.cc src/interop/fhir_writer.cc)
-target_link_libraries(mv_interop PUBLIC mv_record mv_common nlohmann_json::nlohmann_json
+target_link_libraries(mv_interop PUBLIC mv_vocab mv_record mv_common nlohmann_json::nlohmann_json
   PkgConfig::LIBXML2)
 
 medvault_library(mv_engine src/engine/engine.cc src/engine/share_package.cc)

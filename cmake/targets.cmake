@@ -1,7 +1,7 @@
 # Upper modules: record, api, app and the medvault binary.
 medvault_library(mv_record
   src/record/segment_path.cc src/record/measurements.cc src/record/record_service.cc)
-target_link_libraries(mv_record PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json)
+target_link_libraries(mv_record PUBLIC mv_vocab mv_store mv_crypto mv_common nlohmann_json::nlohmann_json)
 
 medvault_library(mv_access src/access/access_service.cc)
 target_link_libraries(mv_access PUBLIC mv_policy mv_ledger mv_store mv_crypto mv_common

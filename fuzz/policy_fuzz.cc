@@ -17,8 +17,7 @@ using namespace medvault;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  static const std::vector<std::string> kCategories = app::SegmentCategories();
-  auto parsed = policy::Policy::Parse(input, "fuzz.policy", kCategories);
+  auto parsed = policy::Policy::Parse(input, "fuzz.policy");
   if (parsed.ok()) {
     const policy::Policy& p = **parsed;
     for (const policy::RoleDef& r : p.roles()) {

@@ -16,8 +16,6 @@ namespace {
 using access::AccountFacts;
 using policy::Action;
 
-const std::vector<std::string> kCategories = record::SegmentCategories();
-
 class AccessServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -26,8 +24,8 @@ class AccessServiceTest : public ::testing::Test {
     auto keys = crypto::OpenFileKeyProvider(dir_.path() / "kek");
     ASSERT_TRUE(keys.ok());
     keys_ = std::move(*keys);
-    auto pol = policy::Policy::Load(
-        std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config/policy.conf", kCategories);
+    auto pol =
+        policy::Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config/policy.conf");
     ASSERT_TRUE(pol.ok()) << pol.status().ToString();
     policy_ = *pol;
     accounts_[doctor_] = {true, false, {"doctor"}, "inst1", "dep1"};

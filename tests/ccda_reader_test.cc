@@ -435,6 +435,48 @@ TEST(CcdaReaderTest, ProblemWithNullFlavorAndOriginalTextReference) {
   ExpectRoundTrip(doc);
 }
 
+// Sections are recognised by a templateId (R1.1 and R2.1 ids, the sections
+// holding the same statements), else by their LOINC code; an unknown section
+// keeps its statements in the original only and its narrative as a note.
+TEST(CcdaReaderTest, SectionsAreRecognisedByTemplateIdThenCode) {
+  const std::string med =
+      "<text>Aspirin</text><entry><substanceAdministration classCode=\"SBADM\" "
+      "moodCode=\"EVN\"><consumable><manufacturedProduct><manufacturedMaterial>"
+      "<code code=\"1191\" codeSystem=\"2.16.840.1.113883.6.88\"/></manufacturedMaterial>"
+      "</manufacturedProduct></consumable></substanceAdministration></entry>";
+  struct Case {
+    const char* root;
+    const char* code;
+    bool read;
+  };
+  for (const Case& c : {Case{"2.16.840.1.113883.10.20.22.2.1", "x", true},    // R1.1 id
+                        Case{"2.16.840.1.113883.10.20.22.2.1.1", "x", true},  // R2.1 id
+                        Case{"2.16.840.1.113883.10.20.22.2.44", "x", true},   // admission
+                        Case{"2.16.840.1.113883.10.20.22.2.38", "x", true},   // administered
+                        Case{"", "10160-0", true},                            // code only
+                        Case{"", "29549-3", true},                            // another code
+                        Case{"1.2.3.4", "42346-7", true},  // unknown id, known code
+                        Case{"2.16.840.1.113883.10.20.22.2.1", "11450-4", true},  // id wins
+                        Case{"1.2.3.4", "99999-9", false}, Case{"", "", false}}) {
+    SCOPED_TRACE(std::string(c.root) + " " + c.code);
+    const ClinicalDocument doc = MustParse(Doc(Section(c.root, c.code, med)));
+    ASSERT_EQ(doc.entries.size(), 1u);
+    if (c.read) {
+      EXPECT_EQ(doc.entries[0].kind, EntryKind::kMedication);
+      EXPECT_EQ(doc.entries[0].code.code, "1191");
+      EXPECT_TRUE(doc.kept_in_original_only.empty());
+    } else {
+      EXPECT_EQ(doc.entries[0].kind, EntryKind::kNote);
+      EXPECT_EQ(doc.entries[0].text, "Aspirin");
+      EXPECT_EQ(doc.kept_in_original_only.size(), 1u);
+    }
+  }
+  // A statement a section does not read stays in the original.
+  const ClinicalDocument wrong =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.22.1", "46240-8", med)));
+  EXPECT_EQ(wrong.kept_in_original_only.size(), 1u);
+}
+
 TEST(CcdaReaderTest, ValueTypesAreDispatchedOnXsiType) {
   auto obs = [](std::string_view code, std::string_view value) {
     return "<entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"" +

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "policy/policy.h"
-#include "record/record.h"
 #include "test_util.h"
 
 // Counts heap allocations, to prove that Decide() makes none.
@@ -47,14 +46,8 @@ constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kT = 1780308000000;  // 2026-06-01T10:00:00Z
 
-const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = record::SegmentCategories();
-  return kCategories;
-}
-
 std::shared_ptr<const Policy> ShippedPolicy() {
-  auto p = Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf",
-                        Categories());
+  auto p = Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf");
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   return *p;
 }
@@ -548,7 +541,7 @@ TEST_F(DecisionPointTest, AGrantWithoutActionsOpensReadAndListOnly) {
   auto p = Policy::Parse(
       "version 1\nrole a clearance 4\n"
       "permit a read,list,export,write on clinical when consented\n",
-      "t.policy", Categories());
+      "t.policy");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   DecisionPoint dp(*p, &data_);
   Subject s;
@@ -838,7 +831,7 @@ TEST_F(DecisionPointTest, HoursUseThePolicyTimezoneAndWrapMidnight) {
       "version 1\ntimezone +02:00\nrole night\nrole day\n"
       "permit night read-metrics when always hours 22:00-06:00\n"
       "permit day read-metrics when always hours 08:00-18:00\n",
-      "t.policy", Categories());
+      "t.policy");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   DecisionPoint dp(*p, &data_);
   Subject night;
@@ -871,7 +864,7 @@ TEST_F(DecisionPointTest, FirstPermittingPermissionInFileOrderDecides) {
       "permit a read on clinical when consented mask x\n"
       "permit b read on clinical when treating mask y\n"
       "permit b read on clinical when always zone external mask z\n",
-      "t.policy", Categories());
+      "t.policy");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   DecisionPoint dp(*p, &data_);
   Subject s;

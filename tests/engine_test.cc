@@ -8,6 +8,7 @@
 
 #include "interop/interop.h"
 #include "interop/mapping.h"
+#include "vocab/vocab.h"
 
 namespace medvault::engine {
 namespace {
@@ -441,10 +442,12 @@ TEST(FieldMaskerTest, UnknownFieldListsTheKnownOnes) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(m.status().message().find("\"ssn\""), std::string::npos);
-  for (std::string_view known : SemanticFieldNames()) {
-    EXPECT_NE(m.status().message().find(known), std::string::npos) << known;
+  for (const vocab::SemanticField& known : vocab::kSemanticFields) {
+    EXPECT_NE(m.status().message().find(known.name), std::string::npos) << known.name;
+    // ...and each of them is accepted as a semantic rule.
+    EXPECT_TRUE(FieldMasker::Create({{std::string(known.name)}}).ok()) << known.name;
   }
-  EXPECT_EQ(SemanticFieldNames().size(), 7u);
+  EXPECT_EQ(vocab::kSemanticFields.size(), 7u);
   // Names that are not printable ASCII are not echoed.
   auto odd = FieldMasker::Create({{std::string("x\xff\n", 3)}});
   ASSERT_FALSE(odd.ok());

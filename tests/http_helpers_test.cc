@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "api/http_internal.h"
+#include "vocab/vocab.h"
 
 namespace medvault::api::internal {
 namespace {
@@ -63,6 +64,36 @@ TEST(HttpHelpersTest, QueryParametersMustBeKnownAndSingle) {
   auto twice = CheckQuery(req, {"limit"});
   EXPECT_EQ(twice.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(twice.message().find("twice"), std::string::npos);
+}
+
+// GET /api/v1/segment-types serves the vocabulary's tables as they are.
+TEST(HttpHelpersTest, SegmentTypesAreTheVocabulary) {
+  const json j = SegmentTypesJson();
+  ASSERT_EQ(j["segment_types"].size(), vocab::kTopLevelSegments.size());
+  for (size_t i = 0; i < vocab::kTopLevelSegments.size(); ++i) {
+    const json& t = j["segment_types"][i];
+    EXPECT_EQ(t["name"], vocab::kTopLevelSegments[i].name);
+    EXPECT_EQ(t["category"], vocab::kTopLevelSegments[i].category);
+    EXPECT_EQ(t["default_sensitivity"], vocab::kTopLevelSegments[i].default_sensitivity);
+    EXPECT_FALSE(t["description"].get<std::string>().empty());
+  }
+  ASSERT_EQ(j["categories"].size(), vocab::kCategories.size());
+  EXPECT_EQ(j["categories"][0], vocab::kCategories[0]);
+  ASSERT_EQ(j["measurements"].size(), vocab::kMeasurements.size());
+  const json& bp = j["measurements"][0];
+  EXPECT_EQ(bp["name"], "blood-pressure");
+  EXPECT_EQ(bp["path"], "physical-signs/blood-pressure");
+  EXPECT_EQ(bp["loinc"], "85354-9");
+  ASSERT_EQ(bp["fields"].size(), 2u);
+  EXPECT_EQ(bp["fields"][0]["name"], "systolic");
+  EXPECT_EQ(bp["fields"][0]["min"], 40);
+  EXPECT_EQ(bp["fields"][0]["max"], 300);
+  EXPECT_EQ(bp["units"][0]["unit"], "mmHg");
+  EXPECT_EQ(bp["units"][0]["ucum"], "mm[Hg]");
+  ASSERT_EQ(j["content_kinds"].size(), 3u);
+  EXPECT_EQ(j["content_kinds"][0]["name"], "json");
+  EXPECT_EQ(j["content_kinds"][0]["media_type"], "application/json");
+  EXPECT_EQ(j["content_kinds"][2]["media_type"], "");
 }
 
 }  // namespace

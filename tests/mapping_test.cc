@@ -5,6 +5,7 @@
 #include <set>
 
 #include "record/record.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop {
 namespace {
@@ -215,6 +216,58 @@ TEST(Mapping, DocumentContentPathsAreKnownFromThePathAlone) {
   }
   EXPECT_TRUE(IsMeasurementPath("physical-signs/blood-glucose"));
   EXPECT_FALSE(IsMeasurementPath("health-status/problems/d1"));
+}
+
+// Every measurement of the vocabulary becomes a vital sign coded from its
+// row: a panel of coded components when it has several fields, else one
+// quantity under the measurement's (or the unit's) LOINC code.
+TEST(Mapping, EveryVocabularyMeasurementMapsToItsCodes) {
+  for (const vocab::Measurement& m : vocab::kMeasurements) {
+    SCOPED_TRACE(std::string(m.leaf));
+    EXPECT_TRUE(IsMeasurementPath(m.path));
+    EXPECT_TRUE(IsDocumentContentPath(m.path));
+    for (const vocab::MeasurementUnit& u : m.units) {
+      json body = {{"time", "2026-11-20T07:30:00Z"}, {"unit", std::string(u.unit)}};
+      for (const vocab::MeasurementField& f : m.fields) {
+        body[std::string(f.name)] = f.min;
+      }
+      std::optional<Entry> e = MeasurementToEntry(m.path, 2, body);
+      ASSERT_TRUE(e.has_value()) << u.unit;
+      EXPECT_EQ(e->kind, EntryKind::kVitalSign);
+      EXPECT_EQ(e->code.system, vocab::kLoincSystem);
+      if (m.fields.size() > 1) {
+        EXPECT_EQ(e->code.code, m.loinc);
+        ASSERT_EQ(e->components.size(), m.fields.size());
+        for (size_t i = 0; i < m.fields.size(); ++i) {
+          EXPECT_EQ(e->components[i].code.code, m.fields[i].loinc);
+          ASSERT_TRUE(e->components[i].quantity.has_value());
+          EXPECT_EQ(e->components[i].quantity->unit, u.unit);
+        }
+      } else {
+        EXPECT_EQ(e->code.code, u.loinc.empty() ? m.loinc : u.loinc) << u.unit;
+        ASSERT_TRUE(e->quantity.has_value());
+        EXPECT_EQ(e->quantity->unit, u.unit);
+      }
+      // Where the entry is filed follows the vocabulary's body measures.
+      EXPECT_EQ(SegmentBaseFor(*e) == vocab::kBodyMeasureVitalSignsBase,
+                vocab::IsBodyMeasureLoinc(e->code.code));
+      // A reading without one of its fields is no entry.
+      json partial = body;
+      partial.erase(std::string(m.fields.back().name));
+      EXPECT_FALSE(MeasurementToEntry(m.path, 2, partial).has_value());
+    }
+  }
+  EXPECT_FALSE(MeasurementToEntry("physical-signs/mood", 1, json{{"value", 1}}).has_value());
+}
+
+TEST(Mapping, EntryKindsFileUnderTheVocabularysSegments) {
+  ASSERT_EQ(vocab::kEntrySegments.size(), kEntryKindCount);
+  for (size_t k = 0; k < kEntryKindCount; ++k) {
+    Entry e = MakeEntry(static_cast<EntryKind>(k), "x");
+    EXPECT_EQ(EntryKindName(e.kind), vocab::kEntrySegments[k].entry_kind);
+    EXPECT_EQ(SegmentBaseFor(e), vocab::kEntrySegments[k].base);
+    EXPECT_TRUE(record::ValidateSegmentPath(std::string(SegmentBaseFor(e)) + "/d1").ok());
+  }
 }
 
 }  // namespace

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "policy/policy.h"
-#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault::policy {
@@ -598,11 +597,6 @@ class Table {
   std::string default_zone_ = "internal";
 };
 
-const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = record::SegmentCategories();
-  return kCategories;
-}
-
 TEST(PdpTableTest, ParseTime) {
   EXPECT_EQ(ParseTime("1970-01-01T00:00Z"), 0);
   EXPECT_EQ(ParseTime("2026-06-01T10:00Z"), 1780308000000);
@@ -612,8 +606,7 @@ TEST(PdpTableTest, ParseTime) {
 }
 
 TEST(PdpTableTest, AllCases) {
-  auto policy = Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf",
-                             Categories());
+  auto policy = Policy::Load(std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf");
   ASSERT_TRUE(policy.ok()) << policy.status().ToString();
   Table table(*policy);
   ASSERT_TRUE(table.Load(std::filesystem::path(MEDVAULT_TESTDATA_DIR) / kTableName));

@@ -9,30 +9,24 @@
 #include <vector>
 
 #include "policy/policy.h"
-#include "record/record.h"
 #include "test_util.h"
 
 namespace medvault::policy {
 namespace {
-
-const std::vector<std::string>& Categories() {
-  static const std::vector<std::string> kCategories = record::SegmentCategories();
-  return kCategories;
-}
 
 std::filesystem::path ShippedPolicy() {
   return std::filesystem::path(MEDVAULT_SOURCE_DIR) / "config" / "policy.conf";
 }
 
 std::shared_ptr<const Policy> MustParse(std::string_view text) {
-  auto p = Policy::Parse(text, "t.policy", Categories());
+  auto p = Policy::Parse(text, "t.policy");
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   return p.ok() ? *p : nullptr;
 }
 
 // The error message of a policy that must not parse.
 std::string ErrorOf(std::string_view text) {
-  auto p = Policy::Parse(text, "t.policy", Categories());
+  auto p = Policy::Parse(text, "t.policy");
   if (p.ok()) {
     return "(parsed)";
   }
@@ -43,7 +37,7 @@ std::string ErrorOf(std::string_view text) {
 constexpr std::string_view kHead = "version 1\nrole a clearance 1\n";  // lines 1-2
 
 TEST(PolicyFileTest, ShippedPolicyParses) {
-  auto loaded = Policy::Load(ShippedPolicy(), Categories());
+  auto loaded = Policy::Load(ShippedPolicy());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const Policy& p = **loaded;
 
@@ -113,12 +107,12 @@ TEST(PolicyFileTest, LoadNamesTheFileInErrors) {
     std::ofstream out(file);
     out << "version 1\n\nrole a clearance 9\n";
   }
-  auto p = Policy::Load(file, Categories());
+  auto p = Policy::Load(file);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(p.status().message(), file.string() + ":3: clearance must be 0..4, got '9'");
 
-  auto missing = Policy::Load(dir / "missing.policy", Categories());
+  auto missing = Policy::Load(dir / "missing.policy");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   std::filesystem::remove_all(dir);
@@ -444,7 +438,7 @@ TEST(PolicyFileErrorTest, FirstErrorInFileOrder) {
 
 TEST(PolicyFileErrorTest, TooLarge) {
   const std::string text = "version 1\n" + std::string(1 << 20, '#');
-  auto p = Policy::Parse(text, "big.policy", Categories());
+  auto p = Policy::Parse(text, "big.policy");
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().message(), "big.policy: policy file is larger than 1 MiB");
 }
@@ -507,18 +501,6 @@ TEST(VocabularyTest, HealthDataActions) {
         Action::kDelegate, Action::kReadAudit, Action::kManageAccounts, Action::kReadMetrics}) {
     EXPECT_FALSE(IsHealthDataAction(a)) << ActionName(a);
   }
-}
-
-TEST(VocabularyTest, PathIsWithinWholeComponents) {
-  EXPECT_TRUE(PathIsWithin("a/b", "a"));
-  EXPECT_TRUE(PathIsWithin("a/b", "a/b"));
-  EXPECT_FALSE(PathIsWithin("a/bc", "a/b"));
-  EXPECT_FALSE(PathIsWithin("a", "a/b"));
-  EXPECT_FALSE(PathIsWithin("ab", "a"));
-  EXPECT_TRUE(PathIsWithin("anything/at/all", ""));
-  EXPECT_TRUE(PathIsWithin("", ""));
-  EXPECT_FALSE(PathIsWithin("", "a"));
-  EXPECT_TRUE(PathIsWithin("psychiatry/notes/2026", "psychiatry/notes"));
 }
 
 }  // namespace

@@ -34,13 +34,5 @@ TEST(SegmentPathTest, RejectsTricks) {
   EXPECT_TRUE(ValidateSegmentPath("other/a/b/c/d/e/f/g").ok());     // 8 deep
 }
 
-TEST(SegmentPathTest, PrefixMatchesWholeComponents) {
-  EXPECT_TRUE(PathIsWithin("a/b", "a"));
-  EXPECT_TRUE(PathIsWithin("a", "a"));
-  EXPECT_TRUE(PathIsWithin("a", ""));
-  EXPECT_FALSE(PathIsWithin("ab", "a"));
-  EXPECT_FALSE(PathIsWithin("a", "a/b"));
-}
-
 }  // namespace
 }  // namespace medvault::record

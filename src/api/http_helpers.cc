@@ -7,6 +7,7 @@
 #include "common/bytes.h"
 #include "common/ids.h"
 #include "record/record.h"
+#include "vocab/vocab.h"
 
 namespace medvault::api::internal {
 
@@ -128,5 +129,42 @@ Result<std::vector<std::string>> GetStringArrayField(const nlohmann::json& j,
 }
 
 std::string TimeOrEmpty(int64_t ms) { return ms == 0 ? std::string() : FormatRfc3339Millis(ms); }
+
+nlohmann::json SegmentTypesJson() {
+  using nlohmann::json;
+  json types = json::array();
+  for (const vocab::TopLevelSegment& seg : vocab::kTopLevelSegments) {
+    types.push_back({{"name", seg.name},
+                     {"category", seg.category},
+                     {"default_sensitivity", seg.default_sensitivity},
+                     {"description", seg.description}});
+  }
+  json measurements = json::array();
+  for (const vocab::Measurement& m : vocab::kMeasurements) {
+    json fields = json::array();
+    for (const vocab::MeasurementField& f : m.fields) {
+      fields.push_back({{"name", f.name}, {"min", f.min}, {"max", f.max}});
+    }
+    json units = json::array();
+    for (const vocab::MeasurementUnit& u : m.units) {
+      units.push_back({{"unit", u.unit}, {"ucum", u.ucum}});
+    }
+    measurements.push_back({{"name", m.leaf},
+                            {"path", m.path},
+                            {"category", m.category},
+                            {"loinc", m.loinc},
+                            {"display", m.display},
+                            {"fields", std::move(fields)},
+                            {"units", std::move(units)}});
+  }
+  json kinds = json::array();
+  for (const vocab::ContentKindInfo& k : vocab::kContentKinds) {
+    kinds.push_back({{"name", k.name}, {"media_type", k.media_type}});
+  }
+  return json{{"segment_types", std::move(types)},
+              {"categories", vocab::kCategories},
+              {"measurements", std::move(measurements)},
+              {"content_kinds", std::move(kinds)}};
+}
 
 }  // namespace medvault::api::internal

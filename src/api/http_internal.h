@@ -145,6 +145,12 @@ inline constexpr std::string_view kPortalContentSecurityPolicy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+// The body of GET /api/v1/segment-types, read from the vocabulary
+// (vocab/vocab.h): the top-level segments, the categories, the measurement
+// schemas (fields with plausible ranges, units with their UCUM codes, LOINC)
+// and the content kinds.
+nlohmann::json SegmentTypesJson();
+
 // Shared helpers (http_server.cc).
 Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
 // RFC 3339 UTC ("2026-12-31T23:59:59Z", optional fraction) to Unix ms.

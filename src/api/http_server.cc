@@ -23,6 +23,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "policy/policy.h"
+#include "vocab/vocab.h"
 
 namespace medvault::api {
 
@@ -117,25 +118,13 @@ policy::NetworkZone ZoneOf(const std::string& addr) {
   return policy::NetworkZone::kExternal;
 }
 
-std::string KindName(ContentKind k) {
-  switch (k) {
-    case ContentKind::kJson:
-      return "json";
-    case ContentKind::kText:
-      return "text";
-    case ContentKind::kBinary:
-      return "binary";
-  }
-  return "binary";
-}
-
 json InfoJson(const record::SegmentVersionInfo& i) {
   return json{{"patient_id", i.patient_id},
               {"path", i.path},
               {"version", i.version},
               {"category", i.category},
               {"sensitivity", i.sensitivity},
-              {"kind", KindName(i.kind)},
+              {"kind", vocab::ContentKindName(i.kind)},
               {"media_type", i.media_type},
               {"size", i.size},
               {"content_sha256", i.content_sha256_hex},
@@ -429,14 +418,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     // Vocabulary, not data: any signed-in account may read it.
     Route("GET", "/api/v1/segment-types", "/api/v1/segment-types", RouteAccess::kSelf,
           [](Call& call) {
-            json arr = json::array();
-            for (const auto& seg : record::TopLevelSegments()) {
-              arr.push_back({{"name", seg.name},
-                             {"category", seg.category},
-                             {"default_sensitivity", seg.default_sensitivity},
-                             {"description", seg.description}});
-            }
-            call.Json(200, json{{"segment_types", arr}});
+            call.Json(200, internal::SegmentTypesJson());
             return Status::Ok();
           });
 
@@ -983,7 +965,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       arr.push_back({{"path", s.path},
                      {"category", s.category},
                      {"sensitivity", s.sensitivity},
-                     {"kind", KindName(s.kind)},
+                     {"kind", vocab::ContentKindName(s.kind)},
                      {"media_type", s.media_type},
                      {"latest_version", s.latest_version},
                      {"version_count", s.version_count},

@@ -127,9 +127,6 @@ struct Runtime {
 // The default policy shipped with medvault (config/policy.conf, embedded).
 std::string_view DefaultPolicyText();
 
-// The segment categories the policy may name (from src/record).
-std::vector<std::string> SegmentCategories();
-
 // FailedPrecondition with the `medvault init` hint when not initialised.
 Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config);
 // The witness push (issue 13): POSTs each checkpoint the scheduler signs to

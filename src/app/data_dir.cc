@@ -174,8 +174,6 @@ api::Services Runtime::services() const {
   return s;
 }
 
-std::vector<std::string> SegmentCategories() { return record::SegmentCategories(); }
-
 Status LogLedgerDamage(ledger::SqliteLedger& ledger, bool include_acknowledged) {
   MV_ASSIGN_OR_RETURN(std::vector<ledger::EpochRecord> epochs, ledger.Epochs());
   for (const ledger::EpochRecord& e : epochs) {
@@ -263,7 +261,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
     return Status::FailedPrecondition("policy file " + policy_file.string() +
                                       " is missing (medvault init writes the default one)");
   }
-  MV_ASSIGN_OR_RETURN(rt->policy, policy::Policy::Load(policy_file, SegmentCategories()));
+  MV_ASSIGN_OR_RETURN(rt->policy, policy::Policy::Load(policy_file));
   rt->policy_data = std::make_unique<policy::PolicyData>();
   rt->decisions = std::make_unique<policy::DecisionPoint>(rt->policy, rt->policy_data.get());
 

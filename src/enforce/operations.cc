@@ -6,6 +6,7 @@
 
 #include "enforce/enforce.h"
 #include "engine/engine.h"
+#include "vocab/vocab.h"
 
 namespace medvault::enforce {
 
@@ -28,10 +29,8 @@ Status ApplyMasking(nlohmann::json& document, const policy::Decision& d) {
     return Status::Ok();
   }
   std::vector<engine::FieldRule> rules;
-  const auto semantic = engine::SemanticFieldNames();
   for (const std::string& f : *fields) {
-    const bool is_semantic = std::find(semantic.begin(), semantic.end(), f) != semantic.end();
-    rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !is_semantic});
+    rules.push_back(engine::FieldRule{f, engine::FieldAction::kMask, !vocab::IsSemanticField(f)});
   }
   MV_ASSIGN_OR_RETURN(engine::FieldMasker masker, engine::FieldMasker::Create(rules));
   if (!document.is_object() || !masker.Apply(document).ok()) {

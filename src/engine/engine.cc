@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "engine/internal.h"
+#include "vocab/vocab.h"
 
 namespace medvault::engine {
 
@@ -100,15 +101,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   }
 }
 
-bool IsTopLevelName(std::string_view name) {
-  for (const record::TopLevelSegment& s : record::TopLevelSegments()) {
-    if (s.name == name) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<PathPattern> PathPattern::Parse(std::string_view text) {
@@ -153,7 +145,7 @@ Result<PathPattern> PathPattern::Parse(std::string_view text) {
     if (c.size() > record::kMaxComponentLength) {
       return bad("component is longer than 64 characters");
     }
-    if (i == 0 && !IsTopLevelName(c)) {
+    if (i == 0 && vocab::FindTopLevel(c) == nullptr) {
       return bad("must start with a known top-level segment or a wildcard");
     }
     p.components_.emplace_back(c);
@@ -247,32 +239,6 @@ std::vector<std::string> Selection::Select(std::span<const std::string> paths) c
 
 namespace {
 
-constexpr std::array<std::string_view, 7> kSemanticFields = {
-    "given_name",       "family_name", "birth_date", "identifier",
-    "insurance_number", "address",     "telecom"};
-
-// Insurance / social-beneficiary number systems (identifier type "SB" is
-// matched as well, whatever the system).
-constexpr std::array<std::string_view, 13> kInsuranceSystems = {
-    // US Medicare Beneficiary Identifier and the former HICN.
-    "http://hl7.org/fhir/sid/us-mbi",
-    "urn:oid:2.16.840.1.113883.4.927",
-    "http://hl7.org/fhir/sid/us-medicare",
-    "urn:oid:2.16.840.1.113883.4.572",
-    // France: INS-NIR / INS-NIA (production and test).
-    "urn:oid:1.2.250.1.213.1.4.8",
-    "urn:oid:1.2.250.1.213.1.4.9",
-    "urn:oid:1.2.250.1.213.1.4.10",
-    "urn:oid:1.2.250.1.213.1.4.11",
-    // Germany: statutory and private health insurance number (KVNR).
-    "http://fhir.de/sid/gkv/kvid-10",
-    "http://fhir.de/sid/pkv/kvid-10",
-    "urn:oid:1.2.276.0.76.4.8",
-    // Switzerland and Austria: social insurance numbers.
-    "urn:oid:2.16.756.5.32",
-    "urn:oid:1.2.40.0.10.1.4.3.1",
-};
-
 bool IsKeyChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-' || c == '.';
@@ -280,9 +246,9 @@ bool IsKeyChar(char c) {
 
 std::string KnownFieldList() {
   std::string out;
-  for (std::string_view f : kSemanticFields) {
+  for (const vocab::SemanticField& f : vocab::kSemanticFields) {
     out += out.empty() ? "" : ", ";
-    out += f;
+    out += f.name;
   }
   return out;
 }
@@ -319,9 +285,7 @@ bool IsInsuranceIdentifier(const json& id) {
   if (str("type") == "SB") {
     return true;
   }
-  const std::string_view system = str("system");
-  return std::find(kInsuranceSystems.begin(), kInsuranceSystems.end(), system) !=
-         kInsuranceSystems.end();
+  return vocab::IsInsuranceIdentifierSystem(str("system"));
 }
 
 // The rules resolved for one walk.
@@ -464,10 +428,6 @@ size_t Walk(json& root, const Plan& plan) {
 
 }  // namespace
 
-std::span<const std::string_view> SemanticFieldNames() { return kSemanticFields; }
-
-std::span<const std::string_view> InsuranceIdentifierSystems() { return kInsuranceSystems; }
-
 Result<FieldMasker> FieldMasker::Create(const std::vector<FieldRule>& rules) {
   FieldMasker m;
   for (const FieldRule& r : rules) {
@@ -477,8 +437,7 @@ Result<FieldMasker> FieldMasker::Create(const std::vector<FieldRule>& rules) {
         return Status::InvalidArgument(
             "mask key must be 1..64 characters of A-Z, a-z, 0-9, '_', '-', '.'");
       }
-    } else if (std::find(kSemanticFields.begin(), kSemanticFields.end(), r.field) ==
-               kSemanticFields.end()) {
+    } else if (!vocab::IsSemanticField(r.field)) {
       return Status::InvalidArgument("unknown field " + Quoted(r.field) + " (known: " +
                                      KnownFieldList() + "; other JSON keys need a key rule)");
     }

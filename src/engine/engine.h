@@ -44,7 +44,7 @@ namespace medvault::engine {
 // **" matches "physical-signs" and "physical-signs/vital-signs/d01..."; "**"
 // alone matches every path). A pattern without wildcards is an exact path.
 // A literal first component must be a known top-level segment
-// (record::TopLevelSegments). At most kMaxPatternLength characters and
+// (vocab::kTopLevelSegments). At most kMaxPatternLength characters and
 // record::kMaxPathDepth components besides the final "**".
 
 inline constexpr size_t kMaxPatternLength = 256;
@@ -100,15 +100,15 @@ class Selection {
 // a plain JSON object key, matched at any depth (exactly what the API's mask
 // obligation does today: the whole value is replaced, nothing below it is
 // visited). Otherwise the name must be one of the semantic fields of the
-// interop patient JSON (interop::ToJson(PatientHeader)), matched at any
-// depth, each of which also matches the plain key of the same name:
+// interop patient JSON (vocab::kSemanticFields), matched at any depth, each
+// of which also matches the plain key of the same name:
 //
 //   given_name        names[].given      mask: each given name -> "[masked]"; hide: "given" removed
 //   family_name       names[].family     mask: "[masked]"; hide: "family" removed
 //   birth_date        (the key only)
 //   identifier        identifiers[]      mask: .value -> "[masked]"; hide: the identifier removed
 //   insurance_number  identifiers[] of type "SB" or of an insurance system
-//                     (InsuranceIdentifierSystems()), as for identifier
+//                     (vocab::kInsuranceIdentifierSystems), as for identifier
 //   address           addresses[]        mask: every string in it -> "[masked]"; hide: removed
 //   telecom           telecoms[]         mask: .value -> "[masked]"; hide: removed
 //
@@ -129,13 +129,6 @@ struct FieldRule {
   FieldAction action = FieldAction::kMask;
   bool key = false;
 };
-
-// "given_name", "family_name", "birth_date", "identifier",
-// "insurance_number", "address", "telecom".
-std::span<const std::string_view> SemanticFieldNames();
-// Identifier systems that carry insurance / social-beneficiary numbers
-// (both the URI and the "urn:oid:" form where there is one).
-std::span<const std::string_view> InsuranceIdentifierSystems();
 
 class FieldMasker {
  public:

@@ -10,6 +10,7 @@
 #include "crypto/crypto.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "vocab/vocab.h"
 
 namespace medvault::engine {
 
@@ -31,29 +32,6 @@ constexpr size_t kBodyDepth = kMaxJsonDepth + 3;
 
 static_assert(kRecipientKeySize == crypto_box_PUBLICKEYBYTES);
 static_assert(kRecipientKeySize == crypto_box_SECRETKEYBYTES);
-
-std::string_view KindName(record::ContentKind k) {
-  switch (k) {
-    case record::ContentKind::kJson:
-      return "json";
-    case record::ContentKind::kText:
-      return "text";
-    case record::ContentKind::kBinary:
-      return "binary";
-  }
-  return "";
-}
-
-bool ParseKind(std::string_view name, record::ContentKind* out) {
-  for (record::ContentKind k :
-       {record::ContentKind::kJson, record::ContentKind::kText, record::ContentKind::kBinary}) {
-    if (KindName(k) == name) {
-      *out = k;
-      return true;
-    }
-  }
-  return false;
-}
 
 bool IsLowerHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -192,9 +170,12 @@ Result<PackageItem> ParseSegment(const json& seg, size_t index) {
   item.version = version.get<uint64_t>();
   item.category = seg["category"].get<std::string>();
   MV_RETURN_IF_ERROR(CheckCategory(item.category).WithContext(named));
-  if (!ParseKind(seg["kind"].get_ref<const std::string&>(), &item.kind)) {
+  const std::optional<record::ContentKind> kind =
+      vocab::ParseContentKind(seg["kind"].get_ref<const std::string&>());
+  if (!kind) {
     return Status::InvalidArgument(named + ": kind must be json, text or binary");
   }
+  item.kind = *kind;
   item.media_type = seg["media_type"].get<std::string>();
   MV_RETURN_IF_ERROR(CheckMediaType(item.media_type).WithContext(named));
   const std::string& sha = seg["sha256"].get_ref<const std::string&>();
@@ -326,7 +307,7 @@ Result<PackageItem> ItemFromPart(const interop::SegmentPart& part) {
   item.path = part.path;
   item.version = part.version;
   item.kind = record::ContentKind::kJson;
-  item.media_type = "application/json";
+  item.media_type = vocab::FixedMediaType(item.kind);
   MV_ASSIGN_OR_RETURN(std::string text, internal::Dump(part.body, "segment " + part.path));
   item.content = ToBytes(text);
   return item;
@@ -403,26 +384,24 @@ Result<Bytes> BuildSharePackage(std::span<const PackageItem> items, const Packag
     if (item.version == 0) {
       return Status::InvalidArgument(named + ": version 0 (packages carry stored versions, >= 1)");
     }
-    const std::string category = item.category.empty()
-                                     ? std::string(record::TopLevelFor(item.path).category)
-                                     : item.category;
+    const std::string category =
+        item.category.empty() ? std::string(vocab::TopLevelFor(item.path).category) : item.category;
     MV_RETURN_IF_ERROR(CheckCategory(category).WithContext(named));
     std::string media_type = item.media_type;
     if (media_type.empty()) {
       if (item.kind == record::ContentKind::kBinary) {
         return Status::InvalidArgument(named + ": binary content needs a media type");
       }
-      media_type = item.kind == record::ContentKind::kJson ? "application/json"
-                                                           : "text/plain; charset=utf-8";
+      media_type = vocab::FixedMediaType(item.kind);
     }
     MV_RETURN_IF_ERROR(CheckMediaType(media_type).WithContext(named));
-    if (KindName(item.kind).empty()) {
+    if (vocab::ContentKindName(item.kind).empty()) {
       return Status::InvalidArgument(named + ": unknown content kind");
     }
     json seg = {{"path", item.path},
                 {"version", item.version},
                 {"category", category},
-                {"kind", KindName(item.kind)},
+                {"kind", vocab::ContentKindName(item.kind)},
                 {"media_type", media_type}};
     if (item.kind == record::ContentKind::kJson) {
       MV_ASSIGN_OR_RETURN(json content,

@@ -1,5 +1,5 @@
 // Shared by the C-CDA reader (ccda_reader.cc) and writer (ccda_writer.cc):
-// namespaces, template ids, section table, code mappings and the medvault
+// namespaces, template ids, code mappings and the medvault
 // markers that let WriteCcda carry model fields C-CDA has no place for.
 //
 // Round-trip contract: whatever WriteCcda writes, ParseCcda reads back to
@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "interop/interop.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop::ccda {
 
@@ -39,7 +40,7 @@ inline constexpr std::string_view kHl7Namespace = "urn:hl7-org:v3";
 inline constexpr std::string_view kXsiNamespace = "http://www.w3.org/2001/XMLSchema-instance";
 inline constexpr std::string_view kSdtcNamespace = "urn:hl7-org:sdtc";
 
-inline constexpr std::string_view kLoincOid = "2.16.840.1.113883.6.1";
+inline constexpr std::string_view kLoincOid = vocab::kLoincOid;
 inline constexpr std::string_view kSnomedOid = "2.16.840.1.113883.6.96";
 inline constexpr std::string_view kActCodeOid = "2.16.840.1.113883.5.4";
 inline constexpr std::string_view kConfidentialityOid = "2.16.840.1.113883.5.25";
@@ -77,79 +78,6 @@ inline constexpr std::string_view kReactionTemplate = "2.16.840.1.113883.10.20.2
 // Bound of texts taken from narrative (section text, resolved references,
 // decoded base64 text/plain).
 inline constexpr size_t kMaxNarrativeBytes = 64 * 1024;
-
-// What a section holds. kNone: no mapping (narrative note, or kept only in
-// the original document).
-enum class SectionKind {
-  kNone,
-  kProblems,
-  kAllergies,
-  kMedications,
-  kResults,
-  kVitalSigns,
-  kSocialHistory,
-  kFamilyHistory,
-  kProcedures,
-  kImmunizations,
-  kEncounters,
-  kPlan,
-  kDocuments,  // written by WriteCcda for kDocumentReference entries
-};
-
-struct SectionTemplate {
-  std::string_view root;
-  SectionKind kind;
-};
-
-// Section templateId roots (R1.1 "entries optional" and R2.1 "entries
-// required" ids; the extension does not matter).
-inline constexpr SectionTemplate kSectionTemplates[] = {
-    {"2.16.840.1.113883.10.20.22.2.5", SectionKind::kProblems},
-    {"2.16.840.1.113883.10.20.22.2.5.1", SectionKind::kProblems},
-    {"2.16.840.1.113883.10.20.22.2.6", SectionKind::kAllergies},
-    {"2.16.840.1.113883.10.20.22.2.6.1", SectionKind::kAllergies},
-    {"2.16.840.1.113883.10.20.22.2.1", SectionKind::kMedications},
-    {"2.16.840.1.113883.10.20.22.2.1.1", SectionKind::kMedications},
-    {"2.16.840.1.113883.10.20.22.2.3", SectionKind::kResults},
-    {"2.16.840.1.113883.10.20.22.2.3.1", SectionKind::kResults},
-    {"2.16.840.1.113883.10.20.22.2.4", SectionKind::kVitalSigns},
-    {"2.16.840.1.113883.10.20.22.2.4.1", SectionKind::kVitalSigns},
-    {"2.16.840.1.113883.10.20.22.2.17", SectionKind::kSocialHistory},
-    {"2.16.840.1.113883.10.20.22.2.15", SectionKind::kFamilyHistory},
-    {"2.16.840.1.113883.10.20.22.2.7", SectionKind::kProcedures},
-    {"2.16.840.1.113883.10.20.22.2.7.1", SectionKind::kProcedures},
-    {"2.16.840.1.113883.10.20.22.2.2", SectionKind::kImmunizations},
-    {"2.16.840.1.113883.10.20.22.2.2.1", SectionKind::kImmunizations},
-    {"2.16.840.1.113883.10.20.22.2.22", SectionKind::kEncounters},
-    {"2.16.840.1.113883.10.20.22.2.22.1", SectionKind::kEncounters},
-    {"2.16.840.1.113883.10.20.22.2.10", SectionKind::kPlan},
-    // Sections holding the same statements as the ones above.
-    {"2.16.840.1.113883.10.20.22.2.44", SectionKind::kMedications},    // admission medications
-    {"2.16.840.1.113883.10.20.22.2.11", SectionKind::kMedications},    // discharge medications
-    {"2.16.840.1.113883.10.20.22.2.11.1", SectionKind::kMedications},  // discharge medications
-    {"2.16.840.1.113883.10.20.22.2.38", SectionKind::kMedications},    // medications administered
-    {"2.16.840.1.113883.10.20.22.2.20", SectionKind::kProblems},       // past medical history
-    {"2.16.840.1.113883.10.20.22.2.43", SectionKind::kProblems},       // admission diagnosis
-    {"2.16.840.1.113883.10.20.22.2.24", SectionKind::kProblems},       // discharge diagnosis
-};
-
-struct SectionCode {
-  std::string_view loinc;
-  SectionKind kind;
-};
-
-// Fallback when no templateId is known: the section's LOINC code.
-inline constexpr SectionCode kSectionCodes[] = {
-    {"11450-4", SectionKind::kProblems},      {"48765-2", SectionKind::kAllergies},
-    {"10160-0", SectionKind::kMedications},   {"30954-2", SectionKind::kResults},
-    {"8716-3", SectionKind::kVitalSigns},     {"29762-2", SectionKind::kSocialHistory},
-    {"10157-6", SectionKind::kFamilyHistory}, {"47519-4", SectionKind::kProcedures},
-    {"11369-6", SectionKind::kImmunizations}, {"46240-8", SectionKind::kEncounters},
-    {"18776-5", SectionKind::kPlan},          {"42346-7", SectionKind::kMedications},
-    {"10183-2", SectionKind::kMedications},   {"29549-3", SectionKind::kMedications},
-    {"11348-0", SectionKind::kProblems},      {"46241-6", SectionKind::kProblems},
-    {"11535-2", SectionKind::kProblems},
-};
 
 // ---------------------------------------------------------------------------
 // Small helpers

@@ -28,6 +28,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -667,6 +668,19 @@ class Reader {
   }
 
  private:
+  // One row per section the reader maps: how it is recognised and the
+  // function that reads one of its statements. A new section is one row of
+  // kSections (below the class) and, when no reader fits, one function.
+  struct SectionReader {
+    std::span<const std::string_view> template_roots;  // any extension, unless...
+    std::string_view template_extension;               // ...this one is required
+    std::span<const std::string_view> loinc_codes;     // when no templateId is known
+    EntryKind entry_kind;                              // what its statements become
+    Status (Reader::*read)(EntryKind kind, const xmlNode* stmt, bool* consumed);
+    bool lists_documents = false;  // medvault's documents section: not scanned again
+  };
+  static const std::array<SectionReader, 12> kSections;
+
   // ---- limits and ID index: one walk over every node
   Status WalkLimits(const xmlNode* root) {
     size_t nodes = 0;
@@ -1278,26 +1292,33 @@ class Reader {
   }
 
   // ---- body
-  static SectionKind Classify(const xmlNode* sec) {
+  // The row of kSections a section is read by: the first of its templateIds
+  // that a row names, else its LOINC code; nullptr when none (its entries
+  // stay in the original only, its narrative becomes a note).
+  static const SectionReader* Classify(const xmlNode* sec) {
     for (const xmlNode* c = sec->children; c != nullptr; c = c->next) {
       if (!Named(c, "templateId")) continue;
       const std::string_view root = Attr(c, "root");
-      if (root == kMedvaultIdRoot && Attr(c, "extension") == kDocumentsTemplate) {
-        return SectionKind::kDocuments;
-      }
-      for (const SectionTemplate& t : kSectionTemplates) {
-        if (t.root == root) return t.kind;
+      for (const SectionReader& row : kSections) {
+        if (!row.template_extension.empty() && Attr(c, "extension") != row.template_extension) {
+          continue;
+        }
+        for (std::string_view r : row.template_roots) {
+          if (r == root) return &row;
+        }
       }
     }
     const std::string_view code = Attr(Child(sec, "code"), "code");
-    for (const SectionCode& s : kSectionCodes) {
-      if (s.loinc == code) return s.kind;
+    for (const SectionReader& row : kSections) {
+      for (std::string_view c : row.loinc_codes) {
+        if (c == code) return &row;
+      }
     }
-    return SectionKind::kNone;
+    return nullptr;
   }
 
   Status ReadSection(const xmlNode* sec) {
-    const SectionKind kind = Classify(sec);
+    const SectionReader* section = Classify(sec);
     size_t produced = 0;
     bool unconsumed = false;
     for (const xmlNode* entry = sec->children; entry != nullptr; entry = entry->next) {
@@ -1308,13 +1329,15 @@ class Reader {
       bool consumed = true;
       if (Named(stmt, "act") && HasTemplate(stmt, kNoteActivityTemplate)) {
         MV_RETURN_IF_ERROR(ReadNoteActivity(stmt));
+      } else if (section != nullptr) {
+        MV_RETURN_IF_ERROR((this->*section->read)(section->entry_kind, stmt, &consumed));
       } else {
-        MV_RETURN_IF_ERROR(ReadStatement(kind, stmt, &consumed));
+        consumed = false;
       }
       produced += doc_->entries.size() - before;
       unconsumed = unconsumed || !consumed;
     }
-    if (kind != SectionKind::kDocuments) {
+    if (section == nullptr || !section->lists_documents) {
       for (const xmlNode* entry = sec->children; entry != nullptr; entry = entry->next) {
         if (Named(entry, "entry")) MV_RETURN_IF_ERROR(ScanExternalDocuments(entry, 0));
       }
@@ -1345,65 +1368,73 @@ class Reader {
     return Status::Ok();
   }
 
-  Status ReadStatement(SectionKind kind, const xmlNode* stmt, bool* consumed) {
-    switch (kind) {
-      case SectionKind::kProblems:
-        if (Named(stmt, "act")) {
-          return ForSubjectObservations(stmt,
-                                        [&](const xmlNode* obs) { return ReadProblem(obs, stmt); });
-        }
-        if (Named(stmt, "observation")) return ReadProblem(stmt, nullptr);
-        break;
-      case SectionKind::kAllergies:
-        if (Named(stmt, "act")) {
-          return ForSubjectObservations(stmt,
-                                        [&](const xmlNode* obs) { return ReadAllergy(obs, stmt); });
-        }
-        if (Named(stmt, "observation")) return ReadAllergy(stmt, nullptr);
-        break;
-      case SectionKind::kMedications:
-        if (Named(stmt, "substanceAdministration")) {
-          return ReadSubstance(stmt, EntryKind::kMedication);
-        }
-        break;
-      case SectionKind::kImmunizations:
-        if (Named(stmt, "substanceAdministration")) {
-          return ReadSubstance(stmt, EntryKind::kImmunization);
-        }
-        break;
-      case SectionKind::kResults:
-      case SectionKind::kVitalSigns:
-      case SectionKind::kSocialHistory: {
-        const EntryKind k = kind == SectionKind::kResults      ? EntryKind::kResult
-                            : kind == SectionKind::kVitalSigns ? EntryKind::kVitalSign
-                                                               : EntryKind::kSocialHistory;
-        if (Named(stmt, "organizer")) return ReadObservationOrganizer(stmt, k, 0);
-        if (Named(stmt, "observation")) return ReadObservation(stmt, k, nullptr);
-        break;
-      }
-      case SectionKind::kFamilyHistory:
-        if (Named(stmt, "organizer")) return ReadFamilyOrganizer(stmt);
-        if (Named(stmt, "observation")) {
-          return ReadFamily(stmt, ReadCoding(Path(stmt, {"subject", "relatedSubject", "code"})));
-        }
-        break;
-      case SectionKind::kProcedures:
-        if (Named(stmt, "procedure") || Named(stmt, "act") || Named(stmt, "observation")) {
-          return ReadSimple(stmt, EntryKind::kProcedure);
-        }
-        break;
-      case SectionKind::kEncounters:
-        if (Named(stmt, "encounter")) return ReadSimple(stmt, EntryKind::kEncounter);
-        break;
-      case SectionKind::kPlan:
-        if (IsPlanMood(Attr(stmt, "moodCode"))) return ReadSimple(stmt, EntryKind::kPlan);
-        return Status::Ok();  // events and the like in a plan: not plans
-      case SectionKind::kDocuments:
-        if (Named(stmt, "act")) return ReadDocumentAct(stmt);
-        break;
-      case SectionKind::kNone:
-        break;
+  // ---- one statement of a section, per section (kSections): each reads
+  // the statements it knows and sets *consumed = false for any other.
+  Status ReadProblemStatement(EntryKind /*kind*/, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "act")) {
+      return ForSubjectObservations(stmt,
+                                    [&](const xmlNode* obs) { return ReadProblem(obs, stmt); });
     }
+    if (Named(stmt, "observation")) return ReadProblem(stmt, nullptr);
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  Status ReadAllergyStatement(EntryKind /*kind*/, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "act")) {
+      return ForSubjectObservations(stmt,
+                                    [&](const xmlNode* obs) { return ReadAllergy(obs, stmt); });
+    }
+    if (Named(stmt, "observation")) return ReadAllergy(stmt, nullptr);
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  // Medications and immunizations.
+  Status ReadSubstanceStatement(EntryKind kind, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "substanceAdministration")) return ReadSubstance(stmt, kind);
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  // Results, vital signs and social history.
+  Status ReadObservationStatement(EntryKind kind, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "organizer")) return ReadObservationOrganizer(stmt, kind, 0);
+    if (Named(stmt, "observation")) return ReadObservation(stmt, kind, nullptr);
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  Status ReadFamilyStatement(EntryKind /*kind*/, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "organizer")) return ReadFamilyOrganizer(stmt);
+    if (Named(stmt, "observation")) {
+      return ReadFamily(stmt, ReadCoding(Path(stmt, {"subject", "relatedSubject", "code"})));
+    }
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  Status ReadProcedureStatement(EntryKind kind, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "procedure") || Named(stmt, "act") || Named(stmt, "observation")) {
+      return ReadSimple(stmt, kind);
+    }
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  Status ReadEncounterStatement(EntryKind kind, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "encounter")) return ReadSimple(stmt, kind);
+    *consumed = false;
+    return Status::Ok();
+  }
+
+  Status ReadPlanStatement(EntryKind kind, const xmlNode* stmt, bool* /*consumed*/) {
+    if (IsPlanMood(Attr(stmt, "moodCode"))) return ReadSimple(stmt, kind);
+    return Status::Ok();  // events and the like in a plan: not plans
+  }
+
+  Status ReadDocumentStatement(EntryKind /*kind*/, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "act")) return ReadDocumentAct(stmt);
     *consumed = false;
     return Status::Ok();
   }
@@ -1647,6 +1678,75 @@ class Reader {
   std::unordered_map<std::string_view, const xmlNode*> ids_;
   std::array<size_t, kEntryKindCount> per_kind_{};
 };
+
+// Section templateId roots (R1.1 "entries optional" and R2.1 "entries
+// required" ids) and LOINC codes, per section.
+constexpr std::string_view kProblemRoots[] = {
+    "2.16.840.1.113883.10.20.22.2.5",  "2.16.840.1.113883.10.20.22.2.5.1",
+    "2.16.840.1.113883.10.20.22.2.20",  // past medical history
+    "2.16.840.1.113883.10.20.22.2.43",  // admission diagnosis
+    "2.16.840.1.113883.10.20.22.2.24",  // discharge diagnosis
+};
+constexpr std::string_view kProblemCodes[] = {"11450-4", "11348-0", "46241-6", "11535-2"};
+constexpr std::string_view kAllergyRoots[] = {"2.16.840.1.113883.10.20.22.2.6",
+                                              "2.16.840.1.113883.10.20.22.2.6.1"};
+constexpr std::string_view kAllergyCodes[] = {"48765-2"};
+constexpr std::string_view kMedicationRoots[] = {
+    "2.16.840.1.113883.10.20.22.2.1",    "2.16.840.1.113883.10.20.22.2.1.1",
+    "2.16.840.1.113883.10.20.22.2.44",    // admission medications
+    "2.16.840.1.113883.10.20.22.2.11",    // discharge medications
+    "2.16.840.1.113883.10.20.22.2.11.1",  // discharge medications
+    "2.16.840.1.113883.10.20.22.2.38",    // medications administered
+};
+constexpr std::string_view kMedicationCodes[] = {"10160-0", "42346-7", "10183-2", "29549-3"};
+constexpr std::string_view kResultRoots[] = {"2.16.840.1.113883.10.20.22.2.3",
+                                             "2.16.840.1.113883.10.20.22.2.3.1"};
+constexpr std::string_view kResultCodes[] = {"30954-2"};
+constexpr std::string_view kVitalSignRoots[] = {"2.16.840.1.113883.10.20.22.2.4",
+                                                "2.16.840.1.113883.10.20.22.2.4.1"};
+constexpr std::string_view kVitalSignCodes[] = {"8716-3"};
+constexpr std::string_view kSocialHistoryRoots[] = {"2.16.840.1.113883.10.20.22.2.17"};
+constexpr std::string_view kSocialHistoryCodes[] = {"29762-2"};
+constexpr std::string_view kFamilyHistoryRoots[] = {"2.16.840.1.113883.10.20.22.2.15"};
+constexpr std::string_view kFamilyHistoryCodes[] = {"10157-6"};
+constexpr std::string_view kProcedureRoots[] = {"2.16.840.1.113883.10.20.22.2.7",
+                                                "2.16.840.1.113883.10.20.22.2.7.1"};
+constexpr std::string_view kProcedureCodes[] = {"47519-4"};
+constexpr std::string_view kImmunizationRoots[] = {"2.16.840.1.113883.10.20.22.2.2",
+                                                   "2.16.840.1.113883.10.20.22.2.2.1"};
+constexpr std::string_view kImmunizationCodes[] = {"11369-6"};
+constexpr std::string_view kEncounterRoots[] = {"2.16.840.1.113883.10.20.22.2.22",
+                                                "2.16.840.1.113883.10.20.22.2.22.1"};
+constexpr std::string_view kEncounterCodes[] = {"46240-8"};
+constexpr std::string_view kPlanRoots[] = {"2.16.840.1.113883.10.20.22.2.10"};
+constexpr std::string_view kPlanCodes[] = {"18776-5"};
+constexpr std::string_view kDocumentsRoots[] = {kMedvaultIdRoot};
+
+const std::array<Reader::SectionReader, 12> Reader::kSections = {{
+    {kProblemRoots, "", kProblemCodes, EntryKind::kProblem, &Reader::ReadProblemStatement},
+    {kAllergyRoots, "", kAllergyCodes, EntryKind::kAllergy, &Reader::ReadAllergyStatement},
+    {kMedicationRoots, "", kMedicationCodes, EntryKind::kMedication,
+     &Reader::ReadSubstanceStatement},
+    {kResultRoots, "", kResultCodes, EntryKind::kResult, &Reader::ReadObservationStatement},
+    {kVitalSignRoots, "", kVitalSignCodes, EntryKind::kVitalSign,
+     &Reader::ReadObservationStatement},
+    {kSocialHistoryRoots, "", kSocialHistoryCodes, EntryKind::kSocialHistory,
+     &Reader::ReadObservationStatement},
+    {kFamilyHistoryRoots, "", kFamilyHistoryCodes, EntryKind::kFamilyHistory,
+     &Reader::ReadFamilyStatement},
+    {kProcedureRoots, "", kProcedureCodes, EntryKind::kProcedure, &Reader::ReadProcedureStatement},
+    {kImmunizationRoots, "", kImmunizationCodes, EntryKind::kImmunization,
+     &Reader::ReadSubstanceStatement},
+    {kEncounterRoots, "", kEncounterCodes, EntryKind::kEncounter, &Reader::ReadEncounterStatement},
+    {kPlanRoots, "", kPlanCodes, EntryKind::kPlan, &Reader::ReadPlanStatement},
+    // Written by WriteCcda for kDocumentReference entries.
+    {kDocumentsRoots,
+     kDocumentsTemplate,
+     {},
+     EntryKind::kDocumentReference,
+     &Reader::ReadDocumentStatement,
+     true},
+}};
 
 std::once_flag g_libxml_init;
 

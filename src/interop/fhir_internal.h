@@ -28,6 +28,8 @@
 
 #include <string_view>
 
+#include "vocab/vocab.h"
+
 namespace medvault::interop::fhir_internal {
 
 inline constexpr std::string_view kExtensionBase =
@@ -70,8 +72,8 @@ inline constexpr std::string_view kExtPatientBirthDate = "patient-birth-date";  
 inline constexpr std::string_view kExtPatientDeceased = "patient-deceased";     // valueString
 inline constexpr std::string_view kExtHeaderTime = "header-time";               // valueString
 
-inline constexpr std::string_view kUcum = "http://unitsofmeasure.org";
-inline constexpr std::string_view kLoinc = "http://loinc.org";
+inline constexpr std::string_view kUcum = vocab::kUcumSystem;
+inline constexpr std::string_view kLoinc = vocab::kLoincSystem;
 inline constexpr std::string_view kUsCoreRace =
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race";
 inline constexpr std::string_view kUsCoreEthnicity =

@@ -6,15 +6,11 @@
 // described in fhir_internal.h: medvault extensions, the kind tag and the
 // medvault identifier.
 //
-// Resource types: kProblem Condition, kAllergy AllergyIntolerance,
-// kMedication MedicationRequest (intent "order"), kResult / kVitalSign /
-// kSocialHistory Observation, kFamilyHistory FamilyMemberHistory (one per
-// entry), kProcedure Procedure, kImmunization Immunization, kEncounter
-// Encounter, kPlan ServiceRequest (intent "plan"), kDocumentReference
-// DocumentReference, kNote DocumentReference whose attachment data is the
-// note's text (base64, content type = media_type) and whose kind tag says
-// "note". The document header's type, title, confidentiality, authors and
-// custodian go into a Composition (only when one of them is set).
+// Resource types: one row per entry kind in kResources (below), with the
+// function that writes it. kNote is a DocumentReference whose attachment
+// data is the note's text (base64, content type = media_type) and whose kind
+// tag says "note". The document header's type, title, confidentiality,
+// authors and custodian go into a Composition (only when one of them is set).
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -437,267 +433,294 @@ uint32_t WriteDosage(JsonOut& o, const Entry& e) {
   return done;
 }
 
-std::string_view ResourceTypeFor(EntryKind k) {
-  switch (k) {
-    case EntryKind::kProblem:
-      return "Condition";
-    case EntryKind::kAllergy:
-      return "AllergyIntolerance";
-    case EntryKind::kMedication:
-      return "MedicationRequest";
-    case EntryKind::kResult:
-    case EntryKind::kVitalSign:
-    case EntryKind::kSocialHistory:
-      return "Observation";
-    case EntryKind::kFamilyHistory:
-      return "FamilyMemberHistory";
-    case EntryKind::kProcedure:
-      return "Procedure";
-    case EntryKind::kImmunization:
-      return "Immunization";
-    case EntryKind::kEncounter:
-      return "Encounter";
-    case EntryKind::kPlan:
-      return "ServiceRequest";
-    case EntryKind::kDocumentReference:
-    case EntryKind::kNote:
-      return "DocumentReference";
-  }
-  return "Basic";
+// ---------------------------------------------------------------------------
+// One function per resource: writes the kind-specific elements of `e` (the
+// subject reference to `patient_url`), returns the fields written. The
+// resource of an entry kind is a row of kResources below; a new resource is
+// one function and one row.
+
+uint32_t WriteCondition(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteConceptStatus(
+      o, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical", e.status,
+      {"active", "recurrence", "relapse", "inactive", "remission", "resolved"});
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteDate(o, "onsetDateTime", e.start, kStart);
+  done |= WriteDate(o, "abatementDateTime", e.end, kEnd);
+  done |= WriteNote(o, e.text);
+  return done;
 }
 
-// Writes the kind-specific elements of `e`; returns the fields written.
-uint32_t WriteEntryBody(JsonOut& o, const Entry& e, std::string_view patient_url) {
+uint32_t WriteAllergyIntolerance(JsonOut& o, const Entry& e, std::string_view patient_url) {
   uint32_t done = 0;
-  switch (e.kind) {
-    case EntryKind::kProblem:
-      done |= WriteConceptStatus(
-          o, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/condition-clinical", e.status,
-          {"active", "recurrence", "relapse", "inactive", "remission", "resolved"});
-      Concept(o, "code", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      done |= WriteDate(o, "onsetDateTime", e.start, kStart);
-      done |= WriteDate(o, "abatementDateTime", e.end, kEnd);
-      done |= WriteNote(o, e.text);
-      break;
-
-    case EntryKind::kAllergy: {
-      done |= WriteConceptStatus(
-          o, "clinicalStatus", "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-          e.status, {"active", "inactive", "resolved"});
-      if (e.category.empty()) {
-        done |= kCategory;
-      } else if (OneOf(e.category, {"food", "medication", "environment", "biologic"})) {
-        o.Key("category");
-        o.BeginArray();
-        o.String(e.category);
-        o.EndArray();
-        done |= kCategory;
-      }
-      Concept(o, "code", e.code);
-      done |= kCode;
-      Reference(o, "patient", patient_url);
-      done |= WriteDate(o, "onsetDateTime", e.start, kStart);
-      done |= WriteNote(o, e.text);
-      done |= kReactions;
-      const bool severity =
-          !e.reactions.empty() && OneOf(e.severity, {"mild", "moderate", "severe"});
-      if (severity || e.severity.empty()) done |= kSeverity;
-      if (!e.reactions.empty()) {
-        o.Key("reaction");
-        o.BeginArray();
-        o.BeginObject();
-        o.Key("manifestation");
-        o.BeginArray();
-        for (const Coding& c : e.reactions) WriteConceptValue(o, c);
-        o.EndArray();
-        if (severity) o.Str("severity", e.severity);
-        o.EndObject();
-        o.EndArray();
-      }
-      break;
-    }
-
-    case EntryKind::kMedication:
-      done |= WriteStatus(o, "status", e.status,
-                          {"active", "on-hold", "cancelled", "completed", "entered-in-error",
-                           "stopped", "draft", "unknown"});
-      o.Str("intent", "order");
-      Concept(o, "medicationCodeableConcept", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      done |= WriteDate(o, "authoredOn", e.start, kStart);
-      done |= WriteDosage(o, e);
-      done |= WriteNote(o, e.text);
-      break;
-
-    case EntryKind::kResult:
-    case EntryKind::kVitalSign:
-    case EntryKind::kSocialHistory: {
-      done |= WriteStatus(o, "status", e.status,
-                          {"registered", "preliminary", "final", "amended", "corrected",
-                           "cancelled", "entered-in-error", "unknown"});
-      if (!e.category.empty()) {
-        const bool known =
-            OneOf(e.category, {"social-history", "vital-signs", "imaging", "laboratory",
-                               "procedure", "survey", "exam", "therapy", "activity"});
-        o.Key("category");
-        o.BeginArray();
-        o.BeginObject();
-        o.Key("coding");
-        o.BeginArray();
-        o.BeginObject();
-        if (known) o.Str("system", fi::kObservationCategory);
-        o.Str("code", e.category);
-        o.EndObject();
-        o.EndArray();
-        o.EndObject();
-        o.EndArray();
-      }
-      done |= kCategory;
-      Concept(o, "code", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
-      const ValueDone v = WriteValue(o, e.quantity, e.value_code, e.value_text);
-      if (v.quantity || !e.quantity) done |= kQuantity;
-      if (v.value_code || !e.value_code) done |= kValueCode;
-      if (v.value_text) done |= kValueText;
-      done |= WriteNote(o, e.text);
-      if (!e.components.empty()) {
-        o.Key("component");
-        o.BeginArray();
-        for (const Component& c : e.components) {
-          o.BeginObject();
-          Concept(o, "code", c.code);
-          const ValueDone cv = WriteValue(o, c.quantity, c.value_code, c.value_text);
-          Extensions cx;
-          if (c.quantity && !cv.quantity) cx.Quantity(fi::kExtQuantity, *c.quantity);
-          if (c.value_code && !cv.value_code) cx.CodingValue(fi::kExtValueCode, *c.value_code);
-          if (!cv.value_text) cx.String(fi::kExtValueText, c.value_text);
-          cx.Write(o);
-          o.EndObject();
-        }
-        o.EndArray();
-      }
-      done |= kComponents;
-      break;
-    }
-
-    case EntryKind::kFamilyHistory:
-      done |= WriteStatus(o, "status", e.status,
-                          {"partial", "completed", "entered-in-error", "health-unknown"});
-      Reference(o, "patient", patient_url);
-      done |= WriteDate(o, "date", e.start, kStart);
-      Concept(o, "relationship", e.relation);
-      done |= kRelation;
-      if (!e.code.empty()) {
-        o.Key("condition");
-        o.BeginArray();
-        o.BeginObject();
-        Concept(o, "code", e.code);
-        o.EndObject();
-        o.EndArray();
-      }
-      done |= kCode;
-      done |= WriteNote(o, e.text);
-      break;
-
-    case EntryKind::kProcedure:
-      done |= WriteStatus(o, "status", e.status,
-                          {"preparation", "in-progress", "not-done", "on-hold", "stopped",
-                           "completed", "entered-in-error", "unknown"});
-      Concept(o, "code", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      done |= WriteTime(o, e, "performedDateTime", "performedPeriod");
-      done |= WriteNote(o, e.text);
-      break;
-
-    case EntryKind::kImmunization: {
-      done |= WriteStatus(o, "status", e.status, {"completed", "entered-in-error", "not-done"});
-      Concept(o, "vaccineCode", e.code);
-      done |= kCode;
-      Reference(o, "patient", patient_url);
-      done |= WriteDate(o, "occurrenceDateTime", e.start, kStart);
-      if (!e.quantity) {
-        done |= kQuantity;
-      } else if (IsWritableDecimal(e.quantity->value)) {
-        o.Key("doseQuantity");
-        WriteQuantityValue(o, *e.quantity);
-        done |= kQuantity;
-      }
-      Concept(o, "route", e.route);
-      done |= kRoute;
-      done |= WriteNote(o, e.text);
-      break;
-    }
-
-    case EntryKind::kEncounter:
-      done |= WriteStatus(o, "status", e.status,
-                          {"planned", "arrived", "triaged", "in-progress", "onleave", "finished",
-                           "cancelled", "entered-in-error", "unknown"});
-      if (!e.code.empty()) {
-        o.Key("type");
-        o.BeginArray();
-        WriteConceptValue(o, e.code);
-        o.EndArray();
-      }
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      // period: written by WriteEncounterPeriod.
-      break;
-
-    case EntryKind::kPlan:
-      done |= WriteStatus(
-          o, "status", e.status,
-          {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"});
-      o.Str("intent", "plan");
-      Concept(o, "code", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      done |= WriteTime(o, e, "occurrenceDateTime", "occurrencePeriod");
-      done |= WriteNote(o, e.text);
-      break;
-
-    case EntryKind::kDocumentReference:
-    case EntryKind::kNote: {
-      const bool note = e.kind == EntryKind::kNote;
-      done |= WriteStatus(o, "status", e.status, {"current", "superseded", "entered-in-error"});
-      Concept(o, "type", e.code);
-      done |= kCode;
-      Reference(o, "subject", patient_url);
-      if (e.start.empty()) {
-        done |= kStart;
-      } else if (IsInstant(e.start)) {
-        o.Str("date", e.start);
-        done |= kStart;
-      }
-      if (!note) {
-        o.Str("description", e.text);
-        done |= kText;
-      }
-      if (!e.media_type.empty() || !e.url.empty() || (note && !e.text.empty())) {
-        o.Key("content");
-        o.BeginArray();
-        o.BeginObject();
-        o.Key("attachment");
-        o.BeginObject();
-        o.Str("contentType", e.media_type);
-        if (note) o.Str("data", ToBase64(AsBytes(e.text)));
-        o.Str("url", e.url);
-        o.EndObject();
-        o.EndObject();
-        o.EndArray();
-      }
-      done |= kMediaType | kUrl;
-      if (note) done |= kText;
-      break;
-    }
+  done |= WriteConceptStatus(o, "clinicalStatus",
+                             "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                             e.status, {"active", "inactive", "resolved"});
+  if (e.category.empty()) {
+    done |= kCategory;
+  } else if (OneOf(e.category, {"food", "medication", "environment", "biologic"})) {
+    o.Key("category");
+    o.BeginArray();
+    o.String(e.category);
+    o.EndArray();
+    done |= kCategory;
+  }
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "patient", patient_url);
+  done |= WriteDate(o, "onsetDateTime", e.start, kStart);
+  done |= WriteNote(o, e.text);
+  done |= kReactions;
+  const bool severity = !e.reactions.empty() && OneOf(e.severity, {"mild", "moderate", "severe"});
+  if (severity || e.severity.empty()) done |= kSeverity;
+  if (!e.reactions.empty()) {
+    o.Key("reaction");
+    o.BeginArray();
+    o.BeginObject();
+    o.Key("manifestation");
+    o.BeginArray();
+    for (const Coding& c : e.reactions) WriteConceptValue(o, c);
+    o.EndArray();
+    if (severity) o.Str("severity", e.severity);
+    o.EndObject();
+    o.EndArray();
   }
   return done;
 }
+
+uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status,
+                      {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped",
+                       "draft", "unknown"});
+  o.Str("intent", "order");
+  Concept(o, "medicationCodeableConcept", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteDate(o, "authoredOn", e.start, kStart);
+  done |= WriteDosage(o, e);
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+// Results, vital signs and social history.
+uint32_t WriteObservation(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status,
+                      {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                       "entered-in-error", "unknown"});
+  if (!e.category.empty()) {
+    const bool known = OneOf(e.category, {"social-history", "vital-signs", "imaging", "laboratory",
+                                          "procedure", "survey", "exam", "therapy", "activity"});
+    o.Key("category");
+    o.BeginArray();
+    o.BeginObject();
+    o.Key("coding");
+    o.BeginArray();
+    o.BeginObject();
+    if (known) o.Str("system", fi::kObservationCategory);
+    o.Str("code", e.category);
+    o.EndObject();
+    o.EndArray();
+    o.EndObject();
+    o.EndArray();
+  }
+  done |= kCategory;
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
+  const ValueDone v = WriteValue(o, e.quantity, e.value_code, e.value_text);
+  if (v.quantity || !e.quantity) done |= kQuantity;
+  if (v.value_code || !e.value_code) done |= kValueCode;
+  if (v.value_text) done |= kValueText;
+  done |= WriteNote(o, e.text);
+  if (!e.components.empty()) {
+    o.Key("component");
+    o.BeginArray();
+    for (const Component& c : e.components) {
+      o.BeginObject();
+      Concept(o, "code", c.code);
+      const ValueDone cv = WriteValue(o, c.quantity, c.value_code, c.value_text);
+      Extensions cx;
+      if (c.quantity && !cv.quantity) cx.Quantity(fi::kExtQuantity, *c.quantity);
+      if (c.value_code && !cv.value_code) cx.CodingValue(fi::kExtValueCode, *c.value_code);
+      if (!cv.value_text) cx.String(fi::kExtValueText, c.value_text);
+      cx.Write(o);
+      o.EndObject();
+    }
+    o.EndArray();
+  }
+  done |= kComponents;
+  return done;
+}
+
+uint32_t WriteFamilyMemberHistory(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status,
+                      {"partial", "completed", "entered-in-error", "health-unknown"});
+  Reference(o, "patient", patient_url);
+  done |= WriteDate(o, "date", e.start, kStart);
+  Concept(o, "relationship", e.relation);
+  done |= kRelation;
+  if (!e.code.empty()) {
+    o.Key("condition");
+    o.BeginArray();
+    o.BeginObject();
+    Concept(o, "code", e.code);
+    o.EndObject();
+    o.EndArray();
+  }
+  done |= kCode;
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+uint32_t WriteProcedure(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status,
+                      {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                       "entered-in-error", "unknown"});
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteTime(o, e, "performedDateTime", "performedPeriod");
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+uint32_t WriteImmunization(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status, {"completed", "entered-in-error", "not-done"});
+  Concept(o, "vaccineCode", e.code);
+  done |= kCode;
+  Reference(o, "patient", patient_url);
+  done |= WriteDate(o, "occurrenceDateTime", e.start, kStart);
+  if (!e.quantity) {
+    done |= kQuantity;
+  } else if (IsWritableDecimal(e.quantity->value)) {
+    o.Key("doseQuantity");
+    WriteQuantityValue(o, *e.quantity);
+    done |= kQuantity;
+  }
+  Concept(o, "route", e.route);
+  done |= kRoute;
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+uint32_t WriteEncounter(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  // The period first (where earlier versions wrote it), when both ends are
+  // canonical dates; otherwise the extensions keep them.
+  if ((e.start.empty() || IsCanonicalDate(e.start)) && (e.end.empty() || IsCanonicalDate(e.end))) {
+    if (!e.start.empty() || !e.end.empty()) {
+      o.Key("period");
+      o.BeginObject();
+      o.Str("start", e.start);
+      o.Str("end", e.end);
+      o.EndObject();
+    }
+    done |= kStart | kEnd;
+  }
+  done |= WriteStatus(o, "status", e.status,
+                      {"planned", "arrived", "triaged", "in-progress", "onleave", "finished",
+                       "cancelled", "entered-in-error", "unknown"});
+  if (!e.code.empty()) {
+    o.Key("type");
+    o.BeginArray();
+    WriteConceptValue(o, e.code);
+    o.EndArray();
+  }
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  return done;
+}
+
+uint32_t WriteServiceRequest(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(
+      o, "status", e.status,
+      {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"});
+  o.Str("intent", "plan");
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteTime(o, e, "occurrenceDateTime", "occurrencePeriod");
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+// Document references, and notes (their text as the attachment's data).
+uint32_t WriteDocumentReference(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  const bool note = e.kind == EntryKind::kNote;
+  done |= WriteStatus(o, "status", e.status, {"current", "superseded", "entered-in-error"});
+  Concept(o, "type", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  if (e.start.empty()) {
+    done |= kStart;
+  } else if (IsInstant(e.start)) {
+    o.Str("date", e.start);
+    done |= kStart;
+  }
+  if (!note) {
+    o.Str("description", e.text);
+    done |= kText;
+  }
+  if (!e.media_type.empty() || !e.url.empty() || (note && !e.text.empty())) {
+    o.Key("content");
+    o.BeginArray();
+    o.BeginObject();
+    o.Key("attachment");
+    o.BeginObject();
+    o.Str("contentType", e.media_type);
+    if (note) o.Str("data", ToBase64(AsBytes(e.text)));
+    o.Str("url", e.url);
+    o.EndObject();
+    o.EndObject();
+    o.EndArray();
+  }
+  done |= kMediaType | kUrl;
+  if (note) done |= kText;
+  return done;
+}
+
+struct ResourceWriter {
+  EntryKind kind;
+  std::string_view resource_type;
+  uint32_t (*write)(JsonOut& o, const Entry& e, std::string_view patient_url);
+};
+
+// The resource of each entry kind, in the order of EntryKind.
+constexpr std::array<ResourceWriter, kEntryKindCount> kResources = {{
+    {EntryKind::kProblem, "Condition", WriteCondition},
+    {EntryKind::kAllergy, "AllergyIntolerance", WriteAllergyIntolerance},
+    {EntryKind::kMedication, "MedicationRequest", WriteMedicationRequest},
+    {EntryKind::kResult, "Observation", WriteObservation},
+    {EntryKind::kVitalSign, "Observation", WriteObservation},
+    {EntryKind::kSocialHistory, "Observation", WriteObservation},
+    {EntryKind::kFamilyHistory, "FamilyMemberHistory", WriteFamilyMemberHistory},
+    {EntryKind::kProcedure, "Procedure", WriteProcedure},
+    {EntryKind::kImmunization, "Immunization", WriteImmunization},
+    {EntryKind::kEncounter, "Encounter", WriteEncounter},
+    {EntryKind::kPlan, "ServiceRequest", WriteServiceRequest},
+    {EntryKind::kDocumentReference, "DocumentReference", WriteDocumentReference},
+    {EntryKind::kNote, "DocumentReference", WriteDocumentReference},
+}};
+
+constexpr bool ResourcesInKindOrder() {
+  for (size_t i = 0; i < kResources.size(); ++i) {
+    if (static_cast<size_t>(kResources[i].kind) != i || kResources[i].write == nullptr) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(ResourcesInKindOrder(), "one kResources row per EntryKind, in its order");
 
 class BundleWriter {
  public:
@@ -964,7 +987,8 @@ class BundleWriter {
   }
 
   void WriteEntry(const Entry& e) {
-    BeginEntry(ResourceTypeFor(e.kind), NewUuid());
+    const ResourceWriter& resource = kResources[static_cast<size_t>(e.kind)];
+    BeginEntry(resource.resource_type, NewUuid());
     o_.Key("meta");
     o_.BeginObject();
     o_.Key("tag");
@@ -977,29 +1001,9 @@ class BundleWriter {
     o_.EndObject();
     MedvaultIdentifier(e.id);
     Extensions x;
-    uint32_t done = 0;
-    if (e.kind == EntryKind::kEncounter) {
-      done = WriteEncounterPeriod(e);
-    }
-    done |= WriteEntryBody(o_, e, patient_url_);
-    RemainingToExtensions(e, done, x);
+    RemainingToExtensions(e, resource.write(o_, e, patient_url_), x);
     x.Write(o_);
     EndEntry();
-  }
-
-  uint32_t WriteEncounterPeriod(const Entry& e) {
-    if ((!e.start.empty() && !IsCanonicalDate(e.start)) ||
-        (!e.end.empty() && !IsCanonicalDate(e.end))) {
-      return 0;
-    }
-    if (!e.start.empty() || !e.end.empty()) {
-      o_.Key("period");
-      o_.BeginObject();
-      o_.Str("start", e.start);
-      o_.Str("end", e.end);
-      o_.EndObject();
-    }
-    return kStart | kEnd;
   }
 
   const ClinicalDocument& doc_;

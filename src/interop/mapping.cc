@@ -10,59 +10,21 @@
 
 #include "common/bytes.h"
 #include "crypto/crypto.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kLoinc = "http://loinc.org";
-
-// LOINC codes of body measures: stored under body-measures, not
-// physical-signs, so that sharing "body-measures" shares exactly these.
-constexpr std::array<std::string_view, 11> kBodyMeasureCodes = {
-    "8302-2",   // body height
-    "8306-3",   // body height lying
-    "8308-9",   // body height standing
-    "29463-7",  // body weight
-    "3141-9",   // body weight measured
-    "39156-5",  // BMI
-    "59576-9",  // BMI percentile per age and sex
-    "9843-4",   // head occipital-frontal circumference
-    "8287-5",   // head circumference by tape
-    "8289-1",   // head circumference percentile
-    "77606-2",  // weight-for-length percentile
-};
-
 bool IsBodyMeasure(const Coding& c) {
-  if (!c.system.empty() && c.system != kLoinc && c.system != "urn:oid:2.16.840.1.113883.6.1") {
+  const std::string_view system = c.system;
+  if (!system.empty() && system != vocab::kLoincSystem &&
+      !(system.starts_with("urn:oid:") && system.substr(8) == vocab::kLoincOid)) {
     return false;
   }
-  return std::find(kBodyMeasureCodes.begin(), kBodyMeasureCodes.end(), c.code) !=
-         kBodyMeasureCodes.end();
+  return vocab::IsBodyMeasureLoinc(c.code);
 }
-
-std::string_view LastComponent(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-// Measurement segments (record/measurements.cc schemas) and their LOINC codes.
-struct MeasurementCode {
-  std::string_view leaf;
-  std::string_view code;
-  std::string_view display;
-  std::string_view field;  // the numeric field of the body
-};
-constexpr std::array<MeasurementCode, 6> kMeasurementCodes = {{
-    {"heart-rate", "8867-4", "Heart rate", "bpm"},
-    {"blood-glucose", "2339-0", "Glucose [Mass/volume] in Blood", "value"},
-    {"weight", "29463-7", "Body weight", "value"},
-    {"height", "8302-2", "Body height", "value"},
-    {"body-temperature", "8310-5", "Body temperature", "value"},
-    {"oxygen-saturation", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry",
-     "value"},
-}};
 
 // A JSON number as the decimal text FHIR and C-CDA carry.
 std::string NumberText(const json& v) {
@@ -95,35 +57,11 @@ Status MalformedPart(const std::string& path, const Status& s) {
 }  // namespace
 
 std::string_view SegmentBaseFor(const Entry& e) {
-  switch (e.kind) {
-    case EntryKind::kProblem:
-      return "health-status/problems";
-    case EntryKind::kAllergy:
-      return "health-status/allergies";
-    case EntryKind::kMedication:
-      return "health-status/medications";
-    case EntryKind::kProcedure:
-      return "health-status/procedures";
-    case EntryKind::kImmunization:
-      return "health-status/immunizations";
-    case EntryKind::kResult:
-      return "laboratory/results";
-    case EntryKind::kVitalSign:
-      return IsBodyMeasure(e.code) ? "body-measures/vital-signs" : "physical-signs/vital-signs";
-    case EntryKind::kSocialHistory:
-      return "life-record/social-history";
-    case EntryKind::kFamilyHistory:
-      return "family-history/conditions";
-    case EntryKind::kEncounter:
-      return "doctor-description/encounters";
-    case EntryKind::kPlan:
-      return "doctor-description/plan-of-treatment";
-    case EntryKind::kDocumentReference:
-      return "third-party-description/document-references";
-    case EntryKind::kNote:
-      return "doctor-description/notes";
+  if (e.kind == EntryKind::kVitalSign && IsBodyMeasure(e.code)) {
+    return vocab::kBodyMeasureVitalSignsBase;
   }
-  return "other/imported";
+  const auto k = static_cast<size_t>(e.kind);
+  return k < vocab::kEntrySegments.size() ? vocab::kEntrySegments[k].base : "other/imported";
 }
 
 std::string DocumentKey(const ClinicalDocument& doc, std::string_view original_bytes) {
@@ -265,18 +203,7 @@ Result<ClinicalDocument> JoinSegments(std::span<const SegmentPart> parts) {
   return doc;
 }
 
-bool IsMeasurementPath(std::string_view path) {
-  const std::string_view leaf = LastComponent(path);
-  if (leaf == "blood-pressure") {
-    return true;
-  }
-  for (const MeasurementCode& m : kMeasurementCodes) {
-    if (leaf == m.leaf) {
-      return true;
-    }
-  }
-  return false;
-}
+bool IsMeasurementPath(std::string_view path) { return vocab::MeasurementForPath(path) != nullptr; }
 
 bool IsDocumentContentPath(std::string_view path) {
   if (IsMeasurementPath(path)) {
@@ -291,16 +218,14 @@ bool IsDocumentContentPath(std::string_view path) {
     return true;
   }
   if (path.substr(0, kSourceDocumentsBase.size() + 1) == std::string(kSourceDocumentsBase) + "/") {
-    return LastComponent(path) == "header";
+    return vocab::LastComponent(path) == "header";
   }
-  for (size_t k = 0; k < kEntryKindCount; ++k) {
-    Entry e;
-    e.kind = static_cast<EntryKind>(k);
-    if (parent == SegmentBaseFor(e)) {
+  for (const vocab::EntrySegment& s : vocab::kEntrySegments) {
+    if (parent == s.base) {
       return true;
     }
   }
-  return parent == "body-measures/vital-signs";
+  return parent == vocab::kBodyMeasureVitalSignsBase;
 }
 
 std::optional<Entry> MeasurementToEntry(std::string_view path, uint64_t version,
@@ -308,7 +233,10 @@ std::optional<Entry> MeasurementToEntry(std::string_view path, uint64_t version,
   if (!body.is_object()) {
     return std::nullopt;
   }
-  const std::string_view leaf = LastComponent(path);
+  const vocab::Measurement* m = vocab::MeasurementForPath(path);
+  if (m == nullptr) {
+    return std::nullopt;
+  }
   Entry e;
   e.kind = EntryKind::kVitalSign;
   e.category = "vital-signs";
@@ -323,40 +251,31 @@ std::optional<Entry> MeasurementToEntry(std::string_view path, uint64_t version,
   if (auto n = body.find("note"); n != body.end() && n->is_string()) {
     e.text = n->get<std::string>();
   }
-  if (leaf == "blood-pressure") {
-    std::optional<Quantity> sys = NumberQuantity(body, "systolic");
-    std::optional<Quantity> dia = NumberQuantity(body, "diastolic");
-    if (!sys || !dia) {
-      return std::nullopt;
-    }
-    e.code =
-        Coding{std::string(kLoinc), "85354-9", "Blood pressure panel with all children optional"};
-    e.components.push_back(
-        Component{Coding{std::string(kLoinc), "8480-6", "Systolic blood pressure"}, std::move(sys),
-                  std::nullopt, ""});
-    e.components.push_back(
-        Component{Coding{std::string(kLoinc), "8462-4", "Diastolic blood pressure"}, std::move(dia),
-                  std::nullopt, ""});
-    return e;
-  }
-  for (const MeasurementCode& m : kMeasurementCodes) {
-    if (leaf == m.leaf) {
-      std::optional<Quantity> q = NumberQuantity(body, m.field);
+  const auto loinc = [](std::string_view code, std::string_view display) {
+    return Coding{std::string(vocab::kLoincSystem), std::string(code), std::string(display)};
+  };
+  if (m->fields.size() > 1) {
+    // A panel: one component per field, each with its own code.
+    for (const vocab::MeasurementField& f : m->fields) {
+      std::optional<Quantity> q = NumberQuantity(body, f.name);
       if (!q) {
         return std::nullopt;
       }
-      std::string_view code = m.code;
-      std::string_view display = m.display;
-      if (leaf == "blood-glucose" && q->unit == "mmol/L") {
-        code = "15074-8";
-        display = "Glucose [Moles/volume] in Blood";
-      }
-      e.code = Coding{std::string(kLoinc), std::string(code), std::string(display)};
-      e.quantity = std::move(q);
-      return e;
+      e.components.push_back(Component{loinc(f.loinc, f.display), std::move(q), std::nullopt, ""});
     }
+    e.code = loinc(m->loinc, m->display);
+    return e;
   }
-  return std::nullopt;
+  std::optional<Quantity> q = NumberQuantity(body, m->fields.front().name);
+  if (!q) {
+    return std::nullopt;
+  }
+  // A unit may carry its own code (glucose by moles rather than by mass).
+  const vocab::MeasurementUnit* unit = vocab::FindUnit(*m, q->unit);
+  e.code = unit != nullptr && !unit->loinc.empty() ? loinc(unit->loinc, unit->display)
+                                                   : loinc(m->loinc, m->display);
+  e.quantity = std::move(q);
+  return e;
 }
 
 }  // namespace medvault::interop

@@ -44,11 +44,13 @@
 
 #include "common/status.h"
 #include "interop/interop.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop {
 
-inline constexpr std::string_view kPatientSegmentBase = "personal-information/identity";
-inline constexpr std::string_view kSourceDocumentsBase = "source-documents";
+// The segment bases are vocabulary (vocab::kEntrySegments and these two).
+inline constexpr std::string_view kPatientSegmentBase = vocab::kIdentitySegmentBase;
+inline constexpr std::string_view kSourceDocumentsBase = vocab::kSourceDocumentsBase;
 inline constexpr std::string_view kEntriesFormat = "medvault-entries/1";
 inline constexpr std::string_view kPatientFormat = "medvault-patient/1";
 inline constexpr std::string_view kDocumentFormat = "medvault-document/1";

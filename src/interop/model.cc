@@ -5,18 +5,21 @@
 #include <utility>
 
 #include "interop/interop.h"
+#include "vocab/vocab.h"
 
 namespace medvault::interop {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, kEntryKindCount> kKindNames = {
-    "problem",      "allergy",        "medication",     "result",
-    "vital-sign",   "social-history", "family-history", "procedure",
-    "immunization", "encounter",      "plan",           "document-reference",
-    "note"};
-static_assert(kKindNames.back() == "note", "one name per EntryKind");
+// The entry kinds' names are the vocabulary's, in the order of EntryKind.
+constexpr const auto& kKindRows = vocab::kEntrySegments;
+static_assert(kKindRows.size() == kEntryKindCount, "one vocabulary row per EntryKind");
+static_assert(kKindRows[static_cast<size_t>(EntryKind::kProblem)].entry_kind == "problem" &&
+                  kKindRows[static_cast<size_t>(EntryKind::kVitalSign)].entry_kind ==
+                      "vital-sign" &&
+                  kKindRows[static_cast<size_t>(EntryKind::kNote)].entry_kind == "note",
+              "vocab::kEntrySegments in the order of EntryKind");
 
 // Writers: fields are written only when non-empty, so that absent and empty
 // are the same value in the stored and canonical forms.
@@ -272,11 +275,11 @@ void CanonicalizeSystems(json& j) {
 
 std::string_view FormatName(Format f) { return f == Format::kCcda ? "ccda" : "fhir"; }
 
-std::string_view EntryKindName(EntryKind k) { return kKindNames[static_cast<size_t>(k)]; }
+std::string_view EntryKindName(EntryKind k) { return kKindRows[static_cast<size_t>(k)].entry_kind; }
 
 std::optional<EntryKind> ParseEntryKind(std::string_view name) {
-  for (size_t i = 0; i < kKindNames.size(); ++i) {
-    if (kKindNames[i] == name) {
+  for (size_t i = 0; i < kKindRows.size(); ++i) {
+    if (kKindRows[i].entry_kind == name) {
       return static_cast<EntryKind>(i);
     }
   }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "vocab/vocab.h"
 
 namespace medvault::policy {
 
@@ -139,7 +140,7 @@ constexpr uint32_t ZoneBit(NetworkZone zone) { return uint32_t{1} << static_cast
 
 // True when `path` equals `prefix` or lies below it, by whole components:
 // "a/b" is within "a" and "a/b", not within "a/bc"; "" covers everything.
-bool PathIsWithin(std::string_view path, std::string_view prefix);
+using vocab::PathIsWithin;
 
 // Up to 64 roles per policy; a RoleSet is a bit per role id.
 using RoleId = uint8_t;
@@ -279,12 +280,10 @@ class Policy {
   // Parses and validates. InvalidArgument "FILE:LINE: what is wrong" for the
   // first error (unknown keyword, unknown role/action/category/purpose/zone,
   // inheritance cycle, duplicate role, value out of range, ...).
-  // `categories` are the valid segment categories (from src/record).
+  // The categories a rule may name are vocab::kCategories.
   static Result<std::shared_ptr<const Policy>> Parse(std::string_view text,
-                                                     std::string_view file_name,
-                                                     const std::vector<std::string>& categories);
-  static Result<std::shared_ptr<const Policy>> Load(const std::filesystem::path& file,
-                                                    const std::vector<std::string>& categories);
+                                                     std::string_view file_name);
+  static Result<std::shared_ptr<const Policy>> Load(const std::filesystem::path& file);
 
   // InvalidArgument for an unknown role name.
   Result<RoleId> RoleIdOf(std::string_view name) const;

@@ -116,9 +116,7 @@ bool ParseClock(std::string_view s, int* minutes) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string_view file_name,
-         const std::vector<std::string>& categories)
-      : text_(text), file_(file_name), categories_(categories) {}
+  Parser(std::string_view text, std::string_view file_name) : text_(text), file_(file_name) {}
 
   Result<std::shared_ptr<const Policy>> Run() {
     SplitLines();
@@ -351,7 +349,7 @@ class Parser {
       const std::string& value = line.tokens[++i];
       if (opt == "clearance") {
         int c = 0;
-        if (!IsDigits(value) || !ParseInt(value, &c) || c < 0 || c > 4) {
+        if (!IsDigits(value) || !ParseInt(value, &c) || c < 0 || c > vocab::kMaxSensitivity) {
           return Error(line.number, "clearance must be 0..4, got " + Q(value));
         }
         role.clearance = c;
@@ -497,9 +495,9 @@ class Parser {
           if (c == "*") {
             return Error(n, "'*' must stand alone in 'on'");
           }
-          if (std::find(categories_.begin(), categories_.end(), c) == categories_.end()) {
+          if (!vocab::IsCategory(c)) {
             std::string known;
-            for (const std::string& k : categories_) {
+            for (std::string_view k : vocab::kCategories) {
               known += known.empty() ? "" : ", ";
               known += k;
             }
@@ -650,7 +648,6 @@ class Parser {
 
   std::string_view text_;
   std::string_view file_;
-  const std::vector<std::string>& categories_;
   std::vector<Line> lines_;
   std::unordered_map<std::string, Declared> declared_;
   std::shared_ptr<Policy> policy_;
@@ -662,16 +659,14 @@ class Parser {
 }  // namespace
 
 Result<std::shared_ptr<const Policy>> Policy::Parse(std::string_view text,
-                                                    std::string_view file_name,
-                                                    const std::vector<std::string>& categories) {
+                                                    std::string_view file_name) {
   if (text.size() > kMaxPolicyFileBytes) {
     return Status::InvalidArgument(std::string(file_name) + ": policy file is larger than 1 MiB");
   }
-  return Parser(text, file_name, categories).Run();
+  return Parser(text, file_name).Run();
 }
 
-Result<std::shared_ptr<const Policy>> Policy::Load(const std::filesystem::path& file,
-                                                   const std::vector<std::string>& categories) {
+Result<std::shared_ptr<const Policy>> Policy::Load(const std::filesystem::path& file) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
     return Status::NotFound("policy file " + file.string() + " does not exist");
@@ -687,7 +682,7 @@ Result<std::shared_ptr<const Policy>> Policy::Load(const std::filesystem::path& 
     return Status::IOError("cannot read policy file " + file.string());
   }
   text.resize(static_cast<size_t>(in.gcount()));
-  return Parse(text, file.string(), categories);
+  return Parse(text, file.string());
 }
 
 Result<RoleId> Policy::RoleIdOf(std::string_view name) const {

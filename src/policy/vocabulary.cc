@@ -212,14 +212,4 @@ std::string DescribeDecision(const Decision& decision) {
   return out;
 }
 
-bool PathIsWithin(std::string_view path, std::string_view prefix) {
-  if (prefix.empty()) {
-    return true;
-  }
-  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) {
-    return false;
-  }
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
-}
-
 }  // namespace medvault::policy

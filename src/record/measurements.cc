@@ -4,36 +4,12 @@
 #include <array>
 #include <cstdlib>
 #include <string>
-#include <vector>
+
+#include "vocab/vocab.h"
 
 namespace medvault::record {
 
 namespace {
-
-struct NumericField {
-  std::string_view name;
-  double min;
-  double max;
-};
-
-struct MeasurementSchema {
-  std::string_view leaf;
-  std::vector<NumericField> fields;
-  std::vector<std::string_view> units;
-};
-
-const std::vector<MeasurementSchema>& Schemas() {
-  static const std::vector<MeasurementSchema> kSchemas = {
-      {"blood-pressure", {{"systolic", 40, 300}, {"diastolic", 20, 200}}, {"mmHg"}},
-      {"heart-rate", {{"bpm", 20, 300}}, {"/min", "bpm"}},
-      {"blood-glucose", {{"value", 0.5, 1000}}, {"mmol/L", "mg/dL"}},
-      {"weight", {{"value", 0.2, 700}}, {"kg", "lb"}},
-      {"height", {{"value", 20, 280}}, {"cm", "in"}},
-      {"body-temperature", {{"value", 25, 46}}, {"Cel", "[degF]"}},
-      {"oxygen-saturation", {{"value", 50, 100}}, {"%"}},
-  };
-  return kSchemas;
-}
 
 bool AllDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -106,19 +82,13 @@ Status ValidateJsonSegment(std::string_view path, const nlohmann::json& body) {
   if (!body.is_object()) {
     return Status::InvalidArgument("segment 'data' must be a JSON object");
   }
-  const size_t slash = path.rfind('/');
-  const std::string_view leaf = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  const MeasurementSchema* schema = nullptr;
-  for (const MeasurementSchema& s : Schemas()) {
-    if (s.leaf == leaf) {
-      schema = &s;
-    }
-  }
+  const vocab::Measurement* schema = vocab::MeasurementForPath(path);
   if (schema == nullptr) {
     return Status::Ok();
   }
+  const std::string_view leaf = schema->leaf;
   const std::string what = "'" + std::string(leaf) + "' reading";
-  for (const NumericField& f : schema->fields) {
+  for (const vocab::MeasurementField& f : schema->fields) {
     auto it = body.find(std::string(f.name));
     if (it == body.end()) {
       return Status::InvalidArgument(what + " requires field '" + std::string(f.name) + "'");
@@ -138,11 +108,11 @@ Status ValidateJsonSegment(std::string_view path, const nlohmann::json& body) {
     return Status::InvalidArgument(what + " requires a string field 'unit'");
   }
   const std::string u = unit->get<std::string>();
-  if (std::find(schema->units.begin(), schema->units.end(), u) == schema->units.end()) {
+  if (vocab::FindUnit(*schema, u) == nullptr) {
     std::string allowed;
-    for (std::string_view a : schema->units) {
+    for (const vocab::MeasurementUnit& a : schema->units) {
       allowed += allowed.empty() ? "" : ", ";
-      allowed += a;
+      allowed += a.unit;
     }
     return Status::InvalidArgument(what + " has an unsupported unit; allowed: " + allowed);
   }
@@ -153,8 +123,10 @@ Status ValidateJsonSegment(std::string_view path, const nlohmann::json& body) {
   }
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& k = it.key();
-    bool known = k == "unit" || k == "time" || k == "note" || k == "device";
-    for (const NumericField& f : schema->fields) {
+    bool known =
+        std::find(vocab::kMeasurementCommonMembers.begin(), vocab::kMeasurementCommonMembers.end(),
+                  k) != vocab::kMeasurementCommonMembers.end();
+    for (const vocab::MeasurementField& f : schema->fields) {
       known = known || k == f.name;
     }
     if (!known) {

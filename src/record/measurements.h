@@ -9,11 +9,10 @@
 namespace medvault::record {
 
 // Checks a JSON segment body. Every JSON segment must be an object. Segments
-// whose last path component names a known measurement ("blood-pressure",
-// "heart-rate", "blood-glucose", "weight", "height", "body-temperature",
-// "oxygen-saturation") must match its schema: required numeric fields within
-// physiological bounds, a unit from an allowed list, an RFC 3339 "time", and
-// no fields beyond the schema's plus "note" and "device".
+// whose last path component names a measurement of vocab::kMeasurements
+// ("blood-pressure", "weight", ...) must match its schema: required numeric
+// fields within their plausible range, a unit of the measurement's, an
+// RFC 3339 "time", and no fields beyond the schema's plus "note" and "device".
 Status ValidateJsonSegment(std::string_view path, const nlohmann::json& body);
 
 // Strict RFC 3339 date-time with an explicit offset or 'Z'.

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+#include "vocab/vocab.h"
 
 namespace medvault::record {
 
@@ -35,32 +36,18 @@ using store::ContentKind;
 inline constexpr size_t kMaxPathLength = 256;
 inline constexpr size_t kMaxPathDepth = 8;
 inline constexpr size_t kMaxComponentLength = 64;
-inline constexpr int kMaxSensitivity = 4;
-
-struct TopLevelSegment {
-  std::string_view name;      // first path component
-  std::string_view category;  // category recorded with each version
-  int default_sensitivity;    // 0 public-ish .. 4 most sensitive
-  std::string_view description;
-};
-
-// The top-level segments of the brief plus the clinical departments under
-// which clinical data nests ("internal-medicine/cardiology/...").
-const std::vector<TopLevelSegment>& TopLevelSegments();
-// The categories of TopLevelSegments(), each once, in order: the one list of
-// categories the policy file may name (the server, the tests and the
-// benchmarks all load the policy with it).
-std::vector<std::string> SegmentCategories();
+// The segment tree's vocabulary (top-level segments, their categories and
+// default sensitivities) is vocab/vocab.h; these are the record's names for it.
+using vocab::kMaxSensitivity;
+using vocab::PathIsWithin;
+using vocab::TopLevelFor;
+using vocab::TopLevelSegment;
 
 // Validates a segment path: 1..kMaxPathDepth components of 1..64 characters
 // [a-z0-9-] (not starting or ending with '-'), joined by '/', at most 256
 // characters, whose first component is a known top-level segment.
 // InvalidArgument with a precise reason otherwise.
 Status ValidateSegmentPath(std::string_view path);
-// REQUIRES: ValidateSegmentPath(path).ok().
-const TopLevelSegment& TopLevelFor(std::string_view path);
-// True when `path` equals `prefix` or lies below it (whole components).
-bool PathIsWithin(std::string_view path, std::string_view prefix);
 
 // ---------------------------------------------------------------------------
 // Patients

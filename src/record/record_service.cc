@@ -409,14 +409,14 @@ class RecordServiceImpl final : public RecordService {
           return Status::InvalidArgument("segment content is not valid JSON");
         }
         MV_RETURN_IF_ERROR(ValidateJsonSegment(path, j));
-        media_type = "application/json";
+        media_type = vocab::FixedMediaType(write.kind);
         break;
       }
       case ContentKind::kText:
         if (!IsValidUtf8(AsString(write.content))) {
           return Status::InvalidArgument("text segment is not valid UTF-8");
         }
-        media_type = "text/plain; charset=utf-8";
+        media_type = vocab::FixedMediaType(write.kind);
         break;
       case ContentKind::kBinary:
         MV_RETURN_IF_ERROR(ValidateMediaType(write.media_type));

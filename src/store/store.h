@@ -21,6 +21,7 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "vocab/vocab.h"
 
 namespace medvault::store {
 
@@ -142,7 +143,7 @@ struct PatientRecord {
   std::optional<int64_t> erased_at_ms;
 };
 
-enum class ContentKind { kJson = 1, kText = 2, kBinary = 3 };
+using vocab::ContentKind;  // its values are stored (the `kind` column)
 
 struct SegmentVersionRecord {
   std::string patient_id;

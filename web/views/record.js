@@ -11,7 +11,7 @@ import {
 import { lineChart, responsive } from '../charts.js';
 import { state, knownNames } from '../state.js';
 
-// --- measurements (schemas as src/record/measurements.cc) ---------------------
+// --- measurements (schemas as vocab::kMeasurements, GET /api/v1/segment-types) --
 
 export const MEASURES = {
   bp: {
