@@ -1,11 +1,11 @@
 # Tamper-evident ledger: library, tests and benchmark.
 medvault_library(mv_ledger
-  src/ledger/merkle.cc src/ledger/entry.cc src/ledger/checkpoint.cc src/ledger/sqlite_ledger.cc
+  src/ledger/merkle.cc src/ledger/entry.cc src/ledger/entry_compact.cc src/ledger/checkpoint.cc src/ledger/sqlite_ledger.cc
   src/ledger/witness.cc src/ledger/checkpoint_scheduler.cc)
 target_link_libraries(mv_ledger PUBLIC mv_store mv_crypto mv_common nlohmann_json::nlohmann_json
   PkgConfig::SODIUM)
 
-foreach(test merkle_test ledger_entry_test checkpoint_test sqlite_ledger_test witness_test
+foreach(test merkle_test ledger_entry_test entry_compact_test checkpoint_test sqlite_ledger_test witness_test
     checkpoint_scheduler_test)
   medvault_test(${test} mv_ledger)
 endforeach()

@@ -387,6 +387,57 @@ TEST_F(SqliteLedgerTest, AppendEncodedInTransactionStoresTheGivenBytes) {
   EXPECT_EQ(rec->entry, entries[1]);
 }
 
+// A log written before format version 2 holds JSON entries; after the
+// upgrade new entries are compact. Both kinds verify, sync, prove and read
+// back as the same entries, each hashed over its stored bytes.
+TEST_F(SqliteLedgerTest, LogOfBothFormatsVerifiesAndProves) {
+  auto ledger = OpenLedger();
+  std::vector<Bytes> old_bytes;
+  {
+    auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
+    ASSERT_TRUE(conn.ok());
+    store::WriteTxn txn(**conn);
+    ASSERT_TRUE(txn.Begin().ok());
+    for (const Entry& e : MakeEntries(0, 5)) {
+      old_bytes.push_back(EncodeJsonV1(e));
+      expected_.Append(LeafHash(old_bytes.back()));
+    }
+    ASSERT_TRUE(SqliteLedger::AppendEncodedInTransaction(**conn, old_bytes).ok());
+    ASSERT_TRUE(txn.Commit().ok());
+  }
+  ASSERT_TRUE(ledger->Sync().ok());
+  ASSERT_TRUE(ledger->Checkpoint(log_signer_, kOrigin).ok());
+  AppendEntries(*ledger, 10);  // entries 5..9, compact
+  ASSERT_TRUE(ledger->Checkpoint(log_signer_, kOrigin).ok());
+  EXPECT_EQ(ledger->Root(), expected_.Root());
+  auto old_rec = ledger->GetEntry(2);
+  ASSERT_TRUE(old_rec.ok());
+  EXPECT_EQ(old_rec->bytes, old_bytes[2]);
+  EXPECT_EQ(old_rec->entry, MakeEntry(2));
+  auto new_rec = ledger->GetEntry(7);
+  ASSERT_TRUE(new_rec.ok());
+  EXPECT_EQ(*EntryFormatVersion(new_rec->bytes), kEntryVersion);
+  EXPECT_EQ(new_rec->entry, MakeEntry(7));
+  EXPECT_LT(new_rec->bytes.size() * 2, EncodeJsonV1(MakeEntry(7)).size());
+  auto proof = ledger->InclusionProof(2, 10);
+  ASSERT_TRUE(proof.ok());
+  EXPECT_TRUE(VerifyInclusion(LeafHash(old_bytes[2]), 2, 10, *proof, ledger->Root()).ok());
+  auto history = ledger->EntriesForPatientRef(kRefA, std::nullopt, 100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 4u);  // seq 0, 3 (JSON), 6, 9 (compact)
+  EXPECT_EQ((*history)[1].entry, MakeEntry(3));
+  EXPECT_EQ((*history)[2].entry, MakeEntry(6));
+  const VerifyReport report = Verify(*ledger);
+  EXPECT_TRUE(report.ok) << Problems(report);
+  EXPECT_EQ(report.entries, 10u);
+  EXPECT_EQ(report.checkpoints_verified, 2u);
+  EXPECT_TRUE(VerifyFile().ok);
+  ledger.reset();
+  auto reopened = OpenLedger();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->Root(), expected_.Root());
+}
+
 TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) {
   auto ledger = OpenLedger();
   AppendEntries(*ledger, 3);
@@ -847,14 +898,24 @@ TEST_F(TamperTest, AppendedRowWithABadLeafHashIsRefusedBySync) {
 }
 
 TEST_F(TamperTest, NonCanonicalEntryIsReported) {
-  // Valid JSON, same meaning, other bytes (a space), with a matching leaf hash.
-  std::string text(AsString(Encode(MakeEntry(3))));
+  // Same meaning, other bytes, with a matching leaf hash: in format version 2
+  // the time as a non-minimal LEB128 integer (a continuation into a zero
+  // byte); in format version 1, valid JSON with a space.
+  Bytes binary = Encode(MakeEntry(3));
+  ASSERT_EQ(binary[6] & 0x80, 0) << "the last byte of the 6-byte time";
+  binary[6] |= 0x80;
+  binary.insert(binary.begin() + 7, 0x00);
+  raw_.SetEntry(3, binary, /*with_leaf_hash=*/true);
+  std::string text(AsString(EncodeJsonV1(MakeEntry(5))));
   text.insert(1, " ");
-  raw_.SetEntry(3, ToBytes(text), /*with_leaf_hash=*/true);
+  raw_.SetEntry(5, ToBytes(text), /*with_leaf_hash=*/true);
   const VerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.first_bad_entry, 3u);
-  EXPECT_EQ(r.problems.at(0), "entry 3: not a canonical entry (entry is not in canonical form)");
+  ASSERT_GE(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems.at(0),
+            "entry 3: not a canonical entry (entry time_ms has a non-minimal integer)");
+  EXPECT_EQ(r.problems.at(1), "entry 5: not a canonical entry (entry is not in canonical form)");
 }
 
 TEST(SqliteLedgerFile, VerifyDatabaseWithoutALedger) {
