@@ -450,12 +450,12 @@ TEST(EntryCompact, NonCanonicalFormsAreRefused) {
 TEST(EntryCompact, VersionsAreDetectedFromTheFirstByte) {
   EXPECT_EQ(*EntryFormatVersion(ToBytes("{\"v\":1}")), kEntryVersionJson);
   EXPECT_EQ(*EntryFormatVersion(B("02")), kEntryVersion);
-  EXPECT_EQ(DecodeStatus(B("03"
-                           "05"))
-                .message(),
-            "unsupported entry version 3");
+  EXPECT_EQ(DecodeStatus(B("0305")).message(), "unsupported entry version 3");
+  EXPECT_EQ(DecodeStatus(B("1f")).message(), "unsupported entry version 31");
   EXPECT_EQ(DecodeStatus(B("01")).message(), "unsupported entry version 1");
-  EXPECT_EQ(DecodeStatus(B("ff00")).message(), "entry is not in a known format");
+  for (std::string_view other : {"ff00", "00", "20", "5b5d", "6e756c6c"}) {  // ..., "[]", "null"
+    EXPECT_EQ(DecodeStatus(B(other)).message(), "entry is not in a known format") << other;
+  }
   EXPECT_EQ(DecodeStatus(Bytes{}).message(), "entry is empty");
   EXPECT_EQ(DecodeStatus(Bytes(kMaxEntryBytes + 1, 0x02)).message(), "entry is larger than 64 KiB");
 }

@@ -355,7 +355,7 @@ Result<int> EntryFormatVersion(ByteView bytes) {
   if (first == kEntryVersion) {
     return kEntryVersion;
   }
-  if (first < '{') {
+  if (first >= 0x01 && first <= 0x1f) {  // reserved for binary format versions
     return Status::InvalidArgument("unsupported entry version " + std::to_string(first));
   }
   return Status::InvalidArgument("entry is not in a known format");

@@ -258,8 +258,10 @@ Bytes Encode(const Entry& entry);
 // need entries as older logs hold them. REQUIRES as Encode.
 Bytes EncodeJsonV1(const Entry& entry);
 // The format of stored bytes, from their first byte: kEntryVersion (0x02)
-// or kEntryVersionJson ('{'). InvalidArgument ("unsupported entry version
-// N" for other bytes below '{') otherwise, and for empty bytes.
+// or kEntryVersionJson ('{'). InvalidArgument otherwise: "unsupported entry
+// version N" for a first byte N in 0x01..0x1f (reserved for binary
+// versions), "entry is not in a known format" for others, and for empty
+// bytes.
 Result<int> EntryFormatVersion(ByteView bytes);
 // The inverse of both encoders, by EntryFormatVersion. InvalidArgument for
 // anything the encoder of that format would not have produced: version 1:
