@@ -9,6 +9,11 @@
 // Proofs run on an in-memory MerkleTree of 1,000,000 leaves: producing an
 // inclusion or consistency proof (random index / old size, new size 10^6)
 // and verifying one (precomputed proofs), each reported per operation.
+//
+// BM_LedgerBytesPerRead is a size, not a speed: the bytes one read audit
+// costs on disk (the encoded entry and its row and index overhead in
+// SQLite), as the growth of a fresh ledger file over N read audits / N.
+// The reference is the same measurement with format version 1 entries.
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -22,6 +27,8 @@
 
 #include "bench_util.h"
 #include "ledger/ledger.h"
+#include "store/sqlite_util.h"
+#include "store/store.h"
 
 namespace {
 
@@ -36,7 +43,7 @@ constexpr uint64_t kProofTreeSize = 1000000;
 
 using medvault::bench::BenchDir;
 
-// A typical decision entry (about 330 bytes encoded).
+// A typical decision entry (about 75 bytes encoded; 330 as format version 1 JSON).
 Entry SampleEntry(uint64_t i) {
   Entry e;
   e.time_ms = 1763751600000 + static_cast<int64_t>(i);
@@ -129,7 +136,8 @@ BENCHMARK(BM_LedgerAppendConcurrent)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
-// The floor: the same encoded rows, one transaction per batch, bare sqlite3.
+// The floor: the same encoded rows (the layout of schema 3), one transaction per
+// batch, bare sqlite3.
 void BM_RawSqliteInsertBatched(benchmark::State& state) {
   BenchDir dir;
   sqlite3* db = nullptr;
@@ -140,11 +148,11 @@ void BM_RawSqliteInsertBatched(benchmark::State& state) {
   sqlite3_exec(db,
                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                "CREATE TABLE t(seq INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf BLOB NOT NULL,"
-               " ref TEXT, time_ms INTEGER NOT NULL);"
+               " ref ANY) STRICT;"
                "CREATE INDEX t_ref ON t(ref) WHERE ref IS NOT NULL;",
                nullptr, nullptr, nullptr);
   sqlite3_stmt* insert = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)", -1, &insert, nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, ?2, ?3, ?4)", -1, &insert, nullptr);
   const size_t batch = static_cast<size_t>(state.range(0));
   const Bytes row = medvault::ledger::Encode(SampleEntry(0));
   const Hash leaf = medvault::ledger::LeafHash(row);
@@ -154,9 +162,8 @@ void BM_RawSqliteInsertBatched(benchmark::State& state) {
     for (size_t i = 0; i < batch; ++i) {
       sqlite3_bind_int64(insert, 1, seq++);
       sqlite3_bind_blob(insert, 2, row.data(), static_cast<int>(row.size()), SQLITE_STATIC);
-      sqlite3_bind_blob(insert, 3, leaf.data(), static_cast<int>(leaf.size()), SQLITE_STATIC);
-      sqlite3_bind_text(insert, 4, "00112233445566778899aabbccddeeff", -1, SQLITE_STATIC);
-      sqlite3_bind_int64(insert, 5, 1);
+      sqlite3_bind_blob(insert, 3, leaf.data(), 8, SQLITE_STATIC);       // the stored 8-byte check
+      sqlite3_bind_blob(insert, 4, leaf.data() + 8, 16, SQLITE_STATIC);  // a 16-byte reference
       if (sqlite3_step(insert) != SQLITE_DONE) {
         state.SkipWithError("insert");
       }
@@ -180,6 +187,148 @@ void BM_EntryEncodeAndHash(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EntryEncodeAndHash);
+
+// ---------------------------------------------------------------------------
+// Bytes on disk per read audit.
+
+// Read audits as api::Call::Note writes them for GET .../segments/{path}: a
+// random request id, one of 200 accounts, one of 2,000 patients, a segment
+// path, the deciding reason and its basis (the relationship or consent id).
+class ReadAudits {
+ public:
+  ReadAudits() : rng_(14) {
+    for (int i = 0; i < 200; ++i) {
+      actors_.push_back(RandomHex(32));
+    }
+    for (int i = 0; i < 2000; ++i) {
+      patients_.push_back(RandomHex(32));
+      bases_.push_back(RandomHex(32));
+    }
+  }
+
+  Entry Next() {
+    static const char* const kPaths[] = {"internal-medicine/cardiology",
+                                         "physical-signs",
+                                         "physical-signs/blood-pressure",
+                                         "laboratory/lipids",
+                                         "health-status",
+                                         "radiology/chest"};
+    const size_t patient = rng_() % patients_.size();
+    Entry e;
+    e.time_ms = time_ms_ += 1 + static_cast<int64_t>(rng_() % 3);
+    e.request_id = RandomHex(16);
+    e.actor = actors_[rng_() % actors_.size()];
+    e.action = "decision";
+    e.effect = "permit";
+    e.reasons = {rng_() % 5 == 0 ? "consent-granted" : "treating-relationship"};
+    e.purpose = "treatment";
+    e.resource = {"read", kPaths[rng_() % std::size(kPaths)]};
+    e.patient_ref = patients_[patient];
+    e.details = {{"basis", bases_[patient]}, {"route", "/api/v1/patients/{id}/segments/{path}"}};
+    return e;
+  }
+
+ private:
+  std::string RandomHex(size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) {
+      s.push_back("0123456789abcdef"[rng_() % 16]);
+    }
+    return s;
+  }
+  std::mt19937_64 rng_;
+  int64_t time_ms_ = 1763751600000;
+  std::vector<std::string> actors_, patients_, bases_;
+};
+
+uintmax_t FileBytes(const fs::path& db) {
+  uintmax_t n = 0;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(db.string() + suffix, ec);
+    n += ec ? 0 : size;
+  }
+  return n;
+}
+
+// Appends `n` read audits to a fresh ledger file in batches of 200 (as the
+// group commit writes them), in format version 2 (Append) or 1 (the bytes of
+// EncodeJsonV1 through AppendEncodedInTransaction), and returns the file's
+// growth per entry once every connection is closed (the WAL checkpointed
+// into the file). Also the mean encoded size in *entry_bytes.
+double BytesPerRead(size_t n, bool json_v1, double* entry_bytes) {
+  BenchDir dir;
+  const fs::path db = dir.path() / "metadata.db";
+  {
+    auto ledger = SqliteLedger::Open(db);
+    if (!ledger.ok()) {
+      return -1;
+    }
+  }
+  const uintmax_t empty = FileBytes(db);
+  ReadAudits audits;
+  uint64_t encoded = 0;
+  {
+    auto ledger = SqliteLedger::Open(db);
+    auto conn = medvault::store::Connection::Open(db, /*read_only=*/false, {});
+    if (!ledger.ok() || !conn.ok()) {
+      return -1;
+    }
+    for (size_t done = 0; done < n;) {
+      std::vector<Entry> batch;
+      for (size_t i = 0; i < 200 && done < n; ++i, ++done) {
+        batch.push_back(audits.Next());
+      }
+      if (json_v1) {
+        std::vector<Bytes> bytes;
+        for (const Entry& e : batch) {
+          bytes.push_back(medvault::ledger::EncodeJsonV1(e));
+          encoded += bytes.back().size();
+        }
+        medvault::store::WriteTxn txn(**conn);
+        if (!txn.Begin().ok() || !SqliteLedger::AppendEncodedInTransaction(**conn, bytes).ok() ||
+            !txn.Commit().ok()) {
+          return -1;
+        }
+      } else {
+        for (const Entry& e : batch) {
+          encoded += medvault::ledger::Encode(e).size();
+        }
+        if (!(*ledger)->Append(std::move(batch)).ok()) {
+          return -1;
+        }
+      }
+    }
+  }
+  *entry_bytes = static_cast<double>(encoded) / static_cast<double>(n);
+  return static_cast<double>(FileBytes(db) - empty) / static_cast<double>(n);
+}
+
+void BM_LedgerBytesPerRead(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  double per_read = 0;
+  double entry_bytes = 0;
+  double json_per_read = 0;
+  double json_entry_bytes = 0;
+  for (auto _ : state) {
+    per_read = BytesPerRead(n, /*json_v1=*/false, &entry_bytes);
+    json_per_read = BytesPerRead(n, /*json_v1=*/true, &json_entry_bytes);
+    if (per_read < 0 || json_per_read < 0) {
+      state.SkipWithError("append");
+      return;
+    }
+  }
+  state.counters["bytes_per_read"] = per_read;
+  state.counters["entry_bytes"] = entry_bytes;
+  state.counters["json_v1_bytes_per_read"] = json_per_read;
+  state.counters["json_v1_entry_bytes"] = json_entry_bytes;
+  state.counters["reads"] = static_cast<double>(n);
+}
+BENCHMARK(BM_LedgerBytesPerRead)
+    ->Arg(20000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // ---------------------------------------------------------------------------
 // Proofs at 1,000,000 entries.

@@ -1,6 +1,7 @@
 # Fuzz targets. Every target has a replay driver, registered as a unit test
 # that runs the checked-in corpus with any compiler (request and policy here,
-# envelope in crypto_tests.cmake, ccda and fhir in interop.cmake), and a
+# envelope in crypto_tests.cmake, ccda and fhir in interop.cmake, ledger_entry in
+# ledger.cmake), and a
 # libFuzzer binary <target>_fuzz, defined here for all of them by one rule:
 # built when the compiler is clang and MEDVAULT_FUZZ is ON (scripts/fuzz.sh and
 # `make asan-test` configure build-asan that way; see docs/fuzzing.md).
@@ -15,7 +16,8 @@ endforeach()
 
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND MEDVAULT_FUZZ)
   # <target>_fuzz from fuzz/<target>_fuzz.cc, linked against <library>.
-  foreach(pair request:mv_app policy:mv_app envelope:mv_crypto ccda:mv_interop fhir:mv_interop)
+  foreach(pair request:mv_app policy:mv_app envelope:mv_crypto ccda:mv_interop fhir:mv_interop
+      ledger_entry:mv_ledger)
     string(REPLACE ":" ";" pair "${pair}")
     list(GET pair 0 target)
     list(GET pair 1 library)

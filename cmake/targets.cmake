@@ -26,7 +26,7 @@ configure_file(${CMAKE_SOURCE_DIR}/src/app/default_policy.cc.in
   ${CMAKE_BINARY_DIR}/generated/default_policy.cc @ONLY)
 
 medvault_library(mv_app src/app/config.cc src/app/data_dir.cc src/app/tls_cert.cc
-  src/app/demo.cc src/app/change_watcher.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc src/app/exchange_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
+  src/app/demo.cc src/app/change_watcher.cc src/app/command.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc src/app/exchange_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
 target_link_libraries(mv_app PUBLIC mv_api mv_record mv_auth mv_access mv_ledger mv_integrity
   OpenSSL::SSL OpenSSL::Crypto)
 
@@ -53,6 +53,7 @@ medvault_test(change_watcher_test mv_app)
 target_compile_definitions(crash_test PRIVATE CRASH_WRITER_BINARY="$<TARGET_FILE:crash_writer>")
 add_dependencies(crash_test crash_writer medvault)
 medvault_test(config_test mv_app)
+medvault_test(command_test mv_app)
 medvault_test(json_input_test mv_app)
 medvault_test(metrics_test mv_app)
 medvault_test(data_dir_test mv_app)

@@ -121,6 +121,21 @@ if big:
     if conc:
         entry["concurrent_single_entry_callers_per_s"] = round(conc.get("items_per_second", 0.0), 1)
     summary["ledger_append_per_s"] = entry
+# Issue 14 part 6: disk bytes per read audit (a size, not a speed): the growth
+# of a fresh ledger file over N read audits / N, entry and SQLite row + index
+# overhead. Reference: the same read audits as format version 1 (JSON) entries.
+per_read = find(ledger, "BM_LedgerBytesPerRead")
+if per_read and "bytes_per_read" in per_read:
+    json_v1 = per_read.get("json_v1_bytes_per_read")
+    item = {"value": round(per_read["bytes_per_read"], 1),
+            "unit": "bytes on disk per read audit (entry + SQLite row and index)",
+            "goal": 160, "entry_bytes": round(per_read.get("entry_bytes", 0.0), 1),
+            "reads": int(per_read.get("reads", 0))}
+    if json_v1:
+        item.update({"reference": round(json_v1, 1),
+                     "reference_unit": "bytes per read audit as format version 1 (JSON) entries",
+                     "ratio": round(per_read["bytes_per_read"] / json_v1, 3)})
+    summary["ledger_bytes_per_read"] = item
 for key, bench_name in (("inclusion_proof_us", "BM_InclusionProof"),
                         ("consistency_proof_us", "BM_ConsistencyProof")):
     produce = find(ledger, bench_name)

@@ -39,7 +39,7 @@ case "$mode" in
     ;;
   long)
     seconds="${2:-300}"
-    targets=(request policy envelope ccda fhir)
+    targets=(request policy envelope ccda fhir ledger_entry)
     ;;
   *)
     echo "usage: $0 smoke|long [SECONDS] | configure" >&2

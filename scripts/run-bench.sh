@@ -24,7 +24,7 @@ run_gbench store store_bench
 run_gbench service service_bench
 run_gbench pdp pdp_bench
 run_gbench auth auth_bench
-run_gbench ledger ledger_bench "BM_LedgerAppend|BM_RawSqlite|Proof|BM_Verify"
+run_gbench ledger ledger_bench "BM_LedgerAppend|BM_RawSqlite|Proof|BM_Verify|BM_LedgerBytesPerRead"
 run_gbench scrub scrub_bench
 # C-CDA and FHIR import (issue 5) on the shared test data ($MEDVAULT_SHARED_TESTDATA,
 # else ../shared/testdata, else the checked-in subset), each against a bare

@@ -34,6 +34,38 @@ TEST(CliTest, HelpForEveryCommand) {
   EXPECT_EQ(RunMedvault("version").exit_code, 0);
 }
 
+// Issue 14: one command layer gives every command the same --help and the
+// same usage error (unknown flag: exit 2, the command's usage, the reason),
+// before anything touches a data directory.
+TEST(CliTest, EveryCommandHasTheSameHelpAndUsageErrors) {
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"init", "usage: medvault init"},
+      {"serve", "usage: medvault serve"},
+      {"seed-demo", "usage: medvault seed-demo"},
+      {"institution create", "  medvault institution create --name NAME"},
+      {"department list", "  medvault institution create --name NAME"},
+      {"account create", "  medvault institution create --name NAME"},
+      {"relationship start", "  medvault institution create --name NAME"},
+      {"ledger verify", "  medvault ledger verify [--data DIR]"},
+      {"witness", "usage: medvault witness"},
+      {"scrub", "usage: medvault scrub"},
+      {"import", "usage: medvault import"},
+      {"export", "usage: medvault export"},
+  };
+  for (const auto& [command, usage] : commands) {
+    for (const char* help : {" --help", " -h"}) {
+      auto r = RunMedvault(command + help);
+      EXPECT_EQ(r.exit_code, 0) << command << help;
+      EXPECT_NE(r.output.find(usage), std::string::npos) << command << help << ": " << r.output;
+    }
+    auto bad = RunMedvault(command + " --no-such-flag x --data /nonexistent/dir");
+    EXPECT_EQ(bad.exit_code, 2) << command << ": " << bad.output;
+    EXPECT_NE(bad.output.find(usage), std::string::npos) << command << ": " << bad.output;
+    EXPECT_NE(bad.output.find("medvault: unknown option --no-such-flag"), std::string::npos)
+        << command << ": " << bad.output;
+  }
+}
+
 TEST(CliTest, InitThenServeRefusesUnsafeSettings) {
   testing::TempDir tmp;
   const std::string data = (tmp.path() / "d").string();

@@ -65,9 +65,8 @@ TEST(LedgerCliTest, LedgerVerifyAndScrubFindTampering) {
   // Edit one ledger entry in the database: verify names it, serve refuses.
   const std::string db = (tmp.path() / "data" / "metadata.db").string();
   const std::string sql =
-      "UPDATE ledger_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'segment.write', "
-      "'segment.wrote') AS BLOB) WHERE seq = (SELECT MIN(seq) FROM ledger_entries WHERE "
-      "CAST(entry AS TEXT) LIKE '%segment.write%')";
+      "UPDATE ledger_entries SET entry = substr(entry, 1, length(entry) - 1) WHERE seq = (SELECT "
+      "MIN(seq) + 1 FROM ledger_entries)";
   ASSERT_EQ(std::system(("sqlite3 " + db + " \"" + sql + "\"").c_str()), 0);
   auto tampered = RunMedvault("ledger verify --data " + data);
   EXPECT_EQ(tampered.exit_code, 1) << tampered.output;

@@ -1,5 +1,6 @@
-// Ledger entries: canonical encoding, strict decoding, validation and the
-// keyed patient reference.
+// Ledger entries: the canonical JSON of format version 1 (still read from
+// older logs), strict decoding, validation and the keyed patient reference.
+// The compact format version 2 has its own test (entry_compact_test.cc).
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -50,7 +51,7 @@ TEST(LedgerEntry, EncodingIsTheDocumentedCanonicalJson) {
   e.action = "account.create";
   e.effect = "done";
   e.details = {{"z", "1"}, {"a", "q\"uo\\te"}};
-  EXPECT_EQ(Str(Encode(e)),
+  EXPECT_EQ(Str(EncodeJsonV1(e)),
             R"({"action":"account.create","actor":"system","details":{"a":"q\"uo\\te","z":"1"},)"
             R"("effect":"done","obligations":[],"patient_ref":"","purpose":"","reasons":[],)"
             R"("request_id":"","resource":{"kind":"","path":""},"time_ms":42,"v":1})");
@@ -59,12 +60,12 @@ TEST(LedgerEntry, EncodingIsTheDocumentedCanonicalJson) {
 TEST(LedgerEntry, RoundTrips) {
   const Entry e = Full();
   ASSERT_TRUE(ValidateEntry(e).ok());
-  const Bytes bytes = Encode(e);
+  const Bytes bytes = EncodeJsonV1(e);
   auto back = Decode(bytes);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, e);
-  EXPECT_EQ(Encode(*back), bytes);
-  EXPECT_EQ(Encode(e), bytes);  // deterministic
+  EXPECT_EQ(EncodeJsonV1(*back), bytes);
+  EXPECT_EQ(EncodeJsonV1(e), bytes);  // deterministic
 
   // Minimal entry, and non-ASCII UTF-8 passes through raw.
   Entry m;
@@ -72,14 +73,14 @@ TEST(LedgerEntry, RoundTrips) {
   m.action = "decision";
   m.effect = "deny";
   m.reasons = {"zone-refusée"};
-  auto m_back = Decode(Encode(m));
+  auto m_back = Decode(EncodeJsonV1(m));
   ASSERT_TRUE(m_back.ok()) << m_back.status().ToString();
   EXPECT_EQ(*m_back, m);
-  EXPECT_NE(Str(Encode(m)).find("zone-refusée"), std::string::npos);
+  EXPECT_NE(Str(EncodeJsonV1(m)).find("zone-refusée"), std::string::npos);
 }
 
 TEST(LedgerEntry, DecodeAcceptsOnlyWhatEncodeProduces) {
-  const std::string good = Str(Encode(Full()));
+  const std::string good = Str(EncodeJsonV1(Full()));
   ASSERT_TRUE(Decode(ToBytes(good)).ok());
 
   const auto refused = [](const std::string& text) {
@@ -97,7 +98,7 @@ TEST(LedgerEntry, DecodeAcceptsOnlyWhatEncodeProduces) {
   e.actor = "system";
   e.action = "decision";
   e.effect = "done";
-  const std::string minimal = Str(Encode(e));
+  const std::string minimal = Str(EncodeJsonV1(e));
   ASSERT_TRUE(Decode(ToBytes(minimal)).ok());
   std::string swapped = minimal;
   swapped.replace(swapped.find(R"("action":"decision","actor":"system")"),
@@ -161,7 +162,7 @@ TEST(LedgerEntry, UnknownVersionIsNamed) {
   e.actor = "system";
   e.action = "decision";
   e.effect = "done";
-  std::string text = Str(Encode(e));
+  std::string text = Str(EncodeJsonV1(e));
   text.replace(text.find(R"("v":1)"), 5, R"("v":2)");
   auto r = Decode(ToBytes(text));
   ASSERT_FALSE(r.ok());
@@ -238,7 +239,7 @@ TEST(LedgerEntry, PatientRefIsKeyedAndHidesTheId) {
   // Independent computation: HMAC-SHA-256(key, id)[:16] as hex.
   EXPECT_EQ(ref, ToHex(crypto::HmacSha256(key, AsBytes(patient_id))).substr(0, 32));
   // Neither the id nor its unkeyed hash is in the encoded entry.
-  const std::string bytes = Str(Encode(Full()));
+  const std::string bytes = Str(EncodeJsonV1(Full()));
   EXPECT_EQ(bytes.find(patient_id), std::string::npos);
   EXPECT_EQ(bytes.find(ToHex(crypto::Sha256(AsBytes(patient_id))).substr(0, 16)),
             std::string::npos);
@@ -323,7 +324,7 @@ TEST(LedgerEntryPatient, EveryFieldAndEncodingOfTheIdIsRefused) {
       EXPECT_EQ(CheckNoPatientId(e, kPatient).code(), StatusCode::kInvalidArgument);
       RedactPatientId(e, kPatient);
       EXPECT_TRUE(CheckNoPatientId(e, kPatient).ok()) << field << " " << form;
-      EXPECT_NE(Str(Encode(e)).find("{patient}"), std::string::npos) << Str(Encode(e));
+      EXPECT_NE(Str(EncodeJsonV1(e)).find("{patient}"), std::string::npos) << Str(EncodeJsonV1(e));
     }
   }
   // Other ids (an account, a consent) and hashes pass.

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
@@ -48,16 +49,14 @@ class RawDb {
     int64_t seq = 0;
     Bytes entry;
     Bytes leaf_hash;
-    std::optional<std::string> patient_ref;
-    int64_t time_ms = 0;
+    std::optional<Bytes> patient_ref;  // 16 bytes (rows since schema 3)
   };
 
   std::vector<Row> Rows(const std::string& where) {
     std::vector<Row> rows;
     sqlite3_stmt* s = nullptr;
     const std::string sql =
-        "SELECT seq, entry, leaf_hash, patient_ref, time_ms FROM ledger_entries " + where +
-        " ORDER BY seq";
+        "SELECT seq, entry, leaf_hash, patient_ref FROM ledger_entries " + where + " ORDER BY seq";
     EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
     while (sqlite3_step(s) == SQLITE_ROW) {
       Row r;
@@ -65,9 +64,8 @@ class RawDb {
       r.entry = Blob(s, 1);
       r.leaf_hash = Blob(s, 2);
       if (sqlite3_column_type(s, 3) != SQLITE_NULL) {
-        r.patient_ref = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+        r.patient_ref = Blob(s, 3);
       }
-      r.time_ms = sqlite3_column_int64(s, 4);
       rows.push_back(std::move(r));
     }
     sqlite3_finalize(s);
@@ -95,8 +93,8 @@ class RawDb {
   void Insert(const Row& r) {
     sqlite3_stmt* s = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db_,
-                                 "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref, "
-                                 "time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                 "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref) "
+                                 "VALUES (?1, ?2, ?3, ?4)",
                                  -1, &s, nullptr),
               SQLITE_OK);
     sqlite3_bind_int64(s, 1, r.seq);
@@ -104,11 +102,11 @@ class RawDb {
     sqlite3_bind_blob(s, 3, r.leaf_hash.data(), static_cast<int>(r.leaf_hash.size()),
                       SQLITE_TRANSIENT);
     if (r.patient_ref.has_value()) {
-      sqlite3_bind_text(s, 4, r.patient_ref->c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(s, 4, r.patient_ref->data(), static_cast<int>(r.patient_ref->size()),
+                        SQLITE_TRANSIENT);
     } else {
       sqlite3_bind_null(s, 4);
     }
-    sqlite3_bind_int64(s, 5, r.time_ms);
     EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);
     sqlite3_finalize(s);
   }
@@ -972,12 +970,13 @@ TEST_F(HttpLedgerTest, TamperedLedgerIsCaught) {
   // 1. One entry's bytes edited in place: its time moved by a millisecond.
   Bytes changed = original.entry;
   {
-    const std::string text(changed.begin(), changed.end());
-    const size_t end = text.rfind(",\"v\":1}");
-    ASSERT_NE(end, std::string::npos) << text;
-    uint8_t& digit = changed[end - 1];
-    digit = digit == '9' ? '8' : static_cast<uint8_t>(digit + 1);
-    ASSERT_TRUE(ledger::Decode(changed).ok()) << "still a canonical entry";
+    // Format version 2: the time is the LEB128 integer after the version
+    // byte; its lowest bit is in the first byte's lowest bit.
+    ASSERT_EQ(*ledger::EntryFormatVersion(changed), ledger::kEntryVersion);
+    changed[1] ^= 0x01;
+    auto moved = ledger::Decode(changed);
+    ASSERT_TRUE(moved.ok()) << "still a canonical entry";
+    ASSERT_EQ(std::llabs(moved->time_ms - ledger::Decode(original.entry)->time_ms), 1);
   }
   raw.SetEntry(original.seq, changed);
   {

@@ -389,6 +389,146 @@ TEST_F(SqliteLedgerTest, AppendEncodedInTransactionStoresTheGivenBytes) {
   EXPECT_EQ(rec->entry, entries[1]);
 }
 
+// A log written before format version 2 holds JSON entries; after the
+// upgrade new entries are compact. Both kinds verify, sync, prove and read
+// back as the same entries, each hashed over its stored bytes.
+TEST_F(SqliteLedgerTest, LogOfBothFormatsVerifiesAndProves) {
+  auto ledger = OpenLedger();
+  std::vector<Bytes> old_bytes;
+  {
+    auto conn = store::Connection::Open(file_, /*read_only=*/false, {});
+    ASSERT_TRUE(conn.ok());
+    store::WriteTxn txn(**conn);
+    ASSERT_TRUE(txn.Begin().ok());
+    for (const Entry& e : MakeEntries(0, 5)) {
+      old_bytes.push_back(EncodeJsonV1(e));
+      expected_.Append(LeafHash(old_bytes.back()));
+    }
+    ASSERT_TRUE(SqliteLedger::AppendEncodedInTransaction(**conn, old_bytes).ok());
+    ASSERT_TRUE(txn.Commit().ok());
+  }
+  ASSERT_TRUE(ledger->Sync().ok());
+  ASSERT_TRUE(ledger->Checkpoint(log_signer_, kOrigin).ok());
+  AppendEntries(*ledger, 10);  // entries 5..9, compact
+  ASSERT_TRUE(ledger->Checkpoint(log_signer_, kOrigin).ok());
+  EXPECT_EQ(ledger->Root(), expected_.Root());
+  auto old_rec = ledger->GetEntry(2);
+  ASSERT_TRUE(old_rec.ok());
+  EXPECT_EQ(old_rec->bytes, old_bytes[2]);
+  EXPECT_EQ(old_rec->entry, MakeEntry(2));
+  auto new_rec = ledger->GetEntry(7);
+  ASSERT_TRUE(new_rec.ok());
+  EXPECT_EQ(*EntryFormatVersion(new_rec->bytes), kEntryVersion);
+  EXPECT_EQ(new_rec->entry, MakeEntry(7));
+  EXPECT_LT(new_rec->bytes.size() * 2, EncodeJsonV1(MakeEntry(7)).size());
+  auto proof = ledger->InclusionProof(2, 10);
+  ASSERT_TRUE(proof.ok());
+  EXPECT_TRUE(VerifyInclusion(LeafHash(old_bytes[2]), 2, 10, *proof, ledger->Root()).ok());
+  auto history = ledger->EntriesForPatientRef(kRefA, std::nullopt, 100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 4u);  // seq 0, 3 (JSON), 6, 9 (compact)
+  EXPECT_EQ((*history)[1].entry, MakeEntry(3));
+  EXPECT_EQ((*history)[2].entry, MakeEntry(6));
+  const VerifyReport report = Verify(*ledger);
+  EXPECT_TRUE(report.ok) << Problems(report);
+  EXPECT_EQ(report.entries, 10u);
+  EXPECT_EQ(report.checkpoints_verified, 2u);
+  EXPECT_TRUE(VerifyFile().ok);
+  ledger.reset();
+  auto reopened = OpenLedger();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->Root(), expected_.Root());
+}
+
+// A database of schema 2 (before compact rows): JSON entries, 32-byte leaf
+// hashes, hex patient references and a time column, as an older medvault
+// wrote them. Opening migrates the tables by copying the rows unchanged; old
+// and new rows then verify, prove and page through one patient's history.
+TEST_F(SqliteLedgerTest, MigratesASchema2DatabaseKeepingItsRows) {
+  std::vector<Bytes> old_bytes;
+  {
+    RawDb raw(file_);
+    raw.Exec(
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE ledger_migrations(version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT "
+        "NULL);"
+        "INSERT INTO ledger_migrations VALUES (1, 0), (2, 0);"
+        "CREATE TABLE ledger_entries (seq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 0), entry "
+        "BLOB NOT NULL, leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32), patient_ref "
+        "TEXT, time_ms INTEGER NOT NULL) STRICT;"
+        "CREATE INDEX ledger_entries_by_patient_ref ON ledger_entries(patient_ref) WHERE "
+        "patient_ref IS NOT NULL;"
+        "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY NOT NULL CHECK (size >= 0), root "
+        "BLOB NOT NULL CHECK (length(root) = 32), note TEXT NOT NULL, created_at_ms INTEGER NOT "
+        "NULL) STRICT;"
+        "CREATE TABLE cosignatures (size INTEGER NOT NULL REFERENCES checkpoints(size), witness "
+        "TEXT NOT NULL, line TEXT NOT NULL, received_at_ms INTEGER NOT NULL, PRIMARY KEY (size, "
+        "witness)) STRICT, WITHOUT ROWID;"
+        "CREATE TABLE ledger_epochs (epoch INTEGER PRIMARY KEY NOT NULL CHECK (epoch >= 1), "
+        "started_at_ms INTEGER NOT NULL, archived_entries INTEGER NOT NULL, first_bad_entry "
+        "INTEGER, damage TEXT NOT NULL, acknowledged_at_ms INTEGER, acknowledged_by TEXT, "
+        "acknowledgement TEXT) STRICT;"
+        "CREATE TABLE ledger_archive_entries (epoch INTEGER NOT NULL, seq INTEGER NOT NULL, entry "
+        "BLOB NOT NULL, leaf_hash BLOB NOT NULL, patient_ref TEXT, time_ms INTEGER NOT NULL, "
+        "PRIMARY KEY (epoch, seq)) STRICT, WITHOUT ROWID;"
+        "CREATE TABLE ledger_archive_checkpoints (epoch INTEGER NOT NULL, size INTEGER NOT NULL, "
+        "root BLOB NOT NULL, note TEXT NOT NULL, created_at_ms INTEGER NOT NULL, PRIMARY KEY "
+        "(epoch, size)) STRICT, WITHOUT ROWID;"
+        "CREATE TABLE ledger_archive_cosignatures (epoch INTEGER NOT NULL, size INTEGER NOT NULL, "
+        "witness TEXT NOT NULL, line TEXT NOT NULL, received_at_ms INTEGER NOT NULL, PRIMARY KEY "
+        "(epoch, size, witness)) STRICT, WITHOUT ROWID;");
+    for (uint64_t i = 0; i < 6; ++i) {
+      const Entry e = MakeEntry(i);
+      old_bytes.push_back(EncodeJsonV1(e));
+      const Hash leaf = LeafHash(old_bytes.back());
+      expected_.Append(leaf);
+      raw.Exec("INSERT INTO ledger_entries VALUES (" + std::to_string(i) + ", x'" +
+               ToHex(old_bytes.back()) + "', x'" + ToHex(HashView(leaf)) + "', " +
+               (e.patient_ref.empty() ? std::string("NULL") : "'" + e.patient_ref + "'") + ", " +
+               std::to_string(e.time_ms) + ")");
+    }
+  }
+  // What `medvault ledger verify` does before anything migrated the file.
+  const VerifyReport before = VerifyFile();
+  EXPECT_TRUE(before.ok) << Problems(before);
+  EXPECT_EQ(before.entries, 6u);
+
+  auto ledger = OpenLedger();
+  ASSERT_NE(ledger, nullptr);
+  EXPECT_EQ(ledger->Size(), 6u);
+  EXPECT_EQ(ledger->Root(), expected_.Root());
+  AppendEntries(*ledger, 12);
+  ASSERT_TRUE(ledger->Checkpoint(log_signer_, kOrigin).ok());
+  {
+    RawDb raw(file_);
+    EXPECT_EQ(raw.Count("ledger_migrations"), 3);
+    EXPECT_EQ(raw.Count("ledger_entries WHERE seq < 6 AND length(leaf_hash) = 32 AND "
+                        "(patient_ref IS NULL OR typeof(patient_ref) = 'text')"),
+              6)
+        << "old rows are copied unchanged";
+    EXPECT_EQ(raw.Count("ledger_entries WHERE seq >= 6 AND length(leaf_hash) = 8 AND "
+                        "(patient_ref IS NULL OR (typeof(patient_ref) = 'blob' AND "
+                        "length(patient_ref) = 16))"),
+              6)
+        << "new rows are compact";
+    EXPECT_EQ(raw.Count("pragma_table_info('ledger_entries') WHERE name = 'time_ms'"), 0);
+  }
+  EXPECT_EQ(ledger->GetEntry(4)->bytes, old_bytes[4]);
+  auto history = ledger->EntriesForPatientRef(kRefA, std::nullopt, 100);
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  ASSERT_EQ(history->size(), 4u);  // 0, 3 (old rows), 6, 9 (new rows)
+  EXPECT_EQ((*history)[0].seq, 0u);
+  EXPECT_EQ((*history)[3].seq, 9u);
+  auto page = ledger->EntriesForPatientRef(kRefA, 3, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].seq, 6u);
+  const VerifyReport after = Verify(*ledger);
+  EXPECT_TRUE(after.ok) << Problems(after);
+  EXPECT_EQ(after.entries, 12u);
+  EXPECT_EQ(after.root, expected_.Root());
+}
+
 TEST_F(SqliteLedgerTest, AppendInTransactionRollsBackWithTheCallersTransaction) {
   auto ledger = OpenLedger();
   AppendEntries(*ledger, 3);
@@ -549,7 +689,7 @@ TEST_F(SqliteLedgerTest, SharesTheFileWithTheMetadataStore) {
   ASSERT_NE(ledger, nullptr);
   AppendEntries(*ledger, 3);
   RawDb raw(file_);
-  EXPECT_EQ(raw.Count("ledger_migrations"), 2);  // 2: damage and epochs
+  EXPECT_EQ(raw.Count("ledger_migrations"), 3);  // 2: damage and epochs; 3: compact rows
   EXPECT_EQ(raw.Count("schema_migrations"), 1);
   EXPECT_TRUE((*meta)->SchemaVersion().ok());
 }
@@ -904,8 +1044,8 @@ TEST_F(TamperTest, EditedCheckpointNote) {
 
 TEST_F(TamperTest, AppendedRowWithABadLeafHashIsRefusedBySync) {
   raw_.Exec(
-      "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref, time_ms) "
-      "SELECT 10, entry, zeroblob(32), NULL, 0 FROM ledger_entries WHERE seq = 9");
+      "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref) "
+      "SELECT 10, entry, zeroblob(8), NULL FROM ledger_entries WHERE seq = 9");
   const Status st = ledger_->Sync();
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
   EXPECT_EQ(st.message(), "entry 10: leaf hash does not match its content");
@@ -913,14 +1053,24 @@ TEST_F(TamperTest, AppendedRowWithABadLeafHashIsRefusedBySync) {
 }
 
 TEST_F(TamperTest, NonCanonicalEntryIsReported) {
-  // Valid JSON, same meaning, other bytes (a space), with a matching leaf hash.
-  std::string text(AsString(Encode(MakeEntry(3))));
+  // Same meaning, other bytes, with a matching leaf hash: in format version 2
+  // the time as a non-minimal LEB128 integer (a continuation into a zero
+  // byte); in format version 1, valid JSON with a space.
+  Bytes binary = Encode(MakeEntry(3));
+  ASSERT_EQ(binary[6] & 0x80, 0) << "the last byte of the 6-byte time";
+  binary[6] |= 0x80;
+  binary.insert(binary.begin() + 7, 0x00);
+  raw_.SetEntry(3, binary, /*with_leaf_hash=*/true);
+  std::string text(AsString(EncodeJsonV1(MakeEntry(5))));
   text.insert(1, " ");
-  raw_.SetEntry(3, ToBytes(text), /*with_leaf_hash=*/true);
+  raw_.SetEntry(5, ToBytes(text), /*with_leaf_hash=*/true);
   const VerifyReport r = VerifyFile();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.first_bad_entry, 3u);
-  EXPECT_EQ(r.problems.at(0), "entry 3: not a canonical entry (entry is not in canonical form)");
+  ASSERT_GE(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems.at(0),
+            "entry 3: not a canonical entry (entry time_ms has a non-minimal integer)");
+  EXPECT_EQ(r.problems.at(1), "entry 5: not a canonical entry (entry is not in canonical form)");
 }
 
 TEST(SqliteLedgerFile, VerifyDatabaseWithoutALedger) {

@@ -17,6 +17,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "app/command.h"
 #include "common/bytes.h"
 #include "common/file_util.h"
 
@@ -116,12 +117,9 @@ void PrintAccount(const auth::Account& a) {
             << (a.disabled ? "disabled" : "active") << "\n";
 }
 
-int RunCommand(const std::string& noun, const std::string& verb, const ParsedArgs& args) {
-  auto config = LoadDataConfig(args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  auto opened = OpenRuntime(*config);
+int AdminBody(const std::string& noun, const std::string& verb, const Command& cmd) {
+  const ParsedArgs& args = cmd.args();
+  auto opened = cmd.OpenRuntime();
   if (!opened.ok()) {
     return Fail(opened.status());
   }
@@ -331,19 +329,16 @@ int RunAdmin(int argc, char** argv) {
     return argc < 3 ? 2 : 0;
   }
   const std::string verb = argv[2];
-  auto args = ParseArgs(argc, argv, 3,
-                        {"data", "config", "name", "institution", "department", "username",
-                         "display-name", "role", "patient", "id", "clinician", "home-institution"},
-                        {"password-stdin", "enroll-totp"});
-  if (!args.ok()) {
-    std::cerr << kAdminUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kAdminUsage;
-    return 0;
-  }
-  return RunCommand(noun, verb, *args);
+  static const CommandSpec spec{
+      .usage = kAdminUsage,
+      .values = {"data", "config", "name", "institution", "department", "username", "display-name",
+                 "role", "patient", "id", "clinician", "home-institution"},
+      .switches = {"password-stdin", "enroll-totp"},
+      .positional = false,
+      .settings = SettingFlags::kData,
+      .first = 3};
+  return RunCommand(spec, argc, argv,
+                    [&](const Command& cmd) { return AdminBody(noun, verb, cmd); });
 }
 
 }  // namespace medvault::app

@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "app/command.h"
 #include "common/file_util.h"
 #include "common/log.h"
 
@@ -202,22 +203,23 @@ Result<Config> LoadConfig(const ParsedArgs& args) {
 
 namespace {
 
+int Init(const Command& cmd);
+int Serve(const Command& cmd);
+int Seed(const Command& cmd);
+
 int RunInit(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"data"}, {"self-signed-cert"});
-  if (!args.ok()) {
-    std::cerr << kInitUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kInitUsage;
-    return 0;
-  }
-  auto config = LoadConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  const bool cert = std::find(args->switches.begin(), args->switches.end(), "self-signed-cert") !=
-                    args->switches.end();
+  static const CommandSpec spec{.usage = kInitUsage,
+                                .values = {"data"},
+                                .switches = {"self-signed-cert"},
+                                .positional = false,
+                                .settings = SettingFlags::kAll,
+                                .first = 2};
+  return RunCommand(spec, argc, argv, [](const Command& cmd) { return Init(cmd); });
+}
+
+int Init(const Command& cmd) {
+  const Config* config = &cmd.config();
+  const bool cert = cmd.Switch("self-signed-cert");
   Status st = InitDataDir(config->data_dir, cert);
   if (!st.ok()) {
     return Fail(st);
@@ -258,25 +260,22 @@ std::string PortalDirectory(const std::string& setting) {
 
 int RunServe(int argc, char** argv) {
   // Every setting is a flag (--key-with-dashes), from the one table.
-  std::vector<std::string> flags = {"config"};
-  for (const SettingDef& setting : Settings()) {
-    std::string flag(setting.key);
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    flags.push_back(std::move(flag));
-  }
-  auto args = ParseArgs(argc, argv, 2, flags, {});
-  if (!args.ok()) {
-    std::cerr << kServeUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kServeUsage;
-    return 0;
-  }
-  auto config = LoadConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
+  static const CommandSpec spec{.usage = kServeUsage,
+                                .values =
+                                    [] {
+                                      std::vector<std::string> flags = SettingFlagNames();
+                                      flags.push_back("config");
+                                      return flags;
+                                    }(),
+                                .switches = {},
+                                .positional = false,
+                                .settings = SettingFlags::kAll,
+                                .first = 2};
+  return RunCommand(spec, argc, argv, [](const Command& cmd) { return Serve(cmd); });
+}
+
+int Serve(const Command& cmd) {
+  const Config* config = &cmd.config();
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(config->log_level, &level);
   SetLogLevel(level);
@@ -401,20 +400,18 @@ int RunServe(int argc, char** argv) {
 }
 
 int RunSeed(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"data"}, {});
-  if (!args.ok()) {
-    std::cerr << kSeedUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kSeedUsage;
-    return 0;
-  }
-  auto config = LoadConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  auto runtime = OpenRuntime(*config);
+  static const CommandSpec spec{.usage = kSeedUsage,
+                                .values = {"data"},
+                                .switches = {},
+                                .positional = false,
+                                .settings = SettingFlags::kAll,
+                                .first = 2};
+  return RunCommand(spec, argc, argv, [](const Command& cmd) { return Seed(cmd); });
+}
+
+int Seed(const Command& cmd) {
+  const Config* config = &cmd.config();
+  auto runtime = cmd.OpenRuntime();
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }

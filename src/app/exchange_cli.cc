@@ -13,6 +13,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "app/command.h"
 #include "auth/auth.h"
 #include "common/ids.h"
 #include "enforce/enforce.h"
@@ -128,29 +129,16 @@ class Progress {
   bool enabled_;
 };
 
-int RunImport(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"data", "patient", "config"}, {"quiet"}, true);
-  if (!args.ok()) {
-    std::cerr << kImportUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kImportUsage;
-    return 0;
-  }
+int ImportBody(const Command& cmd) {
+  const ParsedArgs* args = &cmd.args();
   if (args->positional.empty()) {
-    std::cerr << kImportUsage;
-    return Fail(Status::InvalidArgument("name at least one file or directory to import"));
+    return cmd.UsageError("name at least one file or directory to import");
   }
   auto files = CollectDocuments(args->positional);
   if (!files.ok()) {
     return Fail(files.status());
   }
-  auto config = LoadDataConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  auto runtime = OpenRuntime(*config);
+  auto runtime = cmd.OpenRuntime();
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }
@@ -213,35 +201,19 @@ int RunImport(int argc, char** argv) {
   return failures.empty() ? 0 : 1;
 }
 
-int RunExport(int argc, char** argv) {
-  auto args =
-      ParseArgs(argc, argv, 2, {"data", "patient", "format", "as", "purpose", "out", "config"}, {});
-  if (!args.ok()) {
-    std::cerr << kExportUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kExportUsage;
-    return 0;
-  }
-  auto value = [&args](const std::string& k, std::string fallback) {
-    auto it = args->values.find(k);
-    return it == args->values.end() ? fallback : it->second;
+int ExportBody(const Command& cmd) {
+  auto value = [&cmd](const std::string& k, std::string fallback) {
+    return cmd.Has(k) ? cmd.Value(k) : fallback;
   };
   const std::string patient_id = value("patient", "");
   const std::string format_name = value("format", "fhir");
   if (patient_id.empty()) {
-    std::cerr << kExportUsage;
-    return Fail(Status::InvalidArgument("--patient is required"));
+    return cmd.UsageError("--patient is required");
   }
   if (format_name != "fhir" && format_name != "ccda") {
     return Fail(Status::InvalidArgument("--format must be fhir or ccda"));
   }
-  auto config = LoadDataConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  auto runtime = OpenRuntime(*config);
+  auto runtime = cmd.OpenRuntime();
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }
@@ -303,8 +275,22 @@ int RunExport(int argc, char** argv) {
 }  // namespace
 
 int RunExchange(int argc, char** argv) {
+  static const CommandSpec import_spec{.usage = kImportUsage,
+                                       .values = {"data", "patient", "config"},
+                                       .switches = {"quiet"},
+                                       .positional = true,
+                                       .settings = SettingFlags::kData,
+                                       .first = 2};
+  static const CommandSpec export_spec{
+      .usage = kExportUsage,
+      .values = {"data", "patient", "format", "as", "purpose", "out", "config"},
+      .switches = {},
+      .positional = false,
+      .settings = SettingFlags::kData,
+      .first = 2};
   const std::string command = argv[1];
-  return command == "import" ? RunImport(argc, argv) : RunExport(argc, argv);
+  return command == "import" ? RunCommand(import_spec, argc, argv, ImportBody)
+                             : RunCommand(export_spec, argc, argv, ExportBody);
 }
 
 }  // namespace medvault::app

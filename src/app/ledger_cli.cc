@@ -10,6 +10,7 @@
 
 #include "app/app.h"
 #include "app/cli_internal.h"
+#include "app/command.h"
 #include "common/bytes.h"
 #include "common/file_util.h"
 #include "common/ids.h"
@@ -210,22 +211,28 @@ int AcknowledgeDamage(const ParsedArgs& args, const Config& config) {
   return 0;
 }
 
+int LedgerBody(const std::string& verb, const Command& cmd);
+
 int RunLedger(int argc, char** argv) {
   if (argc < 3 || std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
     std::cout << kLedgerUsage;
     return argc < 3 ? 2 : 0;
   }
   const std::string verb = argv[2];
-  auto args = ParseArgs(
-      argc, argv, 3, {"data", "config", "server", "log-key", "token", "epoch", "as", "reason"}, {});
-  if (!args.ok()) {
-    std::cerr << kLedgerUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kLedgerUsage;
-    return 0;
-  }
+  // Settings are loaded by the body: `verify --server` needs none.
+  static const CommandSpec spec{
+      .usage = kLedgerUsage,
+      .values = {"data", "config", "server", "log-key", "token", "epoch", "as", "reason"},
+      .switches = {},
+      .positional = false,
+      .settings = SettingFlags::kNone,
+      .first = 3};
+  return RunCommand(spec, argc, argv,
+                    [&verb](const Command& cmd) { return LedgerBody(verb, cmd); });
+}
+
+int LedgerBody(const std::string& verb, const Command& cmd) {
+  const ParsedArgs* args = &cmd.args();
   if (verb == "verify" && !Opt(*args, "server").empty()) {
     return VerifyOnline(*args);
   }
@@ -340,22 +347,25 @@ int ServeWitness(ledger::Witness& witness, const std::string& listen) {
   return 0;
 }
 
+int WitnessBody(const Command& cmd);
+
 int RunWitness(int argc, char** argv) {
-  auto args = ParseArgs(
-      argc, argv, 2, {"server", "log-key", "state", "key", "name", "interval", "listen"}, {"once"});
-  if (!args.ok()) {
-    std::cerr << kWitnessUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kWitnessUsage;
-    return 0;
-  }
+  static const CommandSpec spec{
+      .usage = kWitnessUsage,
+      .values = {"server", "log-key", "state", "key", "name", "interval", "listen"},
+      .switches = {"once"},
+      .positional = false,
+      .settings = SettingFlags::kNone,
+      .first = 2};
+  return RunCommand(spec, argc, argv, [](const Command& cmd) { return WitnessBody(cmd); });
+}
+
+int WitnessBody(const Command& cmd) {
+  const ParsedArgs* args = &cmd.args();
   const bool listen = !Opt(*args, "listen").empty();
   for (const char* required : {listen ? "listen" : "server", "log-key", "state", "key", "name"}) {
     if (Opt(*args, required).empty()) {
-      std::cerr << kWitnessUsage;
-      return Fail(Status::InvalidArgument(std::string("--") + required + " is required"));
+      return cmd.UsageError(std::string("--") + required + " is required");
     }
   }
   auto log_key = ledger::VerifierKey::Parse(Opt(*args, "log-key"));
@@ -591,27 +601,17 @@ std::unique_ptr<integrity::WriteLog> LedgerWriteLog(Runtime& runtime) {
   return std::make_unique<LedgerWriteLogImpl>(runtime.ledger.get(), &runtime.patient_ref_key);
 }
 
-int RunScrub(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"data", "config"}, {"deep"});
-  if (!args.ok()) {
-    std::cerr << kScrubUsage;
-    return Fail(args.status());
-  }
-  if (args->help) {
-    std::cout << kScrubUsage;
-    return 0;
-  }
-  auto config = LoadDataConfig(*args);
-  if (!config.ok()) {
-    return Fail(config.status());
-  }
-  auto runtime = OpenRuntime(*config);
+namespace {
+
+int Scrub(const Command& cmd) {
+  const Config* config = &cmd.config();
+  auto runtime = cmd.OpenRuntime();
   if (!runtime.ok()) {
     return Fail(runtime.status());
   }
   Runtime& rt = **runtime;
   integrity::ScrubOptions options;
-  options.deep = Has(*args, "deep");
+  options.deep = cmd.Switch("deep");
   std::unique_ptr<integrity::WriteLog> write_log = LedgerWriteLog(rt);
   options.write_log = write_log.get();
   options.orphan_grace = std::chrono::seconds(config->scrub_orphan_grace_seconds);
@@ -638,6 +638,18 @@ int RunScrub(int argc, char** argv) {
       std::any_of(report->findings.begin(), report->findings.end(), integrity::IsDamage);
   return damage ? 1 : 0;
 }
+
+int RunScrub(int argc, char** argv) {
+  static const CommandSpec spec{.usage = kScrubUsage,
+                                .values = {"data", "config"},
+                                .switches = {"deep"},
+                                .positional = false,
+                                .settings = SettingFlags::kData,
+                                .first = 2};
+  return RunCommand(spec, argc, argv, [](const Command& cmd) { return Scrub(cmd); });
+}
+
+}  // namespace
 
 int RunLedgerCommands(int argc, char** argv) {
   const std::string command = argv[1];

@@ -1,8 +1,12 @@
-// Ledger entries: validation, canonical JSON encoding, strict decoding and
-// the keyed patient reference.
+// Ledger entries: validation, format detection, the canonical JSON encoding
+// of format version 1, strict decoding and the keyed patient reference.
 //
-// The encoding is written by hand (not by a JSON library) so that the bytes
-// are fixed by docs/ledger.md rather than by a library's formatting choices.
+// medvault writes format version 2 (entry_compact.cc); version 1 entries
+// stay in old logs and must keep decoding to the same entry and the same
+// leaf hash, so their encoder and decoder stay here unchanged.
+//
+// The JSON is written by hand (not by a JSON library) so that the bytes are
+// fixed by docs/ledger.md rather than by a library's formatting choices.
 // Decoding parses with nlohmann::json, checks every field, and then demands
 // that re-encoding gives back exactly the input bytes: anything non-canonical
 // (order, whitespace, escapes, duplicates, number forms) is refused.
@@ -58,7 +62,9 @@ bool IsActionChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
-Status ValidateFields(const Entry& e) {
+}  // namespace
+
+Status internal::ValidateFields(const Entry& e) {
   if (e.time_ms < 0) {
     return Status::InvalidArgument("entry time_ms is negative");
   }
@@ -104,8 +110,10 @@ Status ValidateFields(const Entry& e) {
   return Status::Ok();
 }
 
+namespace {
+
 // ---------------------------------------------------------------------------
-// Canonical writer.
+// Canonical writer (version 1).
 
 void PutString(std::string& out, std::string_view s) {
   out.push_back('"');
@@ -189,7 +197,7 @@ std::string EncodeString(const Entry& e) {
   out += std::to_string(e.time_ms);
   out.push_back(',');
   PutKey(out, "v");
-  out += std::to_string(kEntryVersion);
+  out += std::to_string(kEntryVersionJson);
   out.push_back('}');
   return out;
 }
@@ -264,12 +272,13 @@ Result<Bytes> ValidateAndEncode(const Entry& entry) {
 
 Status ValidateEntry(const Entry& entry) { return internal::ValidateAndEncode(entry).status(); }
 
-Bytes Encode(const Entry& entry) { return ToBytes(EncodeString(entry)); }
+Bytes Encode(const Entry& entry) { return internal::EncodeCompact(entry); }
 
-Result<Entry> Decode(ByteView bytes) {
-  if (bytes.size() > kMaxEntryBytes) {
-    return Status::InvalidArgument("entry is larger than 64 KiB");
-  }
+Bytes EncodeJsonV1(const Entry& entry) { return ToBytes(EncodeString(entry)); }
+
+namespace {
+
+Result<Entry> DecodeJsonV1(ByteView bytes) {
   const std::string_view text = AsString(bytes);
   if (!IsValidUtf8(text)) {
     return Status::InvalidArgument("entry is not valid UTF-8");
@@ -283,7 +292,7 @@ Result<Entry> Decode(ByteView bytes) {
   }
   // The version first, so that a future format is named as such.
   MV_ASSIGN_OR_RETURN(int64_t version, GetInt(doc, "v"));
-  if (version != kEntryVersion) {
+  if (version != kEntryVersionJson) {
     return Status::InvalidArgument("unsupported entry version " + std::to_string(version));
   }
   if (doc.size() != kFieldCount) {
@@ -326,11 +335,41 @@ Result<Entry> Decode(ByteView bytes) {
       e.details.emplace(kv.key(), kv.value().get<std::string>());
     }
   }
-  MV_RETURN_IF_ERROR(ValidateFields(e));
+  MV_RETURN_IF_ERROR(internal::ValidateFields(e));
   if (EncodeString(e) != text) {
     return Status::InvalidArgument("entry is not in canonical form");
   }
   return e;
+}
+
+}  // namespace
+
+Result<int> EntryFormatVersion(ByteView bytes) {
+  if (bytes.empty()) {
+    return Status::InvalidArgument("entry is empty");
+  }
+  const uint8_t first = bytes[0];
+  if (first == '{') {
+    return kEntryVersionJson;  // the "v" field inside says which JSON version
+  }
+  if (first == kEntryVersion) {
+    return kEntryVersion;
+  }
+  if (first >= 0x01 && first <= 0x1f) {  // reserved for binary format versions
+    return Status::InvalidArgument("unsupported entry version " + std::to_string(first));
+  }
+  return Status::InvalidArgument("entry is not in a known format");
+}
+
+Result<Entry> Decode(ByteView bytes) {
+  if (bytes.size() > kMaxEntryBytes) {
+    return Status::InvalidArgument("entry is larger than 64 KiB");
+  }
+  MV_ASSIGN_OR_RETURN(int version, EntryFormatVersion(bytes));
+  if (version == kEntryVersion) {
+    return internal::DecodeCompact(bytes);
+  }
+  return DecodeJsonV1(bytes);
 }
 
 std::string PatientRef(const SecretBytes& key, std::string_view patient_id) {

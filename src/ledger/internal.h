@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,17 @@ std::optional<Bytes> FromBase64(std::string_view text);
 
 // ValidateEntry and Encode in one pass (the append path encodes once).
 Result<Bytes> ValidateAndEncode(const Entry& entry);
+// The field rules of ValidateEntry, without the size of an encoding.
+Status ValidateFields(const Entry& entry);
+
+// Format version 2, the compact binary encoding (entry_compact.cc).
+// REQUIRES ValidateFields(entry).ok().
+Bytes EncodeCompact(const Entry& entry);
+// Strict inverse: InvalidArgument unless `bytes` is exactly what
+// EncodeCompact writes for a valid entry.
+Result<Entry> DecodeCompact(ByteView bytes);
+// The frozen string table of version 2, in code order.
+std::span<const std::string_view> CompactDictionary();
 
 // Decimal u64 without sign or leading zeros ("0" itself is fine).
 std::optional<uint64_t> ParseDecimalU64(std::string_view text);

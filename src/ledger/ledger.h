@@ -111,7 +111,11 @@ Result<std::vector<Hash>> ParseProof(std::string_view text);
 // ===========================================================================
 // Entries
 
-inline constexpr int kEntryVersion = 1;
+// The format medvault writes: version 2, compact binary (docs/ledger.md).
+// Version 1, canonical JSON, is still read: entries already in a log keep
+// their bytes and leaf hashes.
+inline constexpr int kEntryVersion = 2;
+inline constexpr int kEntryVersionJson = 1;
 // Limits checked by ValidateEntry.
 inline constexpr size_t kMaxEntryBytes = 64 * 1024;   // encoded
 inline constexpr size_t kMaxEntryStringBytes = 2048;  // any one string
@@ -219,7 +223,7 @@ struct Resource {
   bool operator==(const Resource&) const = default;
 };
 
-// One ledger entry, format version 1 (docs/ledger.md). Strings are UTF-8
+// One ledger entry (docs/ledger.md; the same fields in both formats). Strings are UTF-8
 // without control characters. Nothing here may be health data, a secret, or
 // a patient identity in plaintext.
 struct Entry {
@@ -239,14 +243,30 @@ struct Entry {
 
 // InvalidArgument naming the field that breaks the rules above or a limit.
 Status ValidateEntry(const Entry& entry);
-// Canonical JSON (sorted keys, no whitespace, strings and integers only; see
-// docs/ledger.md). Deterministic. REQUIRES: ValidateEntry(entry).ok();
-// otherwise the output is unspecified and Decode refuses it.
+// The canonical encoding medvault writes: format version 2, compact binary
+// (a version byte 0x02, fields in a fixed order, LEB128 integers, strings as
+// table words, packed hex, paths or raw UTF-8; see docs/ledger.md).
+// Deterministic. REQUIRES: ValidateEntry(entry).ok(); otherwise the output
+// is unspecified and Decode refuses it.
 Bytes Encode(const Entry& entry);
-// The inverse of Encode. InvalidArgument for anything Encode would not have
-// produced: other key order, whitespace, escapes, missing or extra fields,
-// wrong types, invalid UTF-8, an unknown version, a field ValidateEntry
-// refuses. For accepted bytes b, Encode(*Decode(b)) == b.
+// Format version 1, canonical JSON (sorted keys, no whitespace, strings and
+// integers only). Not written by medvault any more; for tests and tools that
+// need entries as older logs hold them. REQUIRES as Encode.
+Bytes EncodeJsonV1(const Entry& entry);
+// The format of stored bytes, from their first byte: kEntryVersion (0x02)
+// or kEntryVersionJson ('{'). InvalidArgument otherwise: "unsupported entry
+// version N" for a first byte N in 0x01..0x1f (reserved for binary
+// versions), "entry is not in a known format" for others, and for empty
+// bytes.
+Result<int> EntryFormatVersion(ByteView bytes);
+// The inverse of both encoders, by EntryFormatVersion. InvalidArgument for
+// anything the encoder of that format would not have produced: version 1:
+// other key order, whitespace, escapes, missing or extra fields, wrong types,
+// invalid UTF-8; version 2: truncation, trailing bytes, non-minimal
+// integers, lengths beyond the input or the limits, unknown table words, a
+// non-canonical string form; both: an unknown version, a field ValidateEntry
+// refuses. For accepted bytes b of version 2, Encode(*Decode(b)) == b; of
+// version 1, EncodeJsonV1(*Decode(b)) == b.
 Result<Entry> Decode(ByteView bytes);
 
 // Platform key purpose (KeyProvider::DerivePlatformKey) for PatientRef.
@@ -505,7 +525,7 @@ class Witness {
 // One stored entry.
 struct LedgerRecord {
   uint64_t seq = 0;  // 0-based leaf index
-  Bytes bytes;       // the canonical encoding, as hashed
+  Bytes bytes;       // the canonical encoding, as stored and hashed (either format)
   Entry entry;
   Hash leaf_hash{};
 };

@@ -118,15 +118,61 @@ CREATE TABLE ledger_archive_cosignatures (
   PRIMARY KEY (epoch, size, witness)
 ) STRICT, WITHOUT ROWID;
 )sql"},
+    // Compact rows (docs/ledger.md, "Storage"): a read audit's row and index
+    // cost about 130 bytes besides the entry in layout 1-2. From here on a
+    // row stores the first 8 bytes of the leaf hash (the per-row check that
+    // names a damaged entry; the Merkle tree and the signed checkpoints still
+    // use the full hash, recomputed from the entry), the patient reference as
+    // its 16 bytes, and no time column (it was never read). Rows written
+    // before keep their bytes (a 32-byte leaf hash, the reference as hex
+    // text): the table is rebuilt by copying them unchanged.
+    {3, R"sql(
+CREATE TABLE ledger_entries_compact (
+  seq         INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 0),
+  entry       BLOB NOT NULL,
+  leaf_hash   BLOB NOT NULL CHECK (length(leaf_hash) IN (8, 32)),
+  patient_ref ANY
+) STRICT;
+INSERT INTO ledger_entries_compact(seq, entry, leaf_hash, patient_ref)
+  SELECT seq, entry, leaf_hash, patient_ref FROM ledger_entries;
+DROP TABLE ledger_entries;
+ALTER TABLE ledger_entries_compact RENAME TO ledger_entries;
+CREATE INDEX ledger_entries_by_patient_ref ON ledger_entries(patient_ref)
+  WHERE patient_ref IS NOT NULL;
+CREATE TABLE ledger_archive_entries_compact (
+  epoch       INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  entry       BLOB NOT NULL,
+  leaf_hash   BLOB NOT NULL,
+  patient_ref ANY,
+  PRIMARY KEY (epoch, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO ledger_archive_entries_compact(epoch, seq, entry, leaf_hash, patient_ref)
+  SELECT epoch, seq, entry, leaf_hash, patient_ref FROM ledger_archive_entries;
+DROP TABLE ledger_archive_entries;
+ALTER TABLE ledger_archive_entries_compact RENAME TO ledger_archive_entries;
+)sql"},
 };
+
+// The per-row check of rows written since migration 3: the first 8 bytes of
+// the leaf hash. Not a security control (whoever can edit a row can
+// recompute it; the signed roots over full hashes are the control): it
+// finds accidental damage and names the entry, 2^-64 to miss one.
+constexpr size_t kStoredLeafBytes = 8;
+
+// The stored check matches: the whole leaf hash (rows before migration 3)
+// or its first kStoredLeafBytes.
+bool StoredLeafMatches(const Bytes& stored, const Hash& leaf) {
+  return (stored.size() == kHashSize || stored.size() == kStoredLeafBytes) &&
+         std::equal(stored.begin(), stored.end(), leaf.begin());
+}
 
 // ---------------------------------------------------------------------------
 // SQL.
 
 constexpr std::string_view kSqlNextSeq = "SELECT COALESCE(MAX(seq), -1) + 1 FROM ledger_entries";
 constexpr std::string_view kSqlInsertEntry =
-    "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref, time_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO ledger_entries(seq, entry, leaf_hash, patient_ref) VALUES (?1, ?2, ?3, ?4)";
 constexpr std::string_view kSqlEntriesFrom =
     "SELECT seq, entry, leaf_hash FROM ledger_entries WHERE seq >= ?1 ORDER BY seq";
 constexpr std::string_view kSqlAllEntries =
@@ -134,7 +180,7 @@ constexpr std::string_view kSqlAllEntries =
 constexpr std::string_view kSqlGetEntry =
     "SELECT entry, leaf_hash FROM ledger_entries WHERE seq = ?1";
 constexpr std::string_view kSqlEntriesForRef =
-    "SELECT seq, entry, leaf_hash FROM ledger_entries WHERE patient_ref = ?1 AND seq > ?2 "
+    "SELECT seq, entry, leaf_hash FROM ledger_entries WHERE patient_ref IN (?1, ?4) AND seq > ?2 "
     "ORDER BY seq LIMIT ?3";
 constexpr std::string_view kSqlInsertCheckpoint =
     "INSERT INTO checkpoints(size, root, note, created_at_ms) VALUES (?1, ?2, ?3, ?4) "
@@ -172,7 +218,7 @@ constexpr std::string_view kSqlInsertEpoch =
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr std::string_view kSqlArchivedEntriesForRef =
     "SELECT seq, entry, leaf_hash FROM ledger_archive_entries WHERE epoch = ?4 AND "
-    "patient_ref = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+    "patient_ref IN (?1, ?5) AND seq > ?2 ORDER BY seq LIMIT ?3";
 constexpr std::string_view kSqlStoredEntryAt =
     "SELECT entry, leaf_hash FROM ledger_entries WHERE seq = ?1";
 
@@ -227,9 +273,27 @@ Result<std::pair<int64_t, int64_t>> PageArgs(std::optional<uint64_t> after_seq, 
 struct Row {
   Bytes bytes;
   Hash leaf;
-  std::string patient_ref;
-  int64_t time_ms;
+  Bytes patient_ref;  // the reference's 16 bytes, or empty
 };
+
+// The index column's value for a reference: its 16 bytes (since migration
+// 3). REQUIRES IsValidPatientRef(ref) or ref empty.
+Bytes RefColumn(std::string_view ref) {
+  auto raw = FromHex(ref);
+  return raw.ok() ? std::move(raw).value() : Bytes();
+}
+
+// The index column as the entry's reference would be: lower-case hex of a
+// blob (rows since migration 3), text as stored (rows before), "" for NULL.
+std::string StoredRef(const Stmt& s, int col) {
+  if (s.IsNull(col)) {
+    return std::string();
+  }
+  if (s.IsBlob(col)) {
+    return ToHex(s.ColBlob(col));
+  }
+  return s.ColText(col);
+}
 
 Result<std::vector<Row>> PrepareRows(std::span<const Entry> entries) {
   std::vector<Row> rows;
@@ -244,8 +308,7 @@ Result<std::vector<Row>> PrepareRows(std::span<const Entry> entries) {
     Row row;
     row.bytes = std::move(bytes).value();
     row.leaf = LeafHash(row.bytes);
-    row.patient_ref = e.patient_ref;
-    row.time_ms = e.time_ms;
+    row.patient_ref = RefColumn(e.patient_ref);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -267,12 +330,11 @@ Status InsertRows(Connection& conn, uint64_t first_seq, std::span<const Row> row
   for (const Row& row : rows) {
     s.Int(1, static_cast<int64_t>(seq++))
         .Blob(2, row.bytes)
-        .Blob(3, HashView(row.leaf))
-        .Int(5, row.time_ms);
+        .Blob(3, ByteView(row.leaf.data(), kStoredLeafBytes));
     if (row.patient_ref.empty()) {
       s.Null(4);
     } else {
-      s.Text(4, row.patient_ref);
+      s.Blob(4, row.patient_ref);
     }
     MV_RETURN_IF_ERROR(s.Exec("append ledger entry"));
     sqlite3_reset(s_raw);
@@ -327,8 +389,7 @@ Result<LedgerRecord> ReadRecord(uint64_t seq, const Bytes& bytes, const Bytes& s
   LedgerRecord rec;
   rec.seq = seq;
   rec.leaf_hash = LeafHash(bytes);
-  if (stored_leaf.size() != kHashSize ||
-      !std::equal(stored_leaf.begin(), stored_leaf.end(), rec.leaf_hash.begin())) {
+  if (!StoredLeafMatches(stored_leaf, rec.leaf_hash)) {
     return Status::DataLoss("entry " + U(seq) + ": leaf hash does not match its content");
   }
   auto entry = Decode(bytes);
@@ -418,8 +479,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
         const Hash leaf = LeafHash(bytes);
         const std::string where = "entry " + std::to_string(raw_seq) + ": ";
         bool bad = false;
-        if (stored_leaf.size() != kHashSize ||
-            !std::equal(stored_leaf.begin(), stored_leaf.end(), leaf.begin())) {
+        if (!StoredLeafMatches(stored_leaf, leaf)) {
           problems.Add(where + "leaf hash does not match its content");
           bad = true;
         }
@@ -428,8 +488,7 @@ Result<VerifyReport> VerifyOn(Connection& conn, const VerifierKey* log_key,
           problems.Add(where + "not a canonical entry (" + entry.status().message() + ")");
           bad = true;
         } else {
-          const std::string column = s.IsNull(3) ? std::string() : s.ColText(3);
-          if (column != entry->patient_ref) {
+          if (StoredRef(s, 3) != entry->patient_ref) {
             problems.Add(where + "patient_ref index column does not match the entry");
             bad = true;
           }
@@ -612,8 +671,7 @@ struct SqliteLedger::Impl {
           const Bytes bytes = s.ColBlob(1);
           const Bytes stored = s.ColBlob(2);
           const Hash leaf = LeafHash(bytes);
-          if (stored.size() != kHashSize ||
-              !std::equal(stored.begin(), stored.end(), leaf.begin())) {
+          if (!StoredLeafMatches(stored, leaf)) {
             return Status::DataLoss("entry " + U(seq) + ": leaf hash does not match its content");
           }
           loaded.push_back(leaf);
@@ -745,7 +803,7 @@ struct SqliteLedger::Impl {
     const std::string n = U(old_epoch);
     const std::string archive =
         "INSERT INTO ledger_archive_entries SELECT " + n +
-        ", seq, entry, leaf_hash, patient_ref, time_ms FROM ledger_entries;"
+        ", seq, entry, leaf_hash, patient_ref FROM ledger_entries;"
         "INSERT INTO ledger_archive_checkpoints SELECT " +
         n +
         ", size, root, note, created_at_ms FROM checkpoints;"
@@ -923,7 +981,12 @@ Result<std::vector<LedgerRecord>> SqliteLedger::ArchivedEntriesForPatientRef(
   const auto [after, capped] = page;
   store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlArchivedEntriesForRef);
-  s.Text(1, patient_ref).Int(2, after).Int(3, capped).Int(4, static_cast<int64_t>(epoch));
+  const Bytes ref_bytes = RefColumn(patient_ref);
+  s.Text(1, patient_ref)
+      .Int(2, after)
+      .Int(3, capped)
+      .Int(4, static_cast<int64_t>(epoch))
+      .Blob(5, ref_bytes);
   while (true) {
     MV_ASSIGN_OR_RETURN(bool row, s.Step("read a patient's archived ledger entries"));
     if (!row) {
@@ -1114,8 +1177,7 @@ Status SqliteLedger::AppendEncodedInTransaction(store::Transaction& txn,
     Row row;
     row.bytes = b;
     row.leaf = LeafHash(b);
-    row.patient_ref = std::move(e.patient_ref);
-    row.time_ms = e.time_ms;
+    row.patient_ref = RefColumn(e.patient_ref);
     rows.push_back(std::move(row));
   }
   if (rows.empty()) {
@@ -1186,7 +1248,8 @@ Result<std::vector<LedgerRecord>> SqliteLedger::EntriesForPatientRef(
   const auto [after, capped] = page;
   store::ReaderPool::Lease r(*impl_->readers);
   MV_STMT(s, r.conn(), kSqlEntriesForRef);
-  s.Text(1, patient_ref).Int(2, after).Int(3, capped);
+  const Bytes ref_bytes = RefColumn(patient_ref);
+  s.Text(1, patient_ref).Int(2, after).Int(3, capped).Blob(4, ref_bytes);
   while (true) {
     MV_ASSIGN_OR_RETURN(bool row, s.Step("read a patient's ledger entries"));
     if (!row) {

@@ -127,6 +127,8 @@ class Stmt {
   }
 
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  // For columns of type ANY, which hold values of several storage classes.
+  bool IsBlob(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_BLOB; }
   int64_t ColInt(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string ColText(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
