@@ -374,14 +374,16 @@ TEST_F(KeyRotationTest, CrashInsideTheRotationLeavesNothing) {
 // sealed under a key that a concurrent rotation replaced.
 TEST_F(KeyRotationTest, ConcurrentWritesAndRotations) {
   const std::string pid = NewPatient();
+  constexpr int kWrites = 30;
   std::atomic<bool> failed{false};
+  std::atomic<int> writers_done{0};
   std::vector<std::thread> writers;
   const std::vector<std::string> paths = {"internal-medicine/cardiology/notes",
                                           "internal-medicine/cardiology/ecg/letters",
                                           "internal-medicine/nephrology/notes"};
   for (const std::string& path : paths) {
     writers.emplace_back([&, path] {
-      for (int i = 0; i < 15; ++i) {
+      for (int i = 0; i < kWrites; ++i) {
         SegmentWrite w;
         w.kind = ContentKind::kText;
         w.content = ToBytes(path + " " + std::to_string(i));
@@ -389,18 +391,24 @@ TEST_F(KeyRotationTest, ConcurrentWritesAndRotations) {
           failed = true;
         }
       }
+      ++writers_done;
     });
   }
-  for (int i = 0; i < 6; ++i) {
-    auto r = service_->RotateSubtreeKey(pid, i % 2 == 0 ? "internal-medicine" : kRotated, "o");
+  // Rotations back to back for as long as the writers run.
+  int rotations = 0;
+  while (writers_done.load() < static_cast<int>(paths.size())) {
+    auto r =
+        service_->RotateSubtreeKey(pid, rotations % 2 == 0 ? "internal-medicine" : kRotated, "o");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ++rotations;
   }
   for (std::thread& t : writers) {
     t.join();
   }
   ASSERT_FALSE(failed);
+  EXPECT_GE(rotations, 1);
   for (const std::string& path : paths) {
-    for (uint64_t v = 1; v <= 15; ++v) {
+    for (uint64_t v = 1; v <= kWrites; ++v) {
       auto c = service_->ReadSegment(pid, path, v);
       ASSERT_TRUE(c.ok()) << path << " v" << v << ": " << c.status().ToString();
       EXPECT_EQ(AsString(c->content), path + " " + std::to_string(v - 1));
