@@ -104,6 +104,71 @@ void BM_SegmentRead(benchmark::State& state) {
 }
 BENCHMARK(BM_SegmentRead)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
 
+// Reading the 20 segments of one patient (as an export does), once with a
+// root-key unwrap per segment (ReadSegment) and once through PatientKeys
+// (one unwrap for the 20). scripts/bench_summary.py reports the ratio
+// (many_segment_read_ratio_vs_per_segment_unwrap).
+constexpr int kManySegments = 20;
+
+const std::string& ManySegmentsPatient() {
+  Env& env = GetEnv();
+  static const std::string patient = [&env] {
+    const std::string id =
+        env.runtime->records->CreatePatient({"Bench", "Many", "1961-01-01", "female", ""}, "bench")
+            ->patient_id;
+    for (int i = 0; i < kManySegments; ++i) {
+      record::SegmentWrite w;
+      w.kind = record::ContentKind::kJson;
+      w.content = ToBytes(nlohmann::json{{"text", "note " + std::to_string(i)}}.dump());
+      (void)env.runtime->records->WriteSegment(id, "health-status/note-" + std::to_string(i), w,
+                                               "bench");
+    }
+    return id;
+  }();
+  return patient;
+}
+
+void BM_ManySegmentsUnwrapEach(benchmark::State& state) {
+  Env& env = GetEnv();
+  const std::string& patient = ManySegmentsPatient();
+  for (auto _ : state) {
+    for (int i = 0; i < kManySegments; ++i) {
+      auto r =
+          env.runtime->records->ReadSegment(patient, "health-status/note-" + std::to_string(i), 0);
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        return;
+      }
+      benchmark::DoNotOptimize(r->content.data());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kManySegments);
+}
+BENCHMARK(BM_ManySegmentsUnwrapEach)->Unit(benchmark::kMicrosecond)->MinTime(1.0)->UseRealTime();
+
+void BM_ManySegmentsPatientKeys(benchmark::State& state) {
+  Env& env = GetEnv();
+  const std::string& patient = ManySegmentsPatient();
+  for (auto _ : state) {
+    auto keys = env.runtime->records->OpenPatientKeys(patient);
+    if (!keys.ok()) {
+      state.SkipWithError(keys.status().ToString().c_str());
+      return;
+    }
+    for (int i = 0; i < kManySegments; ++i) {
+      auto r = env.runtime->records->ReadSegmentWith(**keys,
+                                                     "health-status/note-" + std::to_string(i), 0);
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        return;
+      }
+      benchmark::DoNotOptimize(r->content.data());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kManySegments);
+}
+BENCHMARK(BM_ManySegmentsPatientKeys)->Unit(benchmark::kMicrosecond)->MinTime(1.0)->UseRealTime();
+
 }  // namespace
 }  // namespace medvault
 

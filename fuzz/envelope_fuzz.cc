@@ -31,7 +31,10 @@ const SecretBytes& Key() {
 
 // Opens `sealed` with the streaming API, feeding pieces of varying size.
 medvault::Result<Bytes> OpenStreaming(const Bytes& aad, ByteView sealed) {
-  const size_t header = crypto::EnvelopeOpener::HeaderSize();
+  if (sealed.size() < crypto::kEnvelopeHeaderPrefixSize) {
+    return medvault::Status::DataLoss("short");
+  }
+  MV_ASSIGN_OR_RETURN(size_t header, crypto::EnvelopeHeaderSize(sealed));
   if (sealed.size() < header) {
     return medvault::Status::DataLoss("short");
   }

@@ -62,6 +62,14 @@ if "BM_SegmentWrite" in service:
 if "BM_SegmentRead" in service:
     summary["segment_read_per_s"] = {"value": round(per_second(service["BM_SegmentRead"]), 1),
                                      "unit": "reads/s"}
+if "BM_ManySegmentsPatientKeys" in service and "BM_ManySegmentsUnwrapEach" in service:
+    ours = per_second(service["BM_ManySegmentsPatientKeys"])
+    each = per_second(service["BM_ManySegmentsUnwrapEach"])
+    summary["many_segment_read_ratio_vs_per_segment_unwrap"] = {
+        "value": round(ours / each, 3), "unit": "ratio",
+        "reference": round(each * 20, 1),
+        "reference_unit": "segment reads/s, root key unwrapped per segment",
+        "ours": round(ours * 20, 1), "ratio": round(ours / each, 3)}
 
 pdp = load_gbench("pdp")
 if "BM_PdpDecide" in pdp:

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -9,7 +11,11 @@
 namespace medvault::crypto {
 namespace {
 
-constexpr size_t kHeader = 108;
+// A version-2 header with one node-key slot: 14 fixed bytes, the slot list
+// (count 1, kind 1, key version 4, size 2, wrapped key 72) and the
+// secretstream header (24).
+constexpr size_t kHeader = 14 + 1 + 1 + 4 + 2 + 72 + 24;
+constexpr size_t kSlotOffset = 14 + 1 + 1 + 4 + 2;
 constexpr size_t kChunk = kEnvelopeChunkSize;
 constexpr size_t kAbytes = 17;
 constexpr size_t kSealedChunk = kChunk + kAbytes;
@@ -66,15 +72,20 @@ Bytes SealStreaming(const SecretBytes& key, const Bytes& aad, ByteView pt, std::
 }
 
 Result<Bytes> OpenStreaming(const SecretBytes& key, const Bytes& aad, ByteView sealed,
-                            std::mt19937& rng) {
-  if (sealed.size() < EnvelopeOpener::HeaderSize()) {
+                            std::mt19937& rng, uint32_t key_version = 1,
+                            const std::vector<KeySlot>* slots = nullptr) {
+  if (sealed.size() < kEnvelopeHeaderPrefixSize) {
+    return Status::DataLoss("short");
+  }
+  MV_ASSIGN_OR_RETURN(size_t header, EnvelopeHeaderSize(sealed.first(kEnvelopeHeaderPrefixSize)));
+  if (sealed.size() < header) {
     return Status::DataLoss("short");
   }
   MV_ASSIGN_OR_RETURN(auto opener,
-                      EnvelopeOpener::Create(key, aad, sealed.first(EnvelopeOpener::HeaderSize())));
+                      EnvelopeOpener::Create(key, key_version, aad, sealed.first(header), slots));
   Bytes out;
   Status status;
-  ForRandomPieces(sealed.subspan(EnvelopeOpener::HeaderSize()), rng, [&](ByteView piece) {
+  ForRandomPieces(sealed.subspan(header), rng, [&](ByteView piece) {
     if (status.ok()) {
       status = opener->Update(piece, out);
     }
@@ -125,22 +136,43 @@ TEST_F(EnvelopeTest, RoundTripAllSizesAndPaths) {
   }
 }
 
+// The documented slot AAD (docs/formats.md).
+Bytes SlotAadForTest(const Bytes& aad, uint8_t kind, uint32_t key_version) {
+  Bytes out = ToBytes("medvault/v2/key-slot");
+  PutLengthPrefixed(out, aad);
+  PutU8(out, kind);
+  PutU32(out, key_version);
+  return out;
+}
+
 TEST_F(EnvelopeTest, HeaderLayout) {
-  EXPECT_EQ(EnvelopeOpener::HeaderSize(), kHeader);
-  auto sealer = EnvelopeSealer::Create(key_, aad_);
+  auto sealer = EnvelopeSealer::Create(key_, 7, aad_);
   ASSERT_TRUE(sealer.ok());
   const Bytes& h = (*sealer)->header();
   ASSERT_EQ(h.size(), kHeader);
+  EXPECT_EQ(EnvelopeHeaderSize(ByteView(h).first(kEnvelopeHeaderPrefixSize)).value(), kHeader);
   EXPECT_EQ(AsString(ByteView(h).first(4)), "MVE1");
   EXPECT_EQ(h[4], kEnvelopeVersion);
+  EXPECT_EQ(h[4], 2);
   EXPECT_EQ(h[5], 1);
   EXPECT_EQ(h[6], 0);
   EXPECT_EQ(h[7], 0);
   EXPECT_EQ(Bytes(h.begin() + 8, h.begin() + 12), (Bytes{0x00, 0x00, 0x01, 0x00}));
-  // The wrapped data key is an AeadSeal under the node key with the object AAD.
-  auto dk = AeadOpenSecret(key_, ByteView(h).subspan(12, 72), aad_);
+  EXPECT_EQ(Bytes(h.begin() + 12, h.begin() + 14), (Bytes{80, 0}));  // slots size
+  EXPECT_EQ(h[14], 1);                                               // one slot
+  EXPECT_EQ(h[15], 1);                                               // kind: node key
+  EXPECT_EQ(Bytes(h.begin() + 16, h.begin() + 20), (Bytes{7, 0, 0, 0}));
+  EXPECT_EQ(Bytes(h.begin() + 20, h.begin() + 22), (Bytes{72, 0}));
+  // The wrapped data key is an AeadSeal under the node key with the slot AAD.
+  auto dk = AeadOpenSecret(key_, ByteView(h).subspan(kSlotOffset, 72), SlotAadForTest(aad_, 1, 7));
   ASSERT_TRUE(dk.ok());
   EXPECT_EQ(dk->size(), kKeySize);
+  EXPECT_FALSE(AeadOpenSecret(key_, ByteView(h).subspan(kSlotOffset, 72), aad_).ok());
+  auto slots = ReadKeySlots(h);
+  ASSERT_TRUE(slots.ok());
+  ASSERT_EQ(slots->size(), 1u);
+  EXPECT_EQ((*slots)[0].kind, 1);
+  EXPECT_EQ((*slots)[0].key_version, 7u);
 }
 
 TEST_F(EnvelopeTest, EachObjectGetsAFreshDataKey) {
@@ -148,8 +180,10 @@ TEST_F(EnvelopeTest, EachObjectGetsAFreshDataKey) {
   auto b = SealObject(key_, aad_, AsBytes("same"));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(*a, *b);
-  auto dk_a = AeadOpenSecret(key_, ByteView(*a).subspan(12, 72), aad_);
-  auto dk_b = AeadOpenSecret(key_, ByteView(*b).subspan(12, 72), aad_);
+  auto dk_a =
+      AeadOpenSecret(key_, ByteView(*a).subspan(kSlotOffset, 72), SlotAadForTest(aad_, 1, 1));
+  auto dk_b =
+      AeadOpenSecret(key_, ByteView(*b).subspan(kSlotOffset, 72), SlotAadForTest(aad_, 1, 1));
   ASSERT_TRUE(dk_a.ok() && dk_b.ok());
   EXPECT_FALSE(dk_a->Equals(*dk_b));
 }
@@ -168,7 +202,7 @@ TEST_F(EnvelopeTest, FlippedByteAnywhereFails) {
   ASSERT_TRUE(sealed.ok());
   std::vector<size_t> positions;
   for (size_t i = 0; i < kHeader; ++i) {
-    positions.push_back(i);  // magic, version, algorithm, reserved, chunk size, DK, ss header
+    positions.push_back(i);  // magic, version, ..., slots size, slot fields, DK, ss header
   }
   for (size_t c = 0; c < 3; ++c) {
     const size_t start = kHeader + c * kSealedChunk;
@@ -197,9 +231,9 @@ TEST_F(EnvelopeTest, HeaderFieldErrorsArePrecise) {
   Status st = with(0, 'X');
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("magic"), std::string::npos);
-  st = with(4, 2);
+  st = with(4, 3);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
-  EXPECT_NE(st.message().find("version 2"), std::string::npos);
+  EXPECT_NE(st.message().find("version 3"), std::string::npos);
   st = with(5, 7);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("algorithm 7"), std::string::npos);
@@ -209,6 +243,17 @@ TEST_F(EnvelopeTest, HeaderFieldErrorsArePrecise) {
   st = with(9, 0x20);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("chunk size"), std::string::npos);
+  st = with(15, 9);  // a slot kind this build does not know: no node-key slot left
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find("no key slot"), std::string::npos);
+  st = with(16, 2);  // the slot relabelled to key version 2
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find("no key slot"), std::string::npos);
+  st = with(14, 2);  // two slots announced, one present
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find("slot"), std::string::npos);
+  st = with(12, 0);  // empty slot list
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss);
 }
 
 TEST_F(EnvelopeTest, WrongAadFails) {
@@ -379,6 +424,206 @@ TEST_F(EnvelopeTest, SealerHoldsBackAtMostOneChunk) {
   EXPECT_EQ(out.size(), 3 * kSealedChunk);
   ASSERT_TRUE((*sealer)->Finish(out).ok());
   EXPECT_EQ(out.size(), 3 * kSealedChunk + 1 + kAbytes);
+}
+
+// ---------------------------------------------------------------------------
+// Key versions and slots.
+
+TEST_F(EnvelopeTest, KeyVersionMustMatchASlot) {
+  const Bytes pt = RandomData(1000);
+  auto sealed = SealObject(key_, aad_, pt, 3);
+  ASSERT_TRUE(sealed.ok());
+  auto opened = OpenObject(key_, aad_, *sealed, 3);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*opened, pt);
+  for (uint32_t v : {1u, 2u, 4u}) {
+    auto wrong = OpenObject(key_, aad_, *sealed, v);
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_EQ(wrong.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(wrong.status().message().find("no key slot for node key version"), std::string::npos);
+  }
+  EXPECT_EQ(SealObject(key_, aad_, pt, 0).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EnvelopeTest, RewrapMovesTheDataKeyWithoutTouchingTheBody) {
+  const Bytes pt = RandomData(kChunk + 5);
+  auto sealed = SealObject(key_, aad_, pt);
+  ASSERT_TRUE(sealed.ok());
+  auto header_slots = ReadKeySlots(ByteView(*sealed).first(kHeader));
+  ASSERT_TRUE(header_slots.ok());
+  const SecretBytes new_key = RandomKey();
+  auto slot = RewrapKeySlot(*header_slots, key_, 1, new_key, 2, aad_);
+  ASSERT_TRUE(slot.ok()) << slot.status().ToString();
+  std::vector<KeySlot> slots = {*slot};
+  // Stored outside the object and read back, as the record service does.
+  auto encoded = EncodeKeySlots(slots);
+  ASSERT_TRUE(encoded.ok());
+  auto decoded = DecodeKeySlots(*encoded);
+  ASSERT_TRUE(decoded.ok());
+  auto a = OpenObject(new_key, aad_, *sealed, 2, &*decoded);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, pt);
+  auto b = OpenStreaming(new_key, aad_, *sealed, rng_, 2, &*decoded);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*b, pt);
+  // The old key finds no slot of its version in the new list, and the new key
+  // cannot open the new slot under another version or object.
+  EXPECT_EQ(OpenObject(key_, aad_, *sealed, 1, &*decoded).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(OpenObject(key_, aad_, *sealed, 2, &*decoded).status().code(), StatusCode::kDataLoss);
+  const Bytes other = ObjectAad("patient-1", "labs/blood", 3, "obj-2");
+  EXPECT_EQ(OpenObject(new_key, other, *sealed, 2, &*decoded).status().code(),
+            StatusCode::kDataLoss);
+  // Re-wrapping needs the old key.
+  EXPECT_EQ(RewrapKeySlot(*header_slots, new_key, 1, new_key, 2, aad_).status().code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(RewrapKeySlot(*header_slots, key_, 2, new_key, 3, aad_).status().code(),
+            StatusCode::kDataLoss);
+}
+
+TEST_F(EnvelopeTest, UnknownAndRecipientSlotsAreSkipped) {
+  const Bytes pt = RandomData(100);
+  auto sealed = SealObject(key_, aad_, pt);
+  ASSERT_TRUE(sealed.ok());
+  auto header_slots = ReadKeySlots(ByteView(*sealed).first(kHeader));
+  ASSERT_TRUE(header_slots.ok());
+  std::vector<KeySlot> slots;
+  slots.push_back(KeySlot{static_cast<uint8_t>(KeySlotKind::kRecipient), 1, RandomData(80)});
+  slots.push_back(KeySlot{200, 1, RandomData(3)});
+  slots.push_back((*header_slots)[0]);
+  auto encoded = EncodeKeySlots(slots);
+  ASSERT_TRUE(encoded.ok());
+  auto decoded = DecodeKeySlots(*encoded);
+  ASSERT_TRUE(decoded.ok());
+  ASSERT_EQ(decoded->size(), 3u);
+  EXPECT_EQ((*decoded)[1].kind, 200);
+  EXPECT_EQ((*decoded)[1].wrapped, slots[1].wrapped);
+  auto opened = OpenObject(key_, aad_, *sealed, 1, &*decoded);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*opened, pt);
+}
+
+TEST(KeySlotsTest, EncodingIsCheckedBothWays) {
+  const KeySlot good{1, 5, Bytes(72, 0xab)};
+  EXPECT_EQ(EncodeKeySlots({}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeKeySlots(std::vector<KeySlot>(kMaxKeySlots + 1, good)).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeKeySlots(std::vector<KeySlot>{KeySlot{0, 1, Bytes(72)}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeKeySlots(std::vector<KeySlot>{KeySlot{1, 1, Bytes()}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeKeySlots(std::vector<KeySlot>{KeySlot{1, 1, Bytes(1025)}}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto encoded = EncodeKeySlots(std::vector<KeySlot>{good});
+  ASSERT_TRUE(encoded.ok());
+  Bytes expected = {1, 1, 5, 0, 0, 0, 72, 0};
+  expected.insert(expected.end(), 72, 0xab);
+  EXPECT_EQ(*encoded, expected);
+  // Every truncation, a trailing byte, a zero count, a kind-0 slot.
+  for (size_t n = 0; n < encoded->size(); ++n) {
+    EXPECT_EQ(DecodeKeySlots(ByteView(*encoded).first(n)).status().code(), StatusCode::kDataLoss)
+        << n;
+  }
+  Bytes longer = *encoded;
+  longer.push_back(0);
+  EXPECT_EQ(DecodeKeySlots(longer).status().code(), StatusCode::kDataLoss);
+  Bytes zero = *encoded;
+  zero[0] = 0;
+  EXPECT_EQ(DecodeKeySlots(zero).status().code(), StatusCode::kDataLoss);
+  Bytes kind0 = *encoded;
+  kind0[1] = 0;
+  EXPECT_EQ(DecodeKeySlots(kind0).status().code(), StatusCode::kDataLoss);
+}
+
+// ---------------------------------------------------------------------------
+// The version-1 fixture (tests/data/envelope-v1/README.md): an object sealed
+// by the code before key slots stays readable, whole and streamed, and can
+// be re-wrapped to a rotated key.
+
+Bytes ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Bytes FixturePlaintext() {
+  std::string plaintext;
+  while (plaintext.size() < 2 * kEnvelopeChunkSize + 1000) {
+    plaintext +=
+        "{\"synthetic\":\"envelope-v1 fixture\",\"n\":" + std::to_string(plaintext.size()) + "}\n";
+  }
+  return ToBytes(plaintext);
+}
+
+class EnvelopeV1FixtureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = std::string(MEDVAULT_TESTDATA_DIR) + "/envelope-v1/";
+    sealed_ = ReadFile(dir + "object.bin");
+    ASSERT_EQ(sealed_.size(), 132243u);
+    ASSERT_EQ(ToHex(Sha256(sealed_)),
+              "1c0b211237796ebc842951e1622e2a4d0e8d144dbddb3afc78b180cc4589b48d");
+    std::string hex(AsString(ReadFile(dir + "node_key.hex")));
+    hex.resize(64);
+    node_key_ = SecretBytes::CopyFrom(medvault::testing::Hex(hex));
+    Bytes root(32);
+    for (size_t i = 0; i < root.size(); ++i) root[i] = static_cast<uint8_t>(i);
+    root_ = SecretBytes::CopyFrom(root);
+  }
+
+  const Bytes aad_ = ObjectAad("0123456789abcdef0123456789abcdef", "internal-medicine/cardiology",
+                               3, "fedcba9876543210fedcba9876543210");
+  Bytes sealed_;
+  SecretBytes node_key_;
+  SecretBytes root_;
+  std::mt19937 rng_{7};
+};
+
+TEST_F(EnvelopeV1FixtureTest, NodeKeyIsTheVersionOneDerivation) {
+  const uint32_t ones[] = {1, 1};
+  auto plain = DeriveKeyForPath(root_, "internal-medicine/cardiology");
+  auto versioned = DeriveKeyForPath(root_, "internal-medicine/cardiology", ones);
+  ASSERT_TRUE(plain.ok() && versioned.ok());
+  EXPECT_TRUE(plain->Equals(node_key_));
+  EXPECT_TRUE(versioned->Equals(node_key_));
+}
+
+TEST_F(EnvelopeV1FixtureTest, OpensWholeAndStreamed) {
+  EXPECT_EQ(sealed_[4], kEnvelopeVersionV1);
+  EXPECT_EQ(EnvelopeHeaderSize(sealed_).value(), 108u);
+  auto whole = OpenObject(node_key_, aad_, sealed_);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(*whole, FixturePlaintext());
+  EXPECT_EQ(ToHex(Sha256(*whole)),
+            "2aae79b28097074f6b4b76d756a50b1fb4a99b2a576ed306e6082518b597deca");
+  auto streamed = OpenStreaming(node_key_, aad_, sealed_, rng_);
+  ASSERT_TRUE(streamed.ok()) << streamed.status().ToString();
+  EXPECT_EQ(*streamed, *whole);
+  // Its one slot is the version-1 kind, node key version 1 only.
+  auto slots = ReadKeySlots(ByteView(sealed_).first(108));
+  ASSERT_TRUE(slots.ok());
+  ASSERT_EQ(slots->size(), 1u);
+  EXPECT_EQ((*slots)[0].kind, static_cast<uint8_t>(KeySlotKind::kNodeKeyV1));
+  EXPECT_EQ(OpenObject(node_key_, aad_, sealed_, 2).status().code(), StatusCode::kDataLoss);
+  Bytes bad = sealed_;
+  bad[40] ^= 1;  // inside the wrapped key
+  EXPECT_EQ(OpenObject(node_key_, aad_, bad).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(EnvelopeV1FixtureTest, RewrapsToARotatedKey) {
+  auto slots = ReadKeySlots(ByteView(sealed_).first(108));
+  ASSERT_TRUE(slots.ok());
+  const uint32_t rotated[] = {1, 2};
+  auto new_key = DeriveKeyForPath(root_, "internal-medicine/cardiology", rotated);
+  ASSERT_TRUE(new_key.ok());
+  EXPECT_FALSE(new_key->Equals(node_key_));
+  auto slot = RewrapKeySlot(*slots, node_key_, 1, *new_key, 2, aad_);
+  ASSERT_TRUE(slot.ok()) << slot.status().ToString();
+  const std::vector<KeySlot> rewrapped = {*slot};
+  auto opened = OpenObject(*new_key, aad_, sealed_, 2, &rewrapped);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*opened, FixturePlaintext());
+  EXPECT_EQ(OpenObject(node_key_, aad_, sealed_, 1, &rewrapped).status().code(),
+            StatusCode::kDataLoss);
 }
 
 TEST(ObjectAadTest, CanonicalEncoding) {

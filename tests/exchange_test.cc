@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "counting_key_provider.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
 #include "test_util.h"
@@ -56,7 +57,8 @@ class ExchangeTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(crypto::InitCrypto().ok());
     ASSERT_TRUE(crypto::CreateKeyFile(dir_.path() / "platform.kek").ok());
-    keys_ = std::move(crypto::OpenFileKeyProvider(dir_.path() / "platform.kek")).value();
+    keys_ = std::make_unique<testing::CountingKeyProvider>(
+        std::move(crypto::OpenFileKeyProvider(dir_.path() / "platform.kek")).value());
     metadata_ = std::move(store::OpenSqliteMetadataStore(dir_.path() / "metadata.db")).value();
     objects_ = std::move(store::OpenFileObjectStore(dir_.path() / "objects")).value();
     records_ =
@@ -72,7 +74,7 @@ class ExchangeTest : public ::testing::Test {
   static bool AllowAll(const ExportQuestion&) { return true; }
 
   TempDir dir_;
-  std::unique_ptr<crypto::KeyProvider> keys_;
+  std::unique_ptr<testing::CountingKeyProvider> keys_;
   std::unique_ptr<store::MetadataStore> metadata_;
   std::unique_ptr<store::ObjectStore> objects_;
   std::unique_ptr<record::RecordService> records_;
@@ -286,9 +288,12 @@ TEST_F(ExchangeTest, MeasurementsAreExportedAsVitalSigns) {
     ASSERT_TRUE(
         records_->WriteSegment(p->patient_id, "physical-signs/blood-pressure", w, "t").ok());
   }
+  keys_->unwraps = 0;
   auto out = Export(*records_, p->patient_id, interop::Format::kFhir, AllowAll);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->entries, 3u);
+  // Three versions read (and the demographics): the root key unwrapped once.
+  EXPECT_EQ(keys_->unwraps.load(), 1);
   auto back = interop::ParseFhir(out->document);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   ASSERT_TRUE(back->has_patient);

@@ -113,6 +113,16 @@ TEST_F(LedgerPrivacyTest, NoEntryOfAnyKindHoldsAPatientIdInClear) {
     ASSERT_TRUE(exported);
     ASSERT_EQ(exported->status, 200);
   }
+  // A subtree key rotation (key.subtree-rotated); the record stays readable.
+  {
+    auto rotated =
+        runtime_->records->RotateSubtreeKey(pid, "physical-signs", clinician_.account_id);
+    ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+    EXPECT_GE(rotated->objects_rewrapped, 1u);
+    auto again = Get(Base(pid) + "/segments/physical-signs/blood-pressure");
+    ASSERT_TRUE(again);
+    ASSERT_EQ(again->status, 200) << again->body;
+  }
   // A path that spells the patient id: the write is refused (its entry would
   // name the patient in clear), the decision is recorded with the id
   // redacted.

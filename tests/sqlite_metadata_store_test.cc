@@ -94,23 +94,23 @@ class SqliteMetadataStoreTest : public ::testing::Test {
 TEST_F(SqliteMetadataStoreTest, MigrationsCreateSchemaAndAreIdempotent) {
   auto v = store_->SchemaVersion();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(*v, 2);
   MustCreate(MakePatient(1));
   Reopen();
   Reopen();
   v = store_->SchemaVersion();
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(*v, 2);
   store_.reset();
 
-  // Exactly one migration row, and the database is in WAL mode.
+  // One row per migration, and the database is in WAL mode.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 1);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
   sqlite3_finalize(stmt);
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
@@ -563,6 +563,133 @@ TEST_F(SqliteMetadataStoreTest, BatchIsAllOrNothing) {
   EXPECT_NE(st2.message().find("ledger"), std::string::npos) << st2.message();
   EXPECT_EQ(*store_->CountPatients(), 0);
   ASSERT_TRUE(store_->InsertBatch(&p, valid).ok());  // the same batch without entries commits
+}
+
+// ---------------------------------------------------------------------------
+// Key tree versions (migration 2).
+
+// A database of schema 1 (as shipped before key tree versions) gains the
+// tables on open and keeps its data.
+TEST_F(SqliteMetadataStoreTest, UpgradesASchemaOneDatabase) {
+  MustCreate(MakePatient(1));
+  MustInsert(MakeSegment(PatientId(1), "labs/blood", 1));
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE object_key_slots; DROP TABLE node_key_versions; "
+                         "DELETE FROM schema_migrations WHERE version = 2;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Reopen();
+  EXPECT_EQ(*store_->SchemaVersion(), 2);
+  EXPECT_TRUE(store_->GetSegmentVersion(PatientId(1), "labs/blood", 1).ok());
+  auto versions = store_->ListNodeKeyVersions(PatientId(1));
+  ASSERT_TRUE(versions.ok()) << versions.status().ToString();
+  EXPECT_TRUE(versions->empty());
+}
+
+TEST_F(SqliteMetadataStoreTest, RotateNodeKeySetsVersionAndSlots) {
+  MustCreate(MakePatient(1));
+  MustCreate(MakePatient(2));
+  const auto a1 = MakeSegment(PatientId(1), "labs/blood", 1);
+  const auto a2 = MakeSegment(PatientId(1), "labs/blood", 2);
+  const auto other = MakeSegment(PatientId(2), "labs/blood", 1);
+  MustInsert(a1);
+  MustInsert(a2);
+  MustInsert(other);
+  EXPECT_FALSE(store_->GetObjectKeySlots(a1.object_key)->has_value());
+
+  const std::vector<ObjectKeySlots> slots = {{a1.object_key, Filled(1, 80)},
+                                             {a2.object_key, Filled(2, 80)}};
+  ASSERT_TRUE(store_->RotateNodeKey(PatientId(1), "labs", 2, 5, slots).ok());
+  ASSERT_TRUE(store_->RotateNodeKey(PatientId(1), "labs/blood", 2, 6, {}).ok());
+  auto versions = store_->ListNodeKeyVersions(PatientId(1));
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].path, "labs");
+  EXPECT_EQ((*versions)[0].version, 2u);
+  EXPECT_EQ((*versions)[1].path, "labs/blood");
+  EXPECT_TRUE(store_->ListNodeKeyVersions(PatientId(2))->empty());
+  EXPECT_EQ(store_->GetObjectKeySlots(a1.object_key)->value(), Filled(1, 80));
+  EXPECT_EQ(store_->GetObjectKeySlots(a2.object_key)->value(), Filled(2, 80));
+  EXPECT_FALSE(store_->GetObjectKeySlots(other.object_key)->has_value());
+
+  // A second rotation of the same node replaces the slots.
+  const std::vector<ObjectKeySlots> again = {{a1.object_key, Filled(3, 80)}};
+  ASSERT_TRUE(store_->RotateNodeKey(PatientId(1), "labs", 3, 7, again).ok());
+  EXPECT_EQ(store_->GetObjectKeySlots(a1.object_key)->value(), Filled(3, 80));
+  Reopen();
+  EXPECT_EQ(store_->ListNodeKeyVersions(PatientId(1))->at(0).version, 3u);
+}
+
+// Every refusal leaves the version and every slot as they were.
+TEST_F(SqliteMetadataStoreTest, RotateNodeKeyIsAllOrNothing) {
+  MustCreate(MakePatient(1));
+  MustCreate(MakePatient(2));
+  const auto mine = MakeSegment(PatientId(1), "labs/blood", 1);
+  const auto theirs = MakeSegment(PatientId(2), "labs/blood", 1);
+  MustInsert(mine);
+  MustInsert(theirs);
+  auto unchanged = [&] {
+    EXPECT_TRUE(store_->ListNodeKeyVersions(PatientId(1))->empty());
+    EXPECT_FALSE(store_->GetObjectKeySlots(mine.object_key)->has_value());
+    EXPECT_FALSE(store_->GetObjectKeySlots(theirs.object_key)->has_value());
+  };
+  const std::vector<ObjectKeySlots> with_foreign = {{mine.object_key, Filled(1, 80)},
+                                                    {theirs.object_key, Filled(2, 80)}};
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 2, 1, with_foreign).code(),
+            StatusCode::kNotFound);
+  unchanged();
+  const std::vector<ObjectKeySlots> unknown = {{mine.object_key, Filled(1, 80)},
+                                               {"no/such-object", Filled(2, 80)}};
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 2, 1, unknown).code(),
+            StatusCode::kNotFound);
+  unchanged();
+  const std::vector<ObjectKeySlots> ok = {{mine.object_key, Filled(1, 80)}};
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 3, 1, ok).code(),
+            StatusCode::kFailedPrecondition);
+  unchanged();
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 1, 1, ok).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(9), "labs", 2, 1, {}).code(), StatusCode::kNotFound);
+  // Ledger entries without a ledger are refused, not dropped.
+  const Bytes entry = Filled(9, 10);
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 2, 1, ok, std::span<const Bytes>(&entry, 1))
+                .code(),
+            StatusCode::kFailedPrecondition);
+  unchanged();
+  ASSERT_TRUE(store_->ErasePatient(PatientId(1), 5).ok());
+  EXPECT_EQ(store_->RotateNodeKey(PatientId(1), "labs", 2, 1, ok).code(), StatusCode::kNotFound);
+  unchanged();
+}
+
+// A failing ledger append inside the transaction undoes the rotation.
+TEST_F(SqliteMetadataStoreTest, RotateNodeKeyRollsBackWhenTheLedgerFails) {
+  store_.reset();
+  SqliteOptions options;
+  int calls = 0;
+  options.audit_hook = [&calls](Connection&, AuditEntries entries) {
+    ++calls;
+    EXPECT_EQ(entries.size(), 1u);
+    return Status::Unavailable("ledger append failed");
+  };
+  auto opened = OpenSqliteMetadataStore(db_path_, options);
+  ASSERT_TRUE(opened.ok());
+  store_ = std::move(opened).value();
+  MustCreate(MakePatient(1));
+  const auto seg = MakeSegment(PatientId(1), "labs/blood", 1);
+  MustInsert(seg);
+  const std::vector<ObjectKeySlots> slots = {{seg.object_key, Filled(1, 80)}};
+  const Bytes entry = Filled(9, 10);
+  EXPECT_EQ(
+      store_->RotateNodeKey(PatientId(1), "labs", 2, 1, slots, std::span<const Bytes>(&entry, 1))
+          .code(),
+      StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(store_->ListNodeKeyVersions(PatientId(1))->empty());
+  EXPECT_FALSE(store_->GetObjectKeySlots(seg.object_key)->has_value());
 }
 
 }  // namespace

@@ -1,19 +1,25 @@
-// Object envelope: a wrapped per-object data key plus a libsodium secretstream body.
+// Object envelope: a per-object data key in key slots plus a libsodium secretstream body.
 //
-// Layout (all integers little-endian):
-//   header (kHeaderSize = 108 bytes, fixed):
-//     magic "MVE1" (4) | version u8 = 1 | algorithm u8 = 1 (secretstream
+// Layout (all integers little-endian; docs/formats.md has the grammar):
+//   header, version 2 (written), variable size:
+//     magic "MVE1" (4) | version u8 = 2 | algorithm u8 = 1 (secretstream
 //     XChaCha20-Poly1305) | reserved u16 = 0 | chunk_size u32 = 65536 |
-//     wrapped data key = AeadSeal(node_key, DK, object AAD) (24 + 32 + 16 = 72) |
-//     secretstream header (24)
+//     slots_size u16 | key slots (slots_size bytes: count u8, then per slot
+//     kind u8 | key_version u32 | size u16 | wrapped) | secretstream header (24)
+//   header, version 1 (read only), 108 bytes:
+//     the same 12 fixed bytes | wrapped data key = AeadSeal(node_key, DK,
+//     object AAD) (72) | secretstream header (24)
 //   body: chunks, each chunk_size plaintext bytes + 17 bytes of overhead, except
 //     the last, which holds 0..chunk_size plaintext bytes and carries TAG_FINAL.
 //     Empty plaintext is one empty FINAL chunk. Every chunk has the object AAD as
 //     its additional data.
 //
-// The header's fixed fields are not covered by a MAC, but each must equal the one
-// supported value exactly, so altering any of them makes opening fail. Every
-// failure of stored bytes (any header field, the wrapped key, any chunk,
+// A node-key slot wraps the DK with AAD = "medvault/v2/key-slot" || LP(object
+// AAD) || kind u8 || key_version u32, so a slot cannot be relabelled to another
+// key version or moved to another object. The header's fixed fields are not
+// covered by a MAC, but each must equal the one supported value exactly, and
+// the slot list must parse exactly, so altering any of them makes opening
+// fail. Every failure of stored bytes (any header field, a slot, any chunk,
 // truncation, extension) is DataLoss with a message naming the cause;
 // InvalidArgument is only for caller errors (key size, header length).
 #include <sodium.h>
@@ -33,12 +39,17 @@ constexpr uint8_t kAlgorithmSecretstream = 1;
 constexpr size_t kFixedFieldsSize = 4 + 1 + 1 + 2 + 4;
 constexpr size_t kWrappedKeySize = kAeadOverhead + kKeySize;
 constexpr size_t kStreamHeaderSize = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
-constexpr size_t kHeaderSize = kFixedFieldsSize + kWrappedKeySize + kStreamHeaderSize;
+constexpr size_t kHeaderSizeV1 = kFixedFieldsSize + kWrappedKeySize + kStreamHeaderSize;
+constexpr size_t kMaxWrappedSize = 1024;
+constexpr size_t kMaxSlotsSize = 1 + kMaxKeySlots * (1 + 4 + 2 + kMaxWrappedSize);
 constexpr size_t kChunkOverhead = crypto_secretstream_xchacha20poly1305_ABYTES;
 constexpr size_t kSealedChunkSize = kEnvelopeChunkSize + kChunkOverhead;
 constexpr std::string_view kAadDomain = "medvault/v1/object";
+constexpr std::string_view kSlotAadDomain = "medvault/v2/key-slot";
 
-static_assert(kHeaderSize == 108);
+static_assert(kHeaderSizeV1 == 108);
+static_assert(kEnvelopeHeaderPrefixSize == kFixedFieldsSize + 2);
+static_assert(kMaxSlotsSize <= 0xffff);
 static_assert(kStreamHeaderSize == 24);
 static_assert(crypto_secretstream_xchacha20poly1305_KEYBYTES == kKeySize);
 
@@ -73,60 +84,93 @@ size_t ChunkCount(size_t n) {
   return n == 0 ? 1 : (n + kEnvelopeChunkSize - 1) / kEnvelopeChunkSize;
 }
 
-// Draws a fresh data key, appends the header to `out` and starts `ss`.
-Status SealHeader(const SecretBytes& node_key, ByteView aad, StreamState& ss, Bytes& out) {
-  MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
-  // The data key lives only for the duration of this call, in a stack buffer
-  // wiped on every path. A SecretBytes would cost an mlock/munlock pair per
-  // object (a measurable share of sealing a 64 KiB object) for a key that is
-  // never held beyond these few microseconds.
-  struct DataKey {
-    ~DataKey() { sodium_memzero(bytes, sizeof(bytes)); }
-    uint8_t bytes[kKeySize];
-  } data_key;
-  randombytes_buf(data_key.bytes, sizeof(data_key.bytes));
-  MV_ASSIGN_OR_RETURN(Bytes wrapped, AeadSeal(node_key, ByteView(data_key.bytes), aad));
-  ReserveMore(out, kHeaderSize);
-  const size_t start = out.size();
-  out.insert(out.end(), std::begin(kMagic), std::end(kMagic));
-  PutU8(out, kEnvelopeVersion);
-  PutU8(out, kAlgorithmSecretstream);
-  PutU16(out, 0);
-  PutU32(out, static_cast<uint32_t>(kEnvelopeChunkSize));
-  out.insert(out.end(), wrapped.begin(), wrapped.end());
-  const size_t stream_header = out.size();
-  out.resize(start + kHeaderSize);
-  crypto_secretstream_xchacha20poly1305_init_push(&ss, out.data() + stream_header, data_key.bytes);
+Bytes SlotAad(ByteView aad, uint8_t kind, uint32_t key_version) {
+  Bytes out(kSlotAadDomain.begin(), kSlotAadDomain.end());
+  out.reserve(kSlotAadDomain.size() + 4 + aad.size() + 1 + 4);
+  PutLengthPrefixed(out, aad);
+  PutU8(out, kind);
+  PutU32(out, key_version);
+  return out;
+}
+
+Status CheckKeyVersion(uint32_t key_version) {
+  if (key_version == 0) {
+    return Status::InvalidArgument("envelope key version must be at least 1");
+  }
   return Status::Ok();
 }
 
-// Parses and authenticates `header`, starting `ss` for pulling.
-Status OpenHeader(const SecretBytes& node_key, ByteView aad, ByteView header, StreamState& ss) {
+Result<KeySlot> WrapNodeKeySlot(const SecretBytes& node_key, uint32_t key_version, ByteView dk,
+                                ByteView aad) {
   MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
-  if (header.size() != kHeaderSize) {
-    return Status::InvalidArgument("envelope header must be " + std::to_string(kHeaderSize) +
-                                   " bytes, got " + std::to_string(header.size()));
+  MV_RETURN_IF_ERROR(CheckKeyVersion(key_version));
+  const uint8_t kind = static_cast<uint8_t>(KeySlotKind::kNodeKey);
+  KeySlot slot;
+  slot.kind = kind;
+  slot.key_version = key_version;
+  MV_ASSIGN_OR_RETURN(slot.wrapped, AeadSeal(node_key, dk, SlotAad(aad, kind, key_version)));
+  return slot;
+}
+
+// Opens the DK from the node-key slot of `key_version` among `slots`.
+Result<SecretBytes> OpenNodeKeySlot(std::span<const KeySlot> slots, const SecretBytes& node_key,
+                                    uint32_t key_version, ByteView aad) {
+  MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
+  MV_RETURN_IF_ERROR(CheckKeyVersion(key_version));
+  for (const KeySlot& slot : slots) {
+    Result<SecretBytes> dk = Status::NotFound("");
+    if (slot.kind == static_cast<uint8_t>(KeySlotKind::kNodeKey) &&
+        slot.key_version == key_version) {
+      dk = AeadOpenSecret(node_key, slot.wrapped, SlotAad(aad, slot.kind, slot.key_version));
+    } else if (slot.kind == static_cast<uint8_t>(KeySlotKind::kNodeKeyV1) && key_version == 1) {
+      dk = AeadOpenSecret(node_key, slot.wrapped, aad);
+    } else {
+      continue;  // another version, a recipient, or a kind this build does not know
+    }
+    if (!dk.ok() || dk->size() != kKeySize) {
+      return Status::DataLoss(
+          "envelope data key does not open: wrong node key, object bound to another "
+          "patient/path/version/id, or corrupted key slot");
+    }
+    return dk;
   }
-  ByteReader reader(header);
+  return Status::DataLoss("envelope has no key slot for node key version " +
+                          std::to_string(key_version));
+}
+
+Status AppendSlot(Bytes& out, const KeySlot& slot) {
+  if (slot.kind == static_cast<uint8_t>(KeySlotKind::kNodeKeyV1)) {
+    return Status::InvalidArgument("a version-1 key slot cannot be written into a slot list");
+  }
+  if (slot.wrapped.empty() || slot.wrapped.size() > kMaxWrappedSize) {
+    return Status::InvalidArgument("a wrapped key in a slot must be 1.." +
+                                   std::to_string(kMaxWrappedSize) + " bytes");
+  }
+  PutU8(out, slot.kind);
+  PutU32(out, slot.key_version);
+  PutU16(out, static_cast<uint16_t>(slot.wrapped.size()));
+  out.insert(out.end(), slot.wrapped.begin(), slot.wrapped.end());
+  return Status::Ok();
+}
+
+// Checks the 12 fixed bytes and returns the version (1 or 2).
+Result<uint8_t> CheckFixedFields(ByteView fixed) {
+  ByteReader reader(fixed);
   ByteView magic;
   uint8_t version = 0;
   uint8_t algorithm = 0;
   uint16_t reserved = 0;
   uint32_t chunk_size = 0;
-  ByteView wrapped;
-  ByteView stream_header;
   if (!reader.ReadBytes(sizeof(kMagic), &magic) || !reader.ReadU8(&version) ||
-      !reader.ReadU8(&algorithm) || !reader.ReadU16(&reserved) || !reader.ReadU32(&chunk_size) ||
-      !reader.ReadBytes(kWrappedKeySize, &wrapped) ||
-      !reader.ReadBytes(kStreamHeaderSize, &stream_header) || !reader.AtEnd()) {
-    return Status::Internal("envelope header reader out of step with kHeaderSize");
+      !reader.ReadU8(&algorithm) || !reader.ReadU16(&reserved) || !reader.ReadU32(&chunk_size)) {
+    return Status::Internal("envelope header reader out of step with kFixedFieldsSize");
   }
   if (std::memcmp(magic.data(), kMagic, sizeof(kMagic)) != 0) {
     return Status::DataLoss("envelope magic is not MVE1: not a medvault envelope, or corrupted");
   }
-  if (version != kEnvelopeVersion) {
+  if (version != kEnvelopeVersion && version != kEnvelopeVersionV1) {
     return Status::DataLoss("unsupported envelope version " + std::to_string(version) +
-                            " (this build reads version " + std::to_string(kEnvelopeVersion) + ")");
+                            " (this build reads versions 1 and 2)");
   }
   if (algorithm != kAlgorithmSecretstream) {
     return Status::DataLoss("unsupported envelope algorithm " + std::to_string(algorithm) +
@@ -140,14 +184,83 @@ Status OpenHeader(const SecretBytes& node_key, ByteView aad, ByteView header, St
     return Status::DataLoss("unsupported envelope chunk size " + std::to_string(chunk_size) +
                             " (this build reads " + std::to_string(kEnvelopeChunkSize) + ")");
   }
-  auto data_key = AeadOpenSecret(node_key, wrapped, aad);
-  if (!data_key.ok()) {
-    return Status::DataLoss(
-        "envelope data key does not open: wrong node key, object bound to another "
-        "patient/path/version/id, or corrupted header");
+  return version;
+}
+
+struct ParsedHeader {
+  std::vector<KeySlot> slots;
+  ByteView stream_header;
+};
+
+// Parses a whole header (either version). InvalidArgument when `header` is
+// not exactly the size its prefix announces.
+Result<ParsedHeader> ParseHeader(ByteView header) {
+  MV_ASSIGN_OR_RETURN(size_t size, EnvelopeHeaderSize(header));
+  if (header.size() != size) {
+    return Status::InvalidArgument("envelope header must be " + std::to_string(size) +
+                                   " bytes, got " + std::to_string(header.size()));
   }
-  if (crypto_secretstream_xchacha20poly1305_init_pull(&ss, stream_header.data(),
-                                                      data_key->data()) != 0) {
+  ParsedHeader parsed;
+  if (header[4] == kEnvelopeVersionV1) {
+    KeySlot slot;
+    slot.kind = static_cast<uint8_t>(KeySlotKind::kNodeKeyV1);
+    slot.key_version = 1;
+    const ByteView wrapped = header.subspan(kFixedFieldsSize, kWrappedKeySize);
+    slot.wrapped.assign(wrapped.begin(), wrapped.end());
+    parsed.slots.push_back(std::move(slot));
+  } else {
+    const size_t slots_size = size - kEnvelopeHeaderPrefixSize - kStreamHeaderSize;
+    MV_ASSIGN_OR_RETURN(parsed.slots,
+                        DecodeKeySlots(header.subspan(kEnvelopeHeaderPrefixSize, slots_size)));
+  }
+  parsed.stream_header = header.last(kStreamHeaderSize);
+  return parsed;
+}
+
+// Draws a fresh data key, appends a version-2 header to `out` and starts `ss`.
+Status SealHeader(const SecretBytes& node_key, uint32_t key_version, ByteView aad, StreamState& ss,
+                  Bytes& out) {
+  MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
+  MV_RETURN_IF_ERROR(CheckKeyVersion(key_version));
+  // The data key lives only for the duration of this call, in a stack buffer
+  // wiped on every path. A SecretBytes would cost an mlock/munlock pair per
+  // object (a measurable share of sealing a 64 KiB object) for a key that is
+  // never held beyond these few microseconds.
+  struct DataKey {
+    ~DataKey() { sodium_memzero(bytes, sizeof(bytes)); }
+    uint8_t bytes[kKeySize];
+  } data_key;
+  randombytes_buf(data_key.bytes, sizeof(data_key.bytes));
+  MV_ASSIGN_OR_RETURN(KeySlot slot,
+                      WrapNodeKeySlot(node_key, key_version, ByteView(data_key.bytes), aad));
+  MV_ASSIGN_OR_RETURN(Bytes slots, EncodeKeySlots(std::span<const KeySlot>(&slot, 1)));
+  const size_t header_size = kEnvelopeHeaderPrefixSize + slots.size() + kStreamHeaderSize;
+  ReserveMore(out, header_size);
+  const size_t start = out.size();
+  out.insert(out.end(), std::begin(kMagic), std::end(kMagic));
+  PutU8(out, kEnvelopeVersion);
+  PutU8(out, kAlgorithmSecretstream);
+  PutU16(out, 0);
+  PutU32(out, static_cast<uint32_t>(kEnvelopeChunkSize));
+  PutU16(out, static_cast<uint16_t>(slots.size()));
+  out.insert(out.end(), slots.begin(), slots.end());
+  const size_t stream_header = out.size();
+  out.resize(start + header_size);
+  crypto_secretstream_xchacha20poly1305_init_push(&ss, out.data() + stream_header, data_key.bytes);
+  return Status::Ok();
+}
+
+// Parses `header`, opens the data key from the node-key slot of `key_version`
+// (in `override_slots` when given, else the header's) and starts `ss`.
+Status OpenHeader(const SecretBytes& node_key, uint32_t key_version, ByteView aad, ByteView header,
+                  const std::vector<KeySlot>* override_slots, StreamState& ss) {
+  MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
+  MV_ASSIGN_OR_RETURN(ParsedHeader parsed, ParseHeader(header));
+  MV_ASSIGN_OR_RETURN(SecretBytes data_key,
+                      OpenNodeKeySlot(override_slots != nullptr ? *override_slots : parsed.slots,
+                                      node_key, key_version, aad));
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&ss, parsed.stream_header.data(),
+                                                      data_key.data()) != 0) {
     return Status::DataLoss("envelope stream header is invalid");
   }
   return Status::Ok();
@@ -224,6 +337,76 @@ Bytes ObjectAad(std::string_view patient_id, std::string_view path, uint64_t ver
   return out;
 }
 
+Result<Bytes> EncodeKeySlots(std::span<const KeySlot> slots) {
+  if (slots.empty() || slots.size() > kMaxKeySlots) {
+    return Status::InvalidArgument("a key slot list holds 1.." + std::to_string(kMaxKeySlots) +
+                                   " slots");
+  }
+  Bytes out;
+  PutU8(out, static_cast<uint8_t>(slots.size()));
+  for (const KeySlot& slot : slots) {
+    MV_RETURN_IF_ERROR(AppendSlot(out, slot));
+  }
+  return out;
+}
+
+Result<std::vector<KeySlot>> DecodeKeySlots(ByteView encoded) {
+  ByteReader reader(encoded);
+  uint8_t count = 0;
+  if (!reader.ReadU8(&count) || count == 0 || count > kMaxKeySlots) {
+    return Status::DataLoss("envelope key slot list has a bad count");
+  }
+  std::vector<KeySlot> slots(count);
+  for (KeySlot& slot : slots) {
+    uint16_t size = 0;
+    ByteView wrapped;
+    if (!reader.ReadU8(&slot.kind) || !reader.ReadU32(&slot.key_version) ||
+        !reader.ReadU16(&size) || size == 0 || size > kMaxWrappedSize ||
+        !reader.ReadBytes(size, &wrapped)) {
+      return Status::DataLoss("envelope key slot is truncated or oversized");
+    }
+    if (slot.kind == static_cast<uint8_t>(KeySlotKind::kNodeKeyV1)) {
+      return Status::DataLoss("envelope key slot of kind 0 outside a version-1 header");
+    }
+    slot.wrapped.assign(wrapped.begin(), wrapped.end());
+  }
+  if (!reader.AtEnd()) {
+    return Status::DataLoss("envelope key slot list has trailing bytes");
+  }
+  return slots;
+}
+
+Result<size_t> EnvelopeHeaderSize(ByteView prefix) {
+  if (prefix.size() < kEnvelopeHeaderPrefixSize) {
+    return Status::InvalidArgument("an envelope header prefix is " +
+                                   std::to_string(kEnvelopeHeaderPrefixSize) + " bytes, got " +
+                                   std::to_string(prefix.size()));
+  }
+  MV_ASSIGN_OR_RETURN(uint8_t version, CheckFixedFields(prefix.first(kFixedFieldsSize)));
+  if (version == kEnvelopeVersionV1) {
+    return kHeaderSizeV1;
+  }
+  const size_t slots_size = static_cast<size_t>(prefix[kFixedFieldsSize]) |
+                            (static_cast<size_t>(prefix[kFixedFieldsSize + 1]) << 8);
+  if (slots_size == 0 || slots_size > kMaxSlotsSize) {
+    return Status::DataLoss("envelope key slots size " + std::to_string(slots_size) +
+                            " is out of range");
+  }
+  return kEnvelopeHeaderPrefixSize + slots_size + kStreamHeaderSize;
+}
+
+Result<std::vector<KeySlot>> ReadKeySlots(ByteView header) {
+  MV_ASSIGN_OR_RETURN(ParsedHeader parsed, ParseHeader(header));
+  return std::move(parsed.slots);
+}
+
+Result<KeySlot> RewrapKeySlot(std::span<const KeySlot> slots, const SecretBytes& old_key,
+                              uint32_t old_version, const SecretBytes& new_key,
+                              uint32_t new_version, ByteView aad) {
+  MV_ASSIGN_OR_RETURN(SecretBytes dk, OpenNodeKeySlot(slots, old_key, old_version, aad));
+  return WrapNodeKeySlot(new_key, new_version, dk.view(), aad);
+}
+
 // ---------------------------------------------------------------------------
 // EnvelopeSealer
 
@@ -235,9 +418,15 @@ struct EnvelopeSealer::State {
 
 Result<std::unique_ptr<EnvelopeSealer>> EnvelopeSealer::Create(const SecretBytes& node_key,
                                                                Bytes aad) {
+  return Create(node_key, 1, std::move(aad));
+}
+
+Result<std::unique_ptr<EnvelopeSealer>> EnvelopeSealer::Create(const SecretBytes& node_key,
+                                                               uint32_t key_version, Bytes aad) {
   std::unique_ptr<EnvelopeSealer> sealer(new EnvelopeSealer());
   sealer->state_ = std::make_unique<State>();
-  MV_RETURN_IF_ERROR(SealHeader(node_key, aad, sealer->state_->stream.ss, sealer->header_));
+  MV_RETURN_IF_ERROR(
+      SealHeader(node_key, key_version, aad, sealer->state_->stream.ss, sealer->header_));
   sealer->aad_ = std::move(aad);
   return sealer;
 }
@@ -305,13 +494,19 @@ struct EnvelopeOpener::State {
   bool failed = false;
 };
 
-size_t EnvelopeOpener::HeaderSize() { return kHeaderSize; }
-
 Result<std::unique_ptr<EnvelopeOpener>> EnvelopeOpener::Create(const SecretBytes& node_key,
                                                                Bytes aad, ByteView header) {
+  return Create(node_key, 1, std::move(aad), header, nullptr);
+}
+
+Result<std::unique_ptr<EnvelopeOpener>> EnvelopeOpener::Create(const SecretBytes& node_key,
+                                                               uint32_t key_version, Bytes aad,
+                                                               ByteView header,
+                                                               const std::vector<KeySlot>* slots) {
   std::unique_ptr<EnvelopeOpener> opener(new EnvelopeOpener());
   opener->state_ = std::make_unique<State>();
-  MV_RETURN_IF_ERROR(OpenHeader(node_key, aad, header, opener->state_->stream.ss));
+  MV_RETURN_IF_ERROR(
+      OpenHeader(node_key, key_version, aad, header, slots, opener->state_->stream.ss));
   opener->aad_ = std::move(aad);
   return opener;
 }
@@ -390,11 +585,13 @@ Status EnvelopeOpener::Finish(Bytes& out) {
 // streaming classes (same helpers), but with the whole input at hand they need
 // no look-ahead buffer: every chunk is encrypted or decrypted in place.
 
-Result<Bytes> SealObject(const SecretBytes& node_key, ByteView aad, ByteView plaintext) {
+Result<Bytes> SealObject(const SecretBytes& node_key, ByteView aad, ByteView plaintext,
+                         uint32_t key_version) {
   Bytes out;
-  out.reserve(kHeaderSize + plaintext.size() + ChunkCount(plaintext.size()) * kChunkOverhead);
+  out.reserve(kHeaderSizeV1 + 16 + plaintext.size() +
+              ChunkCount(plaintext.size()) * kChunkOverhead);
   WipedStreamState stream;
-  MV_RETURN_IF_ERROR(SealHeader(node_key, aad, stream.ss, out));
+  MV_RETURN_IF_ERROR(SealHeader(node_key, key_version, aad, stream.ss, out));
   do {
     const size_t n = std::min(plaintext.size(), kEnvelopeChunkSize);
     PushChunk(stream.ss, aad, plaintext.first(n), n == plaintext.size(), out);
@@ -403,16 +600,23 @@ Result<Bytes> SealObject(const SecretBytes& node_key, ByteView aad, ByteView pla
   return out;
 }
 
-Result<Bytes> OpenObject(const SecretBytes& node_key, ByteView aad, ByteView sealed) {
+Result<Bytes> OpenObject(const SecretBytes& node_key, ByteView aad, ByteView sealed,
+                         uint32_t key_version, const std::vector<KeySlot>* slots) {
   MV_RETURN_IF_ERROR(CheckNodeKey(node_key));
-  if (sealed.size() < kHeaderSize) {
+  if (sealed.size() < kEnvelopeHeaderPrefixSize) {
     return Status::DataLoss("sealed object (" + std::to_string(sealed.size()) +
-                            " bytes) is shorter than the envelope header (" +
-                            std::to_string(kHeaderSize) + " bytes)");
+                            " bytes) is shorter than an envelope header");
+  }
+  MV_ASSIGN_OR_RETURN(size_t header_size, EnvelopeHeaderSize(sealed));
+  if (sealed.size() < header_size) {
+    return Status::DataLoss("sealed object (" + std::to_string(sealed.size()) +
+                            " bytes) is shorter than its envelope header (" +
+                            std::to_string(header_size) + " bytes)");
   }
   WipedStreamState stream;
-  MV_RETURN_IF_ERROR(OpenHeader(node_key, aad, sealed.first(kHeaderSize), stream.ss));
-  ByteView body = sealed.subspan(kHeaderSize);
+  MV_RETURN_IF_ERROR(
+      OpenHeader(node_key, key_version, aad, sealed.first(header_size), slots, stream.ss));
+  ByteView body = sealed.subspan(header_size);
   if (body.empty()) {
     return Truncated();
   }

@@ -214,10 +214,11 @@ Result<ImportOutcome> Importer::Import(std::string_view bytes, const ImportOptio
 
 Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
                              interop::Format format, const ExportFilter& filter) {
-  MV_ASSIGN_OR_RETURN(record::PatientInfo patient, records.GetPatient(patient_id));
-  if (patient.erased) {
-    return Status::NotFound("patient has been erased");
-  }
+  // The patient's root key is unwrapped once for the whole export, not once
+  // per segment (NotFound for an erased patient).
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<record::PatientKeys> keys,
+                      records.OpenPatientKeys(patient_id));
+  MV_ASSIGN_OR_RETURN(record::PatientInfo patient, records.GetPatientWith(*keys));
   MV_ASSIGN_OR_RETURN(std::vector<store::SegmentSummary> tree, records.ListTree(patient_id, ""));
   ExportOutcome out;
   std::vector<interop::SegmentPart> parts;
@@ -250,7 +251,7 @@ Result<ExportOutcome> Export(record::RecordService& records, std::string_view pa
     }
     for (const record::SegmentVersionInfo& v : versions) {
       MV_ASSIGN_OR_RETURN(record::SegmentContent c,
-                          records.ReadSegment(patient_id, s.path, v.version));
+                          records.ReadSegmentWith(*keys, s.path, v.version));
       parts.push_back(interop::SegmentPart{s.path, c.info.version,
                                            json::parse(AsString(c.content), nullptr, false)});
     }

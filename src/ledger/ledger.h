@@ -167,6 +167,9 @@ inline constexpr std::string_view kActionAuthLogin = "auth.login";
 inline constexpr std::string_view kActionAuthLogout = "auth.logout";
 inline constexpr std::string_view kActionPatientRootCreated = "key.patient-root-created";
 inline constexpr std::string_view kActionPatientRootDestroyed = "key.patient-root-destroyed";
+// A subtree's node key rotated (record::RecordService::RotateSubtreeKey):
+// resource = the node's path, details.version = its new key version.
+inline constexpr std::string_view kActionSubtreeRotated = "key.subtree-rotated";
 inline constexpr std::string_view kActionScrubFinding = "scrub.finding";
 inline constexpr std::string_view kActionDecision = "decision";
 inline constexpr std::string_view kActionLedgerEpoch = "ledger.epoch";
@@ -174,7 +177,7 @@ inline constexpr std::string_view kActionLedgerDamageAcknowledged = "ledger.dama
 
 // Every action medvault writes (kActionSegmentRead is not one: reads are
 // decisions).
-inline constexpr std::array<std::string_view, 37> kKnownActions = {
+inline constexpr std::array<std::string_view, 38> kKnownActions = {
     kActionLedgerEpoch,
     kActionLedgerDamageAcknowledged,
     kActionSegmentWrite,
@@ -210,6 +213,7 @@ inline constexpr std::array<std::string_view, 37> kKnownActions = {
     kActionAuthLogout,
     kActionPatientRootCreated,
     kActionPatientRootDestroyed,
+    kActionSubtreeRotated,
     kActionScrubFinding,
     kActionDecision,
 };

@@ -140,13 +140,34 @@ class SegmentReader {
   virtual Status ReadSome(size_t max, Bytes& out) = 0;
 };
 
+// The unwrapped keys of one patient for the duration of one call that reads
+// many segments (an export, a document assembled from its parts): the
+// patient's root key is unwrapped once when it is opened, not once per
+// segment. It holds a secret in locked memory, wiped when destroyed: keep it
+// no longer than the call, never cache it across requests. Every read through
+// it still checks that the patient exists and is not erased. Only the
+// service that opened it accepts it. Thread-safe (read-only once opened).
+class PatientKeys {
+ public:
+  virtual ~PatientKeys() = default;
+  virtual const std::string& patient_id() const = 0;
+};
+
+// What RecordService::RotateSubtreeKey did.
+struct SubtreeRotation {
+  std::string path;
+  uint32_t node_version = 0;       // the node's new key version (2, 3, ...)
+  uint64_t objects_rewrapped = 0;  // versions below the node whose data keys were re-wrapped
+};
+
 // A write the ledger records in the same transaction (see AuditEncoder).
 struct RecordEvent {
-  std::string_view
-      action;  // "key.patient-root-created", "segment.write", "key.patient-root-destroyed"
+  // "key.patient-root-created", "segment.write", "key.patient-root-destroyed",
+  // "key.subtree-rotated"
+  std::string_view action;
   std::string_view patient_id;
-  std::string_view path;  // segment writes
-  uint64_t version = 0;
+  std::string_view path;  // segment writes, rotations (the node rotated)
+  uint64_t version = 0;   // segment writes: the version; rotations: the node's new key version
   std::string content_sha256_hex;  // of the stored ciphertext (segment writes)
   std::string_view author;
   int64_t time_ms = 0;
@@ -209,6 +230,34 @@ class RecordService {
                                                                std::string_view path) = 0;
   virtual Result<std::vector<store::SegmentSummary>> ListTree(std::string_view patient_id,
                                                               std::string_view prefix) = 0;
+
+  // Reads with the root key unwrapped once (PatientKeys). OpenPatientKeys:
+  // InvalidArgument / NotFound (unknown or erased patient) / DataLoss (the
+  // wrapped root does not unwrap). The *With calls behave as the calls
+  // without, for keys.patient_id(); InvalidArgument for keys another service
+  // opened.
+  virtual Result<std::unique_ptr<PatientKeys>> OpenPatientKeys(std::string_view patient_id) = 0;
+  virtual Result<PatientInfo> GetPatientWith(const PatientKeys& keys) = 0;
+  virtual Result<SegmentContent> ReadSegmentWith(const PatientKeys& keys, std::string_view path,
+                                                 uint64_t version) = 0;
+  virtual Result<std::unique_ptr<SegmentReader>> OpenSegmentWith(const PatientKeys& keys,
+                                                                 std::string_view path,
+                                                                 uint64_t version) = 0;
+
+  // Rotates the key of the node `path` (a segment path; its whole subtree
+  // follows, nothing beside or above it changes), e.g. after a revocation:
+  // versions written afterwards are sealed under the new key, and the data
+  // keys of every existing version below the node are re-wrapped under it
+  // (the data is not re-encrypted). All or nothing: the new node version,
+  // every re-wrapped slot and the ledger entry ("key.subtree-rotated") commit
+  // in one metadata transaction. Writes to the patient wait while it runs.
+  // InvalidArgument / NotFound (unknown or erased patient); an object below
+  // the node that is missing (NotFound) or does not open (DataLoss) fails the
+  // whole rotation, with its path and version in the message, and changes
+  // nothing.
+  virtual Result<SubtreeRotation> RotateSubtreeKey(std::string_view patient_id,
+                                                   std::string_view path,
+                                                   std::string_view author) = 0;
 };
 
 // The stores and the key provider must outlive the service.

@@ -148,6 +148,155 @@ class PathLockGuard {
   std::string key_;
 };
 
+// Keeps writes and key rotations of one patient apart in this process: a
+// version sealed under a node key that a rotation replaces while the write is
+// in flight would be left wrapped under the old key. Writers share the gate;
+// a rotation waits for them to leave and holds it alone, and once a rotation
+// waits, new writers wait behind it (so a busy record cannot starve it).
+// Thread-agnostic (an attachment may be committed on another thread than the
+// one that began it), hence not a std::shared_mutex.
+class RotationGate {
+ public:
+  class WriteGuard {
+   public:
+    WriteGuard(RotationGate* gate, std::string patient_id)
+        : gate_(gate), patient_id_(std::move(patient_id)) {
+      gate_->EnterWrite(patient_id_);
+    }
+    ~WriteGuard() { gate_->ExitWrite(patient_id_); }
+    WriteGuard(const WriteGuard&) = delete;
+    WriteGuard& operator=(const WriteGuard&) = delete;
+
+   private:
+    RotationGate* gate_;
+    std::string patient_id_;
+  };
+  class RotationGuard {
+   public:
+    RotationGuard(RotationGate* gate, std::string patient_id)
+        : gate_(gate), patient_id_(std::move(patient_id)) {
+      gate_->EnterRotation(patient_id_);
+    }
+    ~RotationGuard() { gate_->ExitRotation(patient_id_); }
+    RotationGuard(const RotationGuard&) = delete;
+    RotationGuard& operator=(const RotationGuard&) = delete;
+
+   private:
+    RotationGate* gate_;
+    std::string patient_id_;
+  };
+
+ private:
+  struct Entry {
+    int writers = 0;
+    int rotations_waiting = 0;
+    bool rotating = false;
+  };
+  void EnterWrite(const std::string& id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] {
+      const Entry& e = entries_[id];
+      return !e.rotating && e.rotations_waiting == 0;
+    });
+    ++entries_[id].writers;
+  }
+  void ExitWrite(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = entries_[id];
+    --e.writers;
+    Release(id, e);
+  }
+  void EnterRotation(const std::string& id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entries_[id].rotations_waiting;
+    cv_.wait(lock, [&] {
+      const Entry& e = entries_[id];
+      return !e.rotating && e.writers == 0;
+    });
+    Entry& e = entries_[id];
+    --e.rotations_waiting;
+    e.rotating = true;
+  }
+  void ExitRotation(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = entries_[id];
+    e.rotating = false;
+    Release(id, e);
+  }
+  // REQUIRES: mu_ held. Entries live only while in use.
+  void Release(const std::string& id, const Entry& e) {
+    if (e.writers == 0 && e.rotations_waiting == 0 && !e.rotating) {
+      entries_.erase(id);
+    }
+    cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Entry> entries_;
+};
+
+// The key versions of the nodes along one path, and the key version of the
+// path's node key that objects record in their key slots: 1 + the number of
+// rotations that changed that key (a rotation of any node on the path adds
+// one), so it grows by one with every rotation that concerns the object.
+struct PathKeyVersions {
+  std::vector<uint32_t> versions;  // [i]: node of the first i + 1 components
+  uint32_t key_version = 1;
+};
+
+PathKeyVersions VersionsOnPath(const std::vector<store::NodeKeyVersion>& rotated,
+                               std::string_view path) {
+  PathKeyVersions out;
+  if (rotated.empty()) {
+    return out;
+  }
+  size_t pos = 0;
+  while (true) {
+    const size_t slash = path.find('/', pos);
+    const std::string_view prefix = path.substr(0, slash);
+    uint32_t v = 1;
+    for (const store::NodeKeyVersion& n : rotated) {
+      if (n.path == prefix) {
+        v = n.version;
+        break;
+      }
+    }
+    out.versions.push_back(v);
+    out.key_version += v - 1;
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    pos = slash + 1;
+  }
+  while (!out.versions.empty() && out.versions.back() == 1) {
+    out.versions.pop_back();
+  }
+  return out;
+}
+
+// Reads an object's envelope header (its size is in its first bytes).
+Result<Bytes> ReadEnvelopeHeader(store::ObjectReader& object) {
+  auto read_fully = [&object](std::span<uint8_t> into) -> Status {
+    size_t got = 0;
+    while (got < into.size()) {
+      MV_ASSIGN_OR_RETURN(size_t n, object.Read(into.subspan(got)));
+      if (n == 0) {
+        return Status::DataLoss("stored object is shorter than its header");
+      }
+      got += n;
+    }
+    return Status::Ok();
+  };
+  Bytes header(crypto::kEnvelopeHeaderPrefixSize);
+  MV_RETURN_IF_ERROR(read_fully(header));
+  MV_ASSIGN_OR_RETURN(size_t size, crypto::EnvelopeHeaderSize(header));
+  const size_t prefix = header.size();
+  header.resize(size);
+  MV_RETURN_IF_ERROR(read_fully(std::span<uint8_t>(header).subspan(prefix)));
+  return header;
+}
+
 Status ValidateAuthor(std::string_view author) {
   if (author.empty() || author.size() > 128 || !IsValidUtf8(author)) {
     return Status::InvalidArgument("author must be 1..128 characters of UTF-8");
@@ -160,11 +309,12 @@ class RecordServiceImpl;
 // Writes ciphertext to the object store as plaintext arrives.
 class AttachmentWriter final : public SegmentWriter {
  public:
-  AttachmentWriter(RecordServiceImpl* service, std::unique_ptr<PathLockGuard> lock,
-                   store::SegmentVersionRecord record,
+  AttachmentWriter(RecordServiceImpl* service, std::unique_ptr<RotationGate::WriteGuard> gate,
+                   std::unique_ptr<PathLockGuard> lock, store::SegmentVersionRecord record,
                    std::unique_ptr<crypto::EnvelopeSealer> sealer,
                    std::unique_ptr<store::ObjectWriter> object, uint64_t max_bytes)
       : service_(service),
+        gate_(std::move(gate)),
         lock_(std::move(lock)),
         record_(std::move(record)),
         sealer_(std::move(sealer)),
@@ -196,6 +346,7 @@ class AttachmentWriter final : public SegmentWriter {
 
  private:
   RecordServiceImpl* service_;
+  std::unique_ptr<RotationGate::WriteGuard> gate_;  // released after lock_
   std::unique_ptr<PathLockGuard> lock_;
   store::SegmentVersionRecord record_;
   std::unique_ptr<crypto::EnvelopeSealer> sealer_;
@@ -245,6 +396,22 @@ class ObjectSegmentReader final : public SegmentReader {
   std::unique_ptr<crypto::EnvelopeOpener> opener_;
   uint64_t delivered_ = 0;
   bool done_ = false;
+};
+
+// Only RecordServiceImpl creates these, and only the one that created a
+// value accepts it (RootOf).
+class PatientKeysImpl final : public PatientKeys {
+ public:
+  PatientKeysImpl(const void* owner, std::string patient_id, SecretBytes root)
+      : owner_(owner), patient_id_(std::move(patient_id)), root_(std::move(root)) {}
+  const std::string& patient_id() const override { return patient_id_; }
+  const void* owner() const { return owner_; }
+  const SecretBytes& root() const { return root_; }
+
+ private:
+  const void* owner_;
+  std::string patient_id_;
+  SecretBytes root_;
 };
 
 class RecordServiceImpl final : public RecordService {
@@ -301,6 +468,18 @@ class RecordServiceImpl final : public RecordService {
       return Status::InvalidArgument("patient id must be 32 lower-case hex characters");
     }
     MV_ASSIGN_OR_RETURN(store::PatientRecord rec, metadata_->GetPatient(patient_id));
+    return DescribePatient(rec, nullptr);
+  }
+
+  Result<PatientInfo> GetPatientWith(const PatientKeys& keys) override {
+    MV_ASSIGN_OR_RETURN(const SecretBytes* root, RootOf(keys));
+    MV_ASSIGN_OR_RETURN(store::PatientRecord rec, metadata_->GetPatient(keys.patient_id()));
+    return DescribePatient(rec, root);
+  }
+
+  // The patient's info with demographics opened with `root`, or with the
+  // root unwrapped here when null.
+  Result<PatientInfo> DescribePatient(const store::PatientRecord& rec, const SecretBytes* root) {
     PatientInfo info;
     info.patient_id = rec.patient_id;
     info.created_at_ms = rec.created_at_ms;
@@ -309,8 +488,12 @@ class RecordServiceImpl final : public RecordService {
       info.erased_at_ms = rec.erased_at_ms;
       return info;
     }
-    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(rec));
-    MV_ASSIGN_OR_RETURN(SecretBytes demo_key, crypto::DerivePurposeKey(root, "demographics"));
+    SecretBytes unwrapped;
+    if (root == nullptr) {
+      MV_ASSIGN_OR_RETURN(unwrapped, UnwrapRoot(rec));
+      root = &unwrapped;
+    }
+    MV_ASSIGN_OR_RETURN(SecretBytes demo_key, crypto::DerivePurposeKey(*root, "demographics"));
     MV_ASSIGN_OR_RETURN(Bytes demo_json, crypto::AeadOpen(demo_key, rec.sealed_demographics,
                                                           DemographicsAad(rec.patient_id)));
     MV_ASSIGN_OR_RETURN(info.demographics, DemographicsFromJson(AsString(demo_json)));
@@ -456,6 +639,8 @@ class RecordServiceImpl final : public RecordService {
 
     BatchResult result;
     std::optional<store::PatientRecord> new_patient;
+    std::unique_ptr<RotationGate::WriteGuard> gate;  // an existing patient's
+    std::vector<store::NodeKeyVersion> rotated;      // none for a new patient
     SecretBytes root;
     std::vector<Bytes> audit;
     if (batch.new_patient) {
@@ -468,7 +653,9 @@ class RecordServiceImpl final : public RecordService {
       new_patient = std::move(rec);
     } else {
       MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(batch.patient_id));
+      gate = std::make_unique<RotationGate::WriteGuard>(&gate_, batch.patient_id);
       MV_ASSIGN_OR_RETURN(root, UnwrapRoot(patient));
+      MV_ASSIGN_OR_RETURN(rotated, metadata_->ListNodeKeyVersions(batch.patient_id));
       result.patient_id = batch.patient_id;
     }
 
@@ -504,8 +691,8 @@ class RecordServiceImpl final : public RecordService {
         }
         latest = *l;
       }
-      Result<store::SegmentVersionRecord> rec =
-          SealWholeVersion(result.patient_id, root, w, media_types[i], latest + 1, author, now);
+      Result<store::SegmentVersionRecord> rec = SealWholeVersion(
+          result.patient_id, root, rotated, w, media_types[i], latest + 1, author, now);
       if (!rec.ok()) {
         discard_objects();
         return rec.status().WithContext(w.path);
@@ -550,17 +737,7 @@ class RecordServiceImpl final : public RecordService {
   Result<SegmentContent> ReadSegment(std::string_view patient_id, std::string_view path,
                                      uint64_t version) override {
     MV_ASSIGN_OR_RETURN(auto reader, OpenSegment(patient_id, path, version));
-    SegmentContent out;
-    out.info = reader->info();
-    out.content.reserve(out.info.size);
-    while (true) {
-      const size_t before = out.content.size();
-      MV_RETURN_IF_ERROR(reader->ReadSome(crypto::kEnvelopeChunkSize + 4096, out.content));
-      if (out.content.size() == before) {
-        break;
-      }
-    }
-    return out;
+    return ReadAll(*reader);
   }
 
   Result<std::unique_ptr<SegmentReader>> OpenSegment(std::string_view patient_id,
@@ -571,23 +748,190 @@ class RecordServiceImpl final : public RecordService {
     MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
                         metadata_->GetSegmentVersion(patient_id, path, version));
     MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
-    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, path));
-    MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
-    Bytes header(crypto::EnvelopeOpener::HeaderSize());
-    size_t got = 0;
-    while (got < header.size()) {
-      MV_ASSIGN_OR_RETURN(size_t n, object->Read(std::span<uint8_t>(header).subspan(got)));
-      if (n == 0) {
-        return Status::DataLoss("stored object is shorter than its header");
-      }
-      got += n;
+    return OpenRecord(rec, root);
+  }
+
+  Result<std::unique_ptr<PatientKeys>> OpenPatientKeys(std::string_view patient_id) override {
+    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
+    return std::unique_ptr<PatientKeys>(
+        std::make_unique<PatientKeysImpl>(this, std::string(patient_id), std::move(root)));
+  }
+
+  Result<SegmentContent> ReadSegmentWith(const PatientKeys& keys, std::string_view path,
+                                         uint64_t version) override {
+    MV_ASSIGN_OR_RETURN(auto reader, OpenSegmentWith(keys, path, version));
+    return ReadAll(*reader);
+  }
+
+  Result<std::unique_ptr<SegmentReader>> OpenSegmentWith(const PatientKeys& keys,
+                                                         std::string_view path,
+                                                         uint64_t version) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_ASSIGN_OR_RETURN(const SecretBytes* root, RootOf(keys));
+    MV_RETURN_IF_ERROR(LoadLivePatient(keys.patient_id()).status());
+    MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
+                        metadata_->GetSegmentVersion(keys.patient_id(), path, version));
+    return OpenRecord(rec, *root);
+  }
+
+  Result<std::unique_ptr<SegmentReader>> OpenRecord(const store::SegmentVersionRecord& rec,
+                                                    const SecretBytes& root) {
+    // A rotation committing between loading the node versions and loading
+    // the object's slots makes the two disagree: a second attempt sees both
+    // after it.
+    MV_ASSIGN_OR_RETURN(auto rotated, metadata_->ListNodeKeyVersions(rec.patient_id));
+    const PathKeyVersions kv = VersionsOnPath(rotated, rec.path);
+    auto reader = OpenVersion(rec, root, kv);
+    if (reader.ok() || reader.status().code() != StatusCode::kDataLoss) {
+      return reader;
     }
-    MV_ASSIGN_OR_RETURN(
-        auto opener,
-        crypto::EnvelopeOpener::Create(
-            node_key, crypto::ObjectAad(patient_id, path, rec.version, ObjectId(rec)), header));
+    MV_ASSIGN_OR_RETURN(auto again, metadata_->ListNodeKeyVersions(rec.patient_id));
+    const PathKeyVersions kv_again = VersionsOnPath(again, rec.path);
+    if (kv_again.key_version == kv.key_version) {
+      return reader;
+    }
+    return OpenVersion(rec, root, kv_again);
+  }
+
+  // Opens the object of `rec` with the node key of `kv`, its data key taken
+  // from the re-wrapped slots in the metadata store when a rotation left any,
+  // else from the object's own header.
+  Result<std::unique_ptr<SegmentReader>> OpenVersion(const store::SegmentVersionRecord& rec,
+                                                     const SecretBytes& root,
+                                                     const PathKeyVersions& kv) {
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key,
+                        crypto::DeriveKeyForPath(root, rec.path, kv.versions));
+    MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots, StoredSlots(rec, kv));
+    MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
+    MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
+    MV_ASSIGN_OR_RETURN(auto opener,
+                        crypto::EnvelopeOpener::Create(
+                            node_key, kv.key_version,
+                            crypto::ObjectAad(rec.patient_id, rec.path, rec.version, ObjectId(rec)),
+                            header, slots ? &*slots : nullptr));
     return std::unique_ptr<SegmentReader>(
         std::make_unique<ObjectSegmentReader>(ToInfo(rec), std::move(object), std::move(opener)));
+  }
+
+  // The re-wrapped slots of an object, if any. A path whose key was never
+  // rotated (key version 1) has none, which saves the lookup.
+  Result<std::optional<std::vector<crypto::KeySlot>>> StoredSlots(
+      const store::SegmentVersionRecord& rec, const PathKeyVersions& kv) {
+    std::optional<std::vector<crypto::KeySlot>> out;
+    if (kv.key_version == 1) {
+      return out;
+    }
+    MV_ASSIGN_OR_RETURN(std::optional<Bytes> encoded, metadata_->GetObjectKeySlots(rec.object_key));
+    if (encoded.has_value()) {
+      MV_ASSIGN_OR_RETURN(out, crypto::DecodeKeySlots(*encoded));
+    }
+    return out;
+  }
+
+  static Result<SegmentContent> ReadAll(SegmentReader& reader) {
+    SegmentContent out;
+    out.info = reader.info();
+    out.content.reserve(out.info.size);
+    while (true) {
+      const size_t before = out.content.size();
+      MV_RETURN_IF_ERROR(reader.ReadSome(crypto::kEnvelopeChunkSize + 4096, out.content));
+      if (out.content.size() == before) {
+        break;
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // Key rotation
+
+  Result<SubtreeRotation> RotateSubtreeKey(std::string_view patient_id, std::string_view path,
+                                           std::string_view author) override {
+    MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
+    MV_RETURN_IF_ERROR(ValidateAuthor(author));
+    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    RotationGate::RotationGuard gate(&gate_, std::string(patient_id));
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
+    MV_ASSIGN_OR_RETURN(std::vector<store::NodeKeyVersion> rotated,
+                        metadata_->ListNodeKeyVersions(patient_id));
+    uint32_t current = 1;
+    for (const store::NodeKeyVersion& n : rotated) {
+      if (n.path == path) {
+        current = n.version;
+      }
+    }
+    if (current >= crypto::kMaxNodeKeyVersion) {
+      return Status::ResourceExhausted("the node key has reached its last version");
+    }
+    std::vector<store::NodeKeyVersion> after = rotated;
+    auto it = std::find_if(after.begin(), after.end(),
+                           [&](const store::NodeKeyVersion& n) { return n.path == path; });
+    if (it == after.end()) {
+      after.push_back(store::NodeKeyVersion{std::string(path), current + 1});
+    } else {
+      it->version = current + 1;
+    }
+
+    SubtreeRotation result;
+    result.path = std::string(path);
+    result.node_version = current + 1;
+    std::vector<store::ObjectKeySlots> slots;
+    MV_ASSIGN_OR_RETURN(std::vector<store::SegmentSummary> tree,
+                        metadata_->ListSegments(patient_id, path));
+    for (const store::SegmentSummary& seg : tree) {
+      const PathKeyVersions old_kv = VersionsOnPath(rotated, seg.path);
+      const PathKeyVersions new_kv = VersionsOnPath(after, seg.path);
+      MV_ASSIGN_OR_RETURN(SecretBytes old_key,
+                          crypto::DeriveKeyForPath(root, seg.path, old_kv.versions));
+      MV_ASSIGN_OR_RETURN(SecretBytes new_key,
+                          crypto::DeriveKeyForPath(root, seg.path, new_kv.versions));
+      MV_ASSIGN_OR_RETURN(std::vector<store::SegmentVersionRecord> versions,
+                          metadata_->ListSegmentVersions(patient_id, seg.path));
+      for (const store::SegmentVersionRecord& rec : versions) {
+        Result<Bytes> encoded = RewrapVersion(rec, old_key, old_kv, new_key, new_kv);
+        if (!encoded.ok()) {
+          return encoded.status().WithContext(rec.path + " version " + std::to_string(rec.version));
+        }
+        slots.push_back(store::ObjectKeySlots{rec.object_key, std::move(*encoded)});
+      }
+    }
+    result.objects_rewrapped = slots.size();
+    const int64_t now = NowUnixMillis();
+    std::vector<Bytes> audit;
+    RecordEvent event = Event("key.subtree-rotated", patient_id, author, now);
+    event.path = path;
+    event.version = result.node_version;
+    MV_RETURN_IF_ERROR(Audit(audit, event));
+    MV_RETURN_IF_ERROR(
+        metadata_->RotateNodeKey(patient_id, path, result.node_version, now, slots, audit));
+    Log(LogLevel::kInfo, "key.subtree-rotated",
+        {{"objects", static_cast<long>(result.objects_rewrapped)},
+         {"node_version", static_cast<long>(result.node_version)}});
+    return result;
+  }
+
+  // The encoded slot list that replaces the object's slots after a rotation:
+  // its data key, opened with the old node key, wrapped under the new one.
+  // Only the new slot is kept: a holder of the old node key finds nothing in
+  // it (the object's immutable header still holds the slot it was written
+  // with; see docs/architecture.md on what re-wrapping does not undo).
+  Result<Bytes> RewrapVersion(const store::SegmentVersionRecord& rec, const SecretBytes& old_key,
+                              const PathKeyVersions& old_kv, const SecretBytes& new_key,
+                              const PathKeyVersions& new_kv) {
+    MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots,
+                        StoredSlots(rec, old_kv));
+    if (!slots.has_value()) {
+      MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
+      MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
+      MV_ASSIGN_OR_RETURN(slots, crypto::ReadKeySlots(header));
+    }
+    MV_ASSIGN_OR_RETURN(
+        crypto::KeySlot slot,
+        crypto::RewrapKeySlot(
+            *slots, old_key, old_kv.key_version, new_key, new_kv.key_version,
+            crypto::ObjectAad(rec.patient_id, rec.path, rec.version, ObjectId(rec))));
+    return crypto::EncodeKeySlots(std::span<const crypto::KeySlot>(&slot, 1));
   }
 
   Result<std::vector<SegmentVersionInfo>> ListVersions(std::string_view patient_id,
@@ -700,6 +1044,14 @@ class RecordServiceImpl final : public RecordService {
     return rec;
   }
 
+  Result<const SecretBytes*> RootOf(const PatientKeys& keys) const {
+    const auto* impl = dynamic_cast<const PatientKeysImpl*>(&keys);
+    if (impl == nullptr || impl->owner() != this) {
+      return Status::InvalidArgument("patient keys were opened by another record service");
+    }
+    return &impl->root();
+  }
+
   Result<SecretBytes> UnwrapRoot(const store::PatientRecord& rec) {
     if (rec.wrapped_root_key.empty()) {
       return Status::NotFound("patient has been erased");
@@ -714,7 +1066,8 @@ class RecordServiceImpl final : public RecordService {
   // Encrypts a whole in-memory version and stores its object; the metadata
   // row is the caller's to insert (or the object's to delete).
   Result<store::SegmentVersionRecord> SealWholeVersion(
-      std::string_view patient_id, const SecretBytes& root, const BatchSegmentWrite& w,
+      std::string_view patient_id, const SecretBytes& root,
+      const std::vector<store::NodeKeyVersion>& rotated, const BatchSegmentWrite& w,
       const std::string& media_type, uint64_t version, std::string_view author, int64_t now) {
     const TopLevelSegment& top = TopLevelFor(w.path);
     store::SegmentVersionRecord record;
@@ -730,10 +1083,12 @@ class RecordServiceImpl final : public RecordService {
     record.author = std::string(author);
     record.plaintext_size = w.write.content.size();
     record.created_at_ms = now;
-    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, w.path));
-    MV_ASSIGN_OR_RETURN(auto sealer,
-                        crypto::EnvelopeSealer::Create(
-                            node_key, crypto::ObjectAad(patient_id, w.path, version, object_id)));
+    const PathKeyVersions kv = VersionsOnPath(rotated, w.path);
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, w.path, kv.versions));
+    MV_ASSIGN_OR_RETURN(
+        auto sealer,
+        crypto::EnvelopeSealer::Create(node_key, kv.key_version,
+                                       crypto::ObjectAad(patient_id, w.path, version, object_id)));
     MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
     MV_RETURN_IF_ERROR(object->Append(sealer->header()));
     Bytes sealed;
@@ -755,11 +1110,14 @@ class RecordServiceImpl final : public RecordService {
       return Status::InvalidArgument("sensitivity must be between 0 and 4");
     }
     MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    auto gate = std::make_unique<RotationGate::WriteGuard>(&gate_, std::string(patient_id));
     auto lock = std::make_unique<PathLockGuard>(&path_locks_,
                                                 std::string(patient_id) + "\n" + std::string(path));
     MV_ASSIGN_OR_RETURN(uint64_t latest, metadata_->LatestVersion(patient_id, path));
     MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
-    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, path));
+    MV_ASSIGN_OR_RETURN(auto rotated, metadata_->ListNodeKeyVersions(patient_id));
+    const PathKeyVersions kv = VersionsOnPath(rotated, path);
+    MV_ASSIGN_OR_RETURN(SecretBytes node_key, crypto::DeriveKeyForPath(root, path, kv.versions));
 
     store::SegmentVersionRecord record;
     record.patient_id = std::string(patient_id);
@@ -773,13 +1131,15 @@ class RecordServiceImpl final : public RecordService {
     record.object_key = record.patient_id + "/" + object_id;
     record.author = std::string(author);
 
-    MV_ASSIGN_OR_RETURN(
-        auto sealer, crypto::EnvelopeSealer::Create(
-                         node_key, crypto::ObjectAad(patient_id, path, record.version, object_id)));
+    MV_ASSIGN_OR_RETURN(auto sealer,
+                        crypto::EnvelopeSealer::Create(
+                            node_key, kv.key_version,
+                            crypto::ObjectAad(patient_id, path, record.version, object_id)));
     MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
     MV_RETURN_IF_ERROR(object->Append(sealer->header()));
-    return std::make_unique<AttachmentWriter>(this, std::move(lock), std::move(record),
-                                              std::move(sealer), std::move(object), max_bytes);
+    return std::make_unique<AttachmentWriter>(this, std::move(gate), std::move(lock),
+                                              std::move(record), std::move(sealer),
+                                              std::move(object), max_bytes);
   }
 
   KeyProvider* keys_;
@@ -788,6 +1148,7 @@ class RecordServiceImpl final : public RecordService {
   RecordServiceOptions options_;
   SecretBytes blind_index_key_;
   PathLocks path_locks_;
+  RotationGate gate_;
 };
 
 Result<SegmentVersionInfo> AttachmentWriter::Commit() {
@@ -800,6 +1161,7 @@ Result<SegmentVersionInfo> AttachmentWriter::Commit() {
   committed_ = true;
   auto result = service_->FinishVersion(record_, *sealer_, *object_);
   lock_.reset();
+  gate_.reset();
   return result;
 }
 

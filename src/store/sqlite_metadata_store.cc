@@ -75,6 +75,24 @@ CREATE TABLE segment_versions (
   PRIMARY KEY (patient_id, path, version)
 ) STRICT, WITHOUT ROWID;
 )sql"},
+    // Key tree versions and re-wrapped key slots (docs/architecture.md, "Key
+    // tree versions and envelope slots"). A node absent from node_key_versions
+    // is at version 1; an object absent from object_key_slots uses the slots in
+    // its own (immutable) envelope header.
+    {2, R"sql(
+CREATE TABLE node_key_versions (
+  patient_id    TEXT NOT NULL REFERENCES patients(patient_id),
+  path          TEXT NOT NULL,
+  version       INTEGER NOT NULL CHECK (version >= 2),
+  rotated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (patient_id, path)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE object_key_slots (
+  object_key TEXT PRIMARY KEY NOT NULL REFERENCES segment_versions(object_key),
+  patient_id TEXT NOT NULL,
+  slots      BLOB NOT NULL CHECK (length(slots) BETWEEN 1 AND 65535)
+) STRICT, WITHOUT ROWID;
+)sql"},
 };
 
 // ---------------------------------------------------------------------------
@@ -136,6 +154,24 @@ constexpr std::string_view kSqlListObjectKeys =
 constexpr std::string_view kSqlCountPatients =
     "SELECT COUNT(*) FROM patients WHERE erased_at_ms IS NULL";
 constexpr std::string_view kSqlCountSegments = "SELECT COUNT(*) FROM segment_versions";
+
+// Key tree versions (migration 2).
+constexpr std::string_view kSqlListNodeKeyVersions =
+    "SELECT path, version FROM node_key_versions WHERE patient_id = ?1 ORDER BY path";
+constexpr std::string_view kSqlGetNodeKeyVersion =
+    "SELECT version FROM node_key_versions WHERE patient_id = ?1 AND path = ?2";
+constexpr std::string_view kSqlSetNodeKeyVersion =
+    "INSERT INTO node_key_versions(patient_id, path, version, rotated_at_ms) VALUES (?1, ?2, ?3, "
+    "?4) ON CONFLICT(patient_id, path) DO UPDATE SET version = excluded.version, "
+    "rotated_at_ms = excluded.rotated_at_ms";
+constexpr std::string_view kSqlGetObjectKeySlots =
+    "SELECT slots FROM object_key_slots WHERE object_key = ?1";
+// Only for an object of the same patient: a slot row for another patient's
+// object changes nothing, and the caller reports NotFound.
+constexpr std::string_view kSqlSetObjectKeySlots =
+    "INSERT INTO object_key_slots(object_key, patient_id, slots) SELECT object_key, patient_id, ?3 "
+    "FROM segment_versions WHERE object_key = ?1 AND patient_id = ?2 "
+    "ON CONFLICT(object_key) DO UPDATE SET slots = excluded.slots";
 
 SegmentVersionRecord ReadSegment(const Stmt& s) {
   SegmentVersionRecord r;
@@ -541,6 +577,90 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       out.push_back(s.ColText(0));
     }
+  }
+
+  // -------------------------------------------------------------------------
+  // Key tree versions (migration 2).
+
+  Result<std::vector<NodeKeyVersion>> ListNodeKeyVersions(std::string_view patient_id) override {
+    ReaderPool::Lease r(*readers_);
+    MV_STMT(s, r.conn(), kSqlListNodeKeyVersions);
+    s.Text(1, patient_id);
+    std::vector<NodeKeyVersion> out;
+    while (true) {
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("list node key versions"));
+      if (!row) {
+        return out;
+      }
+      out.push_back(NodeKeyVersion{s.ColText(0), static_cast<uint32_t>(s.ColInt(1))});
+    }
+  }
+
+  Result<std::optional<Bytes>> GetObjectKeySlots(std::string_view object_key) override {
+    ReaderPool::Lease r(*readers_);
+    MV_STMT(s, r.conn(), kSqlGetObjectKeySlots);
+    s.Text(1, object_key);
+    MV_ASSIGN_OR_RETURN(bool row, s.Step("get object key slots"));
+    if (!row) {
+      return std::optional<Bytes>();
+    }
+    return std::optional<Bytes>(s.ColBlob(0));
+  }
+
+  Status RotateNodeKey(std::string_view patient_id, std::string_view path, uint32_t new_version,
+                       int64_t rotated_at_ms, std::span<const ObjectKeySlots> slots,
+                       AuditEntries audit) override {
+    if (patient_id.empty() || path.empty() || new_version < 2) {
+      return Status::InvalidArgument("a rotation needs a patient, a path and a version >= 2");
+    }
+    for (const ObjectKeySlots& o : slots) {
+      if (o.object_key.empty() || o.slots.empty() || o.slots.size() > 65535) {
+        return Status::InvalidArgument("key slots need an object key and 1..65535 bytes");
+      }
+    }
+    MV_RETURN_IF_ERROR(CheckAuditHook(audit));
+    std::lock_guard<std::mutex> lock(write_mu_);
+    WriteTxn txn(*writer_);
+    MV_RETURN_IF_ERROR(txn.Begin());
+    {
+      MV_STMT(s, *writer_, kSqlPatientErased);
+      s.Text(1, patient_id);
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
+      if (!row || !s.IsNull(0)) {
+        return Status::NotFound("patient not found");
+      }
+    }
+    uint32_t current = 1;
+    {
+      MV_STMT(s, *writer_, kSqlGetNodeKeyVersion);
+      s.Text(1, patient_id).Text(2, path);
+      MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
+      if (row) {
+        current = static_cast<uint32_t>(s.ColInt(0));
+      }
+    }
+    if (new_version != current + 1) {
+      // Another rotation of the same node committed first: its slots are the
+      // current ones, and these were computed from a key that is now old.
+      return Status::FailedPrecondition("node key version " + std::to_string(new_version) +
+                                        " does not follow the current version " +
+                                        std::to_string(current));
+    }
+    {
+      MV_STMT(s, *writer_, kSqlSetNodeKeyVersion);
+      s.Text(1, patient_id).Text(2, path).Int(3, new_version).Int(4, rotated_at_ms);
+      MV_RETURN_IF_ERROR(s.Exec("rotate node key"));
+    }
+    for (const ObjectKeySlots& o : slots) {
+      MV_STMT(s, *writer_, kSqlSetObjectKeySlots);
+      s.Text(1, o.object_key).Text(2, patient_id).Blob(3, o.slots);
+      MV_RETURN_IF_ERROR(s.Exec("set object key slots"));
+      if (sqlite3_changes(writer_->db()) != 1) {
+        return Status::NotFound("no segment version of this patient has the object key");
+      }
+    }
+    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    return txn.Commit();
   }
 
   Result<int> SchemaVersion() override {

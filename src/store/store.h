@@ -173,6 +173,20 @@ struct SegmentSummary {
   int64_t updated_at_ms = 0;
 };
 
+// A node of a patient's key tree rotated at least once (every other node is
+// at version 1). See crypto::DeriveKeyForPath.
+struct NodeKeyVersion {
+  std::string path;
+  uint32_t version = 1;
+};
+
+// The encoded key slot list (crypto::EncodeKeySlots) that replaces the slots
+// in an object's own envelope header after a rotation re-wrapped its data key.
+struct ObjectKeySlots {
+  std::string object_key;
+  Bytes slots;
+};
+
 // Thread-safe: every method may be called from any thread.
 class MetadataStore {
  public:
@@ -227,6 +241,22 @@ class MetadataStore {
   // order, for the integrity scrubber. Stops at the first error `fn` returns.
   virtual Status ForEachSegmentVersion(
       const std::function<Status(const SegmentVersionRecord&)>& fn) = 0;
+
+  // Key tree versions. The rotated nodes of a patient, sorted by path (empty
+  // when none was ever rotated).
+  virtual Result<std::vector<NodeKeyVersion>> ListNodeKeyVersions(std::string_view patient_id) = 0;
+  // The re-wrapped slots of an object; nullopt when it has none (its header's
+  // slots apply).
+  virtual Result<std::optional<Bytes>> GetObjectKeySlots(std::string_view object_key) = 0;
+  // One rotation, all or nothing in one transaction: sets node `path` of the
+  // patient to `new_version`, replaces the slots of every object in `slots`,
+  // and commits the ledger entries with them. FailedPrecondition when
+  // new_version is not the current version + 1 (a concurrent rotation won);
+  // NotFound for an unknown or erased patient, or an object key that is not
+  // one of the patient's segment versions.
+  virtual Status RotateNodeKey(std::string_view patient_id, std::string_view path,
+                               uint32_t new_version, int64_t rotated_at_ms,
+                               std::span<const ObjectKeySlots> slots, AuditEntries audit = {}) = 0;
 
   // Schema version after migrations.
   virtual Result<int> SchemaVersion() = 0;
