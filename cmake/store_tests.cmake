@@ -3,6 +3,11 @@ medvault_test(object_store_test mv_store)
 medvault_test(file_object_store_test mv_store)
 medvault_test(sqlite_metadata_store_test mv_store)
 medvault_test(sqlite_util_test mv_store)
+# The contract of each storage interface, run against every backend
+# (docs/architecture.md, "Test doubles and conformance suites").
+medvault_test(object_store_conformance_test mv_store)
+medvault_test(metadata_store_conformance_test mv_store)
+medvault_test(faulty_store_test mv_store_faults)
 
 if(MEDVAULT_BUILD_BENCH)
   find_package(benchmark REQUIRED)
