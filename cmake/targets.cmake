@@ -30,6 +30,7 @@ target_link_libraries(medvault PRIVATE mv_app)
 set_target_properties(medvault PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 medvault_test(record_service_test mv_record)
+medvault_test(record_fault_test mv_record mv_store_faults)
 medvault_test(access_service_test mv_access mv_record)
 target_compile_definitions(access_service_test PRIVATE MEDVAULT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 target_link_libraries(access_service_test PRIVATE PkgConfig::SQLITE)
