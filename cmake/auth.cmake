@@ -13,7 +13,6 @@ medvault_test(password_test mv_auth)
 medvault_test(totp_test mv_auth)
 medvault_test(account_service_test mv_auth)
 medvault_test(sqlite_account_store_test mv_account_store)
-medvault_test(account_store_conformance_test mv_account_store)
 
 if(MEDVAULT_BUILD_BENCH)
   find_package(benchmark REQUIRED)

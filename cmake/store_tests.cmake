@@ -7,7 +7,12 @@ medvault_test(sqlite_util_test mv_store)
 # (docs/architecture.md, "Test doubles and conformance suites").
 medvault_test(object_store_conformance_test mv_store)
 medvault_test(metadata_store_conformance_test mv_store)
+medvault_test(account_store_conformance_test mv_account_store)
+medvault_test(policy_entry_conformance_test mv_access)
+medvault_test(ledger_conformance_test mv_ledger)
+# The fault-injecting wrappers, alone and under the record service.
 medvault_test(faulty_store_test mv_store_faults)
+medvault_test(record_fault_test mv_record mv_store_faults)
 
 if(MEDVAULT_BUILD_BENCH)
   find_package(benchmark REQUIRED)
