@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,9 @@ struct AccountStoreBackend {
   // opening the same `dir` again is a reopen.
   std::function<Result<std::unique_ptr<AccountStore>>(const fs::path& dir)> open;
 };
+
+// GoogleTest prints a parameter by its name (test names stay stable).
+void PrintTo(const AccountStoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 const AccountStoreBackend kBackends[] = {
     {"sqlite", [](const fs::path& dir) { return OpenSqliteAccountStore(dir / "metadata.db"); }},

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <thread>
@@ -32,6 +33,9 @@ struct LedgerBackend {
   // opening the same `dir` again is a reopen.
   std::function<Result<std::unique_ptr<Log>>(const fs::path& dir)> open;
 };
+
+// GoogleTest prints a parameter by its name (test names stay stable).
+void PrintTo(const LedgerBackend& backend, std::ostream* os) { *os << backend.name; }
 
 const LedgerBackend kBackends[] = {
     {"sqlite", [](const fs::path& dir) { return SqliteLedger::Open(dir / "metadata.db"); }},

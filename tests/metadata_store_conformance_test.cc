@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,9 @@ struct MetadataStoreBackend {
   // Whether a reopen sees what was committed before.
   bool persistent = false;
 };
+
+// GoogleTest prints a parameter by its name (test names stay stable).
+void PrintTo(const MetadataStoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 const MetadataStoreBackend kBackends[] = {
     {"sqlite",

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,9 @@ struct ObjectStoreBackend {
   // Whether a reopen sees what was committed before.
   bool persistent = false;
 };
+
+// GoogleTest prints a parameter by its name (test names stay stable).
+void PrintTo(const ObjectStoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 const ObjectStoreBackend kBackends[] = {
     {"file", [](const fs::path& dir) { return OpenFileObjectStore(dir / "objects-root"); }, true},

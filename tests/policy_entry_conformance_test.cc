@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +35,9 @@ struct PolicyEntryBackend {
   // opening the same `dir` again is a reopen.
   std::function<Result<OpenedPolicyEntryStore>(const fs::path& dir)> open;
 };
+
+// GoogleTest prints a parameter by its name (test names stay stable).
+void PrintTo(const PolicyEntryBackend& backend, std::ostream* os) { *os << backend.name; }
 
 Result<OpenedPolicyEntryStore> OpenSqlite(const fs::path& dir) {
   const fs::path file = dir / "metadata.db";
