@@ -301,4 +301,20 @@ struct SqliteOptions {
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesystem::path& file,
                                                                const SqliteOptions& options = {});
 
+// ===========================================================================
+// In-memory stores (tests, and the reference a new backend is compared with
+// in the conformance suites): the contracts above, thread-safe, nothing
+// durable. The object store checks hashes on read like the file store; its
+// CommittedAtMs is the commit's wall-clock time.
+std::unique_ptr<ObjectStore> NewMemoryObjectStore();
+
+struct MemoryMetadataOptions {
+  // Called under the store's write lock with the entries of every write that
+  // carries some; its failure undoes the write. Empty: entries are refused
+  // (FailedPrecondition), as by the SQLite store without its audit_hook.
+  std::function<Status(AuditEntries entries)> audit_hook;
+};
+// ErasePatient clears the key material in memory (there are no files).
+std::unique_ptr<MetadataStore> NewMemoryMetadataStore(MemoryMetadataOptions options = {});
+
 }  // namespace medvault::store
