@@ -286,7 +286,7 @@ double BytesPerRead(size_t n, bool json_v1, double* entry_bytes) {
           encoded += bytes.back().size();
         }
         medvault::store::WriteTxn txn(**conn);
-        if (!txn.Begin().ok() || !SqliteLedger::AppendEncodedInTransaction(**conn, bytes).ok() ||
+        if (!txn.Begin().ok() || !(*ledger)->AppendEncodedInTransaction(txn, bytes).ok() ||
             !txn.Commit().ok()) {
           return -1;
         }

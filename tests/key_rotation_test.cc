@@ -293,6 +293,18 @@ TEST_F(KeyRotationTest, RefusalsChangeNothing) {
             StatusCode::kNotFound);
 }
 
+// A store's audit sink that calls a function inside the transaction.
+class FunctionSink final : public store::AuditSink {
+ public:
+  explicit FunctionSink(std::function<Status(store::AuditEntries)> fn) : fn_(std::move(fn)) {}
+  Status AppendEncodedInTransaction(store::Transaction&, store::AuditEntries entries) override {
+    return fn_(entries);
+  }
+
+ private:
+  std::function<Status(store::AuditEntries)> fn_;
+};
+
 // The rotation's ledger entry is built from a RecordEvent and commits in the
 // rotation's transaction: when it cannot be written, nothing is rotated.
 TEST_F(KeyRotationTest, LedgerEventAndItsFailure) {
@@ -304,15 +316,16 @@ TEST_F(KeyRotationTest, LedgerEventAndItsFailure) {
                      std::to_string(e.version) + " " + std::string(e.author));
     return ToBytes(std::string(e.action));
   };
-  store::SqliteOptions sqlite;
-  sqlite.audit_hook = [&](store::Connection&, store::AuditEntries entries) -> Status {
+  FunctionSink sink([&](store::AuditEntries entries) -> Status {
     for (const Bytes& e : entries) {
       if (AsString(e) == "key.subtree-rotated" && fail_rotation_entry) {
         return Status::Unavailable("ledger append failed");
       }
     }
     return Status::Ok();
-  };
+  });
+  store::SqliteOptions sqlite;
+  sqlite.audit_sink = &sink;
   Open(options, sqlite);
   const std::string pid = NewPatient();
   Write(pid, "internal-medicine/cardiology/notes");
@@ -347,10 +360,11 @@ TEST_F(KeyRotationTest, CrashInsideTheRotationLeavesNothing) {
   if (child == 0) {
     RecordServiceOptions options;
     options.audit = [](const RecordEvent&) -> Result<Bytes> { return ToBytes("entry"); };
-    store::SqliteOptions sqlite;
-    sqlite.audit_hook = [](store::Connection&, store::AuditEntries) -> Status {
+    FunctionSink sink([](store::AuditEntries) -> Status {
       _exit(42);  // killed mid-transaction: no commit, no destructors
-    };
+    });
+    store::SqliteOptions sqlite;
+    sqlite.audit_sink = &sink;
     auto md = store::OpenSqliteMetadataStore(dir_.path() / "metadata.db", sqlite);
     auto obj = store::OpenFileObjectStore(dir_.path() / "objects");
     if (!md.ok() || !obj.ok()) _exit(1);

@@ -115,6 +115,8 @@ TEST_F(LedgerPrivacyTest, NoEntryOfAnyKindHoldsAPatientIdInClear) {
   }
   // A subtree key rotation (key.subtree-rotated); the record stays readable.
   {
+    // No route rotates yet: the console does, as its own act (src/enforce).
+    enforce::Scope console(runtime_->enforce_deps(), enforce::ConsoleContext("rotate-key"));
     auto rotated =
         runtime_->records->RotateSubtreeKey(pid, "physical-signs", clinician_.account_id);
     ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();

@@ -404,7 +404,7 @@ TEST_F(SqliteLedgerTest, LogOfBothFormatsVerifiesAndProves) {
       old_bytes.push_back(EncodeJsonV1(e));
       expected_.Append(LeafHash(old_bytes.back()));
     }
-    ASSERT_TRUE(SqliteLedger::AppendEncodedInTransaction(**conn, old_bytes).ok());
+    ASSERT_TRUE(ledger->AppendEncodedInTransaction(txn, old_bytes).ok());
     ASSERT_TRUE(txn.Commit().ok());
   }
   ASSERT_TRUE(ledger->Sync().ok());

@@ -279,13 +279,22 @@ TEST_F(SqliteMetadataStoreTest, RotateNodeKeyIsAllOrNothing) {
 // A failing ledger append inside the transaction undoes the rotation.
 TEST_F(SqliteMetadataStoreTest, RotateNodeKeyRollsBackWhenTheLedgerFails) {
   store_.reset();
-  SqliteOptions options;
   int calls = 0;
-  options.audit_hook = [&calls](Connection&, AuditEntries entries) {
-    ++calls;
-    EXPECT_EQ(entries.size(), 1u);
-    return Status::Unavailable("ledger append failed");
+  class FailingSink final : public AuditSink {
+   public:
+    explicit FailingSink(int* calls) : calls_(calls) {}
+    Status AppendEncodedInTransaction(Transaction&, AuditEntries entries) override {
+      ++*calls_;
+      EXPECT_EQ(entries.size(), 1u);
+      return Status::Unavailable("ledger append failed");
+    }
+
+   private:
+    int* calls_;
   };
+  FailingSink sink(&calls);
+  SqliteOptions options;
+  options.audit_sink = &sink;
   auto opened = OpenSqliteMetadataStore(db_path_, options);
   ASSERT_TRUE(opened.ok());
   store_ = std::move(opened).value();

@@ -86,7 +86,11 @@ Result<Bytes> RecordEventEntry(const record::RecordEvent& event,
   e.actor = event.author.empty() ? origin->Actor() : std::string(event.author);
   e.action = std::string(event.action);
   e.effect = std::string(ledger::kEffectDone);
-  if (!event.path.empty()) {
+  if (event.action == ledger::kActionSubtreeRotated) {
+    // A rotation names the subtree and its new key version (no content).
+    e.resource = {"subtree", std::string(event.path)};
+    e.details["key_version"] = std::to_string(event.version);
+  } else if (!event.path.empty()) {
     e.resource = {"segment", std::string(event.path)};
     e.details["version"] = std::to_string(event.version);
     e.details["content_sha256"] = event.content_sha256_hex;

@@ -229,6 +229,11 @@ constexpr std::string_view kDictionaryV2[] = {
     "ophthalmology",
     "dermatology",
     "genetics",
+    // Appended with the key tree's rotation (before any version-2 entry was
+    // released): the action, its resource kind and detail key.
+    "key.subtree-rotated",
+    "subtree",
+    "key_version",
 };
 
 // String forms: the low two bits of a string's header.

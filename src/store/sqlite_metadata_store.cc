@@ -659,7 +659,7 @@ class SqliteMetadataStore final : public MetadataStore {
         return Status::NotFound("no segment version of this patient has the object key");
       }
     }
-    MV_RETURN_IF_ERROR(AuditLocked(audit));
+    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
