@@ -4,12 +4,11 @@
 // stays in its own test (sqlite_metadata_store_test.cc).
 #include <gtest/gtest.h>
 
-#include <mutex>
-
 #include <atomic>
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <thread>

@@ -166,7 +166,8 @@ TEST_P(PolicyEntryStoreConformance, LedgerEntriesCommitWithTheRowOrNeither) {
   const std::vector<Bytes> good = {AuditEntry("consent.grant")};
   ASSERT_TRUE(store_->Upsert(Row("consent", id_, patient_, "a"), good).ok());
   EXPECT_EQ(LedgerSize(), 1u);
-  const std::vector<Bytes> bad = {Bytes{1, 2, 3}};  // not an entry: the append fails, so must the row
+  const std::vector<Bytes> bad = {
+      Bytes{1, 2, 3}};  // not an entry: the append fails, so must the row
   EXPECT_EQ(store_->Upsert(Row("consent", id_, patient_, "b"), bad).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(AsString(All()[0].sealed_body), "a") << "the row rolled back with its entry";

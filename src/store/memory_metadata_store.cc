@@ -435,8 +435,8 @@ class MemoryMetadataStore final : public MetadataStore {
   std::set<std::string> object_keys_;                           // guarded by mu_
   // Rotated nodes per patient (path → version) and re-wrapped key slots.
   std::map<std::string, std::map<std::string, uint32_t, std::less<>>, std::less<>>
-      node_versions_;  // guarded by mu_
-  std::map<std::string, Bytes, std::less<>> key_slots_;                                // mu_
+      node_versions_;                                    // guarded by mu_
+  std::map<std::string, Bytes, std::less<>> key_slots_;  // mu_
 };
 
 }  // namespace
