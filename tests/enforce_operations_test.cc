@@ -6,42 +6,18 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "app/app.h"
-#include "enforce/enforce.h"
-#include "test_util.h"
+#include "enforce_fixture.h"
 
 namespace medvault {
 namespace {
 
 using policy::Action;
 
-class EnforceOperationsTest : public ::testing::Test {
+class EnforceOperationsTest : public testing::EnforceFixture {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(crypto::InitCrypto().ok());
-    ASSERT_TRUE(app::InitDataDir(dir_.path() / "data", false).ok());
-    app::Config config;
-    config.data_dir = (dir_.path() / "data").string();
-    config.argon2_memory_kib = 8;
-    config.argon2_iterations = 1;
-    auto rt = app::OpenRuntime(config);
-    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-    rt_ = std::move(*rt);
-    auto inst = rt_->accounts->CreateInstitution("Ops Hospital");
-    ASSERT_TRUE(inst.ok());
-    auth::NewAccount n;
-    n.username = "dr.ops";
-    n.display_name = "Dr Ops";
-    n.password = "Correct-Horse-Battery-Staple-9";
-    n.roles = {"doctor"};
-    n.institution_id = inst->institution_id;
-    auto made = rt_->accounts->CreateAccount(n);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    doctor_ = made->account;
+    EnforceFixture::SetUp();
     enforce::Scope console(rt_->enforce_deps(), enforce::ConsoleContext("test"));
-    auto p = rt_->records->CreatePatient({"Ada", "Ops", "1956-03-14", "female", "MRN-O"}, "t");
-    ASSERT_TRUE(p.ok());
-    patient_ = p->patient_id;
     record::SegmentWrite w;
     w.kind = record::ContentKind::kJson;
     w.content =
@@ -52,22 +28,11 @@ class EnforceOperationsTest : public ::testing::Test {
     ASSERT_TRUE(rt_->records->WriteSegment(patient_, "physical-signs/heart-rate", w, "t").ok());
   }
 
-  enforce::RequestContext DoctorContext() {
-    auto roles = rt_->decisions->policy().RolesOf(doctor_.roles);
-    EXPECT_TRUE(roles.ok());
-    return enforce::AccountContext(doctor_, *roles, policy::Purpose::kTreatment, "test");
-  }
-
   static std::string Ccda() {
     std::ifstream in(std::string(MEDVAULT_TESTDATA_DIR) +
                      "/interop/ccda/Documents_CCD_CCD_1_CCD.xml");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<app::Runtime> rt_;
-  auth::Account doctor_;
-  std::string patient_;
 };
 
 TEST_F(EnforceOperationsTest, OpenSegmentDecidesBeforeReadingAndAgainOnTheStoredSensitivity) {
@@ -108,8 +73,7 @@ TEST_F(EnforceOperationsTest, ImportIsRefusedWholeWhenTheRecordIsNotWritable) {
 }
 
 TEST_F(EnforceOperationsTest, TheConsoleImportsIntoANewPatientAndEveryDecisionIsRecorded) {
-  ASSERT_TRUE(rt_->ledger->Sync().ok());
-  const uint64_t before = rt_->ledger->Size();
+  const uint64_t before = LedgerSize();
   enforce::Scope scope(rt_->enforce_deps(), enforce::ConsoleContext("import"));
   auto out = enforce::ImportDocument(scope, *rt_->records, Ccda(), "");
   ASSERT_TRUE(out.ok()) << out.status().ToString();

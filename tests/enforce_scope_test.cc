@@ -8,73 +8,16 @@
 
 #include <thread>
 
-#include "app/app.h"
 #include "common/ids.h"
-#include "enforce/enforce.h"
-#include "test_util.h"
+#include "enforce_fixture.h"
 
 namespace medvault {
 namespace {
 
 using policy::Action;
 
-class EnforceScopeTest : public ::testing::Test {
+class EnforceScopeTest : public testing::EnforceFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(crypto::InitCrypto().ok());
-    data_ = dir_.path() / "data";
-    ASSERT_TRUE(app::InitDataDir(data_, false).ok());
-    app::Config config;
-    config.data_dir = data_.string();
-    config.argon2_memory_kib = 8;
-    config.argon2_iterations = 1;
-    auto rt = app::OpenRuntime(config);
-    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-    rt_ = std::move(*rt);
-    auto inst = rt_->accounts->CreateInstitution("Scope Hospital");
-    ASSERT_TRUE(inst.ok());
-    auth::NewAccount n;
-    n.username = "dr.scope";
-    n.display_name = "Dr Scope";
-    n.password = "Correct-Horse-Battery-Staple-9";
-    n.roles = {"doctor"};
-    n.institution_id = inst->institution_id;
-    auto made = rt_->accounts->CreateAccount(n);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    doctor_ = made->account;
-    enforce::Scope console(rt_->enforce_deps(), enforce::ConsoleContext("test"));
-    auto p = rt_->records->CreatePatient({"Ada", "Scope", "1956-03-14", "female", "MRN-S"}, "t");
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    patient_ = p->patient_id;
-  }
-
-  enforce::RequestContext DoctorContext() {
-    auto roles = rt_->decisions->policy().RolesOf(doctor_.roles);
-    EXPECT_TRUE(roles.ok());
-    return enforce::AccountContext(doctor_, *roles, policy::Purpose::kTreatment, "test");
-  }
-
-  // The entries appended after `from`, decoded.
-  // The ledger's size with every committed row loaded (writes through the
-  // other stores' connections reach the tree at the next Sync).
-  uint64_t LedgerSize() {
-    EXPECT_TRUE(rt_->ledger->Sync().ok());
-    return rt_->ledger->Size();
-  }
-
-  std::vector<ledger::Entry> EntriesSince(uint64_t from) {
-    EXPECT_TRUE(rt_->ledger->Sync().ok());
-    std::vector<ledger::Entry> out;
-    for (uint64_t seq = from; seq < rt_->ledger->Size(); ++seq) {
-      auto rec = rt_->ledger->GetEntry(seq);
-      EXPECT_TRUE(rec.ok());
-      if (rec.ok()) {
-        out.push_back(rec->entry);
-      }
-    }
-    return out;
-  }
-
   uint64_t Versions(const std::string& path) {
     auto v = rt_->records->ListVersions(patient_, path);
     return v.ok() ? v->size() : 0;
@@ -86,12 +29,6 @@ class EnforceScopeTest : public ::testing::Test {
     w.content = ToBytes(text);
     return w;
   }
-
-  testing::TempDir dir_;
-  std::filesystem::path data_;
-  std::unique_ptr<app::Runtime> rt_;
-  auth::Account doctor_;
-  std::string patient_;
 };
 
 TEST_F(EnforceScopeTest, AScopeBindsItsOriginToItsThreadOnlyAndNestedScopesRestore) {

@@ -47,5 +47,33 @@ TEST(ObjectKeyTest, RejectsInvalidKeys) {
   EXPECT_FALSE(IsValidObjectKey("a\n"));
 }
 
+// The row rules every MetadataStore applies (one function for all backends).
+TEST(MetadataRulesTest, ASegmentVersionRecordIsCheckedFieldByField) {
+  SegmentVersionRecord r;
+  r.patient_id = std::string(32, 'a');
+  r.path = "other/a";
+  r.version = 1;
+  r.kind = ContentKind::kJson;
+  r.object_key = "aa/bb";
+  r.content_sha256 = Bytes(32, 1);
+  EXPECT_TRUE(ValidateSegmentVersionRecord(r).ok());
+  auto refused = [&](auto change) {
+    SegmentVersionRecord bad = r;
+    change(bad);
+    return ValidateSegmentVersionRecord(bad).code() == StatusCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.patient_id.clear(); }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.object_key.clear(); }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.version = 0; }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.version = uint64_t{1} << 63; }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.stored_size = ~uint64_t{0}; }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.sensitivity = 5; }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.sensitivity = -1; }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.kind = static_cast<ContentKind>(4); }));
+  EXPECT_TRUE(refused([](SegmentVersionRecord& b) { b.content_sha256.resize(31); }));
+  EXPECT_TRUE(CheckInt64(uint64_t{1} << 62, "x").ok());
+  EXPECT_EQ(CheckInt64(uint64_t{1} << 63, "size").message(), "size is out of range");
+}
+
 }  // namespace
 }  // namespace medvault::store

@@ -20,39 +20,6 @@
 namespace medvault::store {
 namespace {
 
-constexpr size_t kSha256Size = 32;
-
-Status CheckInt64(uint64_t v, std::string_view field) {
-  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return Status::InvalidArgument(std::string(field) + " is out of range");
-  }
-  return Status::Ok();
-}
-
-// The same rules as the SQLite store's (and its table constraints).
-Status ValidateSegment(const SegmentVersionRecord& rec) {
-  if (rec.patient_id.empty() || rec.path.empty() || rec.object_key.empty()) {
-    return Status::InvalidArgument("segment version needs patient id, path and object key");
-  }
-  if (rec.version == 0) {
-    return Status::InvalidArgument("segment versions start at 1");
-  }
-  MV_RETURN_IF_ERROR(CheckInt64(rec.version, "version"));
-  MV_RETURN_IF_ERROR(CheckInt64(rec.plaintext_size, "plaintext size"));
-  MV_RETURN_IF_ERROR(CheckInt64(rec.stored_size, "stored size"));
-  if (rec.sensitivity < 0 || rec.sensitivity > 4) {
-    return Status::InvalidArgument("sensitivity must be between 0 and 4");
-  }
-  const int kind = static_cast<int>(rec.kind);
-  if (kind < 1 || kind > 3) {
-    return Status::InvalidArgument("unknown content kind");
-  }
-  if (rec.content_sha256.size() != kSha256Size) {
-    return Status::InvalidArgument("content hash must be 32 bytes");
-  }
-  return Status::Ok();
-}
-
 struct StoredPatient {
   PatientRecord record;
   int64_t seq = 0;  // creation order
@@ -342,7 +309,7 @@ class MemoryMetadataStore final : public MetadataStore {
       return Status::InvalidArgument("patient id must not be empty");
     }
     for (const SegmentVersionRecord& rec : records) {
-      MV_RETURN_IF_ERROR(ValidateSegment(rec));
+      MV_RETURN_IF_ERROR(ValidateSegmentVersionRecord(rec));
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,4 +1,6 @@
-// Key grammar and the whole-buffer conveniences shared by every ObjectStore.
+// Key grammar and the whole-buffer conveniences shared by every ObjectStore,
+// and the row rules shared by every MetadataStore.
+#include <limits>
 #include <utility>
 
 #include "store/store.h"
@@ -68,6 +70,36 @@ Result<Bytes> ObjectStore::Get(std::string_view key, ByteView expected_sha256) {
       return out;
     }
   }
+}
+
+Status CheckInt64(uint64_t v, std::string_view field) {
+  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument(std::string(field) + " is out of range");
+  }
+  return Status::Ok();
+}
+
+Status ValidateSegmentVersionRecord(const SegmentVersionRecord& rec) {
+  if (rec.patient_id.empty() || rec.path.empty() || rec.object_key.empty()) {
+    return Status::InvalidArgument("segment version needs patient id, path and object key");
+  }
+  if (rec.version == 0) {
+    return Status::InvalidArgument("segment versions start at 1");
+  }
+  MV_RETURN_IF_ERROR(CheckInt64(rec.version, "version"));
+  MV_RETURN_IF_ERROR(CheckInt64(rec.plaintext_size, "plaintext size"));
+  MV_RETURN_IF_ERROR(CheckInt64(rec.stored_size, "stored size"));
+  if (rec.sensitivity < 0 || rec.sensitivity > 4) {
+    return Status::InvalidArgument("sensitivity must be between 0 and 4");
+  }
+  const int kind = static_cast<int>(rec.kind);
+  if (kind < 1 || kind > 3) {
+    return Status::InvalidArgument("unknown content kind");
+  }
+  if (rec.content_sha256.size() != 32) {
+    return Status::InvalidArgument("content hash must be 32 bytes");
+  }
+  return Status::Ok();
 }
 
 }  // namespace medvault::store

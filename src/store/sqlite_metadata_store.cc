@@ -39,7 +39,6 @@ namespace medvault::store {
 namespace {
 
 constexpr int kReadConnections = 4;
-constexpr size_t kSha256Size = 32;
 
 // ---------------------------------------------------------------------------
 // Schema. Migrations are append-only: never edit one that has shipped.
@@ -224,7 +223,7 @@ class SqliteMetadataStore final : public MetadataStore {
       return Status::InvalidArgument("patient id must not be empty");
     }
     for (const SegmentVersionRecord& rec : records) {
-      MV_RETURN_IF_ERROR(ValidateSegment(rec));
+      MV_RETURN_IF_ERROR(ValidateSegmentVersionRecord(rec));
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     std::lock_guard<std::mutex> lock(write_mu_);
@@ -378,7 +377,7 @@ class SqliteMetadataStore final : public MetadataStore {
   // durable (or failed), so the contract is unchanged; the WAL fsync is paid
   // once per group instead of once per row.
   Status InsertSegmentVersion(const SegmentVersionRecord& rec, AuditEntries audit) override {
-    MV_RETURN_IF_ERROR(ValidateSegment(rec));
+    MV_RETURN_IF_ERROR(ValidateSegmentVersionRecord(rec));
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
     PendingInsert me{&rec, audit, Status::Ok()};
     committer_.Submit(me);
@@ -704,29 +703,6 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       ids.push_back(s.ColText(0));
     }
-  }
-
-  static Status ValidateSegment(const SegmentVersionRecord& rec) {
-    if (rec.patient_id.empty() || rec.path.empty() || rec.object_key.empty()) {
-      return Status::InvalidArgument("segment version needs patient id, path and object key");
-    }
-    if (rec.version == 0) {
-      return Status::InvalidArgument("segment versions start at 1");
-    }
-    MV_RETURN_IF_ERROR(CheckInt64(rec.version, "version"));
-    MV_RETURN_IF_ERROR(CheckInt64(rec.plaintext_size, "plaintext size"));
-    MV_RETURN_IF_ERROR(CheckInt64(rec.stored_size, "stored size"));
-    if (rec.sensitivity < 0 || rec.sensitivity > 4) {
-      return Status::InvalidArgument("sensitivity must be between 0 and 4");
-    }
-    const int kind = static_cast<int>(rec.kind);
-    if (kind < 1 || kind > 3) {
-      return Status::InvalidArgument("unknown content kind");
-    }
-    if (rec.content_sha256.size() != kSha256Size) {
-      return Status::InvalidArgument("content hash must be 32 bytes");
-    }
-    return Status::Ok();
   }
 
   std::mutex write_mu_;

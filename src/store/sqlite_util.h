@@ -298,12 +298,7 @@ class WriteTxn final : public Transaction {
   MV_ASSIGN_OR_RETURN(sqlite3_stmt* var##_raw, (conn).Prepare(sql)); \
   Stmt var(var##_raw)
 
-inline Status CheckInt64(uint64_t v, std::string_view field) {
-  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return Status::InvalidArgument(std::string(field) + " is out of range");
-  }
-  return Status::Ok();
-}
+// CheckInt64 is declared in store.h (one for every backend).
 
 // Creates `file` owner-only (0600) when missing, before SQLite would create it
 // under the process umask; SQLite gives the -wal and -shm files its mode. An

@@ -187,6 +187,15 @@ struct ObjectKeySlots {
   Bytes slots;
 };
 
+// The rules every metadata store applies to a row before it inserts it (the
+// SQLite store's table constraints, the same in memory and in any later
+// backend): ids, path and object key present, versions from 1, sizes and
+// versions within int64, sensitivity 0..4, a known content kind, a 32-byte
+// content hash. InvalidArgument naming what is wrong.
+Status ValidateSegmentVersionRecord(const SegmentVersionRecord& rec);
+// InvalidArgument when `v` does not fit a signed 64-bit column.
+Status CheckInt64(uint64_t v, std::string_view field);
+
 // Thread-safe: every method may be called from any thread.
 class MetadataStore {
  public:
