@@ -157,6 +157,23 @@ TEST_F(EnforceScopeTest, AWriteNeedsAPermitOnThatPatientInTheBoundScope) {
   EXPECT_EQ(Versions("other/a"), 1u);
 }
 
+TEST_F(EnforceScopeTest, ACreatePermitCoversTheNewRecordOnlyNotAnExistingOne) {
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  ASSERT_TRUE(scope.Decide(Action::kCreatePatient, {}).ok()) << scope.summary();
+  auto refused = rt_->records->WriteSegment(patient_, "other/a", Text("1"), doctor_.account_id);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Versions("other/a"), 0u);
+  auto created = rt_->records->CreatePatient({"New", "Born", "2026-01-01", "female", ""}, "x");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto into_new =
+      rt_->records->WriteSegment(created->patient_id, "other/a", Text("1"), doctor_.account_id);
+  EXPECT_TRUE(into_new.ok()) << into_new.status().ToString();
+  // Without the create permit, no record is created at all.
+  enforce::Scope reader(rt_->enforce_deps(), DoctorContext());
+  auto none = rt_->records->CreatePatient({"No", "Permit", "2026-01-01", "male", ""}, "x");
+  EXPECT_EQ(none.status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(EnforceScopeTest, AnAnswerWithoutADecisionIsRefused) {
   enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
   EXPECT_EQ(scope.RequireDecision().code(), StatusCode::kInternal);

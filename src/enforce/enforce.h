@@ -91,7 +91,7 @@ class Scope;
 // The Origin of the Scope bound to this thread; nullopt outside any.
 std::optional<Origin> CurrentOrigin();
 // The Scope bound to this thread (the innermost); null outside any.
-const Scope* CurrentScope();
+Scope* CurrentScope();
 
 class Scope {
  public:
@@ -125,9 +125,13 @@ class Scope {
   void SetSummary(std::string s) { summary_ = std::move(s); }
 
   // True when this scope may write into `patient_id`'s record: the console,
-  // or a permitted decision on a resource of that patient (a write, an
-  // import, an erasure) or a permitted kCreatePatient (a new record).
+  // or a permitted write or erasure decision on that patient, or a patient
+  // this scope created (CoversNewPatient).
   bool CoversWrite(std::string_view patient_id) const;
+  // A record created in this request: allowed after a permitted
+  // kCreatePatient, and from then on covered by CoversWrite (that patient
+  // only: a create permit covers no existing record).
+  bool CoversNewPatient(std::string_view patient_id);
 
   // Adds an entry built by a builder below (request id and time filled in
   // when empty).

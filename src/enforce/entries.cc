@@ -71,12 +71,17 @@ Result<ledger::Entry> ActionEntry(const Origin& origin, std::string_view action,
 
 Result<Bytes> RecordEventEntry(const record::RecordEvent& event,
                                const SecretBytes& patient_ref_key) {
-  const Scope* scope = CurrentScope();
+  Scope* scope = CurrentScope();
   if (scope == nullptr) {
     // Fail closed: a record write no enforcement scope decided.
     return Status::FailedPrecondition("a record write outside any request: refused");
   }
-  if (!scope->CoversWrite(event.patient_id)) {
+  // A new record's root key comes first in its transaction; the records the
+  // request may write are then those it decided on, and the one it created.
+  const bool covered = event.action == ledger::kActionPatientRootCreated
+                           ? scope->CoversNewPatient(event.patient_id)
+                           : scope->CoversWrite(event.patient_id);
+  if (!covered) {
     return Status::FailedPrecondition("a record write that no permitted decision covers: refused");
   }
   const Origin* origin = &scope->origin();

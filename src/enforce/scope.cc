@@ -45,7 +45,7 @@ std::optional<Origin> CurrentOrigin() {
   return t_scope->origin();
 }
 
-const Scope* CurrentScope() { return t_scope; }
+Scope* CurrentScope() { return t_scope; }
 
 Scope::Scope(const Deps& deps, RequestContext ctx) : deps_(deps), ctx_(std::move(ctx)) {
   if (ctx_.origin.request_id.empty()) {
@@ -163,10 +163,18 @@ bool Scope::CoversWrite(std::string_view patient_id) const {
   if (ctx_.origin.console) {
     return true;
   }
-  if (write_patients_.find(patient_id) != write_patients_.end()) {
+  return write_patients_.find(patient_id) != write_patients_.end();
+}
+
+bool Scope::CoversNewPatient(std::string_view patient_id) {
+  if (ctx_.origin.console) {
     return true;
   }
-  return may_create_;
+  if (!may_create_) {
+    return false;
+  }
+  write_patients_.emplace(patient_id);
+  return true;
 }
 
 void Scope::Record(ledger::Entry entry) {
