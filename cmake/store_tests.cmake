@@ -22,3 +22,6 @@ if(MEDVAULT_BUILD_BENCH)
   target_compile_options(store_bench PRIVATE ${MEDVAULT_WARNINGS})
   target_link_libraries(store_bench PRIVATE mv_store benchmark::benchmark)
 endif()
+# The in-memory doubles' own behaviour beyond the shared contract.
+medvault_test(memory_metadata_store_test mv_store)
+medvault_test(memory_object_store_test mv_store)
