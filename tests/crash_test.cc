@@ -154,6 +154,13 @@ TEST(CrashTest, AcknowledgedWritesSurviveSigkill) {
     ASSERT_TRUE(rt.ok()) << "round " << round << ": " << rt.status().ToString();
     auto& records = *(*rt)->records;
     for (const auto& [key, s] : acked) {
+      // Both durable paths are under test: small versions inline (one
+      // commit), attachments as objects (object fsync, then the row).
+      auto row = (*rt)->metadata->GetSegmentVersion(id, key.first, key.second);
+      ASSERT_TRUE(row.ok()) << row.status().ToString();
+      EXPECT_EQ(row->storage, key.first == "radiology/scan" ? store::ContentStorage::kObject
+                                                            : store::ContentStorage::kInline)
+          << key.first;
       auto c = records.ReadSegment(id, key.first, key.second);
       ASSERT_TRUE(c.ok()) << "round " << round << " lost " << key.first << " v" << key.second
                           << ": " << c.status().ToString();

@@ -83,7 +83,7 @@ TEST_F(HttpServerTest, ProbesAreOpenEverythingElseNeedsTheToken) {
   auto r = anon.Get("/readyz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(json::parse(r->body)["schema_version"], 2);
+  EXPECT_EQ(json::parse(r->body)["schema_version"], 3);
   ExpectError(anon.Get("/metrics"), 401, "UNAUTHENTICATED");
   ExpectError(anon.Get("/api/v1/nonexistent"), 401, "UNAUTHENTICATED");
   ExpectError(anon.Get("/anything-else"), 401, "UNAUTHENTICATED");

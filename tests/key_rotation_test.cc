@@ -72,11 +72,14 @@ class KeyRotationTest : public ::testing::Test {
   }
 
   // Writes a new version of `path` with distinct content; remembers it.
-  void Write(const std::string& pid, const std::string& path) {
+  // `padding` bytes more make the version large enough to be an object
+  // rather than inline (RecordServiceOptions::inline_storage_max_bytes).
+  void Write(const std::string& pid, const std::string& path, size_t padding = 0) {
     SegmentWrite w;
     w.kind = ContentKind::kJson;
-    const std::string body =
-        nlohmann::json{{"text", "entry " + std::to_string(++counter_) + " of " + path}}.dump();
+    const std::string body = nlohmann::json{{"text", "entry " + std::to_string(++counter_) +
+                                                         " of " + path + std::string(padding, '.')}}
+                                 .dump();
     w.content = ToBytes(body);
     auto v = service_->WriteSegment(pid, path, w, "tester");
     ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -114,7 +117,12 @@ class KeyRotationTest : public ::testing::Test {
     return r.ok() ? *r : store::SegmentVersionRecord{};
   }
 
+  // The stored bytes of a version: its inline content, or its object.
   Bytes ObjectBytes(const store::SegmentVersionRecord& r) {
+    if (r.storage == store::ContentStorage::kInline) {
+      EXPECT_EQ(crypto::Sha256(r.inline_content), r.content_sha256);
+      return r.inline_content;
+    }
     auto b = objects_->Get(r.object_key, r.content_sha256);
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? *b : Bytes();
@@ -267,7 +275,7 @@ TEST_F(KeyRotationTest, RandomRotationsKeepEverythingReadable) {
 TEST_F(KeyRotationTest, RefusalsChangeNothing) {
   const std::string pid = NewPatient();
   Write(pid, "internal-medicine/cardiology/notes");
-  Write(pid, "internal-medicine/cardiology/ecg/letters");
+  Write(pid, "internal-medicine/cardiology/ecg/letters", 40000);  // an object
   EXPECT_EQ(service_->RotateSubtreeKey(pid, "no-such-top/x", "officer").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(service_->RotateSubtreeKey(pid, kRotated, "").status().code(),
@@ -278,6 +286,7 @@ TEST_F(KeyRotationTest, RefusalsChangeNothing) {
   // partial re-wrap), naming the version.
   const auto before = Snapshot(pid);
   const auto row = Row(pid, "internal-medicine/cardiology/ecg/letters", 1);
+  ASSERT_EQ(row.storage, store::ContentStorage::kObject);
   ASSERT_TRUE(objects_->Delete(row.object_key).ok());
   auto damaged = service_->RotateSubtreeKey(pid, kRotated, "officer");
   ASSERT_FALSE(damaged.ok());

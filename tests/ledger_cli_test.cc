@@ -42,19 +42,16 @@ TEST(LedgerCliTest, LedgerVerifyAndScrubFindTampering) {
   EXPECT_EQ(scrub.exit_code, 0) << scrub.output;
   EXPECT_NE(scrub.output.find("\"findings_count\": 0"), std::string::npos) << scrub.output;
 
-  // Flip one byte of one object file: the scrub finds it, and records it.
-  std::filesystem::path object;
-  for (const auto& e :
-       std::filesystem::recursive_directory_iterator(tmp.path() / "data" / "objects")) {
-    if (e.is_regular_file()) {
-      object = e.path();
-      break;
-    }
-  }
-  ASSERT_FALSE(object.empty());
-  std::string bytes = testing::ReadFileBytes(object);
-  bytes[bytes.size() / 2] ^= 0x01;
-  testing::WriteFileBytes(object, bytes);
+  // Replace the stored ciphertext of one version (small versions are inline,
+  // in the metadata row): the scrub finds it, and records it.
+  const std::string db_file = (tmp.path() / "data" / "metadata.db").string();
+  ASSERT_EQ(testing::RunShell("sqlite3 " + db_file +
+                              " \"UPDATE segment_versions SET inline_content = "
+                              "randomblob(length(inline_content)) WHERE (patient_id, path, "
+                              "version) = (SELECT patient_id, path, version FROM segment_versions "
+                              "WHERE storage = 1 ORDER BY patient_id, path, version LIMIT 1)\"")
+                .exit_code,
+            0);
   auto found = RunMedvault("scrub --data " + data);
   EXPECT_EQ(found.exit_code, 1) << found.output;
   EXPECT_NE(found.output.find("\"kind\": \"changed\""), std::string::npos) << found.output;
@@ -320,18 +317,20 @@ TEST(LedgerCliTest, ScrubFindsARolledBackRecordAndAnUnloggedVersion) {
 
   auto newest =
       testing::RunShell("sqlite3 " + db +
-                        " \"SELECT patient_id, path, version, object_key FROM segment_versions "
-                        "ORDER BY version DESC, patient_id, path LIMIT 1\"");
+                        " \"SELECT patient_id, path, version, object_key, storage FROM "
+                        "segment_versions ORDER BY version DESC, patient_id, path LIMIT 1\"");
   ASSERT_EQ(newest.exit_code, 0) << newest.output;
   const std::vector<std::string> row = SplitFields(newest.output);
-  ASSERT_EQ(row.size(), 4u) << newest.output;
+  ASSERT_EQ(row.size(), 5u) << newest.output;
   const std::string where =
       "patient_id = '" + row[0] + "' AND path = '" + row[1] + "' AND version = " + row[2];
   ASSERT_EQ(
       testing::RunShell("sqlite3 " + db + " \"DELETE FROM segment_versions WHERE " + where + "\"")
           .exit_code,
       0);
-  ASSERT_TRUE(std::filesystem::remove(tmp.path() / "data" / "objects" / row[3]));
+  if (row[4] == "0") {  // an object version: its object goes too
+    ASSERT_TRUE(std::filesystem::remove(tmp.path() / "data" / "objects" / row[3]));
+  }
 
   EXPECT_EQ(RunMedvault("ledger verify --data " + data).exit_code, 0) << "the ledger is intact";
   for (const std::string mode : {"", " --deep"}) {
@@ -344,23 +343,24 @@ TEST(LedgerCliTest, ScrubFindsARolledBackRecordAndAnUnloggedVersion) {
 
   // A version inserted behind the record service's back: a copy of another
   // row as the next version of its path, with a copy of its object.
-  auto other =
-      testing::RunShell("sqlite3 " + db +
-                        " \"SELECT patient_id, path, version, object_key FROM segment_versions "
-                        "WHERE NOT (" +
-                        where + ") ORDER BY patient_id, path, version DESC LIMIT 1\"");
+  auto other = testing::RunShell("sqlite3 " + db +
+                                 " \"SELECT patient_id, path, version, object_key, storage FROM "
+                                 "segment_versions WHERE NOT (" +
+                                 where + ") ORDER BY patient_id, path, version DESC LIMIT 1\"");
   ASSERT_EQ(other.exit_code, 0) << other.output;
   const std::vector<std::string> src = SplitFields(other.output);
-  ASSERT_EQ(src.size(), 4u) << other.output;
+  ASSERT_EQ(src.size(), 5u) << other.output;
   const std::string new_key = src[0] + "/0123456789abcdef0123456789abcdef";
-  std::filesystem::copy_file(tmp.path() / "data" / "objects" / src[3],
-                             tmp.path() / "data" / "objects" / new_key);
+  if (src[4] == "0") {  // an object version: its object is copied too
+    std::filesystem::copy_file(tmp.path() / "data" / "objects" / src[3],
+                               tmp.path() / "data" / "objects" / new_key);
+  }
   const std::string insert =
       "INSERT INTO segment_versions SELECT patient_id, path, version + 1, category, "
       "sensitivity, kind, media_type, '" +
       new_key +
-      "', plaintext_size, stored_size, content_sha256, author, created_at_ms "
-      "FROM segment_versions WHERE patient_id = '" +
+      "', plaintext_size, stored_size, content_sha256, author, created_at_ms, storage, "
+      "inline_content FROM segment_versions WHERE patient_id = '" +
       src[0] + "' AND path = '" + src[1] + "' AND version = " + src[2];
   ASSERT_EQ(testing::RunShell("sqlite3 " + db + " \"" + insert + "\"").exit_code, 0);
   auto unlogged = RunMedvault("scrub --data " + data);
@@ -384,14 +384,19 @@ TEST(LedgerCliTest, ScrubReclaimsOldOrphansAndExitsZeroOnThem) {
     std::ofstream conf(dir / "medvault.conf", std::ios::app);
     conf << "scrub_orphan_grace_seconds = 14400\n";  // 4 hours
   }
-  std::filesystem::path patient_dir;
-  for (const auto& e : std::filesystem::directory_iterator(dir / "objects")) {
-    if (e.is_directory()) {
-      patient_dir = e.path();
-      break;
-    }
+  // A patient's object directory (small versions are inline, so it may not
+  // exist yet: a crashed attachment write would have created it).
+  auto patient = testing::RunShell("sqlite3 " + (dir / "metadata.db").string() +
+                                   " \"SELECT patient_id FROM patients LIMIT 1\"");
+  ASSERT_EQ(patient.exit_code, 0) << patient.output;
+  std::string patient_id = patient.output;
+  while (!patient_id.empty() && (patient_id.back() == '\n' || patient_id.back() == '\r')) {
+    patient_id.pop_back();
   }
-  ASSERT_FALSE(patient_dir.empty());
+  ASSERT_EQ(patient_id.size(), 32u) << patient.output;
+  const std::filesystem::path patient_dir = dir / "objects" / patient_id;
+  std::filesystem::create_directories(patient_dir);
+  std::filesystem::permissions(patient_dir, std::filesystem::perms::owner_all);
   const std::filesystem::path orphan = patient_dir / "0123456789abcdef0123456789abcdef";
   testing::WriteFileBytes(orphan, "ciphertext-like bytes of a write that never finished");
   const auto now = std::filesystem::file_time_type::clock::now();

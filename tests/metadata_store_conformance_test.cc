@@ -211,6 +211,66 @@ TEST_P(MetadataStoreConformance, VersionSequenceRules) {
       store_->GetSegmentVersion(pid, "vitals/bp", std::numeric_limits<uint64_t>::max()).ok());
 }
 
+// Small versions inline: the row carries its ciphertext. Single reads
+// return it, listings say only where it lives, erasure removes it, and the
+// rules on content and size hold in every backend.
+TEST_P(MetadataStoreConformance, InlineContentRules) {
+  MustCreate(MakePatient(1));
+  const std::string pid = PatientId(1);
+  SegmentVersionRecord in = MakeSegment(pid, "vitals/bp", 1);
+  in.storage = ContentStorage::kInline;
+  in.inline_content = Bytes(in.stored_size, 0x5a);
+  MustInsert(in);
+  MustInsert(MakeSegment(pid, "vitals/bp", 2));  // an object version after it
+
+  auto got = store_->GetSegmentVersion(pid, "vitals/bp", 1);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->storage, ContentStorage::kInline);
+  EXPECT_EQ(got->inline_content, in.inline_content);
+  auto latest = store_->GetSegmentVersion(pid, "vitals/bp", 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->storage, ContentStorage::kObject);
+  EXPECT_TRUE(latest->inline_content.empty());
+  auto listed = store_->ListSegmentVersions(pid, "vitals/bp");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].storage, ContentStorage::kInline);
+  EXPECT_TRUE((*listed)[0].inline_content.empty());
+  size_t seen = 0;
+  ASSERT_TRUE(store_
+                  ->ForEachSegmentVersion([&](const SegmentVersionRecord& r) {
+                    EXPECT_TRUE(r.inline_content.empty());
+                    seen += r.storage == ContentStorage::kInline ? 1 : 0;
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(seen, 1u);
+  auto keys = store_->ListObjectKeys(pid);
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(*keys, std::vector<std::string>{MakeSegment(pid, "vitals/bp", 2).object_key});
+
+  // Refused: inline without content, with content of another size, over the
+  // limit; an object version with content.
+  SegmentVersionRecord bad = MakeSegment(pid, "vitals/bp", 3);
+  bad.storage = ContentStorage::kInline;
+  EXPECT_EQ(store_->InsertSegmentVersion(bad).code(), StatusCode::kInvalidArgument);
+  bad.inline_content = Bytes(bad.stored_size + 1, 1);
+  EXPECT_EQ(store_->InsertSegmentVersion(bad).code(), StatusCode::kInvalidArgument);
+  bad.inline_content = Bytes(kMaxInlineBytes + 1, 1);
+  bad.stored_size = bad.inline_content.size();
+  EXPECT_EQ(store_->InsertSegmentVersion(bad).code(), StatusCode::kInvalidArgument);
+  SegmentVersionRecord object_with_content = MakeSegment(pid, "vitals/bp", 3);
+  object_with_content.inline_content = Bytes(object_with_content.stored_size, 1);
+  EXPECT_EQ(store_->InsertSegmentVersion(object_with_content).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store_->LatestVersion(pid, "vitals/bp"), 2u);
+
+  ASSERT_TRUE(store_->ErasePatient(pid, 99).ok());
+  auto erased = store_->GetSegmentVersion(pid, "vitals/bp", 1);
+  ASSERT_TRUE(erased.ok());
+  EXPECT_EQ(erased->storage, ContentStorage::kInline);
+  EXPECT_TRUE(erased->inline_content.empty()) << "erasure removes the ciphertext";
+}
+
 TEST_P(MetadataStoreConformance, ListSegmentsLatestPerPathWithPrefix) {
   const std::string pid = PatientId(1);
   MustCreate(MakePatient(1));

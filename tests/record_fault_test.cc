@@ -41,7 +41,9 @@ class RecordFaultTest : public ::testing::TestWithParam<bool /*real backends*/> 
     }
     metadata_ = store::NewFaultyMetadataStore(metadata_inner_.get(), metadata_faults_);
     objects_ = store::NewFaultyObjectStore(objects_inner_.get(), object_faults_);
-    auto svc = CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), {});
+    RecordServiceOptions options;
+    options.inline_storage_max_bytes = inline_max_;
+    auto svc = CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), options);
     ASSERT_TRUE(svc.ok()) << svc.status().ToString();
     service_ = std::move(*svc);
     Demographics d{"Ada", "Fictive", "1956-03-14", "female", "MRN-1"};
@@ -88,6 +90,9 @@ class RecordFaultTest : public ::testing::TestWithParam<bool /*real backends*/> 
   std::shared_ptr<FaultInjector> metadata_faults_ = std::make_shared<FaultInjector>();
   std::shared_ptr<FaultInjector> object_faults_ = std::make_shared<FaultInjector>();
   std::unique_ptr<crypto::KeyProvider> keys_;
+  // These tests are about objects: every version is one (see
+  // RecordInlineFaultTest below for the default, small versions inline).
+  uint64_t inline_max_ = 0;
   std::unique_ptr<store::MetadataStore> metadata_inner_;
   std::unique_ptr<store::ObjectStore> objects_inner_;
   std::unique_ptr<store::MetadataStore> metadata_;
@@ -225,7 +230,108 @@ TEST_P(RecordFaultTest, TornObjectIsDataLossOnRead) {
   EXPECT_EQ(AsString(read->content), AsString(Json(131).content));
 }
 
+// The lost acknowledgement: the metadata store committed the row but the
+// caller heard an error (a reply lost on the way back). The service looks
+// before it cleans up: the write is reported as done and its object kept,
+// never a committed version whose object was deleted.
+TEST_P(RecordFaultTest, LostAcknowledgementOfTheRowKeepsTheWrite) {
+  metadata_faults_->FailNthWrite(1, Status::IOError("reply lost"), /*after_apply=*/true);
+  auto written =
+      service_->WriteSegment(patient_, "internal-medicine/cardiology/ecg", Json(140), "tester");
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->version, 1u);
+  auto read = service_->ReadSegment(patient_, "internal-medicine/cardiology/ecg", 0);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(AsString(read->content), AsString(Json(140).content));
+  EXPECT_EQ(Objects().size(), 1u);
+
+  // The same for a batch, all of whose rows committed.
+  RecordBatch batch;
+  batch.patient_id = patient_;
+  batch.segments.push_back({"life-record/a", Json(111)});
+  batch.segments.push_back({"life-record/b", Json(112)});
+  metadata_faults_->FailNthWrite(1, Status::IOError("reply lost"), /*after_apply=*/true);
+  auto done = service_->WriteBatch(batch, "tester");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  for (const char* path : {"life-record/a", "life-record/b"}) {
+    EXPECT_TRUE(service_->ReadSegment(patient_, path, 1).ok()) << path;
+  }
+  EXPECT_EQ(Objects().size(), 3u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RecordFaultTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "file_sqlite" : "memory";
+                         });
+
+// The default: small versions inline (their ciphertext in the metadata row,
+// committed with it and with their ledger entries in one transaction).
+class RecordInlineFaultTest : public RecordFaultTest {
+ protected:
+  RecordInlineFaultTest() { inline_max_ = RecordServiceOptions{}.inline_storage_max_bytes; }
+};
+
+TEST_P(RecordInlineFaultTest, SmallWritesTouchNoObjectStore) {
+  const uint64_t before = object_faults_->counts().writes;
+  ExpectWriteAndReadBack("internal-medicine/cardiology/ecg", 1);
+  EXPECT_EQ(object_faults_->counts().writes, before);
+  EXPECT_TRUE(Objects().empty());
+  // A failing object store does not stop them.
+  object_faults_->FailAfterWrites(0);
+  ExpectWriteAndReadBack("internal-medicine/cardiology/ecg", 2);
+}
+
+// The one commit fails (before or, unseen, after applying): either nothing
+// is visible and the path is free, or the write is whole and reported done.
+TEST_P(RecordInlineFaultTest, FailedCommitLeavesNothingLostReplyKeepsAll) {
+  metadata_faults_->FailNthWrite(1);
+  EXPECT_EQ(service_->WriteSegment(patient_, "life-record/diet", Json(1), "tester").status().code(),
+            StatusCode::kIOError);
+  ExpectNothingAt("life-record/diet");
+  ExpectWriteAndReadBack("life-record/diet", 1);
+
+  metadata_faults_->FailNthWrite(1, Status::IOError("reply lost"), /*after_apply=*/true);
+  auto written = service_->WriteSegment(patient_, "life-record/diet", Json(2), "tester");
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->version, 2u);
+  EXPECT_TRUE(service_->ReadSegment(patient_, "life-record/diet", 2).ok());
+
+  RecordBatch batch;
+  batch.patient_id = patient_;
+  batch.segments.push_back({"life-record/a", Json(111)});
+  batch.segments.push_back({"life-record/b", Json(112)});
+  metadata_faults_->FailNthWrite(1);
+  EXPECT_EQ(service_->WriteBatch(batch, "tester").status().code(), StatusCode::kIOError);
+  ExpectNothingAt("life-record/a");
+  ExpectNothingAt("life-record/b");
+  auto done = service_->WriteBatch(batch, "tester");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_TRUE(Objects().empty());
+}
+
+// Large versions in the same batch as small ones: the large ones are
+// objects, the small ones inline; a failed commit removes the objects.
+TEST_P(RecordInlineFaultTest, MixedBatchFailureRemovesOnlyItsObjects) {
+  RecordBatch batch;
+  batch.patient_id = patient_;
+  batch.segments.push_back({"life-record/a", Json(111)});
+  SegmentWrite big;
+  big.kind = ContentKind::kText;
+  big.content = ToBytes(std::string(inline_max_ + 1, 'x'));
+  batch.segments.push_back({"patient-narrative/long", big});
+  metadata_faults_->FailNthWrite(1);
+  EXPECT_EQ(service_->WriteBatch(batch, "tester").status().code(), StatusCode::kIOError);
+  EXPECT_TRUE(Objects().empty());
+  ExpectNothingAt("patient-narrative/long");
+  auto done = service_->WriteBatch(batch, "tester");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(Objects().size(), 1u);
+  auto read = service_->ReadSegment(patient_, "patient-narrative/long", 1);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->content, big.content);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RecordInlineFaultTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? "file_sqlite" : "memory";
                          });

@@ -298,6 +298,9 @@ TEST_F(RecordServiceTest, CiphertextMovedToAnotherPlaceFailsToOpen) {
 }
 
 TEST_F(RecordServiceTest, FlippedCiphertextByteIsDataLoss) {
+  RecordServiceOptions objects_only;
+  objects_only.inline_storage_max_bytes = 0;
+  Open(objects_only);
   const std::string id = NewPatient();
   auto v = service_->WriteSegment(
       id, "body-measures/weight",
@@ -317,6 +320,94 @@ TEST_F(RecordServiceTest, FlippedCiphertextByteIsDataLoss) {
             StatusCode::kDataLoss);
 }
 
+// Small versions live in their metadata row (docs/architecture.md, "Small
+// versions inline"): no object file, the same hash check and decryption.
+TEST_F(RecordServiceTest, SmallVersionsAreInlineLargeOnesObjects) {
+  const std::string id = NewPatient();
+  auto small = service_->WriteSegment(id, "physical-signs/blood-pressure", Json(Bp(120, 80)), "t");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  SegmentWrite big;
+  big.kind = ContentKind::kText;
+  big.content = ToBytes(std::string(40000, 'n'));
+  auto large = service_->WriteSegment(id, "patient-narrative/long", big, "t");
+  ASSERT_TRUE(large.ok()) << large.status().ToString();
+
+  auto small_row = metadata_->GetSegmentVersion(id, "physical-signs/blood-pressure", 1);
+  ASSERT_TRUE(small_row.ok());
+  EXPECT_EQ(small_row->storage, store::ContentStorage::kInline);
+  EXPECT_EQ(small_row->inline_content.size(), small_row->stored_size);
+  EXPECT_EQ(crypto::Sha256(small_row->inline_content), small_row->content_sha256);
+  EXPECT_EQ(objects_->Open(small_row->object_key, small_row->content_sha256).status().code(),
+            StatusCode::kNotFound);
+  auto large_row = metadata_->GetSegmentVersion(id, "patient-narrative/long", 1);
+  ASSERT_TRUE(large_row.ok());
+  EXPECT_EQ(large_row->storage, store::ContentStorage::kObject);
+  EXPECT_TRUE(large_row->inline_content.empty());
+  EXPECT_TRUE(objects_->Open(large_row->object_key, large_row->content_sha256).ok());
+  auto keys = metadata_->ListObjectKeys(id);
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(*keys, std::vector<std::string>{large_row->object_key});
+
+  auto read_small = service_->ReadSegment(id, "physical-signs/blood-pressure", 0);
+  ASSERT_TRUE(read_small.ok()) << read_small.status().ToString();
+  EXPECT_EQ(nlohmann::json::parse(AsString(read_small->content)), Bp(120, 80));
+  auto read_large = service_->ReadSegment(id, "patient-narrative/long", 0);
+  ASSERT_TRUE(read_large.ok());
+  EXPECT_EQ(read_large->content, big.content);
+
+  // The plaintext is nowhere in the database file.
+  metadata_.reset();
+  const std::string db = medvault::testing::ReadFileBytes(dir_.path() / "metadata.db");
+  EXPECT_EQ(db.find("systolic"), std::string::npos);
+  EXPECT_EQ(db.find("nnnnnnnn"), std::string::npos);
+}
+
+// A changed byte of an inline ciphertext, or one swapped from another
+// version, fails the hash check like a tampered object.
+TEST_F(RecordServiceTest, TamperedInlineCiphertextIsDataLoss) {
+  const std::string id = NewPatient();
+  ASSERT_TRUE(
+      service_
+          ->WriteSegment(id, "physical-signs/pulse",
+                         Json({{"value", 61}, {"unit", "/min"}, {"time", "2026-11-20T07:00:00Z"}}),
+                         "t")
+          .ok());
+  ASSERT_TRUE(
+      service_
+          ->WriteSegment(id, "physical-signs/pulse",
+                         Json({{"value", 62}, {"unit", "/min"}, {"time", "2026-11-21T07:00:00Z"}}),
+                         "t")
+          .ok());
+  metadata_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / "metadata.db").c_str(), &db), SQLITE_OK);
+  // Version 2 gets version 1's ciphertext (a rollback), then a flipped byte.
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "UPDATE segment_versions SET inline_content = (SELECT inline_content "
+                   "FROM segment_versions WHERE version = 1 AND path = 'physical-signs/pulse') "
+                   "WHERE version = 2 AND path = 'physical-signs/pulse'",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  Open();
+  EXPECT_EQ(service_->ReadSegment(id, "physical-signs/pulse", 2).status().code(),
+            StatusCode::kDataLoss);
+  EXPECT_TRUE(service_->ReadSegment(id, "physical-signs/pulse", 1).ok());
+  metadata_.reset();
+  ASSERT_EQ(sqlite3_open((dir_.path() / "metadata.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE segment_versions SET inline_content = "
+                         "zeroblob(length(inline_content)) "
+                         "WHERE version = 1 AND path = 'physical-signs/pulse'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Open();
+  EXPECT_EQ(service_->ReadSegment(id, "physical-signs/pulse", 1).status().code(),
+            StatusCode::kDataLoss);
+}
+
 TEST_F(RecordServiceTest, ErasureDestroysKeysAndMakesDataUnreadable) {
   const std::string id = NewPatient("Canaryfamily", "MRN-ERASE");
   const std::string other = NewPatient("Keeper", "MRN-KEEP");
@@ -329,6 +420,10 @@ TEST_F(RecordServiceTest, ErasureDestroysKeysAndMakesDataUnreadable) {
   const Bytes wrapped = rec->wrapped_root_key;
   const Bytes sealed_demo = rec->sealed_demographics;
   ASSERT_FALSE(wrapped.empty());
+  auto version = metadata_->GetSegmentVersion(id, "physical-signs/blood-pressure", 1);
+  ASSERT_TRUE(version.ok());
+  ASSERT_EQ(version->storage, store::ContentStorage::kInline);
+  const Bytes ciphertext = version->inline_content;
 
   ASSERT_TRUE(service_->ErasePatient(id).ok());
   EXPECT_EQ(service_->ErasePatient(id).code(), StatusCode::kNotFound);
@@ -348,6 +443,8 @@ TEST_F(RecordServiceTest, ErasureDestroysKeysAndMakesDataUnreadable) {
   // byte on disk (database, WAL, objects), so no key can ever open the data.
   EXPECT_TRUE(FilesContaining(dir_.path(), std::string(AsString(wrapped))).empty());
   EXPECT_TRUE(FilesContaining(dir_.path(), std::string(AsString(sealed_demo))).empty());
+  // So are the inline ciphertexts.
+  EXPECT_TRUE(FilesContaining(dir_.path(), std::string(AsString(ciphertext))).empty());
   // The other patient is intact.
   EXPECT_TRUE(service_->ReadSegment(other, "physical-signs/blood-pressure", 0).ok());
   // And survives a restart.

@@ -117,15 +117,26 @@ class ScrubberTest : public ::testing::Test {
     auto obj = store::OpenFileObjectStore(dir_.path());
     ASSERT_TRUE(obj.ok()) << obj.status().ToString();
     objects_ = std::move(*obj);
+    // Most tests tamper with object files: every version is an object
+    // unless a test asks for the default (UseInlineStorage).
+    OpenService(0);
+  }
+
+  void OpenService(uint64_t inline_max) {
     record::RecordServiceOptions options;
+    options.inline_storage_max_bytes = inline_max;
     options.audit = [](const record::RecordEvent& e) -> Result<Bytes> {
       return ToBytes(std::string(e.patient_id) + "\n" + std::string(e.path) + "\n" +
                      std::to_string(e.version) + "\n" + e.content_sha256_hex);
     };
+    service_.reset();
     auto svc = record::CreateRecordService(keys_.get(), metadata_.get(), objects_.get(), options);
     ASSERT_TRUE(svc.ok()) << svc.status().ToString();
     service_ = std::move(*svc);
   }
+
+  // Small versions in their metadata rows, as in production.
+  void UseInlineStorage() { OpenService(record::RecordServiceOptions{}.inline_storage_max_bytes); }
 
   std::string NewPatient(const std::string& family) {
     record::Demographics d{"Ada", family, "1956-03-14", "female", ""};

@@ -503,5 +503,93 @@ TEST_F(ScrubberTest, ThrottleLimitsTheReadRate) {
   EXPECT_LT(elapsed, std::chrono::seconds(10));
 }
 
+// ---- small versions inline (their ciphertext in the metadata row) ----------
+
+TEST_F(ScrubberTest, InlineVersionsAreCheckedLikeObjects) {
+  UseInlineStorage();
+  WriteSample();
+  for (bool deep : {false, true}) {
+    SCOPED_TRACE(deep ? "deep" : "fast");
+    ScrubReport r = MustScrub(deep);
+    EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
+    EXPECT_EQ(r.versions_checked, 5u);
+    EXPECT_EQ(r.objects_checked, 5u);
+    EXPECT_GT(r.bytes_checked, 0u);
+  }
+  EXPECT_EQ(StoredBytes(dir_.path() / "objects"), 0u) << "no object file was written";
+
+  // An older version's ciphertext copied over a newer one: rolled back.
+  Sql("UPDATE segment_versions SET inline_content = (SELECT inline_content FROM "
+      "segment_versions WHERE patient_id = '" +
+      alice_ +
+      "' AND path = 'life-record/diet' AND "
+      "version = 1) WHERE patient_id = '" +
+      alice_ +
+      "' AND path = 'life-record/diet' AND "
+      "version = 2");
+  // Random bytes in place of another: changed.
+  Sql("UPDATE segment_versions SET inline_content = randomblob(length(inline_content)) WHERE "
+      "patient_id = '" +
+      bob_ + "'");
+  for (bool deep : {false, true}) {
+    SCOPED_TRACE(deep ? "deep" : "fast");
+    ScrubReport r = MustScrub(deep);
+    ASSERT_EQ(r.findings.size(), 2u) << ReportJson(r);
+    std::map<std::string, Finding> by_key;
+    for (const Finding& f : r.findings) {
+      by_key[f.object_key] = f;
+    }
+    ExpectFinding(by_key[a2_.object_key], kRolledBack, a2_);
+    ExpectFinding(by_key[b1_.object_key], kChanged, b1_);
+    ExpectNoHealthData(r);
+  }
+  ExpectServing({a2_.object_key, b1_.object_key});
+
+  // Content removed from its row: missing.
+  Sql("UPDATE segment_versions SET inline_content = NULL WHERE patient_id = '" + alice_ +
+      "' AND path = 'internal-medicine/cardiology/ecg'");
+  ScrubReport r = MustScrub(false);
+  bool missing = false;
+  for (const Finding& f : r.findings) {
+    missing = missing || (f.kind == kMissing && f.object_key == a_ecg_.object_key);
+  }
+  EXPECT_TRUE(missing) << ReportJson(r);
+}
+
+// A file planted under the key of an inline version is not its content: an
+// unreferenced object, kept while young and reclaimed once old.
+TEST_F(ScrubberTest, FileUnderAnInlineVersionsKeyIsAnOrphan) {
+  UseInlineStorage();
+  WriteSample();
+  ASSERT_TRUE(objects_->Put(a1_.object_key, AsBytes("planted bytes")).ok());
+  ScrubReport young = MustScrub(false);
+  ASSERT_EQ(young.findings.size(), 1u) << ReportJson(young);
+  EXPECT_EQ(young.findings[0].kind, kOrphan);
+  EXPECT_EQ(young.findings[0].object_key, a1_.object_key);
+  const int64_t committed = *objects_->CommittedAtMs(a1_.object_key);
+  now_ms_ = [committed] { return committed + 3600 * 1000; };
+  ScrubReport old = MustScrub(false);
+  EXPECT_EQ(old.orphans_reclaimed, 1u) << ReportJson(old);
+  EXPECT_FALSE(fs::exists(ObjectFile(a1_.object_key)));
+  ExpectServing({});
+}
+
+// Erasure removes the inline ciphertexts with the key: nothing to check,
+// nothing found.
+TEST_F(ScrubberTest, ErasedPatientsInlineVersionsAreSkipped) {
+  UseInlineStorage();
+  WriteSample();
+  ASSERT_TRUE(service_->ErasePatient(alice_).ok());
+  auto row = metadata_->GetSegmentVersion(alice_, "life-record/diet", 1);
+  ASSERT_TRUE(row.ok());
+  EXPECT_TRUE(row->inline_content.empty());
+  for (bool deep : {false, true}) {
+    ScrubReport r = MustScrub(deep);
+    EXPECT_TRUE(r.findings.empty()) << ReportJson(r);
+    EXPECT_EQ(r.versions_checked, 1u);
+    EXPECT_EQ(r.versions_skipped, 4u);
+  }
+}
+
 }  // namespace
 }  // namespace medvault::integrity

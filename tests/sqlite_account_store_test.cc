@@ -85,7 +85,7 @@ TEST_F(SqliteAccountStoreTest, SharesTheFileWithTheMetadataStore) {
   AccountRow a = MakeAccount(1);
   a.patient_id = p.patient_id;
   ASSERT_TRUE(store_->CreateAccount(a).ok());
-  EXPECT_EQ(*(*meta)->SchemaVersion(), 2);
+  EXPECT_EQ(*(*meta)->SchemaVersion(), 3);
   EXPECT_EQ(*store_->SchemaVersion(), 3);
 
   // Reopen both, in the other order: each keeps its own migrations.

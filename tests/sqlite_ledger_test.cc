@@ -690,7 +690,7 @@ TEST_F(SqliteLedgerTest, SharesTheFileWithTheMetadataStore) {
   AppendEntries(*ledger, 3);
   RawDb raw(file_);
   EXPECT_EQ(raw.Count("ledger_migrations"), 3);  // 2: damage and epochs; 3: compact rows
-  EXPECT_EQ(raw.Count("schema_migrations"), 2);  // 2: node key versions and key slots
+  EXPECT_EQ(raw.Count("schema_migrations"), 3);  // 2: key versions and slots; 3: inline
   EXPECT_TRUE((*meta)->SchemaVersion().ok());
 }
 

@@ -50,13 +50,13 @@ class SqliteMetadataStoreTest : public ::testing::Test {
 TEST_F(SqliteMetadataStoreTest, MigrationsCreateSchemaAndAreIdempotent) {
   auto v = store_->SchemaVersion();
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(*v, 2);
+  EXPECT_EQ(*v, 3);
   MustCreate(MakePatient(1));
   Reopen();
   Reopen();
   v = store_->SchemaVersion();
   ASSERT_TRUE(v.ok());
-  EXPECT_EQ(*v, 2);
+  EXPECT_EQ(*v, 3);
   store_.reset();
 
   // One row per migration, and the database is in WAL mode.
@@ -66,7 +66,7 @@ TEST_F(SqliteMetadataStoreTest, MigrationsCreateSchemaAndAreIdempotent) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
   sqlite3_finalize(stmt);
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
@@ -189,13 +189,18 @@ TEST_F(SqliteMetadataStoreTest, UpgradesASchemaOneDatabase) {
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TABLE object_key_slots; DROP TABLE node_key_versions; "
-                         "DELETE FROM schema_migrations WHERE version = 2;",
+                         "ALTER TABLE segment_versions DROP COLUMN inline_content; "
+                         "ALTER TABLE segment_versions DROP COLUMN storage; "
+                         "DELETE FROM schema_migrations WHERE version >= 2;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   Reopen();
-  EXPECT_EQ(*store_->SchemaVersion(), 2);
-  EXPECT_TRUE(store_->GetSegmentVersion(PatientId(1), "labs/blood", 1).ok());
+  EXPECT_EQ(*store_->SchemaVersion(), 3);
+  auto upgraded = store_->GetSegmentVersion(PatientId(1), "labs/blood", 1);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ(upgraded->storage, ContentStorage::kObject);  // rows of schema 1 are objects
+  EXPECT_TRUE(upgraded->inline_content.empty());
   auto versions = store_->ListNodeKeyVersions(PatientId(1));
   ASSERT_TRUE(versions.ok()) << versions.status().ToString();
   EXPECT_TRUE(versions->empty());

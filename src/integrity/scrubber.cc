@@ -75,7 +75,8 @@ struct Row {
   uint64_t stored_size = 0;
   std::string object_key;
   Hash sha{};
-  bool sha_valid = false;  // the recorded hash has 32 bytes
+  bool sha_valid = false;      // the recorded hash has 32 bytes
+  bool inline_stored = false;  // the ciphertext is in the metadata row
 };
 
 struct PatientState {
@@ -169,6 +170,7 @@ class Scrubber {
           row.version = rec.version;
           row.stored_size = rec.stored_size;
           row.object_key = rec.object_key;
+          row.inline_stored = rec.storage == store::ContentStorage::kInline;
           row.sha_valid = rec.content_sha256.size() == kSha256Size;
           if (row.sha_valid) {
             std::memcpy(row.sha.data(), rec.content_sha256.data(), kSha256Size);
@@ -496,7 +498,7 @@ class Scrubber {
     ReadResult out;
     static const Hash kZero{};
     const Hash& expected = row.sha_valid ? row.sha : kZero;
-    auto reader = objects_.Open(row.object_key, ByteView(expected.data(), expected.size()));
+    auto reader = OpenStored(row, ByteView(expected.data(), expected.size()));
     if (!reader.ok()) {
       out.status = reader.status();
       return out;
@@ -525,6 +527,22 @@ class Scrubber {
         return out;
       }
     }
+  }
+
+  // The stored bytes of a row: its object, or its inline content read back
+  // from the metadata store (NotFound when the row or its content is gone).
+  Result<std::unique_ptr<store::ObjectReader>> OpenStored(const Row& row, ByteView expected) {
+    if (!row.inline_stored) {
+      return objects_.Open(row.object_key, expected);
+    }
+    MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
+                        metadata_.GetSegmentVersion(snap_.patients[row.patient].id,
+                                                    snap_.paths[row.path], row.version));
+    if (rec.inline_content.empty() || rec.object_key != row.object_key) {
+      return Status::NotFound("inline content not found");
+    }
+    return store::NewBytesObjectReader("inline content of '" + row.object_key + "'",
+                                       std::move(rec.inline_content), expected);
   }
 
   Status CheckFast(uint32_t i) {
@@ -699,7 +717,9 @@ class Scrubber {
     std::vector<std::string> leftovers;  // named only by erased patients' rows
     MV_RETURN_IF_ERROR(objects_.List("", [&](const std::string& key) {
       const Row* row = RowWithKey(key);
-      if (row == nullptr) {
+      // An inline version's row names no object: a file under its key is
+      // not its content (planted, or left by a crash in an older layout).
+      if (row == nullptr || row->inline_stored) {
         unreferenced.push_back(key);
       } else if (snap_.patients[row->patient].erased) {
         leftovers.push_back(key);

@@ -180,7 +180,14 @@ using AuditEncoder = std::function<Result<Bytes>(const RecordEvent&)>;
 struct RecordServiceOptions {
   uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
   uint64_t max_inline_bytes = 1024 * 1024;  // JSON and text segments
-  AuditEncoder audit;                       // empty: no ledger entries (unit tests, tools)
+  // Versions written whole (WriteSegment, WriteBatch) whose ciphertext is at
+  // most this many bytes are stored in the metadata store's row instead of
+  // the object store (store::ContentStorage::kInline): one commit makes the
+  // row, the ciphertext and the ledger entries durable together. 0 stores
+  // everything as objects. Capped at store::kMaxInlineBytes. Streamed
+  // attachments are always objects.
+  uint64_t inline_storage_max_bytes = 32 * 1024;
+  AuditEncoder audit;  // empty: no ledger entries (unit tests, tools)
 };
 
 class RecordService {

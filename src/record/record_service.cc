@@ -570,11 +570,65 @@ class RecordServiceImpl final : public RecordService {
     MV_RETURN_IF_ERROR(ValidateAuthor(author));
     MV_ASSIGN_OR_RETURN(std::string media_type,
                         CheckContent(path, write, options_.max_inline_bytes));
-    MV_ASSIGN_OR_RETURN(auto writer,
-                        StartVersion(patient_id, path, write.kind, media_type, write.sensitivity,
-                                     author, options_.max_inline_bytes));
-    MV_RETURN_IF_ERROR(writer->Append(write.content));
-    return writer->Commit();
+    const TopLevelSegment& top = TopLevelFor(path);
+    const int level = write.sensitivity.value_or(top.default_sensitivity);
+    if (level < 0 || level > kMaxSensitivity) {
+      return Status::InvalidArgument("sensitivity must be between 0 and 4");
+    }
+    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
+    RotationGate::WriteGuard gate(&gate_, std::string(patient_id));
+    PathLockGuard lock(&path_locks_, std::string(patient_id) + "\n" + std::string(path));
+    MV_ASSIGN_OR_RETURN(uint64_t latest, metadata_->LatestVersion(patient_id, path));
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
+    MV_ASSIGN_OR_RETURN(auto rotated, metadata_->ListNodeKeyVersions(patient_id));
+    BatchSegmentWrite w;
+    w.path = std::string(path);
+    w.write = write;
+    MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord record,
+                        SealWholeVersion(patient_id, root, rotated, w, media_type, latest + 1,
+                                         author, NowUnixMillis()));
+    std::vector<Bytes> audit;
+    MV_RETURN_IF_ERROR(Audit(audit, WriteEvent(record)));
+    Status st = metadata_->InsertSegmentVersion(record, audit);
+    if (!st.ok()) {
+      MV_RETURN_IF_ERROR(ResolveFailedInsert(record, st));
+    }
+    return ToInfo(record);
+  }
+
+  RecordEvent WriteEvent(const store::SegmentVersionRecord& record) const {
+    RecordEvent event =
+        Event("segment.write", record.patient_id, record.author, record.created_at_ms);
+    event.path = record.path;
+    event.version = record.version;
+    event.content_sha256_hex = ToHex(record.content_sha256);
+    return event;
+  }
+
+  // The insert of `record` failed with `failure`. A failure to hear back is
+  // not proof that nothing committed (a reply lost between the database and
+  // us, a commit whose acknowledgement failed), so look before cleaning up:
+  //  - the row is there and names this version's object and hash: the write
+  //    happened, and is reported as done (OK), object kept;
+  //  - the store says the version is absent or belongs to another write: the
+  //    object is unreferenced and removed; `failure` is returned;
+  //  - the store cannot tell: the object is left alone (the scrubber
+  //    reclaims unreferenced objects once they are old); `failure` returned.
+  // Inline versions have no object: only the first case changes anything.
+  Status ResolveFailedInsert(const store::SegmentVersionRecord& record, const Status& failure) {
+    Result<store::SegmentVersionRecord> found =
+        metadata_->GetSegmentVersion(record.patient_id, record.path, record.version);
+    if (found.ok() && found->object_key == record.object_key &&
+        found->content_sha256 == record.content_sha256) {
+      Log(LogLevel::kWarn, "segment.write.resolved",
+          {{"status", std::string(StatusCodeName(failure.code()))}});
+      return Status::Ok();
+    }
+    const bool absent = found.ok() || found.status().code() == StatusCode::kNotFound;
+    if (absent && record.storage == store::ContentStorage::kObject) {
+      (void)objects_->Delete(record.object_key);
+    }
+    return failure;
   }
 
   // The media type a version of `write` is stored with, or why it is refused.
@@ -676,7 +730,9 @@ class RecordServiceImpl final : public RecordService {
     records.reserve(batch.segments.size());
     auto discard_objects = [this, &records]() {
       for (const store::SegmentVersionRecord& r : records) {
-        (void)objects_->Delete(r.object_key);
+        if (r.storage == store::ContentStorage::kObject) {
+          (void)objects_->Delete(r.object_key);
+        }
       }
     };
     const int64_t now = NowUnixMillis();
@@ -698,11 +754,7 @@ class RecordServiceImpl final : public RecordService {
         return rec.status().WithContext(w.path);
       }
       records.push_back(std::move(*rec));
-      RecordEvent event = Event("segment.write", result.patient_id, author, now);
-      event.path = records.back().path;
-      event.version = records.back().version;
-      event.content_sha256_hex = ToHex(records.back().content_sha256);
-      Status st = Audit(audit, event);
+      Status st = Audit(audit, WriteEvent(records.back()));
       if (!st.ok()) {
         discard_objects();
         return st;
@@ -710,8 +762,21 @@ class RecordServiceImpl final : public RecordService {
     }
     Status st = metadata_->InsertBatch(new_patient ? &*new_patient : nullptr, records, audit);
     if (!st.ok()) {
-      discard_objects();
-      return st;
+      // All or nothing: the first row tells which (see ResolveFailedInsert).
+      if (records.empty()) {
+        return st;
+      }
+      Result<store::SegmentVersionRecord> found = metadata_->GetSegmentVersion(
+          records.front().patient_id, records.front().path, records.front().version);
+      if (found.ok() && found->object_key == records.front().object_key) {
+        Log(LogLevel::kWarn, "segment.write.resolved",
+            {{"status", std::string(StatusCodeName(st.code()))}});
+      } else {
+        if (found.ok() || found.status().code() == StatusCode::kNotFound) {
+          discard_objects();
+        }
+        return st;
+      }
     }
     result.versions.reserve(records.size());
     for (const store::SegmentVersionRecord& r : records) {
@@ -803,7 +868,7 @@ class RecordServiceImpl final : public RecordService {
     MV_ASSIGN_OR_RETURN(SecretBytes node_key,
                         crypto::DeriveKeyForPath(root, rec.path, kv.versions));
     MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots, StoredSlots(rec, kv));
-    MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
+    MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec));
     MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
     MV_ASSIGN_OR_RETURN(auto opener,
                         crypto::EnvelopeOpener::Create(
@@ -812,6 +877,29 @@ class RecordServiceImpl final : public RecordService {
                             header, slots ? &*slots : nullptr));
     return std::unique_ptr<SegmentReader>(
         std::make_unique<ObjectSegmentReader>(ToInfo(rec), std::move(object), std::move(opener)));
+  }
+
+  // The stored (encrypted) bytes of a version, wherever they live, behind
+  // the same hash check. A listing's row carries no inline content: it is
+  // fetched with the row.
+  Result<std::unique_ptr<store::ObjectReader>> OpenStored(const store::SegmentVersionRecord& rec) {
+    if (rec.storage == store::ContentStorage::kObject) {
+      return objects_->Open(rec.object_key, rec.content_sha256);
+    }
+    Bytes content = rec.inline_content;
+    if (content.empty()) {
+      MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord full,
+                          metadata_->GetSegmentVersion(rec.patient_id, rec.path, rec.version));
+      if (full.object_key != rec.object_key) {
+        return Status::DataLoss("segment version changed while being read");
+      }
+      content = std::move(full.inline_content);
+    }
+    if (content.empty()) {
+      return Status::NotFound("inline content of '" + rec.object_key + "' is missing");
+    }
+    return store::NewBytesObjectReader("inline content of '" + rec.object_key + "'",
+                                       std::move(content), rec.content_sha256);
   }
 
   // The re-wrapped slots of an object, if any. A path whose key was never
@@ -922,7 +1010,7 @@ class RecordServiceImpl final : public RecordService {
     MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots,
                         StoredSlots(rec, old_kv));
     if (!slots.has_value()) {
-      MV_ASSIGN_OR_RETURN(auto object, objects_->Open(rec.object_key, rec.content_sha256));
+      MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec));
       MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
       MV_ASSIGN_OR_RETURN(slots, crypto::ReadKeySlots(header));
     }
@@ -993,17 +1081,15 @@ class RecordServiceImpl final : public RecordService {
     record.content_sha256 = stored.sha256;
     record.created_at_ms = NowUnixMillis();
     std::vector<Bytes> audit;
-    RecordEvent event =
-        Event("segment.write", record.patient_id, record.author, record.created_at_ms);
-    event.path = record.path;
-    event.version = record.version;
-    event.content_sha256_hex = ToHex(record.content_sha256);
-    MV_RETURN_IF_ERROR(Audit(audit, event));
-    Status st = metadata_->InsertSegmentVersion(record, audit);
+    Status st = Audit(audit, WriteEvent(record));
     if (!st.ok()) {
       // The object is invisible without its metadata row; remove it.
       (void)objects_->Delete(record.object_key);
       return st;
+    }
+    st = metadata_->InsertSegmentVersion(record, audit);
+    if (!st.ok()) {
+      MV_RETURN_IF_ERROR(ResolveFailedInsert(record, st));
     }
     return ToInfo(record);
   }
@@ -1089,11 +1175,21 @@ class RecordServiceImpl final : public RecordService {
         auto sealer,
         crypto::EnvelopeSealer::Create(node_key, kv.key_version,
                                        crypto::ObjectAad(patient_id, w.path, version, object_id)));
-    MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
-    MV_RETURN_IF_ERROR(object->Append(sealer->header()));
-    Bytes sealed;
+    Bytes sealed = sealer->header();
     MV_RETURN_IF_ERROR(sealer->Update(w.write.content, sealed));
     MV_RETURN_IF_ERROR(sealer->Finish(sealed));
+    const uint64_t inline_max =
+        std::min<uint64_t>(options_.inline_storage_max_bytes, store::kMaxInlineBytes);
+    if (sealed.size() <= inline_max) {
+      // Small: the ciphertext travels with the row (docs/architecture.md,
+      // "Small versions inline"); durable with it in one commit.
+      record.storage = store::ContentStorage::kInline;
+      record.stored_size = sealed.size();
+      record.content_sha256 = crypto::Sha256(sealed);
+      record.inline_content = std::move(sealed);
+      return record;
+    }
+    MV_ASSIGN_OR_RETURN(auto object, objects_->BeginPut(record.object_key));
     MV_RETURN_IF_ERROR(object->Append(sealed));
     MV_ASSIGN_OR_RETURN(store::ObjectInfo stored, object->Commit());
     record.stored_size = stored.size;

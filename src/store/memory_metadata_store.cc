@@ -94,6 +94,14 @@ class MemoryMetadataStore final : public MetadataStore {
     if (!p.erased_at_ms.has_value()) {
       p.erased_at_ms = erased_at_ms;  // the first erasure time is kept
     }
+    if (auto seg = segments_.find(patient_id); seg != segments_.end()) {
+      for (auto& [path, versions] : seg->second) {
+        for (SegmentVersionRecord& v : versions) {
+          std::fill(v.inline_content.begin(), v.inline_content.end(), uint8_t{0});
+          Bytes().swap(v.inline_content);
+        }
+      }
+    }
     return Status::Ok();
   }
 
@@ -129,7 +137,15 @@ class MemoryMetadataStore final : public MetadataStore {
                                                                 std::string_view path) override {
     std::lock_guard<std::mutex> lock(mu_);
     const std::vector<SegmentVersionRecord>* versions = FindVersions(patient_id, path);
-    return versions == nullptr ? std::vector<SegmentVersionRecord>{} : *versions;
+    if (versions == nullptr) {
+      return std::vector<SegmentVersionRecord>{};
+    }
+    std::vector<SegmentVersionRecord> out;
+    out.reserve(versions->size());
+    for (const SegmentVersionRecord& v : *versions) {
+      out.push_back(WithoutContent(v));
+    }
+    return out;
   }
 
   Result<std::vector<SegmentSummary>> ListSegments(std::string_view patient_id,
@@ -167,7 +183,9 @@ class MemoryMetadataStore final : public MetadataStore {
     if (p != segments_.end()) {
       for (const auto& [path, versions] : p->second) {
         for (const SegmentVersionRecord& v : versions) {
-          out.push_back(v.object_key);
+          if (v.storage == ContentStorage::kObject) {
+            out.push_back(v.object_key);
+          }
         }
       }
     }
@@ -182,7 +200,9 @@ class MemoryMetadataStore final : public MetadataStore {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [pid, paths] : segments_) {
         for (const auto& [path, versions] : paths) {
-          all.insert(all.end(), versions.begin(), versions.end());
+          for (const SegmentVersionRecord& v : versions) {
+            all.push_back(WithoutContent(v));
+          }
         }
       }
     }
@@ -276,6 +296,13 @@ class MemoryMetadataStore final : public MetadataStore {
   }
 
  private:
+  // A row as the listings return it: where the content lives, not the content.
+  static SegmentVersionRecord WithoutContent(const SegmentVersionRecord& v) {
+    SegmentVersionRecord out = v;
+    out.inline_content.clear();
+    return out;
+  }
+
   using Paths = std::map<std::string, std::vector<SegmentVersionRecord>, std::less<>>;
 
   Status CheckAuditHook(AuditEntries audit) const {

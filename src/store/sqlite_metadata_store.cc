@@ -92,6 +92,14 @@ CREATE TABLE object_key_slots (
   slots      BLOB NOT NULL CHECK (length(slots) BETWEEN 1 AND 65535)
 ) STRICT, WITHOUT ROWID;
 )sql"},
+    // Small versions inline (docs/architecture.md, "Small versions inline"):
+    // `storage` says where the ciphertext lives (0 object store, 1 this row),
+    // `inline_content` holds it for storage 1 until the patient is erased.
+    {3, R"sql(
+ALTER TABLE segment_versions ADD COLUMN storage INTEGER NOT NULL DEFAULT 0
+  CHECK (storage IN (0, 1));
+ALTER TABLE segment_versions ADD COLUMN inline_content BLOB;
+)sql"},
 };
 
 // ---------------------------------------------------------------------------
@@ -118,23 +126,29 @@ constexpr std::string_view kSqlListPatients =
 constexpr std::string_view kSqlErasePatient =
     "UPDATE patients SET wrapped_root_key = NULL, sealed_demographics = NULL, name_index = NULL, "
     "identifier_index = NULL, erased_at_ms = COALESCE(erased_at_ms, ?2) WHERE patient_id = ?1";
+constexpr std::string_view kSqlEraseInline =
+    "UPDATE segment_versions SET inline_content = NULL WHERE patient_id = ?1 AND "
+    "inline_content IS NOT NULL";
 constexpr std::string_view kSqlPatientErased =
     "SELECT erased_at_ms FROM patients WHERE patient_id = ?1";
 constexpr std::string_view kSqlLatestVersion =
     "SELECT COALESCE(MAX(version), 0) FROM segment_versions WHERE patient_id = ?1 AND path = ?2";
 constexpr std::string_view kSqlInsertSegment =
     "INSERT INTO segment_versions(patient_id, path, version, category, sensitivity, kind, "
-    "media_type, object_key, plaintext_size, stored_size, content_sha256, author, created_at_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "media_type, object_key, plaintext_size, stored_size, content_sha256, author, created_at_ms, "
+    "storage, inline_content) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 #define MV_SEGMENT_COLUMNS                                                           \
   "patient_id, path, version, category, sensitivity, kind, media_type, object_key, " \
-  "plaintext_size, stored_size, content_sha256, author, created_at_ms"
+  "plaintext_size, stored_size, content_sha256, author, created_at_ms, storage"
+// The same columns and the inline content (column 14), for single reads.
 constexpr std::string_view kSqlGetSegment = "SELECT " MV_SEGMENT_COLUMNS
-                                            " FROM segment_versions WHERE patient_id = ?1 AND "
-                                            "path = ?2 AND version = ?3";
+                                            ", inline_content FROM segment_versions WHERE "
+                                            "patient_id = ?1 AND path = ?2 AND version = ?3";
 constexpr std::string_view kSqlGetLatestSegment =
     "SELECT " MV_SEGMENT_COLUMNS
-    " FROM segment_versions WHERE patient_id = ?1 AND path = ?2 ORDER BY version DESC LIMIT 1";
+    ", inline_content FROM segment_versions WHERE patient_id = ?1 AND path = ?2 "
+    "ORDER BY version DESC LIMIT 1";
 constexpr std::string_view kSqlListSegmentVersions =
     "SELECT " MV_SEGMENT_COLUMNS
     " FROM segment_versions WHERE patient_id = ?1 AND path = ?2 ORDER BY version";
@@ -149,7 +163,8 @@ constexpr std::string_view kSqlListSegments =
 constexpr std::string_view kSqlAllSegments =
     "SELECT " MV_SEGMENT_COLUMNS " FROM segment_versions ORDER BY patient_id, path, version";
 constexpr std::string_view kSqlListObjectKeys =
-    "SELECT object_key FROM segment_versions WHERE patient_id = ?1 ORDER BY path, version";
+    "SELECT object_key FROM segment_versions WHERE patient_id = ?1 AND storage = 0 "
+    "ORDER BY path, version";
 constexpr std::string_view kSqlCountPatients =
     "SELECT COUNT(*) FROM patients WHERE erased_at_ms IS NULL";
 constexpr std::string_view kSqlCountSegments = "SELECT COUNT(*) FROM segment_versions";
@@ -187,6 +202,7 @@ SegmentVersionRecord ReadSegment(const Stmt& s) {
   r.content_sha256 = s.ColBlob(10);
   r.author = s.ColText(11);
   r.created_at_ms = s.ColInt(12);
+  r.storage = s.ColInt(13) == 1 ? ContentStorage::kInline : ContentStorage::kObject;
   return r;
 }
 
@@ -353,6 +369,13 @@ class SqliteMetadataStore final : public MetadataStore {
       if (sqlite3_changes(writer_->db()) == 0) {
         return Status::NotFound("patient not found");
       }
+      {
+        // The ciphertexts are useless without the root key; they go too, so
+        // that nothing of the patient's content stays in the database.
+        MV_STMT(s, *writer_, kSqlEraseInline);
+        s.Text(1, patient_id);
+        MV_RETURN_IF_ERROR(s.Exec("erase inline contents"));
+      }
       MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
       MV_RETURN_IF_ERROR(txn.Commit());
     }
@@ -476,7 +499,9 @@ class SqliteMetadataStore final : public MetadataStore {
           .Int(10, static_cast<int64_t>(rec.stored_size))
           .Blob(11, rec.content_sha256)
           .Text(12, rec.author)
-          .Int(13, rec.created_at_ms);
+          .Int(13, rec.created_at_ms)
+          .Int(14, static_cast<int>(rec.storage))
+          .Blob(15, rec.inline_content);
       Status st = s.Exec("insert segment version");
       if (st.code() == StatusCode::kAlreadyExists) {
         // The (patient, path, version) case was handled above.
@@ -509,7 +534,11 @@ class SqliteMetadataStore final : public MetadataStore {
     if (!row) {
       return Status::NotFound("segment version not found");
     }
-    return ReadSegment(s);
+    SegmentVersionRecord rec = ReadSegment(s);
+    if (rec.storage == ContentStorage::kInline) {
+      rec.inline_content = s.ColBlob(14);
+    }
+    return rec;
   }
 
   Result<std::vector<SegmentVersionRecord>> ListSegmentVersions(std::string_view patient_id,

@@ -126,6 +126,13 @@ class ObjectStore {
 
 bool IsValidObjectKey(std::string_view key);
 
+// A reader over bytes already in memory with the same end check as the
+// stores' readers (DataLoss when they do not hash to `expected_sha256`):
+// how inline versions are read, by the record service and the scrubber
+// alike. `name` appears in its error messages.
+std::unique_ptr<ObjectReader> NewBytesObjectReader(std::string name, Bytes content,
+                                                   ByteView expected_sha256);
+
 // Files under `root` (created if missing). Objects are fanned out into
 // subdirectories; temp files live in `root/.tmp` and are removed at open.
 Result<std::unique_ptr<ObjectStore>> OpenFileObjectStore(const std::filesystem::path& root);
@@ -145,6 +152,17 @@ struct PatientRecord {
 
 using vocab::ContentKind;  // its values are stored (the `kind` column)
 
+// Where a version's ciphertext lives (stored: the `storage` column).
+//  kObject: in the object store, under the version's object_key.
+//  kInline: in the metadata store's own row (docs/architecture.md, "Small
+//    versions inline"): small versions are written with their row and their
+//    ledger entries in one transaction, so one group commit makes all three
+//    durable, with no file, directory entry or fsync of their own.
+enum class ContentStorage : int { kObject = 0, kInline = 1 };
+// The largest ciphertext a metadata store accepts inline. The record service
+// inlines below its own, lower, threshold (RecordServiceOptions).
+inline constexpr uint64_t kMaxInlineBytes = 1u << 20;
+
 struct SegmentVersionRecord {
   std::string patient_id;
   std::string path;      // e.g. "physical-signs/blood-pressure"
@@ -159,6 +177,13 @@ struct SegmentVersionRecord {
   Bytes content_sha256;  // of the stored (encrypted) bytes
   std::string author;    // account or "bootstrap-admin"
   int64_t created_at_ms = 0;
+  ContentStorage storage = ContentStorage::kObject;
+  // The ciphertext of a kInline version: stored_size bytes hashing to
+  // content_sha256. Given on insert and filled by GetSegmentVersion; left
+  // empty in the rows of ListSegmentVersions and ForEachSegmentVersion (which
+  // say only where it lives), and once the patient is erased. Always empty
+  // for kObject versions.
+  Bytes inline_content;
 };
 
 // Latest version of one path, for tree listings.
@@ -191,7 +216,9 @@ struct ObjectKeySlots {
 // SQLite store's table constraints, the same in memory and in any later
 // backend): ids, path and object key present, versions from 1, sizes and
 // versions within int64, sensitivity 0..4, a known content kind, a 32-byte
-// content hash. InvalidArgument naming what is wrong.
+// content hash; an inline version carries its content (1..kMaxInlineBytes,
+// stored_size bytes), an object version none. InvalidArgument naming what is
+// wrong. (That the content hashes to content_sha256 is checked on read.)
 Status ValidateSegmentVersionRecord(const SegmentVersionRecord& rec);
 // InvalidArgument when `v` does not fit a signed 64-bit column.
 Status CheckInt64(uint64_t v, std::string_view field);
@@ -213,8 +240,9 @@ class MetadataStore {
                                                         size_t limit) = 0;
 
   // Crypto-shredding: deletes the wrapped root key and the sealed demographics
-  // and indexes, marks the patient erased, and makes sure the deleted bytes
-  // are overwritten in the database files. NotFound when absent.
+  // and indexes and the patient's inline ciphertexts, marks the patient
+  // erased, and makes sure the deleted bytes are overwritten in the database
+  // files. NotFound when absent.
   virtual Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms,
                               AuditEntries audit = {}) = 0;
 
@@ -244,7 +272,8 @@ class MetadataStore {
   // for all, or a path whose subtree to list.
   virtual Result<std::vector<SegmentSummary>> ListSegments(std::string_view patient_id,
                                                            std::string_view prefix) = 0;
-  // Every object key of a patient (for erasure clean-up).
+  // Every object key of a patient's kObject versions (for erasure clean-up;
+  // inline versions have no object).
   virtual Result<std::vector<std::string>> ListObjectKeys(std::string_view patient_id) = 0;
   // Every segment version of every patient, in (patient, path, version)
   // order, for the integrity scrubber. Stops at the first error `fn` returns.
