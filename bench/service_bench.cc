@@ -1,10 +1,13 @@
 // Segment writes and reads through the record service (no HTTP), on the
-// embedded stores with full durability: every write fsyncs its object file,
-// its directory and the SQLite WAL commit.
+// embedded stores with full durability: a small version commits with its row
+// (one WAL fsync per group), a large one fsyncs its object file and
+// directory first. Also the disk a small version costs.
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "app/app.h"
 
@@ -76,6 +79,83 @@ void BM_SegmentWrite(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_SegmentWrite)->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
+
+// Issue 14 part 6 (a size, not a speed): the disk a stored small version
+// takes, against its ciphertext. A fresh data directory, N blood-pressure
+// readings over 64 paths, then the growth of the whole directory (database,
+// WAL after a checkpoint, object files at their allocated size) / N.
+uint64_t AllocatedBytes(const std::filesystem::path& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    if (e.is_regular_file() && ::stat(e.path().c_str(), &st) == 0) {
+      total += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return total;
+}
+
+void BM_DiskBytesPerSmallVersion(benchmark::State& state) {
+  constexpr int kVersions = 4000;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Env env;
+    const uint64_t before = AllocatedBytes(env.data);
+    uint64_t ciphertext = 0;
+    state.ResumeTiming();
+    for (int i = 0; i < kVersions; ++i) {
+      auto r = env.runtime->records->WriteSegment(
+          env.patient, "physical-signs/reading-" + std::to_string(i % 64), BpWrite(i), "bench");
+      if (!r.ok()) {
+        state.SkipWithError(r.status().ToString().c_str());
+        return;
+      }
+    }
+    // The ciphertext sizes, from the metadata.
+    for (int p = 0; p < 64; ++p) {
+      auto versions = env.runtime->metadata->ListSegmentVersions(
+          env.patient, "physical-signs/reading-" + std::to_string(p));
+      for (const auto& v : *versions) {
+        ciphertext += v.stored_size;
+      }
+    }
+    state.PauseTiming();
+    env.console.reset();
+    env.runtime.reset();  // closes the database: checkpoint, WAL removed
+    const uint64_t after = AllocatedBytes(env.data);
+    // What the versions themselves take: the pages of the segment_versions
+    // table and its index (SQLite's dbstat), and the object files. The rest
+    // of the growth is their ledger entries (reported by the ledger bench).
+    uint64_t table_bytes = 0;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2((env.data + "/metadata.db").c_str(), &db, SQLITE_OPEN_READONLY,
+                        nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db,
+                             "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = "
+                             "'segment_versions' OR name LIKE 'sqlite_autoindex_segment_versions%'",
+                             -1, &st, nullptr) == SQLITE_OK &&
+          sqlite3_step(st) == SQLITE_ROW) {
+        table_bytes = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    if (table_bytes == 0) {
+      state.SkipWithError("dbstat unavailable");
+      return;
+    }
+    const uint64_t object_bytes = AllocatedBytes(std::filesystem::path(env.data) / "objects");
+    state.counters["disk_bytes_per_version"] =
+        static_cast<double>(table_bytes + object_bytes) / kVersions;
+    state.counters["dir_growth_bytes_per_version"] =
+        static_cast<double>(after - before) / kVersions;
+    state.counters["ciphertext_bytes_per_version"] = static_cast<double>(ciphertext) / kVersions;
+    state.counters["versions"] = kVersions;
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_DiskBytesPerSmallVersion)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 void BM_SegmentRead(benchmark::State& state) {
   Env& env = GetEnv();

@@ -59,6 +59,17 @@ if "BM_SegmentWrite" in service:
                       "reference_unit": "raw SQLite insert + durable file write per s",
                       "ratio": round(w / ref, 3)})
     summary["segment_write_per_s"] = entry
+disk = service.get("BM_DiskBytesPerSmallVersion")
+if disk and "disk_bytes_per_version" in disk:
+    per = disk["disk_bytes_per_version"]
+    ct = disk.get("ciphertext_bytes_per_version", 0.0)
+    item = {"value": round(per, 1), "unit": "bytes on disk per stored small version "
+            "(database, WAL and object files, allocated)", "goal_ratio": 2.0,
+            "versions": int(disk.get("versions", 0))}
+    if ct:
+        item.update({"reference": round(ct, 1), "reference_unit": "ciphertext bytes per version",
+                     "ratio": round(per / ct, 3)})
+    summary["disk_bytes_per_small_version"] = item
 if "BM_SegmentRead" in service:
     summary["segment_read_per_s"] = {"value": round(per_second(service["BM_SegmentRead"]), 1),
                                      "unit": "reads/s"}
@@ -229,11 +240,21 @@ wr = parse_wrk("http_write")
 if wr:
     summary["http_write_per_s"] = {"value": wr["rps"], "unit": "requests/s",
                                    "non_2xx": wr["non_2xx"], "p99_ms": wr.get("p99_ms")}
+hz = parse_wrk("http_healthz")
+if hz:
+    summary["http_healthz_per_s"] = {"value": hz["rps"], "unit": "requests/s",
+                                     "non_2xx": hz["non_2xx"]}
 rd = parse_wrk("http_read")
 if rd:
     summary["http_read_per_s"] = {"value": rd["rps"], "unit": "requests/s", "non_2xx": rd["non_2xx"]}
     if "p99_ms" in rd:
         summary["http_read_p99_ms"] = {"value": rd["p99_ms"], "unit": "ms"}
+    if hz and hz["rps"] > 0:
+        # Issue 14 part 5: a decided, audited, decrypted segment read against
+        # the same server answering /healthz in the same run (goal >= 0.5).
+        summary["http_read_ratio_vs_healthz"] = {
+            "value": round(rd["rps"] / hz["rps"], 3), "unit": "ratio", "goal": 0.5,
+            "reference": hz["rps"], "reference_unit": "/healthz requests/s, same server and load"}
 
 rn = parse_wrk("http_read_ledger_normal")
 if rn and rd and rd["rps"] > 0:

@@ -82,6 +82,8 @@ LUA
 DURATION=${BENCH_HTTP_SECONDS:-10}
 echo "bench: http writes (${DURATION}s)"
 wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/write.lua" "$BASE" >"$OUT/http_write.txt"
+echo "bench: http /healthz (${DURATION}s)"
+wrk -t2 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/healthz" >"$OUT/http_healthz.txt"
 echo "bench: http reads (${DURATION}s)"
 wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/read.lua" \
   "$BASE/segments/physical-signs/blood-pressure" >"$OUT/http_read.txt"
