@@ -3,11 +3,11 @@
 // (one WAL fsync per group), a large one fsyncs its object file and
 // directory first. Also the disk a small version costs.
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
-#include <sqlite3.h>
-#include <sys/stat.h>
 
 #include "app/app.h"
 
@@ -128,8 +128,8 @@ void BM_DiskBytesPerSmallVersion(benchmark::State& state) {
     // of the growth is their ledger entries (reported by the ledger bench).
     uint64_t table_bytes = 0;
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2((env.data + "/metadata.db").c_str(), &db, SQLITE_OPEN_READONLY,
-                        nullptr) == SQLITE_OK) {
+    if (sqlite3_open_v2((env.data + "/metadata.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+        SQLITE_OK) {
       sqlite3_stmt* st = nullptr;
       if (sqlite3_prepare_v2(db,
                              "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = "

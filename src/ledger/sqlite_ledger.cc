@@ -1,11 +1,12 @@
 // The ledger on SQLite, in the shared database file.
 //
-// Writers: the ledger's own writer connection (Append, checkpoints,
-// cosignatures) behind a mutex, with the store's group committer in front of
-// it: concurrent Append callers queue their entries and one of them (the
-// leader) writes the whole queue in one transaction and commits once, so the
-// WAL fsync (synchronous=FULL) is paid once per batch. Other stores append with
-// AppendInTransaction on their own connection inside their own transaction.
+// Writers: the database's one writer connection (store::SharedWriter), shared
+// with the metadata store and the other stores on the file. Append goes
+// through its group committer: concurrent callers (read audits, decisions)
+// and the segment writes of the metadata store waiting at the same moment
+// share one transaction and one WAL fsync. Checkpoints, cosignatures and
+// epochs lock the connection for their own transaction. Stores append their
+// writes' entries with AppendInTransaction inside their own (grouped) items.
 // SQLite serialises writers, and every writer takes seq = MAX(seq) + 1, so
 // every snapshot holds a contiguous prefix of the log.
 //
@@ -627,15 +628,11 @@ Result<std::vector<EpochRecord>> ReadEpochRows(Connection& conn);
 // ===========================================================================
 
 struct SqliteLedger::Impl {
-  struct Pending {
-    const std::vector<Row>* rows;
-    Status result;
-  };
-
   ~Impl() {
-    // Readers first: the writer, closing last, checkpoints and removes the WAL.
+    // Readers first: the writer, closing last (when no store on the file
+    // holds it), checkpoints and removes the WAL.
     readers.reset();
-    writer.reset();
+    shared.reset();
   }
 
   // ---- tree
@@ -751,10 +748,10 @@ struct SqliteLedger::Impl {
     const uint64_t old_epoch = epoch.load();
     const uint64_t new_epoch = old_epoch + 1;
     const int64_t now = NowUnixMillis();
-    std::lock_guard<std::mutex> lock(write_mu);
-    WriteTxn txn(*writer);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, shared->Lock(options.synchronous_full));
+    WriteTxn txn(shared->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
-    MV_ASSIGN_OR_RETURN(const uint64_t stored, NextSeq(*writer));
+    MV_ASSIGN_OR_RETURN(const uint64_t stored, NextSeq(shared->conn()));
 
     Entry e;
     e.time_ms = now;
@@ -776,7 +773,7 @@ struct SqliteLedger::Impl {
     std::optional<uint64_t> first_bad = report.first_bad_entry;
     if (first_bad.has_value()) {
       e.details["first_bad_entry"] = U(*first_bad);
-      MV_STMT(s, *writer, kSqlStoredEntryAt);
+      MV_STMT(s, shared->conn(), kSqlStoredEntryAt);
       s.Int(1, static_cast<int64_t>(*first_bad));
       MV_ASSIGN_OR_RETURN(bool row, s.Step("read the damaged entry"));
       if (row) {
@@ -791,7 +788,7 @@ struct SqliteLedger::Impl {
     }
     if (report.last_good_checkpoint.has_value()) {
       e.details["last_good_checkpoint"] = U(*report.last_good_checkpoint);
-      MV_STMT(s, *writer, kSqlCheckpointAt);
+      MV_STMT(s, shared->conn(), kSqlCheckpointAt);
       s.Int(1, static_cast<int64_t>(*report.last_good_checkpoint));
       MV_ASSIGN_OR_RETURN(bool row, s.Step("read the last good checkpoint"));
       if (row) {
@@ -811,9 +808,10 @@ struct SqliteLedger::Impl {
         n +
         ", size, witness, line, received_at_ms FROM cosignatures;"
         "DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM ledger_entries;";
-    MV_RETURN_IF_ERROR(writer->ExecScript(archive.c_str(), "archive the damaged ledger epoch"));
+    MV_RETURN_IF_ERROR(
+        shared->conn().ExecScript(archive.c_str(), "archive the damaged ledger epoch"));
     {
-      MV_STMT(s, *writer, kSqlInsertEpoch);
+      MV_STMT(s, shared->conn(), kSqlInsertEpoch);
       s.Int(1, static_cast<int64_t>(new_epoch)).Int(2, now).Int(3, static_cast<int64_t>(stored));
       if (first_bad.has_value()) {
         s.Int(4, static_cast<int64_t>(*first_bad));
@@ -823,7 +821,7 @@ struct SqliteLedger::Impl {
       s.Text(5, first_problem);
       MV_RETURN_IF_ERROR(s.Exec("record the ledger epoch"));
     }
-    MV_RETURN_IF_ERROR(InsertRows(*writer, 0, rows));
+    MV_RETURN_IF_ERROR(InsertRows(shared->conn(), 0, rows));
     MV_RETURN_IF_ERROR(txn.Commit());
     {
       std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
@@ -835,42 +833,29 @@ struct SqliteLedger::Impl {
 
   // ---- group commit
 
+  // Appends in the database's group commit (store::SharedWriter): the rows
+  // join the transaction of every write waiting at that moment on this file,
+  // the segment writes of the metadata store included, and are durable when
+  // it returns OK. The tree takes the new leaves at once when they follow
+  // its last one (else the next Sync loads them, in order).
   Status Append(std::vector<Row> rows) {
-    Pending me{&rows, Status::Ok()};
-    committer.Submit(me);
-    return me.result;
-  }
-
-  void CommitBatch(std::span<Pending* const> batch) {
-    Status st = CommitBatchLocked(batch);
-    for (Pending* p : batch) {
-      p->result = st;
-    }
-  }
-
-  Status CommitBatchLocked(std::span<Pending* const> batch) {
-    std::lock_guard<std::mutex> lock(write_mu);
     uint64_t first = 0;
-    {
-      WriteTxn txn(*writer);
-      MV_RETURN_IF_ERROR(txn.Begin());
-      MV_ASSIGN_OR_RETURN(first, NextSeq(*writer));
-      uint64_t seq = first;
-      for (const Pending* p : batch) {
-        MV_RETURN_IF_ERROR(InsertRows(*writer, seq, *p->rows));
-        seq += p->rows->size();
-      }
-      MV_RETURN_IF_ERROR(txn.Commit());
-    }
-    std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
-    if (tree.Size() == first) {
-      for (const Pending* p : batch) {
-        for (const Row& row : *p->rows) {
+    store::SharedWriter::Work work;
+    work.full_sync = options.synchronous_full;
+    work.apply = [&](WriteTxn& txn) -> Status {
+      MV_ASSIGN_OR_RETURN(first, NextSeq(txn.conn()));
+      return InsertRows(txn.conn(), first, rows);
+    };
+    work.after_commit = [&] {
+      std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
+      if (tree.Size() == first) {
+        for (const Row& row : rows) {
           tree.Append(row.leaf);
         }
       }
-    }
-    return Status::Ok();
+    };
+    shared->Submit(work);
+    return work.result;
   }
 
   // ---- checkpoints
@@ -911,14 +896,10 @@ struct SqliteLedger::Impl {
   std::string db_filename;
   store::SqliteOptions options;
 
-  std::mutex write_mu;
-  std::unique_ptr<Connection> writer;  // guarded by write_mu
-
-  // Appends (store::GroupCommitter: one transaction, one fsync per group of
-  // concurrent callers). Its lock is never held while taking write_mu;
-  // write_mu may be held while taking tree_mu.
-  store::GroupCommitter<Pending> committer{
-      [this](std::span<Pending* const> batch) { CommitBatch(batch); }};
+  // The database's one writer and group committer, shared with the stores
+  // on the same file (store::SharedWriter). Its lock may be held while
+  // taking tree_mu, never the reverse.
+  std::shared_ptr<store::SharedWriter> shared;
 
   std::unique_ptr<store::ReaderPool> readers;
 
@@ -941,10 +922,15 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::Open(const std::filesystem::
   auto impl = std::make_unique<Impl>();
   impl->file = db_file;
   impl->options = options;
-  MV_ASSIGN_OR_RETURN(impl->writer, Connection::Open(db_file, /*read_only=*/false, options));
-  MV_RETURN_IF_ERROR(CreateSchema(*impl->writer));
-  if (const char* name = sqlite3_db_filename(impl->writer->db(), "main"); name != nullptr) {
-    impl->db_filename = name;
+  MV_ASSIGN_OR_RETURN(impl->shared, store::SharedWriter::Open(db_file, options));
+  {
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        impl->shared->Lock(options.synchronous_full));
+    MV_RETURN_IF_ERROR(CreateSchema(impl->shared->conn()));
+    if (const char* name = sqlite3_db_filename(impl->shared->conn().db(), "main");
+        name != nullptr) {
+      impl->db_filename = name;
+    }
   }
   MV_ASSIGN_OR_RETURN(impl->readers, store::ReaderPool::Open(db_file, options, kReadConnections));
   MV_RETURN_IF_ERROR(impl->LoadEpoch());
@@ -1071,18 +1057,19 @@ Status SqliteLedger::AcknowledgeDamage(uint64_t epoch, std::string_view actor,
   e.details["reason_sha256"] = ToHex(crypto::Sha256(AsBytes(reason)));
   MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(std::span<const Entry>(&e, 1)));
   {
-    std::lock_guard<std::mutex> lock(impl_->write_mu);
-    WriteTxn txn(*impl_->writer);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        impl_->shared->Lock(impl_->options.synchronous_full));
+    WriteTxn txn(impl_->shared->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     {
-      MV_STMT(s, *impl_->writer, kSqlAcknowledge);
+      MV_STMT(s, impl_->shared->conn(), kSqlAcknowledge);
       s.Int(1, static_cast<int64_t>(epoch)).Int(2, e.time_ms).Text(3, actor).Text(4, reason);
       MV_RETURN_IF_ERROR(s.Exec("acknowledge ledger damage"));
     }
-    if (sqlite3_changes(impl_->writer->db()) != 1) {
+    if (sqlite3_changes(impl_->shared->conn().db()) != 1) {
       bool known = false;
       {
-        MV_STMT(s, *impl_->writer, kSqlEpochs);
+        MV_STMT(s, impl_->shared->conn(), kSqlEpochs);
         while (true) {
           MV_ASSIGN_OR_RETURN(bool row, s.Step("read ledger epochs"));
           if (!row) {
@@ -1095,8 +1082,8 @@ Status SqliteLedger::AcknowledgeDamage(uint64_t epoch, std::string_view actor,
                                                 " was acknowledged already")
                    : Status::NotFound("no ledger epoch " + U(epoch));
     }
-    MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(*impl_->writer));
-    MV_RETURN_IF_ERROR(InsertRows(*impl_->writer, first, rows));
+    MV_ASSIGN_OR_RETURN(uint64_t first, NextSeq(impl_->shared->conn()));
+    MV_RETURN_IF_ERROR(InsertRows(impl_->shared->conn(), first, rows));
     MV_RETURN_IF_ERROR(txn.Commit());
   }
   return impl_->Sync();
@@ -1295,8 +1282,9 @@ Result<std::string> SqliteLedger::Checkpoint(const Signer& signer, std::string_v
   MV_RETURN_IF_ERROR(store::CheckInt64(cp.size, "checkpoint size"));
   MV_ASSIGN_OR_RETURN(std::string note, SignCheckpoint(signer, cp));
   {
-    std::lock_guard<std::mutex> lock(impl_->write_mu);
-    MV_STMT(s, *impl_->writer, kSqlInsertCheckpoint);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        impl_->shared->Lock(impl_->options.synchronous_full));
+    MV_STMT(s, impl_->shared->conn(), kSqlInsertCheckpoint);
     s.Int(1, static_cast<int64_t>(cp.size))
         .Blob(2, HashView(cp.root))
         .Text(3, note)
@@ -1335,8 +1323,9 @@ Status SqliteLedger::AddCosignature(uint64_t size, std::string_view line,
   if (normalized.empty() || normalized.back() != '\n') {
     normalized += '\n';
   }
-  std::lock_guard<std::mutex> lock(impl_->write_mu);
-  MV_STMT(s, *impl_->writer, kSqlUpsertCosignature);
+  MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                      impl_->shared->Lock(impl_->options.synchronous_full));
+  MV_STMT(s, impl_->shared->conn(), kSqlUpsertCosignature);
   s.Int(1, static_cast<int64_t>(size))
       .Text(2, witness.name())
       .Text(3, normalized)

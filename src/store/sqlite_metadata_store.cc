@@ -210,14 +210,15 @@ SegmentVersionRecord ReadSegment(const Stmt& s) {
 
 class SqliteMetadataStore final : public MetadataStore {
  public:
-  SqliteMetadataStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers,
+  SqliteMetadataStore(std::shared_ptr<SharedWriter> shared, std::unique_ptr<ReaderPool> readers,
                       SqliteOptions options)
-      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {}
+      : shared_(std::move(shared)), readers_(std::move(readers)), options_(std::move(options)) {}
 
   ~SqliteMetadataStore() override {
-    // Readers first: the writer, closing last, checkpoints and removes the WAL.
+    // Readers first: the writer, closing last (when no other store on the
+    // file holds it), checkpoints and removes the WAL.
     readers_.reset();
-    writer_.reset();
+    shared_.reset();
   }
 
   Status CreatePatient(const PatientRecord& p, AuditEntries audit) override {
@@ -225,12 +226,10 @@ class SqliteMetadataStore final : public MetadataStore {
       return Status::InvalidArgument("patient id must not be empty");
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
-    MV_RETURN_IF_ERROR(txn.Begin());
-    MV_RETURN_IF_ERROR(InsertPatientLocked(p));
-    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
-    return txn.Commit();
+    return Run([&](WriteTxn& txn) -> Status {
+      MV_RETURN_IF_ERROR(InsertPatientLocked(p));
+      return AuditLocked(txn, audit);
+    });
   }
 
   Status InsertBatch(const PatientRecord* new_patient,
@@ -242,23 +241,21 @@ class SqliteMetadataStore final : public MetadataStore {
       MV_RETURN_IF_ERROR(ValidateSegmentVersionRecord(rec));
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
-    MV_RETURN_IF_ERROR(txn.Begin());
-    if (new_patient != nullptr) {
-      MV_RETURN_IF_ERROR(InsertPatientLocked(*new_patient));
-    }
-    for (const SegmentVersionRecord& rec : records) {
-      MV_RETURN_IF_ERROR(InsertRowLocked(rec).WithContext(rec.path));
-    }
-    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
-    return txn.Commit();
+    return Run([&](WriteTxn& txn) -> Status {
+      if (new_patient != nullptr) {
+        MV_RETURN_IF_ERROR(InsertPatientLocked(*new_patient));
+      }
+      for (const SegmentVersionRecord& rec : records) {
+        MV_RETURN_IF_ERROR(InsertRowLocked(rec).WithContext(rec.path));
+      }
+      return AuditLocked(txn, audit);
+    });
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: inside a SharedWriter transaction (Run).
   Status InsertPatientLocked(const PatientRecord& p) {
     {
-      MV_STMT(s, *writer_, kSqlInsertPatient);
+      MV_STMT(s, shared_->conn(), kSqlInsertPatient);
       s.Text(1, p.patient_id)
           .Blob(2, p.wrapped_root_key)
           .Blob(3, p.sealed_demographics)
@@ -279,7 +276,7 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: inside a SharedWriter transaction (Run).
   Status AuditLocked(WriteTxn& txn, AuditEntries audit) {
     if (audit.empty()) {
       return Status::Ok();
@@ -357,36 +354,35 @@ class SqliteMetadataStore final : public MetadataStore {
   Status ErasePatient(std::string_view patient_id, int64_t erased_at_ms,
                       AuditEntries audit) override {
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    {
-      WriteTxn txn(*writer_);
-      MV_RETURN_IF_ERROR(txn.Begin());
+    Status erased = Run([&](WriteTxn& txn) -> Status {
       {
-        MV_STMT(s, *writer_, kSqlErasePatient);
+        MV_STMT(s, shared_->conn(), kSqlErasePatient);
         s.Text(1, patient_id).Int(2, erased_at_ms);
         MV_RETURN_IF_ERROR(s.Exec("erase patient"));
       }
-      if (sqlite3_changes(writer_->db()) == 0) {
+      if (sqlite3_changes(shared_->conn().db()) == 0) {
         return Status::NotFound("patient not found");
       }
       {
         // The ciphertexts are useless without the root key; they go too, so
         // that nothing of the patient's content stays in the database.
-        MV_STMT(s, *writer_, kSqlEraseInline);
+        MV_STMT(s, shared_->conn(), kSqlEraseInline);
         s.Text(1, patient_id);
         MV_RETURN_IF_ERROR(s.Exec("erase inline contents"));
       }
-      MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
-      MV_RETURN_IF_ERROR(txn.Commit());
-    }
+      return AuditLocked(txn, audit);
+    });
+    MV_RETURN_IF_ERROR(erased);
     // Copy the rewritten pages into the main file and empty the WAL, so the
     // old page images no longer exist in either file. Readers in flight can
     // block this (after the busy timeout): the erase is committed, and a
     // retry of this idempotent call repeats the checkpoint.
     int log_frames = 0;
     int checkpointed = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(writer_->db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
-                                             &log_frames, &checkpointed);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    const int rc = sqlite3_wal_checkpoint_v2(
+        shared_->conn().db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &checkpointed);
     if (rc != SQLITE_OK) {
       return FromSqlite(rc, "checkpoint after erasing patient (erasure committed; retry)");
     }
@@ -402,65 +398,30 @@ class SqliteMetadataStore final : public MetadataStore {
   Status InsertSegmentVersion(const SegmentVersionRecord& rec, AuditEntries audit) override {
     MV_RETURN_IF_ERROR(ValidateSegmentVersionRecord(rec));
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    PendingInsert me{&rec, audit, Status::Ok()};
-    committer_.Submit(me);
-    return me.result;
+    return Run([&](WriteTxn& txn) -> Status {
+      MV_RETURN_IF_ERROR(InsertRowLocked(rec));
+      // The row's ledger entries share its savepoint: both or neither.
+      return AuditLocked(txn, audit);
+    });
   }
 
  private:
-  struct PendingInsert {
-    const SegmentVersionRecord* rec;
-    AuditEntries audit;
-    Status result;
-  };
-
-  void CommitBatch(std::span<PendingInsert* const> batch) {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
-    Status st = txn.Begin();
-    if (!st.ok()) {
-      for (PendingInsert* p : batch) {
-        p->result = st;
-      }
-      return;
-    }
-    for (PendingInsert* p : batch) {
-      st = writer_->ExecScript("SAVEPOINT row", "savepoint");
-      if (st.ok()) {
-        p->result = InsertRowLocked(*p->rec);
-        if (p->result.ok()) {
-          // The row's ledger entries share its savepoint: both or neither.
-          p->result = AuditLocked(txn, p->audit);
-        }
-        if (!p->result.ok()) {
-          st = writer_->ExecScript("ROLLBACK TO row", "rollback to savepoint");
-        }
-        if (st.ok()) {
-          st = writer_->ExecScript("RELEASE row", "release savepoint");
-        }
-      }
-      if (!st.ok()) {
-        // The transaction itself is in doubt: fail the whole batch.
-        for (PendingInsert* q : batch) {
-          q->result = st;
-        }
-        return;  // WriteTxn rolls back
-      }
-    }
-    st = txn.Commit();
-    if (!st.ok()) {
-      for (PendingInsert* p : batch) {
-        if (p->result.ok()) {
-          p->result = st;
-        }
-      }
-    }
+  // Runs `apply` in the database's group commit (SharedWriter): in a
+  // transaction shared with every write waiting at that moment on this file
+  // (other stores' and the ledger's included), under its own savepoint;
+  // returns once that transaction is durable, with `apply`'s own result.
+  Status Run(std::function<Status(WriteTxn&)> apply) {
+    SharedWriter::Work work;
+    work.apply = std::move(apply);
+    work.full_sync = options_.synchronous_full;
+    shared_->Submit(work);
+    return work.result;
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: inside a SharedWriter transaction (Run).
   Status InsertRowLocked(const SegmentVersionRecord& rec) {
     {
-      MV_STMT(s, *writer_, kSqlPatientErased);
+      MV_STMT(s, shared_->conn(), kSqlPatientErased);
       s.Text(1, rec.patient_id);
       MV_ASSIGN_OR_RETURN(bool row, s.Step("insert segment version"));
       if (!row || !s.IsNull(0)) {
@@ -469,7 +430,7 @@ class SqliteMetadataStore final : public MetadataStore {
     }
     uint64_t latest = 0;
     {
-      MV_STMT(s, *writer_, kSqlLatestVersion);
+      MV_STMT(s, shared_->conn(), kSqlLatestVersion);
       s.Text(1, rec.patient_id).Text(2, rec.path);
       MV_ASSIGN_OR_RETURN(bool row, s.Step("insert segment version"));
       if (row) {
@@ -486,7 +447,7 @@ class SqliteMetadataStore final : public MetadataStore {
                                         std::to_string(latest));
     }
     {
-      MV_STMT(s, *writer_, kSqlInsertSegment);
+      MV_STMT(s, shared_->conn(), kSqlInsertSegment);
       s.Text(1, rec.patient_id)
           .Text(2, rec.path)
           .Int(3, static_cast<int64_t>(rec.version))
@@ -647,48 +608,46 @@ class SqliteMetadataStore final : public MetadataStore {
       }
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
-    MV_RETURN_IF_ERROR(txn.Begin());
-    {
-      MV_STMT(s, *writer_, kSqlPatientErased);
-      s.Text(1, patient_id);
-      MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
-      if (!row || !s.IsNull(0)) {
-        return Status::NotFound("patient not found");
+    return Run([&](WriteTxn& txn) -> Status {
+      {
+        MV_STMT(s, shared_->conn(), kSqlPatientErased);
+        s.Text(1, patient_id);
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
+        if (!row || !s.IsNull(0)) {
+          return Status::NotFound("patient not found");
+        }
       }
-    }
-    uint32_t current = 1;
-    {
-      MV_STMT(s, *writer_, kSqlGetNodeKeyVersion);
-      s.Text(1, patient_id).Text(2, path);
-      MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
-      if (row) {
-        current = static_cast<uint32_t>(s.ColInt(0));
+      uint32_t current = 1;
+      {
+        MV_STMT(s, shared_->conn(), kSqlGetNodeKeyVersion);
+        s.Text(1, patient_id).Text(2, path);
+        MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate node key"));
+        if (row) {
+          current = static_cast<uint32_t>(s.ColInt(0));
+        }
       }
-    }
-    if (new_version != current + 1) {
-      // Another rotation of the same node committed first: its slots are the
-      // current ones, and these were computed from a key that is now old.
-      return Status::FailedPrecondition("node key version " + std::to_string(new_version) +
-                                        " does not follow the current version " +
-                                        std::to_string(current));
-    }
-    {
-      MV_STMT(s, *writer_, kSqlSetNodeKeyVersion);
-      s.Text(1, patient_id).Text(2, path).Int(3, new_version).Int(4, rotated_at_ms);
-      MV_RETURN_IF_ERROR(s.Exec("rotate node key"));
-    }
-    for (const ObjectKeySlots& o : slots) {
-      MV_STMT(s, *writer_, kSqlSetObjectKeySlots);
-      s.Text(1, o.object_key).Text(2, patient_id).Blob(3, o.slots);
-      MV_RETURN_IF_ERROR(s.Exec("set object key slots"));
-      if (sqlite3_changes(writer_->db()) != 1) {
-        return Status::NotFound("no segment version of this patient has the object key");
+      if (new_version != current + 1) {
+        // Another rotation of the same node committed first: its slots are the
+        // current ones, and these were computed from a key that is now old.
+        return Status::FailedPrecondition("node key version " + std::to_string(new_version) +
+                                          " does not follow the current version " +
+                                          std::to_string(current));
       }
-    }
-    MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
-    return txn.Commit();
+      {
+        MV_STMT(s, shared_->conn(), kSqlSetNodeKeyVersion);
+        s.Text(1, patient_id).Text(2, path).Int(3, new_version).Int(4, rotated_at_ms);
+        MV_RETURN_IF_ERROR(s.Exec("rotate node key"));
+      }
+      for (const ObjectKeySlots& o : slots) {
+        MV_STMT(s, shared_->conn(), kSqlSetObjectKeySlots);
+        s.Text(1, o.object_key).Text(2, patient_id).Blob(3, o.slots);
+        MV_RETURN_IF_ERROR(s.Exec("set object key slots"));
+        if (sqlite3_changes(shared_->conn().db()) != 1) {
+          return Status::NotFound("no segment version of this patient has the object key");
+        }
+      }
+      return AuditLocked(txn, audit);
+    });
   }
 
   Result<int> SchemaVersion() override {
@@ -734,12 +693,9 @@ class SqliteMetadataStore final : public MetadataStore {
     }
   }
 
-  std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;  // guarded by write_mu_
-  // Segment inserts (see InsertSegmentVersion). Its lock is never held while
-  // taking write_mu_ (the commit function runs without it).
-  GroupCommitter<PendingInsert> committer_{
-      [this](std::span<PendingInsert* const> batch) { CommitBatch(batch); }};
+  // The database's one writer and group committer, shared with the other
+  // stores and the ledger on the same file.
+  std::shared_ptr<SharedWriter> shared_;
 
   std::unique_ptr<ReaderPool> readers_;
   SqliteOptions options_;
@@ -750,13 +706,15 @@ class SqliteMetadataStore final : public MetadataStore {
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::filesystem::path& file,
                                                                const SqliteOptions& options) {
   MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
-  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
-                      Connection::Open(file, /*read_only=*/false, options));
-  MV_RETURN_IF_ERROR(RunMigrations(*writer, "schema_migrations", kMigrations));
+  MV_ASSIGN_OR_RETURN(std::shared_ptr<SharedWriter> shared, SharedWriter::Open(file, options));
+  {
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, shared->Lock(options.synchronous_full));
+    MV_RETURN_IF_ERROR(RunMigrations(shared->conn(), "schema_migrations", kMigrations));
+  }
   MV_ASSIGN_OR_RETURN(std::unique_ptr<ReaderPool> readers,
                       ReaderPool::Open(file, options, kReadConnections));
   return std::unique_ptr<MetadataStore>(
-      new SqliteMetadataStore(std::move(writer), std::move(readers), options));
+      new SqliteMetadataStore(std::move(shared), std::move(readers), options));
 }
 
 }  // namespace medvault::store

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "common/ids.h"
@@ -228,6 +230,125 @@ Status RunMigrations(Connection& conn, std::string_view table,
     MV_RETURN_IF_ERROR(txn.Commit());
   }
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// SharedWriter
+
+namespace {
+
+// The shared writers of this process, by the database file's identity
+// (device and inode: the same file under two paths is one database).
+std::mutex g_writers_mu;
+std::map<std::pair<dev_t, ino_t>, std::weak_ptr<SharedWriter>>& Writers() {
+  static auto* writers = new std::map<std::pair<dev_t, ino_t>, std::weak_ptr<SharedWriter>>();
+  return *writers;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<SharedWriter>> SharedWriter::Open(const std::filesystem::path& file,
+                                                         const SqliteOptions& options) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    return Status::IOError("cannot inspect database file " + file.string() + ": " +
+                           std::string(std::strerror(errno)));
+  }
+  const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+  std::lock_guard<std::mutex> lock(g_writers_mu);
+  auto& writers = Writers();
+  if (auto it = writers.find(id); it != writers.end()) {
+    if (std::shared_ptr<SharedWriter> live = it->second.lock()) {
+      return live;
+    }
+  }
+  std::shared_ptr<SharedWriter> writer(new SharedWriter());
+  MV_ASSIGN_OR_RETURN(writer->conn_, Connection::Open(file, /*read_only=*/false, options));
+  writer->synchronous_full_ = options.synchronous_full ? 1 : 0;
+  writers[id] = writer;
+  return writer;
+}
+
+SharedWriter::~SharedWriter() {
+  // Closing the connection (the last one of the process on the file)
+  // checkpoints and removes the WAL. The registry entry expires with us.
+  std::lock_guard<std::mutex> lock(mu_);
+  conn_.reset();
+}
+
+Status SharedWriter::SetSynchronousLocked(bool full) {
+  if (synchronous_full_ == (full ? 1 : 0)) {
+    return Status::Ok();
+  }
+  MV_RETURN_IF_ERROR(conn_->ExecScript(
+      full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "set synchronous"));
+  synchronous_full_ = full ? 1 : 0;
+  return Status::Ok();
+}
+
+Result<std::unique_lock<std::mutex>> SharedWriter::Lock(bool full_sync) {
+  std::unique_lock<std::mutex> lock(mu_);
+  MV_RETURN_IF_ERROR(SetSynchronousLocked(full_sync));
+  return lock;
+}
+
+void SharedWriter::Submit(Work& work) { committer_.Submit(work); }
+
+uint64_t SharedWriter::groups() const { return committer_.groups(); }
+
+void SharedWriter::CommitGroup(std::span<Work* const> group) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto fail_all = [&group](const Status& st) {
+    for (Work* w : group) {
+      w->result = st;
+    }
+  };
+  bool full = false;
+  for (const Work* w : group) {
+    full = full || w->full_sync;
+  }
+  Status st = SetSynchronousLocked(full);
+  if (!st.ok()) {
+    fail_all(st);
+    return;
+  }
+  WriteTxn txn(*conn_);
+  st = txn.Begin();
+  if (!st.ok()) {
+    fail_all(st);
+    return;
+  }
+  for (Work* w : group) {
+    st = conn_->ExecScript("SAVEPOINT item", "savepoint");
+    if (st.ok()) {
+      w->result = w->apply(txn);
+      if (!w->result.ok()) {
+        st = conn_->ExecScript("ROLLBACK TO item", "rollback to savepoint");
+      }
+      if (st.ok()) {
+        st = conn_->ExecScript("RELEASE item", "release savepoint");
+      }
+    }
+    if (!st.ok()) {
+      // The transaction itself is in doubt: fail the whole group.
+      fail_all(st);
+      return;  // WriteTxn rolls back
+    }
+  }
+  st = txn.Commit();
+  if (!st.ok()) {
+    for (Work* w : group) {
+      if (w->result.ok()) {
+        w->result = st;
+      }
+    }
+    return;
+  }
+  for (Work* w : group) {
+    if (w->result.ok() && w->after_commit) {
+      w->after_commit();
+    }
+  }
 }
 
 }  // namespace medvault::store

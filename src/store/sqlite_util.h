@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "store/group_commit.h"
 #include "store/store.h"
 
 namespace medvault::store {
@@ -367,6 +369,67 @@ class ReaderPool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> free_;  // guarded by mu_
+};
+
+// The one write connection of a database file in this process, shared by
+// every SQLite store and the ledger on that file (docs/architecture.md, "One
+// writer, one group commit"), and the one group committer in front of it.
+//
+// Why shared: SQLite has one writer per database file. Several write
+// connections in one process (the metadata store's, the ledger's) only
+// queue on the file lock through SQLite's busy handler, which sleeps
+// (milliseconds) instead of waiting on a condition, and each commits and
+// fsyncs on its own. One connection and one committer let a segment write
+// and the read audits arriving at the same moment share a transaction and a
+// single WAL fsync.
+//
+// Submit(): group commit. Concurrent callers queue; the leader runs every
+// queued item's `apply` in one transaction, each under its own savepoint (a
+// refused item is rolled back alone and gets its own error), commits once,
+// and then runs the `after_commit` of every item that was applied, in order.
+// Every caller returns after the commit that held its item: nothing is
+// acknowledged before it is durable. The group is fsynced at
+// synchronous=FULL when any of its items asks for it, else NORMAL.
+//
+// Lock(): exclusive use of the connection for writes outside the group
+// committer (migrations, checkpoints, epochs); never held by a Submit caller
+// while it waits.
+class SharedWriter {
+ public:
+  struct Work {
+    std::function<Status(WriteTxn& txn)> apply;
+    std::function<void()> after_commit;  // optional; after a successful commit
+    bool full_sync = true;
+    Status result;  // set by the committer
+  };
+
+  // The shared writer of `file` (an existing database file), opened with
+  // `options` by its first user; later users share that connection and its
+  // busy timeout, and choose durability per item or per Lock().
+  static Result<std::shared_ptr<SharedWriter>> Open(const std::filesystem::path& file,
+                                                    const SqliteOptions& options);
+  ~SharedWriter();
+  SharedWriter(const SharedWriter&) = delete;
+  SharedWriter& operator=(const SharedWriter&) = delete;
+
+  void Submit(Work& work);
+
+  // Locks the connection and sets its synchronous mode for what follows.
+  Result<std::unique_lock<std::mutex>> Lock(bool full_sync);
+  // The connection; only with Lock() held (or inside an `apply`).
+  Connection& conn() { return *conn_; }
+  // Groups committed so far (tests).
+  uint64_t groups() const;
+
+ private:
+  SharedWriter() = default;
+  Status SetSynchronousLocked(bool full);
+  void CommitGroup(std::span<Work* const> group);
+
+  std::mutex mu_;
+  std::unique_ptr<Connection> conn_;  // guarded by mu_
+  int synchronous_full_ = -1;         // guarded by mu_; -1 unknown
+  GroupCommitter<Work> committer_{[this](std::span<Work* const> group) { CommitGroup(group); }};
 };
 
 // Runs every migration newer than the database, each in its own transaction,
