@@ -4,6 +4,7 @@ medvault_test(file_object_store_test mv_store)
 medvault_test(sqlite_metadata_store_test mv_store)
 medvault_test(sqlite_util_test mv_store)
 medvault_test(group_commit_test mv_store)
+medvault_test(shared_writer_test mv_store)
 medvault_test(sqlite_change_feed_test mv_store)
 # The contract of each storage interface, run against every backend
 # (docs/architecture.md, "Test doubles and conformance suites").
