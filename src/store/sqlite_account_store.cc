@@ -381,13 +381,13 @@ Status ValidateTokens(const std::vector<SessionTokenRow>& tokens) {
 
 class SqliteAccountStore final : public AccountStore {
  public:
-  SqliteAccountStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers,
+  SqliteAccountStore(std::shared_ptr<SharedWriter> shared, std::unique_ptr<ReaderPool> readers,
                      SqliteOptions options)
-      : writer_(std::move(writer)), readers_(std::move(readers)), options_(std::move(options)) {}
+      : shared_(std::move(shared)), readers_(std::move(readers)), options_(std::move(options)) {}
 
   ~SqliteAccountStore() override {
     readers_.reset();  // readers first: the writer, closing last, removes the WAL
-    writer_.reset();
+    shared_.reset();
   }
 
   // --- Institutions and departments ---------------------------------------
@@ -398,11 +398,12 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("institution id must not be empty");
     }
     MV_RETURN_IF_ERROR(ValidateName(row.name, "institution"));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     {
-      MV_STMT(s, *writer_, kSqlInstitutionNameTaken);
+      MV_STMT(s, shared_->conn(), kSqlInstitutionNameTaken);
       s.Text(1, row.name);
       MV_ASSIGN_OR_RETURN(bool taken, s.Step("create institution"));
       if (taken) {
@@ -410,7 +411,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlInsertInstitution);
+      MV_STMT(s, shared_->conn(), kSqlInsertInstitution);
       s.Text(1, row.institution_id).Text(2, row.name).Int(3, row.created_at_ms);
       Status st = s.Exec("create institution");
       if (st.code() == StatusCode::kAlreadyExists) {
@@ -452,11 +453,12 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("department and institution ids must not be empty");
     }
     MV_RETURN_IF_ERROR(ValidateName(row.name, "department"));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     {
-      MV_STMT(s, *writer_, kSqlGetInstitution);
+      MV_STMT(s, shared_->conn(), kSqlGetInstitution);
       s.Text(1, row.institution_id);
       MV_ASSIGN_OR_RETURN(bool found, s.Step("create department"));
       if (!found) {
@@ -464,7 +466,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlDepartmentNameTaken);
+      MV_STMT(s, shared_->conn(), kSqlDepartmentNameTaken);
       s.Text(1, row.institution_id).Text(2, row.name);
       MV_ASSIGN_OR_RETURN(bool taken, s.Step("create department"));
       if (taken) {
@@ -472,7 +474,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlInsertDepartment);
+      MV_STMT(s, shared_->conn(), kSqlInsertDepartment);
       s.Text(1, row.department_id)
           .Text(2, row.institution_id)
           .Text(3, row.name)
@@ -528,11 +530,12 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("a department requires an institution");
     }
     MV_ASSIGN_OR_RETURN(std::string roles, EncodeRoles(row.roles));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     {
-      MV_STMT(s, *writer_, kSqlUsernameTaken);
+      MV_STMT(s, shared_->conn(), kSqlUsernameTaken);
       s.Blob(1, row.username_index);
       MV_ASSIGN_OR_RETURN(bool taken, s.Step("create account"));
       if (taken) {
@@ -540,7 +543,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlAccountIdTaken);
+      MV_STMT(s, shared_->conn(), kSqlAccountIdTaken);
       s.Text(1, row.account_id);
       MV_ASSIGN_OR_RETURN(bool taken, s.Step("create account"));
       if (taken) {
@@ -548,7 +551,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     if (!row.patient_id.empty()) {
-      MV_STMT(s, *writer_, kSqlPatientTaken);
+      MV_STMT(s, shared_->conn(), kSqlPatientTaken);
       s.Text(1, row.patient_id);
       MV_ASSIGN_OR_RETURN(bool taken, s.Step("create account"));
       if (taken) {
@@ -559,7 +562,7 @@ class SqliteAccountStore final : public AccountStore {
       if (inst->empty()) {
         continue;
       }
-      MV_STMT(s, *writer_, kSqlGetInstitution);
+      MV_STMT(s, shared_->conn(), kSqlGetInstitution);
       s.Text(1, *inst);
       MV_ASSIGN_OR_RETURN(bool found, s.Step("create account"));
       if (!found) {
@@ -567,7 +570,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     if (!row.department_id.empty()) {
-      MV_STMT(s, *writer_, kSqlGetDepartment);
+      MV_STMT(s, shared_->conn(), kSqlGetDepartment);
       s.Text(1, row.department_id);
       MV_ASSIGN_OR_RETURN(bool found, s.Step("create account"));
       if (!found) {
@@ -578,7 +581,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlInsertAccount);
+      MV_STMT(s, shared_->conn(), kSqlInsertAccount);
       s.Text(1, row.account_id)
           .Blob(2, row.username_index)
           .Blob(3, row.sealed_profile)
@@ -643,7 +646,7 @@ class SqliteAccountStore final : public AccountStore {
                   int64_t now_ms, AuditEntries audit) override {
     MV_ASSIGN_OR_RETURN(std::string encoded, EncodeRoles(roles));
     return AuditedWrite(account_id, audit, [&]() -> Status {
-      MV_STMT(s, *writer_, kSqlSetRoles);
+      MV_STMT(s, shared_->conn(), kSqlSetRoles);
       s.Text(1, account_id).Text(2, encoded).Int(3, now_ms);
       return ExecOneRow(s, "set roles");
     });
@@ -653,7 +656,7 @@ class SqliteAccountStore final : public AccountStore {
                      AuditEntries audit) override {
     return AuditedWrite(account_id, audit, [&]() -> Status {
       {
-        MV_STMT(s, *writer_, kSqlSetDisabled);
+        MV_STMT(s, shared_->conn(), kSqlSetDisabled);
         s.Text(1, account_id).Int(2, disabled ? 1 : 0).Int(3, now_ms);
         MV_RETURN_IF_ERROR(ExecOneRow(s, "set disabled"));
       }
@@ -662,7 +665,7 @@ class SqliteAccountStore final : public AccountStore {
       }
       // A disabled person can neither see nor stop a recovery: disabling
       // withdraws an open one, whichever process does it.
-      MV_STMT(s, *writer_, kSqlDeleteRecoveriesOf);
+      MV_STMT(s, shared_->conn(), kSqlDeleteRecoveriesOf);
       s.Text(1, account_id);
       return s.Exec("set disabled");
     });
@@ -674,7 +677,7 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("password hash must not be empty");
     }
     return AuditedWrite(account_id, audit, [&]() -> Status {
-      MV_STMT(s, *writer_, kSqlSetPasswordHash);
+      MV_STMT(s, shared_->conn(), kSqlSetPasswordHash);
       s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
       return ExecOneRow(s, "set password");
     });
@@ -686,7 +689,7 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("TOTP enabled without a secret");
     }
     return AuditedWrite(account_id, audit, [&]() -> Status {
-      MV_STMT(s, *writer_, kSqlSetTotp);
+      MV_STMT(s, shared_->conn(), kSqlSetTotp);
       s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, enabled ? 1 : 0).Int(4, now_ms);
       return ExecOneRow(s, "set totp");
     });
@@ -701,12 +704,13 @@ class SqliteAccountStore final : public AccountStore {
           "a recovery needs an account, an id, a requester and a sealed reason");
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(AccountExistsLocked(row.account_id, "create recovery"));
     {
-      MV_STMT(s, *writer_, kSqlGetRecovery);
+      MV_STMT(s, shared_->conn(), kSqlGetRecovery);
       s.Text(1, row.account_id);
       MV_ASSIGN_OR_RETURN(bool open, s.Step("create recovery"));
       if (open) {
@@ -714,7 +718,7 @@ class SqliteAccountStore final : public AccountStore {
       }
     }
     {
-      MV_STMT(s, *writer_, kSqlInsertRecovery);
+      MV_STMT(s, shared_->conn(), kSqlInsertRecovery);
       s.Text(1, row.account_id).Text(2, row.recovery_id).Text(3, row.requested_by);
       TextOrNull(s, 4, row.institution_id);
       s.Blob(5, row.sealed_reason).Int(6, row.requested_at_ms).Int(7, row.not_before_ms);
@@ -738,8 +742,9 @@ class SqliteAccountStore final : public AccountStore {
   Status CancelRecovery(std::string_view account_id, std::string_view recovery_id,
                         AuditEntries audit) override {
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(DeleteRecoveryLocked(account_id, recovery_id));
     MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
@@ -756,34 +761,35 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("TOTP enabled without a secret");
     }
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(DeleteRecoveryLocked(account_id, recovery_id));
     {
-      MV_STMT(s, *writer_, kSqlSetPasswordHash);
+      MV_STMT(s, shared_->conn(), kSqlSetPasswordHash);
       s.Text(1, account_id).Text(2, password_hash).Int(3, now_ms);
       MV_RETURN_IF_ERROR(ExecOneRow(s, "complete recovery"));
     }
     {
-      MV_STMT(s, *writer_, kSqlSetTotp);
+      MV_STMT(s, shared_->conn(), kSqlSetTotp);
       s.Text(1, account_id).Blob(2, sealed_totp_secret).Int(3, totp_enabled ? 1 : 0).Int(4, now_ms);
       MV_RETURN_IF_ERROR(ExecOneRow(s, "complete recovery"));
     }
     {
-      MV_STMT(s, *writer_, kSqlRevokeAccountSessions);
+      MV_STMT(s, shared_->conn(), kSqlRevokeAccountSessions);
       s.Text(1, account_id).Int(2, now_ms).Text(3, "account recovered");
       MV_RETURN_IF_ERROR(s.Exec("complete recovery"));
     }
     // Other processes (a server beside the console) drop its tokens at once.
-    MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+    MV_RETURN_IF_ERROR(RecordChange(shared_->conn(), kChangeDomainAccount, account_id));
     MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
     return txn.Commit();
   }
 
-  // NotFound when the account does not exist. REQUIRES: write_mu_ held.
+  // NotFound when the account does not exist. REQUIRES: the shared writer's lock held.
   Status AccountExistsLocked(std::string_view account_id, std::string_view what) {
-    MV_STMT(s, *writer_, kSqlAccountIdTaken);
+    MV_STMT(s, shared_->conn(), kSqlAccountIdTaken);
     s.Text(1, account_id);
     MV_ASSIGN_OR_RETURN(bool found, s.Step(what));
     if (!found) {
@@ -792,12 +798,12 @@ class SqliteAccountStore final : public AccountStore {
     return Status::Ok();
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: the shared writer's lock held and a transaction open.
   Status DeleteRecoveryLocked(std::string_view account_id, std::string_view recovery_id) {
-    MV_STMT(s, *writer_, kSqlDeleteRecovery);
+    MV_STMT(s, shared_->conn(), kSqlDeleteRecovery);
     s.Text(1, account_id).Text(2, recovery_id);
     MV_RETURN_IF_ERROR(s.Exec("close recovery"));
-    if (sqlite3_changes(writer_->db()) == 0) {
+    if (sqlite3_changes(shared_->conn().db()) == 0) {
       return Status::NotFound("no such open recovery");
     }
     return Status::Ok();
@@ -810,7 +816,7 @@ class SqliteAccountStore final : public AccountStore {
     return Status::Ok();
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: the shared writer's lock held and a transaction open.
   Status AuditLocked(WriteTxn& txn, AuditEntries audit) {
     return audit.empty() ? Status::Ok()
                          : options_.audit_sink->AppendEncodedInTransaction(txn, audit);
@@ -821,26 +827,28 @@ class SqliteAccountStore final : public AccountStore {
   Status AuditedWrite(std::string_view account_id, AuditEntries audit,
                       const std::function<Status()>& write) {
     MV_RETURN_IF_ERROR(CheckAuditHook(audit));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(write());
     MV_RETURN_IF_ERROR(AuditLocked(txn, audit));
-    MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+    MV_RETURN_IF_ERROR(RecordChange(shared_->conn(), kChangeDomainAccount, account_id));
     return txn.Commit();
   }
 
   Result<bool> AdvanceTotpStep(std::string_view account_id, int64_t step) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
     {
-      MV_STMT(s, *writer_, kSqlAdvanceTotpStep);
+      MV_STMT(s, shared_->conn(), kSqlAdvanceTotpStep);
       s.Text(1, account_id).Int(2, step);
       MV_RETURN_IF_ERROR(s.Exec("advance totp step"));
     }
-    if (sqlite3_changes(writer_->db()) > 0) {
+    if (sqlite3_changes(shared_->conn().db()) > 0) {
       return true;
     }
-    MV_STMT(s, *writer_, kSqlAccountIdTaken);
+    MV_STMT(s, shared_->conn(), kSqlAccountIdTaken);
     s.Text(1, account_id);
     MV_ASSIGN_OR_RETURN(bool found, s.Step("advance totp step"));
     if (!found) {
@@ -869,12 +877,13 @@ class SqliteAccountStore final : public AccountStore {
     if (username_index.empty()) {
       return Status::InvalidArgument("username index must not be empty");
     }
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     std::optional<LoginFailureRow> current;
     {
-      MV_STMT(s, *writer_, kSqlGetFailures);
+      MV_STMT(s, shared_->conn(), kSqlGetFailures);
       s.Blob(1, username_index);
       MV_ASSIGN_OR_RETURN(bool row, s.Step("update login failures"));
       if (row) {
@@ -884,7 +893,7 @@ class SqliteAccountStore final : public AccountStore {
     LoginFailureRow next = update(current);
     next.username_index.assign(username_index.begin(), username_index.end());
     {
-      MV_STMT(s, *writer_, kSqlUpsertFailures);
+      MV_STMT(s, shared_->conn(), kSqlUpsertFailures);
       s.Blob(1, next.username_index)
           .Int(2, next.failures)
           .Int(3, next.last_failure_at_ms)
@@ -896,8 +905,9 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Status ClearLoginFailures(ByteView username_index) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    MV_STMT(s, *writer_, kSqlClearFailures);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    MV_STMT(s, shared_->conn(), kSqlClearFailures);
     s.Blob(1, username_index);
     return s.Exec("clear login failures");
   }
@@ -910,12 +920,13 @@ class SqliteAccountStore final : public AccountStore {
       return Status::InvalidArgument("session needs an id and an account");
     }
     MV_RETURN_IF_ERROR(ValidateTokens(tokens));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     MV_RETURN_IF_ERROR(AccountExistsLocked(session.account_id, "create session"));
     {
-      MV_STMT(s, *writer_, kSqlInsertSession);
+      MV_STMT(s, shared_->conn(), kSqlInsertSession);
       s.Text(1, session.session_id)
           .Text(2, session.account_id)
           .Text(3, session.audience)
@@ -979,12 +990,13 @@ class SqliteAccountStore final : public AccountStore {
       return Status::NotFound("token not found");
     }
     MV_RETURN_IF_ERROR(ValidateTokens(new_tokens));
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     std::string session_id;
     {
-      MV_STMT(s, *writer_, kSqlFindToken);
+      MV_STMT(s, shared_->conn(), kSqlFindToken);
       s.Blob(1, old_hash);
       MV_ASSIGN_OR_RETURN(bool row, s.Step("rotate refresh token"));
       if (!row) {
@@ -1000,7 +1012,7 @@ class SqliteAccountStore final : public AccountStore {
       session_id = std::move(old.session_id);
     }
     {
-      MV_STMT(s, *writer_, kSqlMarkRotated);
+      MV_STMT(s, shared_->conn(), kSqlMarkRotated);
       s.Blob(1, old_hash).Int(2, now_ms);
       MV_RETURN_IF_ERROR(s.Exec("rotate refresh token"));
     }
@@ -1013,18 +1025,19 @@ class SqliteAccountStore final : public AccountStore {
 
   Result<bool> RevokeSession(std::string_view session_id, int64_t now_ms,
                              std::string_view reason) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     {
-      MV_STMT(s, *writer_, kSqlRevokeSession);
+      MV_STMT(s, shared_->conn(), kSqlRevokeSession);
       s.Text(1, session_id).Int(2, now_ms).Text(3, reason);
       MV_RETURN_IF_ERROR(s.Exec("revoke session"));
     }
-    if (sqlite3_changes(writer_->db()) > 0) {
+    if (sqlite3_changes(shared_->conn().db()) > 0) {
       std::string account_id;
       {
-        MV_STMT(s, *writer_, kSqlSessionAccount);
+        MV_STMT(s, shared_->conn(), kSqlSessionAccount);
         s.Text(1, session_id);
         MV_ASSIGN_OR_RETURN(bool found, s.Step("revoke session"));
         if (found) {
@@ -1032,12 +1045,12 @@ class SqliteAccountStore final : public AccountStore {
         }
       }
       if (!account_id.empty()) {
-        MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+        MV_RETURN_IF_ERROR(RecordChange(shared_->conn(), kChangeDomainAccount, account_id));
       }
       MV_RETURN_IF_ERROR(txn.Commit());
       return true;
     }
-    MV_STMT(s, *writer_, kSqlSessionExists);
+    MV_STMT(s, shared_->conn(), kSqlSessionExists);
     s.Text(1, session_id);
     MV_ASSIGN_OR_RETURN(bool found, s.Step("revoke session"));
     if (!found) {
@@ -1048,18 +1061,19 @@ class SqliteAccountStore final : public AccountStore {
 
   Result<int64_t> RevokeAccountSessions(std::string_view account_id, int64_t now_ms,
                                         std::string_view reason) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     int64_t revoked = 0;
     {
-      MV_STMT(s, *writer_, kSqlRevokeAccountSessions);
+      MV_STMT(s, shared_->conn(), kSqlRevokeAccountSessions);
       s.Text(1, account_id).Int(2, now_ms).Text(3, reason);
       MV_RETURN_IF_ERROR(s.Exec("revoke sessions"));
-      revoked = sqlite3_changes(writer_->db());
+      revoked = sqlite3_changes(shared_->conn().db());
     }
     if (revoked > 0) {
-      MV_RETURN_IF_ERROR(RecordChange(*writer_, kChangeDomainAccount, account_id));
+      MV_RETURN_IF_ERROR(RecordChange(shared_->conn(), kChangeDomainAccount, account_id));
     }
     MV_RETURN_IF_ERROR(txn.Commit());
     return revoked;
@@ -1076,21 +1090,22 @@ class SqliteAccountStore final : public AccountStore {
   }
 
   Result<int64_t> PurgeExpired(int64_t now_ms, int64_t failure_retention_ms) override {
-    std::lock_guard<std::mutex> lock(write_mu_);
-    WriteTxn txn(*writer_);
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock,
+                        shared_->Lock(options_.synchronous_full));
+    WriteTxn txn(shared_->conn());
     MV_RETURN_IF_ERROR(txn.Begin());
     int64_t deleted = 0;
     for (std::string_view sql : {kSqlPurgeTokens, kSqlPurgeSessionTokens, kSqlPurgeSessions}) {
-      MV_STMT(s, *writer_, sql);
+      MV_STMT(s, shared_->conn(), sql);
       s.Int(1, now_ms);
       MV_RETURN_IF_ERROR(s.Exec("purge expired sessions"));
-      deleted += sqlite3_changes(writer_->db());
+      deleted += sqlite3_changes(shared_->conn().db());
     }
     {
-      MV_STMT(s, *writer_, kSqlPurgeFailures);
+      MV_STMT(s, shared_->conn(), kSqlPurgeFailures);
       s.Int(1, now_ms).Int(2, now_ms - failure_retention_ms);
       MV_RETURN_IF_ERROR(s.Exec("purge login failures"));
-      deleted += sqlite3_changes(writer_->db());
+      deleted += sqlite3_changes(shared_->conn().db());
     }
     MV_RETURN_IF_ERROR(txn.Commit());
     return deleted;
@@ -1106,18 +1121,18 @@ class SqliteAccountStore final : public AccountStore {
  private:
   // Borrows a read connection for the scope, waiting when all are in use.
 
-  // REQUIRES: write_mu_ held. NotFound when the statement changed no row.
+  // REQUIRES: the shared writer's lock held. NotFound when the statement changed no row.
   Status ExecOneRow(Stmt& s, std::string_view what) {
     MV_RETURN_IF_ERROR(s.Exec(what));
-    if (sqlite3_changes(writer_->db()) == 0) {
+    if (sqlite3_changes(shared_->conn().db()) == 0) {
       return Status::NotFound("account not found");
     }
     return Status::Ok();
   }
 
-  // REQUIRES: write_mu_ held and a transaction open.
+  // REQUIRES: the shared writer's lock held and a transaction open.
   Status InsertTokenLocked(std::string_view session_id, const SessionTokenRow& t) {
-    MV_STMT(s, *writer_, kSqlInsertToken);
+    MV_STMT(s, shared_->conn(), kSqlInsertToken);
     s.Blob(1, t.token_hash)
         .Text(2, session_id)
         .Text(3, KindName(t.kind))
@@ -1130,8 +1145,9 @@ class SqliteAccountStore final : public AccountStore {
     return st;
   }
 
-  std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;  // guarded by write_mu_
+  // The database's one writer, shared with the other stores and the ledger
+  // on the file (SharedWriter); its lock guards every write here.
+  std::shared_ptr<SharedWriter> shared_;
 
   std::unique_ptr<ReaderPool> readers_;
   SqliteOptions options_;
@@ -1142,13 +1158,15 @@ class SqliteAccountStore final : public AccountStore {
 Result<std::unique_ptr<AccountStore>> OpenSqliteAccountStore(const std::filesystem::path& file,
                                                              const SqliteOptions& options) {
   MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
-  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
-                      Connection::Open(file, /*read_only=*/false, options));
-  MV_RETURN_IF_ERROR(RunMigrations(*writer, "account_migrations", kMigrations));
+  MV_ASSIGN_OR_RETURN(std::shared_ptr<SharedWriter> shared, SharedWriter::Open(file, options));
+  {
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, shared->Lock(options.synchronous_full));
+    MV_RETURN_IF_ERROR(RunMigrations(shared->conn(), "account_migrations", kMigrations));
+  }
   MV_ASSIGN_OR_RETURN(std::unique_ptr<ReaderPool> readers,
                       ReaderPool::Open(file, options, kReadConnections));
   return std::unique_ptr<AccountStore>(
-      new SqliteAccountStore(std::move(writer), std::move(readers), options));
+      new SqliteAccountStore(std::move(shared), std::move(readers), options));
 }
 
 }  // namespace medvault::store
