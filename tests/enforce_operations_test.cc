@@ -63,6 +63,56 @@ TEST_F(EnforceOperationsTest, OpenSegmentDecidesBeforeReadingAndAgainOnTheStored
   EXPECT_EQ(scope.decisions(), 3);
 }
 
+// A write's decision rides in the write's own transaction: after the write
+// returns, nothing is pending, and the ledger holds the decision right
+// before the segment.write entry. A failed write gives its decision back to
+// the scope, which appends it at Commit: never a decision lost.
+TEST_F(EnforceOperationsTest, AWritesDecisionCommitsWithTheWrite) {
+  ASSERT_TRUE(rt_->access->StartRelationship(patient_, doctor_.account_id).ok());
+  const uint64_t before = LedgerSize();
+  enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+  ASSERT_TRUE(
+      scope.Decide(Action::kWrite, enforce::SegmentResource(patient_, "life-record/diet")).ok());
+  EXPECT_EQ(scope.pending_entries(), 1u);
+  record::SegmentWrite w;
+  w.kind = record::ContentKind::kText;
+  w.content = ToBytes("less salt");
+  auto written = enforce::WriteSegment(scope, *rt_->records, patient_, "life-record/diet", w,
+                                       doctor_.account_id);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(scope.pending_entries(), 0u) << "the decision committed with the write";
+  ASSERT_TRUE(scope.Commit().ok());
+  std::vector<ledger::Entry> entries = EntriesSince(before);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].action, ledger::kActionDecision);
+  EXPECT_EQ(entries[0].effect, "permit");
+  EXPECT_EQ(entries[1].action, ledger::kActionSegmentWrite);
+  EXPECT_EQ(entries[0].request_id, entries[1].request_id);
+
+  // Refused by the record service (not valid UTF-8): the decision is back
+  // in the scope and reaches the ledger at Commit; no write entry.
+  const uint64_t mid = LedgerSize();
+  ASSERT_TRUE(
+      scope.Decide(Action::kWrite, enforce::SegmentResource(patient_, "life-record/diet")).ok());
+  w.content = Bytes{0xff, 0xfe};
+  auto refused = enforce::WriteSegment(scope, *rt_->records, patient_, "life-record/diet", w,
+                                       doctor_.account_id);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(scope.pending_entries(), 1u);
+  ASSERT_TRUE(scope.Commit().ok());
+  entries = EntriesSince(mid);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].action, ledger::kActionDecision);
+
+  // Without lending (a direct record write), the decision waits for Commit.
+  ASSERT_TRUE(
+      scope.Decide(Action::kWrite, enforce::SegmentResource(patient_, "life-record/diet")).ok());
+  w.content = ToBytes("more water");
+  ASSERT_TRUE(rt_->records->WriteSegment(patient_, "life-record/diet", w, "t").ok());
+  EXPECT_EQ(scope.pending_entries(), 1u);
+  ASSERT_TRUE(scope.Commit().ok());
+}
+
 TEST_F(EnforceOperationsTest, ImportIsRefusedWholeWhenTheRecordIsNotWritable) {
   enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
   auto out = enforce::ImportDocument(scope, *rt_->records, Ccda(), patient_);

@@ -1013,7 +1013,8 @@ class HttpServer final : public Server, public internal::RouteTable {
       w.kind = ContentKind::kText;
       w.content = ToBytes(text);
     }
-    MV_ASSIGN_OR_RETURN(auto info, records_->WriteSegment(id, path, w, call.account_id()));
+    MV_ASSIGN_OR_RETURN(
+        auto info, enforce::WriteSegment(call.scope(), *records_, id, path, w, call.account_id()));
     call.Json(201, InfoJson(info));
     return Status::Ok();
   }

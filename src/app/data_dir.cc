@@ -252,6 +252,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   options.audit = [ref_key](const record::RecordEvent& event) {
     return enforce::RecordEventEntry(event, *ref_key);
   };
+  options.audit_riders = [] { return enforce::RidersForWrite(); };
   MV_ASSIGN_OR_RETURN(rt->records, record::CreateRecordService(rt->keys.get(), rt->metadata.get(),
                                                                rt->objects.get(), options));
 

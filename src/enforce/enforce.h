@@ -144,6 +144,18 @@ class Scope {
                     std::vector<std::string> reasons = {}, std::string_view patient_id = {});
   size_t pending_entries() const { return entries_.size(); }
 
+  // Riders (record::RecordServiceOptions::audit_riders): between
+  // LendToNextWrite() and SettleLent(), the next record write of this thread
+  // takes the pending entries into its own transaction (TakeLent()), so that
+  // the decision and the write commit together, in one group commit.
+  // SettleLent(true) once that write returned OK (they are durable with it);
+  // SettleLent(false) puts them back to be appended by Commit() (a write that
+  // failed, or one whose fate is unknown: the entries may then appear twice
+  // in the ledger, never not at all).
+  void LendToNextWrite();
+  std::vector<Bytes> TakeLent();
+  void SettleLent(bool committed);
+
   // Makes every entry so far durable in the ledger (one group-committed
   // append). Unavailable when it fails: the caller must then answer nothing
   // of what was decided. Idempotent when nothing is pending.
@@ -164,6 +176,8 @@ class Scope {
   std::set<std::string, std::less<>> write_patients_;
   bool may_create_ = false;
   bool record_failed_ = false;  // an entry could not be built: Commit fails
+  bool lending_ = false;        // LendToNextWrite() until TakeLent()
+  std::vector<ledger::Entry> lent_;
 };
 
 // A context for the console (actor "cli", loopback, now): the operator of
@@ -227,6 +241,20 @@ Result<std::unique_ptr<record::SegmentReader>> OpenSegment(
 // outlive the resource.
 policy::Resource SegmentResource(const std::string& patient_id, const std::string& path,
                                  int sensitivity = -1);
+
+// Writes one segment version under `scope`, the write decision(s) taken
+// already: the scope's pending entries ride in the write's transaction (see
+// Scope::LendToNextWrite), so the decision and the write are durable
+// together, with one group commit.
+Result<record::SegmentVersionInfo> WriteSegment(Scope& scope, record::RecordService& records,
+                                                const std::string& patient_id,
+                                                const std::string& path,
+                                                const record::SegmentWrite& write,
+                                                std::string_view author);
+// The riders of the record write running on this thread
+// (record::RecordServiceOptions::audit_riders, wired by the app): the bound
+// scope's lent entries, encoded; none outside a lending scope.
+std::vector<Bytes> RidersForWrite();
 
 // Imports one document into `patient_id`'s record (empty: match or create
 // the patient, which needs kCreatePatient): decides kWrite on the record's

@@ -51,6 +51,23 @@ Result<std::unique_ptr<record::SegmentReader>> OpenSegment(
   return reader;
 }
 
+Result<record::SegmentVersionInfo> WriteSegment(Scope& scope, record::RecordService& records,
+                                                const std::string& patient_id,
+                                                const std::string& path,
+                                                const record::SegmentWrite& write,
+                                                std::string_view author) {
+  scope.LendToNextWrite();
+  Result<record::SegmentVersionInfo> written =
+      records.WriteSegment(patient_id, path, write, author);
+  scope.SettleLent(written.ok());
+  return written;
+}
+
+std::vector<Bytes> RidersForWrite() {
+  Scope* scope = CurrentScope();
+  return scope == nullptr ? std::vector<Bytes>{} : scope->TakeLent();
+}
+
 Result<exchange::ImportOutcome> ImportDocument(Scope& scope, record::RecordService& records,
                                                std::string_view document,
                                                const std::string& patient_id,

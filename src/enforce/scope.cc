@@ -226,6 +226,36 @@ Status Scope::Commit() {
   return Status::Ok();
 }
 
+void Scope::LendToNextWrite() { lending_ = deps_.ledger != nullptr; }
+
+std::vector<Bytes> Scope::TakeLent() {
+  std::vector<Bytes> out;
+  if (!lending_) {
+    return out;
+  }
+  lending_ = false;
+  out.reserve(entries_.size());
+  for (const ledger::Entry& e : entries_) {
+    if (!ledger::ValidateEntry(e).ok()) {
+      return {};  // nothing rides; Commit() appends them (and reports)
+    }
+    out.push_back(ledger::Encode(e));
+  }
+  lent_ = std::move(entries_);
+  entries_.clear();
+  return out;
+}
+
+void Scope::SettleLent(bool committed) {
+  lending_ = false;
+  if (!committed && !lent_.empty()) {
+    // Back in front of anything recorded since, in their original order.
+    entries_.insert(entries_.begin(), std::make_move_iterator(lent_.begin()),
+                    std::make_move_iterator(lent_.end()));
+  }
+  lent_.clear();
+}
+
 Status Scope::RequireDecision() const {
   if (decisions_ == 0 && summary_.empty()) {
     Log(LogLevel::kError, "access.undecided",

@@ -188,6 +188,13 @@ struct RecordServiceOptions {
   // attachments are always objects.
   uint64_t inline_storage_max_bytes = 32 * 1024;
   AuditEncoder audit;  // empty: no ledger entries (unit tests, tools)
+  // Entries that ride with a WriteSegment: encoded ledger entries the caller
+  // wants committed in that write's transaction, before its own (the
+  // enforcement scope's pending decision, so that a write pays one group
+  // commit, not two: docs/architecture.md). Called once per WriteSegment,
+  // right before its insert; WriteSegment returns OK exactly when they
+  // committed with it. Empty, or returning none: nothing rides.
+  std::function<std::vector<Bytes>()> audit_riders;
 };
 
 class RecordService {

@@ -588,6 +588,9 @@ class RecordServiceImpl final : public RecordService {
                         SealWholeVersion(patient_id, root, rotated, w, media_type, latest + 1,
                                          author, NowUnixMillis()));
     std::vector<Bytes> audit;
+    if (options_.audit_riders && options_.audit) {
+      audit = options_.audit_riders();
+    }
     MV_RETURN_IF_ERROR(Audit(audit, WriteEvent(record)));
     Status st = metadata_->InsertSegmentVersion(record, audit);
     if (!st.ok()) {
