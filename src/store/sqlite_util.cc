@@ -318,15 +318,32 @@ void SharedWriter::CommitGroup(std::span<Work* const> group) {
     fail_all(st);
     return;
   }
+  if (group.size() == 1) {
+    // Alone in its group: no savepoint needed, a refusal rolls back all.
+    Work* w = group.front();
+    w->result = w->apply(txn);
+    if (!w->result.ok()) {
+      return;  // WriteTxn rolls back
+    }
+    st = txn.Commit();
+    if (!st.ok()) {
+      w->result = st;
+      return;
+    }
+    if (w->after_commit) {
+      w->after_commit();
+    }
+    return;
+  }
   for (Work* w : group) {
-    st = conn_->ExecScript("SAVEPOINT item", "savepoint");
+    st = conn_->Run("SAVEPOINT item", "savepoint");
     if (st.ok()) {
       w->result = w->apply(txn);
       if (!w->result.ok()) {
-        st = conn_->ExecScript("ROLLBACK TO item", "rollback to savepoint");
+        st = conn_->Run("ROLLBACK TO item", "rollback to savepoint");
       }
       if (st.ok()) {
-        st = conn_->ExecScript("RELEASE item", "release savepoint");
+        st = conn_->Run("RELEASE item", "release savepoint");
       }
     }
     if (!st.ok()) {

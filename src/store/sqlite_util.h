@@ -213,6 +213,10 @@ class Connection {
   }
 
   // Runs uncached SQL without parameters (pragmas, migrations, BEGIN/COMMIT).
+  // Runs one statement without results through the statement cache: for
+  // the transaction and savepoint commands every write repeats.
+  Status Run(std::string_view sql, std::string_view what);
+
   Status ExecScript(const char* sql, std::string_view what) {
     char* err = nullptr;
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
@@ -261,6 +265,12 @@ class Connection {
 // An IMMEDIATE transaction on the writer; rolls back unless committed. The
 // SQLite store::Transaction: what the stores hand to their AuditSink, which
 // appends on conn() (the ledger's SQLite tables live in the same file).
+inline Status Connection::Run(std::string_view sql, std::string_view what) {
+  MV_ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(sql));
+  Stmt s(raw);
+  return s.Exec(what);
+}
+
 class WriteTxn final : public Transaction {
  public:
   explicit WriteTxn(Connection& conn) : conn_(conn) {}
@@ -272,13 +282,14 @@ class WriteTxn final : public Transaction {
 
   std::string_view backend() const override { return "sqlite"; }
 
+  // Cached statements (no SQL parsing per transaction).
   Status Begin() {
-    MV_RETURN_IF_ERROR(conn_.ExecScript("BEGIN IMMEDIATE", "begin transaction"));
+    MV_RETURN_IF_ERROR(conn_.Run("BEGIN IMMEDIATE", "begin transaction"));
     active_ = true;
     return Status::Ok();
   }
   Status Commit() {
-    Status st = conn_.ExecScript("COMMIT", "commit transaction");
+    Status st = conn_.Run("COMMIT", "commit transaction");
     if (st.ok() || sqlite3_get_autocommit(conn_.db()) != 0) {
       active_ = false;  // committed, or SQLite already rolled back
     }
