@@ -275,7 +275,7 @@ TEST_F(KeyRotationTest, RandomRotationsKeepEverythingReadable) {
 TEST_F(KeyRotationTest, RefusalsChangeNothing) {
   const std::string pid = NewPatient();
   Write(pid, "internal-medicine/cardiology/notes");
-  Write(pid, "internal-medicine/cardiology/ecg/letters", 40000);  // an object
+  Write(pid, "internal-medicine/cardiology/ecg/letters", 200000);  // an object
   EXPECT_EQ(service_->RotateSubtreeKey(pid, "no-such-top/x", "officer").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(service_->RotateSubtreeKey(pid, kRotated, "").status().code(),

@@ -328,7 +328,7 @@ TEST_F(RecordServiceTest, SmallVersionsAreInlineLargeOnesObjects) {
   ASSERT_TRUE(small.ok()) << small.status().ToString();
   SegmentWrite big;
   big.kind = ContentKind::kText;
-  big.content = ToBytes(std::string(40000, 'n'));
+  big.content = ToBytes(std::string(200000, 'n'));
   auto large = service_->WriteSegment(id, "patient-narrative/long", big, "t");
   ASSERT_TRUE(large.ok()) << large.status().ToString();
 
@@ -424,6 +424,15 @@ TEST_F(RecordServiceTest, ErasureDestroysKeysAndMakesDataUnreadable) {
   ASSERT_TRUE(version.ok());
   ASSERT_EQ(version->storage, store::ContentStorage::kInline);
   const Bytes ciphertext = version->inline_content;
+  // A larger inline version spills into SQLite overflow pages: those go too.
+  SegmentWrite long_note;
+  long_note.kind = ContentKind::kText;
+  long_note.content = ToBytes(std::string(60000, 'q'));
+  ASSERT_TRUE(service_->WriteSegment(id, "patient-narrative/long", long_note, "t").ok());
+  auto long_version = metadata_->GetSegmentVersion(id, "patient-narrative/long", 1);
+  ASSERT_TRUE(long_version.ok());
+  ASSERT_EQ(long_version->storage, store::ContentStorage::kInline);
+  const Bytes long_ciphertext = long_version->inline_content;
 
   ASSERT_TRUE(service_->ErasePatient(id).ok());
   EXPECT_EQ(service_->ErasePatient(id).code(), StatusCode::kNotFound);
@@ -445,6 +454,13 @@ TEST_F(RecordServiceTest, ErasureDestroysKeysAndMakesDataUnreadable) {
   EXPECT_TRUE(FilesContaining(dir_.path(), std::string(AsString(sealed_demo))).empty());
   // So are the inline ciphertexts.
   EXPECT_TRUE(FilesContaining(dir_.path(), std::string(AsString(ciphertext))).empty());
+  // Any 64-byte window of the long one (overflow pages are not contiguous).
+  for (size_t at = 0; at + 64 <= long_ciphertext.size(); at += 4096) {
+    EXPECT_TRUE(FilesContaining(dir_.path(),
+                                std::string(AsString(ByteView(long_ciphertext).subspan(at, 64))))
+                    .empty())
+        << "ciphertext bytes at " << at << " survived the erasure";
+  }
   // The other patient is intact.
   EXPECT_TRUE(service_->ReadSegment(other, "physical-signs/blood-pressure", 0).ok());
   // And survives a restart.

@@ -186,7 +186,7 @@ struct RecordServiceOptions {
   // row, the ciphertext and the ledger entries durable together. 0 stores
   // everything as objects. Capped at store::kMaxInlineBytes. Streamed
   // attachments are always objects.
-  uint64_t inline_storage_max_bytes = 32 * 1024;
+  uint64_t inline_storage_max_bytes = 128 * 1024;
   AuditEncoder audit;  // empty: no ledger entries (unit tests, tools)
   // Entries that ride with a WriteSegment: encoded ledger entries the caller
   // wants committed in that write's transaction, before its own (the
