@@ -211,6 +211,42 @@ TEST_P(MetadataStoreConformance, VersionSequenceRules) {
       store_->GetSegmentVersion(pid, "vitals/bp", std::numeric_limits<uint64_t>::max()).ok());
 }
 
+// The rows a read needs, in one call: the patient (erased or not), the
+// version with its inline content, the rotated key nodes.
+TEST_P(MetadataStoreConformance, GetVersionForReadReturnsTheThreeRows) {
+  MustCreate(MakePatient(1));
+  const std::string pid = PatientId(1);
+  SegmentVersionRecord in = MakeSegment(pid, "vitals/bp", 1);
+  in.storage = ContentStorage::kInline;
+  in.inline_content = Bytes(in.stored_size, 0x11);
+  MustInsert(in);
+  MustInsert(MakeSegment(pid, "vitals/bp", 2));
+  ASSERT_TRUE(store_->RotateNodeKey(pid, "vitals", 2, 5, {}).ok());
+
+  auto got = store_->GetVersionForRead(pid, "vitals/bp", 1);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->patient.patient_id, pid);
+  EXPECT_EQ(got->patient.wrapped_root_key, MakePatient(1).wrapped_root_key);
+  EXPECT_EQ(got->version.version, 1u);
+  EXPECT_EQ(got->version.inline_content, in.inline_content);
+  ASSERT_EQ(got->rotated.size(), 1u);
+  EXPECT_EQ(got->rotated[0].path, "vitals");
+  EXPECT_EQ(got->rotated[0].version, 2u);
+  auto latest = store_->GetVersionForRead(pid, "vitals/bp", 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version.version, 2u);
+
+  EXPECT_EQ(store_->GetVersionForRead(pid, "vitals/none", 0).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetVersionForRead(PatientId(9), "vitals/bp", 1).status().code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(store_->ErasePatient(pid, 7).ok());
+  auto erased = store_->GetVersionForRead(pid, "vitals/bp", 1);
+  ASSERT_TRUE(erased.ok()) << "the caller tells erased from absent";
+  EXPECT_TRUE(erased->patient.erased_at_ms.has_value());
+  EXPECT_TRUE(erased->patient.wrapped_root_key.empty());
+}
+
 // Small versions inline: the row carries its ciphertext. Single reads
 // return it, listings say only where it lives, erasure removes it, and the
 // rules on content and size hold in every backend.

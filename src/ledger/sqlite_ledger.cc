@@ -45,6 +45,7 @@ namespace {
 
 using store::Connection;
 using store::Migration;
+using store::ReadTxn;
 using store::Stmt;
 using store::WriteTxn;
 
@@ -344,27 +345,6 @@ Status InsertRows(Connection& conn, uint64_t first_seq, std::span<const Row> row
 }
 
 // A read transaction (one snapshot) on a reader; ends on scope exit.
-class ReadTxn {
- public:
-  explicit ReadTxn(Connection& conn) : conn_(conn) {}
-  ~ReadTxn() {
-    if (active_) {
-      (void)conn_.ExecScript("COMMIT", "end read transaction");
-    }
-  }
-  ReadTxn(const ReadTxn&) = delete;
-  ReadTxn& operator=(const ReadTxn&) = delete;
-  Status Begin() {
-    MV_RETURN_IF_ERROR(conn_.ExecScript("BEGIN", "begin read transaction"));
-    active_ = true;
-    return Status::Ok();
-  }
-
- private:
-  Connection& conn_;
-  bool active_ = false;
-};
-
 CheckpointRecord ReadCheckpointRow(const Stmt& s) {
   CheckpointRecord r;
   r.size = static_cast<uint64_t>(s.ColInt(0));

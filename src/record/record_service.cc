@@ -812,11 +812,32 @@ class RecordServiceImpl final : public RecordService {
                                                      std::string_view path,
                                                      uint64_t version) override {
     MV_RETURN_IF_ERROR(ValidateSegmentPath(path));
-    MV_ASSIGN_OR_RETURN(store::PatientRecord patient, LoadLivePatient(patient_id));
-    MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
-                        metadata_->GetSegmentVersion(patient_id, path, version));
-    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(patient));
-    return OpenRecord(rec, root);
+    if (!IsValidRandomId(patient_id)) {
+      return Status::InvalidArgument("patient id must be 32 lower-case hex characters");
+    }
+    // The patient, the version and the key tree's versions from one
+    // snapshot (one read transaction), so they cannot straddle a rotation.
+    Result<store::VersionForRead> found = metadata_->GetVersionForRead(patient_id, path, version);
+    if (!found.ok()) {
+      if (found.status().code() == StatusCode::kNotFound) {
+        // The patient's own state first (unknown, erased), as everywhere.
+        MV_RETURN_IF_ERROR(LoadLivePatient(patient_id).status());
+      }
+      return found.status();
+    }
+    store::VersionForRead& read = *found;
+    if (read.patient.erased_at_ms.has_value()) {
+      return Status::NotFound("patient has been erased");
+    }
+    MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(read.patient));
+    const PathKeyVersions kv = VersionsOnPath(read.rotated, read.version.path);
+    auto reader = OpenVersion(read.version, root, kv);
+    if (reader.ok() || reader.status().code() != StatusCode::kDataLoss || kv.key_version == 1) {
+      return reader;
+    }
+    // A rotation may have replaced the slots after the snapshot: the general
+    // path reloads the versions and tries again.
+    return OpenRecord(read.version, root);
   }
 
   Result<std::unique_ptr<PatientKeys>> OpenPatientKeys(std::string_view patient_id) override {

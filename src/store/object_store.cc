@@ -124,6 +124,15 @@ Status ValidateSegmentVersionRecord(const SegmentVersionRecord& rec) {
   return Status::Ok();
 }
 
+Result<VersionForRead> MetadataStore::GetVersionForRead(std::string_view patient_id,
+                                                        std::string_view path, uint64_t version) {
+  VersionForRead out;
+  MV_ASSIGN_OR_RETURN(out.patient, GetPatient(patient_id));
+  MV_ASSIGN_OR_RETURN(out.version, GetSegmentVersion(patient_id, path, version));
+  MV_ASSIGN_OR_RETURN(out.rotated, ListNodeKeyVersions(patient_id));
+  return out;
+}
+
 namespace {
 
 // See NewBytesObjectReader. Bytes handed out before the end are not yet

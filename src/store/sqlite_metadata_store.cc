@@ -293,7 +293,25 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<PatientRecord> GetPatient(std::string_view patient_id) override {
     ReaderPool::Lease r(*readers_);
-    MV_STMT(s, r.conn(), kSqlGetPatient);
+    return GetPatientOn(r.conn(), patient_id);
+  }
+
+  // One lease, one read transaction: the three rows from one snapshot.
+  Result<VersionForRead> GetVersionForRead(std::string_view patient_id, std::string_view path,
+                                           uint64_t version) override {
+    MV_RETURN_IF_ERROR(CheckInt64(version, "version"));
+    ReaderPool::Lease r(*readers_);
+    ReadTxn txn(r.conn());
+    MV_RETURN_IF_ERROR(txn.Begin());
+    VersionForRead out;
+    MV_ASSIGN_OR_RETURN(out.patient, GetPatientOn(r.conn(), patient_id));
+    MV_ASSIGN_OR_RETURN(out.version, GetSegmentVersionOn(r.conn(), patient_id, path, version));
+    MV_ASSIGN_OR_RETURN(out.rotated, ListNodeKeyVersionsOn(r.conn(), patient_id));
+    return out;
+  }
+
+  static Result<PatientRecord> GetPatientOn(Connection& conn, std::string_view patient_id) {
+    MV_STMT(s, conn, kSqlGetPatient);
     s.Text(1, patient_id);
     MV_ASSIGN_OR_RETURN(bool row, s.Step("get patient"));
     if (!row) {
@@ -486,7 +504,13 @@ class SqliteMetadataStore final : public MetadataStore {
                                                  uint64_t version) override {
     MV_RETURN_IF_ERROR(CheckInt64(version, "version"));
     ReaderPool::Lease r(*readers_);
-    MV_STMT(s, r.conn(), version == 0 ? kSqlGetLatestSegment : kSqlGetSegment);
+    return GetSegmentVersionOn(r.conn(), patient_id, path, version);
+  }
+
+  static Result<SegmentVersionRecord> GetSegmentVersionOn(Connection& conn,
+                                                          std::string_view patient_id,
+                                                          std::string_view path, uint64_t version) {
+    MV_STMT(s, conn, version == 0 ? kSqlGetLatestSegment : kSqlGetSegment);
     s.Text(1, patient_id).Text(2, path);
     if (version != 0) {
       s.Int(3, static_cast<int64_t>(version));
@@ -573,7 +597,12 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<NodeKeyVersion>> ListNodeKeyVersions(std::string_view patient_id) override {
     ReaderPool::Lease r(*readers_);
-    MV_STMT(s, r.conn(), kSqlListNodeKeyVersions);
+    return ListNodeKeyVersionsOn(r.conn(), patient_id);
+  }
+
+  static Result<std::vector<NodeKeyVersion>> ListNodeKeyVersionsOn(Connection& conn,
+                                                                   std::string_view patient_id) {
+    MV_STMT(s, conn, kSqlListNodeKeyVersions);
     s.Text(1, patient_id);
     std::vector<NodeKeyVersion> out;
     while (true) {

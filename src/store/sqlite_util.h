@@ -271,6 +271,29 @@ inline Status Connection::Run(std::string_view sql, std::string_view what) {
   return s.Exec(what);
 }
 
+// A read transaction on a reader connection: every statement inside it sees
+// one snapshot of the database (WAL mode). Ends (COMMIT) at destruction.
+class ReadTxn {
+ public:
+  explicit ReadTxn(Connection& conn) : conn_(conn) {}
+  ~ReadTxn() {
+    if (active_) {
+      (void)conn_.Run("COMMIT", "end read transaction");
+    }
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  Status Begin() {
+    MV_RETURN_IF_ERROR(conn_.Run("BEGIN", "begin read transaction"));
+    active_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  Connection& conn_;
+  bool active_ = false;
+};
+
 class WriteTxn final : public Transaction {
  public:
   explicit WriteTxn(Connection& conn) : conn_(conn) {}

@@ -223,6 +223,14 @@ Status ValidateSegmentVersionRecord(const SegmentVersionRecord& rec);
 // InvalidArgument when `v` does not fit a signed 64-bit column.
 Status CheckInt64(uint64_t v, std::string_view field);
 
+// What reading one version needs, taken from one snapshot of the store (see
+// MetadataStore::GetVersionForRead).
+struct VersionForRead {
+  PatientRecord patient;
+  SegmentVersionRecord version;  // with its inline content
+  std::vector<NodeKeyVersion> rotated;
+};
+
 // Thread-safe: every method may be called from any thread.
 class MetadataStore {
  public:
@@ -279,6 +287,15 @@ class MetadataStore {
   // order, for the integrity scrubber. Stops at the first error `fn` returns.
   virtual Status ForEachSegmentVersion(
       const std::function<Status(const SegmentVersionRecord&)>& fn) = 0;
+
+  // GetPatient, GetSegmentVersion and ListNodeKeyVersions of one version in
+  // one call, from one snapshot where the backend has snapshots (SQLite: one
+  // read transaction; a remote database: one round trip): a read's rows can
+  // then not straddle a rotation or an erasure. NotFound as those calls; the
+  // patient row is returned even when erased (the caller decides). The
+  // default composes the three calls.
+  virtual Result<VersionForRead> GetVersionForRead(std::string_view patient_id,
+                                                   std::string_view path, uint64_t version);
 
   // Key tree versions. The rotated nodes of a patient, sorted by path (empty
   // when none was ever rotated).
