@@ -104,6 +104,32 @@ TEST_F(EnforceOperationsTest, AWritesDecisionCommitsWithTheWrite) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].action, ledger::kActionDecision);
 
+  // Refused inside the store, after the decision was handed over: a write
+  // into another patient's record, which no decision of this scope covers
+  // (fail closed). The decision comes back and is recorded; nothing else.
+  std::string other;
+  {
+    enforce::Scope console(rt_->enforce_deps(), enforce::ConsoleContext("test"));
+    auto p = rt_->records->CreatePatient({"Bob", "Other", "1960-01-01", "male", ""}, "t");
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    other = p->patient_id;
+    ASSERT_TRUE(console.Commit().ok());
+  }
+  const uint64_t before_other = LedgerSize();
+  ASSERT_TRUE(
+      scope.Decide(Action::kWrite, enforce::SegmentResource(patient_, "life-record/diet")).ok());
+  w.content = ToBytes("not for this record");
+  auto elsewhere =
+      enforce::WriteSegment(scope, *rt_->records, other, "life-record/diet", w, doctor_.account_id);
+  EXPECT_EQ(elsewhere.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scope.pending_entries(), 1u);
+  ASSERT_TRUE(scope.Commit().ok());
+  entries = EntriesSince(before_other);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].action, ledger::kActionDecision);
+  EXPECT_EQ(rt_->records->ListVersions(other, "life-record/diet").status().code(),
+            StatusCode::kNotFound);
+
   // Without lending (a direct record write), the decision waits for Commit.
   ASSERT_TRUE(
       scope.Decide(Action::kWrite, enforce::SegmentResource(patient_, "life-record/diet")).ok());

@@ -831,13 +831,15 @@ class RecordServiceImpl final : public RecordService {
     }
     MV_ASSIGN_OR_RETURN(SecretBytes root, UnwrapRoot(read.patient));
     const PathKeyVersions kv = VersionsOnPath(read.rotated, read.version.path);
-    auto reader = OpenVersion(read.version, root, kv);
+    // The inline content moves into the reader: no copy of up to 128 KiB.
+    Bytes content = std::move(read.version.inline_content);
+    auto reader = OpenVersion(read.version, root, kv, std::move(content));
     if (reader.ok() || reader.status().code() != StatusCode::kDataLoss || kv.key_version == 1) {
       return reader;
     }
     // A rotation may have replaced the slots after the snapshot: the general
-    // path reloads the versions and tries again.
-    return OpenRecord(read.version, root);
+    // path reloads the versions (and the content) and tries again.
+    return OpenRecord(std::move(read.version), root);
   }
 
   Result<std::unique_ptr<PatientKeys>> OpenPatientKeys(std::string_view patient_id) override {
@@ -861,17 +863,18 @@ class RecordServiceImpl final : public RecordService {
     MV_RETURN_IF_ERROR(LoadLivePatient(keys.patient_id()).status());
     MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord rec,
                         metadata_->GetSegmentVersion(keys.patient_id(), path, version));
-    return OpenRecord(rec, *root);
+    return OpenRecord(std::move(rec), *root);
   }
 
-  Result<std::unique_ptr<SegmentReader>> OpenRecord(const store::SegmentVersionRecord& rec,
+  Result<std::unique_ptr<SegmentReader>> OpenRecord(store::SegmentVersionRecord rec,
                                                     const SecretBytes& root) {
     // A rotation committing between loading the node versions and loading
     // the object's slots makes the two disagree: a second attempt sees both
     // after it.
     MV_ASSIGN_OR_RETURN(auto rotated, metadata_->ListNodeKeyVersions(rec.patient_id));
     const PathKeyVersions kv = VersionsOnPath(rotated, rec.path);
-    auto reader = OpenVersion(rec, root, kv);
+    Bytes content = std::move(rec.inline_content);  // a second attempt fetches it again
+    auto reader = OpenVersion(rec, root, kv, std::move(content));
     if (reader.ok() || reader.status().code() != StatusCode::kDataLoss) {
       return reader;
     }
@@ -880,19 +883,21 @@ class RecordServiceImpl final : public RecordService {
     if (kv_again.key_version == kv.key_version) {
       return reader;
     }
-    return OpenVersion(rec, root, kv_again);
+    return OpenVersion(rec, root, kv_again, {});
   }
 
   // Opens the object of `rec` with the node key of `kv`, its data key taken
   // from the re-wrapped slots in the metadata store when a rotation left any,
-  // else from the object's own header.
+  // else from the object's own header. `inline_content`: the version's
+  // inline ciphertext when the caller holds it (moved in), else empty.
   Result<std::unique_ptr<SegmentReader>> OpenVersion(const store::SegmentVersionRecord& rec,
                                                      const SecretBytes& root,
-                                                     const PathKeyVersions& kv) {
+                                                     const PathKeyVersions& kv,
+                                                     Bytes inline_content) {
     MV_ASSIGN_OR_RETURN(SecretBytes node_key,
                         crypto::DeriveKeyForPath(root, rec.path, kv.versions));
     MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots, StoredSlots(rec, kv));
-    MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec));
+    MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec, std::move(inline_content)));
     MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
     MV_ASSIGN_OR_RETURN(auto opener,
                         crypto::EnvelopeOpener::Create(
@@ -904,13 +909,14 @@ class RecordServiceImpl final : public RecordService {
   }
 
   // The stored (encrypted) bytes of a version, wherever they live, behind
-  // the same hash check. A listing's row carries no inline content: it is
+  // the same hash check. `content`: an inline version's ciphertext when the
+  // caller has it (moved in); empty (a listing's row, a retry), it is
   // fetched with the row.
-  Result<std::unique_ptr<store::ObjectReader>> OpenStored(const store::SegmentVersionRecord& rec) {
+  Result<std::unique_ptr<store::ObjectReader>> OpenStored(const store::SegmentVersionRecord& rec,
+                                                          Bytes content) {
     if (rec.storage == store::ContentStorage::kObject) {
       return objects_->Open(rec.object_key, rec.content_sha256);
     }
-    Bytes content = rec.inline_content;
     if (content.empty()) {
       MV_ASSIGN_OR_RETURN(store::SegmentVersionRecord full,
                           metadata_->GetSegmentVersion(rec.patient_id, rec.path, rec.version));
@@ -1034,7 +1040,7 @@ class RecordServiceImpl final : public RecordService {
     MV_ASSIGN_OR_RETURN(std::optional<std::vector<crypto::KeySlot>> slots,
                         StoredSlots(rec, old_kv));
     if (!slots.has_value()) {
-      MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec));
+      MV_ASSIGN_OR_RETURN(auto object, OpenStored(rec, {}));
       MV_ASSIGN_OR_RETURN(Bytes header, ReadEnvelopeHeader(*object));
       MV_ASSIGN_OR_RETURN(slots, crypto::ReadKeySlots(header));
     }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "store/store.h"
+#include "store/version_rule.h"
 
 namespace medvault::store {
 namespace {
@@ -388,15 +389,7 @@ class MemoryMetadataStore final : public MetadataStore {
     } else if (const auto* versions = FindVersions(rec.patient_id, rec.path)) {
       latest = versions->back().version;
     }
-    // Versions are dense (1..latest), so anything up to latest exists.
-    if (rec.version <= latest) {
-      return Status::AlreadyExists("segment version already exists");
-    }
-    if (rec.version != latest + 1) {
-      return Status::FailedPrecondition("segment version " + std::to_string(rec.version) +
-                                        " does not follow the latest version " +
-                                        std::to_string(latest));
-    }
+    MV_RETURN_IF_ERROR(CheckNextVersion(rec.version, latest));
     if (object_keys_.contains(rec.object_key) || staged_keys.contains(rec.object_key)) {
       return Status::AlreadyExists("object key already used by another segment version");
     }

@@ -34,6 +34,7 @@
 #include "store/group_commit.h"
 #include "store/sqlite_util.h"
 #include "store/store.h"
+#include "store/version_rule.h"
 
 namespace medvault::store {
 namespace {
@@ -455,15 +456,7 @@ class SqliteMetadataStore final : public MetadataStore {
         latest = static_cast<uint64_t>(s.ColInt(0));
       }
     }
-    // Versions are dense (1..latest), so anything up to latest exists.
-    if (rec.version <= latest) {
-      return Status::AlreadyExists("segment version already exists");
-    }
-    if (rec.version != latest + 1) {
-      return Status::FailedPrecondition("segment version " + std::to_string(rec.version) +
-                                        " does not follow the latest version " +
-                                        std::to_string(latest));
-    }
+    MV_RETURN_IF_ERROR(CheckNextVersion(rec.version, latest));
     {
       MV_STMT(s, shared_->conn(), kSqlInsertSegment);
       s.Text(1, rec.patient_id)
