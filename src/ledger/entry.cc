@@ -429,6 +429,28 @@ void ForEachString(E& e, F&& f) {
 
 // Case-insensitive forms are searched in the lower-cased string; the
 // base64 forms as they are.
+// Where `lower_form` (ASCII lower case) first occurs in `value` compared
+// without case, from `from`; npos when it does not. Allocates nothing: it
+// runs over every string of every audited entry.
+size_t FindFolded(std::string_view value, std::string_view lower_form, size_t from = 0) {
+  if (lower_form.empty() || value.size() < lower_form.size()) {
+    return std::string_view::npos;
+  }
+  const auto fold = [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  for (size_t at = from; at + lower_form.size() <= value.size(); ++at) {
+    size_t i = 0;
+    while (i < lower_form.size() && fold(value[at + i]) == lower_form[i]) {
+      ++i;
+    }
+    if (i == lower_form.size()) {
+      return at;
+    }
+  }
+  return std::string_view::npos;
+}
+
 struct IdForms {
   std::vector<std::string> folded;  // compare against Lower(s)
   std::vector<std::string> exact;
@@ -471,9 +493,8 @@ Status CheckNoPatientId(const Entry& entry, std::string_view patient_id) {
     if (!bad.empty() || value.size() < 16) {
       return;
     }
-    const std::string folded = Lower(value);
     for (const std::string& form : forms.folded) {
-      if (folded.find(form) != std::string::npos) {
+      if (FindFolded(value, form) != std::string::npos) {
         bad = field;
         return;
       }
@@ -500,8 +521,8 @@ void RedactPatientId(Entry& entry, std::string_view patient_id) {
   const IdForms forms = FormsOf(patient_id);
   const auto redact = [&](const std::string&, std::string& value) {
     for (const std::string& form : forms.folded) {
-      for (size_t at = Lower(value).find(form); at != std::string::npos;
-           at = Lower(value).find(form)) {
+      for (size_t at = FindFolded(value, form); at != std::string::npos;
+           at = FindFolded(value, form)) {
         value.replace(at, form.size(), "{patient}");
       }
     }
@@ -512,6 +533,16 @@ void RedactPatientId(Entry& entry, std::string_view patient_id) {
     }
   };
   ForEachString(entry, redact);
+  // Keys are rebuilt only when one of them names the patient (rare).
+  bool key_names_patient = false;
+  for (const auto& [k, v] : entry.details) {
+    std::string key = k;
+    redact("details key", key);
+    key_names_patient = key_names_patient || key != k;
+  }
+  if (!key_names_patient) {
+    return;
+  }
   std::map<std::string, std::string> details;
   for (auto& [k, v] : entry.details) {
     std::string key = k;

@@ -369,10 +369,16 @@ class ObjectSegmentReader final : public SegmentReader {
     if (done_) {
       return Status::Ok();
     }
-    Bytes buf(std::max<size_t>(max, 4096));
+    // One buffer per reader, no larger than the object: a small version is
+    // read in one call without allocating (and zeroing) a whole chunk.
+    if (buf_.empty()) {
+      const uint64_t object_size = object_->size();
+      buf_.resize(static_cast<size_t>(
+          std::clamp<uint64_t>(object_size + 1, 64, std::max<size_t>(max, 4096))));
+    }
     const size_t before = out.size();
     while (out.size() == before && !done_) {
-      auto n = object_->Read(buf);
+      auto n = object_->Read(buf_);
       if (!n.ok()) {
         return n.status();
       }
@@ -384,7 +390,7 @@ class ObjectSegmentReader final : public SegmentReader {
         }
         break;
       }
-      MV_RETURN_IF_ERROR(opener_->Update(ByteView(buf.data(), *n), out));
+      MV_RETURN_IF_ERROR(opener_->Update(ByteView(buf_.data(), *n), out));
     }
     delivered_ += out.size() - before;
     return Status::Ok();
@@ -396,6 +402,7 @@ class ObjectSegmentReader final : public SegmentReader {
   std::unique_ptr<crypto::EnvelopeOpener> opener_;
   uint64_t delivered_ = 0;
   bool done_ = false;
+  Bytes buf_;  // ciphertext read from the object, sized on first use
 };
 
 // Only RecordServiceImpl creates these, and only the one that created a
