@@ -15,9 +15,13 @@ target_link_libraries(mv_enforce PUBLIC mv_exchange mv_engine mv_record mv_auth 
 
 medvault_library(mv_api src/api/http_server.cc src/api/http_helpers.cc src/api/json_input.cc
   src/api/metrics.cc src/api/routes_auth.cc src/api/routes_admin.cc src/api/routes_access.cc
-  src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc src/api/conn_guard.cc)
-target_link_libraries(mv_api PUBLIC mv_enforce mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger PkgConfig::HTTPLIB
+  src/api/routes_ledger.cc src/api/routes_exchange.cc src/api/portal.cc src/api/conn_guard.cc
+  src/api/http_transport.cc)
+target_link_libraries(mv_api PUBLIC mv_enforce mv_record mv_exchange mv_engine mv_auth mv_access mv_policy mv_ledger
   OpenSSL::SSL Threads::Threads)
+# Asio and Beast stay inside http_transport.cc: no public header includes them.
+target_link_libraries(mv_api PRIVATE Boost::headers)
+target_compile_definitions(mv_api PRIVATE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
 
 # The default policy is compiled in, so that `medvault init` can write it.
 file(READ ${CMAKE_SOURCE_DIR}/config/policy.conf MEDVAULT_DEFAULT_POLICY)
@@ -28,7 +32,7 @@ configure_file(${CMAKE_SOURCE_DIR}/src/app/default_policy.cc.in
 medvault_library(mv_app src/app/config.cc src/app/data_dir.cc src/app/tls_cert.cc
   src/app/demo.cc src/app/change_watcher.cc src/app/command.cc src/app/cli.cc src/app/admin_cli.cc src/app/ledger_cli.cc src/app/exchange_cli.cc ${CMAKE_BINARY_DIR}/generated/default_policy.cc)
 target_link_libraries(mv_app PUBLIC mv_api mv_record mv_auth mv_access mv_ledger mv_integrity
-  OpenSSL::SSL OpenSSL::Crypto)
+  PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto)
 
 add_executable(medvault src/app/main.cc)
 target_compile_options(medvault PRIVATE ${MEDVAULT_WARNINGS})
@@ -80,6 +84,7 @@ medvault_test(routes_admin_test mv_app)
 medvault_test(routes_access_test mv_app)
 medvault_test(http_helpers_test mv_app)
 medvault_test(conn_guard_test mv_app)
+medvault_test(http_transport_test mv_api)
 medvault_test(sqlite_policy_entry_store_test mv_store mv_ledger)
 medvault_test(routes_exchange_test mv_app)
 medvault_test(exchange_cli_test mv_app)

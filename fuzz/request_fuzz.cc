@@ -1,7 +1,8 @@
 // Fuzz target for the hostile-input parsers of the API and record layers:
 // the strict JSON body parser, the field checks, the segment path grammar,
 // the measurement schemas, UTF-8 validation, the config file parser and the
-// connection guard's raw request-head scanner.
+// connection guard's raw request-head scanner and the transport's query
+// decoder.
 // Invariants: never crash; a parsed body re-serialises and re-parses to the
 // same value; an accepted path has no empty, "." or ".." component.
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "api/conn_guard.h"
+#include "api/http_transport.h"
 #include "api/json_input.h"
 #include "app/config.h"
 #include "common/bytes.h"
@@ -44,6 +46,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
     (void)record::TopLevelFor(input);
+  }
+
+  // The query decoder: decoding only shrinks (a %xx is one byte, '+' one
+  // space), so no key or value is longer than the input.
+  for (const auto& [k, v] : api::internal::ParseQuery(input)) {
+    if (k.size() > size || v.size() > size) {
+      std::abort();
+    }
   }
 
   // The head scanner: never reads past its byte limit, refuses only with

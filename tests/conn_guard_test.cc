@@ -1,6 +1,7 @@
 // The connection guard's parts: the raw request-head checks, peer keys and
-// the per-peer gate, the elastic pool. End-to-end behaviour against slow and
-// malformed clients is in http_server_test.cc.
+// the per-peer gate. The transport's own behaviour is in
+// http_transport_test.cc; against slow and malformed clients end to end, in
+// http_server_test.cc.
 #include "api/conn_guard.h"
 
 #include <gtest/gtest.h>
@@ -139,98 +140,6 @@ TEST(PeerGateTest, CountsPerPeerAndReleases) {
   gate.Release("b");
   EXPECT_EQ(gate.Open("a"), 0u);
   EXPECT_EQ(gate.Open("b"), 0u);
-}
-
-TEST(ElasticPoolTest, GrowsPastItsReadyWorkersWhileTheyAreBusy) {
-  ElasticPool pool(2, 8);
-  std::mutex mu;
-  std::condition_variable cv;
-  int started = 0;
-  bool release = false;
-  for (int i = 0; i < 6; ++i) {
-    pool.enqueue([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      ++started;
-      cv.notify_all();
-      cv.wait(lock, [&] { return release; });
-    });
-  }
-  {
-    // Six blocking tasks all run at once on a pool of two ready workers.
-    std::unique_lock<std::mutex> lock(mu);
-    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return started == 6; }));
-    release = true;
-  }
-  cv.notify_all();
-  pool.shutdown();
-  EXPECT_EQ(started, 6);
-}
-
-TEST(ElasticPoolTest, NeverExceedsItsMaximum) {
-  ElasticPool pool(1, 2);
-  std::mutex mu;
-  std::condition_variable cv;
-  int running = 0;
-  int peak = 0;
-  int done = 0;
-  int shed = 0;
-  for (int i = 0; i < 5; ++i) {
-    pool.enqueue([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (ShedThisTask()) {
-        ++shed;  // beyond the bounded queue: the guard would only close it
-        return;
-      }
-      peak = std::max(peak, ++running);
-      cv.wait_for(lock, std::chrono::milliseconds(20));
-      --running;
-      ++done;
-    });
-  }
-  pool.shutdown();
-  EXPECT_EQ(done + shed, 5);
-  EXPECT_LE(peak, 2);
-}
-
-// Connections beyond the busy workers and a queue as long again are shed at
-// once (their descriptors closed by the guard), never held without bound.
-TEST(ElasticPoolTest, ShedsTasksBeyondItsBoundedQueue) {
-  ElasticPool pool(1, 1);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  bool started = false;
-  int ran = 0;
-  int shed = 0;
-  auto task = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    if (ShedThisTask()) {
-      ++shed;
-      return;
-    }
-    started = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-    ++ran;
-  };
-  pool.enqueue(task);
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return started; }));
-  }
-  pool.enqueue(task);  // waits: the queue holds one
-  for (int i = 0; i < 3; ++i) {
-    pool.enqueue(task);  // shed at once, on this thread
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(shed, 3);
-    EXPECT_FALSE(ShedThisTask());
-    release = true;
-  }
-  cv.notify_all();
-  pool.shutdown();
-  EXPECT_EQ(ran, 2);
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(HttpHelpersTest, StringArraysAreBoundedAndTyped) {
 }
 
 TEST(HttpHelpersTest, QueryParametersMustBeKnownAndSingle) {
-  httplib::Request req;
+  Request req;
   req.params.emplace("limit", "10");
   EXPECT_TRUE(CheckQuery(req, {"limit", "after"}).ok());
   EXPECT_EQ(CheckQuery(req, {"after"}).code(), StatusCode::kInvalidArgument);

@@ -40,15 +40,19 @@ struct ServerOptions {
   std::string web_dir;
   // C-CDA / FHIR documents posted for import.
   uint64_t max_document_bytes = 32ull * 1024 * 1024;
-  int worker_threads = 64;  // keep-alive connections each hold a worker
+  // Connections wait for bytes on `io_threads` (event-driven: a slow client
+  // costs a buffer, not a thread); handlers run on `worker_threads`, which
+  // they may block (storage, group commit).
+  int io_threads = 2;
+  int worker_threads = 64;
   int keep_alive_max_requests = 10000;
   int read_timeout_seconds = 30;
   // Slow clients (docs/api.md, "Limits"): the TLS handshake, request line and
   // headers must arrive within header_timeout_seconds; a body within
   // body_timeout_seconds plus one second per 64 KiB received. One peer
   // address (IPv6: its /64) holds at most max_connections_per_peer
-  // connections; more are closed at once. Workers grow from worker_threads
-  // up to max_connections while all are busy.
+  // connections, and the server max_connections in all; more are closed at
+  // once.
   int header_timeout_seconds = 5;
   int body_timeout_seconds = 30;
   int max_connections_per_peer = 64;

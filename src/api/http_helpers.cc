@@ -11,7 +11,7 @@
 
 namespace medvault::api::internal {
 
-Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed) {
+Status CheckQuery(const Request& req, std::initializer_list<std::string_view> allowed) {
   for (const auto& [k, v] : req.params) {
     bool ok = false;
     for (std::string_view a : allowed) {

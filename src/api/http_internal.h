@@ -9,8 +9,6 @@
 //    lists these routes for the test that enumerates them.
 #pragma once
 
-#include <httplib.h>
-
 #include <array>
 #include <filesystem>
 #include <functional>
@@ -21,6 +19,7 @@
 
 #include "access/access.h"
 #include "api/api.h"
+#include "api/http_transport.h"
 #include "auth/auth.h"
 #include "common/status.h"
 #include "enforce/enforce.h"
@@ -37,12 +36,11 @@ enum class RouteAccess { kPublic, kSelf, kData };
 // entries before any answer leaves.
 class Call {
  public:
-  Call(const httplib::Request& req, httplib::Response& res, const Services& services,
-       const enforce::Deps& deps, enforce::RequestContext ctx,
-       const auth::AuthenticatedSession* session);
+  Call(const Request& req, Response& res, const Services& services, const enforce::Deps& deps,
+       enforce::RequestContext ctx, const auth::AuthenticatedSession* session);
 
-  const httplib::Request& req;
-  httplib::Response& res;
+  const Request& req;
+  Response& res;
   const Services& services;
   // Null on kPublic routes.
   const auth::AuthenticatedSession* session;
@@ -152,7 +150,7 @@ inline constexpr std::string_view kPortalContentSecurityPolicy =
 nlohmann::json SegmentTypesJson();
 
 // Shared helpers (http_server.cc).
-Status CheckQuery(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
+Status CheckQuery(const Request& req, std::initializer_list<std::string_view> allowed);
 // RFC 3339 UTC ("2026-12-31T23:59:59Z", optional fraction) to Unix ms.
 Result<int64_t> ParseTimestamp(std::string_view text, std::string_view field);
 // Optional timestamp field; 0 when absent or null.

@@ -1,10 +1,10 @@
 #include <arpa/inet.h>
-#include <httplib.h>
 #include <sodium.h>
 
 #include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -12,8 +12,8 @@
 
 #include "access/access.h"
 #include "api/api.h"
-#include "api/conn_guard.h"
 #include "api/http_internal.h"
+#include "api/http_transport.h"
 #include "api/json_input.h"
 #include "api/metrics.h"
 #include "auth/auth.h"
@@ -85,9 +85,10 @@ using policy::Action;
 
 constexpr std::string_view kPatientIdRe = internal::kIdRe;
 
-// Per-request context kept on the handling thread: set in the pre-routing
-// handler, read by the handlers and the logger. httplib runs all of them on
-// the same worker thread.
+// Per-request context kept on the handling thread: set before routing, read
+// by the handlers and the access log. A request may run on two workers (its
+// head, then its body): the context travels with the request
+// (PerRequest) and is bound to the thread while a worker runs it.
 struct RequestContext {
   std::string request_id;
   std::string route = "unmatched";
@@ -97,6 +98,18 @@ struct RequestContext {
   std::string decision;        // "permit reason" / "deny reason" of the last decision
 };
 thread_local RequestContext t_ctx;
+
+// Binds a request's context to this thread for the scope of one worker call.
+class BoundContext {
+ public:
+  explicit BoundContext(RequestContext& saved) : saved_(saved) { t_ctx = std::move(saved_); }
+  ~BoundContext() { saved_ = std::move(t_ctx); }
+  BoundContext(const BoundContext&) = delete;
+  BoundContext& operator=(const BoundContext&) = delete;
+
+ private:
+  RequestContext& saved_;
+};
 
 policy::NetworkZone ZoneOf(const std::string& addr) {
   if (IsLoopbackHost(addr)) {
@@ -157,7 +170,7 @@ json PatientJson(const record::PatientInfo& p) {
 
 namespace internal {
 
-Call::Call(const httplib::Request& request, httplib::Response& response, const Services& svc,
+Call::Call(const Request& request, Response& response, const Services& svc,
            const enforce::Deps& deps, enforce::RequestContext ctx,
            const auth::AuthenticatedSession* sess)
     : req(request),
@@ -183,7 +196,7 @@ void Call::Json(int status, const nlohmann::json& body) {
 
 namespace {
 
-class HttpServer final : public Server, public internal::RouteTable {
+class HttpServer final : public Server, public internal::RouteTable, private internal::Application {
  public:
   HttpServer(const ServerOptions& options, const Services& services)
       : options_(options),
@@ -208,76 +221,39 @@ class HttpServer final : public Server, public internal::RouteTable {
           " without TLS: configure tls_cert and tls_key (medvault init --self-signed-cert makes a "
           "pair) or listen on 127.0.0.1");
     }
-    internal::GuardOptions guard;
-    guard.header_timeout_seconds = options_.header_timeout_seconds;
-    guard.body_timeout_seconds = options_.body_timeout_seconds;
-    guard.idle_timeout_seconds = 10;
-    guard.read_timeout_seconds = options_.read_timeout_seconds;
-    guard.write_timeout_seconds = options_.read_timeout_seconds;
-    guard.max_connections_per_peer = static_cast<size_t>(options_.max_connections_per_peer);
-    guard.tls = tls;
-    internal::GuardHooks hooks;
-    hooks.request_start = [] {
-      // Answers httplib makes before pre-routing (malformed requests) must
-      // not carry the previous request's id or route.
-      t_ctx.request_id = NewRandomId().substr(0, 16);
-      t_ctx.route = "unmatched";
-      t_ctx.start = std::chrono::steady_clock::now();
-      t_ctx.session.reset();
-      t_ctx.metrics_token = false;
-      t_ctx.decision.clear();
-    };
-    hooks.rejected = [this](int status, std::string_view code) {
-      metrics_.Record("rejected", status, 0.0);
-      Log(LogLevel::kInfo, "http.rejected", {{"status", status}, {"reason", std::string(code)}});
-    };
-    if (tls) {
-      server_ = internal::NewGuardedTlsServer(guard, std::move(hooks), options_.tls_cert_path,
-                                              options_.tls_key_path);
-      if (!server_->is_valid()) {
-        server_.reset();
-        return Status::InvalidArgument("TLS certificate or key could not be loaded from " +
-                                       options_.tls_cert_path + " / " + options_.tls_key_path);
-      }
-    } else {
-      server_ = internal::NewGuardedServer(guard, std::move(hooks));
-    }
+    internal::TransportOptions t;
+    t.host = options_.host;
+    t.port = options_.port;
+    t.tls_cert_path = options_.tls_cert_path;
+    t.tls_key_path = options_.tls_key_path;
+    t.io_threads = options_.io_threads;
+    t.worker_threads = options_.worker_threads;
+    t.max_connections = static_cast<size_t>(std::max(1, options_.max_connections));
+    t.max_connections_per_peer = static_cast<size_t>(options_.max_connections_per_peer);
+    t.header_timeout_seconds = options_.header_timeout_seconds;
+    t.body_timeout_seconds = options_.body_timeout_seconds;
+    t.idle_timeout_seconds = 10;
+    t.write_timeout_seconds = options_.read_timeout_seconds;
+    t.keep_alive_max_requests = static_cast<size_t>(std::max(1, options_.keep_alive_max_requests));
     Configure();
-    int port = options_.port;
-    if (port == 0) {
-      port = server_->bind_to_any_port(options_.host);
-      if (port <= 0) {
-        return Status::Unavailable("could not bind " + options_.host);
-      }
-    } else if (!server_->bind_to_port(options_.host, port)) {
-      return Status::Unavailable("could not bind " + options_.host + ":" + std::to_string(port) +
-                                 " (in use or not permitted)");
-    }
+    transport_ = internal::NewTransport(t, this);
+    MV_RETURN_IF_ERROR(transport_->Start());
+    const int port = transport_->port();
     bound_port_ = port;
-    internal::WidenListenBacklog(*server_, 1024);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    // stop() is a no-op until the accept loop runs; wait for it so that a
-    // Stop() right after Start() cannot be lost.
-    for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
     Log(LogLevel::kInfo, "server.listening",
         {{"host", options_.host}, {"port", port}, {"tls", tls ? "on" : "off"}});
     return Status::Ok();
   }
 
   void Stop() override {
-    if (server_ != nullptr) {
-      server_->stop();
-    }
-    if (thread_.joinable()) {
-      thread_.join();
+    if (transport_ != nullptr) {
+      transport_->Stop();
     }
   }
 
   void Wait() override {
-    if (thread_.joinable()) {
-      thread_.join();
+    if (transport_ != nullptr) {
+      transport_->Wait();
     }
   }
 
@@ -286,64 +262,35 @@ class HttpServer final : public Server, public internal::RouteTable {
   std::vector<std::string> DataRoutes() const override { return data_routes_; }
 
  private:
-  using Request = httplib::Request;
-  using Response = httplib::Response;
-  using ContentReader = httplib::ContentReader;
+  using Request = internal::Request;
+  using Response = internal::Response;
+  using BodyReader = internal::BodyReader;
+  using Next = internal::Application::Next;
+
+  // One route: its pattern, what it reads and who may call it.
+  struct RouteEntry {
+    enum class Kind { kPlain, kBody, kStream, kPortal };
+    std::string method;  // GET (also HEAD), DELETE, POST, PUT
+    std::regex pattern;
+    std::string literal_prefix;  // the pattern's text before its first metacharacter
+    std::string name;
+    RouteAccess access = RouteAccess::kData;
+    Kind kind = Kind::kPlain;
+    internal::Handler handler;           // kPlain
+    internal::BodyHandler body_handler;  // kBody
+    std::vector<std::string> content_types;
+    uint64_t limit = 0;
+    std::function<Status(Call&, const BodyReader&)> stream_handler;  // kStream
+    const internal::PortalFile* file = nullptr;                      // kPortal
+  };
+
+  // The state of one request between its worker calls.
+  struct PerRequest {
+    RequestContext ctx;
+    const RouteEntry* route = nullptr;
+  };
 
   void Configure() {
-    httplib::Server& s = *server_;
-    const auto threads = static_cast<size_t>(options_.worker_threads);
-    const auto max_connections = std::max(threads, static_cast<size_t>(options_.max_connections));
-    // Ready workers, and more while all are busy: each connection holds a
-    // worker, and slow clients of several peers must not starve the rest.
-    s.new_task_queue = [threads, max_connections] {
-      return new internal::ElasticPool(threads, max_connections);
-    };
-    s.set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_requests));
-    s.set_keep_alive_timeout(10);
-    s.set_read_timeout(options_.read_timeout_seconds, 0);
-    s.set_write_timeout(options_.read_timeout_seconds, 0);
-    s.set_payload_max_length(options_.max_attachment_bytes + 1);
-    s.set_tcp_nodelay(true);
-
-    s.set_pre_routing_handler(
-        [this](const Request& req, Response& res) { return PreRoute(req, res); });
-    s.set_error_handler([](const Request&, Response& res) {
-      // Errors httplib raises itself (404 for no route, 413, 400 for bad
-      // framing) get the JSON body too.
-      if (res.body.empty()) {
-        Status st(StatusCode::kNotFound, "no such endpoint");
-        if (res.status == 413) {
-          st = Status::ResourceExhausted("request body too large");
-        } else if (res.status == 400) {
-          st = Status::InvalidArgument("malformed HTTP request");
-        } else if (res.status == 405) {
-          st = Status::InvalidArgument("method not allowed");
-        } else if (res.status != 404) {
-          st = Status(StatusCode::kInternal, "request failed");
-        }
-        res.set_content(ErrorBody(st, t_ctx.request_id), "application/json");
-      }
-    });
-    s.set_exception_handler([](const Request&, Response& res, std::exception_ptr) {
-      res.status = 500;
-      res.set_content(ErrorBody(Status::Internal("unexpected error"), t_ctx.request_id),
-                      "application/json");
-    });
-    s.set_logger([this](const Request& req, const Response& res) {
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ctx.start).count();
-      metrics_.Record(t_ctx.route, res.status, secs);
-      // Route templates and ids only: never paths with segment names, bodies,
-      // query strings or headers.
-      Log(res.status >= 500 ? LogLevel::kWarn : LogLevel::kDebug, "http.request",
-          {{"request_id", t_ctx.request_id},
-           {"method", req.method},
-           {"route", t_ctx.route},
-           {"status", res.status},
-           {"ms", secs * 1000.0}});
-    });
-
     Route("GET", "/healthz", "/healthz", RouteAccess::kPublic, [](Call& call) {
       call.Json(200, json{{"status", "ok"}});
       return Status::Ok();
@@ -471,20 +418,14 @@ class HttpServer final : public Server, public internal::RouteTable {
     RegisterPortal();
   }
 
-  // Runs before routing and before any body is read.
-  httplib::Server::HandlerResponse PreRoute(const Request& req, Response& res) {
-    t_ctx.request_id = NewRandomId().substr(0, 16);
-    t_ctx.route = "unmatched";
-    t_ctx.start = std::chrono::steady_clock::now();
-    t_ctx.session.reset();
-    t_ctx.metrics_token = false;
-    t_ctx.decision.clear();
+  // Runs before routing and before any body is read. True when it answered.
+  bool PreRoute(const Request& req, Response& res) {
     res.set_header("X-Request-Id", t_ctx.request_id);
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
-    // httplib hands on the path %xx-decoded ("segments/a%2Fb" as
-    // "segments/a/b", "%2e%2e" as ".."): no route takes an encoded path, so
-    // a path whose raw form has a '%' is refused before anything reads it.
+    // No route takes an encoded path ("segments/a%2Fb", "%2e%2e"): a path
+    // with a '%' is refused before anything reads it, so no layer can
+    // decode it differently from another.
     const std::string_view raw_path =
         std::string_view(req.target).substr(0, std::min(req.target.size(), req.target.find('?')));
     if (raw_path.find('%') != std::string_view::npos) {
@@ -503,21 +444,20 @@ class HttpServer final : public Server, public internal::RouteTable {
     if (req.has_header("Range")) {
       return Reject(res, 416, Status::InvalidArgument("Range requests are not supported"));
     }
-    // No route of these methods takes a body; httplib would read a chunked
-    // one into memory up to the attachment limit before routing.
+    // No route of these methods takes a body.
     if ((req.method == "GET" || req.method == "HEAD" || req.method == "DELETE" ||
          req.method == "OPTIONS") &&
         req.has_header("Transfer-Encoding")) {
       return Reject(res, 400,
                     Status::InvalidArgument("a " + req.method + " request takes no body"));
     }
-    // httplib would inflate gzip/brotli bodies past every size check made on
-    // the bytes sent.
+    // A compressed body would inflate past every size check made on the
+    // bytes sent.
     if (req.has_header("Content-Encoding")) {
       return Reject(res, 415,
                     Status::InvalidArgument("compressed request bodies are not accepted"));
     }
-    // HEAD is answered by the GET handler (httplib), so it is as public.
+    // HEAD is answered by the GET handler, so it is as public.
     const std::string route =
         (req.method == "HEAD" ? std::string("GET") : req.method) + " " + req.path;
     if (public_routes_.count(route) == 0) {
@@ -531,7 +471,7 @@ class HttpServer final : public Server, public internal::RouteTable {
           res.set_header("Connection", "close");  // the body stays unread
         }
         res.set_content(ErrorBody(auth, t_ctx.request_id), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
+        return true;
       }
     }
     // Bodies beyond the JSON limit are refused before they are read, except
@@ -559,15 +499,15 @@ class HttpServer final : public Server, public internal::RouteTable {
                                                 std::to_string(limit) + " bytes"));
       }
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    return false;
   }
 
-  httplib::Server::HandlerResponse Reject(Response& res, int code, const Status& st) {
+  bool Reject(Response& res, int code, const Status& st) {
     t_ctx.route = "rejected";
     res.status = code;
     res.set_header("Connection", "close");
     res.set_content(ErrorBody(st, t_ctx.request_id), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
+    return true;
   }
 
   Status Authenticate(const Request& req) const {
@@ -657,9 +597,7 @@ class HttpServer final : public Server, public internal::RouteTable {
     // before the response (or its streamed body) leaves.
     Status logged = call.scope().Commit();
     if (!logged.ok()) {
-      res.set_content("", "text/plain");
-      res.content_provider_ = nullptr;
-      res.content_length_ = 0;
+      res.clear_content();
       return logged;
     }
     if (!t_ctx.decision.empty()) {
@@ -669,9 +607,7 @@ class HttpServer final : public Server, public internal::RouteTable {
       // Fail closed: a data route must not answer without a decision.
       Status decided = call.scope().RequireDecision();
       if (!decided.ok()) {
-        res.set_content("", "text/plain");
-        res.content_provider_ = nullptr;
-        res.content_length_ = 0;
+        res.clear_content();
         return decided;
       }
     }
@@ -703,15 +639,9 @@ class HttpServer final : public Server, public internal::RouteTable {
       }
       for (const std::string& url : urls) {
         public_routes_.insert("GET " + url);
-        server_->Get(internal::LiteralRegex(url), [&f](const Request&, Response& res) {
-          t_ctx.route = "portal";
-          res.status = 200;
-          res.set_header("Content-Security-Policy",
-                         std::string(internal::kPortalContentSecurityPolicy));
-          // nosniff and no-store come with every answer (pre-routing).
-          res.set_header("Referrer-Policy", "no-referrer");
-          res.set_content(f.body, f.content_type);
-        });
+        RouteEntry& e = AddRoute("GET", internal::LiteralRegex(url), "portal", RouteAccess::kPublic,
+                                 RouteEntry::Kind::kPortal);
+        e.file = &f;
       }
     }
   }
@@ -731,22 +661,29 @@ class HttpServer final : public Server, public internal::RouteTable {
     }
   }
 
-  void Route(const std::string& method, const std::string& pattern, const std::string& name,
-             RouteAccess access, Handler handler) override {
-    Register(method, pattern, name, access);
-    auto wrapped = [this, name, access, handler](const Request& req, Response& res) {
-      t_ctx.route = name;
-      Finish(res, RunHandler(req, res, access, handler));
-    };
-    if (method == "GET") {
-      server_->Get(pattern, wrapped);
-    } else if (method == "DELETE") {
-      server_->Delete(pattern, wrapped);
-    }
+  RouteEntry& AddRoute(const std::string& method, const std::string& pattern,
+                       const std::string& name, RouteAccess access, RouteEntry::Kind kind) {
+    auto e = std::make_unique<RouteEntry>();
+    e->method = method;
+    e->pattern = std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
+    e->literal_prefix = pattern.substr(0, pattern.find_first_of("()[]{}*+?.\\^$|"));
+    e->name = name;
+    e->access = access;
+    e->kind = kind;
+    routes_.push_back(std::move(e));
+    return *routes_.back();
   }
 
-  // Reads a JSON-sized body through a content reader so its size is bounded
-  // even without a Content-Length (chunked transfer encoding).
+  void Route(const std::string& method, const std::string& pattern, const std::string& name,
+             RouteAccess access, Handler handler) override {
+    if (method != "GET" && method != "DELETE") {
+      std::abort();  // a programming error, caught by every test run
+    }
+    Register(method, pattern, name, access);
+    AddRoute(method, pattern, name, access, RouteEntry::Kind::kPlain).handler = std::move(handler);
+  }
+
+  // Reads a JSON-sized body (bounded with or without a Content-Length).
   void RouteWithBody(const std::string& method, const std::string& pattern, const std::string& name,
                      RouteAccess access, BodyHandler handler) override {
     RouteWithTypedBody(method, pattern, name, access, {"application/json"}, options_.max_json_bytes,
@@ -766,51 +703,134 @@ class HttpServer final : public Server, public internal::RouteTable {
                           const std::string& name, RouteAccess access,
                           std::vector<std::string> content_types, uint64_t limit,
                           BodyHandler handler) {
+    if (method != "POST" && method != "PUT") {
+      std::abort();  // a programming error, caught by every test run
+    }
     Register(method, pattern, name, access);
-    auto wrapped = [this, name, access, handler, limit, content_types](
-                       const Request& req, Response& res, const ContentReader& reader) {
-      t_ctx.route = name;
-      // The type is checked before reading: httplib would hand a multipart
-      // body to a multipart reader we do not give it (an exception, a 500).
-      if (!HasContentType(req, content_types)) {
-        std::string names;
-        for (const std::string& t : content_types) {
-          names += names.empty() ? "" : " or ";
-          names += t;
-        }
-        res.set_header("Connection", "close");  // the body stays unread
-        Finish(res, Status::InvalidArgument("Content-Type must be " + names));
-        return;
+    RouteEntry& e = AddRoute(method, pattern, name, access, RouteEntry::Kind::kBody);
+    e.body_handler = std::move(handler);
+    e.content_types = std::move(content_types);
+    e.limit = limit;
+  }
+
+  // The first route of the method (HEAD: GET) whose pattern matches the
+  // whole path; sets req.matches.
+  const RouteEntry* Match(Request& req) const {
+    const std::string& method = req.method == "HEAD" ? kGet : req.method;
+    for (const auto& e : routes_) {
+      if (e->method == method && req.path.starts_with(e->literal_prefix) &&
+          std::regex_match(req.path, req.matches, e->pattern)) {
+        return e.get();
       }
-      std::string body;
-      bool too_large = false;
-      const bool complete = reader([&](const char* data, size_t len) {
-        if (body.size() + len > limit) {
-          too_large = true;
-          return false;
+    }
+    return nullptr;
+  }
+
+  // -- internal::Application: the transport calls these on its workers. ----
+
+  Next OnHead(Request& req, Response& res, uint64_t* body_limit) override {
+    auto state = std::make_shared<PerRequest>();
+    req.app_state = state;
+    state->ctx.request_id = NewRandomId().substr(0, 16);
+    state->ctx.start = std::chrono::steady_clock::now();
+    BoundContext bound(state->ctx);
+    if (PreRoute(req, res)) {
+      return Next::kAnswer;
+    }
+    const RouteEntry* route = Match(req);
+    if (route == nullptr) {
+      Finish(res, Status(StatusCode::kNotFound, "no such endpoint"));
+      return Next::kAnswer;
+    }
+    t_ctx.route = route->name;
+    state->route = route;
+    switch (route->kind) {
+      case RouteEntry::Kind::kPortal:
+        res.status = 200;
+        res.set_header("Content-Security-Policy",
+                       std::string(internal::kPortalContentSecurityPolicy));
+        // nosniff and no-store come with every answer (PreRoute).
+        res.set_header("Referrer-Policy", "no-referrer");
+        res.set_content(route->file->body, route->file->content_type);
+        return Next::kAnswer;
+      case RouteEntry::Kind::kPlain:
+        Finish(res, Guarded([&] { return RunHandler(req, res, route->access, route->handler); }));
+        return Next::kAnswer;
+      case RouteEntry::Kind::kBody:
+        // The type is checked before a byte of the body is read.
+        if (!HasContentType(req, route->content_types)) {
+          std::string names;
+          for (const std::string& t : route->content_types) {
+            names += names.empty() ? "" : " or ";
+            names += t;
+          }
+          res.set_header("Connection", "close");  // the body stays unread
+          Finish(res, Status::InvalidArgument("Content-Type must be " + names));
+          return Next::kAnswer;
         }
-        body.append(data, len);
-        return true;
-      });
-      Status st;
-      if (too_large) {
-        st = Status::ResourceExhausted("request body exceeds the limit of " +
-                                       std::to_string(limit) + " bytes");
-        res.set_header("Connection", "close");
-      } else if (!complete) {
-        // The client stopped sending (or missed its deadline): a prefix
-        // of a body is never handled as the body.
-        st = Status::InvalidArgument("the request body is incomplete");
-        res.set_header("Connection", "close");
-      } else {
-        st = RunHandler(req, res, access, [&](Call& call) { return handler(call, body); });
-      }
-      Finish(res, st);
-    };
-    if (method == "POST") {
-      server_->Post(pattern, wrapped);
-    } else {
-      server_->Put(pattern, wrapped);
+        *body_limit = route->limit;
+        return Next::kBody;
+      case RouteEntry::Kind::kStream:
+        *body_limit = options_.max_attachment_bytes;
+        return Next::kStream;
+    }
+    return Next::kAnswer;
+  }
+
+  void OnBody(Request& req, Response& res) override {
+    auto state = std::static_pointer_cast<PerRequest>(req.app_state);
+    BoundContext bound(state->ctx);
+    const RouteEntry* route = state->route;
+    Finish(res, Guarded([&] {
+             return RunHandler(req, res, route->access,
+                               [&](Call& call) { return route->body_handler(call, req.body); });
+           }));
+  }
+
+  void OnStream(Request& req, Response& res, const BodyReader& reader) override {
+    auto state = std::static_pointer_cast<PerRequest>(req.app_state);
+    BoundContext bound(state->ctx);
+    const RouteEntry* route = state->route;
+    const Status st = Guarded([&] {
+      return RunHandler(req, res, route->access,
+                        [&](Call& call) { return route->stream_handler(call, reader); });
+    });
+    if (!st.ok()) {
+      res.set_header("Connection", "close");  // the body may be unread
+    }
+    Finish(res, st);
+  }
+
+  void OnRejected(int status, std::string_view code) override {
+    metrics_.Record("rejected", status, 0.0);
+    Log(LogLevel::kInfo, "http.rejected", {{"status", status}, {"reason", std::string(code)}});
+  }
+
+  void OnAnswered(const Request& req, const Response& res) override {
+    const auto* state = static_cast<const PerRequest*>(req.app_state.get());
+    if (state == nullptr) {
+      return;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - state->ctx.start).count();
+    metrics_.Record(state->ctx.route, res.status, secs);
+    // Route templates and ids only: never paths with segment names, bodies,
+    // query strings or headers.
+    Log(res.status >= 500 ? LogLevel::kWarn : LogLevel::kDebug, "http.request",
+        {{"request_id", state->ctx.request_id},
+         {"method", req.method},
+         {"route", state->ctx.route},
+         {"status", res.status},
+         {"ms", secs * 1000.0}});
+  }
+
+  // A handler that throws answers 500 (and nothing it half-made leaves).
+  template <class Fn>
+  static Status Guarded(Fn&& fn) {
+    try {
+      return fn();
+    } catch (const std::exception&) {
+      return Status::Internal("unexpected error");
     }
   }
 
@@ -1080,19 +1100,11 @@ class HttpServer final : public Server, public internal::RouteTable {
 
   void StreamingUpload(const std::string& pattern, const std::string& name) {
     data_routes_.push_back("PUT " + name);
-    server_->Put(pattern,
-                 [this, name](const Request& req, Response& res, const ContentReader& reader) {
-                   t_ctx.route = name;
-                   Status st = RunHandler(req, res, RouteAccess::kData,
-                                          [&](Call& call) { return Upload(call, reader); });
-                   if (!st.ok()) {  // body may be unread: never parse it as a request
-                     res.set_header("Connection", "close");
-                   }
-                   Finish(res, st);
-                 });
+    AddRoute("PUT", pattern, name, RouteAccess::kData, RouteEntry::Kind::kStream).stream_handler =
+        [this](Call& call, const BodyReader& reader) { return Upload(call, reader); };
   }
 
-  Status Upload(Call& call, const ContentReader& reader) {
+  Status Upload(Call& call, const BodyReader& reader) {
     const Request& req = call.req;
     MV_RETURN_IF_ERROR(internal::CheckQuery(req, {"sensitivity"}));
     MV_ASSIGN_OR_RETURN(std::string path, SegmentPathParam(req));
@@ -1142,25 +1154,22 @@ class HttpServer final : public Server, public internal::RouteTable {
     const auto info = reader->info();
     call.res.set_header("X-Segment-Version", std::to_string(info.version));
     call.res.set_header("Content-Disposition", "attachment");
-    auto pending = std::make_shared<Bytes>();
-    call.res.set_content_provider(
-        info.size, info.media_type,
-        [reader, pending](size_t offset, size_t length, httplib::DataSink& sink) {
-          (void)offset;
-          (void)length;
-          pending->clear();
-          Status st = reader->ReadSome(crypto::kEnvelopeChunkSize, *pending);
-          if (!st.ok()) {
-            // Headers are gone; abort the connection so the client sees a
-            // short body instead of unauthenticated bytes.
-            Log(LogLevel::kError, "integrity.failure.stream", {{"route", "attachments"}});
-            return false;
-          }
-          if (pending->empty()) {
-            return false;  // shorter than its metadata says: abort
-          }
-          return sink.write(reinterpret_cast<const char*>(pending->data()), pending->size());
-        });
+    call.res.set_content_provider(info.size, info.media_type, [reader](std::string& out) {
+      Bytes piece;
+      Status st = reader->ReadSome(crypto::kEnvelopeChunkSize, piece);
+      if (!st.ok()) {
+        // Headers are gone; the transport cuts the connection so the client
+        // sees a short body instead of unauthenticated bytes.
+        Log(LogLevel::kError, "integrity.failure.stream", {{"route", "attachments"}});
+        return false;
+      }
+      if (piece.empty()) {
+        return false;  // shorter than its metadata says: cut
+      }
+      out.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+      sodium_memzero(piece.data(), piece.size());
+      return true;
+    });
     return Status::Ok();
   }
 
@@ -1169,8 +1178,9 @@ class HttpServer final : public Server, public internal::RouteTable {
   enforce::Deps enforce_deps_;
   record::RecordService* records_;
   store::MetadataStore* metadata_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<internal::Transport> transport_;
+  std::vector<std::unique_ptr<RouteEntry>> routes_;  // fixed after Configure()
+  static inline const std::string kGet = "GET";
   int bound_port_ = 0;
   RequestMetrics metrics_;
   std::vector<std::string> data_routes_;

@@ -19,7 +19,7 @@ using policy::Action;
 
 constexpr int64_t kCheckpointEveryMs = 1000;
 
-Result<uint64_t> UintParam(const httplib::Request& req, const std::string& name, bool required,
+Result<uint64_t> UintParam(const Request& req, const std::string& name, bool required,
                            uint64_t fallback) {
   if (!req.has_param(name)) {
     if (required) {

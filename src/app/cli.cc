@@ -300,6 +300,7 @@ int Serve(const Command& cmd) {
   options.tls_key_path = config->tls_key;
   options.max_json_bytes = config->max_json_bytes;
   options.max_attachment_bytes = config->max_attachment_bytes;
+  options.io_threads = config->io_threads;
   options.worker_threads = config->worker_threads;
   options.header_timeout_seconds = config->header_timeout_seconds;
   options.body_timeout_seconds = config->body_timeout_seconds;

@@ -167,6 +167,11 @@ const std::vector<SettingDef>& SettingTable() {
          return SetUint(&c.max_json_bytes, v, o, 1024, 64ull << 20,
                         "max_json_bytes must be an integer between 1024 and 67108864");
        }},
+      {"io_threads", "3",
+       [](Config& c, V v, V o) {
+         return SetInt(&c.io_threads, v, o, 1, 64,
+                       "io_threads must be an integer between 1 and 64");
+       }},
       {"worker_threads", "8",
        [](Config& c, V v, V o) {
          return SetInt(&c.worker_threads, v, o, 2, 1024,

@@ -20,7 +20,8 @@ struct Config {
   std::string tls_key;
   uint64_t max_attachment_bytes = 64ull * 1024 * 1024;
   uint64_t max_json_bytes = 1024 * 1024;
-  int worker_threads = 64;
+  int io_threads = 2;       // HTTP connections (event-driven)
+  int worker_threads = 64;  // HTTP handlers (they may block on storage)
   // Slow-client bounds of the HTTP server (api::ServerOptions).
   int header_timeout_seconds = 5;
   int body_timeout_seconds = 30;
