@@ -53,6 +53,27 @@ TEST_F(EnforceScopeTest, AScopeBindsItsOriginToItsThreadOnlyAndNestedScopesResto
   EXPECT_FALSE(enforce::CurrentOrigin().has_value());
 }
 
+// exchange::ImportInOrder plans on one thread and commits on another: a
+// binding makes a scope current where it is used, and a scope destroyed on
+// a thread where it is not bound leaves that thread's binding alone.
+TEST_F(EnforceScopeTest, ABindingCarriesAScopeToAnotherThread) {
+  enforce::Scope outer(rt_->enforce_deps(), enforce::ConsoleContext("outer"));
+  std::unique_ptr<enforce::Scope> made_elsewhere;
+  std::thread t([&] {
+    made_elsewhere = std::make_unique<enforce::Scope>(rt_->enforce_deps(), DoctorContext());
+  });
+  t.join();
+  EXPECT_EQ(enforce::CurrentOrigin()->route, "cli outer") << "not bound here by its making";
+  {
+    enforce::ScopeBinding bound(*made_elsewhere);
+    EXPECT_EQ(enforce::CurrentScope(), made_elsewhere.get());
+    EXPECT_EQ(enforce::CurrentOrigin()->Actor(), doctor_.account_id);
+  }
+  EXPECT_EQ(enforce::CurrentScope(), &outer);
+  made_elsewhere.reset();
+  EXPECT_EQ(enforce::CurrentScope(), &outer) << "its destruction here unbinds nothing";
+}
+
 TEST_F(EnforceScopeTest, ADenyIsRefusedRecordedWithTheOriginAndNamesThePatientOnlyByPseudonym) {
   const uint64_t before = LedgerSize();
   enforce::Scope scope(rt_->enforce_deps(), DoctorContext());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -136,6 +137,75 @@ TEST_F(ExchangeTest, TheSameDocumentAgainChangesNothingAndTheSamePatientIsFound)
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(other->patient_created);
   EXPECT_EQ(*metadata_->CountPatients(), 2);
+}
+
+// A batch imported with the next plan made while the previous document
+// commits ends as importing one by one would: a patient the batch creates is
+// found by its later documents, the same document twice is unchanged the
+// second time, a bad document in the middle fails alone, in order.
+TEST_F(ExchangeTest, ImportInOrderEndsAsOneByOne) {
+  Importer importer(records_.get());
+  const std::vector<std::string> docs = {
+      Bundle("MRN-1", "Hopper", "b1").dump(),    // creates Hopper
+      Bundle("MRN-1", "Hopper", "b2").dump(),    // planned as new: planned again, found
+      Bundle("MRN-1", "Hopper", "b2").dump(),    // the same document: unchanged
+      "{ not json",                              // fails alone
+      Bundle("MRN-2", "Lovelace", "b3").dump(),  // creates Lovelace
+      Bundle("MRN-2", "Lovelace", "b4").dump(),
+  };
+  std::vector<size_t> order;
+  std::vector<Result<ImportOutcome>> outcomes;
+  std::atomic<int> plans{0};
+  ImportInOrder(
+      docs.size(),
+      [&](size_t i) {
+        plans++;
+        return importer.Plan(docs[i], {});
+      },
+      [&](size_t, const ImportPlan& plan) { return importer.Commit(plan, "tester"); },
+      [&](size_t i, Result<ImportOutcome> out) {
+        order.push_back(i);
+        outcomes.push_back(std::move(out));
+      });
+  ASSERT_EQ(order, (std::vector<size_t>{0, 1, 2, 3, 4, 5}));
+  ASSERT_TRUE(outcomes[0].ok());
+  EXPECT_TRUE(outcomes[0]->patient_created);
+  ASSERT_TRUE(outcomes[1].ok()) << outcomes[1].status().ToString();
+  EXPECT_FALSE(outcomes[1]->patient_created);
+  EXPECT_EQ(outcomes[1]->patient_id, outcomes[0]->patient_id);
+  ASSERT_TRUE(outcomes[2].ok()) << outcomes[2].status().ToString();
+  EXPECT_TRUE(outcomes[2]->unchanged);
+  EXPECT_FALSE(outcomes[3].ok());
+  EXPECT_EQ(outcomes[3].status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(outcomes[4].ok());
+  EXPECT_TRUE(outcomes[4]->patient_created);
+  ASSERT_TRUE(outcomes[5].ok());
+  EXPECT_EQ(outcomes[5]->patient_id, outcomes[4]->patient_id);
+  EXPECT_EQ(*metadata_->CountPatients(), 2);
+  // Documents 1, 2 and 5 were planned before the commit they depend on, and
+  // again after it.
+  EXPECT_EQ(plans.load(), static_cast<int>(docs.size()) + 3);
+  auto versions = records_->ListVersions(outcomes[1]->patient_id,
+                                         "health-status/problems/" + outcomes[1]->document_key);
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 1u) << "written once";
+
+  // Nothing to import; one document.
+  ImportInOrder(
+      0, [&](size_t) -> Result<ImportPlan> { return Status::Internal("not called"); },
+      [&](size_t, const ImportPlan&) -> Result<ImportOutcome> {
+        return Status::Internal("not called");
+      },
+      [&](size_t, Result<ImportOutcome>) { FAIL() << "not called"; });
+  size_t calls = 0;
+  ImportInOrder(
+      1, [&](size_t) { return importer.Plan(Bundle("MRN-3", "Curie", "b5").dump(), {}); },
+      [&](size_t, const ImportPlan& plan) { return importer.Commit(plan, "tester"); },
+      [&](size_t, Result<ImportOutcome> out) {
+        ++calls;
+        EXPECT_TRUE(out.ok() && out->patient_created);
+      });
+  EXPECT_EQ(calls, 1u);
 }
 
 std::string ManyAttributes(int n) {

@@ -154,23 +154,39 @@ int ImportBody(const Command& cmd) {
   std::vector<std::pair<std::string, Status>> failures;
   std::vector<std::string> patients;
   std::vector<std::string> lines;  // one per imported document, printed at the end
-  for (size_t i = 0; i < files->size(); ++i) {
+  // One request per document, through the enforcement layer like the API's
+  // import: decided (the console), recorded, all or nothing. The next
+  // document is read, decided and planned while this one commits
+  // (exchange::ImportInOrder); a plan made again keeps its scope, so every
+  // decision taken is recorded.
+  std::vector<std::unique_ptr<enforce::Scope>> scopes(files->size());
+  auto plan = [&](size_t i) -> Result<exchange::ImportPlan> {
+    if (scopes[i] == nullptr) {
+      scopes[i] =
+          std::make_unique<enforce::Scope>(rt.enforce_deps(), enforce::ConsoleContext("import"));
+    }
+    enforce::ScopeBinding bound(*scopes[i]);  // this thread audits as this document's scope
+    MV_ASSIGN_OR_RETURN(std::string bytes,
+                        ReadFileLimited((*files)[i], options.limits.max_document_bytes));
+    return enforce::PlanImport(*scopes[i], *rt.records, bytes, options.patient_id, options);
+  };
+  auto commit = [&](size_t i, const exchange::ImportPlan& p) {
+    enforce::ScopeBinding bound(*scopes[i]);
+    return enforce::CommitImport(*scopes[i], *rt.records, p);
+  };
+  auto done = [&](size_t i, Result<exchange::ImportOutcome> out) {
     const std::string name = (*files)[i].string();
-    progress.Update(i, name);
-    Result<exchange::ImportOutcome> out = [&]() -> Result<exchange::ImportOutcome> {
-      MV_ASSIGN_OR_RETURN(std::string bytes,
-                          ReadFileLimited((*files)[i], options.limits.max_document_bytes));
-      // One request per document, through the enforcement layer like the
-      // API's import: decided (the console), recorded, all or nothing.
-      enforce::Scope scope(rt.enforce_deps(), enforce::ConsoleContext("import"));
-      Result<exchange::ImportOutcome> r =
-          enforce::ImportDocument(scope, *rt.records, bytes, options.patient_id, options);
-      MV_RETURN_IF_ERROR(scope.Commit());
-      return r;
-    }();
+    progress.Update(i + 1, name);
+    if (scopes[i] != nullptr) {
+      Status recorded = scopes[i]->Commit();
+      scopes[i].reset();
+      if (out.ok() && !recorded.ok()) {
+        out = recorded;
+      }
+    }
     if (!out.ok()) {
       failures.emplace_back(name, out.status());
-      continue;
+      return;
     }
     if (out->unchanged) {
       ++unchanged;
@@ -186,7 +202,8 @@ int ImportBody(const Command& cmd) {
     if (std::find(patients.begin(), patients.end(), out->patient_id) == patients.end()) {
       patients.push_back(out->patient_id);
     }
-  }
+  };
+  exchange::ImportInOrder(files->size(), plan, commit, done);
   progress.Update(files->size(), "");
   progress.Finish();
   for (const std::string& line : lines) {

@@ -93,6 +93,22 @@ std::optional<Origin> CurrentOrigin();
 // The Scope bound to this thread (the innermost); null outside any.
 Scope* CurrentScope();
 
+// Binds `scope` to this thread for the lifetime of the binding, and then
+// restores what was bound before: for a scope used on another thread than
+// the one that made it (an import planned on one thread and committed on
+// another, exchange::ImportInOrder). A Scope is bound to the thread that
+// constructs it; its destructor unbinds it only where it is still bound.
+class ScopeBinding {
+ public:
+  explicit ScopeBinding(Scope& scope);
+  ~ScopeBinding();
+  ScopeBinding(const ScopeBinding&) = delete;
+  ScopeBinding& operator=(const ScopeBinding&) = delete;
+
+ private:
+  Scope* previous_;
+};
+
 class Scope {
  public:
   Scope(const Deps& deps, RequestContext ctx);
@@ -264,6 +280,14 @@ Result<exchange::ImportOutcome> ImportDocument(Scope& scope, record::RecordServi
                                                std::string_view document,
                                                const std::string& patient_id,
                                                const exchange::ImportOptions& base_options = {});
+// ImportDocument in its two halves, for exchange::ImportInOrder: every
+// decision and the plan; then the commit of a plan PlanImport returned
+// (through the same scope).
+Result<exchange::ImportPlan> PlanImport(Scope& scope, record::RecordService& records,
+                                        std::string_view document, const std::string& patient_id,
+                                        const exchange::ImportOptions& base_options = {});
+Result<exchange::ImportOutcome> CommitImport(Scope& scope, record::RecordService& records,
+                                             const exchange::ImportPlan& plan);
 
 struct ExportResult {
   exchange::ExportOutcome outcome;

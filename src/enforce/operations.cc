@@ -72,6 +72,19 @@ Result<exchange::ImportOutcome> ImportDocument(Scope& scope, record::RecordServi
                                                std::string_view document,
                                                const std::string& patient_id,
                                                const exchange::ImportOptions& base_options) {
+  MV_ASSIGN_OR_RETURN(exchange::ImportPlan plan,
+                      PlanImport(scope, records, document, patient_id, base_options));
+  return CommitImport(scope, records, plan);
+}
+
+Result<exchange::ImportOutcome> CommitImport(Scope& scope, record::RecordService& records,
+                                             const exchange::ImportPlan& plan) {
+  return exchange::Importer(&records).Commit(plan, scope.origin().Actor());
+}
+
+Result<exchange::ImportPlan> PlanImport(Scope& scope, record::RecordService& records,
+                                        std::string_view document, const std::string& patient_id,
+                                        const exchange::ImportOptions& base_options) {
   exchange::Importer importer(&records);
   exchange::ImportOptions options = base_options;
   options.patient_id = patient_id;
@@ -102,7 +115,7 @@ Result<exchange::ImportOutcome> ImportDocument(Scope& scope, record::RecordServi
       return Status(st.code(), w.path + ": " + st.message());
     }
   }
-  return importer.Commit(plan, scope.origin().Actor());
+  return plan;
 }
 
 Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,

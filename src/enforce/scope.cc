@@ -59,7 +59,15 @@ Scope::Scope(const Deps& deps, RequestContext ctx) : deps_(deps), ctx_(std::move
   t_scope = this;
 }
 
-Scope::~Scope() { t_scope = previous_; }
+Scope::~Scope() {
+  if (t_scope == this) {
+    t_scope = previous_;
+  }
+}
+
+ScopeBinding::ScopeBinding(Scope& scope) : previous_(t_scope) { t_scope = &scope; }
+
+ScopeBinding::~ScopeBinding() { t_scope = previous_; }
 
 void Scope::Note(const policy::Decision& d, policy::Action action,
                  const policy::Resource& resource) {

@@ -2,7 +2,11 @@
 #include "exchange/exchange.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "common/bytes.h"
@@ -210,6 +214,80 @@ Result<ImportOutcome> Importer::Import(std::string_view bytes, const ImportOptio
                                        std::string_view author) const {
   MV_ASSIGN_OR_RETURN(ImportPlan plan, Plan(bytes, options));
   return Commit(plan, author);
+}
+
+namespace {
+
+// Whether `next`, planned while `prev` committed, must be planned again.
+bool PlanIsStale(const ImportPlan& next, const ImportPlan& prev,
+                 const Result<ImportOutcome>& prev_outcome) {
+  if (!prev_outcome.ok() || prev_outcome->unchanged) {
+    return false;  // all or nothing: a failed or empty commit changed nothing
+  }
+  if (prev_outcome->patient_created && next.new_patient.has_value()) {
+    return true;  // the new patient may be this document's patient
+  }
+  return next.patient_id == prev_outcome->patient_id && next.document_key == prev.document_key;
+}
+
+}  // namespace
+
+void ImportInOrder(size_t count, const PlanFn& plan, const CommitFn& commit, const DoneFn& done) {
+  if (count == 0) {
+    return;
+  }
+  // One planning thread for the whole batch (a thread per document would
+  // start every parse in a cold heap).
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t wanted = 0;  // the plan asked for: index + 1; 0 none
+  std::optional<Result<ImportPlan>> made;
+  bool quit = false;
+  std::thread planner([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return wanted != 0 || quit; });
+      if (quit) {
+        return;
+      }
+      const size_t index = wanted - 1;
+      wanted = 0;
+      lock.unlock();
+      Result<ImportPlan> p = plan(index);
+      lock.lock();
+      made.emplace(std::move(p));
+      cv.notify_all();
+    }
+  });
+  Result<ImportPlan> current = plan(0);
+  for (size_t i = 0; i < count; ++i) {
+    if (i + 1 < count) {
+      std::lock_guard<std::mutex> lock(mu);
+      wanted = i + 2;
+      cv.notify_all();
+    }
+    Result<ImportOutcome> outcome =
+        current.ok() ? commit(i, *current) : Result<ImportOutcome>(current.status());
+    Result<ImportPlan> following = Status::Internal("no further document");
+    if (i + 1 < count) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return made.has_value(); });
+      following = std::move(*made);
+      made.reset();
+    }
+    if (i + 1 < count && following.ok() && current.ok() &&
+        PlanIsStale(*following, *current, outcome)) {
+      following = plan(i + 1);
+    }
+    done(i, std::move(outcome));
+    current = std::move(following);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    quit = true;
+    cv.notify_all();
+  }
+  planner.join();
 }
 
 Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,

@@ -74,6 +74,21 @@ class Importer {
   record::RecordService* records_;
 };
 
+// Imports `count` documents in order, planning document i + 1 (parse, map,
+// patient match: Importer::Plan, with whatever the caller decides around
+// it) on a second thread while document i commits, so the parse of one
+// overlaps the durable write of the other. The outcomes are those of
+// importing one by one: a plan made before the previous commit is made
+// again after it when that commit could have changed it (the commit created
+// a patient and this plan would create one; or it wrote a document with
+// this plan's key into this plan's patient). `plan` and `commit` of
+// different documents run at the same time; `done` is called on the
+// caller's thread, in order, once per document.
+using PlanFn = std::function<Result<ImportPlan>(size_t index)>;
+using CommitFn = std::function<Result<ImportOutcome>(size_t index, const ImportPlan& plan)>;
+using DoneFn = std::function<void(size_t index, Result<ImportOutcome> outcome)>;
+void ImportInOrder(size_t count, const PlanFn& plan, const CommitFn& commit, const DoneFn& done);
+
 // What an export asks the caller before it reads: one segment (its path,
 // category and stored sensitivity — the highest of the versions it would
 // read), or the patient's demographics (demographics = true, no path).
