@@ -627,9 +627,38 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         self->res_ = Response();
         self->res_.status = 500;
       }
+      if (next == Application::Next::kBody && self->TakeBufferedBody(limit)) {
+        // The whole body came with the head (a small JSON request): no
+        // second trip through the connection's strand.
+        try {
+          self->core_.app().OnBody(self->req_, self->res_);
+        } catch (...) {
+          self->res_ = Response();
+          self->res_.status = 500;
+        }
+        asio::post(self->stream_.get_executor(), [self] { self->WriteResponse(); });
+        return;
+      }
       asio::post(self->stream_.get_executor(),
                  [self, next, limit] { self->AfterHead(next, limit); });
     });
+  }
+
+  // On the worker, while the strand leaves the request alone (no read is
+  // pending in kWorking): when a Content-Length body within `limit` is
+  // already buffered whole, moves it into req_.body. Chunked bodies and
+  // bodies still arriving take the strand's path (FeedBody).
+  bool TakeBufferedBody(uint64_t limit) {
+    if (!head_.has_content_length() || head_.chunked()) {
+      return false;
+    }
+    const uint64_t length = head_.content_length();
+    if (length > limit || in_.size() - in_off_ < length) {
+      return false;
+    }
+    req_.body.assign(in_, in_off_, static_cast<size_t>(length));
+    in_off_ += static_cast<size_t>(length);
+    return true;
   }
 
   void AfterHead(Application::Next next, uint64_t limit) {

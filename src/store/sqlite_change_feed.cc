@@ -91,11 +91,12 @@ Result<std::unique_ptr<ChangeFeed>> OpenSqliteChangeFeed(const std::filesystem::
   MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
   std::string db_filename;
   {
-    // The table first (the stores that write to it create it too).
-    MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
-                        Connection::Open(file, /*read_only=*/false, options));
-    MV_RETURN_IF_ERROR(RunMigrations(*writer, "change_feed_migrations", kMigrations));
-    if (const char* name = sqlite3_db_filename(writer->db(), "main"); name != nullptr) {
+    // The table first (the stores that write to it create it too), through
+    // the file's one writer.
+    MV_ASSIGN_OR_RETURN(std::shared_ptr<SharedWriter> shared, SharedWriter::Open(file, options));
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, shared->Lock(options.synchronous_full));
+    MV_RETURN_IF_ERROR(RunMigrations(shared->conn(), "change_feed_migrations", kMigrations));
+    if (const char* name = sqlite3_db_filename(shared->conn().db(), "main"); name != nullptr) {
       db_filename = name;
     }
   }

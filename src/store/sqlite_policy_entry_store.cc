@@ -1,6 +1,9 @@
-// PolicyEntryStore on SQLite: one connection behind a mutex. Policy entries
-// change rarely (a consent, a relationship) and are read in full only at
-// start, so a reader pool would buy nothing.
+// PolicyEntryStore on SQLite. Writes go through the database file's one
+// SharedWriter (group commit, shared with the metadata store, the ledger and
+// the account store: no second writer waits on SQLite's file lock); reads
+// through one read connection behind a mutex. Policy entries change rarely
+// (a consent, a relationship) and are read in full only at start, so a
+// reader pool would buy nothing.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -47,31 +50,35 @@ constexpr std::string_view kSqlOfPatient =
 
 class SqlitePolicyEntryStore final : public PolicyEntryStore {
  public:
-  SqlitePolicyEntryStore(std::unique_ptr<Connection> conn, AuditSink* audit_sink)
-      : conn_(std::move(conn)), audit_sink_(audit_sink) {}
+  SqlitePolicyEntryStore(std::shared_ptr<SharedWriter> shared, std::unique_ptr<Connection> reader,
+                         const SqliteOptions& options)
+      : shared_(std::move(shared)),
+        conn_(std::move(reader)),
+        audit_sink_(options.audit_sink),
+        full_sync_(options.synchronous_full) {}
 
   Status Upsert(const PolicyEntryRow& row, AuditEntries audit) override {
     MV_RETURN_IF_ERROR(CheckLedger(audit));
-    std::lock_guard<std::mutex> lock(mu_);
-    WriteTxn txn(*conn_);
-    MV_RETURN_IF_ERROR(txn.Begin());
-    {
-      MV_STMT(s, *conn_, kSqlUpsert);
-      s.Text(1, row.kind)
-          .Text(2, row.entry_id)
-          .Text(3, row.patient_id)
-          .Blob(4, row.sealed_body)
-          .Int(5, row.updated_at_ms);
-      MV_RETURN_IF_ERROR(s.Exec("upsert policy entry"));
-      if (sqlite3_changes(conn_->db()) != 1) {
-        return Status::FailedPrecondition("policy entry belongs to another patient");
+    return Run([&](WriteTxn& txn) -> Status {
+      Connection& w = shared_->conn();
+      {
+        MV_STMT(s, w, kSqlUpsert);
+        s.Text(1, row.kind)
+            .Text(2, row.entry_id)
+            .Text(3, row.patient_id)
+            .Blob(4, row.sealed_body)
+            .Int(5, row.updated_at_ms);
+        MV_RETURN_IF_ERROR(s.Exec("upsert policy entry"));
+        if (sqlite3_changes(w.db()) != 1) {
+          return Status::FailedPrecondition("policy entry belongs to another patient");
+        }
       }
-    }
-    MV_RETURN_IF_ERROR(RecordChange(*conn_, kChangeDomainPolicy, row.patient_id));
-    if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
-    }
-    return txn.Commit();
+      MV_RETURN_IF_ERROR(RecordChange(w, kChangeDomainPolicy, row.patient_id));
+      if (!audit.empty()) {
+        MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
+      }
+      return Status::Ok();
+    });
   }
 
   Status ForEach(const std::function<Status(const PolicyEntryRow&)>& fn) override {
@@ -117,21 +124,21 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
 
   Status DeletePatient(std::string_view patient_id, AuditEntries audit) override {
     MV_RETURN_IF_ERROR(CheckLedger(audit));
-    std::lock_guard<std::mutex> lock(mu_);
-    WriteTxn txn(*conn_);
-    MV_RETURN_IF_ERROR(txn.Begin());
-    {
-      MV_STMT(s, *conn_, kSqlDeletePatient);
-      s.Text(1, patient_id);
-      MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
-    }
-    if (!patient_id.empty()) {
-      MV_RETURN_IF_ERROR(RecordChange(*conn_, kChangeDomainPolicy, patient_id));
-    }
-    if (!audit.empty()) {
-      MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
-    }
-    return txn.Commit();
+    return Run([&](WriteTxn& txn) -> Status {
+      Connection& w = shared_->conn();
+      {
+        MV_STMT(s, w, kSqlDeletePatient);
+        s.Text(1, patient_id);
+        MV_RETURN_IF_ERROR(s.Exec("delete policy entries"));
+      }
+      if (!patient_id.empty()) {
+        MV_RETURN_IF_ERROR(RecordChange(w, kChangeDomainPolicy, patient_id));
+      }
+      if (!audit.empty()) {
+        MV_RETURN_IF_ERROR(audit_sink_->AppendEncodedInTransaction(txn, audit));
+      }
+      return Status::Ok();
+    });
   }
 
   Result<int64_t> Count() override {
@@ -142,6 +149,15 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
   }
 
  private:
+  // One write, in its own savepoint of the writer's next group commit.
+  Status Run(std::function<Status(WriteTxn&)> apply) {
+    SharedWriter::Work work;
+    work.apply = std::move(apply);
+    work.full_sync = full_sync_;
+    shared_->Submit(work);
+    return work.result;
+  }
+
   Status CheckLedger(AuditEntries audit) const {
     if (!audit.empty() && audit_sink_ == nullptr) {
       return Status::FailedPrecondition("audit entries given but no ledger is attached");
@@ -149,9 +165,11 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
     return Status::Ok();
   }
 
-  std::mutex mu_;
-  std::unique_ptr<Connection> conn_;
-  AuditSink* const audit_sink_;  // may be null: then writes with entries are refused
+  const std::shared_ptr<SharedWriter> shared_;
+  std::mutex mu_;                     // guards conn_
+  std::unique_ptr<Connection> conn_;  // reads
+  AuditSink* const audit_sink_;       // may be null: then writes with entries are refused
+  const bool full_sync_;
 };
 
 }  // namespace
@@ -159,11 +177,15 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
 Result<std::unique_ptr<PolicyEntryStore>> OpenSqlitePolicyEntryStore(
     const std::filesystem::path& file, const SqliteOptions& options) {
   MV_RETURN_IF_ERROR(CreatePrivateDatabaseFile(file));
-  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
-                      Connection::Open(file, /*read_only=*/false, options));
-  MV_RETURN_IF_ERROR(RunMigrations(*conn, "policy_migrations", kMigrations));
+  MV_ASSIGN_OR_RETURN(std::shared_ptr<SharedWriter> shared, SharedWriter::Open(file, options));
+  {
+    MV_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, shared->Lock(options.synchronous_full));
+    MV_RETURN_IF_ERROR(RunMigrations(shared->conn(), "policy_migrations", kMigrations));
+  }
+  MV_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                      Connection::Open(file, /*read_only=*/true, options));
   return std::unique_ptr<PolicyEntryStore>(
-      new SqlitePolicyEntryStore(std::move(conn), options.audit_sink));
+      new SqlitePolicyEntryStore(std::move(shared), std::move(reader), options));
 }
 
 }  // namespace medvault::store
