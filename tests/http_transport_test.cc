@@ -465,6 +465,109 @@ TEST_F(HttpTransportTest, ALateHeadIsAnswered408AndAnIdleConnectionCloses) {
   EXPECT_TRUE(d.WaitClosed(std::chrono::seconds(5)));  // idle after its answer
 }
 
+// Review of issue 14: a chunk-size line or trailer that never ends is
+// refused once it passes 8 KiB, instead of piling up in memory.
+TEST_F(HttpTransportTest, EndlessChunkFramingIsRefused) {
+  for (const std::string& tail :
+       {"1;" + std::string(64 * 1024, 'a'), "0\r\nX-T: " + std::string(64 * 1024, 'b')}) {
+    RawClient c(port());
+    ASSERT_TRUE(
+        c.Send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + tail));
+    const std::string r = c.Response();
+    EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r.substr(0, 80);
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  // The same on a streamed body.
+  RawClient d(port());
+  ASSERT_TRUE(d.Send("PUT /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
+                     std::string(64 * 1024, 'c')));
+  EXPECT_NE(d.Response().find("HTTP/1.1 400"), std::string::npos);
+}
+
+// A streamed upload takes a worker only once its body arrives, and at most
+// max_streams do at once: heads that send nothing more hold no worker.
+TEST_F(HttpTransportTest, StalledUploadsHoldNoWorker) {
+  transport_->Stop();
+  TransportOptions o;
+  o.worker_threads = 2;
+  o.max_streams = 1;
+  StartWith(o);
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  for (int i = 0; i < 6; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(
+        stalled.back()->Send("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Both workers are free: plain requests and an upload that sends its
+  // body are served.
+  RawClient a(port());
+  ASSERT_TRUE(a.Send("GET /echo?a=free HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(a.Response().find("a=free"), std::string::npos);
+  RawClient b(port());
+  ASSERT_TRUE(b.Send("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"));
+  EXPECT_EQ(BodyOf(b.Response()), "complete 5 " + std::to_string(Checksum("hello")));
+}
+
+// With the only stream slot taken by an upload in progress, another upload
+// is answered 503 at its first piece, and the first one completes.
+TEST_F(HttpTransportTest, UploadsBeyondTheStreamSlotsAre503) {
+  transport_->Stop();
+  TransportOptions o;
+  o.worker_threads = 4;
+  o.max_streams = 1;
+  StartWith(o);
+  RawClient first(port());
+  ASSERT_TRUE(first.Send("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its worker is reading
+  RawClient second(port());
+  ASSERT_TRUE(second.Send("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde"));
+  const std::string busy = second.Response();
+  EXPECT_NE(busy.find("HTTP/1.1 503"), std::string::npos) << busy;
+  ASSERT_TRUE(first.Send("67890"));
+  EXPECT_EQ(BodyOf(first.Response()), "complete 10 " + std::to_string(Checksum("1234567890")));
+  // The slot is free again.
+  RawClient third(port());
+  ASSERT_TRUE(third.Send("PUT /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"));
+  EXPECT_NE(BodyOf(third.Response()).find("complete 2"), std::string::npos);
+}
+
+// An answer made while the interim 100 Continue is still being written
+// waits for it: one write at a time, the 100 first.
+TEST_F(HttpTransportTest, AnEarlyAnswerFollowsTheInterimOne) {
+  RawClient c(port());
+  ASSERT_TRUE(
+      c.Send("PUT /stream?stop=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nExpect: "
+             "100-continue\r\n\r\n"));
+  const std::string interim =
+      c.ReadUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << interim;
+  c.Response();
+  ASSERT_TRUE(c.Send("xy"));  // the worker stops after one byte and answers
+  const std::string r = c.Response();
+  EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(HttpTransportTest, HostAndExpectationsAreChecked) {
+  {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send("GET /echo HTTP/1.1\r\n\r\n"));
+    EXPECT_NE(c.Response().find("HTTP/1.1 400"), std::string::npos) << "no Host";
+  }
+  {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send("GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    EXPECT_NE(c.Response().find("HTTP/1.1 400"), std::string::npos) << "two Hosts";
+  }
+  {
+    RawClient c(port());
+    ASSERT_TRUE(c.Send("GET /echo HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n"));
+    EXPECT_NE(c.Response().find("HTTP/1.1 417"), std::string::npos);
+  }
+  EXPECT_EQ(app_.heads.load(), 0) << "refused before the application saw them";
+}
+
 TEST_F(HttpTransportTest, StopEndsConnectionsAndAWorkerWaitingForABody) {
   RawClient idle(port());
   ASSERT_TRUE(idle.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -235,6 +235,8 @@ class HttpServer final : public Server, public internal::RouteTable, private int
     t.idle_timeout_seconds = 10;
     t.write_timeout_seconds = options_.read_timeout_seconds;
     t.keep_alive_max_requests = static_cast<size_t>(std::max(1, options_.keep_alive_max_requests));
+    // Uploads hold a worker while their clients send: at most a quarter.
+    t.max_streams = static_cast<size_t>(std::max(1, options_.worker_threads / 4));
     Configure();
     transport_ = internal::NewTransport(t, this);
     MV_RETURN_IF_ERROR(transport_->Start());

@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -240,7 +241,8 @@ namespace {
 
 constexpr std::string_view kHsts = "max-age=31536000";
 constexpr size_t kReadChunk = 16 * 1024;
-constexpr size_t kStreamPiece = 64 * 1024;  // what a streamed body hands a worker at once
+constexpr size_t kStreamPiece = 64 * 1024;     // what a streamed body hands a worker at once
+constexpr size_t kMaxFramingBytes = 8 * 1024;  // unparsed chunk framing held at once
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr Clock::time_point kNever = Clock::time_point::max();
 
@@ -279,6 +281,16 @@ class ServerCore {
   asio::ssl::context& ssl() { return *ssl_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
+  // A worker for a streamed body, if fewer than max_streams hold one.
+  bool AcquireStream() {
+    if (streams_.fetch_add(1, std::memory_order_acq_rel) >= options_.max_streams) {
+      streams_.fetch_sub(1, std::memory_order_acq_rel);
+      return false;
+    }
+    return true;
+  }
+  void ReleaseStream() { streams_.fetch_sub(1, std::memory_order_acq_rel); }
+
   void Register(const std::shared_ptr<SessionBase>& s,
                 std::list<std::weak_ptr<SessionBase>>::iterator* it) {
     std::lock_guard<std::mutex> lock(sessions_mu_);
@@ -308,17 +320,20 @@ class ServerCore {
 
   const TransportOptions options_;
   Application* app_;
+  // Declared before the io_context so that they outlive it: a session that
+  // dies with the io_context's last handlers unregisters here.
   PeerGate gate_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> open_{0};
+  std::atomic<size_t> streams_{0};
+  std::mutex sessions_mu_;
+  std::list<std::weak_ptr<SessionBase>> sessions_;
   asio::io_context ioc_;
   asio::thread_pool pool_;
   tcp::acceptor acceptor_;
   std::optional<asio::ssl::context> ssl_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> io_threads_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<size_t> open_{0};
-  std::mutex sessions_mu_;
-  std::list<std::weak_ptr<SessionBase>> sessions_;
   int port_ = 0;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
@@ -435,10 +450,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                "the request body did not arrive in time");
         return;
       case Phase::kStream:
-        // The worker is reading: it learns of the failure and answers.
-        core_.app().OnRejected(408, "body-timeout");
-        FailStream();
-        deadline_ = kNever;
+        StreamFailure(408, "body-timeout", StatusCode::kInvalidArgument,
+                      "the request body did not arrive in time");
         return;
       case Phase::kWriting:
       case Phase::kLinger:
@@ -484,6 +497,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void BeginRequest(bool first, Clock::time_point head_deadline) {
+    if (phase_ == Phase::kClosed) {
+      return;  // closed is final (a stop while an answer was being written)
+    }
     req_ = Request();
     res_ = Response();
     head_ = HeadScanner(opt_.max_head_bytes, opt_.max_header_lines);
@@ -494,6 +510,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     close_after_ = false;
     linger_ = false;
     channel_.reset();
+    stream_mode_ = false;
+    body_done_ = false;
+    worker_started_ = false;
+    stream_failed_ = false;
+    write_deferred_ = false;
+    wire_bytes_ = 0;
+    paused_at_.reset();
     if (in_off_ < in_.size() || first) {
       phase_ = Phase::kHead;
       SetDeadline(first ? head_deadline
@@ -522,7 +545,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     if (ec) {
-      if (phase_ == Phase::kStream) {
+      if (phase_ == Phase::kStream && worker_started_) {
         FailStream();
         peer_gone_ = true;
         return;  // the worker answers (the write will fail) and closes
@@ -614,6 +637,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     req_.remote_addr = remote_addr_;
     req_.keep_alive = msg.keep_alive();
     has_body_ = !parser_->is_done();
+    // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; none has two.
+    const size_t hosts = req_.headers.count("Host");
+    if (hosts > 1 || (msg.version() == 11 && hosts == 0)) {
+      Refuse(400, "bad-framing", StatusCode::kInvalidArgument, "a request names exactly one Host");
+      return;
+    }
+    // RFC 9110 10.1.1: an expectation we cannot meet is refused.
+    if (req_.has_header("Expect") &&
+        !EqualsFolded(req_.get_header_value("Expect"), "100-continue")) {
+      Refuse(417, "bad-framing", StatusCode::kInvalidArgument,
+             "the only expectation served is 100-continue");
+      return;
+    }
+    if (msg.version() == 10 && head_.chunked()) {
+      close_after_ = true;  // RFC 9112 6.1: chunked from a 1.0 client ends the connection
+    }
     phase_ = Phase::kWorking;
     SetDeadline(kNever);
     auto self = this->shared_from_this();
@@ -677,10 +716,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     body_start_ = Clock::now();
     stream_mode_ = next == Application::Next::kStream;
     if (stream_mode_) {
+      // The worker starts with the first piece of the body (HandOver), not
+      // before: a client that sends a head and then nothing holds a timer,
+      // not a worker.
       channel_ = std::make_shared<StreamChannel>();
       pending_.clear();
       phase_ = Phase::kStream;
-      StartStreamWorker();
     } else {
       phase_ = Phase::kBody;
     }
@@ -693,6 +734,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       writing_ = true;
       asio::async_write(stream_, asio::buffer(kContinue), [self](const error_code& ec, size_t) {
         self->writing_ = false;
+        if (self->write_deferred_) {
+          self->write_deferred_ = false;
+          self->WriteResponse();  // the worker answered meanwhile
+          return;
+        }
         if (ec) {
           self->OnRead(ec, 0);
           return;
@@ -707,8 +753,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // Runs the body through the parser: into req_.body (kBody) or into
   // pieces for the stream worker (kStream).
   void FeedBody() {
-    if (phase_ != Phase::kBody && phase_ != Phase::kStream) {
+    if ((phase_ != Phase::kBody && phase_ != Phase::kStream) || stream_failed_) {
       return;
+    }
+    if (paused_at_.has_value()) {
+      // The worker took its piece: the time it held it is not the client's.
+      body_start_ += Clock::now() - *paused_at_;
+      paused_at_.reset();
     }
     while (!parser_->is_done()) {
       if (stream_mode_ && pending_.size() >= kStreamPiece) {
@@ -732,18 +783,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       const size_t used =
           parser_->put(asio::buffer(in_.data() + in_off_, in_.size() - in_off_), ec);
       in_off_ += used;
+      wire_bytes_ += used;
       const size_t got = sizeof(out) - body.size;
       body.data = nullptr;
       body.size = 0;
       body_bytes_ += got;
-      if (body_bytes_ > body_limit_) {
-        if (stream_mode_) {
-          core_.app().OnRejected(413, "body-too-large");
-          FailStream();
-          return;
-        }
-        Refuse(413, "body-too-large", StatusCode::kResourceExhausted,
-               "request body exceeds the limit of " + std::to_string(body_limit_) + " bytes");
+      // The decoded body within the route's limit; its framing (chunk
+      // sizes, extensions, trailers) within as much again.
+      if (body_bytes_ > body_limit_ || wire_bytes_ > 2 * body_limit_ + kMaxFramingBytes) {
+        StreamFailure(
+            413, "body-too-large", StatusCode::kResourceExhausted,
+            "request body exceeds the limit of " + std::to_string(body_limit_) + " bytes");
         return;
       }
       if (stream_mode_) {
@@ -755,18 +805,20 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         if (in_off_ == in_.size()) {
           continue;  // read more
         }
+        if (in_.size() - in_off_ > kMaxFramingBytes) {
+          // A chunk-size line or trailer that never ends: Beast waits for
+          // its line end, and the bytes would pile up.
+          StreamFailure(400, "bad-framing", StatusCode::kInvalidArgument,
+                        "a chunk header or trailer of the request body is too long");
+          return;
+        }
         // An incomplete chunk header or the like: keep the bytes, read more.
         SetDeadline(BodyDeadline());
         Read();
         return;
       }
       if (ec && ec != http::error::need_buffer) {
-        if (stream_mode_) {
-          core_.app().OnRejected(400, "bad-framing");
-          FailStream();
-          return;
-        }
-        Refuse(400, "bad-framing", StatusCode::kInvalidArgument, "malformed request body");
+        StreamFailure(400, "bad-framing", StatusCode::kInvalidArgument, "malformed request body");
         return;
       }
     }
@@ -791,7 +843,18 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   // -- streamed bodies --------------------------------------------------------
 
-  void StartStreamWorker() {
+  // Starts the worker that runs OnStream, if a stream slot is free; else
+  // answers 503. False when no worker runs.
+  bool StartStreamWorker() {
+    if (worker_started_) {
+      return true;
+    }
+    if (!core_.AcquireStream()) {
+      Refuse(503, "overloaded", StatusCode::kUnavailable,
+             "too many uploads in progress: try again shortly");
+      return false;
+    }
+    worker_started_ = true;
     auto self = this->shared_from_this();
     auto channel = channel_;
     asio::post(core_.pool(), [self, channel] {
@@ -825,17 +888,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
       asio::post(self->stream_.get_executor(), [self] { self->AfterStream(); });
     });
+    return true;
   }
 
   // Gives the pending bytes to the worker when it has none; false when it
   // still has a piece (or stopped reading).
   bool HandOver() {
+    if (!StartStreamWorker()) {
+      return false;
+    }
     std::lock_guard<std::mutex> lock(channel_->mu);
     if (channel_->failed) {
       pending_.clear();
       return false;
     }
     if (channel_->has_piece) {
+      if (!paused_at_.has_value()) {
+        paused_at_ = Clock::now();
+        deadline_ = kNever;
+      }
       return false;
     }
     channel_->piece.swap(pending_);
@@ -846,6 +917,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void FinishStream() {
+    if (!StartStreamWorker()) {
+      return;
+    }
     if (!pending_.empty() && !HandOver()) {
       bool failed = false;
       {
@@ -863,6 +937,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     SetDeadline(kNever);
   }
 
+  // A streamed body that cannot go on: answered here while no worker runs,
+  // else the worker learns of it and answers.
+  void StreamFailure(int status, std::string_view code, StatusCode status_code,
+                     const std::string& message) {
+    if (!stream_mode_ || !worker_started_) {
+      Refuse(status, code, status_code, message);
+      return;
+    }
+    if (!stream_failed_) {
+      core_.app().OnRejected(status, code);
+    }
+    stream_failed_ = true;
+    deadline_ = kNever;
+    FailStream();
+  }
+
   void FailStream() {
     if (channel_ == nullptr) {
       return;
@@ -873,6 +963,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void AfterStream() {
+    core_.ReleaseStream();
     if (phase_ == Phase::kClosed) {
       return;
     }
@@ -896,6 +987,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void WriteResponse() {
     if (phase_ == Phase::kClosed) {
+      return;
+    }
+    if (writing_) {
+      write_deferred_ = true;  // after the interim 100 Continue (one write at a time)
       return;
     }
     if (reading_) {
@@ -942,8 +1037,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     out_head_ += "\r\n";
     phase_ = Phase::kWriting;
-    SetDeadline(Clock::now() + std::chrono::seconds(opt_.write_timeout_seconds));
     const bool send_body = !head_method && !no_body;
+    SetDeadline(WriteDeadline(out_head_.size() + (send_body && !res_.provider ? length : 0)));
     std::vector<asio::const_buffer> bufs{asio::buffer(out_head_)};
     if (send_body && !res_.provider && !res_.body.empty()) {
       bufs.push_back(asio::buffer(res_.body));
@@ -989,9 +1084,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           self->Close();  // a short or long body: cut, never padded
           return;
         }
+        if (self->phase_ == Phase::kClosed) {
+          return;
+        }
         self->provided_ += self->piece_.size();
         self->phase_ = Phase::kWriting;
-        self->SetDeadline(Clock::now() + std::chrono::seconds(self->opt_.write_timeout_seconds));
+        self->SetDeadline(self->WriteDeadline(self->piece_.size()));
         asio::async_write(self->stream_, asio::buffer(self->piece_),
                           [self](const error_code& ec, size_t) {
                             if (ec) {
@@ -1005,6 +1103,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     });
   }
 
+  // A client must take an answer at the minimum rate too: the write timeout
+  // plus a second per min_body_bytes_per_second of it.
+  Clock::time_point WriteDeadline(uint64_t bytes) const {
+    const int64_t extension = opt_.min_body_bytes_per_second == 0
+                                  ? 0
+                                  : static_cast<int64_t>(bytes / opt_.min_body_bytes_per_second);
+    return Clock::now() + std::chrono::seconds(opt_.write_timeout_seconds + extension);
+  }
+
   void Answered() {
     if (answered_ == served_) {
       return;
@@ -1015,11 +1122,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void AfterWrite() {
     Answered();
+    if (phase_ == Phase::kClosed) {
+      return;
+    }
     if (!closing_) {
       BeginRequest(false, Clock::time_point());
       return;
     }
-    if (linger_) {
+    if (linger_ || in_off_ < in_.size() || reading_) {
       Linger();
       return;
     }
@@ -1029,6 +1139,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // Lingering close: stop sending, then read and drop what the client still
   // sends for a short while, so that it reads the answer before the end.
   void Linger() {
+    if (phase_ == Phase::kClosed) {
+      return;
+    }
     error_code ignored;
     Socket().shutdown(tcp::socket::shutdown_send, ignored);
     phase_ = Phase::kLinger;
@@ -1112,6 +1225,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   bool stream_mode_ = false;
   bool body_done_ = false;
   bool peer_gone_ = false;
+  bool worker_started_ = false;  // a worker runs OnStream (and holds a stream slot)
+  bool stream_failed_ = false;
+  bool write_deferred_ = false;  // an answer waits for the 100 Continue to be written
+  uint64_t wire_bytes_ = 0;      // body bytes as sent (chunk framing included)
+  std::optional<Clock::time_point> paused_at_;  // the worker holds a piece: no deadline
   std::shared_ptr<StreamChannel> channel_;
   std::string pending_;
   Request req_;
@@ -1242,11 +1360,19 @@ void ServerCore::Stop() {
       return;
     }
   }
-  stopping_.store(true, std::memory_order_release);
-  asio::post(acceptor_.get_executor(), [this] {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) {
+    Wait();  // another Stop() is at work
+    return;
+  }
+  // The acceptor closes on its strand; once that ran, no accept completes
+  // into a new session (one accepted before it is counted in open_).
+  std::promise<void> closed;
+  asio::post(acceptor_.get_executor(), [this, &closed] {
     error_code ignored;
     acceptor_.close(ignored);
+    closed.set_value();
   });
+  closed.get_future().wait();
   // Handlers in flight finish (a streamed body fails at once); every
   // connection is gone before the threads stop, so no session outlives the
   // state it points into. A connection accepted while this runs is closed
@@ -1275,6 +1401,8 @@ void ServerCore::Stop() {
     t.join();
   }
   io_threads_.clear();
+  ioc_.restart();
+  ioc_.poll();  // handlers left behind (aborted operations) release what they hold
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     stopped_ = true;

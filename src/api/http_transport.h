@@ -94,8 +94,8 @@ struct Response {
 // offered only to routes that authenticated first.
 using BodyReader = std::function<bool(const std::function<bool(const char*, size_t)>& sink)>;
 
-// What the transport asks of the application. Every call runs on a worker
-// thread; one request's calls never overlap.
+// What the transport asks of the application. OnHead, OnBody and OnStream
+// run on worker threads; one request's calls never overlap.
 class Application {
  public:
   virtual ~Application() = default;
@@ -117,6 +117,7 @@ class Application {
   // "idle-timeout"). Never request content. Any thread.
   virtual void OnRejected(int status, std::string_view code) = 0;
   // After an answer the application made was written (or failed to be).
+  // On an I/O thread: it must not block.
   virtual void OnAnswered(const Request& req, const Response& res) = 0;
 };
 
@@ -129,6 +130,10 @@ struct TransportOptions {
   int worker_threads = 16;
   size_t max_connections = 256;
   size_t max_connections_per_peer = 16;
+  // Streamed bodies being handed to workers at once (each holds a worker
+  // while its client sends); beyond, 503. A worker is taken only when the
+  // first piece of the body has arrived.
+  size_t max_streams = 4;
   int header_timeout_seconds = 5;                // TLS handshake + request line + headers
   int body_timeout_seconds = 30;                 // the body, before the rate extension
   size_t min_body_bytes_per_second = 64 * 1024;  // each such amount adds a second
