@@ -770,8 +770,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       if (in_off_ == in_.size()) {
         if (stream_mode_ && !pending_.empty()) {
           (void)HandOver();  // a slow client's bytes need not wait for a whole piece
+          if (phase_ != Phase::kStream || stream_failed_) {
+            return;  // refused (no stream slot) or failed meanwhile
+          }
         }
-        SetDeadline(BodyDeadline());
+        if (!paused_at_.has_value()) {
+          SetDeadline(BodyDeadline());
+        }
         Read();
         return;
       }
