@@ -659,28 +659,36 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     asio::post(core_.pool(), [self] {
       uint64_t limit = 0;
       Application::Next next = Application::Next::kAnswer;
-      try {
-        next = self->core_.app().OnHead(self->req_, self->res_, &limit);
-      } catch (...) {
+      if (!self->Contained(
+              [&] { next = self->core_.app().OnHead(self->req_, self->res_, &limit); })) {
         next = Application::Next::kAnswer;
-        self->res_ = Response();
-        self->res_.status = 500;
       }
       if (next == Application::Next::kBody && self->TakeBufferedBody(limit)) {
         // The whole body came with the head (a small JSON request): no
         // second trip through the connection's strand.
-        try {
-          self->core_.app().OnBody(self->req_, self->res_);
-        } catch (...) {
-          self->res_ = Response();
-          self->res_.status = 500;
-        }
+        self->Contained([&] { self->core_.app().OnBody(self->req_, self->res_); });
         asio::post(self->stream_.get_executor(), [self] { self->WriteResponse(); });
         return;
       }
       asio::post(self->stream_.get_executor(),
                  [self, next, limit] { self->AfterHead(next, limit); });
     });
+  }
+
+  // Runs an application call on a worker; one that throws leaves a 500 with
+  // the JSON error body (nothing it half-made) and returns false.
+  template <class Fn>
+  bool Contained(Fn&& fn) {
+    try {
+      fn();
+      return true;
+    } catch (...) {
+      res_ = Response();
+      res_.status = 500;
+      res_.set_content(ErrorBody(Status::Internal("unexpected error"), NewRandomId().substr(0, 16)),
+                       "application/json");
+      return false;
+    }
   }
 
   // On the worker, while the strand leaves the request alone (no read is
@@ -836,12 +844,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     SetDeadline(kNever);
     auto self = this->shared_from_this();
     asio::post(core_.pool(), [self] {
-      try {
-        self->core_.app().OnBody(self->req_, self->res_);
-      } catch (...) {
-        self->res_ = Response();
-        self->res_.status = 500;
-      }
+      self->Contained([&] { self->core_.app().OnBody(self->req_, self->res_); });
       asio::post(self->stream_.get_executor(), [self] { self->WriteResponse(); });
     });
   }
@@ -885,12 +888,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           }
         }
       };
-      try {
-        self->core_.app().OnStream(self->req_, self->res_, reader);
-      } catch (...) {
-        self->res_ = Response();
-        self->res_.status = 500;
-      }
+      self->Contained([&] { self->core_.app().OnStream(self->req_, self->res_, reader); });
       asio::post(self->stream_.get_executor(), [self] { self->AfterStream(); });
     });
     return true;
