@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,13 @@ class TestApp final : public Application {
       });
       return Next::kAnswer;
     }
+    if (req.path == "/throw") {
+      throw std::runtime_error("a handler bug");
+    }
+    if (req.path == "/throw-body") {
+      *body_limit = 100;
+      return Next::kBody;
+    }
     if (req.path == "/refuse") {
       res.status = 403;
       res.set_content("no", "text/plain");
@@ -73,6 +81,9 @@ class TestApp final : public Application {
   }
 
   void OnBody(Request& req, Response& res) override {
+    if (req.path == "/throw-body") {
+      throw std::runtime_error("a handler bug");
+    }
     res.set_content("got " + std::to_string(req.body.size()) + ":" + req.body, "text/plain");
   }
 
@@ -566,6 +577,23 @@ TEST_F(HttpTransportTest, HostAndExpectationsAreChecked) {
     EXPECT_NE(c.Response().find("HTTP/1.1 417"), std::string::npos);
   }
   EXPECT_EQ(app_.heads.load(), 0) << "refused before the application saw them";
+}
+
+// A handler that throws answers a 500 with the JSON error body, and the
+// connection goes on serving.
+TEST_F(HttpTransportTest, AThrowingHandlerIsA500AndTheConnectionGoesOn) {
+  RawClient c(port());
+  ASSERT_TRUE(
+      c.Send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /throw-body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+             "GET /echo?a=still HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 2; ++i) {
+    const std::string r = c.Response();
+    EXPECT_NE(r.find("HTTP/1.1 500"), std::string::npos) << r;
+    EXPECT_NE(BodyOf(r).find("\"INTERNAL\""), std::string::npos) << r;
+    EXPECT_EQ(r.find("a handler bug"), std::string::npos) << "no detail leaks";
+  }
+  EXPECT_NE(c.Response().find("a=still"), std::string::npos);
 }
 
 TEST_F(HttpTransportTest, StopEndsConnectionsAndAWorkerWaitingForABody) {
