@@ -87,6 +87,29 @@ TEST_F(HttpServerTest, ProbesAreOpenEverythingElseNeedsTheToken) {
   ExpectError(anon.Get("/metrics"), 401, "UNAUTHENTICATED");
   ExpectError(anon.Get("/api/v1/nonexistent"), 401, "UNAUTHENTICATED");
   ExpectError(anon.Get("/anything-else"), 401, "UNAUTHENTICATED");
+  // HEAD is as public as its GET; signed in, an unknown path is a 404.
+  auto head = anon.Head("/healthz");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  ExpectError(Get("/api/v1/nonexistent"), 404, "NOT_FOUND");
+}
+
+// Each route's own limit applies to the length a client declares, before a
+// byte of the body is read: a JSON route's (public or not), not the
+// document or attachment limits, and the connection closes.
+TEST_F(HttpServerTest, DeclaredBodiesOverTheRoutesLimitAreRefusedUnread) {
+  for (const std::string& head :
+       {std::string("POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n"),
+        "POST /api/v1/patients HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token_ +
+            "\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n"}) {
+    RawConn c(server_->port());
+    ASSERT_TRUE(c.Send(head));  // and no body
+    std::string got;
+    EXPECT_TRUE(c.ReadUntilClosed(5, &got));
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 413") << got.substr(0, 120);
+    EXPECT_NE(got.find("limit of 1048576 bytes"), std::string::npos) << got;
+  }
 }
 
 // Enumerates every data route the server registered and checks that none

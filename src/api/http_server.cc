@@ -7,7 +7,6 @@
 #include <regex>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "access/access.h"
@@ -261,7 +260,15 @@ class HttpServer final : public Server, public internal::RouteTable, private int
 
   int port() const override { return bound_port_; }
 
-  std::vector<std::string> DataRoutes() const override { return data_routes_; }
+  std::vector<std::string> DataRoutes() const override {
+    std::vector<std::string> out;
+    for (const auto& e : routes_) {
+      if (e->access == RouteAccess::kData) {
+        out.push_back(e->method + " " + e->name);
+      }
+    }
+    return out;
+  }
 
  private:
   using Request = internal::Request;
@@ -420,8 +427,9 @@ class HttpServer final : public Server, public internal::RouteTable, private int
     RegisterPortal();
   }
 
-  // Runs before routing and before any body is read. True when it answered.
-  bool PreRoute(const Request& req, Response& res) {
+  // Runs before the route's handler and before any body is read (`route`:
+  // what the path matched, null for none). True when it answered.
+  bool PreRoute(const Request& req, Response& res, const RouteEntry* route) {
     res.set_header("X-Request-Id", t_ctx.request_id);
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
@@ -459,11 +467,10 @@ class HttpServer final : public Server, public internal::RouteTable, private int
       return Reject(res, 415,
                     Status::InvalidArgument("compressed request bodies are not accepted"));
     }
-    // HEAD is answered by the GET handler, so it is as public.
-    const std::string route =
-        (req.method == "HEAD" ? std::string("GET") : req.method) + " " + req.path;
-    if (public_routes_.count(route) == 0) {
-      // Deny by default: everything else needs a signed-in account.
+    // Deny by default: everything but a public route needs a signed-in
+    // account, an unknown path too (a 401 there tells an unauthenticated
+    // client nothing about which paths exist). HEAD matched its GET route.
+    if (route == nullptr || route->access != RouteAccess::kPublic) {
       Status auth = Authenticate(req);
       if (!auth.ok()) {
         t_ctx.route = "auth";
@@ -476,31 +483,8 @@ class HttpServer final : public Server, public internal::RouteTable, private int
         return true;
       }
     }
-    // Bodies beyond the JSON limit are refused before they are read, except
-    // on attachment uploads, which stream up to their own limit.
-    const bool upload = req.method == "PUT" && req.path.find("/attachments/") != std::string::npos;
-    const bool document = req.method == "POST" && req.path.size() > 10 &&
-                          req.path.compare(req.path.size() - 10, 10, "/documents") == 0;
-    const uint64_t limit = upload     ? options_.max_attachment_bytes
-                           : document ? options_.max_document_bytes
-                                      : options_.max_json_bytes;
-    if (req.has_header("Content-Length")) {
-      const std::string cl = req.get_header_value("Content-Length");
-      uint64_t n = 0;
-      bool valid = !cl.empty() && cl.size() <= 19;
-      for (char c : cl) {
-        valid = valid && c >= '0' && c <= '9';
-        n = valid ? n * 10 + static_cast<uint64_t>(c - '0') : 0;
-      }
-      if (!valid) {
-        return Reject(res, 400, Status::InvalidArgument("invalid Content-Length"));
-      }
-      if (n > limit) {
-        return Reject(res, 413,
-                      Status::ResourceExhausted("request body exceeds the limit of " +
-                                                std::to_string(limit) + " bytes"));
-      }
-    }
+    // A declared body beyond the route's limit is refused by the transport
+    // before it is read (OnHead gives it the limit).
     return false;
   }
 
@@ -640,26 +624,10 @@ class HttpServer final : public Server, public internal::RouteTable, private int
         urls.push_back("/");
       }
       for (const std::string& url : urls) {
-        public_routes_.insert("GET " + url);
         RouteEntry& e = AddRoute("GET", internal::LiteralRegex(url), "portal", RouteAccess::kPublic,
                                  RouteEntry::Kind::kPortal);
         e.file = &f;
       }
-    }
-  }
-
-  void Register(const std::string& method, const std::string& pattern, const std::string& name,
-                RouteAccess access) {
-    if (access == RouteAccess::kData) {
-      data_routes_.push_back(method + " " + name);
-    }
-    if (access == RouteAccess::kPublic) {
-      // Public routes are literal paths, matched before routing by a set
-      // lookup (no regex on the hot path of every request).
-      if (pattern.find_first_of("()[]*+?\\") != std::string::npos) {
-        std::abort();  // a programming error, caught by every test run
-      }
-      public_routes_.insert(method + " " + pattern);
     }
   }
 
@@ -681,7 +649,6 @@ class HttpServer final : public Server, public internal::RouteTable, private int
     if (method != "GET" && method != "DELETE") {
       std::abort();  // a programming error, caught by every test run
     }
-    Register(method, pattern, name, access);
     AddRoute(method, pattern, name, access, RouteEntry::Kind::kPlain).handler = std::move(handler);
   }
 
@@ -708,7 +675,6 @@ class HttpServer final : public Server, public internal::RouteTable, private int
     if (method != "POST" && method != "PUT") {
       std::abort();  // a programming error, caught by every test run
     }
-    Register(method, pattern, name, access);
     RouteEntry& e = AddRoute(method, pattern, name, access, RouteEntry::Kind::kBody);
     e.body_handler = std::move(handler);
     e.content_types = std::move(content_types);
@@ -736,10 +702,10 @@ class HttpServer final : public Server, public internal::RouteTable, private int
     state->ctx.request_id = NewRandomId().substr(0, 16);
     state->ctx.start = std::chrono::steady_clock::now();
     BoundContext bound(state->ctx);
-    if (PreRoute(req, res)) {
+    const RouteEntry* route = Match(req);
+    if (PreRoute(req, res, route)) {
       return Next::kAnswer;
     }
-    const RouteEntry* route = Match(req);
     if (route == nullptr) {
       Finish(res, Status(StatusCode::kNotFound, "no such endpoint"));
       return Next::kAnswer;
@@ -1101,7 +1067,6 @@ class HttpServer final : public Server, public internal::RouteTable, private int
   }
 
   void StreamingUpload(const std::string& pattern, const std::string& name) {
-    data_routes_.push_back("PUT " + name);
     AddRoute("PUT", pattern, name, RouteAccess::kData, RouteEntry::Kind::kStream).stream_handler =
         [this](Call& call, const BodyReader& reader) { return Upload(call, reader); };
   }
@@ -1185,8 +1150,6 @@ class HttpServer final : public Server, public internal::RouteTable, private int
   static inline const std::string kGet = "GET";
   int bound_port_ = 0;
   RequestMetrics metrics_;
-  std::vector<std::string> data_routes_;
-  std::unordered_set<std::string> public_routes_;  // "METHOD /path", fixed after Configure()
 
  public:
   std::vector<internal::PortalFile> portal_files_;  // loaded by CreateServer, fixed after

@@ -308,9 +308,10 @@ class ServerCore {
 
   Status Start();
   void Stop();
+  // Returns at once when the server never started.
   void Wait() {
     std::unique_lock<std::mutex> lock(stop_mu_);
-    stop_cv_.wait(lock, [this] { return stopped_; });
+    stop_cv_.wait(lock, [this] { return stopped_ || !started_; });
   }
   int port() const { return port_; }
 
@@ -511,7 +512,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     linger_ = false;
     channel_.reset();
     stream_mode_ = false;
-    body_done_ = false;
     worker_started_ = false;
     stream_failed_ = false;
     write_deferred_ = false;
@@ -721,6 +721,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     body_limit_ = limit;
+    if (head_.has_content_length() && head_.content_length() > limit) {
+      // Refused before a byte of it is read (and before any 100 Continue).
+      Refuse(413, "body-too-large", StatusCode::kResourceExhausted,
+             "request body exceeds the limit of " + std::to_string(limit) + " bytes");
+      return;
+    }
     body_start_ = Clock::now();
     stream_mode_ = next == Application::Next::kStream;
     if (stream_mode_) {
@@ -936,7 +942,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     std::lock_guard<std::mutex> lock(channel_->mu);
     channel_->end = true;
     channel_->cv.notify_one();
-    body_done_ = true;
     SetDeadline(kNever);
   }
 
@@ -1007,38 +1012,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                        served_ >= opt_.keep_alive_max_requests ||
                        EqualsFolded(res_.get_header_value("Connection"), "close");
     closing_ = close;
-    out_head_.clear();
-    out_head_ += "HTTP/1.1 ";
-    out_head_ += std::to_string(res_.status);
-    out_head_ += ' ';
-    out_head_ += ReasonPhrase(res_.status);
-    out_head_ += "\r\n";
-    for (const auto& [k, v] : res_.headers) {
-      if (EqualsFolded(k, "Connection") || EqualsFolded(k, "Content-Length")) {
-        continue;
-      }
-      out_head_ += k;
-      out_head_ += ": ";
-      out_head_ += v;
-      out_head_ += "\r\n";
-    }
     const bool no_body = res_.status < 200 || res_.status == 204 || res_.status == 304;
     const uint64_t length = res_.provider ? res_.provider_length : res_.body.size();
-    if (!no_body) {
-      out_head_ += "Content-Length: ";
-      out_head_ += std::to_string(length);
-      out_head_ += "\r\n";
+    std::string_view connection;
+    if (close) {
+      connection = "close";
+    } else if (req_.keep_alive && parser_.has_value() && parser_->get().version() == 10) {
+      connection = "keep-alive";
     }
-    if (core_.tls()) {
-      out_head_ += "Strict-Transport-Security: ";
-      out_head_ += kHsts;
-      out_head_ += "\r\n";
-    }
-    out_head_ += close ? "Connection: close\r\n" : "";
-    if (!close && req_.keep_alive && parser_.has_value() && parser_->get().version() == 10) {
-      out_head_ += "Connection: keep-alive\r\n";
-    }
-    out_head_ += "\r\n";
+    out_head_ =
+        AnswerHead(res_, no_body ? std::nullopt : std::optional<uint64_t>(length), connection);
     phase_ = Phase::kWriting;
     const bool send_body = !head_method && !no_body;
     SetDeadline(WriteDeadline(out_head_.size() + (send_body && !res_.provider ? length : 0)));
@@ -1139,6 +1122,39 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Close();
   }
 
+  // The status line and headers of `res` (its own Connection and
+  // Content-Length dropped): `length` as Content-Length when the status
+  // carries a body, `connection` as Connection when not empty, HSTS over
+  // TLS. One format for the application's answers and the transport's own.
+  std::string AnswerHead(const Response& res, std::optional<uint64_t> length,
+                         std::string_view connection) const {
+    std::string out = "HTTP/1.1 " + std::to_string(res.status) + " ";
+    out += ReasonPhrase(res.status);
+    out += "\r\n";
+    const auto line = [&out](std::string_view k, std::string_view v) {
+      out += k;
+      out += ": ";
+      out += v;
+      out += "\r\n";
+    };
+    for (const auto& [k, v] : res.headers) {
+      if (!EqualsFolded(k, "Connection") && !EqualsFolded(k, "Content-Length")) {
+        line(k, v);
+      }
+    }
+    if (length.has_value()) {
+      line("Content-Length", std::to_string(*length));
+    }
+    if (core_.tls()) {
+      line("Strict-Transport-Security", kHsts);
+    }
+    if (!connection.empty()) {
+      line("Connection", connection);
+    }
+    out += "\r\n";
+    return out;
+  }
+
   // Lingering close: stop sending, then read and drop what the client still
   // sends for a short while, so that it reads the answer before the end.
   void Linger() {
@@ -1166,17 +1182,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     const std::string id = NewRandomId().substr(0, 16);
-    const std::string body = ErrorBody(Status(status_code, message), id);
-    out_head_ =
-        "HTTP/1.1 " + std::to_string(status) + " " + std::string(ReasonPhrase(status)) +
-        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-        "\r\nConnection: close\r\nCache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\nX-Request-Id: " +
-        id + "\r\n";
-    if (core_.tls()) {
-      out_head_ += "Strict-Transport-Security: " + std::string(kHsts) + "\r\n";
-    }
-    out_head_ += "\r\n" + body;
+    Response refusal;
+    refusal.status = status;
+    refusal.set_header("Cache-Control", "no-store");
+    refusal.set_header("X-Content-Type-Options", "nosniff");
+    refusal.set_header("X-Request-Id", id);
+    refusal.set_content(ErrorBody(Status(status_code, message), id), "application/json");
+    out_head_ = AnswerHead(refusal, refusal.body.size(), "close") + refusal.body;
     FailStream();
     phase_ = Phase::kWriting;
     SetDeadline(Clock::now() + std::chrono::seconds(1));
@@ -1226,7 +1238,6 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   uint64_t body_bytes_ = 0;
   Clock::time_point body_start_;
   bool stream_mode_ = false;
-  bool body_done_ = false;
   bool peer_gone_ = false;
   bool worker_started_ = false;  // a worker runs OnStream (and holds a stream slot)
   bool stream_failed_ = false;
