@@ -10,6 +10,7 @@
 // Decoding parses with nlohmann::json, checks every field, and then demands
 // that re-encoding gives back exactly the input bytes: anything non-canonical
 // (order, whitespace, escapes, duplicates, number forms) is refused.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -427,19 +428,17 @@ void ForEachString(E& e, F&& f) {
   }
 }
 
-// Case-insensitive forms are searched in the lower-cased string; the
-// base64 forms as they are.
 // Where `lower_form` (ASCII lower case) first occurs in `value` compared
-// without case, from `from`; npos when it does not. Allocates nothing: it
-// runs over every string of every audited entry.
-size_t FindFolded(std::string_view value, std::string_view lower_form, size_t from = 0) {
+// without case; npos when it does not. Allocates nothing: it runs over every
+// string of every audited entry.
+size_t FindFolded(std::string_view value, std::string_view lower_form) {
   if (lower_form.empty() || value.size() < lower_form.size()) {
     return std::string_view::npos;
   }
   const auto fold = [](char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   };
-  for (size_t at = from; at + lower_form.size() <= value.size(); ++at) {
+  for (size_t at = 0; at + lower_form.size() <= value.size(); ++at) {
     size_t i = 0;
     while (i < lower_form.size() && fold(value[at + i]) == lower_form[i]) {
       ++i;
@@ -451,8 +450,10 @@ size_t FindFolded(std::string_view value, std::string_view lower_form, size_t fr
   return std::string_view::npos;
 }
 
+// The hex forms are compared without case (FindFolded); the base64 forms
+// as they are.
 struct IdForms {
-  std::vector<std::string> folded;  // compare against Lower(s)
+  std::vector<std::string> folded;
   std::vector<std::string> exact;
 };
 
@@ -474,6 +475,21 @@ IdForms FormsOf(std::string_view patient_id) {
   return f;
 }
 
+// Whether `value` spells the patient id in one of its forms.
+bool NamesPatient(const IdForms& forms, std::string_view value) {
+  for (const std::string& form : forms.folded) {
+    if (FindFolded(value, form) != std::string_view::npos) {
+      return true;
+    }
+  }
+  for (const std::string& form : forms.exact) {
+    if (value.find(form) != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> PatientIdForms(std::string_view patient_id) {
@@ -490,20 +506,8 @@ Status CheckNoPatientId(const Entry& entry, std::string_view patient_id) {
   const IdForms forms = FormsOf(patient_id);
   std::string bad;
   ForEachString(entry, [&](const std::string& field, const std::string& value) {
-    if (!bad.empty() || value.size() < 16) {
-      return;
-    }
-    for (const std::string& form : forms.folded) {
-      if (FindFolded(value, form) != std::string::npos) {
-        bad = field;
-        return;
-      }
-    }
-    for (const std::string& form : forms.exact) {
-      if (value.find(form) != std::string::npos) {
-        bad = field;
-        return;
-      }
+    if (bad.empty() && value.size() >= 16 && NamesPatient(forms, value)) {
+      bad = field;
     }
   });
   if (!bad.empty()) {
@@ -520,6 +524,9 @@ void RedactPatientId(Entry& entry, std::string_view patient_id) {
   }
   const IdForms forms = FormsOf(patient_id);
   const auto redact = [&](const std::string&, std::string& value) {
+    if (!NamesPatient(forms, value)) {
+      return;  // nearly always: nothing to rewrite
+    }
     for (const std::string& form : forms.folded) {
       for (size_t at = FindFolded(value, form); at != std::string::npos;
            at = FindFolded(value, form)) {
@@ -534,13 +541,8 @@ void RedactPatientId(Entry& entry, std::string_view patient_id) {
   };
   ForEachString(entry, redact);
   // Keys are rebuilt only when one of them names the patient (rare).
-  bool key_names_patient = false;
-  for (const auto& [k, v] : entry.details) {
-    std::string key = k;
-    redact("details key", key);
-    key_names_patient = key_names_patient || key != k;
-  }
-  if (!key_names_patient) {
+  if (std::none_of(entry.details.begin(), entry.details.end(),
+                   [&](const auto& kv) { return NamesPatient(forms, kv.first); })) {
     return;
   }
   std::map<std::string, std::string> details;

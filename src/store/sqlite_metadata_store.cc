@@ -430,11 +430,7 @@ class SqliteMetadataStore final : public MetadataStore {
   // (other stores' and the ledger's included), under its own savepoint;
   // returns once that transaction is durable, with `apply`'s own result.
   Status Run(std::function<Status(WriteTxn&)> apply) {
-    SharedWriter::Work work;
-    work.apply = std::move(apply);
-    work.full_sync = options_.synchronous_full;
-    shared_->Submit(work);
-    return work.result;
+    return shared_->Run(std::move(apply), options_.synchronous_full);
   }
 
   // REQUIRES: inside a SharedWriter transaction (Run).

@@ -151,11 +151,7 @@ class SqlitePolicyEntryStore final : public PolicyEntryStore {
  private:
   // One write, in its own savepoint of the writer's next group commit.
   Status Run(std::function<Status(WriteTxn&)> apply) {
-    SharedWriter::Work work;
-    work.apply = std::move(apply);
-    work.full_sync = full_sync_;
-    shared_->Submit(work);
-    return work.result;
+    return shared_->Run(std::move(apply), full_sync_);
   }
 
   Status CheckLedger(AuditEntries audit) const {

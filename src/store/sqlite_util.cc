@@ -294,6 +294,14 @@ Result<std::unique_lock<std::mutex>> SharedWriter::Lock(bool full_sync) {
 
 void SharedWriter::Submit(Work& work) { committer_.Submit(work); }
 
+Status SharedWriter::Run(std::function<Status(WriteTxn& txn)> apply, bool full_sync) {
+  Work work;
+  work.apply = std::move(apply);
+  work.full_sync = full_sync;
+  Submit(work);
+  return work.result;
+}
+
 uint64_t SharedWriter::groups() const { return committer_.groups(); }
 
 void SharedWriter::CommitGroup(std::span<Work* const> group) {

@@ -447,6 +447,9 @@ class SharedWriter {
   SharedWriter& operator=(const SharedWriter&) = delete;
 
   void Submit(Work& work);
+  // Submits one item without an after_commit and returns its result: OK
+  // once the group holding it is durable.
+  Status Run(std::function<Status(WriteTxn& txn)> apply, bool full_sync);
 
   // Locks the connection and sets its synchronous mode for what follows.
   Result<std::unique_lock<std::mutex>> Lock(bool full_sync);
