@@ -705,6 +705,7 @@ TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
   options.web_dir = web.string();
   options.tls_cert_path = layout.tls_cert.string();
   options.tls_key_path = layout.tls_key.string();
+  options.header_timeout_seconds = 1;  // the handshake's deadline too
   auto server = api::CreateServer(options, runtime_->services());
   ASSERT_TRUE(server.ok());
   server_ = std::move(*server);
@@ -741,6 +742,20 @@ TEST_F(HttpsServerTest, ServesOverTlsWithTheSelfSignedCertificate) {
   plain.set_read_timeout(2, 0);
   auto p = plain.Get("/healthz");
   EXPECT_TRUE(!p || p->status != 200);
+  // A client that opens a connection and never starts (or never finishes)
+  // its handshake is closed at the head deadline; TLS clients go on being
+  // served meanwhile.
+  RawConn silent(server_->port());
+  RawConn half(server_->port());
+  ASSERT_TRUE(half.Send(std::string("\x16\x03\x01\x02\x00\x01", 6)));  // a ClientHello cut short
+  auto during = c.Get("/healthz");
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  std::string ignored;
+  EXPECT_TRUE(silent.ReadUntilClosed(10, &ignored));
+  EXPECT_TRUE(half.ReadUntilClosed(10, &ignored));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -226,7 +226,11 @@ std::string BodyOf(const std::string& response) {
 
 class HttpTransportTest : public ::testing::Test {
  protected:
+  // (Re)starts the transport with `o` on a free loopback port.
   void StartWith(TransportOptions o) {
+    if (transport_ != nullptr) {
+      transport_->Stop();
+    }
     o.host = "127.0.0.1";
     o.port = 0;
     transport_ = NewTransport(o, &app_);
@@ -437,7 +441,6 @@ TEST_F(HttpTransportTest, AGetWithABodyIsAnsweredAndTheConnectionCloses) {
 }
 
 TEST_F(HttpTransportTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
-  transport_->Stop();
   TransportOptions o;
   o.max_connections = 2;
   o.max_connections_per_peer = 16;
@@ -458,7 +461,6 @@ TEST_F(HttpTransportTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
 }
 
 TEST_F(HttpTransportTest, ALateHeadIsAnswered408AndAnIdleConnectionCloses) {
-  transport_->Stop();
   TransportOptions o;
   o.header_timeout_seconds = 1;
   o.idle_timeout_seconds = 1;
@@ -498,7 +500,6 @@ TEST_F(HttpTransportTest, EndlessChunkFramingIsRefused) {
 // A streamed upload takes a worker only once its body arrives, and at most
 // max_streams do at once: heads that send nothing more hold no worker.
 TEST_F(HttpTransportTest, StalledUploadsHoldNoWorker) {
-  transport_->Stop();
   TransportOptions o;
   o.worker_threads = 2;
   o.max_streams = 1;
@@ -523,7 +524,6 @@ TEST_F(HttpTransportTest, StalledUploadsHoldNoWorker) {
 // With the only stream slot taken by an upload in progress, another upload
 // is answered 503 at its first piece, and the first one completes.
 TEST_F(HttpTransportTest, UploadsBeyondTheStreamSlotsAre503) {
-  transport_->Stop();
   TransportOptions o;
   o.worker_threads = 4;
   o.max_streams = 1;
