@@ -47,6 +47,7 @@ target_link_libraries(access_service_test PRIVATE PkgConfig::SQLITE)
 medvault_test(segment_path_test mv_record)
 medvault_test(measurements_test mv_record)
 medvault_test(http_server_test mv_app)
+target_link_libraries(http_server_test PRIVATE PkgConfig::SQLITE)
 medvault_test(http_authz_test mv_app)
 medvault_test(canary_test mv_app)
 

@@ -6,6 +6,9 @@
 // without a decision is refused.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/ids.h"
@@ -100,6 +103,47 @@ TEST_F(EnforceScopeTest, ADenyIsRefusedRecordedWithTheOriginAndNamesThePatientOn
   // Commit is idempotent when nothing is pending.
   ASSERT_TRUE(scope.Commit().ok());
   EXPECT_EQ(EntriesSince(before).size(), 1u);
+}
+
+// CommitAsync: the entries leave the scope at once; `done` gets OK only
+// once they are in the ledger, and may outlive the scope. Nothing pending:
+// OK at once, nothing appended.
+TEST_F(EnforceScopeTest, CommitAsyncReportsOnceTheEntriesAreDurable) {
+  const uint64_t before = LedgerSize();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Status> outcome;
+  uint64_t size_at_done = 0;
+  {
+    enforce::Scope scope(rt_->enforce_deps(), DoctorContext());
+    EXPECT_FALSE(
+        scope.Decide(Action::kRead, enforce::SegmentResource(patient_, "physical-signs/bp")).ok());
+    ASSERT_EQ(scope.pending_entries(), 1u);
+    scope.CommitAsync([&](const Status& st) {
+      std::lock_guard<std::mutex> lock(mu);
+      size_at_done = LedgerSize();
+      outcome = st;
+      cv.notify_all();
+    });
+    EXPECT_EQ(scope.pending_entries(), 0u) << "the entries left the scope";
+  }  // the scope is gone before (or after) the commit: either is fine
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return outcome.has_value(); }));
+    EXPECT_TRUE(outcome->ok()) << outcome->ToString();
+    EXPECT_EQ(size_at_done, before + 1) << "reported before the entry was in the ledger";
+  }
+  ASSERT_EQ(EntriesSince(before).size(), 1u);
+  EXPECT_EQ(EntriesSince(before)[0].effect, ledger::kEffectDeny);
+
+  enforce::Scope idle(rt_->enforce_deps(), DoctorContext());
+  bool called = false;
+  idle.CommitAsync([&](const Status& st) {
+    called = true;
+    EXPECT_TRUE(st.ok());
+  });
+  EXPECT_TRUE(called) << "nothing pending: reported at once";
+  EXPECT_EQ(LedgerSize(), before + 1);
 }
 
 TEST_F(EnforceScopeTest, PermitsFilterWithoutReplacingTheRequestsDecision) {

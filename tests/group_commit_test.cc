@@ -144,5 +144,136 @@ TEST(GroupCommitTest, AFailedGroupFailsOnlyItsMembers) {
   EXPECT_EQ(a.result.code(), StatusCode::kIOError) << "not touched again";
 }
 
+// An asynchronous item is committed once, its `done` runs after its group
+// was committed (outcome set), and the caller did not wait for it.
+TEST(GroupCommitTest, AsyncItemsAreDoneAfterTheirCommit) {
+  constexpr int kItems = 200;
+  std::atomic<int> commits{0};
+  GroupCommitter<Item> committer([&](std::span<Item* const> group) {
+    commits.fetch_add(1);
+    for (Item* item : group) {
+      item->result = Status::Ok();
+    }
+  });
+  std::vector<Item> items(kItems);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> done_ids;
+  for (int i = 0; i < kItems; ++i) {
+    items[static_cast<size_t>(i)].id = i;
+    Item* item = &items[static_cast<size_t>(i)];
+    committer.SubmitAsync(item, [&, item] {
+      EXPECT_TRUE(item->result.ok()) << "done before its commit";
+      std::lock_guard<std::mutex> lock(mu);
+      done_ids.push_back(item->id);
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
+                          [&] { return done_ids.size() == static_cast<size_t>(kItems); }));
+  EXPECT_EQ(std::set<int>(done_ids.begin(), done_ids.end()).size(), static_cast<size_t>(kItems))
+      << "an item done twice";
+  EXPECT_EQ(committer.groups(), static_cast<uint64_t>(commits.load()));
+}
+
+// While a commit is held open, asynchronous submitters return at once (no
+// caller waits) and their items form the next group, led by the committer's
+// own thread; a failure is every member's outcome.
+TEST(GroupCommitTest, AsyncSubmittersDoNotWaitAndShareTheNextGroup) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release_first = false;
+  std::vector<size_t> sizes;
+  GroupCommitter<Item> committer([&](std::span<Item* const> group) {
+    std::unique_lock<std::mutex> lock(mu);
+    sizes.push_back(group.size());
+    if (sizes.size() == 1) {
+      cv.wait(lock, [&] { return release_first; });
+    }
+    for (Item* item : group) {
+      item->result = Status::IOError("disk full");
+    }
+  });
+  Item first{0};
+  std::thread leader([&] { committer.Submit(first); });
+  while (true) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!sizes.empty()) {
+      break;
+    }
+  }
+  constexpr int kAsync = 5;
+  std::vector<Item> items(kAsync);
+  std::atomic<int> done{0};
+  for (int i = 0; i < kAsync; ++i) {
+    // Returns although the committer is blocked inside the first group.
+    committer.SubmitAsync(&items[static_cast<size_t>(i)], [&] { done.fetch_add(1); });
+  }
+  EXPECT_EQ(done.load(), 0) << "done before any commit";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release_first = true;
+  }
+  cv.notify_all();
+  leader.join();
+  committer.Stop();  // drains: every done has run
+  EXPECT_EQ(done.load(), kAsync);
+  for (const Item& item : items) {
+    EXPECT_EQ(item.result.code(), StatusCode::kIOError);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(sizes.size(), 2u);
+  EXPECT_EQ(sizes[1], static_cast<size_t>(kAsync)) << "the waiting items share one group";
+}
+
+// Synchronous and asynchronous callers mixed from many threads: every item
+// committed exactly once, every synchronous caller returns with its outcome,
+// and nobody is left waiting (a lost hand-over would hang this test).
+TEST(GroupCommitTest, MixedCallersAllComplete) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 300;
+  std::mutex seen_mu;
+  std::multiset<int> seen;
+  GroupCommitter<Item> committer([&](std::span<Item* const> group) {
+    std::lock_guard<std::mutex> lock(seen_mu);
+    for (Item* item : group) {
+      seen.insert(item->id);
+      item->result = Status::Ok();
+    }
+  });
+  std::vector<Item> items(kThreads * kPerThread);
+  std::atomic<int> async_done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Item& item = items[static_cast<size_t>(t * kPerThread + i)];
+        item.id = t * kPerThread + i;
+        if ((i + t) % 3 == 0) {
+          committer.Submit(item);
+          EXPECT_TRUE(item.result.ok());
+        } else {
+          committer.SubmitAsync(&item, [&] { async_done.fetch_add(1); });
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  committer.Stop();
+  int async_expected = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      async_expected += (i + t) % 3 == 0 ? 0 : 1;
+    }
+  }
+  EXPECT_EQ(async_done.load(), async_expected);
+  std::lock_guard<std::mutex> lock(seen_mu);
+  EXPECT_EQ(seen.size(), items.size());
+  EXPECT_EQ(std::set<int>(seen.begin(), seen.end()).size(), items.size()) << "committed twice";
+}
+
 }  // namespace
 }  // namespace medvault::store

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -243,6 +244,97 @@ TEST_F(HttpServerTest, SegmentsVersionsAndTree) {
   auto types = Get("/api/v1/segment-types");
   ASSERT_TRUE(types);
   EXPECT_GE(json::parse(types->body)["segment_types"].size(), 10u);
+}
+
+// Rows of the ledger table, read through a connection of our own (what is
+// durable in the file, not what the server holds in memory).
+int64_t LedgerRows(const std::filesystem::path& db_file) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM ledger_entries", -1, &st, nullptr),
+            SQLITE_OK);
+  int64_t n = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    n = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+void ExecSql(const std::filesystem::path& db_file, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// A read's answer is held (no worker waits) until its ledger entry is
+// durable: every answer received finds its entry in the file already, also
+// with many readers at once. When the entry cannot be made durable (a fault
+// injected in the real database: a trigger that refuses ledger rows), the
+// held answer leaves as 503 with nothing of the record and no decision
+// header; once the fault is gone, reads answer again.
+TEST_F(HttpServerTest, ReadAnswersWaitForTheirAuditAndAFailedAuditAnswersNothing) {
+  const std::string id = CreatePatient();
+  const std::string seg = "/api/v1/patients/" + id + "/segments/physical-signs/blood-pressure";
+  auto w = Put(seg, json{{"data", Bp(131, 84)}}.dump());
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->status, 201) << w->body;
+  const std::filesystem::path db = app::DataDirLayout(data_).metadata_db;
+
+  for (int i = 0; i < 10; ++i) {
+    const int64_t before = LedgerRows(db);
+    auto r = Get(seg);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["data"]["systolic"], 131);
+    EXPECT_GT(LedgerRows(db), before) << "answered before its entry was durable";
+  }
+
+  constexpr int kThreads = 6;
+  constexpr int kReads = 40;
+  const int64_t before_burst = LedgerRows(db);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      auto c = ClientWith(token_);
+      for (int i = 0; i < kReads; ++i) {
+        auto r = c->Get(seg.c_str());
+        if (r && r->status == 200 && r->body.find("131") != std::string::npos) {
+          ok.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), kThreads * kReads);
+  EXPECT_GE(LedgerRows(db), before_burst + kThreads * kReads) << "a read without its entry";
+
+  ExecSql(db,
+          "CREATE TRIGGER test_refuse_ledger BEFORE INSERT ON ledger_entries "
+          "BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
+  const int64_t before_fault = LedgerRows(db);
+  auto refused = Get(seg);
+  ExpectError(refused, 503, "UNAVAILABLE");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->body.find("systolic"), std::string::npos) << refused->body;
+  EXPECT_FALSE(refused->has_header("X-Access-Decision"));
+  EXPECT_EQ(LedgerRows(db), before_fault);
+
+  ExecSql(db, "DROP TRIGGER test_refuse_ledger");
+  auto again = Get(seg);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(again->get_header_value("X-Access-Decision").rfind("permit", 0), 0u);
 }
 
 TEST_F(HttpServerTest, BadInputGetsPrecise4xxAndChangesNothing) {

@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -215,6 +217,57 @@ TEST_F(SqliteLedgerTest, InvalidEntriesAreRefusedWhole) {
   EXPECT_EQ(ledger->Size(), 0u);
   RawDb raw(file_);
   EXPECT_EQ(raw.Count("ledger_entries"), 0);
+}
+
+// AppendAsync: `done` gets what Append would return, after the entries are
+// in the file and in the tree; a bad batch is refused whole; many batches
+// from many threads all land, in some order, each once.
+TEST_F(SqliteLedgerTest, AppendAsyncReportsAfterTheCommit) {
+  auto ledger = OpenLedger();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Status> outcomes;
+  std::vector<uint64_t> sizes_at_done;
+  auto done = [&](const Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    outcomes.push_back(st);
+    sizes_at_done.push_back(ledger->Size());
+    cv.notify_all();
+  };
+  std::vector<Entry> bad = MakeEntries(0, 2);
+  bad[0].effect = "perhaps";
+  ledger->AppendAsync(bad, done);
+  ledger->AppendAsync({}, done);
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        ledger->AppendAsync(MakeEntries(static_cast<uint64_t>(t * kBatches + b) * 2, 2), done);
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] {
+    return outcomes.size() == static_cast<size_t>(2 + kThreads * kBatches);
+  }));
+  EXPECT_EQ(outcomes[0].code(), StatusCode::kInvalidArgument) << outcomes[0].ToString();
+  EXPECT_TRUE(outcomes[1].ok());
+  for (size_t i = 2; i < outcomes.size(); ++i) {
+    EXPECT_TRUE(outcomes[i].ok()) << outcomes[i].ToString();
+    EXPECT_GE(sizes_at_done[i], 2u) << "reported before its entries reached the tree";
+  }
+  lock.unlock();
+  EXPECT_EQ(ledger->Size(), static_cast<uint64_t>(2 * kThreads * kBatches));
+  RawDb raw(file_);
+  EXPECT_EQ(raw.Count("ledger_entries"), 2 * kThreads * kBatches);
+  ASSERT_TRUE(ledger->Sync().ok());
+  const VerifyReport report = Verify(*ledger);
+  EXPECT_TRUE(report.ok) << Problems(report);
 }
 
 TEST_F(SqliteLedgerTest, ReopenLoadsTheSameLog) {

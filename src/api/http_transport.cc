@@ -667,11 +667,28 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         // The whole body came with the head (a small JSON request): no
         // second trip through the connection's strand.
         self->Contained([&] { self->core_.app().OnBody(self->req_, self->res_); });
-        asio::post(self->stream_.get_executor(), [self] { self->WriteResponse(); });
+        self->AfterHold([self] { self->WriteResponse(); });
         return;
       }
-      asio::post(self->stream_.get_executor(),
-                 [self, next, limit] { self->AfterHead(next, limit); });
+      self->AfterHold([self, next, limit] { self->AfterHead(next, limit); });
+    });
+  }
+
+  // On the worker, after an application call: posts `step` to the
+  // connection's strand now, or, when the application holds the answer
+  // (Response::hold), once it resumes. The continuation keeps the session
+  // alive, so Stop() waits for a held answer like for a running handler.
+  template <class Step>
+  void AfterHold(Step step) {
+    if (!res_.hold) {
+      asio::post(stream_.get_executor(), std::move(step));
+      return;
+    }
+    auto hold = std::move(res_.hold);
+    res_.hold = nullptr;
+    auto self = this->shared_from_this();
+    hold(res_, [self, step = std::move(step)]() mutable {
+      asio::post(self->stream_.get_executor(), std::move(step));
     });
   }
 
@@ -851,7 +868,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     auto self = this->shared_from_this();
     asio::post(core_.pool(), [self] {
       self->Contained([&] { self->core_.app().OnBody(self->req_, self->res_); });
-      asio::post(self->stream_.get_executor(), [self] { self->WriteResponse(); });
+      self->AfterHold([self] { self->WriteResponse(); });
     });
   }
 
@@ -895,7 +912,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         }
       };
       self->Contained([&] { self->core_.app().OnStream(self->req_, self->res_, reader); });
-      asio::post(self->stream_.get_executor(), [self] { self->AfterStream(); });
+      self->AfterHold([self] { self->AfterStream(); });
     });
     return true;
   }

@@ -78,6 +78,14 @@ struct Response {
   std::string body;
   BodyProvider provider;  // when set: the body, of exactly provider_length bytes
   uint64_t provider_length = 0;
+  // Set by the application when the answer may leave only later (its audit
+  // entries are being made durable, docs/architecture.md "Answers held for
+  // their audit"). Instead of writing the answer, the transport then calls
+  // `hold` once, on the worker, with this response and a continuation, and
+  // leaves the connection waiting (no thread waits). The application may
+  // change the response, from any thread, and then calls `resume` exactly
+  // once; the transport writes the response after that.
+  std::function<void(Response& res, std::function<void()> resume)> hold;
 
   void set_header(std::string_view name, std::string_view value);
   bool has_header(std::string_view name) const;

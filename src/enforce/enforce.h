@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
@@ -176,6 +177,12 @@ class Scope {
   // append). Unavailable when it fails: the caller must then answer nothing
   // of what was decided. Idempotent when nothing is pending.
   Status Commit();
+  // Commit without waiting: `done` receives what Commit() would return once
+  // the entries are durable, on the thread that finished the commit
+  // (possibly this one, before CommitAsync returns). It must not block and
+  // must not touch this Scope, which may be gone by then. The pending
+  // entries leave the Scope at once.
+  void CommitAsync(std::function<void(const Status&)> done);
   // Internal when no decision was made (fail closed for data answers).
   Status RequireDecision() const;
 

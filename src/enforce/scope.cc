@@ -234,6 +234,29 @@ Status Scope::Commit() {
   return Status::Ok();
 }
 
+void Scope::CommitAsync(std::function<void(const Status&)> done) {
+  if (record_failed_) {
+    done(Status::Unavailable("the access could not be recorded; nothing was returned"));
+    return;
+  }
+  if (deps_.ledger == nullptr || entries_.empty()) {
+    done(Status::Ok());
+    return;
+  }
+  std::vector<ledger::Entry> entries = std::move(entries_);
+  entries_.clear();
+  deps_.ledger->AppendAsync(std::move(entries), [request_id = ctx_.origin.request_id,
+                                                 route = ctx_.origin.route,
+                                                 done = std::move(done)](const Status& st) {
+    if (!st.ok()) {
+      Log(LogLevel::kError, "ledger.append_failed", {{"request_id", request_id}, {"route", route}});
+      done(Status::Unavailable("the access could not be recorded; nothing was returned"));
+      return;
+    }
+    done(Status::Ok());
+  });
+}
+
 void Scope::LendToNextWrite() { lending_ = deps_.ledger != nullptr; }
 
 std::vector<Bytes> Scope::TakeLent() {

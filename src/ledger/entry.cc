@@ -574,4 +574,8 @@ bool IsValidPatientRef(std::string_view ref) {
   return true;
 }
 
+void Log::AppendAsync(std::vector<Entry> entries, std::function<void(const Status&)> done) {
+  done(Append(std::move(entries)));
+}
+
 }  // namespace medvault::ledger

@@ -616,6 +616,13 @@ class Log : public store::AuditSink {
   // concurrent callers). InvalidArgument when an entry fails ValidateEntry
   // (nothing appended). Empty input is a no-op.
   virtual Status Append(std::vector<Entry> entries) = 0;
+  // Append without waiting for the commit: `done` receives what Append
+  // would have returned, once the entries are durable (or refused), on
+  // whichever thread finished the commit, possibly before AppendAsync
+  // returns. `done` must not block. For a caller whose only remaining work
+  // is to release an answer after its audit entry (docs/architecture.md,
+  // "Answers held for their audit"). The default calls Append.
+  virtual void AppendAsync(std::vector<Entry> entries, std::function<void(const Status&)> done);
   // Inserts `entries` as the next leaves inside `txn` (a transaction a store
   // opened on this log's backend and database): they commit or roll back
   // with it. FailedPrecondition when `txn` is not open or is another
@@ -653,6 +660,7 @@ class SqliteLedger final : public Log {
   // Log. Rows appended in another connection's transaction reach the tree
   // at the next Sync.
   Status Append(std::vector<Entry> entries) override;
+  void AppendAsync(std::vector<Entry> entries, std::function<void(const Status&)> done) override;
   Status AppendInTransaction(store::Transaction& txn, std::span<const Entry> entries) override;
   Status AppendEncodedInTransaction(store::Transaction& txn,
                                     std::span<const Bytes> encoded) override;

@@ -838,6 +838,32 @@ struct SqliteLedger::Impl {
     return work.result;
   }
 
+  // Append without waiting (Log::AppendAsync): the same item, owned by the
+  // group committer until `done` has run.
+  void AppendAsync(std::vector<Row> rows, std::function<void(const Status&)> done) {
+    struct Batch {
+      std::vector<Row> rows;
+      uint64_t first = 0;
+    };
+    auto batch = std::make_shared<Batch>();
+    batch->rows = std::move(rows);
+    auto work = std::make_shared<store::SharedWriter::Work>();
+    work->full_sync = options.synchronous_full;
+    work->apply = [batch](WriteTxn& txn) -> Status {
+      MV_ASSIGN_OR_RETURN(batch->first, NextSeq(txn.conn()));
+      return InsertRows(txn.conn(), batch->first, batch->rows);
+    };
+    work->after_commit = [this, batch] {
+      std::unique_lock<std::shared_mutex> tree_lock(tree_mu);
+      if (tree.Size() == batch->first) {
+        for (const Row& row : batch->rows) {
+          tree.Append(row.leaf);
+        }
+      }
+    };
+    shared->SubmitAsync(std::move(work), std::move(done));
+  }
+
   // ---- checkpoints
 
   Result<CheckpointRecord> CheckpointAt(uint64_t size) {
@@ -1160,6 +1186,20 @@ Status SqliteLedger::Append(std::vector<Entry> entries) {
   }
   MV_ASSIGN_OR_RETURN(std::vector<Row> rows, PrepareRows(entries));
   return impl_->Append(std::move(rows));
+}
+
+void SqliteLedger::AppendAsync(std::vector<Entry> entries,
+                               std::function<void(const Status&)> done) {
+  if (entries.empty()) {
+    done(Status::Ok());
+    return;
+  }
+  Result<std::vector<Row>> rows = PrepareRows(entries);
+  if (!rows.ok()) {
+    done(rows.status());
+    return;
+  }
+  impl_->AppendAsync(std::move(*rows), std::move(done));
 }
 
 Status SqliteLedger::Sync() { return impl_->Sync(); }

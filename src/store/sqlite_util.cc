@@ -272,6 +272,8 @@ Result<std::shared_ptr<SharedWriter>> SharedWriter::Open(const std::filesystem::
 SharedWriter::~SharedWriter() {
   // Closing the connection (the last one of the process on the file)
   // checkpoints and removes the WAL. The registry entry expires with us.
+  // Items still queued asynchronously are committed first.
+  committer_.Stop();
   std::lock_guard<std::mutex> lock(mu_);
   conn_.reset();
 }
@@ -293,6 +295,16 @@ Result<std::unique_lock<std::mutex>> SharedWriter::Lock(bool full_sync) {
 }
 
 void SharedWriter::Submit(Work& work) { committer_.Submit(work); }
+
+void SharedWriter::SubmitAsync(std::shared_ptr<Work> work,
+                               std::function<void(const Status&)> done) {
+  Work* item = work.get();
+  committer_.SubmitAsync(item, [work = std::move(work), done = std::move(done)] {
+    if (done) {
+      done(work->result);
+    }
+  });
+}
 
 Status SharedWriter::Run(std::function<Status(WriteTxn& txn)> apply, bool full_sync) {
   Work work;

@@ -447,6 +447,10 @@ class SharedWriter {
   SharedWriter& operator=(const SharedWriter&) = delete;
 
   void Submit(Work& work);
+  // Submit without waiting: `done` runs with the item's result once the
+  // group holding it is durable (or failed), on the committing thread; it
+  // must not block (GroupCommitter::SubmitAsync).
+  void SubmitAsync(std::shared_ptr<Work> work, std::function<void(const Status&)> done);
   // Submits one item without an after_commit and returns its result: OK
   // once the group holding it is durable.
   Status Run(std::function<Status(WriteTxn& txn)> apply, bool full_sync);
