@@ -51,3 +51,4 @@ if(MEDVAULT_BUILD_BENCH)
   target_link_libraries(interop_bench PRIVATE mv_exchange mv_interop benchmark::benchmark
     PkgConfig::LIBXML2)
 endif()
+medvault_test(code_preservation_test mv_interop)

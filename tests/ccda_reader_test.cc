@@ -435,6 +435,76 @@ TEST(CcdaReaderTest, ProblemWithNullFlavorAndOriginalTextReference) {
   ExpectRoundTrip(doc);
 }
 
+// Translations are kept (issue 15): every coded <translation> beside the
+// code, in order; when the code itself is null, its first coded translation
+// becomes the code; an observation whose code is not LOINC takes a LOINC
+// translation as its code (as the FHIR reader chooses), the source's own
+// code first among its translations. Both writers carry them, and a second
+// pass reads the same.
+TEST(CcdaReaderTest, TranslationsAreKeptAndWrittenBack) {
+  const std::string problems =
+      "<entry><act classCode=\"ACT\" moodCode=\"EVN\"><statusCode code=\"active\"/>"
+      "<entryRelationship typeCode=\"SUBJ\"><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<value xsi:type=\"CD\" code=\"38341003\" codeSystem=\"2.16.840.1.113883.6.96\" "
+      "displayName=\"Hypertension\">"
+      "<translation code=\"I10\" codeSystem=\"2.16.840.1.113883.6.90\" displayName=\"HTN\"/>"
+      "<translation nullFlavor=\"UNK\"/>"
+      "<translation code=\"401.9\" codeSystem=\"2.16.840.1.113883.6.103\"/>"
+      "<translation code=\"38341003\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+      "</value></observation></entryRelationship></act></entry>"
+      "<entry><act classCode=\"ACT\" moodCode=\"EVN\"><statusCode code=\"active\"/>"
+      "<entryRelationship typeCode=\"SUBJ\"><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<value xsi:type=\"CD\" nullFlavor=\"OTH\">"
+      "<translation code=\"E11.9\" codeSystem=\"2.16.840.1.113883.6.90\"/>"
+      "<translation code=\"44054006\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+      "</value></observation></entryRelationship></act></entry>";
+  const std::string results =
+      "<entry><organizer classCode=\"BATTERY\" moodCode=\"EVN\"><statusCode code=\"completed\"/>"
+      "<component><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+      "<code code=\"HGB\" codeSystem=\"1.2.3.999\" displayName=\"Haemoglobin\">"
+      "<translation code=\"718-7\" codeSystem=\"2.16.840.1.113883.6.1\"/></code>"
+      "<statusCode code=\"completed\"/><effectiveTime value=\"20200102\"/>"
+      "<value xsi:type=\"PQ\" value=\"13.2\" unit=\"g/dL\"/></observation></component>"
+      "</organizer></entry>";
+  const ClinicalDocument doc =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.5.1", "11450-4", problems) +
+                    Section("2.16.840.1.113883.10.20.22.2.3.1", "30954-2", results)));
+  ASSERT_EQ(doc.entries.size(), 3u);
+  const Coding& htn = doc.entries[0].code;
+  EXPECT_EQ(htn.system, "http://snomed.info/sct");
+  EXPECT_EQ(htn.code, "38341003");
+  ASSERT_EQ(htn.translations.size(), 2u) << "the null one and the repeat of the code are not kept";
+  EXPECT_EQ(htn.translations[0], (Coding{"http://hl7.org/fhir/sid/icd-10-cm", "I10", "HTN"}));
+  EXPECT_EQ(htn.translations[1].code, "401.9");
+  const Coding& dm = doc.entries[1].code;
+  EXPECT_EQ(dm.code, "E11.9") << "a null code takes its first coded translation";
+  ASSERT_EQ(dm.translations.size(), 1u);
+  EXPECT_EQ(dm.translations[0].code, "44054006");
+  const Coding& hgb = doc.entries[2].code;
+  EXPECT_EQ(hgb.system, "http://loinc.org");
+  EXPECT_EQ(hgb.code, "718-7");
+  EXPECT_EQ(hgb.display, "Haemoglobin");
+  ASSERT_EQ(hgb.translations.size(), 1u);
+  EXPECT_EQ(hgb.translations[0], (Coding{"urn:oid:1.2.3.999", "HGB", "Haemoglobin"}));
+
+  ExpectRoundTrip(doc);
+  Result<std::string> ccda = WriteCcda(doc);
+  ASSERT_TRUE(ccda.ok());
+  EXPECT_NE(ccda->find("<translation code=\"I10\" codeSystem=\"2.16.840.1.113883.6.90\""),
+            std::string::npos);
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok()) << fhir.status().ToString();
+  Result<ClinicalDocument> from_fhir = ParseFhir(*fhir);
+  ASSERT_TRUE(from_fhir.ok()) << from_fhir.status().ToString();
+  ASSERT_EQ(from_fhir->entries.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    bool found = false;
+    for (const Entry& e : from_fhir->entries) found = found || e.code == doc.entries[i].code;
+    EXPECT_TRUE(found) << "entry " << i << " lost or changed its codes through FHIR";
+  }
+}
+
 // Sections are recognised by a templateId (R1.1 and R2.1 ids, the sections
 // holding the same statements), else by their LOINC code; an unknown section
 // keeps its statements in the original only and its narrative as a note.

@@ -182,9 +182,12 @@ TEST_F(ExchangeTest, ImportInOrderEndsAsOneByOne) {
   ASSERT_TRUE(outcomes[5].ok());
   EXPECT_EQ(outcomes[5]->patient_id, outcomes[4]->patient_id);
   EXPECT_EQ(*metadata_->CountPatients(), 2);
-  // Documents 1, 2 and 5 were planned before the commit they depend on, and
-  // again after it.
-  EXPECT_EQ(plans.load(), static_cast<int>(docs.size()) + 3);
+  // Each document is planned once, and planned again when its plan was made
+  // before a commit it depends on (documents 1, 2 and 5, when their plan ran
+  // while that commit was still in progress: how many did depends on the
+  // scheduling, so only the bounds are fixed).
+  EXPECT_GE(plans.load(), static_cast<int>(docs.size()));
+  EXPECT_LE(plans.load(), static_cast<int>(docs.size()) + 3);
   auto versions = records_->ListVersions(outcomes[1]->patient_id,
                                          "health-status/problems/" + outcomes[1]->document_key);
   ASSERT_TRUE(versions.ok());

@@ -273,9 +273,15 @@ TEST(FhirReader, BloodPressureComponents) {
   ASSERT_TRUE(e.value_code.has_value());
   EXPECT_EQ(e.value_code->code, "L");
   ASSERT_EQ(e.components.size(), 2u);
-  // The LOINC coding is chosen over SNOMED and the device code.
+  // The LOINC coding is chosen over SNOMED and the device code; those two
+  // stay as its translations, in the source's order.
   EXPECT_EQ(e.components[0].code,
-            (Coding{"http://loinc.org", "8480-6", "Systolic blood pressure"}));
+            (Coding{"http://loinc.org",
+                    "8480-6",
+                    "Systolic blood pressure",
+                    {Coding{"http://snomed.info/sct", "271649006", "Systolic blood pressure"},
+                     Coding{"http://acme.org/devices/clinical-codes", "bp-s",
+                            "Systolic Blood pressure"}}}));
   EXPECT_EQ(e.components[0].quantity, (Quantity{"107", "mm[Hg]"}));
   EXPECT_EQ(e.components[0].value_code->code, "N");
   EXPECT_EQ(e.components[1].code.code, "8462-4");
@@ -582,6 +588,57 @@ TEST(FhirReader, ClinicalResourceTypes) {
   EXPECT_EQ(dr->category, "LAB");
   EXPECT_EQ(dr->code.code, "51990-0");  // LOINC preferred
   EXPECT_EQ(dr->text, "Normal");
+}
+
+// Every coding of a CodeableConcept is kept (issue 15): the first (or the
+// first LOINC one of an Observation) is the code, the others its
+// translations in order, without codings that have no code or repeat the
+// code; at most kMaxTranslations. Written back as the same codings.
+TEST(FhirReader, EveryCodingIsKept) {
+  using nlohmann::json;
+  json condition = {
+      {"resourceType", "Condition"},
+      {"id", "c1"},
+      {"code",
+       {{"coding",
+         json::array({{{"system", "http://snomed.info/sct"}, {"code", "44054006"}},
+                      {{"system", "http://hl7.org/fhir/sid/icd-10-cm"}, {"code", "E11.9"}},
+                      {{"display", "no code"}},
+                      {{"system", "http://snomed.info/sct"}, {"code", "44054006"}}})}}}};
+  json observation = {
+      {"resourceType", "Observation"},
+      {"id", "o1"},
+      {"status", "final"},
+      {"code",
+       {{"coding", json::array({{{"system", "urn:oid:1.2.3"}, {"code", "GLU"}},
+                                {{"system", "http://loinc.org"}, {"code", "2345-7"}}})}}}};
+  json many = condition;
+  many["id"] = "c2";
+  for (int i = 0; i < 40; ++i) {
+    many["code"]["coding"].push_back({{"system", "urn:oid:1.2"}, {"code", std::to_string(i)}});
+  }
+  json bundle = {{"resourceType", "Bundle"},
+                 {"type", "collection"},
+                 {"entry", json::array({{{"resource", condition}},
+                                        {{"resource", observation}},
+                                        {{"resource", many}}})}};
+  const ClinicalDocument doc = MustParse(bundle.dump());
+  ASSERT_EQ(doc.entries.size(), 3u);
+  const Coding& dm = doc.entries[0].code;
+  EXPECT_EQ(dm.code, "44054006");
+  ASSERT_EQ(dm.translations.size(), 1u);
+  EXPECT_EQ(dm.translations[0], (Coding{"http://hl7.org/fhir/sid/icd-10-cm", "E11.9", ""}));
+  const Coding& glu = doc.entries[1].code;
+  EXPECT_EQ(glu.code, "2345-7");
+  ASSERT_EQ(glu.translations.size(), 1u);
+  EXPECT_EQ(glu.translations[0].code, "GLU");
+  EXPECT_EQ(doc.entries[2].code.translations.size(), kMaxTranslations);
+
+  Result<std::string> written = WriteFhirBundle(doc);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const ClinicalDocument again = MustParse(*written);
+  ASSERT_EQ(again.entries.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(again.entries[i].code, doc.entries[i].code) << i;
 }
 
 TEST(FhirReader, MedicationReferencesResolveInTheBundle) {

@@ -11,7 +11,11 @@ Entry FullEntry() {
   Entry e;
   e.kind = EntryKind::kVitalSign;
   e.id = "urn:uuid:1";
-  e.code = {"http://loinc.org", "85354-9", "Blood pressure"};
+  e.code = {
+      "http://loinc.org",
+      "85354-9",
+      "Blood pressure",
+      {{"http://snomed.info/sct", "75367002", "Blood pressure"}, {"urn:oid:1.2.3", "BP", ""}}};
   e.text = "sitting";
   e.status = "final";
   e.start = "2020-01-02T03:04:05Z";
@@ -40,6 +44,38 @@ TEST(Model, EntryJsonRoundTripsEveryField) {
   Entry minimal;
   minimal.kind = EntryKind::kNote;
   EXPECT_EQ(ToJson(minimal).dump(), R"({"kind":"note"})");
+}
+
+// Translations: stored and read back in order; a translation with
+// translations of its own, a wrong type, or more than kMaxTranslations are
+// refused with where they are.
+TEST(Model, TranslationsRoundTripAndAreBounded) {
+  const Entry e = FullEntry();
+  const json j = ToJson(e);
+  ASSERT_TRUE(j["code"].contains("translations"));
+  EXPECT_EQ(j["code"]["translations"].size(), 2u);
+  EXPECT_EQ(j["code"]["translations"][1].dump(), R"({"code":"BP","system":"urn:oid:1.2.3"})");
+
+  json nested = j;
+  nested["code"]["translations"][0]["translations"] = json::array({{{"code", "x"}}});
+  Result<Entry> refused = EntryFromJson(nested);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("code.translations[0]"), std::string::npos)
+      << refused.status().message();
+
+  json wrong = j;
+  wrong["code"]["translations"] = "I10";
+  EXPECT_FALSE(EntryFromJson(wrong).ok());
+
+  json many = j;
+  many["code"]["translations"] = json::array();
+  for (size_t i = 0; i <= kMaxTranslations; ++i) {
+    many["code"]["translations"].push_back(
+        {{"system", "urn:oid:1.2"}, {"code", std::to_string(i)}});
+  }
+  EXPECT_FALSE(EntryFromJson(many).ok());
+  many["code"]["translations"].erase(0);
+  EXPECT_TRUE(EntryFromJson(many).ok());
 }
 
 TEST(Model, EveryKindHasAName) {

@@ -741,7 +741,36 @@ class Reader {
   static std::string LineOf(const xmlNode* n) { return "line " + std::to_string(xmlGetLineNo(n)); }
 
   // ---- entries
+  // An observation's code as the FHIR reader reads an Observation's: a LOINC
+  // code among the translations becomes the code (the measurement tables
+  // key on LOINC), the source's own code its first translation. So the
+  // same entry has the same code whichever format it passed through.
+  static void PreferLoinc(Coding& c) {
+    if (c.system == vocab::kLoincSystem) return;
+    for (size_t i = 0; i < c.translations.size(); ++i) {
+      if (c.translations[i].system != vocab::kLoincSystem) continue;
+      Coding main = std::move(c.translations[i]);
+      std::vector<Coding> rest;
+      rest.reserve(c.translations.size());
+      Coding previous = c;
+      previous.translations.clear();
+      if (main.display.empty()) main.display = previous.display;
+      if (!previous.code.empty()) rest.push_back(std::move(previous));
+      for (size_t j = 0; j < c.translations.size(); ++j) {
+        if (j != i) rest.push_back(std::move(c.translations[j]));
+      }
+      main.translations = std::move(rest);
+      c = std::move(main);
+      return;
+    }
+  }
+
   Status Add(Entry e) {
+    if (e.kind == EntryKind::kResult || e.kind == EntryKind::kVitalSign ||
+        e.kind == EntryKind::kSocialHistory) {
+      PreferLoinc(e.code);
+      for (Component& comp : e.components) PreferLoinc(comp.code);
+    }
     if (doc_->entries.size() >= limits_.max_entries) {
       return Status::ResourceExhausted("the document has more than " +
                                        std::to_string(limits_.max_entries) + " entries");
@@ -768,11 +797,14 @@ class Reader {
     return {};
   }
 
+  // A CD/CE element: its own code, or (when it has none, e.g. nullFlavor
+  // "OTH") its first coded <translation>; every other coded <translation>
+  // becomes one of the coding's translations (kMaxTranslations at most).
   static Coding ReadCoding(const xmlNode* el) {
     Coding c;
     if (el == nullptr) return c;
     const xmlNode* src = el;
-    if (!AttrOpt(el, "code") && !AttrOpt(el, "displayName")) {
+    if (Attr(el, "code").empty()) {
       for (const xmlNode* t = el->children; t != nullptr; t = t->next) {
         if (Named(t, "translation") && !Attr(t, "code").empty()) {
           src = t;
@@ -780,6 +812,21 @@ class Reader {
         }
       }
     }
+    c = ReadOneCode(src);
+    if (c.display.empty()) c.display = std::string(Attr(el, "displayName"));
+    for (const xmlNode* t = el->children; t != nullptr; t = t->next) {
+      if (t == src || !Named(t, "translation") || Attr(t, "code").empty()) continue;
+      Coding tr = ReadOneCode(t);
+      if (tr.system == c.system && tr.code == c.code) continue;  // the same code twice
+      if (c.translations.size() == kMaxTranslations) break;
+      c.translations.push_back(std::move(tr));
+    }
+    return c;
+  }
+
+  // The code, display name and system of one CD element (no translations).
+  static Coding ReadOneCode(const xmlNode* src) {
+    Coding c;
     c.code = std::string(Attr(src, "code"));
     c.display = std::string(Attr(src, "displayName"));
     const std::string_view sys = Attr(src, "codeSystem");

@@ -120,6 +120,9 @@ class Validator {
     Check(c.system, where + ".system");
     Check(c.code, where + ".code");
     Check(c.display, where + ".display");
+    for (size_t i = 0; i < c.translations.size(); ++i) {
+      CheckCoding(c.translations[i], where + ".translations[" + std::to_string(i) + "]");
+    }
   }
 
   void CheckParty(const Party& p, const std::string& where) {
@@ -494,12 +497,14 @@ class Writer {
     x_.AttrIf("code", c.code);
     SystemAttrs(c.system);
     x_.AttrIf("displayName", c.display);
-    if (text.empty()) {
+    if (text.empty() && c.translations.empty()) {
       x_.Finish();
       return;
     }
     x_.Body();
-    x_.Leaf("originalText", text);
+    // CD content order: originalText, then translations.
+    if (!text.empty()) x_.Leaf("originalText", text);
+    for (const Coding& tr : c.translations) Code("translation", tr);
     x_.End();
   }
 

@@ -167,22 +167,32 @@ class Fields {
   }
 
   // A CodeableConcept: its first coding (the first LOINC one when
-  // prefer_loinc), the display falling back to the concept's text.
+  // prefer_loinc, as the C-CDA reader does for observations), the display
+  // falling back to the concept's text. Every other coding with a code is
+  // kept as a translation (kMaxTranslations at most), in the source's order.
   Coding Concept(Value cc, bool prefer_loinc = false) {
     Coding out;
     if (AsObject(cc).missing()) return out;
     Value codings = Arr(cc, "coding");
     Value chosen;
+    bool chosen_loinc = false;
     for (Value c : codings) {
       if (AsObject(c).missing()) return out;
       if (chosen.missing()) chosen = c;
-      if (prefer_loinc && Str(c, "system") == fi::kLoinc) {
+      if (prefer_loinc && !chosen_loinc && Str(c, "system") == fi::kLoinc) {
         chosen = c;
-        break;
+        chosen_loinc = true;
       }
     }
     if (chosen.present()) out = CodingOf(chosen);
     if (out.display.empty()) out.display = S(cc, "text");
+    for (Value c : codings) {
+      if (c.index() == chosen.index() || Str(c, "code").empty()) continue;
+      Coding tr = CodingOf(c);
+      if (tr.system == out.system && tr.code == out.code) continue;  // the same code twice
+      if (out.translations.size() == kMaxTranslations) break;
+      out.translations.push_back(std::move(tr));
+    }
     return out;
   }
 

@@ -129,6 +129,7 @@ bool IsInstant(std::string_view s) {
 // same text).
 bool IsWritableDecimal(std::string_view v) { return v.empty() || fhir_json::IsJsonNumber(v); }
 
+// One Coding datatype (a translation's own translations are not part of it).
 void WriteCoding(JsonOut& o, const Coding& c) {
   o.BeginObject();
   o.Str("system", c.system);
@@ -137,14 +138,16 @@ void WriteCoding(JsonOut& o, const Coding& c) {
   o.EndObject();
 }
 
-// A CodeableConcept that reads back as `c`: one coding, or only the text
-// when there is neither system nor code. Written even when empty ({}).
+// A CodeableConcept that reads back as `c`: the coding, then its
+// translations as further codings, or only the text when there is neither
+// system nor code. Written even when empty ({}).
 void WriteConceptValue(JsonOut& o, const Coding& c) {
   o.BeginObject();
   if (!c.system.empty() || !c.code.empty()) {
     o.Key("coding");
     o.BeginArray();
     WriteCoding(o, c);
+    for (const Coding& tr : c.translations) WriteCoding(o, tr);
     o.EndArray();
   } else {
     o.Str("text", c.display);

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -46,13 +47,36 @@ std::string_view FormatName(Format f);  // "ccda", "fhir"
 // systems listed by CodeSystemUri (LOINC "http://loinc.org", SNOMED CT
 // "http://snomed.info/sct", RxNorm, CVX, ICD-10-CM, UCUM, NDC, ...), else
 // "urn:oid:<oid>" (C-CDA) or the URI found (FHIR).
+//
+// `translations` are the same concept in other code systems, as the source
+// gave them (C-CDA <translation>, the further codings of a FHIR
+// CodeableConcept): ICD-10-CM beside SNOMED CT, RxNorm beside a local code,
+// CVX beside NDC. They are kept, in the source's order, and written back by
+// both writers; a translation has no translations of its own.
 struct Coding {
+  // A constructor rather than an aggregate, so that the many
+  // {system, code, display} initialisations need no translations.
+  Coding() = default;
+  Coding(std::string system_, std::string code_, std::string display_,
+         std::vector<Coding> translations_ = {})
+      : system(std::move(system_)),
+        code(std::move(code_)),
+        display(std::move(display_)),
+        translations(std::move(translations_)) {}
+
   std::string system;
   std::string code;
   std::string display;
-  bool empty() const { return system.empty() && code.empty() && display.empty(); }
+  std::vector<Coding> translations;
+  bool empty() const {
+    return system.empty() && code.empty() && display.empty() && translations.empty();
+  }
   bool operator==(const Coding&) const = default;
 };
+// At most this many translations are kept per coding, a bound on what one
+// code may cost; more stay only in the original document (which the record
+// keeps whole).
+inline constexpr size_t kMaxTranslations = 32;
 
 // A decimal exactly as written in the source ("120", "5.50", "1E-22"): the
 // precision of a FHIR decimal is part of its value, so it is never a double.

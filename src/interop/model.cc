@@ -34,6 +34,13 @@ json CodingJson(const Coding& c) {
   Put(j, "system", c.system);
   Put(j, "code", c.code);
   Put(j, "display", c.display);
+  if (!c.translations.empty()) {
+    json t = json::array();
+    for (const Coding& tr : c.translations) {
+      t.push_back(CodingJson(tr));
+    }
+    j["translations"] = std::move(t);
+  }
   return j;
 }
 
@@ -160,6 +167,21 @@ class Reader {
   }
 
   static Status ReadCoding(const json& j, const std::string& where, Coding& out) {
+    Reader r(j, where);
+    Status s = r.CheckObject({"system", "code", "display", "translations"});
+    if (s.ok()) s = r.String("system", out.system);
+    if (s.ok()) s = r.String("code", out.code);
+    if (s.ok()) s = r.String("display", out.display);
+    if (s.ok()) s = r.Array("translations", out.translations, ReadTranslation);
+    if (s.ok() && out.translations.size() > kMaxTranslations) {
+      s = Status::InvalidArgument(where + ".translations: more than " +
+                                  std::to_string(kMaxTranslations));
+    }
+    return s;
+  }
+
+  // A translation: a coding without translations of its own.
+  static Status ReadTranslation(const json& j, const std::string& where, Coding& out) {
     Reader r(j, where);
     Status s = r.CheckObject({"system", "code", "display"});
     if (s.ok()) s = r.String("system", out.system);
