@@ -505,6 +505,41 @@ TEST(CcdaReaderTest, TranslationsAreKeptAndWrittenBack) {
   }
 }
 
+// A result's interpretationCode (high, low) is its coded value when it has
+// none: written back as an interpretationCode, and as FHIR
+// Observation.interpretation.
+TEST(CcdaReaderTest, InterpretationCodesAreKept) {
+  const std::string results =
+      "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+      "<code code=\"2345-7\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+      "<statusCode code=\"completed\"/><effectiveTime value=\"20200102\"/>"
+      "<value xsi:type=\"PQ\" value=\"182\" unit=\"mg/dL\"/>"
+      "<interpretationCode nullFlavor=\"NI\"/>"
+      "<interpretationCode code=\"H\" codeSystem=\"2.16.840.1.113883.5.83\" displayName=\"High\"/>"
+      "</observation></entry>";
+  const ClinicalDocument doc =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.3.1", "30954-2", results)));
+  ASSERT_EQ(doc.entries.size(), 1u);
+  ASSERT_TRUE(doc.entries[0].value_code.has_value());
+  EXPECT_EQ(
+      *doc.entries[0].value_code,
+      (Coding{"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "H", "High"}));
+  EXPECT_EQ(doc.entries[0].quantity, (Quantity{"182", "mg/dL"}));
+  ExpectRoundTrip(doc);
+  Result<std::string> ccda = WriteCcda(doc);
+  ASSERT_TRUE(ccda.ok());
+  EXPECT_NE(ccda->find("<interpretationCode code=\"H\" codeSystem=\"2.16.840.1.113883.5.83\""),
+            std::string::npos);
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  EXPECT_NE(fhir->find("\"interpretation\":[{\"coding\":[{\"system\":"
+                       "\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\","
+                       "\"code\":\"H\""),
+            std::string::npos)
+      << *fhir;
+}
+
 // Sections are recognised by a templateId (R1.1 and R2.1 ids, the sections
 // holding the same statements), else by their LOINC code; an unknown section
 // keeps its statements in the original only and its narrative as a note.

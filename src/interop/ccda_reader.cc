@@ -1003,6 +1003,15 @@ class Reader {
         *value_text = end.empty() ? start : start + " - " + end;
       }
     }
+    // No coded value: the interpretation (high, low, abnormal) is the coded
+    // value, as the model holds it beside a quantity (FHIR interpretation).
+    if (!value_code->has_value()) {
+      for (const xmlNode* i = obs->children; i != nullptr; i = i->next) {
+        if (!Named(i, "interpretationCode") || IsNull(i) || Attr(i, "code").empty()) continue;
+        *value_code = ReadCoding(i);
+        break;
+      }
+    }
   }
 
   // Field and component observations written by WriteCcda (see

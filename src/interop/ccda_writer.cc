@@ -568,7 +568,10 @@ class Writer {
       QuantityAttrs(*q);
       x_.Finish();
     }
-    if (vc) Code("value", *vc, {}, "CD");
+    // An interpretation beside a quantity is an interpretationCode (after
+    // the values, as the schema orders them); any other coded value a value.
+    const bool interpretation = q && vc && vc->system == vocab::kInterpretationSystem;
+    if (vc && !interpretation) Code("value", *vc, {}, "CD");
     if (!vt.empty()) {
       x_.Start("value");
       x_.Attr("xsi:type", "ST");
@@ -576,6 +579,7 @@ class Writer {
       x_.Text(vt);
       x_.End();
     }
+    if (interpretation) Code("interpretationCode", *vc);
   }
 
   void Completed() { StatusCode("completed"); }

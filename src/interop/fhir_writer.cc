@@ -29,8 +29,7 @@ namespace {
 namespace fi = fhir_internal;
 using fhir_json::AppendJsonString;
 
-constexpr std::string_view kInterpretationSystem =
-    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
+constexpr std::string_view kInterpretationSystem = vocab::kInterpretationSystem;
 
 // Appends JSON text; tracks where commas go.
 class JsonOut {

@@ -178,6 +178,10 @@ bool IsBodyMeasureLoinc(std::string_view code);
 inline constexpr std::string_view kLoincSystem = "http://loinc.org";
 inline constexpr std::string_view kLoincOid = "2.16.840.1.113883.6.1";
 inline constexpr std::string_view kUcumSystem = "http://unitsofmeasure.org";
+// HL7 v3 ObservationInterpretation (high, low, abnormal, ...): C-CDA
+// interpretationCode (OID 2.16.840.1.113883.5.83), FHIR Observation.interpretation.
+inline constexpr std::string_view kInterpretationSystem =
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 
 struct MeasurementField {
   std::string_view name;  // member of the segment's JSON body, a number
