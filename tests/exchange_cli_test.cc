@@ -126,6 +126,30 @@ TEST_F(ExchangeCliTest, AFailedDocumentIsNamedWithItsReasonAndLeavesNothing) {
             1);
 }
 
+// Two different documents with one document id (the second differs in its
+// bytes only): both are imported, each under its own key, and the import
+// warns about the second without quoting it.
+TEST_F(ExchangeCliTest, ADocumentThatReusesAnIdIsImportedBesideWithAWarning) {
+  const fs::path dir = tmp_.path() / "reused";
+  fs::create_directories(dir);
+  const std::string ccd = ReadText(Interop("ccda/Documents_CCD_CCD_1_CCD.xml"));
+  std::ofstream(dir / "a.xml", std::ios::binary) << ccd;
+  std::ofstream(dir / "b.xml", std::ios::binary) << ccd << "<!-- a later copy -->\n";
+  auto r = RunMedvault("import --data " + data_ + " " + (dir / "a.xml").string() + " " +
+                       (dir / "b.xml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto docs = DocumentLines(r.output);
+  ASSERT_EQ(docs.size(), 2u) << r.output;
+  EXPECT_EQ(docs[0][2], "created");
+  EXPECT_EQ(docs[1][2], "imported");
+  EXPECT_EQ(docs[1][1], docs[0][1]) << "the same patient";
+  EXPECT_NE(docs[1][4], docs[0][4]) << "the second went over the first";
+  EXPECT_NE(r.output.find("warning: " + (dir / "b.xml").string() + ": another document"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("warning: " + (dir / "a.xml").string()), std::string::npos) << r.output;
+}
+
 TEST_F(ExchangeCliTest, ExportsTheWholeRecordOrWhatAReaderMaySee) {
   auto r =
       RunMedvault("import --data " + data_ + " " + Interop("ccda/Documents_CCD_CCD_1_CCD.xml"));

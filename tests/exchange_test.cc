@@ -139,6 +139,54 @@ TEST_F(ExchangeTest, TheSameDocumentAgainChangesNothingAndTheSamePatientIsFound)
   EXPECT_EQ(*metadata_->CountPatients(), 2);
 }
 
+// Issue 15, document identity: a different document that carries the id of
+// one already in the record (vendors reuse ids) is imported beside it, with
+// a warning, and the first keeps every segment as it was; each of the two
+// imported again is unchanged.
+TEST_F(ExchangeTest, ADocumentThatReusesAnIdGoesBesideTheFirst) {
+  Importer importer(records_.get());
+  const std::string a = Bundle("MRN-7", "Hopper", "shared-id").dump();
+  json other = Bundle("MRN-7", "Hopper", "shared-id");
+  other["entry"][2]["resource"]["code"]["coding"][0] = {
+      {"system", "http://snomed.info/sct"}, {"code", "44054006"}, {"display", "Diabetes"}};
+  const std::string b = other.dump();
+
+  auto first = importer.Import(a, {}, "tester");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->warnings.empty());
+  auto second = importer.Import(b, {}, "tester");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_FALSE(second->unchanged);
+  EXPECT_EQ(second->patient_id, first->patient_id);
+  EXPECT_NE(second->document_key, first->document_key) << "merged into the first document";
+  ASSERT_EQ(second->warnings.size(), 1u);
+  EXPECT_NE(second->warnings[0].find("same document id"), std::string::npos);
+  EXPECT_EQ(second->warnings[0].find("shared-id"), std::string::npos) << "quotes the document";
+
+  auto problems = [&](const std::string& key) {
+    auto seg = records_->ReadSegment(first->patient_id, "health-status/problems/" + key, 0);
+    EXPECT_TRUE(seg.ok()) << seg.status().ToString();
+    return seg.ok() ? std::string(AsString(seg->content)) : std::string();
+  };
+  EXPECT_NE(problems(first->document_key).find("Hypertension"), std::string::npos);
+  EXPECT_EQ(problems(first->document_key).find("Diabetes"), std::string::npos);
+  EXPECT_NE(problems(second->document_key).find("Diabetes"), std::string::npos);
+  auto versions =
+      records_->ListVersions(first->patient_id, "health-status/problems/" + first->document_key);
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 1u) << "the first document was written over";
+
+  auto b_again = importer.Import(b, {}, "tester");
+  ASSERT_TRUE(b_again.ok()) << b_again.status().ToString();
+  EXPECT_TRUE(b_again->unchanged);
+  EXPECT_EQ(b_again->document_key, second->document_key);
+  auto a_again = importer.Import(a, {}, "tester");
+  ASSERT_TRUE(a_again.ok()) << a_again.status().ToString();
+  EXPECT_TRUE(a_again->unchanged);
+  EXPECT_EQ(a_again->document_key, first->document_key);
+  EXPECT_TRUE(a_again->warnings.empty());
+}
+
 // A batch imported with the next plan made while the previous document
 // commits ends as importing one by one would: a patient the batch creates is
 // found by its later documents, the same document twice is unchanged the

@@ -24,7 +24,8 @@ Status ImportDocument(Call& call, const std::string& body) {
                  {"unchanged", out.unchanged},
                  {"entries", out.entries},
                  {"segments", out.segments},
-                 {"kept_in_original_only", out.kept_in_original_only}};
+                 {"kept_in_original_only", out.kept_in_original_only},
+                 {"warnings", out.warnings}};
   call.Json(out.unchanged ? 200 : 201, result);
   return Status::Ok();
 }

@@ -151,6 +151,7 @@ int ImportBody(const Command& cmd) {
       std::find(args->switches.begin(), args->switches.end(), "quiet") != args->switches.end();
   Progress progress(files->size(), !quiet && isatty(STDERR_FILENO) == 1);
   size_t imported = 0, unchanged = 0, entries = 0, created = 0;
+  std::vector<std::string> warnings;
   std::vector<std::pair<std::string, Status>> failures;
   std::vector<std::string> patients;
   std::vector<std::string> lines;  // one per imported document, printed at the end
@@ -199,6 +200,9 @@ int ImportBody(const Command& cmd) {
         name + "\t" + out->patient_id + "\t" +
         (out->unchanged ? "unchanged" : (out->patient_created ? "created" : "imported")) + "\t" +
         std::to_string(out->entries) + " entries\t" + out->document_key);
+    for (const std::string& w : out->warnings) {
+      warnings.push_back(name + ": " + w);
+    }
     if (std::find(patients.begin(), patients.end(), out->patient_id) == patients.end()) {
       patients.push_back(out->patient_id);
     }
@@ -208,6 +212,9 @@ int ImportBody(const Command& cmd) {
   progress.Finish();
   for (const std::string& line : lines) {
     std::cout << line << "\n";
+  }
+  for (const std::string& w : warnings) {
+    std::cerr << "medvault: warning: " << w << "\n";
   }
   for (const auto& [name, st] : failures) {
     std::cerr << "medvault: " << name << ": " << st.message() << "\n";

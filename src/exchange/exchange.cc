@@ -155,14 +155,22 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
   }
 
   if (!plan.patient_id.empty()) {
-    auto header =
-        records_->ReadSegment(plan.patient_id, interop::HeaderSegmentPath(plan.document_key), 0);
-    if (header.ok()) {
-      json body = json::parse(AsString(header->content), nullptr, false);
-      plan.unchanged = body.is_object() && body.value("sha256", "") == plan.original_sha256_hex;
-    } else if (header.status().code() != StatusCode::kNotFound) {
-      return header.status();
+    // A document's identity is its id and its content: the same document
+    // again is unchanged; another document that reuses the id (vendors
+    // reuse template ids) goes beside the first, under a key of its id and
+    // content, never over it.
+    MV_ASSIGN_OR_RETURN(std::optional<std::string> stored, StoredSha256(plan));
+    if (stored.has_value() && *stored != plan.original_sha256_hex) {
+      plan.document_key = interop::DocumentKeyWithContent(doc, bytes);
+      plan.warnings.push_back(
+          "another document in this record has the same document id: imported beside it, not "
+          "over it");
+      MV_ASSIGN_OR_RETURN(stored, StoredSha256(plan));
+      if (stored.has_value() && *stored != plan.original_sha256_hex) {
+        return Status::Internal("two documents of this record collide on one document key");
+      }
     }
+    plan.unchanged = stored.has_value();
   }
 
   interop::OriginalInfo original{plan.original_sha256_hex,
@@ -190,12 +198,27 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
   return plan;
 }
 
+Result<std::optional<std::string>> Importer::StoredSha256(const ImportPlan& plan) const {
+  auto header =
+      records_->ReadSegment(plan.patient_id, interop::HeaderSegmentPath(plan.document_key), 0);
+  if (!header.ok()) {
+    if (header.status().code() == StatusCode::kNotFound) {
+      return std::optional<std::string>();
+    }
+    return header.status();
+  }
+  json body = json::parse(AsString(header->content), nullptr, false);
+  // A header that does not say its hash is treated as another document's.
+  return std::optional<std::string>(body.is_object() ? body.value("sha256", "") : "");
+}
+
 Result<ImportOutcome> Importer::Commit(const ImportPlan& plan, std::string_view author) const {
   ImportOutcome out;
   out.document_key = plan.document_key;
   out.format = plan.document.source_format;
   out.entries = plan.document.entries.size();
   out.kept_in_original_only = plan.document.kept_in_original_only;
+  out.warnings = plan.warnings;
   out.unchanged = plan.unchanged;
   out.patient_id = plan.patient_id;
   if (plan.unchanged) {

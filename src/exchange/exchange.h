@@ -40,6 +40,9 @@ struct ImportPlan {
   // The same document (same key, same bytes) is already in this record:
   // committing writes nothing.
   bool unchanged = false;
+  // What the importer should hear (never document content), e.g. that
+  // another document of this record carries the same document id.
+  std::vector<std::string> warnings;
   record::RecordBatch batch;  // the segments, the original document last
 };
 
@@ -52,6 +55,7 @@ struct ImportOutcome {
   size_t entries = 0;
   std::vector<std::string> segments;  // paths written
   std::vector<std::string> kept_in_original_only;
+  std::vector<std::string> warnings;  // ImportPlan::warnings
 };
 
 class Importer {
@@ -71,6 +75,10 @@ class Importer {
                                std::string_view author) const;
 
  private:
+  // The SHA-256 (hex) of the original stored under the plan's document key
+  // for its patient; nullopt when none is.
+  Result<std::optional<std::string>> StoredSha256(const ImportPlan& plan) const;
+
   record::RecordService* records_;
 };
 

@@ -77,6 +77,19 @@ std::string DocumentKey(const ClinicalDocument& doc, std::string_view original_b
   return "d" + ToHex(ByteView(digest).first(8));
 }
 
+std::string DocumentKeyWithContent(const ClinicalDocument& doc, std::string_view original_bytes) {
+  if (doc.header.id.empty()) {
+    return DocumentKey(doc, original_bytes);
+  }
+  std::string material(FormatName(doc.source_format));
+  material.push_back('\0');
+  material += doc.header.id;
+  material.push_back('\0');
+  const Bytes content = crypto::Sha256(AsBytes(original_bytes));
+  material.append(reinterpret_cast<const char*>(content.data()), content.size());
+  return "d" + ToHex(ByteView(crypto::Sha256(AsBytes(material))).first(8));
+}
+
 std::vector<SegmentPart> SplitIntoSegments(const ClinicalDocument& doc,
                                            std::string_view document_key,
                                            const OriginalInfo& original, size_t max_body_bytes) {

@@ -62,6 +62,13 @@ std::string_view SegmentBaseFor(const Entry& e);
 // the document has an id, else of SHA-256 of the original bytes: a re-import
 // of the same document lands on the same segments (as new versions).
 std::string DocumentKey(const ClinicalDocument& doc, std::string_view original_bytes);
+// The key of a document whose id another document in the same record
+// already carries (vendors reuse ids): "d" + the first 16 hex digits of
+// SHA-256(format name, 0, header.id, 0, SHA-256 of the original bytes), so
+// it lands beside the first one, and the same document again lands on the
+// same key. Equals DocumentKey for a document without an id (whose key is
+// already its content's).
+std::string DocumentKeyWithContent(const ClinicalDocument& doc, std::string_view original_bytes);
 
 struct SegmentPart {
   std::string path;      // full segment path, document key included
