@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -273,6 +274,35 @@ TEST(GroupCommitTest, MixedCallersAllComplete) {
   std::lock_guard<std::mutex> lock(seen_mu);
   EXPECT_EQ(seen.size(), items.size());
   EXPECT_EQ(std::set<int>(seen.begin(), seen.end()).size(), items.size()) << "committed twice";
+}
+
+// A callback that throws does not stop the others of its group nor the
+// committer; after Stop(), SubmitAsync commits on the caller's thread and
+// runs `done` before it returns.
+TEST(GroupCommitTest, ThrowingCallbacksAndSubmissionsAfterStop) {
+  GroupCommitter<Item> committer([&](std::span<Item* const> group) {
+    for (Item* item : group) {
+      item->result = Status::Ok();
+    }
+  });
+  std::vector<Item> items(4);
+  std::atomic<int> done{0};
+  for (size_t i = 0; i < items.size(); ++i) {
+    committer.SubmitAsync(&items[i], [&, i] {
+      done.fetch_add(1);
+      if (i % 2 == 0) throw std::runtime_error("a misbehaving callback");
+    });
+  }
+  committer.Stop();
+  EXPECT_EQ(done.load(), 4);
+  Item late{9};
+  bool late_done = false;
+  committer.SubmitAsync(&late, [&] { late_done = true; });
+  EXPECT_TRUE(late_done) << "done before SubmitAsync returned";
+  EXPECT_TRUE(late.result.ok());
+  Item sync_after{10};
+  committer.Submit(sync_after);
+  EXPECT_TRUE(sync_after.result.ok());
 }
 
 }  // namespace

@@ -328,6 +328,15 @@ TEST_F(HttpServerTest, ReadAnswersWaitForTheirAuditAndAFailedAuditAnswersNothing
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->body.find("systolic"), std::string::npos) << refused->body;
   EXPECT_FALSE(refused->has_header("X-Access-Decision"));
+  EXPECT_FALSE(refused->has_header("X-Segment-Version"));
+  EXPECT_EQ(LedgerRows(db), before_fault);
+  // Whatever the handler answered (a 404 after a permit, a 403 with its
+  // reason), an answer whose audit failed is that 503 and nothing else.
+  ExpectError(Get(seg + "-none-such"), 503, "UNAVAILABLE");
+  // A patient this clinician does not treat: denied, and the deny cannot be
+  // recorded.
+  auto denied = Get("/api/v1/patients/" + std::string(32, 'a') + "/segments/physical-signs/x");
+  ExpectError(denied, 503, "UNAVAILABLE");
   EXPECT_EQ(LedgerRows(db), before_fault);
 
   ExecSql(db, "DROP TRIGGER test_refuse_ledger");

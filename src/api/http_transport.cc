@@ -700,7 +700,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       fn();
       return true;
     } catch (...) {
+      // An answer the application holds for its audit stays held: even
+      // the 500 leaves only once the audit is durable.
+      auto hold = std::move(res_.hold);
       res_ = Response();
+      res_.hold = std::move(hold);
       res_.status = 500;
       res_.set_content(ErrorBody(Status::Internal("unexpected error"), NewRandomId().substr(0, 16)),
                        "application/json");

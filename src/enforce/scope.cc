@@ -245,16 +245,22 @@ void Scope::CommitAsync(std::function<void(const Status&)> done) {
   }
   std::vector<ledger::Entry> entries = std::move(entries_);
   entries_.clear();
-  deps_.ledger->AppendAsync(std::move(entries), [request_id = ctx_.origin.request_id,
-                                                 route = ctx_.origin.route,
-                                                 done = std::move(done)](const Status& st) {
+  auto report = [request_id = ctx_.origin.request_id, route = ctx_.origin.route,
+                 done = std::move(done)](const Status& st) {
     if (!st.ok()) {
       Log(LogLevel::kError, "ledger.append_failed", {{"request_id", request_id}, {"route", route}});
       done(Status::Unavailable("the access could not be recorded; nothing was returned"));
       return;
     }
     done(Status::Ok());
-  });
+  };
+  try {
+    deps_.ledger->AppendAsync(std::move(entries), report);
+  } catch (...) {
+    // Not queued (no thread or no memory for it): nothing was recorded, so
+    // nothing may be answered.
+    report(Status::Unavailable("the ledger could not take the entries"));
+  }
 }
 
 void Scope::LendToNextWrite() { lending_ = deps_.ledger != nullptr; }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -609,11 +610,21 @@ Result<std::vector<EpochRecord>> ReadEpochRows(Connection& conn);
 
 struct SqliteLedger::Impl {
   ~Impl() {
+    // Appends still queued refer to this Impl (their after_commit updates
+    // the tree): wait for them, since the shared writer may outlive us.
+    {
+      std::unique_lock<std::mutex> lock(async_mu);
+      async_cv.wait(lock, [this] { return async_pending == 0; });
+    }
     // Readers first: the writer, closing last (when no store on the file
     // holds it), checkpoints and removes the WAL.
     readers.reset();
     shared.reset();
   }
+
+  std::mutex async_mu;
+  std::condition_variable async_cv;
+  size_t async_pending = 0;  // guarded by async_mu: AppendAsync items not done
 
   // ---- tree
 
@@ -861,7 +872,26 @@ struct SqliteLedger::Impl {
         }
       }
     };
-    shared->SubmitAsync(std::move(work), std::move(done));
+    {
+      std::lock_guard<std::mutex> lock(async_mu);
+      ++async_pending;
+    }
+    auto finished = [this] {
+      // Notified under the lock: a destructor waiting for this count may
+      // free the Impl as soon as the lock is released.
+      std::lock_guard<std::mutex> lock(async_mu);
+      --async_pending;
+      async_cv.notify_all();
+    };
+    try {
+      shared->SubmitAsync(std::move(work), [finished, done = std::move(done)](const Status& st) {
+        done(st);
+        finished();
+      });
+    } catch (...) {
+      finished();  // not queued (no thread, no memory): the caller hears of it
+      throw;
+    }
   }
 
   // ---- checkpoints

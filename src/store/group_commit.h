@@ -55,8 +55,9 @@ class GroupCommitter {
 
   // Commits what is still queued (every SubmitAsync's `done` has run when
   // this returns), then stops the committer's thread. For an owner whose
-  // commit function needs what it is about to destroy. Idempotent; no
-  // SubmitAsync after it.
+  // commit function needs what it is about to destroy. Idempotent. A
+  // SubmitAsync from then on is committed on the caller's thread (and its
+  // `done` run there) before it returns.
   void Stop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -66,6 +67,10 @@ class GroupCommitter {
     if (thread_.joinable()) {
       thread_.join();
     }
+    // A synchronous leader may still be committing a group that holds
+    // asynchronous items, or running their callbacks.
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [this] { return !leader_active_ && callbacks_running_ == 0; });
   }
 
   // Queues `item` and returns once a group holding it has been committed.
@@ -101,6 +106,13 @@ class GroupCommitter {
     auto slot = std::make_unique<Slot>(item);
     slot->done_fn = done ? std::move(done) : [] {};  // non-empty marks it asynchronous
     std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      // Stopping (the thread may be gone): commit it here, then report.
+      lock.unlock();
+      Submit(*item);
+      slot->done_fn();
+      return;
+    }
     if (!thread_.joinable()) {
       thread_ = std::thread([this] { ThreadMain(); });
     }
@@ -153,15 +165,24 @@ class GroupCommitter {
     leader_active_ = false;
     ++groups_;
     if (finished.empty()) {
+      idle_cv_.notify_all();
       return;
     }
     // The answers of asynchronous items leave now, before any next group;
     // the queue stays unled meanwhile only if nobody else takes it.
+    ++callbacks_running_;
     lock.unlock();
     for (const auto& s : finished) {
-      s->done_fn();
+      try {
+        s->done_fn();
+      } catch (...) {
+        // A callback must not throw; one that does must not stop the
+        // others (each releases a waiting answer) or the committer.
+      }
     }
     lock.lock();
+    --callbacks_running_;
+    idle_cv_.notify_all();
   }
 
   // REQUIRES: lock held, no leader active, pending_ not empty. Wakes the
@@ -199,8 +220,10 @@ class GroupCommitter {
   uint64_t groups_ = 0;         // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
   bool thread_idle_ = false;    // guarded by mu_: waiting on thread_cv_
+  int callbacks_running_ = 0;   // guarded by mu_: leaders running done callbacks
   std::condition_variable thread_cv_;
-  std::thread thread_;  // started by the first SubmitAsync (under mu_)
+  std::condition_variable idle_cv_;  // no leader and no callbacks running (Stop)
+  std::thread thread_;               // started by the first SubmitAsync (under mu_)
 };
 
 }  // namespace medvault::store
