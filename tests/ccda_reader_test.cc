@@ -540,6 +540,48 @@ TEST(CcdaReaderTest, InterpretationCodesAreKept) {
       << *fhir;
 }
 
+// The allergy observation's own code (its type) is kept as the entry's
+// coded value unless it is the one the category implies: both round trip,
+// and the kept one reaches the FHIR export.
+TEST(CcdaReaderTest, AllergyTypeCodesAreKept) {
+  auto allergy = [](const std::string& type_code, const std::string& substance) {
+    return "<entry><act classCode=\"ACT\" moodCode=\"EVN\"><statusCode code=\"active\"/>"
+           "<entryRelationship typeCode=\"SUBJ\"><observation classCode=\"OBS\" "
+           "moodCode=\"EVN\"><code code=\"ASSERTION\" codeSystem=\"2.16.840.1.113883.5.4\"/>"
+           "<value xsi:type=\"CD\" code=\"" +
+           type_code +
+           "\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+           "<participant typeCode=\"CSM\"><participantRole classCode=\"MANU\">"
+           "<playingEntity classCode=\"MMAT\"><code code=\"" +
+           substance +
+           "\" codeSystem=\"2.16.840.1.113883.6.88\"/></playingEntity></participantRole>"
+           "</participant></observation></entryRelationship></act></entry>";
+  };
+  const ClinicalDocument doc = MustParse(Doc(Section(
+      "2.16.840.1.113883.10.20.22.2.6.1", "48765-2",
+      allergy("419199007", "7980") + allergy("418471000", "1191") + allergy("59037007", "2670"))));
+  ASSERT_EQ(doc.entries.size(), 3u);
+  ASSERT_TRUE(doc.entries[0].value_code.has_value()) << "allergy to substance: kept";
+  EXPECT_EQ(doc.entries[0].value_code->code, "419199007");
+  EXPECT_EQ(doc.entries[0].category, "");
+  EXPECT_FALSE(doc.entries[1].value_code.has_value()) << "implied by the category";
+  EXPECT_EQ(doc.entries[1].category, "food");
+  ASSERT_TRUE(doc.entries[2].value_code.has_value()) << "drug intolerance: kept";
+  EXPECT_EQ(doc.entries[2].category, "medication");
+  ExpectRoundTrip(doc);
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  EXPECT_NE(fhir->find("\"419199007\""), std::string::npos);
+  EXPECT_NE(fhir->find("\"59037007\""), std::string::npos);
+  Result<ClinicalDocument> back = ParseFhir(*fhir);
+  ASSERT_TRUE(back.ok());
+  Result<std::string> ccda_again = WriteCcda(*back);
+  ASSERT_TRUE(ccda_again.ok());
+  Result<ClinicalDocument> again = ParseCcda(*ccda_again);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(CanonicalString(*back), CanonicalString(*again)) << "FHIR -> C-CDA -> model";
+}
+
 // Sections are recognised by a templateId (R1.1 and R2.1 ids, the sections
 // holding the same statements), else by their LOINC code; an unknown section
 // keeps its statements in the original only and its narrative as a note.

@@ -286,6 +286,17 @@ inline std::optional<AllergyType> AllergyCategoryToSnomed(std::string_view categ
   return std::nullopt;
 }
 
+// Whether an allergy entry's coded value travels as its observation's value
+// and is read back as the same coded value: a code without translations
+// that is not the value the writer derives from the category it implies
+// (that one the reader leaves implied, so it stays in extras).
+inline bool AllergyValueIsNatural(const Coding& v) {
+  if (v.code.empty() || !v.translations.empty()) return false;
+  const std::optional<AllergyType> implied =
+      AllergyCategoryToSnomed(AllergyCategoryFromSnomed(v.code));
+  return !(implied.has_value() && implied->code == v.code && v.system == CodeSystemUri(kSnomedOid));
+}
+
 // Mood codes of planned statements (Plan of Treatment section).
 inline bool IsPlanMood(std::string_view mood) {
   return mood == "INT" || mood == "RQO" || mood == "PRMS" || mood == "PRP" || mood == "APT" ||

@@ -1528,7 +1528,17 @@ class Reader {
     e.text = OriginalText(code);
     if (e.text.empty()) e.text = ElementText(Child(entity, "name"));
     if (e.text.empty()) e.text = EdText(Child(obs, "text"));
-    e.category = std::string(AllergyCategoryFromSnomed(Attr(Child(obs, "value"), "code")));
+    const xmlNode* type_value = Child(obs, "value");
+    e.category = std::string(AllergyCategoryFromSnomed(Attr(type_value, "code")));
+    // The allergy observation's own code (allergy to a substance, a food
+    // intolerance, ...) is kept as the entry's coded value, unless it is the
+    // one code the writer derives from the category anyway. Without its
+    // translations: FHIR carries it in a single-Coding extension.
+    if (type_value != nullptr && !IsNull(type_value) && !Attr(type_value, "code").empty()) {
+      Coding type = ReadCoding(type_value);
+      type.translations.clear();
+      if (AllergyValueIsNatural(type)) e.value_code = std::move(type);
+    }
     ReadTimes(obs, &e.start, &e.end);
     std::string_view reaction_severity;
     for (const xmlNode* er = obs->children; er != nullptr; er = er->next) {

@@ -347,7 +347,9 @@ std::vector<Field> FieldsOf(const Entry& e) {
     x.quantity = &*e.quantity;
     f.push_back(x);
   }
-  if (e.value_code && !NaturalValues(k)) {
+  // An allergy's coded value is its observation's value (its type).
+  if (e.value_code && !NaturalValues(k) &&
+      (k != EntryKind::kAllergy || !AllergyValueIsNatural(*e.value_code))) {
     Field x;
     x.name = "value_code";
     x.type = Field::Type::kCoding;
@@ -356,7 +358,13 @@ std::vector<Field> FieldsOf(const Entry& e) {
   }
   if (!e.value_text.empty() && !NaturalValues(k)) text("value_text", e.value_text);
   if (k == EntryKind::kAllergy) {
-    if (!AllergyCategoryToSnomed(e.category)) text("category", e.category);
+    // The reader derives the category from the value it finds.
+    const std::string_view read_back = e.value_code && AllergyValueIsNatural(*e.value_code)
+                                           ? AllergyCategoryFromSnomed(e.value_code->code)
+                                           : std::string_view(e.category);
+    if (!AllergyCategoryToSnomed(e.category) || read_back != e.category) {
+      text("category", e.category);
+    }
   } else if (e.category != DerivedCategory(k)) {
     text("category", e.category);
   }
@@ -1042,14 +1050,18 @@ class Writer {
     SimpleCode("code", "ASSERTION", kActCodeOid, {});
     Completed();
     EffectiveTime(e);
-    const std::optional<AllergyType> type = AllergyCategoryToSnomed(e.category);
-    const AllergyType t = type.value_or(*AllergyCategoryToSnomed(""));
-    x_.Start("value");
-    x_.Attr("xsi:type", "CD");
-    x_.Attr("code", t.code);
-    x_.Attr("codeSystem", kSnomedOid);
-    x_.Attr("displayName", t.display);
-    x_.Finish();
+    if (e.value_code && AllergyValueIsNatural(*e.value_code)) {
+      Code("value", *e.value_code, {}, "CD");
+    } else {
+      const std::optional<AllergyType> type = AllergyCategoryToSnomed(e.category);
+      const AllergyType t = type.value_or(*AllergyCategoryToSnomed(""));
+      x_.Start("value");
+      x_.Attr("xsi:type", "CD");
+      x_.Attr("code", t.code);
+      x_.Attr("codeSystem", kSnomedOid);
+      x_.Attr("displayName", t.display);
+      x_.Finish();
+    }
     x_.Start("participant");
     x_.Attr("typeCode", "CSM");
     x_.Body();
