@@ -187,6 +187,44 @@ TEST_F(ExchangeTest, ADocumentThatReusesAnIdGoesBesideTheFirst) {
   EXPECT_TRUE(a_again->warnings.empty());
 }
 
+// Two imports of different documents with one id racing (another process,
+// another request): the one planned first but committed second finds the
+// header it did not see and writes nothing (FailedPrecondition), instead of
+// merging into the other; imported again, it goes beside it.
+TEST_F(ExchangeTest, ARacingImportOfAReusedIdWritesNothing) {
+  Importer importer(records_.get());
+  auto patient = importer.Import(Bundle("MRN-7", "Hopper", "other-doc").dump(), {}, "tester");
+  ASSERT_TRUE(patient.ok()) << patient.status().ToString();
+  ImportOptions into;
+  into.patient_id = patient->patient_id;
+  const std::string a = Bundle("MRN-7", "Hopper", "shared-id").dump();
+  json other = Bundle("MRN-7", "Hopper", "shared-id");
+  other["entry"][2]["resource"]["code"]["coding"][0] = {
+      {"system", "http://snomed.info/sct"}, {"code", "44054006"}, {"display", "Diabetes"}};
+
+  auto late = importer.Plan(a, into);  // planned before the other commits
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  Importer elsewhere(records_.get());
+  auto first = elsewhere.Import(other.dump(), into, "tester");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->document_key, late->document_key) << "both aim at the id's key";
+  const int64_t before = *metadata_->CountSegmentVersions();
+
+  auto lost = importer.Commit(*late, "tester");
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kFailedPrecondition) << lost.status().ToString();
+  EXPECT_EQ(*metadata_->CountSegmentVersions(), before) << "a partial or merged write";
+  auto seg = records_->ReadSegment(patient->patient_id,
+                                   "health-status/problems/" + first->document_key, 0);
+  ASSERT_TRUE(seg.ok());
+  EXPECT_NE(std::string(AsString(seg->content)).find("Diabetes"), std::string::npos);
+
+  auto again = importer.Import(a, into, "tester");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(again->document_key, first->document_key);
+  EXPECT_EQ(again->warnings.size(), 1u);
+}
+
 // A batch imported with the next plan made while the previous document
 // commits ends as importing one by one would: a patient the batch creates is
 // found by its later documents, the same document twice is unchanged the

@@ -175,7 +175,7 @@ TEST_P(RecordFaultTest, BatchFailuresLeaveNoVersionAndNoObject) {
   RecordBatch batch;
   batch.patient_id = patient_;
   for (const char* path : {"life-record/a", "life-record/b", "life-record/c"}) {
-    batch.segments.push_back({path, Json(110)});
+    batch.segments.push_back({path, Json(110), std::nullopt});
   }
   // The metadata transaction fails: every object is removed.
   metadata_faults_->FailNthWrite(1);
@@ -248,8 +248,8 @@ TEST_P(RecordFaultTest, LostAcknowledgementOfTheRowKeepsTheWrite) {
   // The same for a batch, all of whose rows committed.
   RecordBatch batch;
   batch.patient_id = patient_;
-  batch.segments.push_back({"life-record/a", Json(111)});
-  batch.segments.push_back({"life-record/b", Json(112)});
+  batch.segments.push_back({"life-record/a", Json(111), std::nullopt});
+  batch.segments.push_back({"life-record/b", Json(112), std::nullopt});
   metadata_faults_->FailNthWrite(1, Status::IOError("reply lost"), /*after_apply=*/true);
   auto done = service_->WriteBatch(batch, "tester");
   ASSERT_TRUE(done.ok()) << done.status().ToString();
@@ -298,8 +298,8 @@ TEST_P(RecordInlineFaultTest, FailedCommitLeavesNothingLostReplyKeepsAll) {
 
   RecordBatch batch;
   batch.patient_id = patient_;
-  batch.segments.push_back({"life-record/a", Json(111)});
-  batch.segments.push_back({"life-record/b", Json(112)});
+  batch.segments.push_back({"life-record/a", Json(111), std::nullopt});
+  batch.segments.push_back({"life-record/b", Json(112), std::nullopt});
   metadata_faults_->FailNthWrite(1);
   EXPECT_EQ(service_->WriteBatch(batch, "tester").status().code(), StatusCode::kIOError);
   ExpectNothingAt("life-record/a");
@@ -314,11 +314,11 @@ TEST_P(RecordInlineFaultTest, FailedCommitLeavesNothingLostReplyKeepsAll) {
 TEST_P(RecordInlineFaultTest, MixedBatchFailureRemovesOnlyItsObjects) {
   RecordBatch batch;
   batch.patient_id = patient_;
-  batch.segments.push_back({"life-record/a", Json(111)});
+  batch.segments.push_back({"life-record/a", Json(111), std::nullopt});
   SegmentWrite big;
   big.kind = ContentKind::kText;
   big.content = ToBytes(std::string(inline_max_ + 1, 'x'));
-  batch.segments.push_back({"patient-narrative/long", big});
+  batch.segments.push_back({"patient-narrative/long", big, std::nullopt});
   metadata_faults_->FailNthWrite(1);
   EXPECT_EQ(service_->WriteBatch(batch, "tester").status().code(), StatusCode::kIOError);
   EXPECT_TRUE(Objects().empty());

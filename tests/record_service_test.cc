@@ -531,13 +531,13 @@ class RecordBatchTest : public RecordServiceTest {
   static RecordBatch NewPatientBatch() {
     RecordBatch b;
     b.new_patient = Demographics{"Imported", "Person", "1970-01-02", "male", "MRN-IMP"};
-    b.segments.push_back({"health-status/problems/d1", Json({{"entries", {1, 2}}})});
-    b.segments.push_back({"physical-signs/blood-pressure", Json(Bp(131, 84))});
+    b.segments.push_back({"health-status/problems/d1", Json({{"entries", {1, 2}}}), std::nullopt});
+    b.segments.push_back({"physical-signs/blood-pressure", Json(Bp(131, 84)), std::nullopt});
     SegmentWrite original;
     original.kind = ContentKind::kBinary;
     original.media_type = "application/xml";
     original.content = ToBytes("<ClinicalDocument/>");
-    b.segments.push_back({"source-documents/d1/original", original});
+    b.segments.push_back({"source-documents/d1/original", original, std::nullopt});
     return b;
   }
 };
@@ -562,7 +562,7 @@ TEST_F(RecordBatchTest, CreatesThePatientAndEverySegmentTogether) {
   // A second batch on the same patient makes version 2 of the paths it names.
   RecordBatch again;
   again.patient_id = r->patient_id;
-  again.segments.push_back({"health-status/problems/d1", Json({{"entries", {3}}})});
+  again.segments.push_back({"health-status/problems/d1", Json({{"entries", {3}}}), std::nullopt});
   auto r2 = service_->WriteBatch(again, "importer");
   ASSERT_TRUE(r2.ok()) << r2.status().ToString();
   EXPECT_FALSE(r2->patient_created);
@@ -572,8 +572,8 @@ TEST_F(RecordBatchTest, CreatesThePatientAndEverySegmentTogether) {
 TEST_F(RecordBatchTest, OneRefusedSegmentLeavesNothingBehind) {
   const size_t before = ObjectFiles();
   RecordBatch b = NewPatientBatch();
-  b.segments.push_back({"physical-signs/heart-rate", Json({{"bpm", "fast"}})});
-  b.segments.push_back({"health-status/allergies/d1", Json(nlohmann::json::array())});
+  b.segments.push_back({"physical-signs/heart-rate", Json({{"bpm", "fast"}}), std::nullopt});
+  b.segments.push_back({"health-status/allergies/d1", Json(nlohmann::json::array()), std::nullopt});
   auto r = service_->WriteBatch(b, "importer");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
@@ -607,12 +607,34 @@ TEST_F(RecordBatchTest, AFailureAtCommitRemovesTheObjectsAlreadyWritten) {
   EXPECT_EQ(*count, 0);
 }
 
+// expected_latest: a compare-and-set on the path's latest version. A batch
+// whose expectation no longer holds writes nothing at all; one that holds
+// is written.
+TEST_F(RecordBatchTest, ExpectedLatestVersionGuardsTheWholeBatch) {
+  auto created = service_->WriteBatch(NewPatientBatch(), "importer");
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const int64_t before = *metadata_->CountSegmentVersions();
+  RecordBatch stale;
+  stale.patient_id = created->patient_id;
+  stale.segments.push_back({"life-record/a", Json({{"mood", "ok"}}), std::nullopt});
+  stale.segments.push_back({"health-status/problems/d1", Json({{"entries", {9}}}), 0});
+  auto refused = service_->WriteBatch(stale, "importer");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
+      << refused.status().ToString();
+  EXPECT_EQ(*metadata_->CountSegmentVersions(), before);
+  stale.segments[1].expected_latest = 1;
+  auto written = service_->WriteBatch(stale, "importer");
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->versions[1].version, 2u);
+}
+
 TEST_F(RecordBatchTest, RefusesMalformedBatches) {
   RecordBatch both = NewPatientBatch();
   both.patient_id = NewPatient();
   EXPECT_EQ(service_->WriteBatch(both, "importer").status().code(), StatusCode::kInvalidArgument);
   RecordBatch neither;
-  neither.segments.push_back({"other/x", Json({{"a", 1}})});
+  neither.segments.push_back({"other/x", Json({{"a", 1}}), std::nullopt});
   EXPECT_EQ(service_->WriteBatch(neither, "importer").status().code(),
             StatusCode::kInvalidArgument);
   RecordBatch twice = NewPatientBatch();
@@ -621,12 +643,12 @@ TEST_F(RecordBatchTest, RefusesMalformedBatches) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("twice"), std::string::npos);
   RecordBatch bad_path = NewPatientBatch();
-  bad_path.segments.push_back({"../etc/passwd", Json({{"a", 1}})});
+  bad_path.segments.push_back({"../etc/passwd", Json({{"a", 1}}), std::nullopt});
   EXPECT_EQ(service_->WriteBatch(bad_path, "importer").status().code(),
             StatusCode::kInvalidArgument);
   RecordBatch unknown;
   unknown.patient_id = std::string(32, 'a');
-  unknown.segments.push_back({"other/x", Json({{"a", 1}})});
+  unknown.segments.push_back({"other/x", Json({{"a", 1}}), std::nullopt});
   EXPECT_EQ(service_->WriteBatch(unknown, "importer").status().code(), StatusCode::kNotFound);
   RecordBatch bad_demo = NewPatientBatch();
   bad_demo.new_patient->birth_date = "1970-02-30";

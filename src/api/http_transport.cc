@@ -653,10 +653,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (msg.version() == 10 && head_.chunked()) {
       close_after_ = true;  // RFC 9112 6.1: chunked from a 1.0 client ends the connection
     }
-    phase_ = Phase::kWorking;
-    SetDeadline(kNever);
-    auto self = this->shared_from_this();
-    asio::post(core_.pool(), [self] {
+    ToWorker([](const std::shared_ptr<Session>& self) {
       uint64_t limit = 0;
       Application::Next next = Application::Next::kAnswer;
       if (!self->Contained(
@@ -672,6 +669,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
       self->AfterHold([self, next, limit] { self->AfterHead(next, limit); });
     });
+  }
+
+  // Hands the request to a worker (the strand leaves it alone meanwhile: no
+  // read is pending and no deadline runs while in kWorking); `work` gets the
+  // session.
+  template <class Work>
+  void ToWorker(Work work) {
+    phase_ = Phase::kWorking;
+    SetDeadline(kNever);
+    asio::post(core_.pool(),
+               [self = this->shared_from_this(), work = std::move(work)] { work(self); });
   }
 
   // On the worker, after an application call: posts `step` to the
@@ -867,10 +875,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       FinishStream();
       return;
     }
-    phase_ = Phase::kWorking;
-    SetDeadline(kNever);
-    auto self = this->shared_from_this();
-    asio::post(core_.pool(), [self] {
+    ToWorker([](const std::shared_ptr<Session>& self) {
       self->Contained([&] { self->core_.app().OnBody(self->req_, self->res_); });
       self->AfterHold([self] { self->WriteResponse(); });
     });
@@ -1073,10 +1078,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       AfterWrite();
       return;
     }
-    phase_ = Phase::kWorking;
-    SetDeadline(kNever);
-    auto self = this->shared_from_this();
-    asio::post(core_.pool(), [self] {
+    ToWorker([](const std::shared_ptr<Session>& self) {
       self->piece_.clear();
       bool ok = false;
       try {

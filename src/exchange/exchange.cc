@@ -116,6 +116,7 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
                                      std::to_string(options.limits.max_document_bytes) + " bytes");
   }
   ImportPlan plan;
+  uint64_t header_seen = 0;
   MV_ASSIGN_OR_RETURN(plan.document, interop::ParseDocument(bytes, options.limits));
   const ClinicalDocument& doc = plan.document;
   plan.document_key = interop::DocumentKey(doc, bytes);
@@ -159,18 +160,22 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
     // again is unchanged; another document that reuses the id (vendors
     // reuse template ids) goes beside the first, under a key of its id and
     // content, never over it.
-    MV_ASSIGN_OR_RETURN(std::optional<std::string> stored, StoredSha256(plan));
-    if (stored.has_value() && *stored != plan.original_sha256_hex) {
+    MV_ASSIGN_OR_RETURN(std::optional<StoredHeader> stored, ReadStoredHeader(plan));
+    if (stored.has_value() && stored->sha256_hex != plan.original_sha256_hex) {
       plan.document_key = interop::DocumentKeyWithContent(doc, bytes);
       plan.warnings.push_back(
           "another document in this record has the same document id: imported beside it, not "
           "over it");
-      MV_ASSIGN_OR_RETURN(stored, StoredSha256(plan));
-      if (stored.has_value() && *stored != plan.original_sha256_hex) {
+      MV_ASSIGN_OR_RETURN(stored, ReadStoredHeader(plan));
+      if (stored.has_value() && stored->sha256_hex != plan.original_sha256_hex) {
         return Status::Internal("two documents of this record collide on one document key");
       }
     }
     plan.unchanged = stored.has_value();
+    // What this plan saw under its key: the commit writes only if that is
+    // still so (another process, or another request, may import a document
+    // with this id meanwhile; it must not be merged into this one).
+    header_seen = stored.has_value() ? stored->version : 0;
   }
 
   interop::OriginalInfo original{plan.original_sha256_hex,
@@ -186,6 +191,9 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
     w.write.kind = record::ContentKind::kJson;
     w.write.sensitivity = SensitivityFor(w.path, doc.header.confidentiality);
     w.write.content = ToBytes(part.body.dump());
+    if (w.path == interop::HeaderSegmentPath(plan.document_key)) {
+      w.expected_latest = header_seen;
+    }
     plan.batch.segments.push_back(std::move(w));
   }
   record::BatchSegmentWrite w;
@@ -198,18 +206,22 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
   return plan;
 }
 
-Result<std::optional<std::string>> Importer::StoredSha256(const ImportPlan& plan) const {
+Result<std::optional<Importer::StoredHeader>> Importer::ReadStoredHeader(
+    const ImportPlan& plan) const {
   auto header =
       records_->ReadSegment(plan.patient_id, interop::HeaderSegmentPath(plan.document_key), 0);
   if (!header.ok()) {
     if (header.status().code() == StatusCode::kNotFound) {
-      return std::optional<std::string>();
+      return std::optional<StoredHeader>();
     }
     return header.status();
   }
   json body = json::parse(AsString(header->content), nullptr, false);
   // A header that does not say its hash is treated as another document's.
-  return std::optional<std::string>(body.is_object() ? body.value("sha256", "") : "");
+  StoredHeader out;
+  out.version = header->info.version;
+  out.sha256_hex = body.is_object() ? body.value("sha256", "") : "";
+  return std::optional<StoredHeader>(std::move(out));
 }
 
 Result<ImportOutcome> Importer::Commit(const ImportPlan& plan, std::string_view author) const {

@@ -75,9 +75,14 @@ class Importer {
                                std::string_view author) const;
 
  private:
-  // The SHA-256 (hex) of the original stored under the plan's document key
-  // for its patient; nullopt when none is.
-  Result<std::optional<std::string>> StoredSha256(const ImportPlan& plan) const;
+  // The header segment stored under the plan's document key for its
+  // patient: its latest version and the SHA-256 (hex) of the original it
+  // describes; nullopt when there is none.
+  struct StoredHeader {
+    uint64_t version = 0;
+    std::string sha256_hex;
+  };
+  Result<std::optional<StoredHeader>> ReadStoredHeader(const ImportPlan& plan) const;
 
   record::RecordService* records_;
 };

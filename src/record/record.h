@@ -103,6 +103,11 @@ struct SegmentContent {
 struct BatchSegmentWrite {
   std::string path;
   SegmentWrite write;
+  // When set, the batch is written only if the path's latest version is
+  // still this one (0: the path has none), else FailedPrecondition and
+  // nothing is written: a compare-and-set that holds across processes (the
+  // version it writes is unique in the store).
+  std::optional<uint64_t> expected_latest;
 };
 
 // Segments written together: all or none. The patient is an existing one

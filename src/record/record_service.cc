@@ -757,6 +757,11 @@ class RecordServiceImpl final : public RecordService {
         }
         latest = *l;
       }
+      if (w.expected_latest.has_value() && *w.expected_latest != latest) {
+        discard_objects();
+        return Status::FailedPrecondition(
+            w.path + ": changed since it was read (another write came first): try again");
+      }
       Result<store::SegmentVersionRecord> rec = SealWholeVersion(
           result.patient_id, root, rotated, w, media_types[i], latest + 1, author, now);
       if (!rec.ok()) {
