@@ -37,9 +37,10 @@ foreach(target ccda fhir)
 endforeach()
 
 # src/exchange: import and export against the record service.
-medvault_library(mv_exchange src/exchange/exchange.cc)
+medvault_library(mv_exchange src/exchange/exchange.cc src/exchange/summary.cc)
 target_link_libraries(mv_exchange PUBLIC mv_interop mv_record mv_crypto mv_common)
 medvault_test(exchange_test mv_exchange)
+medvault_test(summary_test mv_exchange)
 
 # Import benchmarks (issue 5): C-CDA and FHIR import against a bare parse of
 # the same bytes (libxml2, nlohmann::json), in the same run.
@@ -50,5 +51,9 @@ if(MEDVAULT_BUILD_BENCH)
   target_compile_definitions(interop_bench PRIVATE MEDVAULT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   target_link_libraries(interop_bench PRIVATE mv_exchange mv_interop benchmark::benchmark
     PkgConfig::LIBXML2)
+  # The clinical summary of a 5,000-observation record (issue 15).
+  add_executable(summary_bench bench/summary_bench.cc)
+  target_compile_options(summary_bench PRIVATE ${MEDVAULT_WARNINGS})
+  target_link_libraries(summary_bench PRIVATE mv_exchange benchmark::benchmark)
 endif()
 medvault_test(code_preservation_test mv_interop)

@@ -296,5 +296,90 @@ TEST_F(RoutesExchangeTest, ADenialOfReadingAlsoWithholdsTheExport) {
   EXPECT_EQ(res->get_header_value("X-Export-Withheld"), "0");
 }
 
+std::string SummaryUrl(const std::string& patient_id) {
+  return "/api/v1/patients/" + patient_id + "/summary";
+}
+
+TEST_F(RoutesExchangeTest, TheSummaryIsDecidedPerSegmentAndNamesTheReadings) {
+  ASSERT_EQ(Post(Documents(), ccda_, "application/xml")->status, 201);
+  // A home reading by the patient.
+  auto patient = MakeAccount("patient.sum", {"patient"}, patient_id_);
+  auto patient_client = ClientWith(SignIn(patient));
+  auto res = patient_client->Put(
+      ("/api/v1/patients/" + patient_id_ + "/segments/physical-signs/blood-pressure").c_str(),
+      R"({"data":{"systolic":151,"diastolic":97,"unit":"mmHg","time":"2026-11-30T07:00:00Z"}})",
+      "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201) << res->body;
+
+  res = Get(SummaryUrl(patient_id_));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  json full = json::parse(res->body);
+  EXPECT_FALSE(full["sections"]["problems"].empty());
+  EXPECT_FALSE(full["sections"]["allergies"].empty());
+  EXPECT_FALSE(full["patient"].value("name", "").empty());
+  ASSERT_EQ(full["documents"].size(), 1u);
+  EXPECT_FALSE(full["documents"][0].value("title", "").empty());
+  bool named_reading = false;
+  for (const json& g : full["observations"]) {
+    for (const json& p : g["points"]) {
+      named_reading =
+          named_reading || (p.value("recorded_by", "") == patient.account_id &&
+                            p.value("recorded_by_name", "") == "Test " + patient.username);
+    }
+  }
+  EXPECT_TRUE(named_reading) << "a home reading names who recorded it";
+  EXPECT_EQ(full["counts"]["segments_withheld"], 0);
+
+  // The patient denies this doctor health-status: the summary leaves it out.
+  const json deny = {{"effect", "deny"},
+                     {"path_prefix", "health-status"},
+                     {"grantee_kind", "account"},
+                     {"grantee", clinician_.account_id},
+                     {"purposes", {"treatment"}}};
+  res = patient_client->Post(("/api/v1/patients/" + patient_id_ + "/consents").c_str(), deny.dump(),
+                             "application/json");
+  ASSERT_EQ(res->status, 201) << res->body;
+  res = Get(SummaryUrl(patient_id_));
+  ASSERT_EQ(res->status, 200) << res->body;
+  json partial = json::parse(res->body);
+  EXPECT_TRUE(partial["sections"]["problems"].empty());
+  EXPECT_TRUE(partial["sections"]["allergies"].empty());
+  EXPECT_TRUE(partial["sections"]["medications"].empty());
+  EXPECT_GT(partial["counts"]["segments_withheld"].get<int>(), 0);
+  EXPECT_FALSE(partial["observations"].empty());
+  bool denied = false;
+  for (const ledger::Entry& e : PatientEntries("read")) {
+    denied = denied || (e.effect == "deny" && e.resource.path.rfind("health-status/", 0) == 0);
+  }
+  EXPECT_TRUE(denied) << "each refusal is in the ledger";
+  // The patient still reads everything.
+  res = patient_client->Get(SummaryUrl(patient_id_).c_str());
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_FALSE(json::parse(res->body)["sections"]["problems"].empty());
+  patient_client.reset();
+
+  // Strangers and unknown patients get the same deny; bad queries a 400.
+  auto stranger = MakeAccount("dr.sum", {"doctor"});
+  auto stranger_client = ClientWith(SignIn(stranger));
+  res = stranger_client->Get(SummaryUrl(patient_id_).c_str());
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  res = stranger_client->Get(SummaryUrl(std::string(32, 'a')).c_str());
+  ExpectError(res, 403, "PERMISSION_DENIED");
+  stranger_client.reset();
+  res = Get(SummaryUrl(patient_id_) + "?points=0");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  res = Get(SummaryUrl(patient_id_) + "?points=x");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  res = Get(SummaryUrl(patient_id_) + "?other=1");
+  ExpectError(res, 400, "INVALID_ARGUMENT");
+  res = Get(SummaryUrl(patient_id_) + "?points=1");
+  ASSERT_EQ(res->status, 200);
+  for (const json& g : json::parse(res->body)["observations"]) {
+    EXPECT_LE(g["points"].size(), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace medvault

@@ -151,6 +151,10 @@ nlohmann::json SegmentTypesJson();
 
 // Shared helpers (http_server.cc).
 Status CheckQuery(const Request& req, std::initializer_list<std::string_view> allowed);
+// A query parameter that is a non-negative integer (at most 19 digits);
+// `fallback` when absent and not required. InvalidArgument naming it.
+Result<uint64_t> UintParam(const Request& req, const std::string& name, bool required,
+                           uint64_t fallback);
 // RFC 3339 UTC ("2026-12-31T23:59:59Z", optional fraction) to Unix ms.
 Result<int64_t> ParseTimestamp(std::string_view text, std::string_view field);
 // Optional timestamp field; 0 when absent or null.

@@ -5,6 +5,7 @@
 // are left out. All decisions go to the ledger like any other.
 #include "api/http_internal.h"
 #include "exchange/exchange.h"
+#include "exchange/summary.h"
 #include "record/record.h"
 
 namespace medvault::api::internal {
@@ -56,6 +57,59 @@ Status ExportRecord(Call& call) {
   return Status::Ok();
 }
 
+// The clinical summary, decided per segment like every read. `points`
+// caps the points of each observation group (the newest; default 500).
+Status RecordSummary(Call& call) {
+  const std::string id = call.req.matches[1].str();
+  MV_RETURN_IF_ERROR(CheckQuery(call.req, {"points"}));
+  exchange::SummaryOptions options;
+  options.max_points_per_group = 500;
+  MV_ASSIGN_OR_RETURN(uint64_t points, UintParam(call.req, "points", false, 500));
+  if (points < 1 || points > 100000) {
+    return Status::InvalidArgument("points must be an integer between 1 and 100000");
+  }
+  options.max_points_per_group = points;
+  MV_ASSIGN_OR_RETURN(enforce::SummaryResult result,
+                      enforce::SummarizeRecord(call.scope(), *call.services.records, id, options));
+  json& s = result.summary;
+  s["patient_id"] = id;
+  s["counts"]["segments_withheld_masked"] = result.masked_withheld;
+  // Readings name their authors by account id: turn them into names, each
+  // looked up once (as the access history does).
+  std::map<std::string, std::string> names;
+  auto name_of = [&](const std::string& account) -> const std::string& {
+    auto [it, fresh] = names.try_emplace(account);
+    if (fresh) {
+      auto a = call.services.accounts->GetAccount(account);
+      if (a.ok()) {
+        it->second = a->display_name;
+      }
+    }
+    return it->second;
+  };
+  auto name_readings = [&](json& j) {
+    if (auto by = j.find("recorded_by"); by != j.end() && by->is_string()) {
+      const std::string& who = name_of(by->get<std::string>());
+      if (!who.empty()) {
+        j["recorded_by_name"] = who;
+      }
+    }
+  };
+  for (auto& [section, items] : s["sections"].items()) {
+    for (json& item : items) {
+      name_readings(item);
+    }
+  }
+  for (json& group : s["observations"]) {
+    for (json& point : group["points"]) {
+      name_readings(point);
+    }
+  }
+  call.scope().SetSummary("permit filtered");
+  call.Json(200, s);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterExchangeRoutes(RouteTable& table) {
@@ -64,6 +118,8 @@ void RegisterExchangeRoutes(RouteTable& table) {
                           RouteAccess::kData, ImportDocument);
   table.Route("GET", patient + "/export", "/api/v1/patients/{id}/export", RouteAccess::kData,
               [](Call& call) { return ExportRecord(call); });
+  table.Route("GET", patient + "/summary", "/api/v1/patients/{id}/summary", RouteAccess::kData,
+              RecordSummary);
 }
 
 }  // namespace medvault::api::internal

@@ -19,21 +19,6 @@ using policy::Action;
 
 constexpr int64_t kCheckpointEveryMs = 1000;
 
-Result<uint64_t> UintParam(const Request& req, const std::string& name, bool required,
-                           uint64_t fallback) {
-  if (!req.has_param(name)) {
-    if (required) {
-      return Status::InvalidArgument("query parameter '" + name + "' is required");
-    }
-    return fallback;
-  }
-  const std::string v = req.get_param_value(name);
-  if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
-    return Status::InvalidArgument("query parameter '" + name + "' must be a non-negative integer");
-  }
-  return static_cast<uint64_t>(std::stoull(v));
-}
-
 std::string Hex(const ledger::Hash& h) { return ToHex(ByteView(h.data(), h.size())); }
 
 json EntryJson(const ledger::LedgerRecord& r) {

@@ -42,6 +42,7 @@
 #include "common/secret.h"
 #include "common/status.h"
 #include "exchange/exchange.h"
+#include "exchange/summary.h"
 #include "integrity/integrity.h"
 #include "ledger/ledger.h"
 #include "policy/policy.h"
@@ -306,5 +307,20 @@ struct ExportResult {
 // masking withholds the segment (documents carry whole segments).
 Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,
                                   const std::string& patient_id, interop::Format format);
+
+struct SummaryResult {
+  nlohmann::json summary;      // exchange::Summarize's shape
+  size_t masked_withheld = 0;  // permitted only with masking: left out whole
+};
+// The clinical summary of the part of a record the scope may read: every
+// segment is decided (kRead, at its stored sensitivity) before it is read
+// and refused ones are left out; the demographics only with
+// kReadDemographics. A permit that asks for masking withholds the segment
+// (the summary is made of whole entries; fail closed). When nothing at all
+// is permitted and the record as a whole is not readable, the deny of the
+// whole record with its reason (an unknown patient looks the same).
+Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& records,
+                                      const std::string& patient_id,
+                                      const exchange::SummaryOptions& options = {});
 
 }  // namespace medvault::enforce

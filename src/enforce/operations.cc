@@ -148,4 +148,41 @@ Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,
   return result;
 }
 
+Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& records,
+                                      const std::string& patient_id,
+                                      const exchange::SummaryOptions& options) {
+  policy::Resource whole;
+  whole.patient_id = patient_id;
+  const bool whole_ok = scope.Permits(Action::kRead, whole);
+  SummaryResult result;
+  size_t permitted = 0;
+  auto filter = [&scope, &patient_id, &result, &permitted](const exchange::ExportQuestion& q) {
+    const std::string path(q.path);  // the Resource views it
+    policy::Resource r;
+    r.patient_id = patient_id;
+    if (!q.demographics) {
+      r = SegmentResource(patient_id, path, q.sensitivity);
+    }
+    const Action action = q.demographics ? Action::kReadDemographics : Action::kRead;
+    policy::Decision d;
+    if (!scope.Permits(action, r, &d)) {
+      return false;
+    }
+    if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
+      ++result.masked_withheld;
+      return false;
+    }
+    permitted += q.demographics ? 0 : 1;
+    return true;
+  };
+  Result<nlohmann::json> summary = exchange::SummarizeRecord(records, patient_id, filter, options);
+  if (!whole_ok && (!summary.ok() || permitted == 0)) {
+    // Nothing readable: the deny of the record with its reason, the same
+    // for a patient who does not exist (whose NotFound would tell).
+    MV_RETURN_IF_ERROR(scope.Decide(Action::kRead, whole));
+  }
+  MV_ASSIGN_OR_RETURN(result.summary, std::move(summary));
+  return result;
+}
+
 }  // namespace medvault::enforce

@@ -98,7 +98,8 @@ void Scope::Note(const policy::Decision& d, policy::Action action,
   if (!e.ok()) {
     // A decision that cannot be recorded must not be acted on: keep a deny
     // so that Commit() fails the request rather than answering unrecorded.
-    Log(LogLevel::kError, "access.unrecorded", {{"request_id", ctx_.origin.request_id}});
+    Log(LogLevel::kError, "access.unrecorded",
+        {{"request_id", ctx_.origin.request_id}, {"error", e.status().message()}});
     record_failed_ = true;
     return;
   }

@@ -325,16 +325,15 @@ void ImportInOrder(size_t count, const PlanFn& plan, const CommitFn& commit, con
   planner.join();
 }
 
-Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
-                             interop::Format format, const ExportFilter& filter) {
-  // The patient's root key is unwrapped once for the whole export, not once
+Result<RecordParts> ReadRecordParts(record::RecordService& records, std::string_view patient_id,
+                                    const ExportFilter& filter) {
+  // The patient's root key is unwrapped once for the whole read, not once
   // per segment (NotFound for an erased patient).
   MV_ASSIGN_OR_RETURN(std::unique_ptr<record::PatientKeys> keys,
                       records.OpenPatientKeys(patient_id));
-  MV_ASSIGN_OR_RETURN(record::PatientInfo patient, records.GetPatientWith(*keys));
+  RecordParts out;
+  MV_ASSIGN_OR_RETURN(out.patient, records.GetPatientWith(*keys));
   MV_ASSIGN_OR_RETURN(std::vector<store::SegmentSummary> tree, records.ListTree(patient_id, ""));
-  ExportOutcome out;
-  std::vector<interop::SegmentPart> parts;
   for (const store::SegmentSummary& s : tree) {
     if (s.kind != record::ContentKind::kJson) {
       continue;  // originals and attachments travel as themselves, not in documents
@@ -365,16 +364,28 @@ Result<ExportOutcome> Export(record::RecordService& records, std::string_view pa
     for (const record::SegmentVersionInfo& v : versions) {
       MV_ASSIGN_OR_RETURN(record::SegmentContent c,
                           records.ReadSegmentWith(*keys, s.path, v.version));
-      parts.push_back(interop::SegmentPart{s.path, c.info.version,
-                                           json::parse(AsString(c.content), nullptr, false)});
+      out.parts.push_back(interop::SegmentPart{s.path, c.info.version,
+                                               json::parse(AsString(c.content), nullptr, false)});
+      out.authors.push_back(std::move(c.info.author));
+      out.created_at_ms.push_back(c.info.created_at_ms);
     }
   }
-  Result<ClinicalDocument> joined = interop::JoinSegments(parts);
+  return out;
+}
+
+Result<ExportOutcome> Export(record::RecordService& records, std::string_view patient_id,
+                             interop::Format format, const ExportFilter& filter) {
+  MV_ASSIGN_OR_RETURN(RecordParts read, ReadRecordParts(records, patient_id, filter));
+  ExportOutcome out;
+  out.segments_included = read.segments_included;
+  out.segments_withheld = read.segments_withheld;
+  const record::PatientInfo& patient = read.patient;
+  Result<ClinicalDocument> joined = interop::JoinSegments(read.parts);
   if (!joined.ok()) {
-    // Some part breaks its format: join part by part and leave those out.
+    // Some part breaks its format: leave those out, part by part.
     std::vector<interop::SegmentPart> good;
     std::string bad_path;
-    for (interop::SegmentPart& p : parts) {
+    for (interop::SegmentPart& p : read.parts) {
       if (interop::JoinSegments(std::span<const interop::SegmentPart>(&p, 1)).ok()) {
         good.push_back(std::move(p));
       } else if (p.path != bad_path) {

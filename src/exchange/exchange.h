@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -122,6 +123,25 @@ struct ExportOutcome {
   size_t segments_withheld = 0;    // refused by the filter
   size_t segments_unreadable = 0;  // permitted, but not a valid body of their format: left out
 };
+
+// What a record holds of clinical content, as the filter let through: the
+// latest version of every imported segment and every version (reading) of
+// the measurement segments, each part with the author and time of the
+// version it was read from (parallel vectors). A part may break its format
+// (anyone with write access may store JSON there): the consumer leaves
+// such parts out and counts them, so that one bad segment cannot stop the
+// rest. Shared by Export and the clinical summary (summary.h). NotFound for
+// an unknown or erased patient.
+struct RecordParts {
+  record::PatientInfo patient;
+  std::vector<interop::SegmentPart> parts;
+  std::vector<std::string> authors;    // account id of each part's version
+  std::vector<int64_t> created_at_ms;  // when each part's version was stored
+  size_t segments_included = 0;
+  size_t segments_withheld = 0;  // refused by the filter
+};
+Result<RecordParts> ReadRecordParts(record::RecordService& records, std::string_view patient_id,
+                                    const ExportFilter& filter);
 
 // Exports the latest version of every imported segment and every version of
 // the measurement segments (blood pressure, glucose, ...) the filter lets

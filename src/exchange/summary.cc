@@ -1,0 +1,766 @@
+// The clinical summary (summary.h): the structured record read part by part,
+// so that every item keeps the document it came from, then grouped into the
+// sections a person reads.
+#include "exchange/summary.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "common/ids.h"
+#include "interop/mapping.h"
+#include "vocab/vocab.h"
+
+namespace medvault::exchange {
+namespace {
+
+using interop::Coding;
+using interop::Entry;
+using interop::EntryKind;
+using nlohmann::json;
+
+struct SystemLabel {
+  std::string_view uri;
+  std::string_view name;
+};
+// The code systems people meet in a record, by the name they know them by.
+constexpr std::array<SystemLabel, 12> kSystemLabels = {{
+    {"http://loinc.org", "LOINC"},
+    {"http://snomed.info/sct", "SNOMED CT"},
+    {"http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm"},
+    {"http://hl7.org/fhir/sid/cvx", "CVX"},
+    {"http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM"},
+    {"http://hl7.org/fhir/sid/icd-9-cm", "ICD-9-CM"},
+    {"http://hl7.org/fhir/sid/icd-10", "ICD-10"},
+    {"http://hl7.org/fhir/sid/ndc", "NDC"},
+    {"http://www.ama-assn.org/go/cpt", "CPT"},
+    {"http://terminology.hl7.org/CodeSystem/HCPCS", "HCPCS"},
+    {"http://unitsofmeasure.org", "UCUM"},
+    {"http://ncimeta.nci.nih.gov", "NCI Metathesaurus"},
+}};
+
+std::string_view SystemLabelFor(std::string_view uri) {
+  for (const SystemLabel& s : kSystemLabels) {
+    if (s.uri == uri) {
+      return s.name;
+    }
+  }
+  return {};
+}
+
+struct FlagWords {
+  std::string_view code;
+  std::string_view text;
+};
+// HL7 v3 ObservationInterpretation, the codes results carry.
+constexpr std::array<FlagWords, 14> kFlags = {{
+    {"N", "Normal"},
+    {"H", "High"},
+    {"L", "Low"},
+    {"HH", "Critically high"},
+    {"LL", "Critically low"},
+    {"HU", "Significantly high"},
+    {"LU", "Significantly low"},
+    {"A", "Abnormal"},
+    {"AA", "Critically abnormal"},
+    {"POS", "Positive"},
+    {"NEG", "Negative"},
+    {"DET", "Detected"},
+    {"ND", "Not detected"},
+    {"IND", "Indeterminate"},
+}};
+
+// Statuses after which an entry is history rather than current.
+constexpr std::array<std::string_view, 14> kInactiveStatuses = {
+    "resolved",  "inactive", "completed", "stopped", "cancelled", "aborted", "entered-in-error",
+    "remission", "refuted",  "not-taken", "ended",   "nullified", "revoked", "obsolete"};
+
+json CodeJson(const Coding& c, bool with_translations = true) {
+  json j = json::object();
+  if (!c.system.empty()) {
+    j["system"] = c.system;
+    if (std::string_view label = SystemLabelFor(c.system); !label.empty()) {
+      j["system_name"] = label;
+    }
+  }
+  if (!c.code.empty()) {
+    j["code"] = c.code;
+  }
+  if (!c.display.empty()) {
+    j["display"] = c.display;
+  }
+  if (with_translations && !c.translations.empty()) {
+    json t = json::array();
+    for (const Coding& tc : c.translations) {
+      t.push_back(CodeJson(tc, false));
+    }
+    j["translations"] = std::move(t);
+  }
+  return j;
+}
+
+// What a person calls a coded thing: its display, else the display of a
+// translation, else the source's text, else the code itself.
+std::string NameOf(const Coding& c, std::string_view text = {}) {
+  if (!c.display.empty()) {
+    return c.display;
+  }
+  for (const Coding& t : c.translations) {
+    if (!t.display.empty()) {
+      return t.display;
+    }
+  }
+  if (!text.empty()) {
+    return std::string(text);
+  }
+  if (!c.code.empty()) {
+    std::string_view label = SystemLabelFor(c.system);
+    return label.empty() ? c.code : std::string(label) + " " + c.code;
+  }
+  return {};
+}
+
+struct UnitWords {
+  std::string_view ucum;
+  std::string_view text;
+};
+// UCUM codes as people write them (the rest read well as they are).
+constexpr std::array<UnitWords, 12> kUnitWords = {{
+    {"mm[Hg]", "mmHg"},
+    {"Cel", "\u00b0C"},
+    {"[degF]", "\u00b0F"},
+    {"[lb_av]", "lb"},
+    {"[in_i]", "in"},
+    {"[ft_i]", "ft"},
+    {"[oz_av]", "oz"},
+    {"{beats}/min", "/min"},
+    {"{breaths}/min", "/min"},
+    {"/min", "/min"},
+    {"kg/m2", "kg/m\u00b2"},
+    {"10*3/uL", "\u00d710\u00b3/\u00b5L"},
+}};
+
+// A unit for people: "mmHg" for "mm[Hg]", nothing for the unity "1".
+std::string UnitText(std::string_view unit) {
+  if (unit == "1") {
+    return {};
+  }
+  for (const UnitWords& u : kUnitWords) {
+    if (u.ucum == unit) {
+      return std::string(u.text);
+    }
+  }
+  return std::string(unit);
+}
+
+// A quantity for people: "7.2 %", "120 mmHg".
+std::string QuantityText(const interop::Quantity& q) {
+  std::string unit = UnitText(q.unit);
+  return unit.empty() ? q.value : q.value + " " + unit;
+}
+
+bool IsInterpretation(const Coding& c) { return c.system == vocab::kInterpretationSystem; }
+
+std::string ValueText(const std::optional<interop::Quantity>& q,
+                      const std::optional<Coding>& value_code, std::string_view value_text) {
+  if (q) {
+    return QuantityText(*q);
+  }
+  if (value_code && !IsInterpretation(*value_code)) {
+    return NameOf(*value_code);
+  }
+  return std::string(value_text);
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Current (an active problem, a medication being taken, an allergy that
+// holds) unless its status says it is over or its end has passed.
+bool IsActive(const Entry& e, std::string_view today) {
+  const std::string status = Lower(e.status);
+  for (std::string_view s : kInactiveStatuses) {
+    if (status == s) {
+      return false;
+    }
+  }
+  // Dates in FHIR syntax compare as text at the precision they share.
+  return e.end.empty() || e.end.substr(0, std::min(e.end.size(), today.size())) >= today;
+}
+
+struct Source {
+  std::string document;     // document key, or "" for a reading
+  std::string recorded_by;  // account id of the version's author (readings)
+  int64_t recorded_at_ms = 0;
+};
+
+// One entry with every document that brought it.
+struct Gathered {
+  Entry entry;
+  std::vector<Source> sources;
+};
+
+void AddSources(const std::vector<Source>& sources, json& j) {
+  json docs = json::array();
+  for (const Source& s : sources) {
+    if (!s.document.empty()) {
+      docs.push_back(s.document);
+    } else if (!j.contains("recorded_by")) {
+      j["recorded_by"] = s.recorded_by;
+      j["recorded_at"] = FormatRfc3339Millis(s.recorded_at_ms);
+    }
+  }
+  if (!docs.empty()) {
+    j["documents"] = std::move(docs);
+  }
+}
+
+// What an entry is called: its code's name, else (an allergy recorded by
+// type alone, a document by its kind) its value's, else what it is.
+std::string EntryName(const Entry& e) {
+  std::string name = NameOf(e.code, e.text);
+  if (name.empty() && e.value_code && !IsInterpretation(*e.value_code)) {
+    name = NameOf(*e.value_code);
+  }
+  if (!name.empty()) {
+    return name;
+  }
+  switch (e.kind) {
+    case EntryKind::kAllergy:
+      return "Allergy (substance not recorded)";
+    case EntryKind::kProcedure:
+      return "Procedure (not named)";
+    case EntryKind::kEncounter:
+      return "Visit";
+    case EntryKind::kDocumentReference:
+      return "Document";
+    case EntryKind::kNote:
+      return "Note";
+    default:
+      return std::string("Unnamed ") + std::string(interop::EntryKindName(e.kind));
+  }
+}
+
+json ItemJson(const Gathered& g, std::string_view today) {
+  const Entry& e = g.entry;
+  json j = {{"kind", interop::EntryKindName(e.kind)}};
+  j["name"] = EntryName(e);
+  if (!e.code.empty()) {
+    j["code"] = CodeJson(e.code);
+  }
+  if (!e.status.empty()) {
+    j["status"] = e.status;
+  }
+  j["active"] = IsActive(e, today);
+  if (!e.start.empty()) {
+    j["start"] = e.start;
+  }
+  if (!e.end.empty()) {
+    j["end"] = e.end;
+  }
+  if (std::string v = ValueText(e.quantity, e.value_code, e.value_text); !v.empty()) {
+    j["value"] = std::move(v);
+  }
+  if (!e.category.empty()) {
+    j["category"] = e.category;
+  }
+  if (!e.severity.empty()) {
+    j["severity"] = e.severity;
+  }
+  if (!e.reactions.empty()) {
+    json r = json::array();
+    for (const Coding& c : e.reactions) {
+      r.push_back(NameOf(c));
+    }
+    j["reactions"] = std::move(r);
+  }
+  if (!e.route.empty()) {
+    j["route"] = NameOf(e.route);
+  }
+  if (!e.relation.empty()) {
+    j["relation"] = NameOf(e.relation);
+  }
+  // A note's text is its content; elsewhere the text is already the name
+  // when the code has no display.
+  if (!e.text.empty() && (e.kind == EntryKind::kNote || !e.code.display.empty())) {
+    j["text"] = e.text;
+  }
+  if (!e.media_type.empty()) {
+    j["media_type"] = e.media_type;
+  }
+  if (!e.components.empty()) {
+    json comps = json::array();
+    for (const interop::Component& c : e.components) {
+      comps.push_back(
+          {{"name", NameOf(c.code)}, {"value", ValueText(c.quantity, c.value_code, c.value_text)}});
+    }
+    j["components"] = std::move(comps);
+  }
+  AddSources(g.sources, j);
+  return j;
+}
+
+json PointJson(const Gathered& g) {
+  const Entry& e = g.entry;
+  json p = json::object();
+  p["time"] =
+      !e.start.empty()
+          ? e.start
+          : (g.sources.empty() ? std::string() : FormatRfc3339Millis(g.sources[0].recorded_at_ms));
+  if (e.quantity) {
+    p["value"] = e.quantity->value;
+    if (!e.quantity->unit.empty()) {
+      p["unit"] = e.quantity->unit;
+    }
+  }
+  std::string text = ValueText(e.quantity, e.value_code, e.value_text);
+  if (!e.components.empty()) {
+    json comps = json::array();
+    std::string joined;
+    std::string unit;
+    bool all_same_unit = true;
+    for (const interop::Component& c : e.components) {
+      json cj = {{"code", CodeJson(c.code, false)}, {"name", NameOf(c.code)}};
+      if (c.quantity) {
+        cj["value"] = c.quantity->value;
+        if (!c.quantity->unit.empty()) {
+          cj["unit"] = c.quantity->unit;
+        }
+        joined += (joined.empty() ? "" : "/") + c.quantity->value;
+        if (!unit.empty() && unit != UnitText(c.quantity->unit)) {
+          all_same_unit = false;
+        }
+        unit = UnitText(c.quantity->unit);
+      } else {
+        all_same_unit = false;
+      }
+      cj["text"] = ValueText(c.quantity, c.value_code, c.value_text);
+      comps.push_back(std::move(cj));
+    }
+    p["components"] = std::move(comps);
+    if (text.empty() && all_same_unit && !joined.empty()) {
+      text = unit.empty() ? joined : joined + " " + unit;  // "120/80 mmHg"
+    }
+  }
+  if (!text.empty()) {
+    p["text"] = std::move(text);
+  }
+  bool abnormal = false;
+  if (e.value_code && IsInterpretation(*e.value_code)) {
+    const std::string& code = e.value_code->code;
+    p["flag"] = code;
+    std::string words = e.value_code->display;
+    for (const FlagWords& f : kFlags) {
+      if (f.code == code && words.empty()) {
+        words = std::string(f.text);
+      }
+    }
+    p["flag_text"] = words.empty() ? code : words;
+    abnormal = code != "N" && code != "NEG" && code != "ND";
+  }
+  p["abnormal"] = abnormal;
+  if (!e.status.empty()) {
+    p["status"] = e.status;
+  }
+  AddSources(g.sources, p);
+  return p;
+}
+
+// The section of an entry kind ("" for the observation groups).
+std::string_view SectionOf(EntryKind k) {
+  switch (k) {
+    case EntryKind::kProblem:
+      return "problems";
+    case EntryKind::kAllergy:
+      return "allergies";
+    case EntryKind::kMedication:
+      return "medications";
+    case EntryKind::kImmunization:
+      return "immunizations";
+    case EntryKind::kProcedure:
+      return "procedures";
+    case EntryKind::kEncounter:
+      return "encounters";
+    case EntryKind::kPlan:
+      return "plans";
+    case EntryKind::kSocialHistory:
+      return "social_history";
+    case EntryKind::kFamilyHistory:
+      return "family_history";
+    case EntryKind::kNote:
+      return "notes";
+    case EntryKind::kDocumentReference:
+      return "document_references";
+    case EntryKind::kResult:
+    case EntryKind::kVitalSign:
+      return {};
+  }
+  return "notes";
+}
+
+constexpr std::array<std::string_view, 11> kSectionNames = {
+    "problems",           "allergies", "medications",    "immunizations",  "procedures",
+    "encounters",         "plans",     "social_history", "family_history", "notes",
+    "document_references"};
+
+// Whether a decimal as the source wrote it reads as a number.
+bool IsNumber(std::string_view v) {
+  if (v.empty()) {
+    return false;
+  }
+  size_t i = (v[0] == '-' || v[0] == '+') ? 1 : 0;
+  bool digit = false;
+  bool dot = false;
+  for (; i < v.size(); ++i) {
+    if (v[i] >= '0' && v[i] <= '9') {
+      digit = true;
+    } else if (v[i] == '.' && !dot) {
+      dot = true;
+    } else if ((v[i] == 'e' || v[i] == 'E') && digit && i + 1 < v.size()) {
+      return IsNumber(v.substr(i + 1).front() == '+' || v.substr(i + 1).front() == '-'
+                          ? v.substr(i + 2)
+                          : v.substr(i + 1));
+    } else {
+      return false;
+    }
+  }
+  return digit;
+}
+
+// Newest first; entries without a time last.
+bool NewerFirst(const std::string& a, const std::string& b) {
+  if (a.empty() != b.empty()) {
+    return !a.empty();
+  }
+  return a > b;
+}
+
+json PatientBlock(const RecordParts& read, bool demographics_permitted) {
+  // The latest imported identity the caller may read, else the record's
+  // own demographics when permitted.
+  std::optional<interop::PatientHeader> latest;
+  int64_t best_at = -1;
+  for (size_t i = 0; i < read.parts.size(); ++i) {
+    const json& body = read.parts[i].body;
+    if (!body.is_object() || body.value("format", "") != interop::kPatientFormat) {
+      continue;
+    }
+    auto it = body.find("patient");
+    if (it == body.end()) {
+      continue;
+    }
+    Result<interop::PatientHeader> p = interop::PatientFromJson(*it);
+    if (p.ok() && read.created_at_ms[i] >= best_at) {
+      latest = std::move(*p);
+      best_at = read.created_at_ms[i];
+    }
+  }
+  json j = json::object();
+  if (latest) {
+    const interop::PatientHeader* best = &*latest;
+    const interop::HumanName* name = nullptr;
+    for (const interop::HumanName& n : best->names) {
+      if (name == nullptr || (n.use == "official" && name->use != "official")) {
+        name = &n;
+      }
+    }
+    if (name != nullptr) {
+      std::string full;
+      for (const std::string& g : name->given) {
+        full += (full.empty() ? "" : " ") + g;
+      }
+      full += (full.empty() || name->family.empty() ? "" : " ") + name->family;
+      j["name"] = full;
+    }
+    if (!best->birth_date.empty()) {
+      j["birth_date"] = best->birth_date;
+    }
+    if (!best->gender.empty()) {
+      j["gender"] = best->gender;
+    }
+    if (!best->deceased.empty()) {
+      j["deceased"] = best->deceased;
+    }
+    // Record numbers only: a summary for people has no use for social
+    // security or insurance numbers.
+    json mrn = json::array();
+    for (const interop::Identifier& id : best->identifiers) {
+      if (id.type == "MR") {
+        mrn.push_back(id.value);
+      }
+    }
+    if (!mrn.empty()) {
+      j["medical_record_numbers"] = std::move(mrn);
+    }
+  } else if (demographics_permitted && read.patient.demographics) {
+    const record::Demographics& d = *read.patient.demographics;
+    j["name"] = d.given_name + (d.given_name.empty() ? "" : " ") + d.family_name;
+    j["birth_date"] = d.birth_date;
+    j["gender"] = d.sex;
+    if (!d.identifier.empty()) {
+      j["medical_record_numbers"] = json::array({d.identifier});
+    }
+  }
+  return j;
+}
+
+}  // namespace
+
+json Summarize(const RecordParts& read, bool demographics_permitted,
+               const SummaryOptions& options) {
+  const std::string today = FormatRfc3339Millis(NowUnixMillis()).substr(0, 10);
+  std::vector<Gathered> gathered;
+  // Exact duplicates across documents are one item: found by a cheap key
+  // first, then compared whole.
+  std::unordered_map<std::string, std::vector<size_t>> by_key;
+  json documents = json::array();
+  size_t unreadable = 0;
+  std::string bad_path;
+  gathered.reserve(1024);
+  for (size_t i = 0; i < read.parts.size(); ++i) {
+    const interop::SegmentPart& part = read.parts[i];
+    const json& body = part.body;
+    const std::string format = body.is_object() ? body.value("format", "") : "";
+    // Entries are read here rather than through JoinSegments, which
+    // fingerprints every entry to drop duplicates (done below, cheaper).
+    std::vector<Entry> entries;
+    bool readable = true;
+    if (format == interop::kEntriesFormat) {
+      auto it = body.find("entries");
+      readable = it != body.end() && it->is_array();
+      if (readable) {
+        entries.reserve(it->size());
+        for (const json& ej : *it) {
+          Result<Entry> e = interop::EntryFromJson(ej);
+          if (!e.ok()) {
+            readable = false;
+            break;
+          }
+          entries.push_back(std::move(*e));
+        }
+      }
+    } else if (format.empty() && body.is_object()) {
+      if (std::optional<Entry> e = interop::MeasurementToEntry(part.path, part.version, body)) {
+        entries.push_back(std::move(*e));
+      }
+    } else if (format != interop::kDocumentFormat && format != interop::kPatientFormat) {
+      readable = false;
+    }
+    Result<interop::ClinicalDocument> one = interop::ClinicalDocument{};
+    if (readable && format == interop::kDocumentFormat) {
+      one = interop::JoinSegments(std::span<const interop::SegmentPart>(&part, 1));
+      readable = one.ok();
+    }
+    if (!readable) {
+      if (part.path != bad_path) {
+        bad_path = part.path;
+        ++unreadable;
+      }
+      continue;
+    }
+    Source source;
+    if (format == interop::kDocumentFormat) {
+      const interop::DocumentHeader& h = one->header;
+      json d = {{"key", body.value("document", "")},
+                {"title", h.title},
+                {"format", body.value("source_format", "")}};
+      if (!h.type.empty()) {
+        d["type"] = CodeJson(h.type, false);
+      }
+      if (!h.time.empty()) {
+        d["time"] = h.time;
+      }
+      json authors = json::array();
+      for (const interop::Party& a : h.authors) {
+        std::string who = !a.name.empty() ? a.name : a.organization;
+        if (!who.empty()) {
+          authors.push_back(std::move(who));
+        }
+      }
+      d["authors"] = std::move(authors);
+      if (!h.custodian.name.empty() || !h.custodian.organization.empty()) {
+        d["custodian"] =
+            !h.custodian.organization.empty() ? h.custodian.organization : h.custodian.name;
+      }
+      if (auto n = body.find("entry_count"); n != body.end() && n->is_number_unsigned()) {
+        d["entry_count"] = n->get<uint64_t>();
+      }
+      documents.push_back(std::move(d));
+      continue;
+    }
+    if (format == interop::kPatientFormat) {
+      continue;  // the patient block reads it
+    }
+    if (format == interop::kEntriesFormat) {
+      source.document = body.value("document", "");
+    } else {
+      source.recorded_by = read.authors[i];  // a reading: its version's author
+      source.recorded_at_ms = read.created_at_ms[i];
+    }
+    for (Entry& e : entries) {
+      std::string key = std::string(interop::EntryKindName(e.kind)) + '\x1f' + e.id + '\x1f' +
+                        e.start + '\x1f' + e.code.code + '\x1f' +
+                        (e.quantity ? e.quantity->value : e.value_text);
+      std::vector<size_t>& same = by_key[key];
+      bool merged = false;
+      for (size_t idx : same) {
+        if (gathered[idx].entry == e) {
+          gathered[idx].sources.push_back(source);
+          merged = true;
+          break;
+        }
+      }
+      if (!merged) {
+        same.push_back(gathered.size());
+        gathered.push_back(Gathered{std::move(e), {source}});
+      }
+    }
+  }
+
+  // The sections: current first, then newest first, then by name.
+  std::map<std::string_view, std::vector<const Gathered*>> sections;
+  // The observations: one group per code (system and code; the name when
+  // the source gave no code), the groups by their newest point.
+  std::map<std::string, std::vector<const Gathered*>> groups;
+  for (const Gathered& g : gathered) {
+    std::string_view section = SectionOf(g.entry.kind);
+    if (!section.empty()) {
+      sections[section].push_back(&g);
+      continue;
+    }
+    const Coding& c = g.entry.code;
+    std::string key = !c.code.empty() ? c.system + "|" + c.code : "name|" + EntryName(g.entry);
+    groups[key].push_back(&g);
+  }
+  json sections_json = json::object();
+  size_t item_count = 0;
+  for (std::string_view name : kSectionNames) {
+    std::vector<const Gathered*>& list = sections[name];
+    std::vector<std::pair<bool, const Gathered*>> ordered;
+    ordered.reserve(list.size());
+    for (const Gathered* g : list) {
+      ordered.emplace_back(IsActive(g->entry, today), g);
+    }
+    std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) {
+        return a.first;
+      }
+      if (a.second->entry.start != b.second->entry.start) {
+        return NewerFirst(a.second->entry.start, b.second->entry.start);
+      }
+      return EntryName(a.second->entry) < EntryName(b.second->entry);
+    });
+    json arr = json::array();
+    for (const auto& [active, g] : ordered) {
+      arr.push_back(ItemJson(*g, today));
+    }
+    item_count += arr.size();
+    sections_json[std::string(name)] = std::move(arr);
+  }
+
+  std::vector<std::pair<std::string, json>> group_list;
+  size_t point_count = 0;
+  for (auto& [key, list] : groups) {
+    auto time_of = [](const Gathered* g) {
+      return !g->entry.start.empty()
+                 ? g->entry.start
+                 : (g->sources.empty() ? std::string()
+                                       : FormatRfc3339Millis(g->sources[0].recorded_at_ms));
+    };
+    std::vector<std::pair<std::string, const Gathered*>> timed;
+    timed.reserve(list.size());
+    for (const Gathered* g : list) {
+      timed.emplace_back(time_of(g), g);
+    }
+    std::stable_sort(timed.begin(), timed.end(),
+                     [](const auto& a, const auto& b) { return NewerFirst(a.first, b.first); });
+    const Entry& newest = timed.front().second->entry;
+    json group = {{"name", EntryName(newest)}, {"kind", interop::EntryKindName(newest.kind)}};
+    if (!newest.code.empty()) {
+      group["code"] = CodeJson(newest.code);
+    }
+    if (!newest.category.empty()) {
+      group["category"] = newest.category;
+    }
+    bool numeric = true;
+    size_t abnormal = 0;
+    std::map<std::string, size_t> units;
+    json points = json::array();
+    for (size_t k = 0; k < timed.size(); ++k) {
+      const Entry& e = timed[k].second->entry;
+      if (e.quantity) {
+        numeric = numeric && IsNumber(e.quantity->value);
+        ++units[UnitText(e.quantity->unit)];
+      } else if (e.components.empty()) {
+        numeric = false;
+      } else {
+        for (const interop::Component& c : e.components) {
+          if (c.quantity) {
+            ++units[UnitText(c.quantity->unit)];
+          }
+        }
+      }
+      if (options.max_points_per_group == 0 || k < options.max_points_per_group) {
+        json p = PointJson(*timed[k].second);
+        if (p.value("abnormal", false)) {
+          ++abnormal;
+        }
+        points.push_back(std::move(p));
+      } else if (e.value_code && IsInterpretation(*e.value_code) && e.value_code->code != "N") {
+        ++abnormal;
+      }
+    }
+    if (!units.empty()) {
+      group["unit"] =
+          std::max_element(units.begin(), units.end(), [](const auto& a, const auto& b) {
+            return a.second < b.second;
+          })->first;
+    }
+    group["numeric"] = numeric;
+    group["count"] = timed.size();
+    group["abnormal_count"] = abnormal;
+    point_count += timed.size();
+    group["points"] = std::move(points);
+    group_list.emplace_back(timed.front().first, std::move(group));
+  }
+  std::stable_sort(group_list.begin(), group_list.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) {
+      return NewerFirst(a.first, b.first);
+    }
+    return a.second.value("name", "") < b.second.value("name", "");
+  });
+  json observations = json::array();
+  for (auto& [when, group] : group_list) {
+    observations.push_back(std::move(group));
+  }
+
+  std::stable_sort(documents.begin(), documents.end(), [](const json& a, const json& b) {
+    return NewerFirst(a.value("time", ""), b.value("time", ""));
+  });
+  json out = {{"patient", PatientBlock(read, demographics_permitted)},
+              {"sections", std::move(sections_json)},
+              {"observations", std::move(observations)},
+              {"documents", documents}};
+  out["counts"] = {{"items", item_count},
+                   {"observations", point_count},
+                   {"documents", documents.size()},
+                   {"segments_included", read.segments_included - unreadable},
+                   {"segments_withheld", read.segments_withheld},
+                   {"segments_unreadable", unreadable}};
+  return out;
+}
+
+Result<json> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
+                             const ExportFilter& filter, const SummaryOptions& options) {
+  MV_ASSIGN_OR_RETURN(RecordParts read, ReadRecordParts(records, patient_id, filter));
+  const bool demographics = filter(ExportQuestion{"", "personal-information", 0, true});
+  return Summarize(read, demographics, options);
+}
+
+}  // namespace medvault::exchange

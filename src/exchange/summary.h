@@ -1,0 +1,66 @@
+// The clinical summary of a record: what a patient or a clinician reads,
+// built from the structured record (the entries of every imported document
+// and every home reading), never from raw segments. Public interface of
+// src/exchange, beside exchange.h.
+//
+// The summary is JSON (the API answers it as is; docs/api.md describes it):
+//
+//   {"patient": {"name", "birth_date", "gender", "identifiers": [...]},   (when permitted)
+//    "sections": {"problems": [ITEM], "allergies": [...], "medications": [...],
+//                 "immunizations", "procedures", "encounters", "plans", "social_history",
+//                 "family_history", "notes", "document_references"},
+//    "observations": [GROUP],     results, vital signs and home readings, grouped by what
+//                                 was measured (one group per code), newest first
+//    "documents": [DOCUMENT],     the imported documents the items come from
+//    "counts": {"items", "observations", "documents", "segments_included",
+//               "segments_withheld", "segments_unreadable"}}
+//
+//   ITEM: {"kind", "name", "code": CODE, "status", "active", "start", "end", "value",
+//          "category", "severity", "reactions": [names], "route", "relation", "text",
+//          "documents": [document keys], "recorded_by": account id (readings), "recorded_at"}
+//   CODE: {"system", "system_name" ("LOINC", "SNOMED CT", ... or ""), "code", "display",
+//          "translations": [CODE]}
+//   GROUP: {"code": CODE, "name", "kind" ("result" | "vital-sign"),
+//           "category", "unit", "numeric", "count", "abnormal_count",
+//           "points": [POINT] newest first}
+//   POINT: {"time", "value" (decimal text, as the source wrote it), "unit", "text" (value for
+//           people: "7.2 %", "Positive", "120/80 mm[Hg]"), "flag" (interpretation code),
+//           "flag_text" ("High", ...), "abnormal", "components": [{"code", "name", "value",
+//           "unit", "text"}], "documents", "recorded_by", "recorded_at", "status"}
+//   DOCUMENT: {"key", "title", "type": CODE, "time", "format" ("ccda" | "fhir"),
+//              "authors": [names], "custodian", "entry_count"}
+//
+// Items carry names (a code's display, else its original text, else the
+// code), never storage paths or hashes; account ids in "recorded_by" are for
+// the caller to turn into names (the API does). The same entry brought by
+// several documents is one item listing every document.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "common/status.h"
+#include "exchange/exchange.h"
+
+namespace medvault::exchange {
+
+struct SummaryOptions {
+  // Points kept per observation group (the newest); the group's "count"
+  // says how many there were. 0: all.
+  size_t max_points_per_group = 0;
+};
+
+// Summarises what ReadRecordParts read. `demographics_permitted`: whether
+// the patient block may name the patient (the caller's decision).
+nlohmann::json Summarize(const RecordParts& read, bool demographics_permitted,
+                         const SummaryOptions& options = {});
+
+// ReadRecordParts + Summarize: every segment the filter lets through (asked
+// with the same questions as Export, demographics included). NotFound for
+// an unknown or erased patient.
+Result<nlohmann::json> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
+                                       const ExportFilter& filter,
+                                       const SummaryOptions& options = {});
+
+}  // namespace medvault::exchange
