@@ -256,6 +256,36 @@ if rd:
             "value": round(rd["rps"] / hz["rps"], 3), "unit": "ratio", "goal": 0.5,
             "reference": hz["rps"], "reference_unit": "/healthz requests/s, same server and load"}
 
+sm = parse_wrk("http_summary")
+ex = parse_wrk("http_export")
+if sm and "p99_ms" in sm:
+    # The clinical summary of a 5,000-observation record, one client at a time
+    # (goal: p99 under 50 ms), beside the FHIR export of the same record.
+    entry = {"value": sm["p99_ms"], "unit": "ms", "goal": 50, "non_2xx": sm["non_2xx"],
+             "requests_per_s": sm["rps"]}
+    if ex and ex["rps"]:
+        entry.update({"reference": ex.get("p99_ms"),
+                      "reference_unit": "ms, p99 of the FHIR export of the same record",
+                      "ratio_mean_latency_vs_export": round(ex["rps"] / sm["rps"], 3)})
+    summary["summary_p99_ms"] = entry
+sb = []
+if os.path.exists(os.path.join(out_dir, "summary_bench.json")):
+    with open(os.path.join(out_dir, "summary_bench.json")) as f:
+        sb = json.load(f).get("benchmarks", [])
+if sb:
+    def stat(prefix, agg):
+        for b in sb:
+            if b.get("run_name", b["name"]).startswith(prefix) and b.get("aggregate_name") == agg:
+                return b["real_time"]
+        return None
+    ours, read = stat("BM_Summary/", "p99"), stat("BM_SummaryReadParts/", "p99")
+    if ours is not None:
+        summary["summary_in_process_p99_ms"] = {
+            "value": round(ours, 2), "unit": "ms",
+            "reference": round(read, 2) if read is not None else None,
+            "reference_unit": "ms, p99 of reading and parsing the same record's segments",
+            "ratio": round(ours / read, 3) if read else None}
+
 rn = parse_wrk("http_read_ledger_normal")
 if rn and rd and rd["rps"] > 0:
     summary["http_read_per_s"]["with_ledger_synchronous_normal"] = rn["rps"]

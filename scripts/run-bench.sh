@@ -30,6 +30,7 @@ run_gbench scrub scrub_bench
 # else ../shared/testdata, else the checked-in subset), each against a bare
 # parse of the same bytes in the same run; repetitions interleaved so that
 # the machine's noise falls on both sides of every ratio. About 75 s.
+run_gbench summary_bench summary_bench
 run_gbench interop interop_bench "." "--benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_enable_random_interleaving=true"
 
@@ -87,6 +88,27 @@ wrk -t2 -c32 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/healthz" >"$OUT/
 echo "bench: http reads (${DURATION}s)"
 wrk -t2 -c32 -d"${DURATION}s" --latency -s "$TMP/read.lua" \
   "$BASE/segments/physical-signs/blood-pressure" >"$OUT/http_read.txt"
+
+# The clinical summary of a record with 5,000 observations (issue 15): one
+# FHIR bundle of results and blood pressures imported into a second demo
+# patient, then the summary asked by one client at a time (its latency, not
+# the server's throughput), against the FHIR export of the same record in
+# the same run as the reference.
+PID2=$(grep -P '^patient-record\t' "$CREDS" | sed -n 2p | cut -f2)
+if [ -n "$PID2" ]; then
+  python3 "$ROOT/scripts/gen-observations.py" 5000 >"$TMP/observations.json"
+  curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/fhir+json' \
+    --data-binary @"$TMP/observations.json" \
+    "http://127.0.0.1:$PORT/api/v1/patients/$PID2/documents" >/dev/null ||
+    echo "bench: the 5,000 observations could not be imported (is the second demo patient treated by dr.heart?)" >&2
+  SUMMARY_SECONDS=${BENCH_SUMMARY_SECONDS:-10}
+  echo "bench: http summary of 5,000 observations (${SUMMARY_SECONDS}s)"
+  wrk -t1 -c1 -d"${SUMMARY_SECONDS}s" --latency -s "$TMP/read.lua" \
+    "http://127.0.0.1:$PORT/api/v1/patients/$PID2/summary" >"$OUT/http_summary.txt"
+  echo "bench: http FHIR export of the same record (${SUMMARY_SECONDS}s)"
+  wrk -t1 -c1 -d"${SUMMARY_SECONDS}s" --latency -s "$TMP/read.lua" \
+    "http://127.0.0.1:$PORT/api/v1/patients/$PID2/export?format=fhir" >"$OUT/http_export.txt"
+fi
 
 # The same reads with the ledger's own appends at synchronous=normal (read
 # audits survive a process crash, not a power loss): the price of fsyncing

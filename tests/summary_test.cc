@@ -134,7 +134,12 @@ class SummaryTest : public ::testing::Test {
                const SummaryOptions& options = {}) {
     auto s = SummarizeRecord(*records_, patient, filter, options);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? *s : json();
+    if (!s.ok()) {
+      return json();
+    }
+    json parsed = json::parse(*s, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << "the summary is valid JSON";
+    return parsed;
   }
 
   static bool AllowAll(const ExportQuestion&) { return true; }

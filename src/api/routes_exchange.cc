@@ -69,15 +69,11 @@ Status RecordSummary(Call& call) {
     return Status::InvalidArgument("points must be an integer between 1 and 100000");
   }
   options.max_points_per_group = points;
-  MV_ASSIGN_OR_RETURN(enforce::SummaryResult result,
-                      enforce::SummarizeRecord(call.scope(), *call.services.records, id, options));
-  json& s = result.summary;
-  s["patient_id"] = id;
-  s["counts"]["segments_withheld_masked"] = result.masked_withheld;
-  // Readings name their authors by account id: turn them into names, each
-  // looked up once (as the access history does).
+  options.patient_id = id;
+  // Readings name their authors by account id: the answer names them too,
+  // each looked up once (as the access history does).
   std::map<std::string, std::string> names;
-  auto name_of = [&](const std::string& account) -> const std::string& {
+  options.account_name = [&names, &call](const std::string& account) {
     auto [it, fresh] = names.try_emplace(account);
     if (fresh) {
       auto a = call.services.accounts->GetAccount(account);
@@ -87,26 +83,11 @@ Status RecordSummary(Call& call) {
     }
     return it->second;
   };
-  auto name_readings = [&](json& j) {
-    if (auto by = j.find("recorded_by"); by != j.end() && by->is_string()) {
-      const std::string& who = name_of(by->get<std::string>());
-      if (!who.empty()) {
-        j["recorded_by_name"] = who;
-      }
-    }
-  };
-  for (auto& [section, items] : s["sections"].items()) {
-    for (json& item : items) {
-      name_readings(item);
-    }
-  }
-  for (json& group : s["observations"]) {
-    for (json& point : group["points"]) {
-      name_readings(point);
-    }
-  }
+  MV_ASSIGN_OR_RETURN(enforce::SummaryResult result,
+                      enforce::SummarizeRecord(call.scope(), *call.services.records, id, options));
   call.scope().SetSummary("permit filtered");
-  call.Json(200, s);
+  call.res.status = 200;
+  call.res.set_content(std::move(result.summary), "application/json");
   return Status::Ok();
 }
 

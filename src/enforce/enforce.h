@@ -309,8 +309,7 @@ Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,
                                   const std::string& patient_id, interop::Format format);
 
 struct SummaryResult {
-  nlohmann::json summary;      // exchange::Summarize's shape
-  size_t masked_withheld = 0;  // permitted only with masking: left out whole
+  std::string summary;  // JSON text, exchange::Summarize's shape
 };
 // The clinical summary of the part of a record the scope may read: every
 // segment is decided (kRead, at its stored sensitivity) before it is read
@@ -319,6 +318,7 @@ struct SummaryResult {
 // (the summary is made of whole entries; fail closed). When nothing at all
 // is permitted and the record as a whole is not readable, the deny of the
 // whole record with its reason (an unknown patient looks the same).
+// `options.segments_withheld_masked` is set here.
 Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& records,
                                       const std::string& patient_id,
                                       const exchange::SummaryOptions& options = {});

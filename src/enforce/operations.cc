@@ -154,9 +154,9 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
   policy::Resource whole;
   whole.patient_id = patient_id;
   const bool whole_ok = scope.Permits(Action::kRead, whole);
-  SummaryResult result;
   size_t permitted = 0;
-  auto filter = [&scope, &patient_id, &result, &permitted](const exchange::ExportQuestion& q) {
+  size_t masked = 0;
+  auto filter = [&scope, &patient_id, &masked, &permitted](const exchange::ExportQuestion& q) {
     const std::string path(q.path);  // the Resource views it
     policy::Resource r;
     r.patient_id = patient_id;
@@ -169,19 +169,24 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
       return false;
     }
     if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-      ++result.masked_withheld;
+      ++masked;
       return false;
     }
     permitted += q.demographics ? 0 : 1;
     return true;
   };
-  Result<nlohmann::json> summary = exchange::SummarizeRecord(records, patient_id, filter, options);
-  if (!whole_ok && (!summary.ok() || permitted == 0)) {
+  Result<exchange::RecordParts> read = exchange::ReadRecordParts(records, patient_id, filter);
+  if (!whole_ok && (!read.ok() || permitted == 0)) {
     // Nothing readable: the deny of the record with its reason, the same
     // for a patient who does not exist (whose NotFound would tell).
     MV_RETURN_IF_ERROR(scope.Decide(Action::kRead, whole));
   }
-  MV_ASSIGN_OR_RETURN(result.summary, std::move(summary));
+  MV_RETURN_IF_ERROR(read.status());
+  const bool demographics = filter(exchange::ExportQuestion{"", "personal-information", 0, true});
+  exchange::SummaryOptions with_counts = options;
+  with_counts.segments_withheld_masked = masked;
+  SummaryResult result;
+  result.summary = exchange::Summarize(std::move(read).value(), demographics, with_counts);
   return result;
 }
 

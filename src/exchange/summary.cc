@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <optional>
 #include <unordered_map>
 #include <utility>
 
 #include "common/ids.h"
+#include "common/json_out.h"
 #include "interop/mapping.h"
 #include "vocab/vocab.h"
 
@@ -78,28 +80,21 @@ constexpr std::array<std::string_view, 14> kInactiveStatuses = {
     "resolved",  "inactive", "completed", "stopped", "cancelled", "aborted", "entered-in-error",
     "remission", "refuted",  "not-taken", "ended",   "nullified", "revoked", "obsolete"};
 
-json CodeJson(const Coding& c, bool with_translations = true) {
-  json j = json::object();
-  if (!c.system.empty()) {
-    j["system"] = c.system;
-    if (std::string_view label = SystemLabelFor(c.system); !label.empty()) {
-      j["system_name"] = label;
-    }
-  }
-  if (!c.code.empty()) {
-    j["code"] = c.code;
-  }
-  if (!c.display.empty()) {
-    j["display"] = c.display;
-  }
+void WriteCode(JsonOut& out, const Coding& c, bool with_translations = true) {
+  out.BeginObject();
+  out.Str("system", c.system);
+  out.Str("system_name", SystemLabelFor(c.system));
+  out.Str("code", c.code);
+  out.Str("display", c.display);
   if (with_translations && !c.translations.empty()) {
-    json t = json::array();
+    out.Key("translations");
+    out.BeginArray();
     for (const Coding& tc : c.translations) {
-      t.push_back(CodeJson(tc, false));
+      WriteCode(out, tc, false);
     }
-    j["translations"] = std::move(t);
+    out.EndArray();
   }
-  return j;
+  out.EndObject();
 }
 
 // What a person calls a coded thing: its display, else the display of a
@@ -206,18 +201,35 @@ struct Gathered {
   std::vector<Source> sources;
 };
 
-void AddSources(const std::vector<Source>& sources, json& j) {
-  json docs = json::array();
+// Turns a reading author's account id into a name (empty when unknown).
+using NameFn = std::function<std::string(const std::string&)>;
+
+// The documents an item came from, or who recorded it and when (readings).
+void WriteSources(JsonOut& out, const std::vector<Source>& sources, const NameFn& name_of) {
+  bool any_document = false;
+  const Source* reading = nullptr;
   for (const Source& s : sources) {
-    if (!s.document.empty()) {
-      docs.push_back(s.document);
-    } else if (!j.contains("recorded_by")) {
-      j["recorded_by"] = s.recorded_by;
-      j["recorded_at"] = FormatRfc3339Millis(s.recorded_at_ms);
+    any_document = any_document || !s.document.empty();
+    if (s.document.empty() && reading == nullptr) {
+      reading = &s;
     }
   }
-  if (!docs.empty()) {
-    j["documents"] = std::move(docs);
+  if (any_document) {
+    out.Key("documents");
+    out.BeginArray();
+    for (const Source& s : sources) {
+      if (!s.document.empty()) {
+        out.String(s.document);
+      }
+    }
+    out.EndArray();
+  }
+  if (reading != nullptr) {
+    out.Str("recorded_by", reading->recorded_by);
+    if (name_of) {
+      out.Str("recorded_by_name", name_of(reading->recorded_by));
+    }
+    out.Str("recorded_at", FormatRfc3339Millis(reading->recorded_at_ms));
   }
 }
 
@@ -247,129 +259,124 @@ std::string EntryName(const Entry& e) {
   }
 }
 
-json ItemJson(const Gathered& g, std::string_view today) {
+void WriteItem(JsonOut& out, const Gathered& g, bool active, const NameFn& name_of) {
   const Entry& e = g.entry;
-  json j = {{"kind", interop::EntryKindName(e.kind)}};
-  j["name"] = EntryName(e);
+  out.BeginObject();
+  out.Str("kind", interop::EntryKindName(e.kind));
+  out.Str("name", EntryName(e));
   if (!e.code.empty()) {
-    j["code"] = CodeJson(e.code);
+    out.Key("code");
+    WriteCode(out, e.code);
   }
-  if (!e.status.empty()) {
-    j["status"] = e.status;
-  }
-  j["active"] = IsActive(e, today);
-  if (!e.start.empty()) {
-    j["start"] = e.start;
-  }
-  if (!e.end.empty()) {
-    j["end"] = e.end;
-  }
-  if (std::string v = ValueText(e.quantity, e.value_code, e.value_text); !v.empty()) {
-    j["value"] = std::move(v);
-  }
-  if (!e.category.empty()) {
-    j["category"] = e.category;
-  }
-  if (!e.severity.empty()) {
-    j["severity"] = e.severity;
-  }
+  out.Str("status", e.status);
+  out.Key("active");
+  out.Bool(active);
+  out.Str("start", e.start);
+  out.Str("end", e.end);
+  out.Str("value", ValueText(e.quantity, e.value_code, e.value_text));
+  out.Str("category", e.category);
+  out.Str("severity", e.severity);
   if (!e.reactions.empty()) {
-    json r = json::array();
+    out.Key("reactions");
+    out.BeginArray();
     for (const Coding& c : e.reactions) {
-      r.push_back(NameOf(c));
+      out.String(NameOf(c));
     }
-    j["reactions"] = std::move(r);
+    out.EndArray();
   }
   if (!e.route.empty()) {
-    j["route"] = NameOf(e.route);
+    out.Str("route", NameOf(e.route));
   }
   if (!e.relation.empty()) {
-    j["relation"] = NameOf(e.relation);
+    out.Str("relation", NameOf(e.relation));
   }
   // A note's text is its content; elsewhere the text is already the name
   // when the code has no display.
-  if (!e.text.empty() && (e.kind == EntryKind::kNote || !e.code.display.empty())) {
-    j["text"] = e.text;
+  if (e.kind == EntryKind::kNote || !e.code.display.empty()) {
+    out.Str("text", e.text);
   }
-  if (!e.media_type.empty()) {
-    j["media_type"] = e.media_type;
-  }
+  out.Str("media_type", e.media_type);
   if (!e.components.empty()) {
-    json comps = json::array();
+    out.Key("components");
+    out.BeginArray();
     for (const interop::Component& c : e.components) {
-      comps.push_back(
-          {{"name", NameOf(c.code)}, {"value", ValueText(c.quantity, c.value_code, c.value_text)}});
+      out.BeginObject();
+      out.Str("name", NameOf(c.code));
+      out.Str("value", ValueText(c.quantity, c.value_code, c.value_text));
+      out.EndObject();
     }
-    j["components"] = std::move(comps);
+    out.EndArray();
   }
-  AddSources(g.sources, j);
-  return j;
+  WriteSources(out, g.sources, name_of);
+  out.EndObject();
 }
 
-json PointJson(const Gathered& g) {
+// The interpretation of an observation (H, L, A, ...) or nullptr.
+const Coding* FlagOf(const Entry& e) {
+  return e.value_code && IsInterpretation(*e.value_code) ? &*e.value_code : nullptr;
+}
+
+bool IsAbnormal(const Entry& e) {
+  const Coding* flag = FlagOf(e);
+  return flag != nullptr && flag->code != "N" && flag->code != "NEG" && flag->code != "ND";
+}
+
+void WritePoint(JsonOut& out, const Gathered& g, std::string_view time, const NameFn& name_of) {
   const Entry& e = g.entry;
-  json p = json::object();
-  p["time"] =
-      !e.start.empty()
-          ? e.start
-          : (g.sources.empty() ? std::string() : FormatRfc3339Millis(g.sources[0].recorded_at_ms));
+  out.BeginObject();
+  out.Str("time", time);
   if (e.quantity) {
-    p["value"] = e.quantity->value;
-    if (!e.quantity->unit.empty()) {
-      p["unit"] = e.quantity->unit;
-    }
+    out.Str("value", e.quantity->value);
+    out.Str("unit", e.quantity->unit);
   }
   std::string text = ValueText(e.quantity, e.value_code, e.value_text);
   if (!e.components.empty()) {
-    json comps = json::array();
+    out.Key("components");
+    out.BeginArray();
     std::string joined;
     std::string unit;
     bool all_same_unit = true;
     for (const interop::Component& c : e.components) {
-      json cj = {{"code", CodeJson(c.code, false)}, {"name", NameOf(c.code)}};
+      out.BeginObject();
+      out.Key("code");
+      WriteCode(out, c.code, false);
+      out.Str("name", NameOf(c.code));
       if (c.quantity) {
-        cj["value"] = c.quantity->value;
-        if (!c.quantity->unit.empty()) {
-          cj["unit"] = c.quantity->unit;
-        }
+        out.Str("value", c.quantity->value);
+        out.Str("unit", c.quantity->unit);
         joined += (joined.empty() ? "" : "/") + c.quantity->value;
-        if (!unit.empty() && unit != UnitText(c.quantity->unit)) {
+        const std::string people = UnitText(c.quantity->unit);
+        if (!unit.empty() && unit != people) {
           all_same_unit = false;
         }
-        unit = UnitText(c.quantity->unit);
+        unit = people;
       } else {
         all_same_unit = false;
       }
-      cj["text"] = ValueText(c.quantity, c.value_code, c.value_text);
-      comps.push_back(std::move(cj));
+      out.Str("text", ValueText(c.quantity, c.value_code, c.value_text));
+      out.EndObject();
     }
-    p["components"] = std::move(comps);
+    out.EndArray();
     if (text.empty() && all_same_unit && !joined.empty()) {
       text = unit.empty() ? joined : joined + " " + unit;  // "120/80 mmHg"
     }
   }
-  if (!text.empty()) {
-    p["text"] = std::move(text);
-  }
-  bool abnormal = false;
-  if (e.value_code && IsInterpretation(*e.value_code)) {
-    const std::string& code = e.value_code->code;
-    p["flag"] = code;
-    std::string words = e.value_code->display;
+  out.Str("text", text);
+  if (const Coding* flag = FlagOf(e)) {
+    out.Str("flag", flag->code);
+    std::string words = flag->display;
     for (const FlagWords& f : kFlags) {
-      if (f.code == code && words.empty()) {
+      if (f.code == flag->code && words.empty()) {
         words = std::string(f.text);
       }
     }
-    p["flag_text"] = words.empty() ? code : words;
-    abnormal = code != "N" && code != "NEG" && code != "ND";
+    out.Str("flag_text", words.empty() ? flag->code : words);
   }
-  p["abnormal"] = abnormal;
-  if (!e.status.empty()) {
-    p["status"] = e.status;
-  }
-  AddSources(g.sources, p);
-  return p;
+  out.Key("abnormal");
+  out.Bool(IsAbnormal(e));
+  out.Str("status", e.status);
+  WriteSources(out, g.sources, name_of);
+  out.EndObject();
 }
 
 // The section of an entry kind ("" for the observation groups).
@@ -512,8 +519,8 @@ json PatientBlock(const RecordParts& read, bool demographics_permitted) {
 
 }  // namespace
 
-json Summarize(const RecordParts& read, bool demographics_permitted,
-               const SummaryOptions& options) {
+std::string Summarize(RecordParts&& read, bool demographics_permitted,
+                      const SummaryOptions& options) {
   const std::string today = FormatRfc3339Millis(NowUnixMillis()).substr(0, 10);
   std::vector<Gathered> gathered;
   // Exact duplicates across documents are one item: found by a cheap key
@@ -522,9 +529,26 @@ json Summarize(const RecordParts& read, bool demographics_permitted,
   json documents = json::array();
   size_t unreadable = 0;
   std::string bad_path;
-  gathered.reserve(1024);
+  // The patient block first: it reads the identity parts, whose bodies the
+  // loop below frees.
+  json patient = PatientBlock(read, demographics_permitted);
+  // Entries are large: room for all of them up front, so none moves twice.
+  size_t expected = 0;
+  for (const interop::SegmentPart& part : read.parts) {
+    if (part.body.is_object()) {
+      auto it = part.body.find("entries");
+      expected += (it != part.body.end() && it->is_array()) ? it->size() : 1;
+    }
+  }
+  gathered.reserve(expected);
   for (size_t i = 0; i < read.parts.size(); ++i) {
-    const interop::SegmentPart& part = read.parts[i];
+    interop::SegmentPart& part = read.parts[i];
+    // Each part's parsed body is freed as soon as it has been read, while
+    // it is still in the cache, rather than all together at the end.
+    struct FreeBody {
+      json& body;
+      ~FreeBody() { json().swap(body); }
+    } free_body{part.body};
     const json& body = part.body;
     const std::string format = body.is_object() ? body.value("format", "") : "";
     // Entries are read here rather than through JoinSegments, which
@@ -571,7 +595,9 @@ json Summarize(const RecordParts& read, bool demographics_permitted,
                 {"title", h.title},
                 {"format", body.value("source_format", "")}};
       if (!h.type.empty()) {
-        d["type"] = CodeJson(h.type, false);
+        JsonOut type;
+        WriteCode(type, h.type, false);
+        d["type"] = json::parse(type.str());
       }
       if (!h.time.empty()) {
         d["time"] = h.time;
@@ -638,7 +664,15 @@ json Summarize(const RecordParts& read, bool demographics_permitted,
     std::string key = !c.code.empty() ? c.system + "|" + c.code : "name|" + EntryName(g.entry);
     groups[key].push_back(&g);
   }
-  json sections_json = json::object();
+  const NameFn& name_of = options.account_name;
+  JsonOut out;
+  out.str().reserve(256 + gathered.size() * 320);
+  out.BeginObject();
+  out.Str("patient_id", options.patient_id);
+  out.Key("patient");
+  out.Raw(patient.dump());
+  out.Key("sections");
+  out.BeginObject();
   size_t item_count = 0;
   for (std::string_view name : kSectionNames) {
     std::vector<const Gathered*>& list = sections[name];
@@ -656,44 +690,57 @@ json Summarize(const RecordParts& read, bool demographics_permitted,
       }
       return EntryName(a.second->entry) < EntryName(b.second->entry);
     });
-    json arr = json::array();
+    out.Key(name);
+    out.BeginArray();
     for (const auto& [active, g] : ordered) {
-      arr.push_back(ItemJson(*g, today));
+      WriteItem(out, *g, active, name_of);
     }
-    item_count += arr.size();
-    sections_json[std::string(name)] = std::move(arr);
+    out.EndArray();
+    item_count += ordered.size();
   }
+  out.EndObject();
 
-  std::vector<std::pair<std::string, json>> group_list;
+  // The groups, each with its points newest first; the groups by their
+  // newest point, then by name.
+  struct Group {
+    std::string newest_time;
+    std::string name;
+    std::vector<std::pair<std::string, const Gathered*>> timed;
+  };
+  std::vector<Group> group_list;
+  group_list.reserve(groups.size());
   size_t point_count = 0;
   for (auto& [key, list] : groups) {
-    auto time_of = [](const Gathered* g) {
-      return !g->entry.start.empty()
-                 ? g->entry.start
-                 : (g->sources.empty() ? std::string()
-                                       : FormatRfc3339Millis(g->sources[0].recorded_at_ms));
-    };
-    std::vector<std::pair<std::string, const Gathered*>> timed;
-    timed.reserve(list.size());
+    Group group;
+    group.timed.reserve(list.size());
     for (const Gathered* g : list) {
-      timed.emplace_back(time_of(g), g);
+      group.timed.emplace_back(!g->entry.start.empty() || g->sources.empty()
+                                   ? g->entry.start
+                                   : FormatRfc3339Millis(g->sources[0].recorded_at_ms),
+                               g);
     }
-    std::stable_sort(timed.begin(), timed.end(),
+    std::stable_sort(group.timed.begin(), group.timed.end(),
                      [](const auto& a, const auto& b) { return NewerFirst(a.first, b.first); });
-    const Entry& newest = timed.front().second->entry;
-    json group = {{"name", EntryName(newest)}, {"kind", interop::EntryKindName(newest.kind)}};
-    if (!newest.code.empty()) {
-      group["code"] = CodeJson(newest.code);
+    group.newest_time = group.timed.front().first;
+    group.name = EntryName(group.timed.front().second->entry);
+    point_count += list.size();
+    group_list.push_back(std::move(group));
+  }
+  std::stable_sort(group_list.begin(), group_list.end(), [](const Group& a, const Group& b) {
+    if (a.newest_time != b.newest_time) {
+      return NewerFirst(a.newest_time, b.newest_time);
     }
-    if (!newest.category.empty()) {
-      group["category"] = newest.category;
-    }
+    return a.name < b.name;
+  });
+  out.Key("observations");
+  out.BeginArray();
+  for (const Group& group : group_list) {
+    const Entry& newest = group.timed.front().second->entry;
     bool numeric = true;
     size_t abnormal = 0;
     std::map<std::string, size_t> units;
-    json points = json::array();
-    for (size_t k = 0; k < timed.size(); ++k) {
-      const Entry& e = timed[k].second->entry;
+    for (const auto& [time, g] : group.timed) {
+      const Entry& e = g->entry;
       if (e.quantity) {
         numeric = numeric && IsNumber(e.quantity->value);
         ++units[UnitText(e.quantity->unit)];
@@ -706,61 +753,70 @@ json Summarize(const RecordParts& read, bool demographics_permitted,
           }
         }
       }
-      if (options.max_points_per_group == 0 || k < options.max_points_per_group) {
-        json p = PointJson(*timed[k].second);
-        if (p.value("abnormal", false)) {
-          ++abnormal;
-        }
-        points.push_back(std::move(p));
-      } else if (e.value_code && IsInterpretation(*e.value_code) && e.value_code->code != "N") {
-        ++abnormal;
-      }
+      abnormal += IsAbnormal(e) ? 1 : 0;
     }
+    out.BeginObject();
+    out.Str("name", group.name);
+    out.Str("kind", interop::EntryKindName(newest.kind));
+    if (!newest.code.empty()) {
+      out.Key("code");
+      WriteCode(out, newest.code);
+    }
+    out.Str("category", newest.category);
     if (!units.empty()) {
-      group["unit"] =
-          std::max_element(units.begin(), units.end(), [](const auto& a, const auto& b) {
-            return a.second < b.second;
-          })->first;
+      out.Str("unit",
+              std::max_element(units.begin(), units.end(), [](const auto& a, const auto& b) {
+                return a.second < b.second;
+              })->first);
     }
-    group["numeric"] = numeric;
-    group["count"] = timed.size();
-    group["abnormal_count"] = abnormal;
-    point_count += timed.size();
-    group["points"] = std::move(points);
-    group_list.emplace_back(timed.front().first, std::move(group));
-  }
-  std::stable_sort(group_list.begin(), group_list.end(), [](const auto& a, const auto& b) {
-    if (a.first != b.first) {
-      return NewerFirst(a.first, b.first);
+    out.Key("numeric");
+    out.Bool(numeric);
+    out.Key("count");
+    out.Uint(group.timed.size());
+    out.Key("abnormal_count");
+    out.Uint(abnormal);
+    out.Key("points");
+    out.BeginArray();
+    const size_t shown = options.max_points_per_group == 0
+                             ? group.timed.size()
+                             : std::min(group.timed.size(), options.max_points_per_group);
+    for (size_t k = 0; k < shown; ++k) {
+      WritePoint(out, *group.timed[k].second, group.timed[k].first, name_of);
     }
-    return a.second.value("name", "") < b.second.value("name", "");
-  });
-  json observations = json::array();
-  for (auto& [when, group] : group_list) {
-    observations.push_back(std::move(group));
+    out.EndArray();
+    out.EndObject();
   }
+  out.EndArray();
 
   std::stable_sort(documents.begin(), documents.end(), [](const json& a, const json& b) {
     return NewerFirst(a.value("time", ""), b.value("time", ""));
   });
-  json out = {{"patient", PatientBlock(read, demographics_permitted)},
-              {"sections", std::move(sections_json)},
-              {"observations", std::move(observations)},
-              {"documents", documents}};
-  out["counts"] = {{"items", item_count},
-                   {"observations", point_count},
-                   {"documents", documents.size()},
-                   {"segments_included", read.segments_included - unreadable},
-                   {"segments_withheld", read.segments_withheld},
-                   {"segments_unreadable", unreadable}};
-  return out;
+  out.Key("documents");
+  out.Raw(documents.dump());
+  out.Key("counts");
+  out.BeginObject();
+  const std::pair<std::string_view, size_t> counts[] = {
+      {"items", item_count},
+      {"observations", point_count},
+      {"documents", documents.size()},
+      {"segments_included", read.segments_included - unreadable},
+      {"segments_withheld", read.segments_withheld},
+      {"segments_unreadable", unreadable},
+      {"segments_withheld_masked", options.segments_withheld_masked}};
+  for (const auto& [key, n] : counts) {
+    out.Key(key);
+    out.Uint(n);
+  }
+  out.EndObject();
+  out.EndObject();
+  return std::move(out.str());
 }
 
-Result<json> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
-                             const ExportFilter& filter, const SummaryOptions& options) {
+Result<std::string> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
+                                    const ExportFilter& filter, const SummaryOptions& options) {
   MV_ASSIGN_OR_RETURN(RecordParts read, ReadRecordParts(records, patient_id, filter));
   const bool demographics = filter(ExportQuestion{"", "personal-information", 0, true});
-  return Summarize(read, demographics, options);
+  return Summarize(std::move(read), demographics, options);
 }
 
 }  // namespace medvault::exchange

@@ -5,7 +5,8 @@
 //
 // The summary is JSON (the API answers it as is; docs/api.md describes it):
 //
-//   {"patient": {"name", "birth_date", "gender", "identifiers": [...]},   (when permitted)
+//   {"patient_id" (when given), "patient": {"name", "birth_date", "gender", "identifiers": [...]},
+//   (when permitted)
 //    "sections": {"problems": [ITEM], "allergies": [...], "medications": [...],
 //                 "immunizations", "procedures", "encounters", "plans", "social_history",
 //                 "family_history", "notes", "document_references"},
@@ -13,11 +14,12 @@
 //                                 was measured (one group per code), newest first
 //    "documents": [DOCUMENT],     the imported documents the items come from
 //    "counts": {"items", "observations", "documents", "segments_included",
-//               "segments_withheld", "segments_unreadable"}}
+//               "segments_withheld", "segments_unreadable", "segments_withheld_masked"}}
 //
 //   ITEM: {"kind", "name", "code": CODE, "status", "active", "start", "end", "value",
 //          "category", "severity", "reactions": [names], "route", "relation", "text",
-//          "documents": [document keys], "recorded_by": account id (readings), "recorded_at"}
+//          "documents": [document keys], "recorded_by": account id (readings),
+//          "recorded_by_name", "recorded_at"}
 //   CODE: {"system", "system_name" ("LOINC", "SNOMED CT", ... or ""), "code", "display",
 //          "translations": [CODE]}
 //   GROUP: {"code": CODE, "name", "kind" ("result" | "vital-sign"),
@@ -37,7 +39,8 @@
 #pragma once
 
 #include <cstddef>
-#include <nlohmann/json.hpp>
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -49,18 +52,28 @@ struct SummaryOptions {
   // Points kept per observation group (the newest); the group's "count"
   // says how many there were. 0: all.
   size_t max_points_per_group = 0;
+  // The name of the account that recorded a reading, written as
+  // "recorded_by_name" ("" or unset: none).
+  std::function<std::string(const std::string& account_id)> account_name;
+  // Written as "patient_id" when not empty.
+  std::string patient_id;
+  // Segments the caller's filter left out because their permit asked for
+  // masking: written in "counts".
+  size_t segments_withheld_masked = 0;
 };
 
-// Summarises what ReadRecordParts read. `demographics_permitted`: whether
-// the patient block may name the patient (the caller's decision).
-nlohmann::json Summarize(const RecordParts& read, bool demographics_permitted,
-                         const SummaryOptions& options = {});
+// Summarises what ReadRecordParts read, consuming it (each part's parsed
+// body is freed once read). `demographics_permitted`: whether the patient
+// block may name the patient (the caller's decision).
+// The answer is JSON text, written straight out (a summary of thousands of
+// observations is too large to build as a DOM first).
+std::string Summarize(RecordParts&& read, bool demographics_permitted,
+                      const SummaryOptions& options = {});
 
 // ReadRecordParts + Summarize: every segment the filter lets through (asked
 // with the same questions as Export, demographics included). NotFound for
 // an unknown or erased patient.
-Result<nlohmann::json> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
-                                       const ExportFilter& filter,
-                                       const SummaryOptions& options = {});
+Result<std::string> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
+                                    const ExportFilter& filter, const SummaryOptions& options = {});
 
 }  // namespace medvault::exchange

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/json_out.h"
 #include "interop/fhir_internal.h"
 #include "interop/fhir_json.h"
 #include "interop/interop.h"
@@ -30,78 +31,6 @@ namespace fi = fhir_internal;
 using fhir_json::AppendJsonString;
 
 constexpr std::string_view kInterpretationSystem = vocab::kInterpretationSystem;
-
-// Appends JSON text; tracks where commas go.
-class JsonOut {
- public:
-  std::string& str() { return out_; }
-
-  void BeginObject() {
-    Sep();
-    out_.push_back('{');
-    has_item_.push_back(false);
-  }
-  void EndObject() {
-    out_.push_back('}');
-    has_item_.pop_back();
-  }
-  void BeginArray() {
-    Sep();
-    out_.push_back('[');
-    has_item_.push_back(false);
-  }
-  void EndArray() {
-    out_.push_back(']');
-    has_item_.pop_back();
-  }
-  void Key(std::string_view k) {
-    Sep();
-    AppendJsonString(out_, k);
-    out_.push_back(':');
-    after_key_ = true;
-  }
-  void String(std::string_view s) {
-    Sep();
-    AppendJsonString(out_, s);
-  }
-  // REQUIRES: `text` is valid JSON (a number, or a complete JSON value).
-  void Raw(std::string_view text) {
-    Sep();
-    out_.append(text);
-  }
-  void Bool(bool b) { Raw(b ? "true" : "false"); }
-  // Starts the next array element on a new line (the comma before it).
-  void NextLine() {
-    if (!has_item_.empty() && has_item_.back()) out_.push_back(',');
-    out_.push_back('\n');
-    if (!has_item_.empty()) has_item_.back() = true;
-    after_key_ = true;  // no separator before the element itself
-  }
-  void Newline() { out_.push_back('\n'); }
-
-  // Members written only when the value is not empty.
-  void Str(std::string_view key, std::string_view value) {
-    if (value.empty()) return;
-    Key(key);
-    String(value);
-  }
-
- private:
-  void Sep() {
-    if (after_key_) {
-      after_key_ = false;
-      return;
-    }
-    if (!has_item_.empty()) {
-      if (has_item_.back()) out_.push_back(',');
-      has_item_.back() = true;
-    }
-  }
-
-  std::string out_;
-  std::vector<bool> has_item_;
-  bool after_key_ = false;
-};
 
 bool OneOf(std::string_view s, std::initializer_list<std::string_view> set) {
   for (std::string_view v : set) {
