@@ -540,6 +540,78 @@ TEST(CcdaReaderTest, InterpretationCodesAreKept) {
       << *fhir;
 }
 
+// A result's reference range is kept (its text and its bounds), written back
+// in both formats, and one neither carries naturally (a problem's, a bound
+// that is not a decimal) round-trips through medvault's own places.
+TEST(CcdaReaderTest, ReferenceRangesAreKept) {
+  const std::string results =
+      "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+      "<code code=\"4548-4\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+      "<statusCode code=\"completed\"/><effectiveTime value=\"20200102\"/>"
+      "<value xsi:type=\"PQ\" value=\"7.40\" unit=\"%\"/>"
+      "<referenceRange><observationRange><text> 4.0 - 5.6 </text>"
+      "<value xsi:type=\"IVL_PQ\"><low value=\"4.0\" unit=\"%\"/>"
+      "<high value=\"5.6\" unit=\"%\"/></value></observationRange></referenceRange>"
+      "<referenceRange><observationRange><text>second, ignored</text></observationRange>"
+      "</referenceRange>"
+      "</observation></entry>"
+      "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+      "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+      "<code code=\"2160-0\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+      "<value xsi:type=\"PQ\" value=\"1.1\" unit=\"mg/dL\"/>"
+      "<referenceRange><observationRange><value xsi:type=\"IVL_PQ\">"
+      "<high value=\"1.3\" unit=\"mg/dL\"/></value></observationRange></referenceRange>"
+      "<referenceRange><observationRange/></referenceRange>"
+      "</observation></entry>";
+  ClinicalDocument doc =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.3.1", "30954-2", results)));
+  ASSERT_EQ(doc.entries.size(), 2u);
+  ASSERT_TRUE(doc.entries[0].reference_range.has_value());
+  EXPECT_EQ(doc.entries[0].reference_range->text, "4.0 - 5.6");
+  EXPECT_EQ(doc.entries[0].reference_range->low, (Quantity{"4.0", "%"}));
+  EXPECT_EQ(doc.entries[0].reference_range->high, (Quantity{"5.6", "%"}));
+  ASSERT_TRUE(doc.entries[1].reference_range.has_value());
+  EXPECT_FALSE(doc.entries[1].reference_range->low.has_value());
+  EXPECT_EQ(doc.entries[1].reference_range->high, (Quantity{"1.3", "mg/dL"}));
+  ExpectRoundTrip(doc);
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  EXPECT_NE(fhir->find("\"referenceRange\":[{\"low\":{\"value\":4.0,\"unit\":\"%\"}"),
+            std::string::npos)
+      << *fhir;
+  Result<ClinicalDocument> back = ParseFhir(*fhir);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(CanonicalString(doc), CanonicalString(*back));
+
+  // Where no natural element carries it: a problem's range, a bound that is
+  // not a decimal, a padded text.
+  Entry odd;
+  odd.kind = EntryKind::kProblem;
+  odd.id = "p-1";
+  odd.code = Coding{"http://snomed.info/sct", "38341003", "Hypertension"};
+  odd.reference_range = ReferenceRange{Quantity{"<5", "x"}, std::nullopt, " padded "};
+  Entry lab = doc.entries[1];
+  lab.id = "r-2";
+  lab.reference_range = ReferenceRange{std::nullopt, Quantity{"1,3", "mg/dL"}, ""};
+  doc.entries.push_back(odd);
+  doc.entries.push_back(lab);
+  ExpectRoundTrip(doc);
+  fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  back = ParseFhir(*fhir);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(CanonicalString(doc), CanonicalString(*back));
+  // The model's JSON: an empty range is none, unknown members refused.
+  Result<Entry> empty = EntryFromJson(
+      nlohmann::json{{"kind", "result"}, {"reference_range", nlohmann::json::object()}});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->reference_range.has_value());
+  EXPECT_FALSE(
+      EntryFromJson(nlohmann::json{{"kind", "result"}, {"reference_range", {{"middle", "1"}}}})
+          .ok());
+}
+
 // The allergy observation's own code (its type) is kept as the entry's
 // coded value unless it is the one the category implies: both round trip,
 // and the kept one reaches the FHIR export.

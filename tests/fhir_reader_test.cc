@@ -660,6 +660,38 @@ TEST(FhirReader, MedicationReferencesResolveInTheBundle) {
   EXPECT_EQ(doc.kept_in_original_only, std::vector<std::string>{"Medication"});
 }
 
+TEST(FhirReader, ReferenceRangesAreKept) {
+  const ClinicalDocument doc = MustParse(Bundle(R"(
+    {"fullUrl":"urn:uuid:o1","resource":{"resourceType":"Observation","status":"final",
+      "code":{"coding":[{"system":"http://loinc.org","code":"2093-3"}]},
+      "valueQuantity":{"value":212,"unit":"mg/dL"},
+      "referenceRange":[{"high":{"value":200.0,"unit":"mg/dL"},"text":"desirable below 200"},
+                        {"low":{"value":1}}]}},
+    {"fullUrl":"urn:uuid:o2","resource":{"resourceType":"Observation","status":"final",
+      "code":{"coding":[{"system":"http://loinc.org","code":"2160-0"}]},
+      "referenceRange":[{}]}}
+  )"));
+  ASSERT_EQ(doc.entries.size(), 2u);
+  ASSERT_TRUE(doc.entries[0].reference_range.has_value());
+  EXPECT_FALSE(doc.entries[0].reference_range->low.has_value());
+  EXPECT_EQ(doc.entries[0].reference_range->high, (Quantity{"200.0", "mg/dL"}));
+  EXPECT_EQ(doc.entries[0].reference_range->text, "desirable below 200");
+  EXPECT_FALSE(doc.entries[1].reference_range.has_value()) << "an empty range is none";
+  // Both writers carry it back.
+  for (bool ccda : {false, true}) {
+    Result<std::string> out = ccda ? WriteCcda(doc) : WriteFhirBundle(doc);
+    ASSERT_TRUE(out.ok());
+    Result<ClinicalDocument> back = ccda ? ParseCcda(*out) : ParseFhir(*out);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_FALSE(back->entries.empty());
+    bool found = false;
+    for (const Entry& e : back->entries) {
+      found = found || e.reference_range == doc.entries[0].reference_range;
+    }
+    EXPECT_TRUE(found) << (ccda ? "C-CDA" : "FHIR");
+  }
+}
+
 TEST(FhirReader, EntryIds) {
   const ClinicalDocument doc = MustParse(Bundle(R"(
     {"fullUrl":"urn:uuid:x","resource":{"resourceType":"Condition","id":"c1",
@@ -826,6 +858,8 @@ TEST(FhirReaderHostile, WrongTypesOnMappedFields) {
        "expected an object, got a string at entry[0].resource.code.coding[0]"},
       {R"("resourceType":"Observation","category":{"text":"SECRET-PATIENT-TEXT"})",
        "expected an array, got an object at entry[0].resource.category"},
+      {R"("resourceType":"Observation","referenceRange":[{"low":{"value":"SECRET-PATIENT-TEXT"}}])",
+       "expected a number, got a string at entry[0].resource.referenceRange[0].low.value"},
       {R"("resourceType":"Observation","component":[{"valueQuantity":{"value":true}}])",
        "expected a number, got a boolean at entry[0].resource.component[0].valueQuantity.value"},
       {R"("resourceType":"Observation","valueInteger":"SECRET-PATIENT-TEXT")",

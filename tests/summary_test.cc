@@ -76,6 +76,7 @@ json Bundle(const std::string& bundle_id) {
         "subject": {"reference": "urn:uuid:p1"}, "effectiveDateTime": "2020-07-15",
         "valueQuantity": {"value": 7.40, "unit": "%", "system": "http://unitsofmeasure.org",
                           "code": "%"},
+        "referenceRange": [{"low": {"value": 4, "unit": "%"}, "high": {"value": 5.6, "unit": "%"}}],
         "interpretation": [{"coding": [{"system":
           "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}]}]}},
       {"fullUrl": "urn:uuid:bp1", "resource": {
@@ -165,7 +166,7 @@ TEST_F(SummaryTest, SectionsReadLikeARecord) {
   ASSERT_FALSE(pid.empty());
   json s = Summary(pid);
 
-  EXPECT_EQ(s["patient"]["name"], "Ada King Lovelace");
+  EXPECT_EQ(s["patient"]["name"], "Ada King Lovelace");  // the registered name
   EXPECT_EQ(s["patient"]["birth_date"], "1955-12-10");
   EXPECT_EQ(s["patient"]["medical_record_numbers"], json::array({"MRN-55"}));
   EXPECT_EQ(s.dump().find("999-12-3456"), std::string::npos) << "no social security number";
@@ -211,6 +212,7 @@ TEST_F(SummaryTest, SectionsReadLikeARecord) {
   EXPECT_EQ((*a1c)["points"][0]["flag"], "H");
   EXPECT_EQ((*a1c)["points"][0]["flag_text"], "High");
   EXPECT_TRUE((*a1c)["points"][0]["abnormal"].get<bool>());
+  EXPECT_EQ((*a1c)["points"][0]["reference_range"], "4-5.6 %");
   EXPECT_EQ((*a1c)["points"][1]["value"], "6.1");
   EXPECT_FALSE((*a1c)["points"][1]["abnormal"].get<bool>());
 

@@ -311,6 +311,31 @@ void WriteItem(JsonOut& out, const Gathered& g, bool active, const NameFn& name_
   out.EndObject();
 }
 
+// A reference range for people: "4.0-5.6 %", "below 200 mg/dL", or the
+// source's own text when it gave one.
+std::string RangeText(const interop::ReferenceRange& r) {
+  if (!r.text.empty()) {
+    return r.text;
+  }
+  auto value = [](const std::optional<interop::Quantity>& q) {
+    return q && !q->value.empty() ? std::optional<std::string>(q->value) : std::nullopt;
+  };
+  const std::optional<std::string> low = value(r.low);
+  const std::optional<std::string> high = value(r.high);
+  const std::string unit = UnitText(r.high ? r.high->unit : r.low ? r.low->unit : "");
+  const std::string suffix = unit.empty() ? "" : " " + unit;
+  if (low && high) {
+    return *low + "-" + *high + suffix;
+  }
+  if (high) {
+    return "up to " + *high + suffix;
+  }
+  if (low) {
+    return "from " + *low + suffix;
+  }
+  return {};
+}
+
 // The interpretation of an observation (H, L, A, ...) or nullptr.
 const Coding* FlagOf(const Entry& e) {
   return e.value_code && IsInterpretation(*e.value_code) ? &*e.value_code : nullptr;
@@ -371,6 +396,9 @@ void WritePoint(JsonOut& out, const Gathered& g, std::string_view time, const Na
       }
     }
     out.Str("flag_text", words.empty() ? flag->code : words);
+  }
+  if (e.reference_range) {
+    out.Str("reference_range", RangeText(*e.reference_range));
   }
   out.Key("abnormal");
   out.Bool(IsAbnormal(e));
@@ -469,7 +497,17 @@ json PatientBlock(const RecordParts& read, bool demographics_permitted) {
     }
   }
   json j = json::object();
-  if (latest) {
+  if (demographics_permitted && read.patient.demographics) {
+    // The record's own (registered) identity comes first: an imported
+    // document may spell the patient otherwise, or be another system's view.
+    const record::Demographics& d = *read.patient.demographics;
+    j["name"] = d.given_name + (d.given_name.empty() ? "" : " ") + d.family_name;
+    j["birth_date"] = d.birth_date;
+    j["gender"] = d.sex;
+    if (!d.identifier.empty()) {
+      j["medical_record_numbers"] = json::array({d.identifier});
+    }
+  } else if (latest) {
     const interop::PatientHeader* best = &*latest;
     const interop::HumanName* name = nullptr;
     for (const interop::HumanName& n : best->names) {
@@ -504,14 +542,6 @@ json PatientBlock(const RecordParts& read, bool demographics_permitted) {
     }
     if (!mrn.empty()) {
       j["medical_record_numbers"] = std::move(mrn);
-    }
-  } else if (demographics_permitted && read.patient.demographics) {
-    const record::Demographics& d = *read.patient.demographics;
-    j["name"] = d.given_name + (d.given_name.empty() ? "" : " ") + d.family_name;
-    j["birth_date"] = d.birth_date;
-    j["gender"] = d.sex;
-    if (!d.identifier.empty()) {
-      j["medical_record_numbers"] = json::array({d.identifier});
     }
   }
   return j;

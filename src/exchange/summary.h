@@ -27,7 +27,8 @@
 //           "points": [POINT] newest first}
 //   POINT: {"time", "value" (decimal text, as the source wrote it), "unit", "text" (value for
 //           people: "7.2 %", "Positive", "120/80 mm[Hg]"), "flag" (interpretation code),
-//           "flag_text" ("High", ...), "abnormal", "components": [{"code", "name", "value",
+//           "flag_text" ("High", ...), "abnormal", "reference_range" ("4.0-5.6 %", the
+//           source's text when it gave one), "components": [{"code", "name", "value",
 //           "unit", "text"}], "documents", "recorded_by", "recorded_at", "status"}
 //   DOCUMENT: {"key", "title", "type": CODE, "time", "format" ("ccda" | "fhir"),
 //              "authors": [names], "custodian", "entry_count"}

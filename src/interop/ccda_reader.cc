@@ -1033,6 +1033,36 @@ class Reader {
     }
   }
 
+  // The first referenceRange/observationRange of an observation: its text
+  // (trimmed, unless `exact`: a field observation's, as written) and its
+  // IVL_PQ bounds; nullopt when there is none or it holds nothing.
+  static std::optional<ReferenceRange> ReadRange(const xmlNode* obs, bool exact = false) {
+    for (const xmlNode* rr = obs->children; rr != nullptr; rr = rr->next) {
+      if (!Named(rr, "referenceRange")) continue;
+      const xmlNode* range = Child(rr, "observationRange");
+      if (range == nullptr) continue;
+      ReferenceRange out;
+      if (exact) {
+        if (const xmlNode* t = Child(range, "text")) {
+          AppendRawText(t, &out.text, static_cast<size_t>(-1));
+        }
+      } else {
+        out.text = ElementText(Child(range, "text"));
+      }
+      if (const xmlNode* v = Child(range, "value"); v != nullptr && !IsNull(v)) {
+        for (const char* bound : {"low", "high"}) {
+          const xmlNode* b = Child(v, bound);
+          if (b == nullptr || IsNull(b)) continue;
+          Quantity q{std::string(Attr(b, "value")), std::string(Attr(b, "unit"))};
+          (std::string_view(bound) == "low" ? out.low : out.high) = std::move(q);
+        }
+      }
+      if (out.empty()) return std::nullopt;
+      return out;
+    }
+    return std::nullopt;
+  }
+
   static void ApplyField(const xmlNode* obs, Entry* e) {
     const xmlNode* code = Child(obs, "code");
     if (code == nullptr || Attr(code, "codeSystem") != kFieldCodeSystem) return;
@@ -1072,6 +1102,8 @@ class Reader {
       e->route = ReadCoding(value);
     } else if (name == "relation") {
       e->relation = ReadCoding(value);
+    } else if (name == "reference_range") {
+      e->reference_range = ReadRange(obs, /*exact=*/true);
     } else if (name == "reactions") {
       e->reactions.clear();
       for (const xmlNode* v = obs->children; v != nullptr; v = v->next) {
@@ -1612,6 +1644,7 @@ class Reader {
       ReadTimes(organizer, &e.start, &e.end);
     }
     ReadValues(obs, &e.quantity, &e.value_code, &e.value_text);
+    e.reference_range = ReadRange(obs);
     e.category = std::string(DerivedCategory(kind));
     ReadExtras(obs, &e);
     return Add(std::move(e));

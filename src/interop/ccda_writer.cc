@@ -298,13 +298,14 @@ bool TimeRoundTrips(std::string_view t) { return t.empty() || NormTime(ToHl7Time
 
 // A field observation (see ccda_internal.h).
 struct Field {
-  enum class Type { kText, kQuantity, kCoding, kCodings };
+  enum class Type { kText, kQuantity, kCoding, kCodings, kRange };
   std::string_view name;
   Type type = Type::kText;
   std::string_view text;
   const Quantity* quantity = nullptr;
   const Coding* coding = nullptr;
   const std::vector<Coding>* codings = nullptr;
+  const ReferenceRange* range = nullptr;
 };
 
 bool NaturalQuantity(EntryKind k) {
@@ -313,6 +314,11 @@ bool NaturalQuantity(EntryKind k) {
 }
 bool NaturalValues(EntryKind k) {
   return k == EntryKind::kResult || k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory;
+}
+// A reference range the natural referenceRange element gives back as it is
+// (its text is read back trimmed).
+bool NaturalRange(EntryKind k, const ReferenceRange& r) {
+  return NaturalValues(k) && TrimXmlSpace(r.text).size() == r.text.size();
 }
 bool NaturalRoute(EntryKind k) {
   return k == EntryKind::kMedication || k == EntryKind::kImmunization;
@@ -357,6 +363,13 @@ std::vector<Field> FieldsOf(const Entry& e) {
     f.push_back(x);
   }
   if (!e.value_text.empty() && !NaturalValues(k)) text("value_text", e.value_text);
+  if (e.reference_range && !e.reference_range->empty() && !NaturalRange(k, *e.reference_range)) {
+    Field x;
+    x.name = "reference_range";
+    x.type = Field::Type::kRange;
+    x.range = &*e.reference_range;
+    f.push_back(x);
+  }
   if (k == EntryKind::kAllergy) {
     // The reader derives the category from the value it finds.
     const std::string_view read_back = e.value_code && AllergyValueIsNatural(*e.value_code)
@@ -590,6 +603,32 @@ class Writer {
     if (interpretation) Code("interpretationCode", *vc);
   }
 
+  // <referenceRange><observationRange><text/><value xsi:type="IVL_PQ">
+  // <low/><high/></value></observationRange></referenceRange>: last in an
+  // observation, as the schema orders it.
+  void Range(const ReferenceRange& r) {
+    if (r.empty()) return;
+    x_.Start("referenceRange");
+    x_.Body();
+    x_.Start("observationRange");
+    x_.Body();
+    if (!r.text.empty()) x_.Leaf("text", r.text);
+    if (r.low || r.high) {
+      x_.Start("value");
+      x_.Attr("xsi:type", "IVL_PQ");
+      x_.Body();
+      for (const auto* bound : {&r.low, &r.high}) {
+        if (!*bound) continue;
+        x_.Start(bound == &r.low ? "low" : "high");
+        QuantityAttrs(**bound);
+        x_.Finish();
+      }
+      x_.End();
+    }
+    x_.End();
+    x_.End();
+  }
+
   void Completed() { StatusCode("completed"); }
 
   void ObservationOpen(std::string_view mood = "EVN") {
@@ -647,6 +686,9 @@ class Writer {
           break;
         case Field::Type::kCodings:
           for (const Coding& c : *f.codings) Code("value", c, {}, "CD");
+          break;
+        case Field::Type::kRange:
+          Range(*f.range);  // as the field observation's own referenceRange
           break;
       }
       x_.End();
@@ -1172,6 +1214,7 @@ class Writer {
     EffectiveTime(e);
     Values(e.quantity, e.value_code, e.value_text);
     Extras(e, fields);
+    if (e.reference_range && NaturalRange(e.kind, *e.reference_range)) Range(*e.reference_range);
     x_.End();
   }
 

@@ -54,6 +54,7 @@ inline constexpr std::string_view kExtRelation = "entry-relation";     // valueC
 inline constexpr std::string_view kExtRoute = "entry-route";           // valueCoding
 inline constexpr std::string_view kExtMediaType = "entry-media-type";  // valueString
 inline constexpr std::string_view kExtUrl = "entry-url";               // valueString
+inline constexpr std::string_view kExtReferenceRange = "entry-reference-range";  // low, high, text
 // Sub-extensions of kExtQuantity and kExtComponent.
 inline constexpr std::string_view kSubValue = "value";           // valueString
 inline constexpr std::string_view kSubUnit = "unit";             // valueString
@@ -61,6 +62,9 @@ inline constexpr std::string_view kSubCode = "code";             // valueCoding
 inline constexpr std::string_view kSubQuantity = "quantity";     // complex: value, unit
 inline constexpr std::string_view kSubValueCode = "value-code";  // valueCoding
 inline constexpr std::string_view kSubValueText = "value-text";  // valueString
+inline constexpr std::string_view kSubLow = "low";               // complex: value, unit
+inline constexpr std::string_view kSubHigh = "high";             // complex: value, unit
+inline constexpr std::string_view kSubText = "text";             // valueString
 // Party fields on a Reference (Composition.author, Composition.custodian).
 inline constexpr std::string_view kExtPartyName = "party-name";                  // valueString
 inline constexpr std::string_view kExtPartyOrganization = "party-organization";  // valueString

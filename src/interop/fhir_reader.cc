@@ -571,6 +571,14 @@ class Importer {
     if (e.start.empty()) e.start = f_.Date(res, "effectiveInstant");
     if (e.start.empty() && e.end.empty()) e.start = f_.Date(res, "issued");
     ReadValue(res, {&e.quantity, &e.value_code, &e.value_text});
+    // The first reference range (the one a lab reports for this patient).
+    if (Value range = f_.FirstObject(res, "referenceRange"); range.present()) {
+      ReferenceRange r;
+      if (Value low = f_.Obj(range, "low"); low.present()) r.low = f_.QuantityOf(low);
+      if (Value high = f_.Obj(range, "high"); high.present()) r.high = f_.QuantityOf(high);
+      r.text = f_.S(range, "text");
+      if (!r.empty()) e.reference_range = std::move(r);
+    }
     for (Value comp : f_.Arr(res, "component")) {
       if (f_.AsObject(comp).missing()) return;
       Component c;
@@ -880,6 +888,12 @@ class Importer {
         e.media_type = f_.S(ext, "valueString");
       } else if (name == fi::kExtUrl) {
         e.url = f_.S(ext, "valueString");
+      } else if (name == fi::kExtReferenceRange) {
+        ReferenceRange r;
+        if (Value v = SubExtension(ext, fi::kSubLow); v.present()) r.low = QuantityExtension(v);
+        if (Value v = SubExtension(ext, fi::kSubHigh); v.present()) r.high = QuantityExtension(v);
+        if (Value v = SubExtension(ext, fi::kSubText); v.present()) r.text = f_.S(v, "valueString");
+        if (!r.empty()) e.reference_range = std::move(r);
       }
       if (f_.failed()) return;
     }

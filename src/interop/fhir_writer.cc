@@ -151,6 +151,13 @@ class Extensions {
     sub.String(fi::kSubUnit, q.unit, false);
     Complex(name, sub, full_url);
   }
+  void Range(const ReferenceRange& r) {
+    Extensions sub;
+    if (r.low) sub.Quantity(fi::kSubLow, *r.low, false);
+    if (r.high) sub.Quantity(fi::kSubHigh, *r.high, false);
+    sub.String(fi::kSubText, r.text, false);
+    Complex(fi::kExtReferenceRange, sub, true);
+  }
   void Component(const interop::Component& c) {
     Extensions sub;
     if (!c.code.empty()) sub.CodingValue(fi::kSubCode, c.code, false);
@@ -203,6 +210,7 @@ enum Field : uint32_t {
   kRoute = 1u << 13,
   kMediaType = 1u << 14,
   kUrl = 1u << 15,
+  kReferenceRange = 1u << 16,
 };
 
 // The fields of `e` not in `done`, as extensions.
@@ -227,6 +235,9 @@ void RemainingToExtensions(const Entry& e, uint32_t done, Extensions& x) {
   if (!(done & kRoute) && !e.route.empty()) x.CodingValue(fi::kExtRoute, e.route);
   if (!(done & kMediaType)) x.String(fi::kExtMediaType, e.media_type);
   if (!(done & kUrl)) x.String(fi::kExtUrl, e.url);
+  if (!(done & kReferenceRange) && e.reference_range && !e.reference_range->empty()) {
+    x.Range(*e.reference_range);
+  }
 }
 
 // Which of quantity / value_code / value_text went into natural elements.
@@ -437,6 +448,15 @@ uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view pat
 }
 
 // Results, vital signs and social history.
+// A range Observation.referenceRange carries as it is: bounds whose values
+// are FHIR decimals (or absent).
+bool WritableRange(const ReferenceRange& r) {
+  for (const std::optional<Quantity>* q : {&r.low, &r.high}) {
+    if (*q && !(*q)->value.empty() && !IsWritableDecimal((*q)->value)) return false;
+  }
+  return !r.empty();
+}
+
 uint32_t WriteObservation(JsonOut& o, const Entry& e, std::string_view patient_url) {
   uint32_t done = 0;
   done |= WriteStatus(o, "status", e.status,
@@ -468,6 +488,24 @@ uint32_t WriteObservation(JsonOut& o, const Entry& e, std::string_view patient_u
   if (v.value_code || !e.value_code) done |= kValueCode;
   if (v.value_text) done |= kValueText;
   done |= WriteNote(o, e.text);
+  if (e.reference_range && WritableRange(*e.reference_range)) {
+    const ReferenceRange& r = *e.reference_range;
+    o.Key("referenceRange");
+    o.BeginArray();
+    o.BeginObject();
+    if (r.low) {
+      o.Key("low");
+      WriteQuantityValue(o, *r.low);
+    }
+    if (r.high) {
+      o.Key("high");
+      WriteQuantityValue(o, *r.high);
+    }
+    o.Str("text", r.text);
+    o.EndObject();
+    o.EndArray();
+    done |= kReferenceRange;
+  }
   if (!e.components.empty()) {
     o.Key("component");
     o.BeginArray();

@@ -86,6 +86,17 @@ struct Quantity {
   bool operator==(const Quantity&) const = default;
 };
 
+// The range a result is judged against (C-CDA referenceRange/observationRange,
+// FHIR Observation.referenceRange): the first one the source gives. Empty
+// (no bound, no text) is the same as none.
+struct ReferenceRange {
+  std::optional<Quantity> low;
+  std::optional<Quantity> high;
+  std::string text;  // "4.0-5.6 %", "negative", as the source wrote it
+  bool empty() const { return !low && !high && text.empty(); }
+  bool operator==(const ReferenceRange&) const = default;
+};
+
 struct Identifier {
   std::string system;  // URI or "urn:oid:<oid>"
   std::string value;
@@ -200,6 +211,7 @@ struct Entry {
   std::optional<Quantity> quantity;  // observed value; dose of medications and immunizations
   std::optional<Coding> value_code;  // coded value (smoking status, a result's interpretation)
   std::string value_text;            // string value
+  std::optional<ReferenceRange> reference_range;  // never empty when set
   std::vector<Component> components;
   std::string category;           // observation category ("vital-signs", "laboratory",
                                   // "social-history"), allergy category ("medication", "food", ...)

@@ -145,6 +145,22 @@ class Reader {
     return s;
   }
 
+  // An empty range (no bound, no text) reads as none.
+  Status OptionalRange(const char* key, std::optional<ReferenceRange>& out) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) {
+      return Status::Ok();
+    }
+    Reader r(*it, where_ + "." + key);
+    ReferenceRange range;
+    Status s = r.CheckObject({"low", "high", "text"});
+    if (s.ok()) s = r.OptionalQuantity("low", range.low);
+    if (s.ok()) s = r.OptionalQuantity("high", range.high);
+    if (s.ok()) s = r.String("text", range.text);
+    if (s.ok() && !range.empty()) out = std::move(range);
+    return s;
+  }
+
   template <typename T, typename F>
   Status Array(const char* key, std::vector<T>& out, F read_one) const {
     auto it = j_.find(key);
@@ -320,6 +336,13 @@ json ToJson(const Entry& e) {
   if (e.quantity) j["quantity"] = QuantityJson(*e.quantity);
   if (e.value_code) j["value_code"] = CodingJson(*e.value_code);
   Put(j, "value_text", e.value_text);
+  if (e.reference_range && !e.reference_range->empty()) {
+    json rr = json::object();
+    if (e.reference_range->low) rr["low"] = QuantityJson(*e.reference_range->low);
+    if (e.reference_range->high) rr["high"] = QuantityJson(*e.reference_range->high);
+    Put(rr, "text", e.reference_range->text);
+    j["reference_range"] = std::move(rr);
+  }
   if (!e.components.empty()) {
     json c = json::array();
     for (const Component& comp : e.components) c.push_back(ComponentJson(comp));
@@ -343,8 +366,8 @@ Result<Entry> EntryFromJson(const json& j) {
   Reader r(j, "entry");
   Entry e;
   Status s = r.CheckObject({"kind", "id", "code", "text", "status", "start", "end", "quantity",
-                            "value_code", "value_text", "components", "category", "reactions",
-                            "severity", "relation", "route", "media_type", "url"});
+                            "value_code", "value_text", "reference_range", "components", "category",
+                            "reactions", "severity", "relation", "route", "media_type", "url"});
   std::string kind;
   if (s.ok()) s = r.String("kind", kind);
   if (s.ok()) {
@@ -363,6 +386,7 @@ Result<Entry> EntryFromJson(const json& j) {
   if (s.ok()) s = r.OptionalQuantity("quantity", e.quantity);
   if (s.ok()) s = r.OptionalCoding("value_code", e.value_code);
   if (s.ok()) s = r.String("value_text", e.value_text);
+  if (s.ok()) s = r.OptionalRange("reference_range", e.reference_range);
   if (s.ok()) s = r.Array("components", e.components, ReadComponent);
   if (s.ok()) s = r.String("category", e.category);
   if (s.ok()) s = r.Array("reactions", e.reactions, Reader::ReadCoding);
