@@ -97,10 +97,99 @@ export async function launch() {
 }
 
 let shot = 0;
+// Each test file runs in its own process: its screenshots carry its name.
+const suite = path.basename(process.argv[1] || 'e2e').replace(/\.test\.mjs$/, '');
 // A full-page screenshot under BUILD/e2e-artifacts, numbered in test order.
 export async function screenshot(page, name) {
   shot += 1;
-  const file = path.join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`);
+  const file = path.join(artifacts, `${suite}-${String(shot).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+// --- browser tabs and signing in (shared by the test files) ---------------------
+
+// A browser tab that records what would be a problem: script errors, CSP
+// violations and server errors (>= 500). A 404 or 403 the page asked for (a
+// series with no reading yet, a refused section) is an answer shown in words,
+// not a problem; `allowed` adds statuses a test expects (a 401 at sign-in).
+export async function openPage(browser, viewport, allowed = []) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const problems = [];
+  const requests = [];
+  const answered = new RegExp(`^Failed to load resource: the server responded with a status of (${[403, 404, ...allowed].join('|')})\\b`);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !answered.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e}`));
+  page.on('response', (r) => {
+    if (r.status() >= 500) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(baseUrl + '/');
+  return { context, page, problems, requests };
+}
+
+export async function fillSignIn(page, account) {
+  await page.getByTestId('signin-username').fill(account.username);
+  await page.getByTestId('signin-password').fill(account.password);
+  if (account.totp) await page.getByTestId('signin-totp').fill(await freshTotpCode(account.totp));
+  await page.getByTestId('signin-submit').click();
+}
+
+export async function signIn(browser, account, { viewport = { width: 1280, height: 900 }, allowed = [] } = {}) {
+  const tab = await openPage(browser, viewport, allowed);
+  await fillSignIn(tab.page, account);
+  await tab.page.getByTestId('signout').waitFor();
+  return tab;
+}
+
+// --- the API directly (setting up data a test then reads in the portal) ----------
+
+// An access token for `account`. Another test file (another process) may
+// have used this step's one-time code: a refused code is retried with the next.
+export async function apiToken(account) {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const body = { username: account.username, password: account.password };
+    if (account.totp) body.totp_code = await freshTotpCode(account.totp);
+    const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    if (res.ok) return (await res.json()).access_token;
+    const text = await res.text();
+    if (!(res.status === 401 && /one-time code/.test(text))) throw new Error(`sign-in of ${account.username}: ${res.status} ${text}`);
+  }
+  throw new Error(`sign-in of ${account.username}: one-time code refused three times`);
+}
+
+// fetch() of the API with a bearer token; `body` a string or Buffer sent as `type`.
+export function apiFetch(token, method, path, { body, type } = {}) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (type) headers['Content-Type'] = type;
+  return fetch(baseUrl + path, { method, headers, body });
+}
+
+// --- accessibility (axe-core) -----------------------------------------------------
+
+const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+// Runs axe-core on the page as it is and returns its serious and critical
+// violations, one line each. axe is evaluated through the DevTools protocol
+// (page.evaluate): a <script> tag (page.addScriptTag) would be refused by
+// the portal's Content-Security-Policy, and turning the policy off would
+// hide the CSP violations the tests look for.
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.impact} ${v.id}: ${v.help} — ${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')}`));
+}
+
+// Fails with every serious or critical violation of the page, printed.
+export async function assertAccessible(page, label) {
+  const found = await axeViolations(page);
+  if (found.length) console.log(`axe, ${label}:\n  ${found.join('\n  ')}`);
+  if (found.length) throw new Error(`axe found ${found.length} serious or critical problems on ${label} (printed above)`);
 }

@@ -8,7 +8,10 @@
 // screenshot of each page goes to BUILD/e2e-artifacts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseUrl, demoAccounts, freshTotpCode, launch, screenshot } from './lib.mjs';
+import {
+  assertAccessible, baseUrl, demoAccounts, fillSignIn, freshTotpCode, launch, openPage as openTab, screenshot,
+  signIn as signInTab,
+} from './lib.mjs';
 
 const { accounts, patients } = demoAccounts();
 const ada = accounts['ada'];
@@ -26,41 +29,9 @@ let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-// A browser tab that records what would be a problem: script errors, CSP
-// violations and server errors (>= 500). A 404 or 403 the page asked for (a
-// series with no reading yet, a refused section) is an answer shown in words,
-// not a problem; `allowed` adds statuses a test expects (a 401 at sign-in).
-async function openPage(viewport, allowed = []) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const problems = [];
-  const requests = [];
-  const answered = new RegExp(`^Failed to load resource: the server responded with a status of (${[403, 404, ...allowed].join('|')})\\b`);
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !answered.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e}`));
-  page.on('response', (r) => {
-    if (r.status() >= 500) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  page.on('request', (r) => requests.push(r.url()));
-  await page.goto(baseUrl + '/');
-  return { context, page, problems, requests };
-}
-
-async function fillSignIn(page, account) {
-  await page.getByTestId('signin-username').fill(account.username);
-  await page.getByTestId('signin-password').fill(account.password);
-  if (account.totp) await page.getByTestId('signin-totp').fill(await freshTotpCode(account.totp));
-  await page.getByTestId('signin-submit').click();
-}
-
-async function signIn(account, { viewport = { width: 1280, height: 900 }, allowed = [] } = {}) {
-  const tab = await openPage(viewport, allowed);
-  await fillSignIn(tab.page, account);
-  await tab.page.getByTestId('signout').waitFor();
-  return tab;
-}
+// Tabs of this file's browser (lib.mjs records their problems).
+const openPage = (viewport, allowed = []) => openTab(browser, viewport, allowed);
+const signIn = (account, options) => signInTab(browser, account, options);
 
 function assertNoHealthDataInStorage(page) {
   return page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie])
@@ -101,6 +72,7 @@ async function openAdaAsClinician(page) {
 test('sign-in page, and a wrong password answered in words', async () => {
   const { context, page, problems } = await openPage({ width: 375, height: 740 }, [401]);
   await screenshot(page, 'signin-phone');
+  await assertAccessible(page, 'signin-phone');
   await page.getByTestId('signin-username').fill('ada');
   await page.getByTestId('signin-password').fill('not-the-password');
   await page.getByTestId('signin-submit').click();
@@ -115,6 +87,7 @@ test('sign-in page, and a wrong password answered in words', async () => {
 test('the patient records a blood pressure, sees it charted and shares cardiology', async () => {
   const { context, page, problems, requests } = await signIn(ada);
   await screenshot(page, 'patient-home');
+  await assertAccessible(page, 'patient-home');
   await page.getByTestId('nav-record-data').click();
   await page.getByTestId('add-bp').click();
   await page.getByTestId('bp-systolic').fill('400');  // out of range: refused in words
@@ -131,6 +104,7 @@ test('the patient records a blood pressure, sees it charted and shares cardiolog
   await page.getByTestId('chart-bp').waitFor();
   assert.equal(await page.getByTestId('chart-bp-band-systolic').count(), 1);
   await screenshot(page, 'patient-bp-chart');
+  await assertAccessible(page, 'patient-bp-chart');
 
   await page.getByTestId('nav-sharing').click();
   await page.getByTestId('consent-section').selectOption('internal-medicine');
@@ -144,6 +118,7 @@ test('the patient records a blood pressure, sees it charted and shares cardiolog
     .filter({ hasText: heart.id.slice(0, 8) })
     .waitFor();
   await screenshot(page, 'patient-sharing');
+  await assertAccessible(page, 'patient-sharing');
   await assertNoHealthDataInStorage(page);
   requests.push(page.url());
   assertNoHealthDataInUrls(requests, ['137', '82']);
@@ -156,11 +131,13 @@ test('the treating doctor sees the reading and its chart and sends an order', as
   await openAdaAsClinician(page);
   await page.getByTestId('chart-bp').waitFor();
   await screenshot(page, 'doctor-patient');
+  await assertAccessible(page, 'doctor-patient');
   assert.match(await page.getByTestId('latest-bp-value').innerText(), /137\/82/, 'the new reading');
   await page.getByTestId('order-text').fill(orderText);
   await page.getByTestId('order-submit').click();
   await page.getByTestId('order-item').filter({ hasText: orderText }).waitFor();
   await screenshot(page, 'doctor-order-sent');
+  await assertAccessible(page, 'doctor-order-sent');
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -180,6 +157,7 @@ test('the patient refuses the doctor her physical signs, his chart says so, and 
   await refusal.waitFor();
   assert.equal(await refusal.count(), 1);
   await screenshot(p, 'patient-refuses-physical-signs');
+  await assertAccessible(p, 'patient-refuses-physical-signs');
 
   const doctor = await signIn(heart);
   const d = doctor.page;
@@ -189,7 +167,10 @@ test('the patient refuses the doctor her physical signs, his chart says so, and 
   assert.equal((await bpError.innerText()).trim(), 'Cannot show these readings. The patient has refused this access.');
   assert.equal(await d.getByTestId('chart-bp').count(), 0, 'no chart under the refusal');
   assert.equal(await d.getByTestId('latest-bp-value').count(), 0, 'no reading under the refusal');
+  // The summary leaves the refused readings out, and says that something is not shown.
+  await d.getByTestId('summary-withheld').waitFor();
   await screenshot(d, 'doctor-refused-physical-signs');
+  await assertAccessible(d, 'doctor-refused-physical-signs');
 
   // Ada lifts the refusal (the tests after this one need the chart again).
   await refusal.getByTestId('consent-revoke').click();
@@ -208,6 +189,8 @@ test('the patient refuses the doctor her physical signs, his chart says so, and 
   await d.getByTestId('chart-bp').waitFor();
   assert.match(await d.getByTestId('latest-bp-value').innerText(), /137\/82/);
   assert.equal(await d.getByTestId('chart-bp-error').count(), 0);
+  await d.locator('[data-testid=summary][data-loaded=true]').waitFor();
+  assert.equal(await d.getByTestId('summary-withheld').count(), 0, 'nothing withheld any more');
   assert.deepEqual(doctor.problems, []);
   await doctor.context.close();
 });
@@ -217,6 +200,7 @@ test('the patient reads the order and sees the doctor in the access history', as
   await page.getByTestId('nav-messages').click();
   await page.getByTestId('order-item').filter({ hasText: orderText }).waitFor();
   await screenshot(page, 'patient-messages');
+  await assertAccessible(page, 'patient-messages');
   await page.getByTestId('nav-history').click();
   // Dr. Heart reading her blood pressure, allowed.
   await page.locator('[data-testid="history-row"][data-effect="permit"]')
@@ -224,6 +208,7 @@ test('the patient reads the order and sees the doctor in the access history', as
     .filter({ hasText: 'physical-signs/blood-pressure' })
     .first().waitFor();
   await screenshot(page, 'patient-history');
+  await assertAccessible(page, 'patient-history');
   requests.push(page.url());
   assertNoHealthDataInUrls(requests, ['137', '82']);
   assert.deepEqual(problems, []);
@@ -240,6 +225,7 @@ test('a second doctor is refused, breaks the glass, and the patient sees it flag
     'You have no active treating relationship with this patient.', 'the refusal says why');
   assert.equal(await page.getByTestId('latest-bp-value').count(), 0, 'no reading while refused');
   await screenshot(page, 'second-doctor-refused');
+  await assertAccessible(page, 'second-doctor-refused');
   await page.getByTestId('break-glass-button').click();
   const confirm = page.getByTestId('break-glass-confirm');
   await page.getByTestId('break-glass-reason').fill('short');
@@ -247,6 +233,7 @@ test('a second doctor is refused, breaks the glass, and the patient sees it flag
   await page.getByTestId('break-glass-reason').fill(emergencyReason);
   assert.match(await page.getByTestId('break-glass-summary').innerText(), /60 minutes|notified|review/i);
   await screenshot(page, 'break-glass-dialog');
+  await assertAccessible(page, 'break-glass-dialog');
   await confirm.click();
   // The record opens under the grant, and says so; the grant opens reads only.
   await page.getByTestId('break-glass-active').waitFor();
@@ -260,6 +247,7 @@ test('a second doctor is refused, breaks the glass, and the patient sees it flag
   assert.equal(await page.getByTestId('order-form').count(), 0, 'no writing under break-glass');
   assert.equal(await page.getByTestId('note-form').count(), 0, 'no writing under break-glass');
   await screenshot(page, 'break-glass-active');
+  await assertAccessible(page, 'break-glass-active');
   assert.deepEqual(problems, []);
   await context.close();
 
@@ -272,11 +260,13 @@ test('a second doctor is refused, breaks the glass, and the patient sees it flag
       'every emergency access is Dr. Sugar’s');
   }
   await screenshot(patient.page, 'patient-sees-break-glass');
+  await assertAccessible(patient.page, 'patient-sees-break-glass');
   await patient.page.getByTestId('nav-overview').click();
   const notification = patient.page.getByTestId('notification-item').filter({ hasText: sugarName });
   await notification.waitFor();
   assert.match(await notification.innerText(), new RegExp(`Reason given: “${emergencyReason}”`));
   await screenshot(patient.page, 'patient-notified-break-glass');
+  await assertAccessible(patient.page, 'patient-notified-break-glass');
   patient.requests.push(patient.page.url());
   assertNoHealthDataInUrls(patient.requests, ['137', '82']);
   assert.deepEqual(patient.problems, []);
@@ -310,6 +300,7 @@ test('a session revoked by the administrator returns to sign-in, then to the sam
   assert.equal(await page.getByTestId('history').count(), 0, 'no history shown');
   await assertNoHealthDataInStorage(page);
   await screenshot(page, 'session-revoked');
+  await assertAccessible(page, 'session-revoked');
 
   // Signing in again returns to the page she asked for.
   await fillSignIn(page, ada);
@@ -333,6 +324,7 @@ test('an administrator opens a recovery of the patient\'s account; she is told a
   await page.getByTestId('recovery-submit').click();
   await page.getByTestId('status').filter({ hasText: 'Recovery of ada opened' }).waitFor();
   await screenshot(page, 'admin-recovery-opened');
+  await assertAccessible(page, 'admin-recovery-opened');
   // Completing it needs a second administrator.
   await row.getByTestId('account-recovery-approve').click();
   await page.getByTestId('confirm-ok').click();
@@ -346,6 +338,7 @@ test('an administrator opens a recovery of the patient\'s account; she is told a
   await notice.waitFor();
   assert.match(await notice.innerText(), /Lost her phone|lost her phone/);
   await screenshot(patient.page, 'patient-recovery-notice');
+  await assertAccessible(patient.page, 'patient-recovery-notice');
   await patient.page.getByTestId('recovery-cancel').click();
   await notice.getByText('Stopped. Your password and second factor stay as they are.').waitFor();
   assert.deepEqual(patient.problems, []);

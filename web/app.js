@@ -101,8 +101,8 @@ onSessionLost((message) => {
 function navItems() {
   const items = [];
   if (hasRole('patient') && state.me.patient_id) {
-    items.push(['#/me', 'My health', 'nav-overview'], ['#/me/add', 'Record', 'nav-record-data'],
-      ['#/me/record', 'My record', 'nav-record'], ['#/me/messages', 'Messages', 'nav-messages'],
+    items.push(['#/me', 'My health', 'nav-overview'], ['#/me/summary', 'Summary', 'nav-summary'],
+      ['#/me/add', 'Record', 'nav-record-data'], ['#/me/record', 'Stored entries', 'nav-record'], ['#/me/messages', 'Messages', 'nav-messages'],
       ['#/me/sharing', 'Sharing', 'nav-sharing'], ['#/me/history', 'Who saw my record', 'nav-history']);
   }
   if (hasRole(...CLINICAL_ROLES, 'family-proxy')) items.push(['#/patients', 'My patients', 'nav-patients']);
@@ -202,6 +202,7 @@ const ROUTES = [
   [/^#\/me$/, isPatient, (v) => patient.overviewView(v, pid())],
   [/^#\/me\/add$/, isPatient, (v) => patient.addView(v, pid(), null)],
   [/^#\/me\/add\/([a-z]+)$/, isPatient, (v, m) => patient.addView(v, pid(), m[1])],
+  [/^#\/me\/summary$/, isPatient, (v) => patient.summaryView(v, pid())],
   [/^#\/me\/record$/, isPatient, (v) => patient.recordView(v, pid())],
   [/^#\/me\/messages$/, isPatient, (v) => patient.messagesView(v, pid())],
   [/^#\/me\/sharing$/, isPatient, (v) => patient.sharingView(v, pid())],

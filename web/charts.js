@@ -14,14 +14,20 @@ const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const dayLabel = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
 const monthLabel = new Intl.DateTimeFormat(undefined, { month: 'short', year: 'numeric' });
+const yearLabel = new Intl.DateTimeFormat(undefined, { year: 'numeric' });
 const hourLabel = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 
-// Ticks on round local times (hours, days, weeks, months) that fit the width.
+const YEAR = 365.25 * DAY;
+
+// Ticks on round local times (hours, days, weeks, months, years) that fit
+// the width (results imported from documents may span decades).
 function timeTicks(tMin, tMax, width) {
-  const steps = [HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 182 * DAY, 365 * DAY];
+  const steps = [HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 182 * DAY,
+    YEAR, 2 * YEAR, 5 * YEAR, 10 * YEAR, 20 * YEAR, 50 * YEAR];
   const span = tMax - tMin;
-  const maxTicks = Math.max(2, Math.floor(width / 80));
-  const step = steps.find((s) => span / s <= maxTicks) || 365 * DAY;
+  // Labels of whole years ("2016") are narrower than "Nov 14" or "Jan 2016".
+  const maxTicks = (s) => Math.max(2, Math.floor(width / (s >= YEAR ? 50 : 80)));
+  const step = steps.find((s) => span / s <= maxTicks(s)) || 50 * YEAR;
   const out = [];
   const d = new Date(tMin);
   if (step < DAY) {
@@ -38,13 +44,21 @@ function timeTicks(tMin, tMax, width) {
     d.setHours(0, 0, 0, 0);
     if (d.getTime() < tMin) d.setDate(d.getDate() + 1);
     for (; d.getTime() <= tMax; d.setDate(d.getDate() + days)) out.push({ at: d.getTime(), label: dayLabel.format(d) });
-  } else {
+  } else if (step < YEAR) {
     const months = Math.round(step / (30 * DAY));
     d.setHours(0, 0, 0, 0);
     d.setDate(1);
     if (d.getTime() < tMin) d.setMonth(d.getMonth() + 1);
     d.setMonth(Math.ceil(d.getMonth() / months) * months);
     for (; d.getTime() <= tMax; d.setMonth(d.getMonth() + months)) out.push({ at: d.getTime(), label: monthLabel.format(d) });
+  } else {
+    // Whole years, on multiples of the step (2010, 2015, 2020).
+    const years = Math.round(step / YEAR);
+    d.setHours(0, 0, 0, 0);
+    d.setMonth(0, 1);
+    if (d.getTime() < tMin) d.setFullYear(d.getFullYear() + 1);
+    d.setFullYear(Math.ceil(d.getFullYear() / years) * years);
+    for (; d.getTime() <= tMax; d.setFullYear(d.getFullYear() + years)) out.push({ at: d.getTime(), label: yearLabel.format(d) });
   }
   return out;
 }

@@ -303,6 +303,26 @@ export function stackTable(table) {
   return table;
 }
 
+// A box that scrolls a wide table sideways. While its content overflows,
+// keyboard users can scroll it too: it is then focusable, as a region named
+// `label` (WCAG 2.1.1); otherwise it is no extra tab stop or landmark.
+export function scrollBox(content, label) {
+  const box = h('div', { class: 'table-scroll' }, content);
+  const update = () => {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      box.tabIndex = 0;
+      box.setAttribute('role', 'region');
+      box.setAttribute('aria-label', label);
+    } else {
+      box.removeAttribute('tabindex');
+      box.removeAttribute('role');
+      box.removeAttribute('aria-label');
+    }
+  };
+  if (typeof ResizeObserver !== 'undefined') new ResizeObserver(update).observe(box);
+  return box;
+}
+
 // --- dialogs -----------------------------------------------------------------
 
 // Opens a modal <dialog> built by `build(close)`; resolves with the value

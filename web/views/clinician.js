@@ -12,6 +12,7 @@ import { state, hasRole, segmentTypes, BREAK_GLASS_ROLES, WRITER_ROLES } from '.
 import {
   measurementsPanel, measurementForm, recordTree, sectionAccessPanel, threadPanel, noteForm,
 } from './record.js';
+import { summaryPanel } from './summary.js';
 
 function page(main, title, ...content) {
   replace(main, h('h1', { tabindex: '-1', 'data-testid': 'page-title' }, title), content);
@@ -257,6 +258,8 @@ export async function patientView(main, pid) {
     main.append(...parts);
     return;
   }
+  // The summary first (what a clinician reads), then the raw series and entries.
+  parts.push(summaryPanel(pid, { mode: 'clinician' }));
   parts.push(measurementsPanel(pid));
   parts.push(recordTree(pid, listing));
   parts.push(sectionAccessPanel(pid, types));

@@ -15,6 +15,7 @@ import {
 import {
   MEASURES, measurementsPanel, measurementForm, recordTree, threadPanel,
 } from './record.js';
+import { summaryPanel } from './summary.js';
 
 function page(main, title, ...content) {
   replace(main, h('h1', { tabindex: '-1', 'data-testid': 'page-title' }, title), content);
@@ -27,7 +28,8 @@ export function overviewView(main, pid) {
   page(main, 'My health',
     alerts,
     h('p', null, h('a', { href: '#/me/add/bp', class: 'button primary', 'data-testid': 'link-record-bp' }, 'Record a blood pressure'), ' ',
-      h('a', { href: '#/me/add', class: 'button' }, 'Record something else')),
+      h('a', { href: '#/me/add', class: 'button' }, 'Record something else'), ' ',
+      h('a', { href: '#/me/summary', class: 'button', 'data-testid': 'link-summary' }, 'Read my health summary')),
     measurementsPanel(pid));
   api('GET', '/api/v1/me/notifications').then(async ({ data }) => {
     const all = data.notifications || [];
@@ -265,8 +267,15 @@ export async function addView(main, pid, kind) {
 
 // --- record, messages ---------------------------------------------------------------
 
+// The summary first: the record in words, built from the imported
+// documents and the readings (the stored entries are one link away).
+export function summaryView(main, pid) {
+  page(main, 'My health summary', summaryPanel(pid, { mode: 'patient' }));
+}
+
 export function recordView(main, pid) {
-  page(main, 'My record', h('p', { class: 'hint' }, 'Everything in your record, section by section. Every change is kept as a version.'), recordTree(pid));
+  page(main, 'Stored entries', h('p', { class: 'hint' }, 'Everything stored in your record, section by section, as it is kept: every change is a version. ',
+    h('a', { href: '#/me/summary', class: 'plain-link' }, 'Your health summary'), ' reads more easily.'), recordTree(pid));
 }
 
 export function messagesView(main, pid) {

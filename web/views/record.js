@@ -83,6 +83,21 @@ export async function loadSeries(patientId, path, { max = 100, onProgress } = {}
 const KG_PER_LB = 0.45359237;
 const MGDL_PER_MMOL = 18.016;
 
+// The blood-pressure targets drawn on every blood-pressure chart: shaded
+// bands below 130 systolic and 80 diastolic, with dashed lines at both.
+// `testid` prefixes the bands' test ids (the overview's chart only).
+export function bpTargets(testid) {
+  return {
+    bands: [
+      { from: undefined, to: 130, cls: 'band-systolic', label: 'Systolic target (below 130)', testid: testid && `${testid}-band-systolic` },
+      { from: undefined, to: 80, cls: 'band-diastolic', label: 'Diastolic target (below 80)', testid: testid && `${testid}-band-diastolic` },
+    ],
+    lines: [{ v: 130, cls: 'ref-systolic', label: 'systolic 130' }, { v: 80, cls: 'ref-diastolic', label: 'diastolic 80' }],
+    yMin: 60,
+    yMax: 150,
+  };
+}
+
 function bpChart(readings, width) {
   const ok = readings.filter((r) => r.data && Number.isFinite(r.data.systolic) && Number.isFinite(r.data.diastolic));
   const table = readingsTable('Blood pressure readings', ['Time', 'Systolic (mmHg)', 'Diastolic (mmHg)'],
@@ -95,12 +110,7 @@ function bpChart(readings, width) {
       { name: 'Systolic', cls: 's-systolic', points: ok.map((r) => ({ t: r.when, v: r.data.systolic, label: `${r.data.systolic}/${r.data.diastolic} mmHg`, flag: r.data.systolic >= 130 })) },
       { name: 'Diastolic', cls: 's-diastolic', points: ok.map((r) => ({ t: r.when, v: r.data.diastolic, label: `${r.data.systolic}/${r.data.diastolic} mmHg`, flag: r.data.diastolic >= 80 })) },
     ],
-    bands: [
-      { from: undefined, to: 130, cls: 'band-systolic', label: 'Systolic target (below 130)', testid: 'chart-bp-band-systolic' },
-      { from: undefined, to: 80, cls: 'band-diastolic', label: 'Diastolic target (below 80)', testid: 'chart-bp-band-diastolic' },
-    ],
-    lines: [{ v: 130, cls: 'ref-systolic', label: 'systolic 130' }, { v: 80, cls: 'ref-diastolic', label: 'diastolic 80' }],
-    yMin: 60, yMax: 150,
+    ...bpTargets('chart-bp'),
     table,
   });
 }
