@@ -117,6 +117,8 @@ TEST_F(ExchangeCliTest, AFailedDocumentIsNamedWithItsReasonAndLeavesNothing) {
                   Interop("fhir/core-4.0.1/Observation-blood-pressure.json"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("names no patient"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("standalone resource"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(--patient ID)"), std::string::npos) << r.output;
   // Usage errors.
   EXPECT_EQ(RunMedvault("import --data " + data_).exit_code, 2);
   EXPECT_NE(RunMedvault("import --data " + data_ + " /no/such/file.xml").exit_code, 0);

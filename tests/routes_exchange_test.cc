@@ -296,6 +296,35 @@ TEST_F(RoutesExchangeTest, ADenialOfReadingAlsoWithholdsTheExport) {
   EXPECT_EQ(res->get_header_value("X-Export-Withheld"), "0");
 }
 
+// Vendors reuse document ids: a different document under the same id goes
+// beside the first, and the answer says so; the same one again is unchanged.
+TEST_F(RoutesExchangeTest, AReusedDocumentIdIsImportedBesideWithAWarning) {
+  auto first = Post(Documents(), ccda_, "application/xml");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 201) << first->body;
+  const json one = json::parse(first->body);
+  EXPECT_TRUE(one["warnings"].empty());
+  std::string other = ccda_;
+  const size_t title = other.find("<title>");
+  ASSERT_NE(title, std::string::npos);
+  other.insert(title + 7, "Amended ");
+  auto second = Post(Documents(), other, "application/xml");
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->status, 201) << second->body;
+  const json two = json::parse(second->body);
+  EXPECT_NE(two["document_key"], one["document_key"]);
+  ASSERT_EQ(two["warnings"].size(), 1u);
+  EXPECT_NE(two["warnings"][0].get<std::string>().find("same document id"), std::string::npos)
+      << two["warnings"][0];
+  // Both stay: the first is not replaced.
+  auto again = Post(Documents(), ccda_, "application/xml");
+  ASSERT_EQ(again->status, 200) << again->body;
+  EXPECT_TRUE(json::parse(again->body)["unchanged"].get<bool>());
+  auto summary = Get("/api/v1/patients/" + patient_id_ + "/summary");
+  ASSERT_EQ(summary->status, 200);
+  EXPECT_EQ(json::parse(summary->body)["documents"].size(), 2u);
+}
+
 std::string SummaryUrl(const std::string& patient_id) {
   return "/api/v1/patients/" + patient_id + "/summary";
 }

@@ -217,7 +217,13 @@ int ImportBody(const Command& cmd) {
     std::cerr << "medvault: warning: " << w << "\n";
   }
   for (const auto& [name, st] : failures) {
-    std::cerr << "medvault: " << name << ": " << st.message() << "\n";
+    // A document without its own patient goes into one named on the
+    // command line: say how.
+    const bool needs_patient = st.code() == StatusCode::kFailedPrecondition &&
+                               options.patient_id.empty() &&
+                               st.message().find("names no patient") != std::string::npos;
+    std::cerr << "medvault: " << name << ": " << st.message()
+              << (needs_patient ? " (--patient ID)" : "") << "\n";
   }
   std::cout << "imported " << imported << " of " << files->size() << " documents (" << entries
             << " entries) into " << patients.size() << " patients (" << created << " created); "

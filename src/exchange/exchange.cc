@@ -131,7 +131,12 @@ Result<ImportPlan> Importer::Plan(std::string_view bytes, const ImportOptions& o
   } else {
     if (!doc.has_patient) {
       return Status::FailedPrecondition(
-          "the document names no patient: import it into an existing patient (give its id)");
+          doc.source_format == interop::Format::kFhir
+              ? "the document names no patient (no Patient resource: a standalone resource such "
+                "as an Observation, a Consent or an AuditEvent never has one): import it into an "
+                "existing patient by giving that patient's id"
+              : "the document names no patient (no recordTarget): import it into an existing "
+                "patient by giving that patient's id");
     }
     MV_ASSIGN_OR_RETURN(record::Demographics d, DemographicsFromDocument(doc.patient));
     std::vector<std::string> matches;
