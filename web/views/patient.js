@@ -598,31 +598,54 @@ async function learnNames(pid) {
   await loadHistory(pid);
 }
 
+// One access that reads many versions (a chart loads every reading) is many
+// ledger entries: adjacent entries (newest first) of the same person, action,
+// result, section, purpose and reasons within a minute of each other are one
+// row with their count.
+const GROUP_WINDOW_MS = 60 * 1000;
+export function groupAccesses(newestFirst) {
+  const key = (e) => [e.actor, e.action, e.effect, e.what, e.path, e.purpose, (e.reasons || []).join(' '), e.break_glass].join('\u001f');
+  const groups = [];
+  for (const e of newestFirst) {
+    const last = groups[groups.length - 1];
+    if (last && last.key === key(e) && Date.parse(last.oldest.time) - Date.parse(e.time) <= GROUP_WINDOW_MS) {
+      last.count += 1;
+      last.oldest = e;
+    } else {
+      groups.push({ key: key(e), e, oldest: e, count: 1 });
+    }
+  }
+  return groups;
+}
+
 export function historyTable(entries, { testid = 'history', audit = false } = {}) {
   const onlyEmergency = h('input', { type: 'checkbox', id: `${testid}-only-bg`, 'data-testid': `${testid}-filter-break-glass` });
   const onlyOthers = h('input', { type: 'checkbox', id: `${testid}-only-others`, checked: true, 'data-testid': `${testid}-filter-others` });
   const onlyRefused = h('input', { type: 'checkbox', id: `${testid}-only-refused`, 'data-testid': `${testid}-filter-refused` });
   const body = h('tbody');
   const more = h('button', { type: 'button', hidden: true, 'data-testid': `${testid}-more` }, 'Show older entries');
-  const countText = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const countText = h('p', { class: 'muted', 'aria-live': 'polite', 'data-testid': `${testid}-count-text` });
   let shown = 100;
   const newestFirst = [...entries].reverse();
   const render = () => {
     const rows = newestFirst.filter((e) => (!onlyEmergency.checked || e.break_glass)
       && (!onlyOthers.checked || (e.actor !== (state.me && state.me.account_id) && e.actor !== 'demo-seed'))
       && (!onlyRefused.checked || e.effect === 'deny'));
-    replace(body, rows.slice(0, shown).map((e) => h('tr', {
+    const groups = groupAccesses(rows);
+    replace(body, groups.slice(0, shown).map(({ e, count, oldest }) => h('tr', {
       class: [e.break_glass && 'row-break-glass', e.effect === 'deny' && 'row-deny'],
       'data-testid': `${testid}-row`, 'data-break-glass': e.break_glass ? 'true' : 'false', 'data-effect': e.effect, 'data-seq': e.seq,
+      'data-count': count,
     },
-    h('td', null, timeEl(e.time)),
+    h('td', null, timeEl(e.time), count > 1 && oldest.time !== e.time ? h('span', { class: 'muted' }, ' (from ', timeEl(oldest.time), ')') : null),
     h('td', null, whoWords(e, audit), e.actor_roles && e.actor_roles.length ? h('span', { class: 'muted' }, ` (${e.actor_roles.join(', ')})`) : null),
-    h('td', null, e.break_glass ? h('span', { class: 'badge badge-emergency' }, 'Emergency') : null, ' ', whatWords(e)),
+    h('td', null, e.break_glass ? h('span', { class: 'badge badge-emergency' }, 'Emergency') : null, ' ', whatWords(e),
+      count > 1 ? h('span', { class: 'muted', 'data-testid': `${testid}-count` }, ` (${count} times, e.g. every version of a series)`) : null),
     h('td', null, (e.reasons || []).map((r) => historyReason(r, audit)).join(' '), e.purpose ? h('span', { class: 'muted' }, ` Purpose: ${e.purpose}.`) : null),
     h('td', null, h('span', { class: `badge ${e.effect === 'deny' ? 'badge-deny' : e.effect === 'permit' ? 'badge-ok' : 'badge-muted'}` }, EFFECT_WORDS[e.effect] || e.effect)))));
     stackTable(table);
-    more.hidden = rows.length <= shown;
-    countText.textContent = `${Math.min(shown, rows.length)} of ${rows.length} entries shown${rows.length !== newestFirst.length ? ` (${newestFirst.length} in all)` : ''}.`;
+    more.hidden = groups.length <= shown;
+    countText.textContent = `${Math.min(shown, groups.length)} of ${groups.length} rows shown (${rows.length} accesses${rows.length !== newestFirst.length ? `, ${newestFirst.length} in all` : ''}).`;
   };
   const table = h('table', { class: 'table history' },
     h('caption', { class: 'visually-hidden' }, 'Access history, newest first'),
