@@ -21,7 +21,7 @@ const patientId = patients[0];  // Ada's record, treated by Dr. Heart
 const interop = new URL('../tests/data/interop/', import.meta.url);
 const ccdaFile = new URL('ccda/Documents_CCD_CCD_1_CCD.xml', interop);
 const fhirFile = new URL('fhir/synthea/Michael_Kihn_376f9fc0-ecd8-468a-ad93-3534a14561a3.json', interop);
-const summaryPath = `/api/v1/patients/${patientId}/summary`;
+const summaryPath = `/api/v1/patients/${patientId}/summary?points=100`;  // as the page asks
 
 // What must never be read on the page: ids (32 hex), document keys ("d" and
 // 16 hex), code system URIs and storage paths.

@@ -594,11 +594,16 @@ TEST(CcdaReaderTest, ReferenceRangesAreKept) {
   Entry lab = doc.entries[1];
   lab.id = "r-2";
   lab.reference_range = ReferenceRange{std::nullopt, Quantity{"1,3", "mg/dL"}, ""};
+  Entry bare = doc.entries[1];
+  bare.id = "r-3";
+  bare.reference_range = ReferenceRange{Quantity{"", ""}, Quantity{"2", ""}, ""};  // no "low":{}
   doc.entries.push_back(odd);
   doc.entries.push_back(lab);
+  doc.entries.push_back(bare);
   ExpectRoundTrip(doc);
   fhir = WriteFhirBundle(doc);
   ASSERT_TRUE(fhir.ok());
+  EXPECT_EQ(fhir->find("\"low\":{}"), std::string::npos) << "FHIR refuses an empty Quantity";
   back = ParseFhir(*fhir);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(CanonicalString(doc), CanonicalString(*back));

@@ -322,6 +322,55 @@ TEST_F(SummaryTest, ABrokenSegmentIsCountedAndTheRestSummarised) {
             StatusCode::kNotFound);
 }
 
+// Anyone who may write a segment may store any JSON object there: such
+// bodies never break the summary, never pass for a document or the
+// patient's identity, and entries written by hand into an imported
+// document's place are shown as their writer's, not the document's.
+TEST_F(SummaryTest, HostileBodiesNeitherBreakNorImpersonate) {
+  const std::string pid = ImportBundle(Bundle("b1"));
+  json s = Summary(pid);
+  ASSERT_EQ(s["documents"].size(), 1u);
+  const std::string key = s["documents"][0]["key"];
+  auto put = [&](const std::string& path, const json& body) {
+    record::SegmentWrite w;
+    w.kind = record::ContentKind::kJson;
+    w.content = ToBytes(body.dump());
+    ASSERT_TRUE(records_->WriteSegment(pid, path, w, "acct-mallory").ok()) << path;
+  };
+  put("personal-information/identity/x1", {{"format", 5}});
+  put("health-status/problems/x2",
+      {{"format", "medvault-entries/1"}, {"document", 5}, {"entries", json::array()}});
+  put("source-documents/x3/header",
+      {{"format", "medvault-document/1"}, {"source_format", 1}, {"header", {{"title", "Forged"}}}});
+  put("health-status/allergies/x4",
+      {{"format", "medvault-document/1"}, {"header", {{"title", "Also forged"}}}});
+  put("health-status/medications/x5",
+      {{"format", "medvault-patient/1"}, {"patient", {{"names", {{{"family", "Mallory"}}}}}}});
+  // Entries written by hand at the imported document's own place.
+  put("laboratory/results/" + key,
+      {{"format", "medvault-entries/1"},
+       {"document", key},
+       {"entries",
+        {{{"kind", "result"},
+          {"id", "fake"},
+          {"code", {{"system", "http://loinc.org"}, {"code", "4548-4"}}},
+          {"start", "2021-01-01"},
+          {"quantity", {{"value", "5.1"}, {"unit", "%"}}}}}}});
+  s = Summary(pid);
+  ASSERT_TRUE(s.is_object());
+  const std::string text = s.dump();
+  EXPECT_EQ(text.find("Forged"), std::string::npos);
+  EXPECT_EQ(text.find("Mallory"), std::string::npos);
+  EXPECT_EQ(s["documents"].size(), 1u);
+  EXPECT_EQ(s["patient"]["name"], "Ada King Lovelace");
+  EXPECT_GE(s["counts"]["segments_unreadable"].get<int>(), 4);
+  const json* a1c = Group(s, "4548-4");
+  ASSERT_NE(a1c, nullptr);
+  ASSERT_EQ((*a1c)["points"].size(), 1u) << "the hand-written version replaced the import's";
+  EXPECT_EQ((*a1c)["points"][0]["recorded_by"], "acct-mallory");
+  EXPECT_FALSE((*a1c)["points"][0].contains("documents")) << "not credited to the lab's document";
+}
+
 // Every entry of every checked-in corpus document lands in exactly one
 // section or observation group, and every item has a name.
 TEST_F(SummaryTest, EveryImportedEntryIsShownOnceWithAName) {

@@ -169,7 +169,7 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
       return false;
     }
     if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-      ++masked;
+      masked += q.demographics ? 0 : 1;  // the count is of segments
       return false;
     }
     permitted += q.demographics ? 0 : 1;

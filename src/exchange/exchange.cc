@@ -225,7 +225,10 @@ Result<std::optional<Importer::StoredHeader>> Importer::ReadStoredHeader(
   // A header that does not say its hash is treated as another document's.
   StoredHeader out;
   out.version = header->info.version;
-  out.sha256_hex = body.is_object() ? body.value("sha256", "") : "";
+  if (auto it = body.is_object() ? body.find("sha256") : body.end();
+      it != body.end() && it->is_string()) {
+    out.sha256_hex = it->get<std::string>();  // anything else: no hash, never a throw
+  }
   return std::optional<StoredHeader>(std::move(out));
 }
 

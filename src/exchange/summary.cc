@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <optional>
@@ -322,7 +323,9 @@ std::string RangeText(const interop::ReferenceRange& r) {
   };
   const std::optional<std::string> low = value(r.low);
   const std::optional<std::string> high = value(r.high);
-  const std::string unit = UnitText(r.high ? r.high->unit : r.low ? r.low->unit : "");
+  const std::string unit = UnitText(r.high && !r.high->unit.empty() ? r.high->unit
+                                    : r.low                         ? r.low->unit
+                                                                    : "");
   const std::string suffix = unit.empty() ? "" : " " + unit;
   if (low && high) {
     return *low + "-" + *high + suffix;
@@ -468,6 +471,46 @@ bool IsNumber(std::string_view v) {
   return digit;
 }
 
+// A string member of a stored body, "" when absent or not a string (anyone
+// who may write a segment may store any JSON object there).
+std::string StringField(const json& body, const char* key) {
+  if (!body.is_object()) {
+    return {};
+  }
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The format a part must have, decided by its path (never by its body: a
+// body cannot make itself a document header or the patient's identity):
+// kDocumentFormat for a source document's header, kPatientFormat for an
+// imported identity, "" for a measurement, kEntriesFormat otherwise.
+std::string_view ExpectedFormat(std::string_view path) {
+  if (interop::IsMeasurementPath(path)) {
+    return {};
+  }
+  if (path.starts_with(std::string(interop::kSourceDocumentsBase) + "/")) {
+    return interop::kDocumentFormat;
+  }
+  if (path.starts_with(std::string(interop::kPatientSegmentBase) + "/")) {
+    return interop::kPatientFormat;
+  }
+  return interop::kEntriesFormat;
+}
+
+// The document key a path names: the last component of an entry segment
+// (without a "-pN" continuation), the one before "header" for a header.
+std::string KeyOfPath(std::string_view path) {
+  if (path.ends_with("/header")) {
+    path.remove_suffix(7);
+  }
+  std::string_view key = path.substr(path.rfind('/') + 1);
+  if (const size_t dash = key.find('-'); dash != std::string_view::npos) {
+    key = key.substr(0, dash);
+  }
+  return std::string(key);
+}
+
 // Newest first; entries without a time last.
 bool NewerFirst(const std::string& a, const std::string& b) {
   if (a.empty() != b.empty()) {
@@ -483,7 +526,8 @@ json PatientBlock(const RecordParts& read, bool demographics_permitted) {
   int64_t best_at = -1;
   for (size_t i = 0; i < read.parts.size(); ++i) {
     const json& body = read.parts[i].body;
-    if (!body.is_object() || body.value("format", "") != interop::kPatientFormat) {
+    if (ExpectedFormat(read.parts[i].path) != interop::kPatientFormat ||
+        StringField(body, "format") != interop::kPatientFormat) {
       continue;
     }
     auto it = body.find("patient");
@@ -507,7 +551,9 @@ json PatientBlock(const RecordParts& read, bool demographics_permitted) {
     if (!d.identifier.empty()) {
       j["medical_record_numbers"] = json::array({d.identifier});
     }
-  } else if (latest) {
+  } else if (latest && demographics_permitted) {
+    // Only with read-demographics, as the registered identity: the
+    // imported one names the patient just as well.
     const interop::PatientHeader* best = &*latest;
     const interop::HumanName* name = nullptr;
     for (const interop::HumanName& n : best->names) {
@@ -571,6 +617,20 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     }
   }
   gathered.reserve(expected);
+  // Who wrote each document's header, and when: an entry segment is
+  // credited to its document only when the same import wrote it (same
+  // author, within a minute); a version written there by anyone else is
+  // shown as theirs, not as the document's.
+  struct HeaderVersion {
+    std::string author;
+    int64_t at_ms = 0;
+  };
+  std::unordered_map<std::string, HeaderVersion> headers;
+  for (size_t i = 0; i < read.parts.size(); ++i) {
+    if (ExpectedFormat(read.parts[i].path) == interop::kDocumentFormat) {
+      headers[KeyOfPath(read.parts[i].path)] = {read.authors[i], read.created_at_ms[i]};
+    }
+  }
   for (size_t i = 0; i < read.parts.size(); ++i) {
     interop::SegmentPart& part = read.parts[i];
     // Each part's parsed body is freed as soon as it has been read, while
@@ -580,7 +640,7 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
       ~FreeBody() { json().swap(body); }
     } free_body{part.body};
     const json& body = part.body;
-    const std::string format = body.is_object() ? body.value("format", "") : "";
+    const std::string format = StringField(body, "format");
     // Entries are read here rather than through JoinSegments, which
     // fingerprints every entry to drop duplicates (done below, cheaper).
     std::vector<Entry> entries;
@@ -606,6 +666,13 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     } else if (format != interop::kDocumentFormat && format != interop::kPatientFormat) {
       readable = false;
     }
+    if (format != ExpectedFormat(part.path)) {
+      readable = false;  // a body claiming another place's format
+    }
+    if (format == interop::kDocumentFormat) {
+      const std::string source_format = StringField(body, "source_format");
+      readable = readable && (source_format == "ccda" || source_format == "fhir");
+    }
     Result<interop::ClinicalDocument> one = interop::ClinicalDocument{};
     if (readable && format == interop::kDocumentFormat) {
       one = interop::JoinSegments(std::span<const interop::SegmentPart>(&part, 1));
@@ -621,9 +688,9 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     Source source;
     if (format == interop::kDocumentFormat) {
       const interop::DocumentHeader& h = one->header;
-      json d = {{"key", body.value("document", "")},
+      json d = {{"key", KeyOfPath(part.path)},
                 {"title", h.title},
-                {"format", body.value("source_format", "")}};
+                {"format", StringField(body, "source_format")}};
       if (!h.type.empty()) {
         JsonOut type;
         WriteCode(type, h.type, false);
@@ -653,19 +720,29 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     if (format == interop::kPatientFormat) {
       continue;  // the patient block reads it
     }
-    if (format == interop::kEntriesFormat) {
-      source.document = body.value("document", "");
+    const std::string key = KeyOfPath(part.path);
+    auto header = headers.find(key);
+    if (format == interop::kEntriesFormat && header != headers.end() &&
+        header->second.author == read.authors[i] &&
+        std::abs(header->second.at_ms - read.created_at_ms[i]) <= 60'000) {
+      source.document = key;
     } else {
-      source.recorded_by = read.authors[i];  // a reading: its version's author
+      // A reading, or entries someone wrote by hand: the version's author.
+      source.recorded_by = read.authors[i];
       source.recorded_at_ms = read.created_at_ms[i];
     }
     for (Entry& e : entries) {
-      std::string key = std::string(interop::EntryKindName(e.kind)) + '\x1f' + e.id + '\x1f' +
-                        e.start + '\x1f' + e.code.code + '\x1f' +
-                        (e.quantity ? e.quantity->value : e.value_text);
-      std::vector<size_t>& same = by_key[key];
+      std::string dedupe = std::string(interop::EntryKindName(e.kind)) + '\x1f' + e.id + '\x1f' +
+                           e.start + '\x1f' + e.code.code + '\x1f' +
+                           (e.quantity ? e.quantity->value : e.value_text);
+      std::vector<size_t>& same = by_key[dedupe];
       bool merged = false;
-      for (size_t idx : same) {
+      // Bounded: entries alike in all the key holds but different elsewhere
+      // are compared with the last few only (a hostile document of
+      // near-duplicates must not make every view quadratic).
+      constexpr size_t kMaxCompared = 8;
+      for (size_t n = 0; n < same.size() && n < kMaxCompared; ++n) {
+        const size_t idx = same[same.size() - 1 - n];
         if (gathered[idx].entry == e) {
           gathered[idx].sources.push_back(source);
           merged = true;

@@ -452,7 +452,9 @@ uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view pat
 // are FHIR decimals (or absent).
 bool WritableRange(const ReferenceRange& r) {
   for (const std::optional<Quantity>* q : {&r.low, &r.high}) {
-    if (*q && !(*q)->value.empty() && !IsWritableDecimal((*q)->value)) return false;
+    if (!*q) continue;
+    // A bound with neither value nor unit would be "{}", which FHIR refuses.
+    if ((*q)->value.empty() ? (*q)->unit.empty() : !IsWritableDecimal((*q)->value)) return false;
   }
   return !r.empty();
 }

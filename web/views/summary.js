@@ -450,7 +450,7 @@ function documentsSection(spec, docs) {
 // --- header, notices, contents ---------------------------------------------------------------
 
 function headerEl(patient, counts) {
-  if (!patient) {
+  if (!patient || !patient.name) {
     return h('section', { class: 'panel summary-header', 'data-testid': 'summary-header', 'aria-label': 'Patient' },
       h('p', { class: 'muted' }, 'The name and birth date are not shown to you.'));
   }
@@ -541,7 +541,9 @@ window.addEventListener('afterprint', () => {
 // (the page header already names the patient; code details shown).
 export function summaryPanel(pid, { mode = 'patient' } = {}) {
   const root = h('div', { class: 'summary', 'data-testid': 'summary', 'aria-busy': 'true' }, loading('Loading the summary…'));
-  api('GET', patientUrl(pid, '/summary')).then(({ data }) => {
+  // The newest 100 points of each series: enough for a chart and its table
+  // on a phone (the API's default is 500; the downloads carry everything).
+  api('GET', patientUrl(pid, '/summary?points=100')).then(({ data }) => {
     root.removeAttribute('aria-busy');
     replace(root, render(pid, data, mode));
     root.dataset.loaded = 'true';
