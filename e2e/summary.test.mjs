@@ -229,6 +229,21 @@ test('the treating doctor sees the same summary in his view of the record, with 
   await page.getByTestId('nav-patients').click();
   await page.getByTestId('my-patient-item').first().waitFor();
   await assertAccessible(page, 'my patients');
+  // His patients sorted by name, and found by a part of a name or a birth
+  // date typed in the filter.
+  const names = await page.locator('[data-testid=my-patient-item] [data-testid=patient-link]').allInnerTexts();
+  assert.ok(names.length >= 2, 'Dr. Heart treats two demo patients');
+  assert.deepEqual(names, [...names].sort((a, b) => a.localeCompare(b)), 'sorted by name');
+  const target = await page.locator(`[data-testid=my-patient-item][data-patient-id="${patientId}"] [data-testid=patient-link]`).innerText();
+  const part = target.split(',')[0].trim().slice(1, 4).toLowerCase();  // a piece of the family name
+  await page.getByTestId('my-patients-filter').fill(part);
+  const matching = await page.locator('[data-testid=my-patient-item] [data-testid=patient-link]').allInnerTexts();
+  assert.ok(matching.includes(target), `"${part}" finds ${target}`);
+  assert.ok(matching.every((n) => n.toLowerCase().includes(part)), 'only patients that match');
+  await page.getByTestId('my-patients-filter').fill('no such patient 1899');
+  assert.equal(await page.getByTestId('my-patient-item').count(), 0);
+  assert.match(await page.getByTestId('my-patients-count').innerText(), /^0 of \d+ patients match/);
+  await page.getByTestId('my-patients-filter').fill('');
   await page.locator(`[data-testid="patient-link"][data-patient-id="${patientId}"]`).click();
   await page.getByTestId('patient-header').waitFor();
   await summaryLoaded(page);

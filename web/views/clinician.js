@@ -110,9 +110,32 @@ export async function patientsView(main) {
     return;
   }
   const infos = await Promise.all(treating.map((id) => demographics(id)));
-  replace(mine, h('ul', { class: 'plain patient-list' }, treating.map((id, i) => h('li', { 'data-testid': 'my-patient-item' },
-    patientLink(id, infos[i]),
-    infos[i].ok ? h('span', { class: 'muted' }, ` — born ${infos[i].p.birth_date}${infos[i].p.identifier ? `, ${infos[i].p.identifier}` : ''}`) : null))));
+  // Sorted by name (those whose name is not shown last); filtered as one
+  // types a part of a name, a birth date or an identifier. The list is the
+  // clinician's own patients, already fetched: nothing is sent anywhere.
+  const rows = treating.map((id, i) => ({ id, info: infos[i] }))
+    .sort((a, b) => (a.info.ok ? patientName(a.info.p) : '\uffff').localeCompare(b.info.ok ? patientName(b.info.p) : '\uffff'));
+  const filter = field({ label: 'Filter by name, birth date or identifier', name: 'filter', maxlength: 200, testid: 'my-patients-filter' });
+  const input = filter.querySelector('input');
+  const list = h('ul', { class: 'plain patient-list' });
+  const count = h('p', { class: 'muted', 'aria-live': 'polite', 'data-testid': 'my-patients-count' });
+  const fold = (t) => t.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  const render = () => {
+    const words = fold(input.value).split(/[\s,]+/).filter(Boolean);
+    const shown = rows.filter(({ info }) => {
+      if (!words.length) return true;
+      if (!info.ok) return false;
+      const hay = fold(`${info.p.given_name} ${info.p.family_name} ${info.p.birth_date} ${info.p.identifier || ''}`);
+      return words.every((w) => hay.includes(w));
+    });
+    replace(list, shown.map(({ id, info }) => h('li', { 'data-testid': 'my-patient-item', 'data-patient-id': id },
+      patientLink(id, info),
+      info.ok ? h('span', { class: 'muted' }, ` — born ${info.p.birth_date}${info.p.identifier ? `, ${info.p.identifier}` : ''}`) : null)));
+    count.textContent = words.length ? `${shown.length} of ${rows.length} patients match.` : `${rows.length} patients.`;
+  };
+  input.addEventListener('input', render);
+  render();
+  replace(mine, filter, count, list);
 }
 
 // --- break-glass -----------------------------------------------------------------------
