@@ -205,8 +205,12 @@ test('the patient reads the order and sees the doctor in the access history', as
   // Dr. Heart reading her blood pressure, allowed.
   await page.locator('[data-testid="history-row"][data-effect="permit"]')
     .filter({ hasText: heartName })
-    .filter({ hasText: 'physical-signs/blood-pressure' })
+    .filter({ hasText: 'Physical signs › Blood pressure' })
     .first().waitFor();
+  // Sections by their names, never storage paths or document keys.
+  const historyText = await page.getByTestId('history').innerText();
+  assert.doesNotMatch(historyText, /[a-z]+-[a-z]+\/[a-z]/, 'no storage path in the history');
+  assert.doesNotMatch(historyText, /\bd[0-9a-f]{16}\b|[0-9a-f]{32}/, 'no key or id in the history');
   // Accesses that read many versions at once are one row each, with their
   // count: the rows shown account for every access counted.
   const counted = (await page.getByTestId('history-count-text').innerText()).match(/^(\d+) of (\d+) rows shown \((\d+) accesses/);

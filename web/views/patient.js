@@ -523,12 +523,23 @@ const LEDGER_ACTIONS = {
   'key.patient-root-created': 'Created your record', 'key.patient-root-destroyed': 'Erased your record',
 };
 
+// A segment path as the sections of the record people know ("Physical signs
+// › Blood pressure"): an imported document's key or any other id is named
+// for what it is, never shown.
+export function pathWords(path) {
+  return String(path).split('/').map((c) => {
+    if (/^d[0-9a-f]{16}(-p\d+)?$/.test(c)) return 'an imported document';
+    if (/^[0-9a-f]{32}$/.test(c)) return 'an entry';
+    return labelOf(c);
+  }).join(' › ');
+}
+
 export function whatWords(e) {
   let verb;
   if (e.action === 'decision') verb = VERBS[e.what] || labelOf(e.what);
   else if (e.action === 'break-glass') verb = 'Declared an emergency (break-glass)';
   else verb = LEDGER_ACTIONS[e.action] || labelOf(e.action.replace(/\./g, ' '));
-  if (e.path) return `${verb}: ${e.path}`;
+  if (e.path) return `${verb}: ${pathWords(e.path)}`;
   return e.action === 'decision' && (e.what === 'list' || e.what === 'export') ? `${verb} the whole record` : verb;
 }
 
