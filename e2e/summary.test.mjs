@@ -246,6 +246,10 @@ test('the treating doctor sees the same summary in his view of the record, with 
   await page.getByTestId('my-patients-filter').fill('');
   await page.locator(`[data-testid="patient-link"][data-patient-id="${patientId}"]`).click();
   await page.getByTestId('patient-header').waitFor();
+  // The header in words: no ISO date, no id unless asked for.
+  const line = await page.getByTestId('patient-header-line').innerText();
+  assert.match(line, /^Born [A-Z][a-z]{2} \d{1,2}, \d{4} \(age \d+\)/);
+  assert.equal(await page.getByTestId('patient-record-id').isVisible(), false);
   await summaryLoaded(page);
   const summary = page.getByTestId('summary');
 

@@ -12,7 +12,7 @@ import { state, hasRole, segmentTypes, BREAK_GLASS_ROLES, WRITER_ROLES } from '.
 import {
   measurementsPanel, measurementForm, recordTree, sectionAccessPanel, threadPanel, noteForm,
 } from './record.js';
-import { summaryPanel } from './summary.js';
+import { summaryPanel, fmtWhen, ageOn } from './summary.js';
 
 function page(main, title, ...content) {
   replace(main, h('h1', { tabindex: '-1', 'data-testid': 'page-title' }, title), content);
@@ -238,8 +238,13 @@ export async function patientView(main, pid) {
   const h1 = main.querySelector('h1');
   if (info.ok) {
     h1.textContent = patientName(info.p);
-    replace(header, h('p', { class: 'muted' },
-      `Born ${info.p.birth_date}, ${info.p.sex}${info.p.identifier ? `, identifier ${info.p.identifier}` : ''}. Patient id `, h('code', null, pid), '.'));
+    // Birth date and age in words; the record's id (for opening it by id,
+    // e.g. from a wristband) only on request, never in the line people read.
+    const age = ageOn(info.p.birth_date);
+    replace(header, h('p', { class: 'muted', 'data-testid': 'patient-header-line' },
+      `Born ${fmtWhen(info.p.birth_date)}${age !== null ? ` (age ${age})` : ''}, ${info.p.sex}${info.p.identifier ? `, medical record number ${info.p.identifier}` : ''}.`),
+    h('details', { class: 'record-id' }, h('summary', null, 'Record id'),
+      h('p', null, 'To open this record by its id: ', h('code', { 'data-testid': 'patient-record-id' }, pid))));
   } else if (info.err.sessionLost) {
     return;
   } else {

@@ -85,7 +85,7 @@ function whenEl(s, withTime = false) {
   return h('time', { datetime: s }, fmtWhen(s, withTime));
 }
 
-function ageOn(birth, now = new Date()) {
+export function ageOn(birth, now = new Date()) {
   const b = toDate(birth);
   if (!b || !/^\d{4}-\d{2}-\d{2}$/.test(birth)) return null;
   let age = now.getFullYear() - b.getFullYear();
