@@ -405,7 +405,9 @@ TEST_F(RoutesExchangeTest, TheSummaryIsDecidedPerSegmentAndNamesTheReadings) {
   ExpectError(res, 400, "INVALID_ARGUMENT");
   res = Get(SummaryUrl(patient_id_) + "?points=1");
   ASSERT_EQ(res->status, 200);
-  for (const json& g : json::parse(res->body)["observations"]) {
+  const json capped = json::parse(res->body);  // a named value: the loop must not outlive it
+  ASSERT_FALSE(capped["observations"].empty());
+  for (const json& g : capped["observations"]) {
     EXPECT_LE(g["points"].size(), 1u);
   }
 }
