@@ -263,6 +263,23 @@ TEST_F(SummaryTest, HomeReadingsJoinTheImportedSeries) {
   ASSERT_NE(cbp, nullptr);
   EXPECT_EQ((*cbp)["count"], 3);
   EXPECT_EQ((*cbp)["points"].size(), 2u);
+
+  // Years of home readings: only the newest are read, the rest counted.
+  for (int i = 0; i < 6; ++i) {
+    Reading(pid, 120 + i, 80, "2026-12-0" + std::to_string(1 + i) + "T07:30:00Z");
+  }
+  auto parts = ReadRecordParts(*records_, pid, AllowAll, 2);
+  ASSERT_TRUE(parts.ok());
+  ASSERT_EQ(parts->unread_readings.size(), 1u);
+  EXPECT_EQ(parts->unread_readings[0].second, 6u) << "8 readings, 2 read";
+  capped = Summary(pid, AllowAll, two);
+  cbp = Group(capped, "85354-9");
+  ASSERT_NE(cbp, nullptr);
+  EXPECT_EQ((*cbp)["count"], 9) << "8 readings and the imported one";
+  ASSERT_EQ((*cbp)["points"].size(), 2u);
+  EXPECT_EQ((*cbp)["points"][0]["time"], "2026-12-06T07:30:00Z");
+  EXPECT_EQ((*cbp)["points"][1]["time"], "2026-12-05T07:30:00Z");
+  EXPECT_EQ(capped["counts"]["readings_not_summarised"], 0);
 }
 
 TEST_F(SummaryTest, TheSameEntryFromTwoDocumentsIsOneItem) {

@@ -175,7 +175,9 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
     permitted += q.demographics ? 0 : 1;
     return true;
   };
-  Result<exchange::RecordParts> read = exchange::ReadRecordParts(records, patient_id, filter);
+  // A series shows its newest points only: older readings are counted, not read.
+  Result<exchange::RecordParts> read =
+      exchange::ReadRecordParts(records, patient_id, filter, options.max_points_per_group);
   if (!whole_ok && (!read.ok() || permitted == 0)) {
     // Nothing readable: the deny of the record with its reason, the same
     // for a patient who does not exist (whose NotFound would tell).

@@ -334,7 +334,7 @@ void ImportInOrder(size_t count, const PlanFn& plan, const CommitFn& commit, con
 }
 
 Result<RecordParts> ReadRecordParts(record::RecordService& records, std::string_view patient_id,
-                                    const ExportFilter& filter) {
+                                    const ExportFilter& filter, size_t max_readings_per_segment) {
   // The patient's root key is unwrapped once for the whole read, not once
   // per segment (NotFound for an erased patient).
   MV_ASSIGN_OR_RETURN(std::unique_ptr<record::PatientKeys> keys,
@@ -368,6 +368,10 @@ Result<RecordParts> ReadRecordParts(record::RecordService& records, std::string_
     ++out.segments_included;
     if (!measurement) {
       versions.push_back(record::SegmentVersionInfo{});  // the latest (version 0)
+    } else if (max_readings_per_segment != 0 && versions.size() > max_readings_per_segment) {
+      const size_t unread = versions.size() - max_readings_per_segment;
+      out.unread_readings.emplace_back(s.path, unread);
+      versions.erase(versions.begin(), versions.begin() + static_cast<std::ptrdiff_t>(unread));
     }
     for (const record::SegmentVersionInfo& v : versions) {
       MV_ASSIGN_OR_RETURN(record::SegmentContent c,

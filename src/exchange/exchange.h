@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -139,9 +140,17 @@ struct RecordParts {
   std::vector<int64_t> created_at_ms;  // when each part's version was stored
   size_t segments_included = 0;
   size_t segments_withheld = 0;  // refused by the filter
+  // With a cap on readings: how many older versions of each measurement
+  // segment were left unread (path, count), so that a reader can still
+  // count them.
+  std::vector<std::pair<std::string, uint64_t>> unread_readings;
 };
+// `max_readings_per_segment` (0: all): read only the newest that many
+// versions of each measurement segment (by version, i.e. in the order they
+// were recorded); the decision still covers every version's sensitivity.
 Result<RecordParts> ReadRecordParts(record::RecordService& records, std::string_view patient_id,
-                                    const ExportFilter& filter);
+                                    const ExportFilter& filter,
+                                    size_t max_readings_per_segment = 0);
 
 // Exports the latest version of every imported segment and every version of
 // the measurement segments (blood pressure, glucose, ...) the filter lets

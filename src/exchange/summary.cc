@@ -813,7 +813,22 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     std::string newest_time;
     std::string name;
     std::vector<std::pair<std::string, const Gathered*>> timed;
+    uint64_t unread = 0;  // older readings counted, not read
   };
+  // Readings left unread (a cap on readings) count in the group of their
+  // measurement's code; those whose group is not here count apart.
+  std::unordered_map<std::string, uint64_t> unread_by_group;
+  uint64_t unread_elsewhere = 0;
+  for (const auto& [path, n] : read.unread_readings) {
+    const vocab::Measurement* m = vocab::MeasurementForPath(path);
+    const std::string key =
+        m != nullptr ? std::string(vocab::kLoincSystem) + "|" + std::string(m->loinc) : "";
+    if (!key.empty() && groups.count(key) != 0) {
+      unread_by_group[key] += n;
+    } else {
+      unread_elsewhere += n;
+    }
+  }
   std::vector<Group> group_list;
   group_list.reserve(groups.size());
   size_t point_count = 0;
@@ -830,7 +845,10 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
                      [](const auto& a, const auto& b) { return NewerFirst(a.first, b.first); });
     group.newest_time = group.timed.front().first;
     group.name = EntryName(group.timed.front().second->entry);
-    point_count += list.size();
+    if (auto u = unread_by_group.find(key); u != unread_by_group.end()) {
+      group.unread = u->second;
+    }
+    point_count += list.size() + group.unread;
     group_list.push_back(std::move(group));
   }
   std::stable_sort(group_list.begin(), group_list.end(), [](const Group& a, const Group& b) {
@@ -879,7 +897,7 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
     out.Key("numeric");
     out.Bool(numeric);
     out.Key("count");
-    out.Uint(group.timed.size());
+    out.Uint(group.timed.size() + group.unread);
     out.Key("abnormal_count");
     out.Uint(abnormal);
     out.Key("points");
@@ -909,7 +927,8 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
       {"segments_included", read.segments_included - unreadable},
       {"segments_withheld", read.segments_withheld},
       {"segments_unreadable", unreadable},
-      {"segments_withheld_masked", options.segments_withheld_masked}};
+      {"segments_withheld_masked", options.segments_withheld_masked},
+      {"readings_not_summarised", unread_elsewhere}};
   for (const auto& [key, n] : counts) {
     out.Key(key);
     out.Uint(n);
@@ -921,7 +940,8 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
 
 Result<std::string> SummarizeRecord(record::RecordService& records, std::string_view patient_id,
                                     const ExportFilter& filter, const SummaryOptions& options) {
-  MV_ASSIGN_OR_RETURN(RecordParts read, ReadRecordParts(records, patient_id, filter));
+  MV_ASSIGN_OR_RETURN(RecordParts read,
+                      ReadRecordParts(records, patient_id, filter, options.max_points_per_group));
   const bool demographics = filter(ExportQuestion{"", "personal-information", 0, true});
   return Summarize(std::move(read), demographics, options);
 }

@@ -14,7 +14,8 @@
 //                                 was measured (one group per code), newest first
 //    "documents": [DOCUMENT],     the imported documents the items come from
 //    "counts": {"items", "observations", "documents", "segments_included",
-//               "segments_withheld", "segments_unreadable", "segments_withheld_masked"}}
+//               "segments_withheld", "segments_unreadable", "segments_withheld_masked",
+//               "readings_not_summarised"}}
 //
 //   ITEM: {"kind", "name", "code": CODE, "status", "active", "start", "end", "value",
 //          "category", "severity", "reactions": [names], "route", "relation", "text",
@@ -51,7 +52,11 @@ namespace medvault::exchange {
 
 struct SummaryOptions {
   // Points kept per observation group (the newest); the group's "count"
-  // says how many there were. 0: all.
+  // says how many there were. 0: all. Also caps the readings read from each
+  // measurement segment (the newest by version; older ones are counted in
+  // their group, or in counts.readings_not_summarised when no read point
+  // has their code), so a record of years of home readings is not read
+  // whole for one page.
   size_t max_points_per_group = 0;
   // The name of the account that recorded a reading, written as
   // "recorded_by_name" ("" or unset: none).
