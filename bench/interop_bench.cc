@@ -55,6 +55,7 @@
 #include "interop/interop.h"
 #include "interop/mapping.h"
 #include "record/record.h"
+#include "record_stores.h"
 #include "store/store.h"
 
 #ifndef MEDVAULT_SOURCE_DIR
@@ -65,7 +66,6 @@ namespace medvault {
 namespace {
 
 namespace fs = std::filesystem;
-using bench::BenchDir;
 
 // Full imports per benchmark run (each imports the whole corpus once).
 constexpr int kImportIterations = 2;
@@ -183,37 +183,7 @@ const FormatCorpus& Corpus(interop::Format format) {
 }
 
 // The real stores on a temp dir, shared by the import benchmarks.
-struct Storage {
-  BenchDir dir;
-  std::unique_ptr<crypto::KeyProvider> keys;
-  std::unique_ptr<store::MetadataStore> metadata;
-  std::unique_ptr<store::ObjectStore> objects;
-  std::unique_ptr<record::RecordService> records;
-  std::string error;
-
-  Storage() {
-    if (!crypto::InitCrypto().ok() || !crypto::CreateKeyFile(dir.path() / "platform.kek").ok()) {
-      error = "crypto init";
-      return;
-    }
-    auto k = crypto::OpenFileKeyProvider(dir.path() / "platform.kek");
-    auto m = store::OpenSqliteMetadataStore(dir.path() / "metadata.db");
-    auto o = store::OpenFileObjectStore(dir.path() / "objects");
-    if (!k.ok() || !m.ok() || !o.ok()) {
-      error = "opening the stores";
-      return;
-    }
-    keys = std::move(k).value();
-    metadata = std::move(m).value();
-    objects = std::move(o).value();
-    auto r = record::CreateRecordService(keys.get(), metadata.get(), objects.get(), {});
-    if (!r.ok()) {
-      error = r.status().ToString();
-      return;
-    }
-    records = std::move(r).value();
-  }
-};
+using Storage = bench::RecordStores;
 
 Storage& GetStorage() {
   static Storage storage;

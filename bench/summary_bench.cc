@@ -26,12 +26,12 @@
 #include "exchange/exchange.h"
 #include "exchange/summary.h"
 #include "record/record.h"
+#include "record_stores.h"
 #include "store/store.h"
 
 namespace medvault {
 namespace {
 
-using bench::BenchDir;
 using nlohmann::json;
 
 constexpr int kObservations = 5000;
@@ -102,36 +102,14 @@ std::string Bundle() {
       .dump();
 }
 
-struct Record {
-  BenchDir dir;
-  std::unique_ptr<crypto::KeyProvider> keys;
-  std::unique_ptr<store::MetadataStore> metadata;
-  std::unique_ptr<store::ObjectStore> objects;
-  std::unique_ptr<record::RecordService> records;
+// The real stores with the 5,000-observation patient imported.
+struct Record : bench::RecordStores {
   std::string patient_id;
-  std::string error;
 
   Record() {
-    if (!crypto::InitCrypto().ok() || !crypto::CreateKeyFile(dir.path() / "platform.kek").ok()) {
-      error = "crypto init";
+    if (!error.empty()) {
       return;
     }
-    auto k = crypto::OpenFileKeyProvider(dir.path() / "platform.kek");
-    auto m = store::OpenSqliteMetadataStore(dir.path() / "metadata.db");
-    auto o = store::OpenFileObjectStore(dir.path() / "objects");
-    if (!k.ok() || !m.ok() || !o.ok()) {
-      error = "opening the stores";
-      return;
-    }
-    keys = std::move(k).value();
-    metadata = std::move(m).value();
-    objects = std::move(o).value();
-    auto r = record::CreateRecordService(keys.get(), metadata.get(), objects.get(), {});
-    if (!r.ok()) {
-      error = r.status().ToString();
-      return;
-    }
-    records = std::move(r).value();
     auto in = exchange::Importer(records.get()).Import(Bundle(), {}, "bench");
     if (!in.ok()) {
       error = in.status().ToString();

@@ -299,7 +299,7 @@ Result<exchange::ImportOutcome> CommitImport(Scope& scope, record::RecordService
 
 struct ExportResult {
   exchange::ExportOutcome outcome;
-  size_t masked_withheld = 0;  // permitted only with masking: left out whole
+  size_t masked_withheld = 0;  // segments permitted only with masking: left out whole
 };
 // Exports the part of a record the scope may see: kExport on the whole record
 // first (an outright deny fails before anything is read), then every segment

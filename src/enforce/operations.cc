@@ -118,33 +118,53 @@ Result<exchange::ImportPlan> PlanImport(Scope& scope, record::RecordService& rec
   return plan;
 }
 
+namespace {
+
+// What a whole-record filter let through and held back.
+struct FilterCounts {
+  size_t permitted = 0;  // segments
+  size_t masked = 0;     // segments permitted only with masking, held back
+};
+
+// The filter of a whole-record read (an export, the summary): `action` on
+// every segment at its stored sensitivity, read-demographics for the
+// demographics. A permit that asks for masking holds the segment back:
+// documents and summaries carry whole segments (fail closed rather than
+// hand out unmasked fields).
+exchange::ExportFilter WholeRecordFilter(Scope& scope, const std::string& patient_id, Action action,
+                                         FilterCounts& counts) {
+  return [&scope, &patient_id, action, &counts](const exchange::ExportQuestion& q) {
+    const std::string path(q.path);  // the Resource views it
+    policy::Resource r;
+    r.patient_id = patient_id;
+    if (!q.demographics) {
+      r = SegmentResource(patient_id, path, q.sensitivity);
+    }
+    policy::Decision d;
+    if (!scope.Permits(q.demographics ? Action::kReadDemographics : action, r, &d)) {
+      return false;
+    }
+    const bool masked = d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty();
+    if (!q.demographics) {
+      ++(masked ? counts.masked : counts.permitted);
+    }
+    return !masked;
+  };
+}
+
+}  // namespace
+
 Result<ExportResult> ExportRecord(Scope& scope, record::RecordService& records,
                                   const std::string& patient_id, interop::Format format) {
   // The whole record first: an outright deny (no relationship, consent
   // denied, ...) fails with its reason before anything is read.
   MV_RETURN_IF_ERROR(scope.Decide(Action::kExport, SegmentResource(patient_id, "")));
   ExportResult result;
-  auto filter = [&scope, &patient_id, &result](const exchange::ExportQuestion& q) {
-    const std::string path(q.path);
-    policy::Resource r;
-    r.patient_id = patient_id;
-    if (!q.demographics) {
-      r = SegmentResource(patient_id, path, q.sensitivity);
-    }
-    const Action action = q.demographics ? Action::kReadDemographics : Action::kExport;
-    policy::Decision d;
-    if (!scope.Permits(action, r, &d)) {
-      return false;
-    }
-    // A permit that asks for masking is not exported: documents carry whole
-    // segments (fail closed rather than export unmasked fields).
-    if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-      ++result.masked_withheld;
-      return false;
-    }
-    return true;
-  };
+  FilterCounts counts;
+  const exchange::ExportFilter filter =
+      WholeRecordFilter(scope, patient_id, Action::kExport, counts);
   MV_ASSIGN_OR_RETURN(result.outcome, exchange::Export(records, patient_id, format, filter));
+  result.masked_withheld = counts.masked;
   return result;
 }
 
@@ -154,31 +174,12 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
   policy::Resource whole;
   whole.patient_id = patient_id;
   const bool whole_ok = scope.Permits(Action::kRead, whole);
-  size_t permitted = 0;
-  size_t masked = 0;
-  auto filter = [&scope, &patient_id, &masked, &permitted](const exchange::ExportQuestion& q) {
-    const std::string path(q.path);  // the Resource views it
-    policy::Resource r;
-    r.patient_id = patient_id;
-    if (!q.demographics) {
-      r = SegmentResource(patient_id, path, q.sensitivity);
-    }
-    const Action action = q.demographics ? Action::kReadDemographics : Action::kRead;
-    policy::Decision d;
-    if (!scope.Permits(action, r, &d)) {
-      return false;
-    }
-    if (d.obligations.mask_fields != nullptr && !d.obligations.mask_fields->empty()) {
-      masked += q.demographics ? 0 : 1;  // the count is of segments
-      return false;
-    }
-    permitted += q.demographics ? 0 : 1;
-    return true;
-  };
+  FilterCounts counts;
+  const exchange::ExportFilter filter = WholeRecordFilter(scope, patient_id, Action::kRead, counts);
   // A series shows its newest points only: older readings are counted, not read.
   Result<exchange::RecordParts> read =
       exchange::ReadRecordParts(records, patient_id, filter, options.max_points_per_group);
-  if (!whole_ok && (!read.ok() || permitted == 0)) {
+  if (!whole_ok && (!read.ok() || counts.permitted == 0)) {
     // Nothing readable: the deny of the record with its reason, the same
     // for a patient who does not exist (whose NotFound would tell).
     MV_RETURN_IF_ERROR(scope.Decide(Action::kRead, whole));
@@ -186,7 +187,7 @@ Result<SummaryResult> SummarizeRecord(Scope& scope, record::RecordService& recor
   MV_RETURN_IF_ERROR(read.status());
   const bool demographics = filter(exchange::ExportQuestion{"", "personal-information", 0, true});
   exchange::SummaryOptions with_counts = options;
-  with_counts.segments_withheld_masked = masked;
+  with_counts.segments_withheld_masked = counts.masked;
   SummaryResult result;
   result.summary = exchange::Summarize(std::move(read).value(), demographics, with_counts);
   return result;
