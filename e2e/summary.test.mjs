@@ -113,6 +113,19 @@ test('the patient reads her summary: problems, allergies, flagged results, chart
     if (a.severity) assert.match(await item.getByTestId('summary-severity').innerText(), new RegExp(a.severity));
   }
 
+  // Sections the record has no section of its own for (the vendor's payers
+  // and functional status): their statements under the section's name.
+  const others = s.sections.other_sections || [];
+  assert.ok(others.length > 0, 'statements of sections without a kind');
+  const groups = await page.getByTestId('summary-other-sections').locator('.summary-group > h3').allInnerTexts();
+  for (const name of new Set(others.map((o) => o.section))) assert.ok(groups.includes(name), `section ${name} shown`);
+  assert.ok(groups.some((g) => /functional status/i.test(g)), 'functional status by its name');
+  // Test panels keep their own name and count their results.
+  const panels = s.sections.panels || [];
+  assert.ok(panels.length > 0, 'the vendor document brings a result panel');
+  const panelItems = await page.getByTestId('summary-panels').getByTestId('summary-item').allInnerTexts();
+  assert.ok(panelItems.some((t) => t.includes(firstLine(panels[0].name)) && /\d+ results?/.test(t)), 'a panel with its count');
+
   // Results: a visible badge in words on every abnormal value, and the count.
   const abnormal = s.observations.map((g, i) => ({ g, i })).filter(({ g }) => g.abnormal_count > 0);
   assert.ok(abnormal.length > 0, 'the documents bring abnormal results');

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "interop/interop.h"
+#include "interop/mapping.h"
 
 namespace medvault::interop {
 namespace {
@@ -312,7 +313,7 @@ TEST_F(CcdExampleTest, ExternalDocumentRecordedNotFetched) {
   EXPECT_EQ(ref->media_type, "application/pdf");
 }
 
-TEST_F(CcdExampleTest, UnmappedSectionsBecomeNotesAndAreRecorded) {
+TEST_F(CcdExampleTest, UnmappedSectionsKeepTheirNarrativeAndStatements) {
   const Entry* insurance = nullptr;
   for (const Entry& e : doc_->entries) {
     if (e.kind == EntryKind::kNote && e.code.code == "48768-6") insurance = &e;
@@ -320,9 +321,20 @@ TEST_F(CcdExampleTest, UnmappedSectionsBecomeNotesAndAreRecorded) {
   ASSERT_NE(insurance, nullptr);
   EXPECT_EQ(insurance->text.rfind("INSURANCE PROVIDERS\n", 0), 0u) << insurance->text;
   EXPECT_NE(insurance->text.find("Good Health Insurance"), std::string::npos);
+  // Their statements are kept as statements of the section, not only in
+  // the original: the payer's coverage and the functional status.
   const auto& kept = doc_->kept_in_original_only;
-  EXPECT_NE(std::find(kept.begin(), kept.end(), "section 48768-6"), kept.end());
-  EXPECT_NE(std::find(kept.begin(), kept.end(), "section 47420-5"), kept.end());
+  EXPECT_EQ(std::find(kept.begin(), kept.end(), "section 48768-6"), kept.end());
+  EXPECT_EQ(std::find(kept.begin(), kept.end(), "section 47420-5"), kept.end());
+  size_t payers = 0, functional = 0;
+  for (const Entry& e : doc_->entries) {
+    if (e.kind != EntryKind::kStatement) continue;
+    EXPECT_EQ(e.section.system, "http://loinc.org");
+    payers += e.section.code == "48768-6" ? 1 : 0;
+    functional += e.section.code == "47420-5" ? 1 : 0;
+  }
+  EXPECT_GT(payers, 0u);
+  EXPECT_GT(functional, 0u);
 }
 
 TEST(CcdaUnstructuredTest, Base64TextPlainIsDecoded) {
@@ -661,7 +673,8 @@ TEST(CcdaReaderTest, AllergyTypeCodesAreKept) {
 
 // Sections are recognised by a templateId (R1.1 and R2.1 ids, the sections
 // holding the same statements), else by their LOINC code; an unknown section
-// keeps its statements in the original only and its narrative as a note.
+// keeps its narrative as a note and its statements as statements of that
+// section (EntryKind::kStatement).
 TEST(CcdaReaderTest, SectionsAreRecognisedByTemplateIdThenCode) {
   const std::string med =
       "<text>Aspirin</text><entry><substanceAdministration classCode=\"SBADM\" "
@@ -684,15 +697,19 @@ TEST(CcdaReaderTest, SectionsAreRecognisedByTemplateIdThenCode) {
                         Case{"1.2.3.4", "99999-9", false}, Case{"", "", false}}) {
     SCOPED_TRACE(std::string(c.root) + " " + c.code);
     const ClinicalDocument doc = MustParse(Doc(Section(c.root, c.code, med)));
-    ASSERT_EQ(doc.entries.size(), 1u);
     if (c.read) {
+      ASSERT_EQ(doc.entries.size(), 1u);
       EXPECT_EQ(doc.entries[0].kind, EntryKind::kMedication);
       EXPECT_EQ(doc.entries[0].code.code, "1191");
       EXPECT_TRUE(doc.kept_in_original_only.empty());
     } else {
-      EXPECT_EQ(doc.entries[0].kind, EntryKind::kNote);
-      EXPECT_EQ(doc.entries[0].text, "Aspirin");
-      EXPECT_EQ(doc.kept_in_original_only.size(), 1u);
+      ASSERT_EQ(doc.entries.size(), 2u);
+      EXPECT_EQ(doc.entries[0].kind, EntryKind::kStatement);
+      EXPECT_EQ(doc.entries[0].code.code, "1191");  // the drug of a substance administration
+      EXPECT_EQ(doc.entries[0].section.code, c.code);
+      EXPECT_EQ(doc.entries[1].kind, EntryKind::kNote);
+      EXPECT_EQ(doc.entries[1].text, "Aspirin");
+      EXPECT_TRUE(doc.kept_in_original_only.empty());
     }
   }
   // A statement a section does not read stays in the original.
@@ -1250,6 +1267,176 @@ TEST(CcdaHostileTest, NothingIsWrittenToStderr) {
       "<x:ClinicalDocument xmlns:x=\"urn:hl7-org:v3\"><x:y z:a=\"1\"/></x:ClinicalDocument>");
   (void)ParseCcda("<ClinicalDocument xmlns=\"relative\"/>");  // a namespace warning
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
+}  // namespace
+}  // namespace medvault::interop
+
+namespace medvault::interop {
+namespace {
+
+const Entry* FindById(const ClinicalDocument& doc, std::string_view id) {
+  for (const Entry& e : doc.entries) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+// Issue 15: a result panel keeps its own code and grouping: the organizer is
+// an entry naming its observations as members, in both exports.
+TEST(CcdaReaderTest, ResultOrganizerIsAPanelWithMembers) {
+  const std::string obs1 =
+      "<component><observation classCode=\"OBS\" moodCode=\"EVN\"><id root=\"1.2.3\" "
+      "extension=\"hdl\"/><code code=\"2085-9\" codeSystem=\"2.16.840.1.113883.6.1\" "
+      "displayName=\"HDL\"/><statusCode code=\"completed\"/><value xsi:type=\"PQ\" value=\"52\" "
+      "unit=\"mg/dL\"/></observation></component>";
+  const std::string obs2 =
+      "<component><observation classCode=\"OBS\" moodCode=\"EVN\"><id root=\"1.2.3\" "
+      "extension=\"ldl\"/><code code=\"13457-7\" codeSystem=\"2.16.840.1.113883.6.1\" "
+      "displayName=\"LDL\"/><statusCode code=\"completed\"/><value xsi:type=\"PQ\" value=\"130\" "
+      "unit=\"mg/dL\"/></observation></component>";
+  const std::string organizer =
+      "<entry><organizer classCode=\"BATTERY\" moodCode=\"EVN\"><id root=\"1.2.3\" "
+      "extension=\"panel\"/><code code=\"57698-3\" codeSystem=\"2.16.840.1.113883.6.1\" "
+      "displayName=\"Lipid panel\"/><statusCode code=\"completed\"/><effectiveTime "
+      "value=\"20200102\"/>" +
+      obs1 + obs2 + "</organizer></entry>";
+  // An organizer that identifies nothing only groups.
+  const std::string anonymous =
+      "<entry><organizer classCode=\"BATTERY\" moodCode=\"EVN\"><code nullFlavor=\"UNK\"/>"
+      "<statusCode code=\"completed\"/><component><observation classCode=\"OBS\" "
+      "moodCode=\"EVN\"><id root=\"1.2.3\" extension=\"glucose\"/><code code=\"2345-7\" "
+      "codeSystem=\"2.16.840.1.113883.6.1\"/><value xsi:type=\"PQ\" value=\"99\" "
+      "unit=\"mg/dL\"/></observation></component></organizer></entry>";
+  const ClinicalDocument doc =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.3.1", "30954-2", organizer + anonymous)));
+  ASSERT_EQ(doc.entries.size(), 4u);
+  const Entry* panel = FindById(doc, "1.2.3^panel");
+  ASSERT_NE(panel, nullptr);
+  EXPECT_EQ(panel->kind, EntryKind::kResult);
+  EXPECT_EQ(panel->code.code, "57698-3");
+  EXPECT_EQ(panel->start, "2020-01-02");
+  EXPECT_EQ(panel->members, (std::vector<std::string>{"1.2.3^hdl", "1.2.3^ldl"}));
+  ASSERT_NE(FindById(doc, "1.2.3^hdl"), nullptr);
+  EXPECT_EQ(FindById(doc, "1.2.3^hdl")->start, "2020-01-02");  // the organizer's time
+  ASSERT_NE(FindById(doc, "1.2.3^glucose"), nullptr);
+  EXPECT_TRUE(FindById(doc, "1.2.3^glucose")->members.empty());
+
+  // C-CDA: one organizer with the panel's code around both observations.
+  Result<std::string> ccda = WriteCcda(doc);
+  ASSERT_TRUE(ccda.ok()) << ccda.status().ToString();
+  EXPECT_NE(ccda->find("code=\"57698-3\""), std::string::npos);
+  Result<ClinicalDocument> again = ParseCcda(*ccda);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
+  // FHIR: a DiagnosticReport whose results point at the two Observations.
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  const nlohmann::json bundle = nlohmann::json::parse(*fhir);
+  std::map<std::string, std::string> url_of;  // medvault id -> fullUrl
+  const nlohmann::json* report = nullptr;
+  for (const nlohmann::json& e : bundle["entry"]) {
+    const nlohmann::json& r = e["resource"];
+    if (r.contains("identifier")) url_of[r["identifier"][0]["value"]] = e["fullUrl"];
+    if (r["resourceType"] == "DiagnosticReport") report = &r;
+  }
+  ASSERT_NE(report, nullptr);
+  ASSERT_EQ((*report)["result"].size(), 2u);
+  EXPECT_EQ((*report)["result"][0]["reference"], url_of["1.2.3^hdl"]);
+  EXPECT_EQ((*report)["result"][1]["reference"], url_of["1.2.3^ldl"]);
+  Result<ClinicalDocument> from_fhir = ParseFhir(*fhir);
+  ASSERT_TRUE(from_fhir.ok());
+  EXPECT_EQ(CanonicalString(*from_fhir), CanonicalString(doc));
+}
+
+// Where, how and why: targetSiteCode and methodCode, encounter diagnoses and
+// indications are kept, and reach FHIR's bodySite, method and reasonCode.
+TEST(CcdaReaderTest, SiteMethodAndReasonsAreKept) {
+  const std::string procedure =
+      "<entry><procedure classCode=\"PROC\" moodCode=\"EVN\"><id root=\"1.2.3\" extension=\"p\"/>"
+      "<code code=\"80146002\" codeSystem=\"2.16.840.1.113883.6.96\"/><statusCode "
+      "code=\"completed\"/><methodCode code=\"129236007\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+      "<targetSiteCode code=\"66754008\" codeSystem=\"2.16.840.1.113883.6.96\" "
+      "displayName=\"Appendix\"/><entryRelationship typeCode=\"RSON\"><observation "
+      "classCode=\"OBS\" moodCode=\"EVN\"><code code=\"75321-0\" "
+      "codeSystem=\"2.16.840.1.113883.6.1\"/><value xsi:type=\"CD\" code=\"74400008\" "
+      "codeSystem=\"2.16.840.1.113883.6.96\" displayName=\"Appendicitis\"/></observation>"
+      "</entryRelationship></procedure></entry>";
+  const std::string encounter =
+      "<entry><encounter classCode=\"ENC\" moodCode=\"EVN\"><id root=\"1.2.3\" extension=\"e\"/>"
+      "<code code=\"99213\" codeSystem=\"2.16.840.1.113883.6.12\"/><entryRelationship "
+      "typeCode=\"REFR\"><act classCode=\"ACT\" moodCode=\"EVN\"><templateId "
+      "root=\"2.16.840.1.113883.10.20.22.4.80\"/><code code=\"29308-4\" "
+      "codeSystem=\"2.16.840.1.113883.6.1\"/><entryRelationship typeCode=\"SUBJ\"><observation "
+      "classCode=\"OBS\" moodCode=\"EVN\"><code code=\"282291009\" "
+      "codeSystem=\"2.16.840.1.113883.6.96\"/><value xsi:type=\"CD\" code=\"J06.9\" "
+      "codeSystem=\"2.16.840.1.113883.6.90\"/></observation></entryRelationship></act>"
+      "</entryRelationship></encounter></entry>";
+  const ClinicalDocument doc =
+      MustParse(Doc(Section("2.16.840.1.113883.10.20.22.2.7.1", "47519-4", procedure) +
+                    Section("2.16.840.1.113883.10.20.22.2.22.1", "46240-8", encounter)));
+  const Entry* p = FindById(doc, "1.2.3^p");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->body_site.code, "66754008");
+  EXPECT_EQ(p->method.code, "129236007");
+  ASSERT_EQ(p->reasons.size(), 1u);
+  EXPECT_EQ(p->reasons[0].code, "74400008");
+  const Entry* e = FindById(doc, "1.2.3^e");
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(e->reasons.size(), 1u);
+  EXPECT_EQ(e->reasons[0].code, "J06.9");
+  EXPECT_EQ(e->reasons[0].system, "http://hl7.org/fhir/sid/icd-10-cm");
+
+  Result<std::string> fhir = WriteFhirBundle(doc);
+  ASSERT_TRUE(fhir.ok());
+  for (const nlohmann::json& entry : nlohmann::json::parse(*fhir)["entry"]) {
+    const nlohmann::json& r = entry["resource"];
+    if (r["resourceType"] == "Procedure") {
+      EXPECT_EQ(r["bodySite"][0]["coding"][0]["code"], "66754008");
+      EXPECT_EQ(r["reasonCode"][0]["coding"][0]["code"], "74400008");
+    } else if (r["resourceType"] == "Encounter") {
+      EXPECT_EQ(r["reasonCode"][0]["coding"][0]["code"], "J06.9");
+    }
+  }
+  for (const std::string& out : {*fhir, *WriteCcda(doc)}) {
+    Result<ClinicalDocument> again = ParseDocument(out);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
+  }
+}
+
+// A section without a kind of its own: its statements, nested ones as
+// members, keep their codes, values and section.
+TEST(CcdaReaderTest, StatementsOfUnmappedSectionsNest) {
+  const std::string concern =
+      "<text>Concern: falls</text><entry><act classCode=\"ACT\" moodCode=\"EVN\"><id "
+      "root=\"1.2.3\" extension=\"hc\"/><code code=\"75310-3\" "
+      "codeSystem=\"2.16.840.1.113883.6.1\"/><statusCode code=\"active\"/><entryRelationship "
+      "typeCode=\"REFR\"><observation classCode=\"OBS\" moodCode=\"EVN\"><id root=\"1.2.3\" "
+      "extension=\"fall\"/><code code=\"75321-0\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+      "<value xsi:type=\"CD\" code=\"129839007\" codeSystem=\"2.16.840.1.113883.6.96\" "
+      "displayName=\"At risk for falls\"/><targetSiteCode code=\"7769000\" "
+      "codeSystem=\"2.16.840.1.113883.6.96\"/></observation></entryRelationship></act></entry>";
+  const ClinicalDocument doc = MustParse(Doc(Section("", "75310-3", concern)));
+  const Entry* act = FindById(doc, "1.2.3^hc");
+  const Entry* fall = FindById(doc, "1.2.3^fall");
+  ASSERT_NE(act, nullptr);
+  ASSERT_NE(fall, nullptr);
+  EXPECT_EQ(act->kind, EntryKind::kStatement);
+  EXPECT_EQ(act->members, std::vector<std::string>{"1.2.3^fall"});
+  EXPECT_EQ(fall->value_code->code, "129839007");
+  EXPECT_EQ(fall->body_site.code, "7769000");
+  EXPECT_EQ(fall->section.code, "75310-3");
+  EXPECT_EQ(SegmentBaseFor(*fall), "health-status/health-concerns");
+  // The narrative stays readable as a note.
+  bool note = false;
+  for (const Entry& e : doc.entries) note = note || (e.kind == EntryKind::kNote);
+  EXPECT_TRUE(note);
+  for (const std::string& out : {*WriteFhirBundle(doc), *WriteCcda(doc)}) {
+    Result<ClinicalDocument> again = ParseDocument(out);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
+  }
 }
 
 }  // namespace

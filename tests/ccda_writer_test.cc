@@ -20,7 +20,7 @@ constexpr EntryKind kAllKinds[] = {
     EntryKind::kResult,        EntryKind::kVitalSign, EntryKind::kSocialHistory,
     EntryKind::kFamilyHistory, EntryKind::kProcedure, EntryKind::kImmunization,
     EntryKind::kEncounter,     EntryKind::kPlan,      EntryKind::kDocumentReference,
-    EntryKind::kNote};
+    EntryKind::kNote,          EntryKind::kStatement};
 static_assert(std::size(kAllKinds) == kEntryKindCount);
 
 std::string MustWrite(const ClinicalDocument& doc) {
@@ -105,6 +105,13 @@ Entry Everything(EntryKind kind, int n) {
   e.route = {"urn:oid:2.16.840.1.113883.3.26.1.1", "C38288", "Oral"};
   e.media_type = "text/plain";
   e.url = "https://example.org/doc/" + std::to_string(n);
+  e.body_site = {"http://snomed.info/sct", "368209003", "Right arm"};
+  e.method = {"http://snomed.info/sct", "37931006", "Auscultation"};
+  e.reasons = {{"http://snomed.info/sct", "38341003", "Hypertension"},
+               {"http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential hypertension"}};
+  e.section = {"http://loinc.org", "47420-5", "Functional status"};
+  e.members = {"urn:uuid:00000000-0000-0000-0000-00000000000" + std::to_string(n + 1),
+               "not-in-this-document"};
   return e;
 }
 
@@ -488,6 +495,11 @@ class Gen {
     e.route = Code();
     e.media_type = Coin() ? "text/plain" : MaybeText();
     e.url = MaybeText();
+    e.body_site = Code();
+    e.method = Code();
+    for (size_t i = Pick(3); i > 0; --i) e.reasons.push_back(Code());
+    e.section = Code();
+    for (size_t i = Pick(3); i > 0; --i) e.members.push_back(Id());
     return e;
   }
 

@@ -994,3 +994,71 @@ TEST(FhirReaderHostile, BadNoteData) {
 
 }  // namespace
 }  // namespace medvault::interop
+
+namespace medvault::interop {
+namespace {
+
+// Issue 15: a DiagnosticReport keeps its results and an Observation its
+// members, as the entry ids of what they point at: by fullUrl (Synthea),
+// Type/id or an absolute URL ending in one; a logical reference by our
+// identifier names its id; anything else stays as written.
+TEST(FhirReader, ReportResultsAndObservationMembersAreEntryIds) {
+  const std::string bundle = R"({"resourceType": "Bundle", "type": "collection", "entry": [
+    {"fullUrl": "urn:uuid:hdl", "resource": {"resourceType": "Observation", "id": "hdl",
+      "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2085-9"}]},
+      "valueQuantity": {"value": 52, "unit": "mg/dL"}}},
+    {"resource": {"resourceType": "Observation", "id": "ldl", "status": "final",
+      "code": {"coding": [{"system": "http://loinc.org", "code": "13457-7"}]},
+      "bodySite": {"coding": [{"system": "http://snomed.info/sct", "code": "368209003"}]},
+      "method": {"text": "By hand"}}},
+    {"fullUrl": "urn:uuid:report", "resource": {"resourceType": "DiagnosticReport",
+      "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "57698-3"}]},
+      "result": [{"reference": "urn:uuid:hdl"}, {"reference": "https://ehr.example/fhir/Observation/ldl"},
+                 {"reference": "Observation/missing"}, {"display": "no reference"}]}},
+    {"fullUrl": "urn:uuid:bp", "resource": {"resourceType": "Observation", "status": "final",
+      "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+      "hasMember": [{"reference": "Observation/ldl"},
+        {"identifier": {"system": "urn:oid:2.25.302458611271113451148352563394416437817",
+                        "value": "held-back"}}]}},
+    {"fullUrl": "urn:uuid:enc", "resource": {"resourceType": "Encounter", "status": "finished",
+      "class": {"code": "AMB"}, "reasonCode": [{"coding": [{"system": "http://snomed.info/sct",
+      "code": "38341003", "display": "Hypertension"}]}]}}
+  ]})";
+  const ClinicalDocument doc = MustParse(bundle);
+  const Entry* report = FindEntry(doc, "urn:uuid:report");
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ(report->kind, EntryKind::kResult);
+  EXPECT_EQ(report->members,
+            (std::vector<std::string>{"urn:uuid:hdl", "Observation/ldl", "Observation/missing"}));
+  const Entry* bp = FindEntry(doc, "urn:uuid:bp");
+  ASSERT_NE(bp, nullptr);
+  EXPECT_EQ(bp->members, (std::vector<std::string>{"Observation/ldl", "held-back"}));
+  const Entry* ldl = FindEntry(doc, "Observation/ldl");
+  ASSERT_NE(ldl, nullptr);
+  EXPECT_EQ(ldl->body_site.code, "368209003");
+  EXPECT_EQ(ldl->method.display, "By hand");
+  const Entry* enc = FindEntry(doc, "urn:uuid:enc");
+  ASSERT_NE(enc, nullptr);
+  ASSERT_EQ(enc->reasons.size(), 1u);
+  EXPECT_EQ(enc->reasons[0].code, "38341003");
+  // Both exports give back the same members.
+  for (Result<std::string> out : {WriteFhirBundle(doc), WriteCcda(doc)}) {
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    Result<ClinicalDocument> again = ParseDocument(*out);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
+  }
+}
+
+// Hostile member lists: wrong types are refused with where they are.
+TEST(FhirReader, MalformedMembersAreRefused) {
+  ExpectError(R"({"resourceType": "Observation", "hasMember": [42]})", StatusCode::kInvalidArgument,
+              {"hasMember"});
+  ExpectError(R"({"resourceType": "DiagnosticReport", "result": {"reference": "x"}})",
+              StatusCode::kInvalidArgument, {"result"});
+  ExpectError(R"({"resourceType": "Encounter", "reasonCode": ["x"]})", StatusCode::kInvalidArgument,
+              {"reasonCode"});
+}
+
+}  // namespace
+}  // namespace medvault::interop

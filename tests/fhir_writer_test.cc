@@ -55,6 +55,11 @@ Entry Full(EntryKind kind, std::string id) {
   e.route = C("http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "PO", "oral");
   e.media_type = "text/plain";
   e.url = "http://example.org/doc/1";
+  e.body_site = C("http://snomed.info/sct", "368209003", "Right arm");
+  e.method = C("", "", "By hand");
+  e.reasons = {C("http://snomed.info/sct", "38341003", "Hypertension"), C("", "", "")};
+  e.section = C("http://loinc.org", "10190-7", "Mental status");
+  e.members = {"member-1", "Observation/elsewhere"};
   return e;
 }
 
@@ -248,11 +253,12 @@ TEST(FhirWriter, ShapeOfTheBundle) {
     const json& ref = r.contains("subject") ? r["subject"] : r["patient"];
     EXPECT_EQ(ref["reference"], patient_url) << kind;
   }
-  EXPECT_EQ(types,
-            (std::vector<std::string>{
-                "Condition", "AllergyIntolerance", "MedicationRequest", "Observation",
-                "Observation", "Observation", "FamilyMemberHistory", "Procedure", "Immunization",
-                "Encounter", "ServiceRequest", "DocumentReference", "DocumentReference"}));
+  EXPECT_EQ(types, (std::vector<std::string>{
+                       // A result with members is a panel: a DiagnosticReport.
+                       "Condition", "AllergyIntolerance", "MedicationRequest", "DiagnosticReport",
+                       "Observation", "Observation", "FamilyMemberHistory", "Procedure",
+                       "Immunization", "Encounter", "ServiceRequest", "DocumentReference",
+                       "DocumentReference", "Observation"}));
   const json& med = entries[2 + static_cast<size_t>(EntryKind::kMedication)]["resource"];
   EXPECT_EQ(med["intent"], "order");
   EXPECT_EQ(med["status"], "active");

@@ -53,6 +53,36 @@ TEST(Mapping, EveryKindHasAValidSegmentBase) {
   EXPECT_TRUE(record::ValidateSegmentPath(HeaderSegmentPath("d0123456789abcdef")).ok());
 }
 
+// Statements go to the segment of their section, a LOINC section code only
+// (a look-alike code in another system is not that section), and every such
+// segment is document content that a join reads back.
+TEST(Mapping, StatementsGoToTheirSectionsSegment) {
+  for (const vocab::SectionSegment& row : vocab::kSectionSegments) {
+    Entry e = MakeEntry(EntryKind::kStatement, "s");
+    e.section = {"http://loinc.org", std::string(row.loinc), ""};
+    EXPECT_EQ(SegmentBaseFor(e), row.base);
+    const std::string path = std::string(row.base) + "/d0123456789abcdef";
+    EXPECT_TRUE(record::ValidateSegmentPath(path).ok()) << path;
+    EXPECT_TRUE(IsDocumentContentPath(path)) << path;
+  }
+  Entry mental = MakeEntry(EntryKind::kStatement, "m");
+  mental.section = {"http://loinc.org", "10190-7", "Mental status"};
+  EXPECT_EQ(SegmentBaseFor(mental), "psychiatry/mental-status");  // sensitivity 4
+  mental.section.system = "urn:oid:1.2.3";
+  EXPECT_EQ(SegmentBaseFor(mental), "other/sections");
+  Entry unknown = MakeEntry(EntryKind::kStatement, "u");
+  unknown.section = {"http://loinc.org", "99999-9", "Not a section here"};
+  EXPECT_EQ(SegmentBaseFor(unknown), "other/sections");
+
+  ClinicalDocument doc;
+  doc.source_format = Format::kCcda;
+  doc.entries = {mental, unknown};
+  const auto parts = SplitIntoSegments(doc, "d0123456789abcdef", {"00", "application/xml"});
+  Result<ClinicalDocument> joined = JoinSegments(parts);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ(CanonicalString(*joined), CanonicalString(doc));
+}
+
 TEST(Mapping, DocumentKeyIsStableAndSeparatesDocuments) {
   ClinicalDocument a = Sample();
   const std::string k = DocumentKey(a, "bytes");

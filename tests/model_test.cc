@@ -32,6 +32,11 @@ Entry FullEntry() {
   e.route = {"", "", "Oral"};
   e.media_type = "text/plain";
   e.url = "http://example.org/doc";
+  e.body_site = {"http://snomed.info/sct", "368209003", "Right arm"};
+  e.method = {"", "", "By hand"};
+  e.reasons = {{"http://snomed.info/sct", "38341003", "Hypertension"}};
+  e.section = {"http://loinc.org", "47420-5", "Functional status"};
+  e.members = {"a", "b"};
   return e;
 }
 

@@ -291,6 +291,31 @@ void WriteItem(JsonOut& out, const Gathered& g, bool active, const NameFn& name_
   if (!e.relation.empty()) {
     out.Str("relation", NameOf(e.relation));
   }
+  if (!e.body_site.empty()) {
+    out.Str("body_site", NameOf(e.body_site));
+  }
+  if (!e.method.empty()) {
+    out.Str("method", NameOf(e.method));
+  }
+  if (!e.reasons.empty()) {
+    out.Key("reasons");
+    out.BeginArray();
+    for (const Coding& c : e.reasons) {
+      out.String(NameOf(c));
+    }
+    out.EndArray();
+  }
+  if (e.kind == EntryKind::kStatement) {
+    // The vocabulary's name for a known section, else the source's.
+    const vocab::SectionSegment* known = e.section.system == vocab::kLoincSystem
+                                             ? vocab::SectionSegmentFor(e.section.code)
+                                             : nullptr;
+    out.Str("section", known != nullptr ? std::string(known->title) : NameOf(e.section));
+  }
+  if (!e.members.empty()) {
+    out.Key("member_count");
+    out.Uint(e.members.size());
+  }
   // A note's text is its content; elsewhere the text is already the name
   // when the code has no display.
   if (e.kind == EntryKind::kNote || !e.code.display.empty()) {
@@ -435,6 +460,8 @@ std::string_view SectionOf(EntryKind k) {
       return "notes";
     case EntryKind::kDocumentReference:
       return "document_references";
+    case EntryKind::kStatement:
+      return "other_sections";
     case EntryKind::kResult:
     case EntryKind::kVitalSign:
       return {};
@@ -442,10 +469,17 @@ std::string_view SectionOf(EntryKind k) {
   return "notes";
 }
 
-constexpr std::array<std::string_view, 11> kSectionNames = {
-    "problems",           "allergies", "medications",    "immunizations",  "procedures",
-    "encounters",         "plans",     "social_history", "family_history", "notes",
-    "document_references"};
+// A result panel or vital-signs organizer: it groups other observations and
+// has no value of its own, so it is listed, not drawn.
+bool IsPanel(const Entry& e) {
+  return !e.members.empty() && !e.quantity && !e.value_code && e.value_text.empty() &&
+         e.components.empty();
+}
+
+constexpr std::array<std::string_view, 13> kSectionNames = {
+    "problems",       "allergies", "medications",        "immunizations",  "procedures",
+    "encounters",     "plans",     "social_history",     "family_history", "panels",
+    "other_sections", "notes",     "document_references"};
 
 // Whether a decimal as the source wrote it reads as a number.
 bool IsNumber(std::string_view v) {
@@ -763,6 +797,9 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
   std::map<std::string, std::vector<const Gathered*>> groups;
   for (const Gathered& g : gathered) {
     std::string_view section = SectionOf(g.entry.kind);
+    if (section.empty() && IsPanel(g.entry)) {
+      section = "panels";
+    }
     if (!section.empty()) {
       sections[section].push_back(&g);
       continue;

@@ -63,6 +63,20 @@ inline constexpr std::string_view kFieldTemplate = "field";
 inline constexpr std::string_view kComponentTemplate = "component";
 inline constexpr std::string_view kDocumentsTemplate = "documents";
 inline constexpr std::string_view kDocumentTemplate = "document";
+// On an organizer WriteCcda writes around one observation that belongs to no
+// panel (C-CDA wants results and vital signs in organizers): not a panel.
+inline constexpr std::string_view kWrapperTemplate = "wrapper";
+// On a section WriteCcda writes for statements (EntryKind::kStatement): its
+// narrative is generated from them, so it is not read as a note.
+inline constexpr std::string_view kStatementsTemplate = "statements";
+// The encounter diagnosis act (its problem observations are the encounter's
+// reasons) and the indication observation (a reason of a medication,
+// procedure or encounter).
+inline constexpr std::string_view kEncounterDiagnosisTemplate = "2.16.840.1.113883.10.20.22.4.80";
+inline constexpr std::string_view kEncounterDiagnosisLoinc = "29308-4";
+// At most this many reasons or members per entry are read; more stay in the
+// original document only.
+inline constexpr size_t kMaxLinks = 256;
 // On ClinicalDocument: the model's header.type is empty (the code element
 // then says 34133-9 only because C-CDA requires one).
 inline constexpr std::string_view kUntypedTemplate = "untyped";

@@ -767,7 +767,7 @@ class Reader {
 
   Status Add(Entry e) {
     if (e.kind == EntryKind::kResult || e.kind == EntryKind::kVitalSign ||
-        e.kind == EntryKind::kSocialHistory) {
+        e.kind == EntryKind::kSocialHistory || e.kind == EntryKind::kStatement) {
       PreferLoinc(e.code);
       for (Component& comp : e.components) PreferLoinc(comp.code);
     }
@@ -782,6 +782,32 @@ class Reader {
     }
     doc_->entries.push_back(std::move(e));
     return Status::Ok();
+  }
+
+  // Where and how (targetSiteCode, methodCode) and, unless `nested` reads
+  // them as statements of their own, why: the problems of an encounter
+  // diagnosis act and the values of RSON (indication) observations.
+  void ReadQualifiers(const xmlNode* stmt, Entry* e, bool reasons = true) const {
+    if (const xmlNode* site = Child(stmt, "targetSiteCode")) e->body_site = ReadCoding(site);
+    if (const xmlNode* method = Child(stmt, "methodCode")) e->method = ReadCoding(method);
+    if (!reasons) return;
+    auto add = [&](const xmlNode* obs) {
+      Coding c = ReadCoding(Child(obs, "value"));
+      if (!c.empty() && e->reasons.size() < kMaxLinks) e->reasons.push_back(std::move(c));
+      return Status::Ok();
+    };
+    for (const xmlNode* er = stmt->children; er != nullptr; er = er->next) {
+      if (!Named(er, "entryRelationship")) continue;
+      for (const xmlNode* c = er->children; c != nullptr; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || IsExtra(c) || Negated(c)) continue;
+        if (Named(c, "act") && (HasTemplate(c, kEncounterDiagnosisTemplate) ||
+                                Attr(Child(c, "code"), "code") == kEncounterDiagnosisLoinc)) {
+          (void)ForSubjectObservations(c, add);
+        } else if (Named(c, "observation") && Attr(er, "typeCode") == "RSON") {
+          (void)add(c);
+        }
+      }
+    }
   }
 
   // ---- generic readers
@@ -1016,9 +1042,10 @@ class Reader {
 
   // Field and component observations written by WriteCcda (see
   // ccda_internal.h); they override what was read naturally.
+  // (An organizer's are its components.)
   void ReadExtras(const xmlNode* stmt, Entry* e) const {
     for (const xmlNode* er = stmt->children; er != nullptr; er = er->next) {
-      if (!Named(er, "entryRelationship")) continue;
+      if (!Named(er, "entryRelationship") && !Named(er, "component")) continue;
       for (const xmlNode* obs = er->children; obs != nullptr; obs = obs->next) {
         if (!Named(obs, "observation")) continue;
         if (HasMedvaultTemplate(obs, kComponentTemplate)) {
@@ -1102,6 +1129,26 @@ class Reader {
       e->route = ReadCoding(value);
     } else if (name == "relation") {
       e->relation = ReadCoding(value);
+    } else if (name == "body_site") {
+      e->body_site = ReadCoding(value);
+    } else if (name == "method") {
+      e->method = ReadCoding(value);
+    } else if (name == "section") {
+      e->section = ReadCoding(value);
+    } else if (name == "reasons" || name == "members") {
+      const bool reasons = name == "reasons";
+      if (reasons) e->reasons.clear();
+      if (!reasons) e->members.clear();
+      for (const xmlNode* v = obs->children; v != nullptr; v = v->next) {
+        if (!Named(v, "value")) continue;
+        if (reasons) {
+          e->reasons.push_back(ReadCoding(v));
+        } else {
+          std::string id;
+          AppendRawText(v, &id, static_cast<size_t>(-1));
+          e->members.push_back(std::move(id));
+        }
+      }
     } else if (name == "reference_range") {
       e->reference_range = ReadRange(obs, /*exact=*/true);
     } else if (name == "reactions") {
@@ -1384,6 +1431,8 @@ class Reader {
   // that a row names, else its LOINC code; nullptr when none (its entries
   // stay in the original only, its narrative becomes a note).
   static const SectionReader* Classify(const xmlNode* sec) {
+    // WriteCcda's sections of statements, whatever their code says.
+    if (HasMedvaultTemplate(sec, kStatementsTemplate)) return nullptr;
     for (const xmlNode* c = sec->children; c != nullptr; c = c->next) {
       if (!Named(c, "templateId")) continue;
       const std::string_view root = Attr(c, "root");
@@ -1407,7 +1456,20 @@ class Reader {
 
   Status ReadSection(const xmlNode* sec) {
     const SectionReader* section = Classify(sec);
+    // A section no row reads: its statements are kept as statements of
+    // that section (EntryKind::kStatement), and its narrative as a note
+    // unless WriteCcda generated it from them.
+    Coding statement_section;
+    const bool generated = HasMedvaultTemplate(sec, kStatementsTemplate);
+    if (section == nullptr) {
+      statement_section = ReadCoding(Child(sec, "code"));
+      statement_section.translations.clear();
+      if (statement_section.display.empty()) {
+        statement_section.display = ElementText(Child(sec, "title"));
+      }
+    }
     size_t produced = 0;
+    size_t statements = 0;
     bool unconsumed = false;
     for (const xmlNode* entry = sec->children; entry != nullptr; entry = entry->next) {
       if (!Named(entry, "entry")) continue;
@@ -1420,7 +1482,10 @@ class Reader {
       } else if (section != nullptr) {
         MV_RETURN_IF_ERROR((this->*section->read)(section->entry_kind, stmt, &consumed));
       } else {
-        consumed = false;
+        std::string ignored;
+        MV_RETURN_IF_ERROR(ReadStatement(stmt, statement_section, 0, &ignored));
+        consumed = doc_->entries.size() > before || !IsClinicalStatement(stmt);
+        statements += doc_->entries.size() - before;
       }
       produced += doc_->entries.size() - before;
       unconsumed = unconsumed || !consumed;
@@ -1437,7 +1502,9 @@ class Reader {
       }
     }
     const xmlNode* code = Child(sec, "code");
-    if (produced == 0) {
+    // A foreign section's narrative is what people read: kept beside the
+    // statements read from it.
+    if (produced == statements && !generated) {
       std::string narrative = NarrativeText(Child(sec, "text"), kMaxNarrativeBytes);
       if (!narrative.empty()) {
         Entry note;
@@ -1539,6 +1606,7 @@ class Reader {
     ReadTimes(obs, &e.start, &e.end);
     e.status = std::string(StatusObservation(obs));
     if (e.status.empty()) e.status = StatusOf(act != nullptr ? act : obs);
+    ReadQualifiers(obs, &e);
     ReadExtras(obs, &e);
     return Add(std::move(e));
   }
@@ -1612,21 +1680,138 @@ class Reader {
       e.quantity = Quantity{std::string(Attr(src, "value")), std::string(Attr(src, "unit"))};
     }
     e.route = ReadCoding(Child(sa, "routeCode"));
+    ReadQualifiers(sa, &e);
     ReadExtras(sa, &e);
     return Add(std::move(e));
   }
 
-  Status ReadObservationOrganizer(const xmlNode* org, EntryKind kind, int nesting) {
+  // A result panel or vital-signs organizer: its observations (and nested
+  // organizers) are entries of their own, and the organizer is an entry
+  // naming them as members, with its own code, status and time. Organizers
+  // that identify nothing (no id, no code) and the ones WriteCcda wraps
+  // around a single observation only group: their members are passed up to
+  // `members_out` (the enclosing organizer, if any).
+  Status ReadObservationOrganizer(const xmlNode* org, EntryKind kind, int nesting,
+                                  std::vector<std::string>* members_out = nullptr) {
+    std::vector<std::string> members;
     for (const xmlNode* comp = org->children; comp != nullptr; comp = comp->next) {
       if (!Named(comp, "component")) continue;
       for (const xmlNode* s = comp->children; s != nullptr; s = s->next) {
         if (Named(s, "observation")) {
+          const size_t before = doc_->entries.size();
           MV_RETURN_IF_ERROR(ReadObservation(s, kind, org));
+          if (doc_->entries.size() > before && members.size() < kMaxLinks) {
+            members.push_back(doc_->entries.back().id);
+          }
         } else if (Named(s, "organizer") && nesting < 8) {
-          MV_RETURN_IF_ERROR(ReadObservationOrganizer(s, kind, nesting + 1));
+          MV_RETURN_IF_ERROR(ReadObservationOrganizer(s, kind, nesting + 1, &members));
         }
       }
     }
+    const xmlNode* code = Child(org, "code");
+    const bool identifies = !IdOf(org).empty() || !ReadCoding(code).empty();
+    // A panel WriteCcda wrote whose members are all nested elsewhere still
+    // carries them as a field.
+    bool has_fields = false;
+    for (const xmlNode* comp = org->children; comp != nullptr; comp = comp->next) {
+      if (!Named(comp, "component")) continue;
+      for (const xmlNode* s = comp->children; s != nullptr; s = s->next) {
+        has_fields =
+            has_fields || (Named(s, "observation") && HasMedvaultTemplate(s, kFieldTemplate));
+      }
+    }
+    if ((members.empty() && !has_fields) || HasMedvaultTemplate(org, kWrapperTemplate) ||
+        !identifies) {
+      if (members_out != nullptr) {
+        for (std::string& m : members) {
+          if (members_out->size() < kMaxLinks) members_out->push_back(std::move(m));
+        }
+      }
+      return Status::Ok();
+    }
+    Entry e;
+    e.kind = kind;
+    e.id = IdOf(org);
+    e.code = ReadCoding(code);
+    e.text = StatementText(code, org);
+    e.status = StatusOf(org);
+    ReadTimes(org, &e.start, &e.end);
+    e.category = std::string(DerivedCategory(kind));
+    e.members = std::move(members);
+    ReadQualifiers(org, &e);
+    ReadExtras(org, &e);
+    MV_RETURN_IF_ERROR(Add(std::move(e)));
+    if (members_out != nullptr && members_out->size() < kMaxLinks) {
+      members_out->push_back(doc_->entries.back().id);
+    }
+    return Status::Ok();
+  }
+
+  static bool IsClinicalStatement(const xmlNode* n) {
+    return Named(n, "observation") || Named(n, "act") || Named(n, "procedure") ||
+           Named(n, "encounter") || Named(n, "substanceAdministration") || Named(n, "supply") ||
+           Named(n, "organizer");
+  }
+
+  // A statement of a section without a kind, and the statements nested in
+  // it (entryRelationship, component), which become statements of their own
+  // that it names as members. Status and severity observations give its
+  // status and severity; medvault extras are applied, not read as
+  // statements. *id_out: the id of the entry made, "" when none.
+  Status ReadStatement(const xmlNode* stmt, const Coding& section, int depth, std::string* id_out) {
+    id_out->clear();
+    if (!IsClinicalStatement(stmt) || IsExtra(stmt) || Negated(stmt)) return Status::Ok();
+    Entry e;
+    e.kind = EntryKind::kStatement;
+    e.section = section;
+    e.id = IdOf(stmt);
+    const xmlNode* code = Child(stmt, "code");
+    if (code == nullptr || (Attr(code, "code").empty() && Child(code, "translation") == nullptr)) {
+      for (const xmlNode* alt :
+           {Path(stmt, {"consumable", "manufacturedProduct", "manufacturedMaterial", "code"}),
+            Path(stmt, {"product", "manufacturedProduct", "manufacturedMaterial", "code"}),
+            Path(stmt, {"participant", "participantRole", "playingDevice", "code"})}) {
+        if (alt != nullptr) {
+          code = alt;
+          break;
+        }
+      }
+    }
+    e.code = ReadCoding(code);
+    e.text = StatementText(code, stmt);
+    e.status = std::string(StatusObservation(stmt));
+    if (e.status.empty()) e.status = StatusOf(stmt);
+    e.severity = std::string(SeverityObservation(stmt));
+    ReadTimes(stmt, &e.start, &e.end);
+    ReadValues(stmt, &e.quantity, &e.value_code, &e.value_text);
+    if (!e.quantity) {
+      if (const xmlNode* q = Child(stmt, "doseQuantity"); q == nullptr || IsNull(q)) {
+        q = Child(stmt, "quantity");
+        if (q != nullptr && !IsNull(q) && AttrOpt(q, "value")) {
+          e.quantity = Quantity{std::string(Attr(q, "value")), std::string(Attr(q, "unit"))};
+        }
+      } else if (AttrOpt(q, "value")) {
+        e.quantity = Quantity{std::string(Attr(q, "value")), std::string(Attr(q, "unit"))};
+      }
+    }
+    e.reference_range = ReadRange(stmt);
+    ReadQualifiers(stmt, &e, /*reasons=*/false);
+    if (depth < 8) {
+      for (const xmlNode* rel = stmt->children; rel != nullptr; rel = rel->next) {
+        if (!Named(rel, "entryRelationship") && !Named(rel, "component")) continue;
+        for (const xmlNode* c = rel->children; c != nullptr; c = c->next) {
+          if (c->type != XML_ELEMENT_NODE || IsStatusObs(c) || IsSeverityObs(c)) continue;
+          std::string member;
+          MV_RETURN_IF_ERROR(ReadStatement(c, section, depth + 1, &member));
+          if (!member.empty() && e.members.size() < kMaxLinks) {
+            e.members.push_back(std::move(member));
+          }
+        }
+      }
+    }
+    ReadExtras(stmt, &e);
+    MV_RETURN_IF_ERROR(Add(std::move(e)));
+    *id_out = doc_->entries.back().id;
     return Status::Ok();
   }
 
@@ -1646,6 +1831,7 @@ class Reader {
     ReadValues(obs, &e.quantity, &e.value_code, &e.value_text);
     e.reference_range = ReadRange(obs);
     e.category = std::string(DerivedCategory(kind));
+    ReadQualifiers(obs, &e);
     ReadExtras(obs, &e);
     return Add(std::move(e));
   }
@@ -1699,6 +1885,7 @@ class Reader {
     e.text = StatementText(code, stmt);
     e.status = StatusOf(stmt);
     ReadTimes(stmt, &e.start, &e.end);
+    ReadQualifiers(stmt, &e);
     ReadExtras(stmt, &e);
     return Add(std::move(e));
   }

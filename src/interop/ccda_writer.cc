@@ -17,8 +17,12 @@
 // also written as field observations (read exactly), but in the header and
 // patient (names, titles, addresses) it does not survive a round trip
 // (nothing the reader produces has any).
+#include <map>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/bytes.h"
@@ -165,6 +169,13 @@ class Validator {
     CheckCoding(e.route, at + ".route");
     Check(e.media_type, at + ".media_type");
     Check(e.url, at + ".url");
+    CheckCoding(e.body_site, at + ".body_site");
+    CheckCoding(e.method, at + ".method");
+    for (size_t i = 0; i < e.reasons.size(); ++i) {
+      CheckCoding(e.reasons[i], at + Idx(".reasons", i));
+    }
+    CheckCoding(e.section, at + ".section");
+    for (size_t i = 0; i < e.members.size(); ++i) Check(e.members[i], at + Idx(".members", i));
   }
 
   Status status_;
@@ -298,7 +309,7 @@ bool TimeRoundTrips(std::string_view t) { return t.empty() || NormTime(ToHl7Time
 
 // A field observation (see ccda_internal.h).
 struct Field {
-  enum class Type { kText, kQuantity, kCoding, kCodings, kRange };
+  enum class Type { kText, kQuantity, kCoding, kCodings, kRange, kTexts };
   std::string_view name;
   Type type = Type::kText;
   std::string_view text;
@@ -306,14 +317,16 @@ struct Field {
   const Coding* coding = nullptr;
   const std::vector<Coding>* codings = nullptr;
   const ReferenceRange* range = nullptr;
+  const std::vector<std::string>* texts = nullptr;
 };
 
 bool NaturalQuantity(EntryKind k) {
   return k == EntryKind::kMedication || k == EntryKind::kImmunization || k == EntryKind::kResult ||
-         k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory;
+         k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory || k == EntryKind::kStatement;
 }
 bool NaturalValues(EntryKind k) {
-  return k == EntryKind::kResult || k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory;
+  return k == EntryKind::kResult || k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory ||
+         k == EntryKind::kStatement;
 }
 // A reference range the natural referenceRange element gives back as it is
 // (its text is read back trimmed).
@@ -326,9 +339,31 @@ bool NaturalRoute(EntryKind k) {
 bool NaturalMedia(EntryKind k) {
   return k == EntryKind::kNote || k == EntryKind::kDocumentReference;
 }
+// Kinds written as an observation or procedure, which have targetSiteCode
+// and methodCode (a panel is an organizer, which has neither).
+bool NaturalSiteAndMethod(EntryKind k, bool panel) {
+  return !panel && (k == EntryKind::kProblem || k == EntryKind::kResult ||
+                    k == EntryKind::kVitalSign || k == EntryKind::kSocialHistory ||
+                    k == EntryKind::kProcedure || k == EntryKind::kStatement);
+}
+// Kinds whose reader takes RSON observations and encounter diagnosis acts
+// as reasons (ReadQualifiers), when every reason has something to read.
+bool NaturalReasons(const Entry& e, bool panel) {
+  const EntryKind k = e.kind;
+  if (panel || k == EntryKind::kAllergy || k == EntryKind::kFamilyHistory ||
+      k == EntryKind::kDocumentReference || k == EntryKind::kNote || k == EntryKind::kStatement) {
+    return false;
+  }
+  for (const Coding& r : e.reasons) {
+    if (r.code.empty() && r.translations.empty()) return false;
+  }
+  return true;
+}
 
-// What the entry's C-CDA structure cannot carry.
-std::vector<Field> FieldsOf(const Entry& e) {
+// What the entry's C-CDA structure cannot carry. A panel (a result or vital
+// sign with members, written as an organizer) carries no value, range or
+// qualifier of its own naturally; its members are the writer's business.
+std::vector<Field> FieldsOf(const Entry& e, bool panel = false) {
   std::vector<Field> f;
   const EntryKind k = e.kind;
   auto text = [&](std::string_view name, std::string_view value) {
@@ -342,11 +377,11 @@ std::vector<Field> FieldsOf(const Entry& e) {
   // Element texts and references are read back trimmed.
   auto padded = [](std::string_view s) { return TrimXmlSpace(s).size() != s.size(); };
   if (padded(e.text)) text("text", e.text);
-  if (NaturalValues(k) && padded(e.value_text)) text("value_text", e.value_text);
+  if (NaturalValues(k) && !panel && padded(e.value_text)) text("value_text", e.value_text);
   if (NaturalMedia(k) && padded(e.url)) text("url", e.url);
   // statusCode is read back trimmed and lower-cased.
   if (e.status != AsciiLowerCopy(TrimXmlSpace(e.status))) text("status", e.status);
-  if (e.quantity && !NaturalQuantity(k)) {
+  if (e.quantity && (!NaturalQuantity(k) || panel)) {
     Field x;
     x.name = "quantity";
     x.type = Field::Type::kQuantity;
@@ -354,7 +389,7 @@ std::vector<Field> FieldsOf(const Entry& e) {
     f.push_back(x);
   }
   // An allergy's coded value is its observation's value (its type).
-  if (e.value_code && !NaturalValues(k) &&
+  if (e.value_code && (!NaturalValues(k) || panel) &&
       (k != EntryKind::kAllergy || !AllergyValueIsNatural(*e.value_code))) {
     Field x;
     x.name = "value_code";
@@ -362,8 +397,9 @@ std::vector<Field> FieldsOf(const Entry& e) {
     x.coding = &*e.value_code;
     f.push_back(x);
   }
-  if (!e.value_text.empty() && !NaturalValues(k)) text("value_text", e.value_text);
-  if (e.reference_range && !e.reference_range->empty() && !NaturalRange(k, *e.reference_range)) {
+  if (!e.value_text.empty() && (!NaturalValues(k) || panel)) text("value_text", e.value_text);
+  if (e.reference_range && !e.reference_range->empty() &&
+      (!NaturalRange(k, *e.reference_range) || panel)) {
     Field x;
     x.name = "reference_range";
     x.type = Field::Type::kRange;
@@ -390,7 +426,8 @@ std::vector<Field> FieldsOf(const Entry& e) {
     x.codings = &e.reactions;
     f.push_back(x);
   }
-  if (!e.severity.empty() && (k != EntryKind::kAllergy || SeverityToSnomed(e.severity).empty())) {
+  if (!e.severity.empty() && ((k != EntryKind::kAllergy && k != EntryKind::kStatement) ||
+                              SeverityToSnomed(e.severity).empty())) {
     text("severity", e.severity);
   }
   if (!e.relation.empty() && k != EntryKind::kFamilyHistory) {
@@ -411,7 +448,47 @@ std::vector<Field> FieldsOf(const Entry& e) {
     if (!e.media_type.empty()) text("media_type", e.media_type);
     if (!e.url.empty()) text("url", e.url);
   }
+  auto coding = [&](std::string_view name, const Coding& c) {
+    Field x;
+    x.name = name;
+    x.type = Field::Type::kCoding;
+    x.coding = &c;
+    f.push_back(x);
+  };
+  if (!NaturalSiteAndMethod(k, panel)) {
+    if (!e.body_site.empty()) coding("body_site", e.body_site);
+    if (!e.method.empty()) coding("method", e.method);
+  }
+  if (!e.reasons.empty() && !NaturalReasons(e, panel)) {
+    Field x;
+    x.name = "reasons";
+    x.type = Field::Type::kCodings;
+    x.codings = &e.reasons;
+    f.push_back(x);
+  }
+  // A statement's section is its C-CDA section's code, read back without
+  // translations.
+  if (!e.section.empty() && (k != EntryKind::kStatement || !e.section.translations.empty())) {
+    coding("section", e.section);
+  }
+  // Statements are written side by side, their nesting as this field;
+  // panels' members are decided by the writer (Writer::PlanPanels).
+  if (!e.members.empty() && !((k == EntryKind::kResult || k == EntryKind::kVitalSign) && panel)) {
+    Field x;
+    x.name = "members";
+    x.type = Field::Type::kTexts;
+    x.texts = &e.members;
+    f.push_back(x);
+  }
   return f;
+}
+
+Field MembersField(const Entry& e) {
+  Field x;
+  x.name = "members";
+  x.type = Field::Type::kTexts;
+  x.texts = &e.members;
+  return x;
 }
 
 struct SectionSpec {
@@ -469,7 +546,9 @@ class Writer {
     x_.Body();
     x_.Start("structuredBody");
     x_.Body();
+    PlanPanels();
     for (const SectionSpec& spec : kSections) Section(spec);
+    StatementSections();
     x_.End();
     x_.End();
     x_.End();
@@ -646,9 +725,19 @@ class Writer {
   }
 
   // Components and field observations (ccda_internal.h).
-  void Extras(const Entry& e, const std::vector<Field>& fields) {
+  void Extras(const Entry& e, const std::vector<Field>& fields, bool in_organizer = false) {
+    if (!e.reasons.empty() && NaturalReasons(e, in_organizer)) Reasons(e);
+    // An organizer has components, not entry relationships.
+    auto open = [&]() {
+      if (in_organizer) {
+        x_.Start("component");
+        x_.Body();
+      } else {
+        EntryRelationshipOpen("COMP");
+      }
+    };
     for (const Component& c : e.components) {
-      EntryRelationshipOpen("COMP");
+      open();
       ObservationOpen();
       TemplateId(kMedvaultIdRoot, kComponentTemplate);
       Code("code", c.code);
@@ -658,7 +747,7 @@ class Writer {
       x_.End();
     }
     for (const Field& f : fields) {
-      EntryRelationshipOpen("COMP");
+      open();
       ObservationOpen();
       TemplateId(kMedvaultIdRoot, kFieldTemplate);
       x_.Start("code");
@@ -690,10 +779,65 @@ class Writer {
         case Field::Type::kRange:
           Range(*f.range);  // as the field observation's own referenceRange
           break;
+        case Field::Type::kTexts:
+          for (const std::string& t : *f.texts) {
+            x_.Start("value");
+            x_.Attr("xsi:type", "ST");
+            x_.Body();
+            x_.Text(t);
+            x_.End();
+          }
+          break;
       }
       x_.End();
       x_.End();
     }
+  }
+
+  // Reasons: an encounter's as encounter diagnosis acts, the others' as
+  // indication (RSON) observations; ReadQualifiers reads both.
+  void Reasons(const Entry& e) {
+    for (const Coding& r : e.reasons) {
+      if (e.kind == EntryKind::kEncounter) {
+        EntryRelationshipOpen("REFR");
+        x_.Start("act");
+        x_.Attr("classCode", "ACT");
+        x_.Attr("moodCode", "EVN");
+        x_.Body();
+        TemplateId(kEncounterDiagnosisTemplate);
+        TemplateId(kEncounterDiagnosisTemplate, "2015-08-01");
+        SimpleCode("code", kEncounterDiagnosisLoinc, kLoincOid, "Encounter diagnosis");
+        EntryRelationshipOpen("SUBJ");
+        ObservationOpen();
+        TemplateId("2.16.840.1.113883.10.20.22.4.4");
+        TemplateId("2.16.840.1.113883.10.20.22.4.4", "2015-08-01");
+        x_.Null("id");
+        SimpleCode("code", "282291009", kSnomedOid, "Diagnosis");
+        Completed();
+        Code("value", r, {}, "CD");
+        x_.End();  // observation
+        x_.End();  // entryRelationship
+        x_.End();  // act
+        x_.End();  // entryRelationship
+      } else {
+        EntryRelationshipOpen("RSON");
+        ObservationOpen();
+        TemplateId("2.16.840.1.113883.10.20.22.4.19");
+        TemplateId("2.16.840.1.113883.10.20.22.4.19", "2014-06-09");
+        x_.Null("id");
+        SimpleCode("code", "75321-0", kLoincOid, "Clinical finding");
+        Completed();
+        Code("value", r, {}, "CD");
+        x_.End();  // observation
+        x_.End();  // entryRelationship
+      }
+    }
+  }
+
+  // methodCode and targetSiteCode, in the order CDA wants them.
+  void SiteAndMethod(const Entry& e) {
+    if (!e.method.empty()) Code("methodCode", e.method);
+    if (!e.body_site.empty()) Code("targetSiteCode", e.body_site);
   }
 
   // ---- header
@@ -909,10 +1053,73 @@ class Writer {
   }
 
   // ---- body
+  // Panels: a result or vital sign with members is written as an organizer
+  // around the member observations of its own kind that are no panels and
+  // no other panel's (the first panel naming one gets it); those are then
+  // not written on their own. A panel whose members are not all nested so
+  // also carries them as a field.
+  void PlanPanels() {
+    std::unordered_map<std::string_view, const Entry*> by_id;
+    for (const Entry& e : doc_.entries) {
+      if (e.members.empty()) by_id.emplace(e.id, &e);
+    }
+    for (const Entry& e : doc_.entries) {
+      if (e.members.empty() || (e.kind != EntryKind::kResult && e.kind != EntryKind::kVitalSign)) {
+        continue;
+      }
+      PanelPlan plan;
+      plan.natural = true;
+      for (const std::string& id : e.members) {
+        auto it = by_id.find(id);
+        if (it == by_id.end() || it->second->kind != e.kind || nested_.count(it->second) > 0 ||
+            it->second == &e) {
+          plan.natural = false;
+          continue;
+        }
+        nested_.insert(it->second);
+        plan.members.push_back(it->second);
+      }
+      panels_.emplace(&e, std::move(plan));
+    }
+  }
+
+  // One section per distinct section of the statements (EntryKind::kStatement),
+  // in the order they first appear, marked as medvault's (ccda_internal.h).
+  void StatementSections() {
+    // One pass (a document may hold many statements of many sections).
+    std::vector<std::vector<const Entry*>> sections;
+    std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> index;
+    for (const Entry& e : doc_.entries) {
+      if (e.kind != EntryKind::kStatement) continue;
+      // Sections are read back without translations: they are not a key.
+      const auto key =
+          std::make_tuple(std::string_view(e.section.system), std::string_view(e.section.code),
+                          std::string_view(e.section.display));
+      auto [it, added] = index.emplace(key, sections.size());
+      if (added) sections.emplace_back();
+      sections[it->second].push_back(&e);
+    }
+    for (const std::vector<const Entry*>& entries : sections) {
+      Coding section = entries.front()->section;
+      section.translations.clear();
+      x_.Start("component");
+      x_.Body();
+      x_.Start("section");
+      x_.Body();
+      TemplateId(kMedvaultIdRoot, kStatementsTemplate);
+      Code("code", section);
+      if (!section.display.empty()) x_.Leaf("title", section.display);
+      Narrative(entries);
+      for (const Entry* e : entries) WriteEntry(*e);
+      x_.End();
+      x_.End();
+    }
+  }
+
   void Section(const SectionSpec& spec) {
     std::vector<const Entry*> entries;
     for (const Entry& e : doc_.entries) {
-      if (e.kind == spec.kind) entries.push_back(&e);
+      if (e.kind == spec.kind && nested_.count(&e) == 0) entries.push_back(&e);
     }
     if (entries.empty()) return;
     x_.Start("component");
@@ -975,10 +1182,18 @@ class Writer {
   }
 
   void WriteEntry(const Entry& e) {
-    const std::vector<Field> fields = FieldsOf(e);
+    const auto panel = panels_.find(&e);
+    const bool is_panel = panel != panels_.end();
+    std::vector<Field> fields = FieldsOf(e, is_panel);
     x_.Start("entry");
     x_.Attr("typeCode", "DRIV");
     x_.Body();
+    if (is_panel) {
+      if (!panel->second.natural) fields.push_back(MembersField(e));
+      Panel(e, fields, panel->second.members);
+      x_.End();
+      return;
+    }
     switch (e.kind) {
       case EntryKind::kProblem:
         Problem(e, fields);
@@ -1017,7 +1232,83 @@ class Writer {
       case EntryKind::kNote:
         Note(e, fields);
         break;
+      case EntryKind::kStatement:
+        Statement(e, fields);
+        break;
     }
+    x_.End();
+  }
+
+  // A statement: an observation (a goal in goal mood) with its values,
+  // qualifiers and fields.
+  void Statement(const Entry& e, const std::vector<Field>& fields) {
+    const bool goal = e.section.system == vocab::kLoincSystem && e.section.code == "61146-7";
+    ObservationOpen(goal ? "GOL" : "EVN");
+    Id(e.id);
+    Code("code", e.code, e.text);
+    StatusCode(e.status);
+    EffectiveTime(e);
+    Values(e.quantity, e.value_code, e.value_text);
+    SiteAndMethod(e);
+    if (!e.severity.empty() && !SeverityToSnomed(e.severity).empty()) {
+      EntryRelationshipOpen("SUBJ", true);
+      ObservationOpen();
+      TemplateId(kSeverityTemplate);
+      SimpleCode("code", "SEV", kActCodeOid, "Severity");
+      Completed();
+      x_.Start("value");
+      x_.Attr("xsi:type", "CD");
+      x_.Attr("code", SeverityToSnomed(e.severity));
+      x_.Attr("codeSystem", kSnomedOid);
+      x_.Finish();
+      x_.End();
+      x_.End();
+    }
+    Extras(e, fields);
+    if (e.reference_range && NaturalRange(e.kind, *e.reference_range)) Range(*e.reference_range);
+    x_.End();
+  }
+
+  // The start of a result organizer (BATTERY) or vital-signs organizer
+  // (CLUSTER) with its templates.
+  void OrganizerOpen(bool vital) {
+    x_.Start("organizer");
+    x_.Attr("classCode", vital ? "CLUSTER" : "BATTERY");
+    x_.Attr("moodCode", "EVN");
+    x_.Body();
+    const std::string_view org =
+        vital ? "2.16.840.1.113883.10.20.22.4.26" : "2.16.840.1.113883.10.20.22.4.1";
+    TemplateId(org);
+    TemplateId(org, "2015-08-01");
+  }
+
+  // A result panel or vital-signs organizer around its nested members.
+  void Panel(const Entry& e, const std::vector<Field>& fields,
+             const std::vector<const Entry*>& members) {
+    const bool vital = e.kind == EntryKind::kVitalSign;
+    OrganizerOpen(vital);
+    Id(e.id);
+    Code("code", e.code, e.text);
+    StatusCode(e.status);
+    EffectiveTime(e);
+    const bool has_time = !e.start.empty() || !e.end.empty();
+    for (const Entry* m : members) {
+      std::vector<Field> member_fields = FieldsOf(*m);
+      // A member without a time would take the organizer's when read.
+      if (has_time && m->start.empty() && m->end.empty()) {
+        Field empty_start;
+        empty_start.name = "start";
+        member_fields.push_back(empty_start);
+      }
+      x_.Start("component");
+      x_.Body();
+      ResultObservation(
+          *m, member_fields,
+          vital ? "2.16.840.1.113883.10.20.22.4.27" : "2.16.840.1.113883.10.20.22.4.2",
+          "2015-08-01");
+      x_.End();
+    }
+    Extras(e, fields, /*in_organizer=*/true);
     x_.End();
   }
 
@@ -1076,6 +1367,7 @@ class Writer {
     Completed();
     EffectiveTime(e);
     Code("value", e.code, e.text, "CD");
+    SiteAndMethod(e);
     StatusObservation(e.status, kProblemStatusTemplate);
     Extras(e, fields);
     x_.End();  // observation
@@ -1213,6 +1505,7 @@ class Writer {
     StatusCode(e.status);
     EffectiveTime(e);
     Values(e.quantity, e.value_code, e.value_text);
+    SiteAndMethod(e);
     Extras(e, fields);
     if (e.reference_range && NaturalRange(e.kind, *e.reference_range)) Range(*e.reference_range);
     x_.End();
@@ -1220,14 +1513,8 @@ class Writer {
 
   void ResultOrganizer(const Entry& e, const std::vector<Field>& fields) {
     const bool vital = e.kind == EntryKind::kVitalSign;
-    x_.Start("organizer");
-    x_.Attr("classCode", vital ? "CLUSTER" : "BATTERY");
-    x_.Attr("moodCode", "EVN");
-    x_.Body();
-    const std::string_view org =
-        vital ? "2.16.840.1.113883.10.20.22.4.26" : "2.16.840.1.113883.10.20.22.4.1";
-    TemplateId(org);
-    TemplateId(org, "2015-08-01");
+    OrganizerOpen(vital);
+    TemplateId(kMedvaultIdRoot, kWrapperTemplate);
     x_.Null("id");
     if (vital) {
       SimpleCode("code", "74728-7", kLoincOid, "Vital signs panel");
@@ -1297,6 +1584,7 @@ class Writer {
     Code("code", e.code, e.text);
     StatusCode(e.status);
     EffectiveTime(e);
+    if (e.kind == EntryKind::kProcedure) SiteAndMethod(e);
     Extras(e, fields);
     x_.End();
   }
@@ -1371,8 +1659,14 @@ class Writer {
     x_.End();
   }
 
+  struct PanelPlan {
+    bool natural = false;               // every member is nested
+    std::vector<const Entry*> members;  // the ones nested, in order
+  };
   const ClinicalDocument& doc_;
   Xml x_;
+  std::unordered_map<const Entry*, PanelPlan> panels_;
+  std::unordered_set<const Entry*> nested_;
 };
 
 }  // namespace

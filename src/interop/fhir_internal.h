@@ -55,6 +55,14 @@ inline constexpr std::string_view kExtRoute = "entry-route";           // valueC
 inline constexpr std::string_view kExtMediaType = "entry-media-type";  // valueString
 inline constexpr std::string_view kExtUrl = "entry-url";               // valueString
 inline constexpr std::string_view kExtReferenceRange = "entry-reference-range";  // low, high, text
+inline constexpr std::string_view kExtBodySite = "entry-body-site";              // valueCoding
+inline constexpr std::string_view kExtMethod = "entry-method";                   // valueCoding
+inline constexpr std::string_view kExtReason = "entry-reason";    // valueCoding, repeated
+inline constexpr std::string_view kExtSection = "entry-section";  // valueCoding
+// The members of an entry whose resource has no member element (an
+// Observation's are hasMember, a DiagnosticReport's result): valueString,
+// repeated, each a member's entry id.
+inline constexpr std::string_view kExtMember = "entry-member";
 // Sub-extensions of kExtQuantity and kExtComponent.
 inline constexpr std::string_view kSubValue = "value";           // valueString
 inline constexpr std::string_view kSubUnit = "unit";             // valueString

@@ -253,6 +253,7 @@ class Importer {
     } else {
       ReadResource(root, "", 0);
     }
+    ResolveMembers();
     AssignGeneratedIds();
   }
 
@@ -394,6 +395,12 @@ class Importer {
     e.kind = *kind;
     e.id = EntryId(res, full_url, type);
     if (f_.failed()) return;
+    if (!e.id.empty()) {
+      if (!full_url.empty()) entry_of_ref_.emplace(std::string(full_url), e.id);
+      if (const std::string_view rid = f_.Str(res, "id"); !rid.empty()) {
+        entry_of_ref_.emplace(std::string(type) + "/" + std::string(rid), e.id);
+      }
+    }
 
     if (type == "Observation") {
       ReadObservation(res, e);
@@ -445,10 +452,27 @@ class Importer {
       ReadTime(res, "effectiveDateTime", "effectivePeriod", e);
       if (e.start.empty() && e.end.empty()) e.start = f_.Date(res, "issued");
       e.text = f_.S(res, "conclusion");
+      ReadMemberReferences(res, "result");
     } else if (type == "DocumentReference") {
       ReadDocumentReference(res, e);
     }
+    if (type == "Observation") ReadMemberReferences(res, "hasMember");
+    if (type == "Procedure" || type == "Condition")
+      e.body_site = f_.Concept(f_.FirstObject(res, "bodySite"));
+    if (type == "Procedure" || type == "Encounter" || type == "MedicationRequest" ||
+        type == "MedicationStatement" || type == "Immunization" || type == "ServiceRequest") {
+      for (Value r : f_.Arr(res, "reasonCode")) {
+        if (f_.AsObject(r).missing()) return;
+        if (e.reasons.size() < kMaxMembers) e.reasons.push_back(f_.Concept(r));
+      }
+    }
     ApplyEntryExtensions(res, e);
+    if (f_.failed()) {
+      // AddEntry will not add it: no members may wait for it either.
+      if (!pending_members_.empty() && pending_members_.back().index == doc_.entries.size()) {
+        pending_members_.pop_back();
+      }
+    }
     AddEntry(std::move(e), res);
   }
 
@@ -488,6 +512,54 @@ class Importer {
     const std::string_view id = f_.Str(res, "id");
     if (!id.empty()) return std::string(type) + "/" + std::string(id);
     return {};
+  }
+
+  // Members (Observation.hasMember, DiagnosticReport.result) as the ids of
+  // the entries they point at: a reference to a resource read (by fullUrl,
+  // Type/id, or an absolute URL ending in Type/id) names its entry; a
+  // logical reference by our identifier names that id; anything else stays
+  // as the reference written.
+  void ResolveMembers() {
+    for (PendingMembers& p : pending_members_) {
+      Entry& e = doc_.entries[p.index];
+      for (auto& [resolved, ref] : p.refs) {
+        if (!resolved) {
+          auto it = entry_of_ref_.find(ref);
+          if (it == entry_of_ref_.end()) {
+            const size_t slash = ref.rfind('/');
+            const size_t before = slash == std::string::npos || slash == 0
+                                      ? std::string::npos
+                                      : ref.rfind('/', slash - 1);
+            if (before != std::string::npos) it = entry_of_ref_.find(ref.substr(before + 1));
+          }
+          if (it != entry_of_ref_.end()) ref = it->second;
+        }
+        if (e.members.size() < kMaxMembers) e.members.push_back(std::move(ref));
+      }
+    }
+    pending_members_.clear();
+  }
+
+  // The references of an array of Reference (hasMember, result).
+  void ReadMemberReferences(Value res, std::string_view key) {
+    Value refs = f_.Arr(res, key);
+    if (refs.missing() || refs.size() == 0) return;
+    PendingMembers p;
+    p.index = doc_.entries.size();  // the entry AddEntry is about to add
+    for (Value r : refs) {
+      if (f_.AsObject(r).missing()) return;
+      const std::string_view reference = f_.Str(r, "reference");
+      if (!reference.empty()) {
+        p.refs.emplace_back(false, std::string(reference));
+        continue;
+      }
+      Value ident = f_.Obj(r, "identifier");
+      if (ident.present() && f_.Str(ident, "system") == kMedvaultIdSystem &&
+          !f_.Str(ident, "value").empty()) {
+        p.refs.emplace_back(true, std::string(f_.Str(ident, "value")));
+      }
+    }
+    if (!p.refs.empty()) pending_members_.push_back(std::move(p));
   }
 
   void AssignGeneratedIds() {
@@ -571,6 +643,8 @@ class Importer {
     if (e.start.empty()) e.start = f_.Date(res, "effectiveInstant");
     if (e.start.empty() && e.end.empty()) e.start = f_.Date(res, "issued");
     ReadValue(res, {&e.quantity, &e.value_code, &e.value_text});
+    e.body_site = f_.Concept(res["bodySite"]);
+    e.method = f_.Concept(res["method"]);
     // The first reference range (the one a lab reports for this patient).
     if (Value range = f_.FirstObject(res, "referenceRange"); range.present()) {
       ReferenceRange r;
@@ -888,6 +962,16 @@ class Importer {
         e.media_type = f_.S(ext, "valueString");
       } else if (name == fi::kExtUrl) {
         e.url = f_.S(ext, "valueString");
+      } else if (name == fi::kExtBodySite) {
+        e.body_site = CodingExtension(ext);
+      } else if (name == fi::kExtMethod) {
+        e.method = CodingExtension(ext);
+      } else if (name == fi::kExtReason) {
+        e.reasons.push_back(CodingExtension(ext));
+      } else if (name == fi::kExtSection) {
+        e.section = CodingExtension(ext);
+      } else if (name == fi::kExtMember) {
+        e.members.push_back(f_.S(ext, "valueString"));
       } else if (name == fi::kExtReferenceRange) {
         ReferenceRange r;
         if (Value v = SubExtension(ext, fi::kSubLow); v.present()) r.low = QuantityExtension(v);
@@ -1097,6 +1181,14 @@ class Importer {
   Fields f_;
   std::unordered_map<std::string, Value> index_;
   std::unordered_set<std::string> kept_set_;
+  // fullUrl and Type/id of every resource read as an entry -> its entry id.
+  std::unordered_map<std::string, std::string> entry_of_ref_;
+  struct PendingMembers {
+    size_t index = 0;                                // into doc_.entries
+    std::vector<std::pair<bool, std::string>> refs;  // (already an id, text)
+  };
+  std::vector<PendingMembers> pending_members_;
+  static constexpr size_t kMaxMembers = 256;
   bool composition_read_ = false;
 };
 

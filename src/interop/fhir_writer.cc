@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/bytes.h"
@@ -211,6 +212,10 @@ enum Field : uint32_t {
   kMediaType = 1u << 14,
   kUrl = 1u << 15,
   kReferenceRange = 1u << 16,
+  kBodySite = 1u << 17,
+  kMethod = 1u << 18,
+  kReasons = 1u << 19,
+  kMembers = 1u << 20,  // written by BundleWriter::WriteMembers, never by a resource writer
 };
 
 // The fields of `e` not in `done`, as extensions.
@@ -238,6 +243,46 @@ void RemainingToExtensions(const Entry& e, uint32_t done, Extensions& x) {
   if (!(done & kReferenceRange) && e.reference_range && !e.reference_range->empty()) {
     x.Range(*e.reference_range);
   }
+  if (!(done & kBodySite) && !e.body_site.empty()) x.CodingValue(fi::kExtBodySite, e.body_site);
+  if (!(done & kMethod) && !e.method.empty()) x.CodingValue(fi::kExtMethod, e.method);
+  if (!(done & kReasons)) {
+    for (const Coding& c : e.reasons) x.CodingValue(fi::kExtReason, c);
+  }
+  if (!e.section.empty()) x.CodingValue(fi::kExtSection, e.section);
+  if (!(done & kMembers)) {
+    for (const std::string& m : e.members) x.String(fi::kExtMember, m);
+  }
+}
+
+// Codings a CodeableConcept carries as they are: each has a code or a
+// display (an empty one would be "{}", which FHIR refuses).
+bool WritableConcepts(const std::vector<Coding>& codings) {
+  for (const Coding& c : codings) {
+    if (c.code.empty() && c.display.empty() && c.translations.empty()) return false;
+  }
+  return true;
+}
+
+// reasonCode, when every reason can be a CodeableConcept.
+uint32_t WriteReasons(JsonOut& o, const Entry& e) {
+  if (e.reasons.empty()) return kReasons;
+  if (!WritableConcepts(e.reasons)) return 0;
+  o.Key("reasonCode");
+  o.BeginArray();
+  for (const Coding& c : e.reasons) WriteConceptValue(o, c);
+  o.EndArray();
+  return kReasons;
+}
+
+// bodySite: one CodeableConcept (Observation) or an array of them.
+uint32_t WriteBodySite(JsonOut& o, const Entry& e, bool array) {
+  if (e.body_site.empty()) return kBodySite;
+  if (!WritableConcepts({e.body_site})) return 0;
+  o.Key("bodySite");
+  if (array) o.BeginArray();
+  WriteConceptValue(o, e.body_site);
+  if (array) o.EndArray();
+  return kBodySite;
 }
 
 // Which of quantity / value_code / value_text went into natural elements.
@@ -388,6 +433,7 @@ uint32_t WriteCondition(JsonOut& o, const Entry& e, std::string_view patient_url
       {"active", "recurrence", "relapse", "inactive", "remission", "resolved"});
   Concept(o, "code", e.code);
   done |= kCode;
+  done |= WriteBodySite(o, e, true);
   Reference(o, "subject", patient_url);
   done |= WriteDate(o, "onsetDateTime", e.start, kStart);
   done |= WriteDate(o, "abatementDateTime", e.end, kEnd);
@@ -442,6 +488,7 @@ uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view pat
   done |= kCode;
   Reference(o, "subject", patient_url);
   done |= WriteDate(o, "authoredOn", e.start, kStart);
+  done |= WriteReasons(o, e);
   done |= WriteDosage(o, e);
   done |= WriteNote(o, e.text);
   return done;
@@ -490,6 +537,14 @@ uint32_t WriteObservation(JsonOut& o, const Entry& e, std::string_view patient_u
   if (v.value_code || !e.value_code) done |= kValueCode;
   if (v.value_text) done |= kValueText;
   done |= WriteNote(o, e.text);
+  done |= WriteBodySite(o, e, false);
+  if (e.method.empty()) {
+    done |= kMethod;
+  } else if (WritableConcepts({e.method})) {
+    o.Key("method");
+    WriteConceptValue(o, e.method);
+    done |= kMethod;
+  }
   if (e.reference_range && WritableRange(*e.reference_range)) {
     const ReferenceRange& r = *e.reference_range;
     o.Key("referenceRange");
@@ -558,6 +613,8 @@ uint32_t WriteProcedure(JsonOut& o, const Entry& e, std::string_view patient_url
   done |= kCode;
   Reference(o, "subject", patient_url);
   done |= WriteTime(o, e, "performedDateTime", "performedPeriod");
+  done |= WriteReasons(o, e);
+  done |= WriteBodySite(o, e, true);
   done |= WriteNote(o, e.text);
   return done;
 }
@@ -578,6 +635,7 @@ uint32_t WriteImmunization(JsonOut& o, const Entry& e, std::string_view patient_
   }
   Concept(o, "route", e.route);
   done |= kRoute;
+  done |= WriteReasons(o, e);
   done |= WriteNote(o, e.text);
   return done;
 }
@@ -607,6 +665,7 @@ uint32_t WriteEncounter(JsonOut& o, const Entry& e, std::string_view patient_url
   }
   done |= kCode;
   Reference(o, "subject", patient_url);
+  done |= WriteReasons(o, e);
   return done;
 }
 
@@ -620,7 +679,31 @@ uint32_t WriteServiceRequest(JsonOut& o, const Entry& e, std::string_view patien
   done |= kCode;
   Reference(o, "subject", patient_url);
   done |= WriteTime(o, e, "occurrenceDateTime", "occurrencePeriod");
+  done |= WriteReasons(o, e);
   done |= WriteNote(o, e.text);
+  return done;
+}
+
+// A result panel (a result with members): its results are written by
+// BundleWriter as DiagnosticReport.result.
+uint32_t WriteDiagnosticReport(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = 0;
+  done |= WriteStatus(o, "status", e.status,
+                      {"registered", "partial", "preliminary", "final", "amended", "corrected",
+                       "appended", "cancelled", "entered-in-error", "unknown"});
+  if (!e.category.empty()) {
+    o.Key("category");
+    o.BeginArray();
+    WriteConceptValue(o, Coding{"", e.category, ""});
+    o.EndArray();
+  }
+  done |= kCategory;
+  Concept(o, "code", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
+  o.Str("conclusion", e.text);
+  done |= kText;
   return done;
 }
 
@@ -681,6 +764,7 @@ constexpr std::array<ResourceWriter, kEntryKindCount> kResources = {{
     {EntryKind::kPlan, "ServiceRequest", WriteServiceRequest},
     {EntryKind::kDocumentReference, "DocumentReference", WriteDocumentReference},
     {EntryKind::kNote, "DocumentReference", WriteDocumentReference},
+    {EntryKind::kStatement, "Observation", WriteObservation},
 }};
 
 constexpr bool ResourcesInKindOrder() {
@@ -723,7 +807,14 @@ class BundleWriter {
     if (doc_.has_patient && !doc_.patient.id.empty()) patient_url_ = NewUuid();
     if (doc_.has_patient) WritePatient();
     WriteComposition();
-    for (const Entry& e : doc_.entries) WriteEntry(e);
+    // Every entry's fullUrl first, so that members can point at them.
+    std::vector<std::string> urls;
+    urls.reserve(doc_.entries.size());
+    for (const Entry& e : doc_.entries) {
+      urls.push_back(NewUuid());
+      url_of_.emplace(e.id, urls.back());
+    }
+    for (size_t i = 0; i < doc_.entries.size(); ++i) WriteEntry(doc_.entries[i], urls[i]);
     o_.Newline();
     o_.EndArray();
     o_.EndObject();
@@ -957,9 +1048,12 @@ class BundleWriter {
     EndEntry();
   }
 
-  void WriteEntry(const Entry& e) {
-    const ResourceWriter& resource = kResources[static_cast<size_t>(e.kind)];
-    BeginEntry(resource.resource_type, NewUuid());
+  void WriteEntry(const Entry& e, const std::string& url) {
+    ResourceWriter resource = kResources[static_cast<size_t>(e.kind)];
+    if (e.kind == EntryKind::kResult && !e.members.empty()) {
+      resource = {EntryKind::kResult, "DiagnosticReport", WriteDiagnosticReport};
+    }
+    BeginEntry(resource.resource_type, url);
     o_.Key("meta");
     o_.BeginObject();
     o_.Key("tag");
@@ -972,14 +1066,41 @@ class BundleWriter {
     o_.EndObject();
     MedvaultIdentifier(e.id);
     Extensions x;
-    RemainingToExtensions(e, resource.write(o_, e, patient_url_), x);
+    uint32_t done = resource.write(o_, e, patient_url_);
+    done |= WriteMembers(e, resource.resource_type);
+    RemainingToExtensions(e, done, x);
     x.Write(o_);
     EndEntry();
+  }
+
+  // Observation.hasMember or DiagnosticReport.result: a member in the
+  // bundle by its fullUrl, else by its id (a logical reference).
+  uint32_t WriteMembers(const Entry& e, std::string_view resource_type) {
+    if (e.members.empty()) return kMembers;
+    if (resource_type != "Observation" && resource_type != "DiagnosticReport") return 0;
+    o_.Key(resource_type == "Observation" ? "hasMember" : "result");
+    o_.BeginArray();
+    for (const std::string& id : e.members) {
+      o_.BeginObject();
+      if (auto it = url_of_.find(id); it != url_of_.end()) {
+        o_.Str("reference", it->second);
+      } else {
+        o_.Key("identifier");
+        o_.BeginObject();
+        o_.Str("system", kMedvaultIdSystem);
+        o_.Str("value", id);
+        o_.EndObject();
+      }
+      o_.EndObject();
+    }
+    o_.EndArray();
+    return kMembers;
   }
 
   const ClinicalDocument& doc_;
   JsonOut o_;
   std::string patient_url_;
+  std::unordered_map<std::string, std::string> url_of_;  // entry id -> fullUrl (the first)
   uint64_t uuid_counter_ = 0;
   std::vector<std::string> race_ethnicity_;
 };

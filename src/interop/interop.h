@@ -179,8 +179,15 @@ enum class EntryKind {
   kPlan,               // Plan of Treatment; CarePlan, Goal, ServiceRequest
   kDocumentReference,  // a document referred to, not embedded; DocumentReference
   kNote,               // narrative without coded entries (a section's text, a note)
+  // A clinical statement of a section the kinds above do not cover
+  // (functional and mental status, nutrition, advance directives, medical
+  // equipment, health concerns, goals, payers, ...): Entry::section names
+  // the section, which decides its segment (vocab::kSectionSegments) and
+  // its C-CDA section; FHIR: Goal (goals), Condition (health concerns),
+  // else Observation.
+  kStatement,
 };
-inline constexpr size_t kEntryKindCount = 13;
+inline constexpr size_t kEntryKindCount = 14;
 std::string_view EntryKindName(EntryKind k);  // "problem", "allergy", ..., "note"
 std::optional<EntryKind> ParseEntryKind(std::string_view name);
 
@@ -221,6 +228,22 @@ struct Entry {
   Coding route;                   // medication / immunization route
   std::string media_type;         // document references / embedded notes
   std::string url;                // document references: where it lives; never fetched
+  Coding body_site;               // where: C-CDA targetSiteCode, FHIR bodySite
+  Coding method;                  // how: C-CDA methodCode, FHIR Observation.method
+  // Why: an encounter's diagnoses, a medication's indications, a
+  // procedure's reasons (C-CDA encounter diagnosis and RSON observations,
+  // FHIR reasonCode).
+  std::vector<Coding> reasons;
+  // The section a kStatement entry was read from (C-CDA section code, its
+  // title as the display); empty for the other kinds.
+  Coding section;
+  // The ids of the entries this one groups, in the source's order: a
+  // result panel's or vital-signs organizer's observations (C-CDA
+  // organizer components, FHIR Observation.hasMember or
+  // DiagnosticReport.result), a statement's nested statements. An id need
+  // not name an entry of the same document (a part held back by an export
+  // stays named).
+  std::vector<std::string> members;
   bool operator==(const Entry&) const = default;
 };
 

@@ -50,6 +50,12 @@ std::optional<Quantity> NumberQuantity(const json& body, std::string_view field)
   return q;
 }
 
+// A section's LOINC code, "" when it is not one.
+std::string_view SectionLoinc(const Coding& section) {
+  return section.system == vocab::kLoincSystem ? std::string_view(section.code)
+                                               : std::string_view();
+}
+
 Status MalformedPart(const std::string& path, const Status& s) {
   return Status::InvalidArgument("segment " + path + ": " + s.message());
 }
@@ -59,6 +65,11 @@ Status MalformedPart(const std::string& path, const Status& s) {
 std::string_view SegmentBaseFor(const Entry& e) {
   if (e.kind == EntryKind::kVitalSign && IsBodyMeasure(e.code)) {
     return vocab::kBodyMeasureVitalSignsBase;
+  }
+  if (e.kind == EntryKind::kStatement) {
+    if (const vocab::SectionSegment* s = vocab::SectionSegmentFor(SectionLoinc(e.section))) {
+      return s->base;
+    }
   }
   const auto k = static_cast<size_t>(e.kind);
   return k < vocab::kEntrySegments.size() ? vocab::kEntrySegments[k].base : "other/imported";
@@ -234,6 +245,11 @@ bool IsDocumentContentPath(std::string_view path) {
     return vocab::LastComponent(path) == "header";
   }
   for (const vocab::EntrySegment& s : vocab::kEntrySegments) {
+    if (parent == s.base) {
+      return true;
+    }
+  }
+  for (const vocab::SectionSegment& s : vocab::kSectionSegments) {
     if (parent == s.base) {
       return true;
     }

@@ -359,15 +359,26 @@ json ToJson(const Entry& e) {
   PutCoding(j, "route", e.route);
   Put(j, "media_type", e.media_type);
   Put(j, "url", e.url);
+  PutCoding(j, "body_site", e.body_site);
+  PutCoding(j, "method", e.method);
+  if (!e.reasons.empty()) {
+    json r = json::array();
+    for (const Coding& c : e.reasons) r.push_back(CodingJson(c));
+    j["reasons"] = std::move(r);
+  }
+  PutCoding(j, "section", e.section);
+  PutStrings(j, "members", e.members);
   return j;
 }
 
 Result<Entry> EntryFromJson(const json& j) {
   Reader r(j, "entry");
   Entry e;
-  Status s = r.CheckObject({"kind", "id", "code", "text", "status", "start", "end", "quantity",
-                            "value_code", "value_text", "reference_range", "components", "category",
-                            "reactions", "severity", "relation", "route", "media_type", "url"});
+  Status s = r.CheckObject(
+      {"kind",     "id",        "code",       "text",       "status",          "start",
+       "end",      "quantity",  "value_code", "value_text", "reference_range", "components",
+       "category", "reactions", "severity",   "relation",   "route",           "media_type",
+       "url",      "body_site", "method",     "reasons",    "section",         "members"});
   std::string kind;
   if (s.ok()) s = r.String("kind", kind);
   if (s.ok()) {
@@ -395,6 +406,11 @@ Result<Entry> EntryFromJson(const json& j) {
   if (s.ok()) s = r.CodingField("route", e.route);
   if (s.ok()) s = r.String("media_type", e.media_type);
   if (s.ok()) s = r.String("url", e.url);
+  if (s.ok()) s = r.CodingField("body_site", e.body_site);
+  if (s.ok()) s = r.CodingField("method", e.method);
+  if (s.ok()) s = r.Array("reasons", e.reasons, Reader::ReadCoding);
+  if (s.ok()) s = r.CodingField("section", e.section);
+  if (s.ok()) s = r.Strings("members", e.members);
   if (!s.ok()) {
     return s;
   }

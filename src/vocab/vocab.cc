@@ -107,6 +107,22 @@ constexpr bool KnownSegmentsAreValid() {
       }
     }
   }
+  for (size_t i = 0; i < kSectionSegments.size(); ++i) {
+    const SectionSegment& s = kSectionSegments[i];
+    if (!LoincCheck(s.loinc) || !IsKnownPath(s.base) || s.title.empty()) {
+      return false;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (kSectionSegments[j].loinc == s.loinc) {
+        return false;
+      }
+    }
+    for (const EntrySegment& e : kEntrySegments) {
+      if (e.base == s.base) {
+        return false;  // a section's statements never share a kind's segments
+      }
+    }
+  }
   if (!IsKnownPath(kBodyMeasureVitalSignsBase) || !IsKnownPath(kIdentitySegmentBase) ||
       !IsKnownPath(kSourceDocumentsBase)) {
     return false;
@@ -240,6 +256,15 @@ const MeasurementUnit* FindUnit(const Measurement& m, std::string_view unit) {
 }
 
 bool IsWellFormedLoinc(std::string_view code) { return LoincCheck(code); }
+
+const SectionSegment* SectionSegmentFor(std::string_view loinc) {
+  for (const SectionSegment& s : kSectionSegments) {
+    if (s.loinc == loinc) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
 
 std::string_view ContentKindName(ContentKind kind) {
   const ContentKindInfo* k = FindKind(kind);

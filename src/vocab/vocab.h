@@ -133,7 +133,7 @@ struct EntrySegment {
   std::string_view entry_kind;
   std::string_view base;
 };
-inline constexpr std::array<EntrySegment, 13> kEntrySegments = {{
+inline constexpr std::array<EntrySegment, 14> kEntrySegments = {{
     {"problem", "health-status/problems"},
     {"allergy", "health-status/allergies"},
     {"medication", "health-status/medications"},
@@ -147,7 +147,48 @@ inline constexpr std::array<EntrySegment, 13> kEntrySegments = {{
     {"plan", "doctor-description/plan-of-treatment"},
     {"document-reference", "third-party-description/document-references"},
     {"note", "doctor-description/notes"},
+    // Statements of a section no kind covers: by default here, else the base
+    // of their section in kSectionSegments.
+    {"statement", "other/sections"},
 }};
+
+// Where statements (interop::EntryKind::kStatement) of a C-CDA section
+// without an entry kind of its own go, by the section's LOINC code: under
+// the top-level segment whose sensitivity fits (mental status under
+// psychiatry, payers under personal information), so that sharing follows
+// the subject. A section not listed goes to kEntrySegments' "statement" base.
+struct SectionSegment {
+  std::string_view loinc;  // the section's code
+  std::string_view base;
+  std::string_view title;  // its name for people
+};
+inline constexpr std::array<SectionSegment, 23> kSectionSegments = {{
+    {"47420-5", "health-status/functional-status", "Functional status"},
+    {"10190-7", "psychiatry/mental-status", "Mental status"},
+    {"61144-2", "life-record/nutrition", "Diet and nutrition"},
+    {"42348-3", "personal-information/advance-directives", "Advance directives"},
+    {"46264-8", "health-status/medical-equipment", "Medical equipment"},
+    {"75310-3", "health-status/health-concerns", "Health concerns"},
+    {"61146-7", "doctor-description/goals", "Goals"},
+    {"48768-6", "personal-information/insurance", "Payers"},
+    {"42349-1", "doctor-description/referrals", "Reason for referral"},
+    {"69730-0", "doctor-description/instructions", "Instructions"},
+    {"29545-1", "doctor-description/physical-examination", "Physical examination"},
+    {"10187-3", "doctor-description/review-of-systems", "Review of systems"},
+    {"10164-2", "doctor-description/present-illness", "History of present illness"},
+    {"29299-5", "doctor-description/reason-for-visit", "Reason for visit"},
+    {"10154-3", "doctor-description/chief-complaint", "Chief complaint"},
+    {"46239-0", "doctor-description/reason-for-visit", "Chief complaint and reason for visit"},
+    {"8648-8", "doctor-description/hospital-course", "Hospital course"},
+    {"59776-5", "doctor-description/procedure-findings", "Procedure findings"},
+    {"29554-3", "doctor-description/procedure-description", "Procedure description"},
+    {"10218-6", "doctor-description/postoperative-diagnosis", "Postoperative diagnosis"},
+    {"10219-4", "doctor-description/preoperative-diagnosis", "Preoperative diagnosis"},
+    {"55109-3", "doctor-description/complications", "Complications"},
+    {"18748-4", "radiology/imaging-studies", "Diagnostic imaging"},
+}};
+// The row of a section code; nullptr when not listed.
+const SectionSegment* SectionSegmentFor(std::string_view loinc);
 // Vital signs whose code is a body measure (kBodyMeasureLoincCodes) go here
 // instead of physical-signs, so that sharing "body-measures" shares them.
 inline constexpr std::string_view kBodyMeasureVitalSignsBase = "body-measures/vital-signs";

@@ -199,10 +199,19 @@ function join(parts) {
 
 // One item of a section: its name, a line of details, its text (or
 // `body`), where it comes from and, for clinicians, its codes.
+// Where, how and why, for any item that has them.
+function qualifiers(item) {
+  return [
+    item.body_site ? `Site: ${item.body_site}` : null,
+    item.method ? `Method: ${item.method}` : null,
+    (item.reasons || []).length ? `Reason${item.reasons.length > 1 ? 's' : ''}: ${item.reasons.join(', ')}` : null,
+  ];
+}
+
 function itemEl(item, ctx, details, body) {
   const source = sourceWords(item, ctx);
   const codes = codeDetails(item.code, ctx);
-  const meta = join(details);
+  const meta = join([...details, ...qualifiers(item)]);
   return h('li', { class: 'summary-item', 'data-testid': 'summary-item', 'data-active': item.active ? 'true' : 'false' },
     h('p', { class: 'item-name' }, h('strong', { 'data-testid': 'summary-item-name' }, firstLine(item.name))),
     meta.length ? h('p', { class: 'item-meta' }, meta) : null,
@@ -241,7 +250,23 @@ const DETAILS = {
   social_history: (it) => [it.value ? h('span', { class: 'item-value' }, it.value) : null, period(it, { on: 'Recorded', since: 'Since' })],
   family_history: (it) => [it.relation ? capitalise(it.relation) : 'A relative', it.start ? ['Onset ', whenEl(it.start)] : null],
   document_references: (it) => [MEDIA_WORDS[it.media_type] || (it.media_type ? 'a file' : null), period(it, { on: 'Dated', since: '' })],
+  panels: (it) => [`${it.member_count} result${it.member_count === 1 ? '' : 's'}`, period(it, { on: 'On', since: '' })],
+  other_sections: (it) => [it.value ? h('span', { class: 'item-value' }, it.value) : null, it.severity ? `Severity: ${it.severity}` : null,
+    period(it, { on: 'On', since: 'Since' }), it.status && !['completed', 'active'].includes(it.status) ? statusWords(it.status) : null],
 };
+
+// Statements of the sections without a section of their own here, under
+// the name of the section they came from (functional status, goals, ...).
+function groupedLists(key, items, ctx) {
+  const bySection = new Map();
+  for (const it of items) {
+    const name = it.section || 'Other';
+    if (!bySection.has(name)) bySection.set(name, []);
+    bySection.get(name).push(it);
+  }
+  return [...bySection.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, list]) =>
+    h('div', { class: 'summary-group', 'data-testid': 'summary-other-group' }, h('h3', null, name), itemList(key, list, ctx)));
+}
 
 function itemList(key, items, ctx) {
   const details = DETAILS[key] || ((it) => [period(it), notWhenActive(it)]);
@@ -275,6 +300,8 @@ const SECTIONS = [
   { key: 'plans', id: 'plans', title: 'Care plans', empty: 'No care plans recorded.' },
   { key: 'social_history', id: 'social-history', title: 'Social history', empty: 'No social history recorded.' },
   { key: 'family_history', id: 'family-history', title: 'Family history', empty: 'No family history recorded.' },
+  { key: 'panels', id: 'panels', title: 'Test panels', empty: 'No test panels recorded.' },
+  { key: 'other_sections', id: 'other-sections', title: 'More from the documents', empty: 'Nothing more recorded.', grouped: true },
   { key: 'notes', id: 'notes', title: 'Notes', empty: 'No notes recorded.' },
   { key: 'document_references', id: 'attachments', title: 'Attached documents', empty: 'No attached documents.' },
   { docs: true, id: 'documents', title: 'Documents', empty: 'No documents imported yet.', always: true },
@@ -290,6 +317,7 @@ function sectionPanel(spec, count, ...content) {
 
 function itemsSection(spec, items, ctx) {
   if (!items.length) return sectionPanel(spec, 0, emptyLine(spec, ctx));
+  if (spec.grouped) return sectionPanel(spec, items.length, groupedLists(spec.key, items, ctx));
   if (!spec.split) return sectionPanel(spec, items.length, itemList(spec.key, items, ctx));
   const current = items.filter((it) => it.active);
   const past = items.filter((it) => !it.active);
