@@ -20,7 +20,7 @@ constexpr EntryKind kAllKinds[] = {
     EntryKind::kResult,        EntryKind::kVitalSign, EntryKind::kSocialHistory,
     EntryKind::kFamilyHistory, EntryKind::kProcedure, EntryKind::kImmunization,
     EntryKind::kEncounter,     EntryKind::kPlan,      EntryKind::kDocumentReference,
-    EntryKind::kNote,          EntryKind::kStatement};
+    EntryKind::kNote,          EntryKind::kStatement, EntryKind::kResource};
 static_assert(std::size(kAllKinds) == kEntryKindCount);
 
 std::string MustWrite(const ClinicalDocument& doc) {

@@ -161,14 +161,21 @@ void CheckSyntheaBundle(const fs::path& path) {
   EXPECT_EQ(CountKind(doc, EntryKind::kSocialHistory), social);
   EXPECT_EQ(CountKind(doc, EntryKind::kResult),
             types["Observation"] - vital - social + types["DiagnosticReport"]);
-  EXPECT_EQ(doc.entries.size(), j["entry"].size() - types["Patient"] - types["Claim"] -
-                                    types["ExplanationOfBenefit"] - types["Organization"] -
-                                    types["Practitioner"] - types["ImagingStudy"]);
+  // Every resource but the patient is an entry: the ones the model has no
+  // kind for verbatim, each the resource's own JSON.
+  EXPECT_EQ(doc.entries.size(), j["entry"].size() - types["Patient"]);
   EXPECT_GT(doc.entries.size(), 50u);
-  for (const char* t : {"Claim", "ExplanationOfBenefit", "Organization", "Practitioner"}) {
-    if (types[t] > 0) {
-      EXPECT_TRUE(Kept(doc, t)) << t;
-    }
+  EXPECT_TRUE(doc.kept_in_original_only.empty());
+  std::map<std::string, size_t> verbatim;
+  for (const Entry& e : doc.entries) {
+    if (e.kind != EntryKind::kResource) continue;
+    ++verbatim[e.code.code];
+    const nlohmann::json r = nlohmann::json::parse(e.text);
+    EXPECT_EQ(r["resourceType"], e.code.code);
+  }
+  for (const char* t :
+       {"Claim", "ExplanationOfBenefit", "Organization", "Practitioner", "ImagingStudy"}) {
+    EXPECT_EQ(verbatim[t], types[t]) << t;
   }
 
   // The patient.
@@ -206,10 +213,12 @@ TEST(FhirReaderCorpus, SyntheaBundleKnownAnswersLocal) {
   ASSERT_EQ(files.size(), 1u);
   CheckSyntheaBundle(files[0]);
   const ClinicalDocument doc = MustParse(ReadFile(files[0]));
-  // Michael Kihn: 92 bundle entries, 79 of them clinical.
+  // Michael Kihn: 92 bundle entries, 79 of them clinical, 12 claims and
+  // benefits kept verbatim, and the patient.
   EXPECT_EQ(doc.patient.names[0].family, "Kihn");
   EXPECT_EQ(doc.patient.birth_date, "1981-02-19");
-  EXPECT_EQ(doc.entries.size(), 79u);
+  EXPECT_EQ(doc.entries.size(), 91u);
+  EXPECT_EQ(CountKind(doc, EntryKind::kResource), 12u);
   EXPECT_EQ(doc.patient.race.code, "2106-3");
   EXPECT_EQ(doc.patient.ethnicity.code, "2186-5");
   EXPECT_EQ(doc.patient.language, "en-US");
@@ -373,21 +382,25 @@ TEST(FhirReader, SharedBundlesKnownAnswers) {
   EXPECT_TRUE(Kept(doc, "MessageHeader"));
   EXPECT_TRUE(Kept(doc, "OperationOutcome"));
   EXPECT_TRUE(Kept(doc, "Patient (additional)"));
-  // searchset: a MedicationRequest and the Medication it refers to.
+  // searchset: a MedicationRequest and the Medication it refers to (kept
+  // verbatim beside it).
   doc = MustParse(ReadFile(core / "Bundle-bundle-example.json"));
-  ASSERT_EQ(doc.entries.size(), 1u);
+  ASSERT_EQ(doc.entries.size(), 2u);
   EXPECT_EQ(doc.entries[0].kind, EntryKind::kMedication);
   EXPECT_EQ(doc.entries[0].id, "https://example.com/base/MedicationRequest/3123");
   EXPECT_TRUE(doc.entries[0].code.empty());  // Medication/example has no code
-  EXPECT_TRUE(Kept(doc, "Medication"));
+  EXPECT_EQ(doc.entries[1].kind, EntryKind::kResource);
+  EXPECT_EQ(doc.entries[1].code.code, "Medication");
   // A lab report collection: a DiagnosticReport and its Observations.
   doc = MustParse(ReadFile(core / "Bundle-report.json"));
   EXPECT_EQ(CountKind(doc, EntryKind::kResult), 14u);
-  // Non-clinical resources only.
+  // A resource the model has no kind for, on its own: kept verbatim.
   doc = MustParse(ReadFile(core / "AuditEvent-example.json"));
-  EXPECT_TRUE(doc.entries.empty());
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_EQ(doc.entries[0].kind, EntryKind::kResource);
+  EXPECT_EQ(doc.entries[0].code.code, "AuditEvent");
   EXPECT_FALSE(doc.has_patient);
-  EXPECT_EQ(doc.kept_in_original_only, std::vector<std::string>{"AuditEvent"});
+  EXPECT_TRUE(doc.kept_in_original_only.empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -651,13 +664,15 @@ TEST(FhirReader, MedicationReferencesResolveInTheBundle) {
       "code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.88","code":"1049221","display":"Acetaminophen"}]}}},
     {"fullUrl":"urn:uuid:med2","resource":{"resourceType":"Medication","code":{"text":"Compounded"}}}
   )"));
-  ASSERT_EQ(doc.entries.size(), 4u);
+  ASSERT_EQ(doc.entries.size(), 6u);  // and both Medications verbatim
+  EXPECT_EQ(doc.entries[4].kind, EntryKind::kResource);
+  EXPECT_EQ(doc.entries[5].kind, EntryKind::kResource);
   const Coding rxnorm{"http://www.nlm.nih.gov/research/umls/rxnorm", "1049221", "Acetaminophen"};
   EXPECT_EQ(doc.entries[0].code, rxnorm);
   EXPECT_EQ(doc.entries[1].code, (Coding{"", "", "Compounded"}));
   EXPECT_EQ(doc.entries[2].code, rxnorm);
   EXPECT_EQ(doc.entries[3].code, (Coding{"", "", "Not a medication"}));
-  EXPECT_EQ(doc.kept_in_original_only, std::vector<std::string>{"Medication"});
+  EXPECT_TRUE(doc.kept_in_original_only.empty());
 }
 
 TEST(FhirReader, ReferenceRangesAreKept) {
@@ -740,9 +755,12 @@ TEST(FhirReader, HeaderFromBundleAndComposition) {
   EXPECT_EQ(h.authors[3], (Party{"", "Dr. Display", "", ""}));
   EXPECT_EQ(h.custodian, (Party{"urn:uuid:org", "", "Good Health Clinic", ""}));
   EXPECT_TRUE(Kept(doc, "Composition (additional)"));
-  EXPECT_TRUE(Kept(doc, "Practitioner"));
-  EXPECT_TRUE(Kept(doc, "Organization"));
-  EXPECT_TRUE(doc.entries.empty());
+  // The Practitioner and Organization the header points at are kept verbatim.
+  ASSERT_FALSE(doc.entries.empty());
+  for (const Entry& e : doc.entries) {
+    EXPECT_EQ(e.kind, EntryKind::kResource);
+    EXPECT_TRUE(e.code.code == "Practitioner" || e.code.code == "Organization") << e.code.code;
+  }
 
   // Bundle.id when there is no identifier; a single resource has no header.
   EXPECT_EQ(MustParse(R"({"resourceType":"Bundle","id":"b1"})").header.id, "b1");
@@ -766,14 +784,70 @@ TEST(FhirReader, NestedBundlesAreReadToALimit) {
   EXPECT_EQ(doc.entries[0].id, "Condition/c");
 }
 
-TEST(FhirReader, UnknownResourceTypesAreKeptOnce) {
+// Resource types the model has no kind for are kept verbatim, each its own
+// JSON (numbers as written); types that are no one's health data, and names
+// that are no type, stay in the original only, listed once.
+TEST(FhirReader, UnknownResourceTypesAreKeptVerbatim) {
   const ClinicalDocument doc = MustParse(Bundle(R"(
-    {"resource":{"resourceType":"Claim"}},{"resource":{"resourceType":"Claim"}},
+    {"resource":{"resourceType":"Claim","total":{"value":12.50,"currency":"USD"}}},
+    {"fullUrl":"urn:uuid:c2","resource":{"resourceType":"Claim","id":"c2"}},
     {"resource":{"resourceType":"Binary","data":"AAAA"}},{"resource":{"resourceType":"not a type"}},
-    {"resource":{"resourceType":"Medication"}}
+    {"resource":{"resourceType":"OperationOutcome"}},{"resource":{"resourceType":"OperationOutcome"}},
+    {"resource":{"resourceType":"Medication","id":"m"}}
   )"));
   EXPECT_EQ(doc.kept_in_original_only,
-            (std::vector<std::string>{"Claim", "Binary", "unknown resource type", "Medication"}));
+            (std::vector<std::string>{"unknown resource type", "OperationOutcome"}));
+  ASSERT_EQ(doc.entries.size(), 4u);
+  for (const Entry& e : doc.entries) EXPECT_EQ(e.kind, EntryKind::kResource);
+  EXPECT_EQ(doc.entries[0].text,
+            R"({"resourceType":"Claim","total":{"value":12.50,"currency":"USD"}})");
+  EXPECT_EQ(doc.entries[0].id, "gen:resource:1");
+  EXPECT_EQ(doc.entries[1].id, "urn:uuid:c2");
+  EXPECT_EQ(doc.entries[2].code, (Coding{std::string(kResourceTypeSystem), "Binary", ""}));
+  EXPECT_EQ(doc.entries[3].id, "Medication/m");
+  // Written back as they were, each with the id it had.
+  Result<std::string> out = WriteFhirBundle(doc);
+  ASSERT_TRUE(out.ok());
+  const nlohmann::json bundle = nlohmann::json::parse(*out);
+  ASSERT_EQ(bundle["entry"].size(), 4u);
+  EXPECT_EQ(bundle["entry"][0]["resource"]["total"]["value"].dump(), "12.5");  // parsed back: 12.50
+  EXPECT_NE(out->find(R"("total":{"value":12.50,"currency":"USD"})"), std::string::npos);
+  EXPECT_FALSE(bundle["entry"][0].contains("fullUrl"));
+  EXPECT_EQ(bundle["entry"][1]["fullUrl"], "urn:uuid:c2");
+  EXPECT_FALSE(bundle["entry"][1]["resource"].contains("meta"));  // verbatim: no tag added
+  const ClinicalDocument again = MustParse(*out);
+  EXPECT_EQ(CanonicalString(again), CanonicalString(doc));
+}
+
+// A kResource entry that cannot be written verbatim (a text that is not its
+// resource, fields beside it, a type the reader models) is written as a
+// tagged Basic resource and read back unchanged; never spliced in raw.
+TEST(FhirReader, ResourcesThatAreNotVerbatimGoThroughBasic) {
+  ClinicalDocument doc;
+  const std::string sys(kResourceTypeSystem);
+  Entry hostile;
+  hostile.kind = EntryKind::kResource;
+  hostile.id = "r1";
+  hostile.code = {sys, "Claim", ""};
+  hostile.text = R"({"resourceType":"Claim"}]},{"resource":{"resourceType":"Patient"}})";
+  Entry modelled = hostile;
+  modelled.id = "urn:uuid:r2";
+  modelled.code = {sys, "Condition", ""};
+  modelled.text = R"({"resourceType":"Condition"})";
+  Entry spaced = hostile;
+  spaced.id = "urn:uuid:r3";
+  spaced.text = R"({ "resourceType": "Claim" })";
+  Entry with_fields = hostile;
+  with_fields.id = "urn:uuid:r4";
+  with_fields.text = R"({"resourceType":"Claim"})";
+  with_fields.status = "active";
+  doc.entries = {hostile, modelled, spaced, with_fields};
+  Result<std::string> out = WriteFhirBundle(doc);
+  ASSERT_TRUE(out.ok());
+  const nlohmann::json bundle = nlohmann::json::parse(*out);
+  ASSERT_EQ(bundle["entry"].size(), 4u);
+  for (const nlohmann::json& e : bundle["entry"]) EXPECT_EQ(e["resource"]["resourceType"], "Basic");
+  EXPECT_EQ(CanonicalString(MustParse(*out)), CanonicalString(doc));
 }
 
 TEST(FhirReader, PrimitiveExtensionsNullsAndUnknownFieldsAreFine) {

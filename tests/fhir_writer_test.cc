@@ -258,7 +258,9 @@ TEST(FhirWriter, ShapeOfTheBundle) {
                        "Condition", "AllergyIntolerance", "MedicationRequest", "DiagnosticReport",
                        "Observation", "Observation", "FamilyMemberHistory", "Procedure",
                        "Immunization", "Encounter", "ServiceRequest", "DocumentReference",
-                       "DocumentReference", "Observation"}));
+                       "DocumentReference", "Observation",
+                       // A resource kept verbatim, here with fields FHIR has no place for.
+                       "Basic"}));
   const json& med = entries[2 + static_cast<size_t>(EntryKind::kMedication)]["resource"];
   EXPECT_EQ(med["intent"], "order");
   EXPECT_EQ(med["status"], "active");

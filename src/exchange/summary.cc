@@ -462,6 +462,8 @@ std::string_view SectionOf(EntryKind k) {
       return "document_references";
     case EntryKind::kStatement:
       return "other_sections";
+    case EntryKind::kResource:
+      return {};
     case EntryKind::kResult:
     case EntryKind::kVitalSign:
       return {};
@@ -795,7 +797,12 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
   // The observations: one group per code (system and code; the name when
   // the source gave no code), the groups by their newest point.
   std::map<std::string, std::vector<const Gathered*>> groups;
+  size_t resources_kept = 0;
   for (const Gathered& g : gathered) {
+    if (g.entry.kind == EntryKind::kResource) {
+      ++resources_kept;  // kept verbatim for the exports; nothing a person reads as it is
+      continue;
+    }
     std::string_view section = SectionOf(g.entry.kind);
     if (section.empty() && IsPanel(g.entry)) {
       section = "panels";
@@ -965,7 +972,8 @@ std::string Summarize(RecordParts&& read, bool demographics_permitted,
       {"segments_withheld", read.segments_withheld},
       {"segments_unreadable", unreadable},
       {"segments_withheld_masked", options.segments_withheld_masked},
-      {"readings_not_summarised", unread_elsewhere}};
+      {"readings_not_summarised", unread_elsewhere},
+      {"resources_not_shown", resources_kept}};
   for (const auto& [key, n] : counts) {
     out.Key(key);
     out.Uint(n);

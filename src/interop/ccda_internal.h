@@ -69,6 +69,9 @@ inline constexpr std::string_view kWrapperTemplate = "wrapper";
 // On a section WriteCcda writes for statements (EntryKind::kStatement): its
 // narrative is generated from them, so it is not read as a note.
 inline constexpr std::string_view kStatementsTemplate = "statements";
+// The section WriteCcda writes for FHIR resources kept verbatim
+// (EntryKind::kResource), one act each.
+inline constexpr std::string_view kResourcesTemplate = "resources";
 // The encounter diagnosis act (its problem observations are the encounter's
 // reasons) and the indication observation (a reason of a medication,
 // procedure or encounter).

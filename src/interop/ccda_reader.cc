@@ -679,7 +679,7 @@ class Reader {
     Status (Reader::*read)(EntryKind kind, const xmlNode* stmt, bool* consumed);
     bool lists_documents = false;  // medvault's documents section: not scanned again
   };
-  static const std::array<SectionReader, 12> kSections;
+  static const std::array<SectionReader, 13> kSections;
 
   // ---- limits and ID index: one walk over every node
   Status WalkLimits(const xmlNode* root) {
@@ -1588,6 +1588,13 @@ class Reader {
     return Status::Ok();  // events and the like in a plan: not plans
   }
 
+  // An act of the section WriteCcda writes for resources kept verbatim.
+  Status ReadResourceStatement(EntryKind kind, const xmlNode* stmt, bool* consumed) {
+    if (Named(stmt, "act")) return ReadSimple(stmt, kind);
+    *consumed = false;
+    return Status::Ok();
+  }
+
   Status ReadDocumentStatement(EntryKind /*kind*/, const xmlNode* stmt, bool* consumed) {
     if (Named(stmt, "act")) return ReadDocumentAct(stmt);
     *consumed = false;
@@ -2008,7 +2015,7 @@ constexpr std::string_view kPlanRoots[] = {"2.16.840.1.113883.10.20.22.2.10"};
 constexpr std::string_view kPlanCodes[] = {"18776-5"};
 constexpr std::string_view kDocumentsRoots[] = {kMedvaultIdRoot};
 
-const std::array<Reader::SectionReader, 12> Reader::kSections = {{
+const std::array<Reader::SectionReader, 13> Reader::kSections = {{
     {kProblemRoots, "", kProblemCodes, EntryKind::kProblem, &Reader::ReadProblemStatement},
     {kAllergyRoots, "", kAllergyCodes, EntryKind::kAllergy, &Reader::ReadAllergyStatement},
     {kMedicationRoots, "", kMedicationCodes, EntryKind::kMedication,
@@ -2031,6 +2038,13 @@ const std::array<Reader::SectionReader, 12> Reader::kSections = {{
      {},
      EntryKind::kDocumentReference,
      &Reader::ReadDocumentStatement,
+     true},
+    // Written by WriteCcda for kResource entries.
+    {kDocumentsRoots,
+     kResourcesTemplate,
+     {},
+     EntryKind::kResource,
+     &Reader::ReadResourceStatement,
      true},
 }};
 

@@ -528,6 +528,8 @@ constexpr SectionSpec kSections[] = {
      kFieldCodeSystem, "Documents", "Documents"},
     {EntryKind::kNote, "2.16.840.1.113883.10.20.22.2.65", "2016-11-01", "34109-9", kLoincOid,
      "Note", "Notes"},
+    {EntryKind::kResource, kMedvaultIdRoot, kResourcesTemplate, "resources", kFieldCodeSystem,
+     "Other FHIR resources", "Other FHIR resources"},
 };
 
 class Writer {
@@ -1234,6 +1236,9 @@ class Writer {
         break;
       case EntryKind::kStatement:
         Statement(e, fields);
+        break;
+      case EntryKind::kResource:
+        Simple(e, fields, "act", "ACT", "EVN", kMedvaultIdRoot, kResourcesTemplate);
         break;
     }
     x_.End();

@@ -84,6 +84,55 @@ inline constexpr std::string_view kExtPatientBirthDate = "patient-birth-date";  
 inline constexpr std::string_view kExtPatientDeceased = "patient-deceased";     // valueString
 inline constexpr std::string_view kExtHeaderTime = "header-time";               // valueString
 
+// A resource type name as FHIR spells them: an upper-case ASCII letter, then
+// ASCII letters and digits, at most 64.
+inline bool IsResourceTypeName(std::string_view type) {
+  if (type.empty() || type.size() > 64 || type[0] < 'A' || type[0] > 'Z') return false;
+  for (char c : type) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The resource types the reader reads into the model (or handles itself:
+// bundles, the patient, the composition). Any other well-named type is kept
+// verbatim as an EntryKind::kResource entry.
+inline bool IsModelledResourceType(std::string_view type) {
+  for (std::string_view t :
+       {"Bundle", "Patient", "Composition", "Observation", "Condition", "AllergyIntolerance",
+        "MedicationRequest", "MedicationStatement", "FamilyMemberHistory", "Procedure",
+        "Immunization", "Encounter", "CarePlan", "Goal", "ServiceRequest", "DiagnosticReport",
+        "DocumentReference"}) {
+    if (t == type) return true;
+  }
+  return false;
+}
+
+// Resource types that are no one's health data (messaging, outcomes of
+// operations, definitions and conformance): never kept as entries, only in
+// the original document.
+inline bool IsInfrastructureResourceType(std::string_view type) {
+  for (std::string_view t :
+       {"MessageHeader",       "OperationOutcome",    "Parameters",
+        "Subscription",        "CapabilityStatement", "TerminologyCapabilities",
+        "StructureDefinition", "StructureMap",        "ValueSet",
+        "CodeSystem",          "ConceptMap",          "NamingSystem",
+        "SearchParameter",     "OperationDefinition", "CompartmentDefinition",
+        "ImplementationGuide", "GraphDefinition",     "MessageDefinition",
+        "TestScript",          "TestReport",          "ExampleScenario"}) {
+    if (t == type) return true;
+  }
+  return false;
+}
+
+// A type the reader keeps verbatim (EntryKind::kResource).
+inline bool IsVerbatimResourceType(std::string_view type) {
+  return IsResourceTypeName(type) && !IsModelledResourceType(type) &&
+         !IsInfrastructureResourceType(type);
+}
+
 inline constexpr std::string_view kUcum = vocab::kUcumSystem;
 inline constexpr std::string_view kLoinc = vocab::kLoincSystem;
 inline constexpr std::string_view kUsCoreRace =

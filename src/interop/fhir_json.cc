@@ -403,6 +403,40 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+void AppendJson(std::string& out, Value v) {
+  switch (v.type()) {
+    case Type::kNull:
+      out += "null";
+      return;
+    case Type::kBool:
+      out += v.boolean() ? "true" : "false";
+      return;
+    case Type::kNumber:
+      out += v.text();
+      return;
+    case Type::kString:
+      AppendJsonString(out, v.text());
+      return;
+    case Type::kArray:
+    case Type::kObject: {
+      const bool object = v.type() == Type::kObject;
+      out.push_back(object ? '{' : '[');
+      bool first = true;
+      for (Value c : v) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (object) {
+          AppendJsonString(out, c.key());
+          out.push_back(':');
+        }
+        AppendJson(out, c);
+      }
+      out.push_back(object ? '}' : ']');
+      return;
+    }
+  }
+}
+
 bool IsJsonNumber(std::string_view s) {
   size_t i = 0;
   const size_t n = s.size();

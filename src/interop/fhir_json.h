@@ -158,6 +158,11 @@ class Document {
 // '\\' and control characters; other bytes copied as they are).
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends `v` to `out` as compact JSON: members in document order, strings
+// escaped as AppendJsonString does, numbers exactly as written. The same
+// value always gives the same text, and parsing that text gives it back.
+void AppendJson(std::string& out, Value v);
+
 // Whether `s` is a JSON number (RFC 8259 grammar) whose value fits a double,
 // i.e. what Document::Parse accepts as a number.
 bool IsJsonNumber(std::string_view s);

@@ -56,15 +56,7 @@ std::string NormalizeSystem(std::string_view system) {
 
 // A resource type name fit for kept_in_original_only.
 std::string KeptName(std::string_view type) {
-  if (type.empty() || type.size() > 64 || type[0] < 'A' || type[0] > 'Z') {
-    return "unknown resource type";
-  }
-  for (char c : type) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-      return "unknown resource type";
-    }
-  }
-  return std::string(type);
+  return fi::IsResourceTypeName(type) ? std::string(type) : "unknown resource type";
 }
 
 // Type-checked access to the fields of JSON objects. The first error is
@@ -386,8 +378,16 @@ class Importer {
       kind = EntryKind::kDocumentReference;
     }
     if (!kind) {
-      Keep(KeptName(type));
-      return;
+      if (KindTag(res) == EntryKind::kResource) {
+        // What WriteFhirBundle could not write verbatim: fields in extensions.
+        kind = EntryKind::kResource;
+      } else if (fi::IsVerbatimResourceType(type)) {
+        ReadVerbatim(res, full_url, type);
+        return;
+      } else {
+        Keep(KeptName(type));
+        return;
+      }
     }
     if (std::optional<EntryKind> tagged = KindTag(res)) kind = tagged;
 
@@ -455,6 +455,8 @@ class Importer {
       ReadMemberReferences(res, "result");
     } else if (type == "DocumentReference") {
       ReadDocumentReference(res, e);
+    } else if (type == "Basic") {
+      e.code = f_.Concept(res["code"]);  // a kResource WriteFhirBundle could not keep verbatim
     }
     if (type == "Observation") ReadMemberReferences(res, "hasMember");
     if (type == "Procedure" || type == "Condition")
@@ -473,6 +475,23 @@ class Importer {
         pending_members_.pop_back();
       }
     }
+    AddEntry(std::move(e), res);
+  }
+
+  // A resource the model has no kind for, kept verbatim (EntryKind::kResource).
+  void ReadVerbatim(Value res, std::string_view full_url, std::string_view type) {
+    Entry e;
+    e.kind = EntryKind::kResource;
+    e.id = EntryId(res, full_url, type);
+    if (f_.failed()) return;
+    if (!e.id.empty()) {
+      if (!full_url.empty()) entry_of_ref_.emplace(std::string(full_url), e.id);
+      if (const std::string_view rid = f_.Str(res, "id"); !rid.empty()) {
+        entry_of_ref_.emplace(std::string(type) + "/" + std::string(rid), e.id);
+      }
+    }
+    e.code = Coding{std::string(kResourceTypeSystem), std::string(type), ""};
+    fhir_json::AppendJson(e.text, res);
     AddEntry(std::move(e), res);
   }
 

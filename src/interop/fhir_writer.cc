@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -743,6 +744,15 @@ uint32_t WriteDocumentReference(JsonOut& o, const Entry& e, std::string_view pat
   return done;
 }
 
+// A resource kept verbatim whose entry cannot be written as it is (see
+// BundleWriter::PlanVerbatim): a Basic resource with the fields in
+// extensions, tagged with its kind.
+uint32_t WriteBasic(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  Concept(o, "code", e.code);
+  Reference(o, "subject", patient_url);
+  return kCode;
+}
+
 struct ResourceWriter {
   EntryKind kind;
   std::string_view resource_type;
@@ -765,6 +775,7 @@ constexpr std::array<ResourceWriter, kEntryKindCount> kResources = {{
     {EntryKind::kDocumentReference, "DocumentReference", WriteDocumentReference},
     {EntryKind::kNote, "DocumentReference", WriteDocumentReference},
     {EntryKind::kStatement, "Observation", WriteObservation},
+    {EntryKind::kResource, "Basic", WriteBasic},
 }};
 
 constexpr bool ResourcesInKindOrder() {
@@ -807,14 +818,30 @@ class BundleWriter {
     if (doc_.has_patient && !doc_.patient.id.empty()) patient_url_ = NewUuid();
     if (doc_.has_patient) WritePatient();
     WriteComposition();
-    // Every entry's fullUrl first, so that members can point at them.
+    // Every entry's fullUrl first, so that members can point at them. A
+    // resource kept verbatim keeps its own (or none).
     std::vector<std::string> urls;
+    std::vector<std::optional<Verbatim>> verbatim(doc_.entries.size());
     urls.reserve(doc_.entries.size());
-    for (const Entry& e : doc_.entries) {
-      urls.push_back(NewUuid());
-      url_of_.emplace(e.id, urls.back());
+    size_t resources = 0;
+    for (size_t i = 0; i < doc_.entries.size(); ++i) {
+      const Entry& e = doc_.entries[i];
+      if (e.kind == EntryKind::kResource) verbatim[i] = PlanVerbatim(e, ++resources);
+      urls.push_back(verbatim[i] ? verbatim[i]->full_url : NewUuid());
+      if (!urls.back().empty()) url_of_.emplace(e.id, urls.back());
     }
-    for (size_t i = 0; i < doc_.entries.size(); ++i) WriteEntry(doc_.entries[i], urls[i]);
+    for (size_t i = 0; i < doc_.entries.size(); ++i) {
+      if (verbatim[i]) {
+        o_.NextLine();
+        o_.BeginObject();
+        o_.Str("fullUrl", verbatim[i]->full_url);
+        o_.Key("resource");
+        o_.Raw(doc_.entries[i].text);  // checked by PlanVerbatim: one JSON object, normal form
+        o_.EndObject();
+      } else {
+        WriteEntry(doc_.entries[i], urls[i]);
+      }
+    }
     o_.Newline();
     o_.EndArray();
     o_.EndObject();
@@ -823,6 +850,55 @@ class BundleWriter {
   }
 
  private:
+  struct Verbatim {
+    std::string full_url;  // "" when the reader finds the id without one
+  };
+
+  // How a kResource entry is written as the resource it holds, or nullopt
+  // when it cannot be without changing what a reader gets back: other
+  // fields set, a text that is not one JSON object of its type in the normal
+  // form of fhir_json::AppendJson, a type the reader models, or an id the
+  // reader would not find (its fullUrl, Type/id, or the generated id of the
+  // `ordinal`-th resource).
+  static std::optional<Verbatim> PlanVerbatim(const Entry& e, size_t ordinal) {
+    Entry bare;
+    bare.kind = e.kind;
+    bare.id = e.id;
+    bare.code = e.code;
+    bare.text = e.text;
+    if (!(bare == e) || e.code.system != kResourceTypeSystem || !e.code.display.empty() ||
+        !e.code.translations.empty() || !fi::IsVerbatimResourceType(e.code.code)) {
+      return std::nullopt;
+    }
+    Result<fhir_json::Document> parsed = fhir_json::Document::Parse(e.text);
+    if (!parsed.ok()) return std::nullopt;
+    const fhir_json::Value root = parsed->root();
+    const fhir_json::Value type = root["resourceType"];
+    if (!root.is_object() || !type.is_string() || type.text() != e.code.code) return std::nullopt;
+    std::string normal;
+    fhir_json::AppendJson(normal, root);
+    if (normal != e.text) return std::nullopt;
+    // The id the reader gives it (EntryId): our identifier, the fullUrl, Type/id.
+    for (fhir_json::Value id : root["identifier"]) {
+      if (id["system"].text() == kMedvaultIdSystem && !id["value"].text().empty()) {
+        return std::nullopt;  // not ours to write verbatim
+      }
+    }
+    const std::string_view id = e.id;
+    if (id.starts_with("urn:uuid:") || id.starts_with("urn:oid:") || id.starts_with("http://") ||
+        id.starts_with("https://")) {
+      return Verbatim{e.id};
+    }
+    const fhir_json::Value rid = root["id"];
+    if (rid.is_string() && !rid.text().empty()) {
+      if (e.id == std::string(type.text()) + "/" + std::string(rid.text())) return Verbatim{};
+      return std::nullopt;
+    }
+    if (rid.present()) return std::nullopt;
+    if (e.id == "gen:resource:" + std::to_string(ordinal)) return Verbatim{};
+    return std::nullopt;
+  }
+
   // Deterministic urn:uuid values (version 4 layout), unique in the bundle.
   std::string NewUuid() {
     char buf[64];

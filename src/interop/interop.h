@@ -186,8 +186,16 @@ enum class EntryKind {
   // its C-CDA section; FHIR: Goal (goals), Condition (health concerns),
   // else Observation.
   kStatement,
+  // A FHIR resource the model has no kind for (Claim, ExplanationOfBenefit,
+  // Organization, Practitioner, ImagingStudy, Device, ...), kept verbatim:
+  // `code` is {kResourceTypeSystem, its resource type}, `text` the resource
+  // as compact JSON (fhir_json::AppendJson). Its segment follows its type
+  // (vocab::kResourceSegments); written back as it is (FHIR), or as a
+  // medvault act (C-CDA). Never shown to people as it is.
+  kResource,
 };
-inline constexpr size_t kEntryKindCount = 14;
+inline constexpr size_t kEntryKindCount = 15;
+inline constexpr std::string_view kResourceTypeSystem = "http://hl7.org/fhir/resource-types";
 std::string_view EntryKindName(EntryKind k);  // "problem", "allergy", ..., "note"
 std::optional<EntryKind> ParseEntryKind(std::string_view name);
 

@@ -71,6 +71,11 @@ std::string_view SegmentBaseFor(const Entry& e) {
       return s->base;
     }
   }
+  if (e.kind == EntryKind::kResource && e.code.system == kResourceTypeSystem) {
+    if (const vocab::ResourceSegment* r = vocab::ResourceSegmentFor(e.code.code)) {
+      return r->base;
+    }
+  }
   const auto k = static_cast<size_t>(e.kind);
   return k < vocab::kEntrySegments.size() ? vocab::kEntrySegments[k].base : "other/imported";
 }
@@ -251,6 +256,11 @@ bool IsDocumentContentPath(std::string_view path) {
   }
   for (const vocab::SectionSegment& s : vocab::kSectionSegments) {
     if (parent == s.base) {
+      return true;
+    }
+  }
+  for (const vocab::ResourceSegment& r : vocab::kResourceSegments) {
+    if (parent == r.base) {
       return true;
     }
   }

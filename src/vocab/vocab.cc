@@ -123,6 +123,27 @@ constexpr bool KnownSegmentsAreValid() {
       }
     }
   }
+  for (size_t i = 0; i < kResourceSegments.size(); ++i) {
+    const ResourceSegment& r = kResourceSegments[i];
+    if (r.type.empty() || !IsKnownPath(r.base)) {
+      return false;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (kResourceSegments[j].type == r.type) {
+        return false;
+      }
+    }
+    for (const EntrySegment& e : kEntrySegments) {
+      if (e.base == r.base) {
+        return false;
+      }
+    }
+    for (const SectionSegment& s : kSectionSegments) {
+      if (s.base == r.base) {
+        return false;
+      }
+    }
+  }
   if (!IsKnownPath(kBodyMeasureVitalSignsBase) || !IsKnownPath(kIdentitySegmentBase) ||
       !IsKnownPath(kSourceDocumentsBase)) {
     return false;
@@ -256,6 +277,15 @@ const MeasurementUnit* FindUnit(const Measurement& m, std::string_view unit) {
 }
 
 bool IsWellFormedLoinc(std::string_view code) { return LoincCheck(code); }
+
+const ResourceSegment* ResourceSegmentFor(std::string_view type) {
+  for (const ResourceSegment& r : kResourceSegments) {
+    if (r.type == type) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
 
 const SectionSegment* SectionSegmentFor(std::string_view loinc) {
   for (const SectionSegment& s : kSectionSegments) {

@@ -133,7 +133,7 @@ struct EntrySegment {
   std::string_view entry_kind;
   std::string_view base;
 };
-inline constexpr std::array<EntrySegment, 14> kEntrySegments = {{
+inline constexpr std::array<EntrySegment, 15> kEntrySegments = {{
     {"problem", "health-status/problems"},
     {"allergy", "health-status/allergies"},
     {"medication", "health-status/medications"},
@@ -150,7 +150,36 @@ inline constexpr std::array<EntrySegment, 14> kEntrySegments = {{
     // Statements of a section no kind covers: by default here, else the base
     // of their section in kSectionSegments.
     {"statement", "other/sections"},
+    // FHIR resources kept verbatim: by default here, else the base of their
+    // type in kResourceSegments.
+    {"resource", "other/resources"},
 }};
+
+// Where FHIR resources kept verbatim (interop::EntryKind::kResource) go, by
+// resource type: claims and coverage beside the patient's insurance data,
+// imaging studies under radiology, the people and places of care apart.
+struct ResourceSegment {
+  std::string_view type;
+  std::string_view base;
+};
+inline constexpr std::array<ResourceSegment, 14> kResourceSegments = {{
+    {"Claim", "personal-information/claims"},
+    {"ExplanationOfBenefit", "personal-information/claims"},
+    {"Coverage", "personal-information/coverage"},
+    {"Organization", "other/care-directory"},
+    {"Practitioner", "other/care-directory"},
+    {"PractitionerRole", "other/care-directory"},
+    {"Location", "other/care-directory"},
+    {"CareTeam", "doctor-description/care-teams"},
+    {"ImagingStudy", "radiology/imaging"},
+    {"Media", "radiology/media"},
+    {"Device", "health-status/devices"},
+    {"Medication", "health-status/medication-definitions"},
+    {"Provenance", "other/provenance"},
+    {"SupplyDelivery", "other/supply"},
+}};
+// The row of a resource type; nullptr when not listed.
+const ResourceSegment* ResourceSegmentFor(std::string_view type);
 
 // Where statements (interop::EntryKind::kStatement) of a C-CDA section
 // without an entry kind of its own go, by the section's LOINC code: under
