@@ -1389,7 +1389,8 @@ TEST(CcdaReaderTest, SiteMethodAndReasonsAreKept) {
 
   Result<std::string> fhir = WriteFhirBundle(doc);
   ASSERT_TRUE(fhir.ok());
-  for (const nlohmann::json& entry : nlohmann::json::parse(*fhir)["entry"]) {
+  const nlohmann::json bundle = nlohmann::json::parse(*fhir);
+  for (const nlohmann::json& entry : bundle["entry"]) {
     const nlohmann::json& r = entry["resource"];
     if (r["resourceType"] == "Procedure") {
       EXPECT_EQ(r["bodySite"][0]["coding"][0]["code"], "66754008");

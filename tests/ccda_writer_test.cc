@@ -112,6 +112,7 @@ Entry Everything(EntryKind kind, int n) {
   e.section = {"http://loinc.org", "47420-5", "Functional status"};
   e.members = {"urn:uuid:00000000-0000-0000-0000-00000000000" + std::to_string(n + 1),
                "not-in-this-document"};
+  e.mood = "proposal";
   return e;
 }
 
@@ -500,6 +501,9 @@ class Gen {
     for (size_t i = Pick(3); i > 0; --i) e.reasons.push_back(Code());
     e.section = Code();
     for (size_t i = Pick(3); i > 0; --i) e.members.push_back(Id());
+    static const char* kMoods[] = {"",      "event",    "goal",    "care-plan",
+                                   "order", "proposal", "promise", "odd mood"};
+    e.mood = From(kMoods);
     return e;
   }
 

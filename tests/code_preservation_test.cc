@@ -287,8 +287,8 @@ TEST(ResourcePreservation, EveryResourceOfABundleIsExportedBackAsItsType) {
     }
   }
   ASSERT_GE(bundles, 20u);
-  // Kept, but as another resource type for now (issue 15).
-  const std::set<std::string> kRetyped = {"CarePlan", "Goal", "MedicationStatement"};
+  // Kept, but as another resource type (none today).
+  const std::set<std::string> kRetyped = {};
   size_t total = 0, kept = 0;
   for (const auto& [type, counts] : per_type) {
     total += counts.first;

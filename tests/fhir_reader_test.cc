@@ -132,10 +132,13 @@ void CheckSyntheaBundle(const fs::path& path) {
   const std::string bytes = ReadFile(path);
   const nlohmann::json j = nlohmann::json::parse(bytes);
   std::map<std::string, size_t> types;
-  size_t vital = 0, social = 0;
+  size_t vital = 0, social = 0, activities = 0;
   for (const auto& e : j["entry"]) {
     const auto& r = e["resource"];
     ++types[r["resourceType"].get<std::string>()];
+    for (const auto& a : r.value("activity", nlohmann::json::array())) {
+      activities += a.contains("detail") ? 1 : 0;  // a care plan's inline activities
+    }
     if (r["resourceType"] == "Observation") {
       bool is_vital = false, is_social = false;
       for (const auto& c : r.value("category", nlohmann::json::array())) {
@@ -156,14 +159,14 @@ void CheckSyntheaBundle(const fs::path& path) {
   EXPECT_EQ(CountKind(doc, EntryKind::kImmunization), types["Immunization"]);
   EXPECT_EQ(CountKind(doc, EntryKind::kProcedure), types["Procedure"]);
   EXPECT_EQ(CountKind(doc, EntryKind::kEncounter), types["Encounter"]);
-  EXPECT_EQ(CountKind(doc, EntryKind::kPlan), types["CarePlan"] + types["Goal"]);
+  EXPECT_EQ(CountKind(doc, EntryKind::kPlan), types["CarePlan"] + types["Goal"] + activities);
   EXPECT_EQ(CountKind(doc, EntryKind::kVitalSign), vital);
   EXPECT_EQ(CountKind(doc, EntryKind::kSocialHistory), social);
   EXPECT_EQ(CountKind(doc, EntryKind::kResult),
             types["Observation"] - vital - social + types["DiagnosticReport"]);
   // Every resource but the patient is an entry: the ones the model has no
   // kind for verbatim, each the resource's own JSON.
-  EXPECT_EQ(doc.entries.size(), j["entry"].size() - types["Patient"]);
+  EXPECT_EQ(doc.entries.size(), j["entry"].size() - types["Patient"] + activities);
   EXPECT_GT(doc.entries.size(), 50u);
   EXPECT_TRUE(doc.kept_in_original_only.empty());
   std::map<std::string, size_t> verbatim;
@@ -1132,6 +1135,74 @@ TEST(FhirReader, MalformedMembersAreRefused) {
               StatusCode::kInvalidArgument, {"result"});
   ExpectError(R"({"resourceType": "Encounter", "reasonCode": ["x"]})", StatusCode::kInvalidArgument,
               {"reasonCode"});
+}
+
+}  // namespace
+}  // namespace medvault::interop
+
+namespace medvault::interop {
+namespace {
+
+// Issue 15: CarePlan and Goal stay CarePlan and Goal, MedicationStatement
+// stays a statement; a care plan's inline activities become planned entries
+// it names as members, and come back as its activities.
+TEST(FhirReader, CarePlansGoalsAndStatementsKeepTheirForm) {
+  const std::string bundle = R"({"resourceType": "Bundle", "type": "collection", "entry": [
+    {"fullUrl": "urn:uuid:cp", "resource": {"resourceType": "CarePlan", "status": "active",
+      "intent": "plan", "category": [{"coding": [{"system": "http://snomed.info/sct",
+      "code": "698360004", "display": "Diabetes self management plan"}]}],
+      "period": {"start": "2020-01-01"},
+      "activity": [{"detail": {"code": {"coding": [{"system": "http://snomed.info/sct",
+        "code": "160670007", "display": "Diabetic diet"}]}, "status": "in-progress"}},
+        {"reference": {"reference": "urn:uuid:sr"}}]}},
+    {"fullUrl": "urn:uuid:sr", "resource": {"resourceType": "ServiceRequest", "status": "active",
+      "intent": "order", "code": {"text": "HbA1c in 3 months"}}},
+    {"fullUrl": "urn:uuid:goal", "resource": {"resourceType": "Goal", "lifecycleStatus": "active",
+      "description": {"text": "HbA1c below 7%"}, "target": [{"dueDate": "2020-06-01"}]}},
+    {"fullUrl": "urn:uuid:ms", "resource": {"resourceType": "MedicationStatement",
+      "status": "active", "medicationCodeableConcept": {"coding": [{"system":
+      "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975"}]},
+      "effectiveDateTime": "2020-01-02"}},
+    {"fullUrl": "urn:uuid:mr", "resource": {"resourceType": "MedicationRequest",
+      "status": "active", "intent": "plan", "medicationCodeableConcept": {"text": "Metformin"}}}
+  ]})";
+  const ClinicalDocument doc = MustParse(bundle);
+  const Entry* cp = FindEntry(doc, "urn:uuid:cp");
+  ASSERT_NE(cp, nullptr);
+  EXPECT_EQ(cp->mood, "care-plan");
+  EXPECT_EQ(cp->members, (std::vector<std::string>{"urn:uuid:cp#activity-1", "urn:uuid:sr"}));
+  const Entry* diet = FindEntry(doc, "urn:uuid:cp#activity-1");
+  ASSERT_NE(diet, nullptr);
+  EXPECT_EQ(diet->kind, EntryKind::kPlan);
+  EXPECT_EQ(diet->code.code, "160670007");
+  EXPECT_EQ(diet->status, "in-progress");
+  EXPECT_EQ(FindEntry(doc, "urn:uuid:sr")->mood, "order");
+  EXPECT_EQ(FindEntry(doc, "urn:uuid:goal")->mood, "goal");
+  EXPECT_EQ(FindEntry(doc, "urn:uuid:goal")->end, "2020-06-01");
+  EXPECT_EQ(FindEntry(doc, "urn:uuid:ms")->mood, "event");
+  EXPECT_EQ(FindEntry(doc, "urn:uuid:mr")->mood, "plan");
+
+  Result<std::string> out = WriteFhirBundle(doc);
+  ASSERT_TRUE(out.ok());
+  const nlohmann::json written = nlohmann::json::parse(*out);
+  std::map<std::string, std::string> type_of;  // medvault id -> resource type
+  for (const nlohmann::json& e : written["entry"]) {
+    type_of[e["resource"]["identifier"][0]["value"]] = e["resource"]["resourceType"];
+    if (e["resource"]["resourceType"] == "CarePlan") {
+      EXPECT_EQ(e["resource"]["activity"].size(), 2u);
+    }
+  }
+  EXPECT_EQ(type_of["urn:uuid:cp"], "CarePlan");
+  EXPECT_EQ(type_of["urn:uuid:goal"], "Goal");
+  EXPECT_EQ(type_of["urn:uuid:ms"], "MedicationStatement");
+  EXPECT_EQ(type_of["urn:uuid:mr"], "MedicationRequest");
+  EXPECT_EQ(type_of["urn:uuid:cp#activity-1"], "ServiceRequest");
+  for (Result<std::string> again_text : {WriteFhirBundle(doc), WriteCcda(doc)}) {
+    ASSERT_TRUE(again_text.ok()) << again_text.status().ToString();
+    Result<ClinicalDocument> again = ParseDocument(*again_text);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
+  }
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ Entry Full(EntryKind kind, std::string id) {
   e.reasons = {C("http://snomed.info/sct", "38341003", "Hypertension"), C("", "", "")};
   e.section = C("http://loinc.org", "10190-7", "Mental status");
   e.members = {"member-1", "Observation/elsewhere"};
+  e.mood = "proposal";
   return e;
 }
 
@@ -262,11 +263,11 @@ TEST(FhirWriter, ShapeOfTheBundle) {
                        // A resource kept verbatim, here with fields FHIR has no place for.
                        "Basic"}));
   const json& med = entries[2 + static_cast<size_t>(EntryKind::kMedication)]["resource"];
-  EXPECT_EQ(med["intent"], "order");
+  EXPECT_EQ(med["intent"], "proposal");  // the mood
   EXPECT_EQ(med["status"], "active");
   EXPECT_EQ(med["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"].dump(), "5.5");
   const json& plan = entries[2 + static_cast<size_t>(EntryKind::kPlan)]["resource"];
-  EXPECT_EQ(plan["intent"], "plan");
+  EXPECT_EQ(plan["intent"], "proposal");  // the mood
 
   // The note's text is the attachment data.
   const json& note = entries[2 + static_cast<size_t>(EntryKind::kNote)]["resource"];

@@ -37,6 +37,7 @@ Entry FullEntry() {
   e.reasons = {{"http://snomed.info/sct", "38341003", "Hypertension"}};
   e.section = {"http://loinc.org", "47420-5", "Functional status"};
   e.members = {"a", "b"};
+  e.mood = "event";
   return e;
 }
 

@@ -320,6 +320,39 @@ inline bool IsPlanMood(std::string_view mood) {
          mood == "ARQ" || mood == "GOL";
 }
 
+// Entry::mood of a medication or plan from a statement's moodCode, and back
+// ("" when the mood has no moodCode of its own: the writer then carries it
+// as a field). See Entry::mood.
+inline std::string MoodFromHl7(EntryKind kind, std::string_view mood_code) {
+  const std::string code = AsciiUpperCopy(mood_code);
+  if (kind == EntryKind::kMedication) {
+    if (code == "EVN") return "event";
+    if (code == "RQO") return "";
+    if (code == "INT") return "plan";
+    if (code == "PRP") return "proposal";
+  } else if (kind == EntryKind::kPlan) {
+    if (code == "INT") return "";
+    if (code == "RQO") return "order";
+    if (code == "PRP") return "proposal";
+    if (code == "GOL") return "goal";
+    if (code == "PRMS") return "promise";
+    if (code == "APT") return "appointment";
+    if (code == "ARQ") return "appointment-request";
+  }
+  return AsciiLowerCopy(code);
+}
+inline std::string_view MoodToHl7(EntryKind kind, std::string_view mood) {
+  for (std::string_view code : {"EVN", "RQO", "INT", "PRP", "GOL", "PRMS", "APT", "ARQ"}) {
+    if ((kind == EntryKind::kPlan && code == "EVN") ||
+        (kind == EntryKind::kMedication &&
+         (code == "GOL" || code == "PRMS" || code == "APT" || code == "ARQ"))) {
+      continue;  // not read as that kind's statements
+    }
+    if (MoodFromHl7(kind, code) == mood) return code;
+  }
+  return {};
+}
+
 // Category the reader gives entries of a kind (the writer writes the field
 // only when it differs).
 inline std::string_view DerivedCategory(EntryKind kind) {

@@ -1135,6 +1135,8 @@ class Reader {
       e->method = ReadCoding(value);
     } else if (name == "section") {
       e->section = ReadCoding(value);
+    } else if (name == "mood") {
+      e->mood = text();
     } else if (name == "reasons" || name == "members") {
       const bool reasons = name == "reasons";
       if (reasons) e->reasons.clear();
@@ -1687,6 +1689,7 @@ class Reader {
       e.quantity = Quantity{std::string(Attr(src, "value")), std::string(Attr(src, "unit"))};
     }
     e.route = ReadCoding(Child(sa, "routeCode"));
+    if (kind == EntryKind::kMedication) e.mood = MoodFromHl7(kind, Attr(sa, "moodCode"));
     ReadQualifiers(sa, &e);
     ReadExtras(sa, &e);
     return Add(std::move(e));
@@ -1892,6 +1895,7 @@ class Reader {
     e.text = StatementText(code, stmt);
     e.status = StatusOf(stmt);
     ReadTimes(stmt, &e.start, &e.end);
+    if (kind == EntryKind::kPlan) e.mood = MoodFromHl7(kind, Attr(stmt, "moodCode"));
     ReadQualifiers(stmt, &e);
     ReadExtras(stmt, &e);
     return Add(std::move(e));

@@ -175,6 +175,7 @@ class Validator {
       CheckCoding(e.reasons[i], at + Idx(".reasons", i));
     }
     CheckCoding(e.section, at + ".section");
+    Check(e.mood, at + ".mood");
     for (size_t i = 0; i < e.members.size(); ++i) Check(e.members[i], at + Idx(".members", i));
   }
 
@@ -468,6 +469,7 @@ std::vector<Field> FieldsOf(const Entry& e, bool panel = false) {
   }
   // A statement's section is its C-CDA section's code, read back without
   // translations.
+  if (!e.mood.empty() && MoodToHl7(k, e.mood).empty()) text("mood", e.mood);
   if (!e.section.empty() && (k != EntryKind::kStatement || !e.section.translations.empty())) {
     coding("section", e.section);
   }
@@ -1225,9 +1227,12 @@ class Writer {
         Simple(e, fields, "encounter", "ENC", "EVN", "2.16.840.1.113883.10.20.22.4.49",
                "2015-08-01");
         break;
-      case EntryKind::kPlan:
-        Simple(e, fields, "act", "ACT", "INT", "2.16.840.1.113883.10.20.22.4.39", "2014-06-09");
+      case EntryKind::kPlan: {
+        const std::string_view mood = MoodToHl7(e.kind, e.mood);
+        Simple(e, fields, "act", "ACT", mood.empty() ? "INT" : mood,
+               "2.16.840.1.113883.10.20.22.4.39", "2014-06-09");
         break;
+      }
       case EntryKind::kDocumentReference:
         Document(e, fields);
         break;
@@ -1459,7 +1464,8 @@ class Writer {
     const bool not_done = immunization && e.status == "not-done";
     x_.Start("substanceAdministration");
     x_.Attr("classCode", "SBADM");
-    x_.Attr("moodCode", "EVN");
+    const std::string_view mood = immunization ? "EVN" : MoodToHl7(e.kind, e.mood);
+    x_.Attr("moodCode", mood.empty() ? "INT" : mood);  // else the mood is a field
     if (immunization) x_.Attr("negationInd", not_done ? "true" : "false");
     x_.Body();
     if (immunization) {

@@ -59,6 +59,7 @@ inline constexpr std::string_view kExtBodySite = "entry-body-site";             
 inline constexpr std::string_view kExtMethod = "entry-method";                   // valueCoding
 inline constexpr std::string_view kExtReason = "entry-reason";    // valueCoding, repeated
 inline constexpr std::string_view kExtSection = "entry-section";  // valueCoding
+inline constexpr std::string_view kExtMood = "entry-mood";        // valueString
 // The members of an entry whose resource has no member element (an
 // Observation's are hasMember, a DiagnosticReport's result): valueString,
 // repeated, each a member's entry id.
@@ -131,6 +132,18 @@ inline bool IsInfrastructureResourceType(std::string_view type) {
 inline bool IsVerbatimResourceType(std::string_view type) {
   return IsResourceTypeName(type) && !IsModelledResourceType(type) &&
          !IsInfrastructureResourceType(type);
+}
+
+// Entry::mood <-> MedicationRequest.intent / ServiceRequest.intent: the
+// model's "" is the kind's usual intent ("order" for medications, "plan"
+// for plans); the other intents are moods of the same name.
+inline std::string_view DefaultIntent(bool medication) { return medication ? "order" : "plan"; }
+inline bool IsIntent(bool medication, std::string_view intent) {
+  for (std::string_view i : {"proposal", "plan", "order", "original-order", "reflex-order",
+                             "filler-order", "instance-order", "option"}) {
+    if (i == intent) return true;
+  }
+  return !medication && intent == "directive";
 }
 
 inline constexpr std::string_view kUcum = vocab::kUcumSystem;

@@ -431,6 +431,7 @@ class Importer {
     } else if (type == "CarePlan") {
       ReadCarePlan(res, e);
     } else if (type == "Goal") {
+      e.mood = "goal";
       e.code = f_.Concept(res["description"]);
       e.status = Lower(f_.Str(res, "lifecycleStatus"));
       e.start = f_.Date(res, "startDate");
@@ -439,6 +440,8 @@ class Importer {
       }
       e.text = f_.NoteText(res);
     } else if (type == "ServiceRequest") {
+      const std::string intent = Lower(f_.Str(res, "intent"));
+      e.mood = intent == fi::DefaultIntent(false) ? std::string() : intent;
       e.code = f_.Concept(res["code"]);
       e.status = Lower(f_.Str(res, "status"));
       ReadTime(res, "occurrenceDateTime", "occurrencePeriod", e);
@@ -476,6 +479,8 @@ class Importer {
       }
     }
     AddEntry(std::move(e), res);
+    for (Entry& a : deferred_) AddEntry(std::move(a), res);
+    deferred_.clear();
   }
 
   // A resource the model has no kind for, kept verbatim (EntryKind::kResource).
@@ -533,6 +538,11 @@ class Importer {
     return {};
   }
 
+  struct PendingMembers {
+    size_t index = 0;                                // into doc_.entries
+    std::vector<std::pair<bool, std::string>> refs;  // (already an id, text)
+  };
+
   // Members (Observation.hasMember, DiagnosticReport.result) as the ids of
   // the entries they point at: a reference to a resource read (by fullUrl,
   // Type/id, or an absolute URL ending in Type/id) names its entry; a
@@ -567,18 +577,24 @@ class Importer {
     p.index = doc_.entries.size();  // the entry AddEntry is about to add
     for (Value r : refs) {
       if (f_.AsObject(r).missing()) return;
-      const std::string_view reference = f_.Str(r, "reference");
-      if (!reference.empty()) {
-        p.refs.emplace_back(false, std::string(reference));
-        continue;
-      }
-      Value ident = f_.Obj(r, "identifier");
-      if (ident.present() && f_.Str(ident, "system") == kMedvaultIdSystem &&
-          !f_.Str(ident, "value").empty()) {
-        p.refs.emplace_back(true, std::string(f_.Str(ident, "value")));
-      }
+      ReadReferenceInto(r, p);
     }
     if (!p.refs.empty()) pending_members_.push_back(std::move(p));
+  }
+
+  // One Reference as a member to resolve: its reference, else a logical
+  // reference by our identifier; nothing otherwise.
+  void ReadReferenceInto(Value r, PendingMembers& p) {
+    const std::string_view reference = f_.Str(r, "reference");
+    if (!reference.empty()) {
+      p.refs.emplace_back(false, std::string(reference));
+      return;
+    }
+    Value ident = f_.Obj(r, "identifier");
+    if (ident.present() && f_.Str(ident, "system") == kMedvaultIdSystem &&
+        !f_.Str(ident, "value").empty()) {
+      p.refs.emplace_back(true, std::string(f_.Str(ident, "value")));
+    }
   }
 
   void AssignGeneratedIds() {
@@ -769,6 +785,12 @@ class Importer {
   void ReadMedication(Value res, bool request, Entry& e) {
     e.code = MedicationCode(res, res);
     e.status = Lower(f_.Str(res, "status"));
+    if (request) {
+      const std::string intent = Lower(f_.Str(res, "intent"));
+      e.mood = intent == fi::DefaultIntent(true) ? std::string() : intent;
+    } else {
+      e.mood = "event";
+    }
     Value dosage;
     if (request) {
       e.start = f_.Date(res, "authoredOn");
@@ -845,6 +867,38 @@ class Importer {
     }
     e.text = f_.S(res, "description");
     if (e.text.empty()) e.text = f_.NoteText(res);
+    e.mood = "care-plan";
+    // Activities are members: a reference names what it points at; an
+    // inline detail becomes a planned entry of its own (added after the
+    // care plan, see ReadResource), named "<care plan id>#activity-<n>".
+    PendingMembers p;
+    p.index = doc_.entries.size();  // the care plan's, AddEntry is about to add it
+    size_t n = 0;
+    for (Value activity : f_.Arr(res, "activity")) {
+      if (f_.AsObject(activity).missing()) return;
+      if (Value ref = f_.Obj(activity, "reference"); ref.present()) {
+        ReadReferenceInto(ref, p);
+        continue;
+      }
+      Value detail = f_.Obj(activity, "detail");
+      if (detail.missing()) continue;
+      Entry a;
+      a.kind = EntryKind::kPlan;
+      a.code = f_.Concept(detail["code"]);
+      a.status = Lower(f_.Str(detail, "status"));
+      if (Value period = f_.Obj(detail, "scheduledPeriod"); period.present()) {
+        a.start = f_.Date(period, "start");
+        a.end = f_.Date(period, "end");
+      }
+      a.text = f_.S(detail, "description");
+      if (!e.id.empty()) {
+        a.id = e.id + "#activity-" + std::to_string(++n);
+        p.refs.emplace_back(true, a.id);
+      }
+      deferred_.push_back(std::move(a));
+      if (f_.failed()) return;
+    }
+    if (!p.refs.empty()) pending_members_.push_back(std::move(p));
   }
 
   void ReadDocumentReference(Value res, Entry& e) {
@@ -904,7 +958,10 @@ class Importer {
     return q;
   }
 
-  Coding CodingExtension(Value ext) { return f_.CodingOf(f_.Obj(ext, "valueCoding")); }
+  Coding CodingExtension(Value ext) {
+    if (Value cc = f_.Obj(ext, "valueCodeableConcept"); cc.present()) return f_.Concept(cc);
+    return f_.CodingOf(f_.Obj(ext, "valueCoding"));
+  }
 
   // Applies the component-level extensions; true when `name` was one.
   bool ApplyComponentExtension(std::string_view name, Value ext, Component& c) {
@@ -989,6 +1046,8 @@ class Importer {
         e.reasons.push_back(CodingExtension(ext));
       } else if (name == fi::kExtSection) {
         e.section = CodingExtension(ext);
+      } else if (name == fi::kExtMood) {
+        e.mood = f_.S(ext, "valueString");
       } else if (name == fi::kExtMember) {
         e.members.push_back(f_.S(ext, "valueString"));
       } else if (name == fi::kExtReferenceRange) {
@@ -1202,11 +1261,8 @@ class Importer {
   std::unordered_set<std::string> kept_set_;
   // fullUrl and Type/id of every resource read as an entry -> its entry id.
   std::unordered_map<std::string, std::string> entry_of_ref_;
-  struct PendingMembers {
-    size_t index = 0;                                // into doc_.entries
-    std::vector<std::pair<bool, std::string>> refs;  // (already an id, text)
-  };
   std::vector<PendingMembers> pending_members_;
+  std::vector<Entry> deferred_;  // a care plan's inline activities, added after it
   static constexpr size_t kMaxMembers = 256;
   bool composition_read_ = false;
 };

@@ -142,8 +142,14 @@ class Extensions {
     JsonOut o;
     o.BeginObject();
     o.Str("url", full_url ? ExtUrl(name) : std::string(name));
-    o.Key("valueCoding");
-    WriteCoding(o, c);
+    // A coding with translations as a CodeableConcept, which carries them.
+    if (c.translations.empty()) {
+      o.Key("valueCoding");
+      WriteCoding(o, c);
+    } else {
+      o.Key("valueCodeableConcept");
+      WriteConceptValue(o, c);
+    }
     o.EndObject();
     items_.push_back(std::move(o.str()));
   }
@@ -217,6 +223,7 @@ enum Field : uint32_t {
   kMethod = 1u << 18,
   kReasons = 1u << 19,
   kMembers = 1u << 20,  // written by BundleWriter::WriteMembers, never by a resource writer
+  kMood = 1u << 21,
 };
 
 // The fields of `e` not in `done`, as extensions.
@@ -250,6 +257,7 @@ void RemainingToExtensions(const Entry& e, uint32_t done, Extensions& x) {
     for (const Coding& c : e.reasons) x.CodingValue(fi::kExtReason, c);
   }
   if (!e.section.empty()) x.CodingValue(fi::kExtSection, e.section);
+  if (!(done & kMood)) x.String(fi::kExtMood, e.mood);
   if (!(done & kMembers)) {
     for (const std::string& m : e.members) x.String(fi::kExtMember, m);
   }
@@ -398,12 +406,12 @@ uint32_t WriteNote(JsonOut& o, const std::string& text) {
 }
 
 // A dosage (MedicationRequest.dosageInstruction) with route and dose.
-uint32_t WriteDosage(JsonOut& o, const Entry& e) {
+uint32_t WriteDosage(JsonOut& o, const Entry& e, std::string_view key = "dosageInstruction") {
   uint32_t done = kRoute;
   const bool dose = e.quantity && IsWritableDecimal(e.quantity->value);
   if (dose) done |= kQuantity;
   if (!dose && e.route.empty()) return done;
-  o.Key("dosageInstruction");
+  o.Key(key);
   o.BeginArray();
   o.BeginObject();
   Concept(o, "route", e.route);
@@ -479,12 +487,24 @@ uint32_t WriteAllergyIntolerance(JsonOut& o, const Entry& e, std::string_view pa
   return done;
 }
 
+// MedicationRequest.intent / ServiceRequest.intent from the mood (see
+// fhir_internal.h); the mood is done when the intent carries it.
+uint32_t WriteIntent(JsonOut& o, const Entry& e, bool medication) {
+  if (e.mood.empty() ||
+      (e.mood != fi::DefaultIntent(medication) && fi::IsIntent(medication, e.mood))) {
+    o.Str("intent", e.mood.empty() ? fi::DefaultIntent(medication) : std::string_view(e.mood));
+    return kMood;
+  }
+  o.Str("intent", fi::DefaultIntent(medication));
+  return 0;
+}
+
 uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view patient_url) {
   uint32_t done = 0;
   done |= WriteStatus(o, "status", e.status,
                       {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped",
                        "draft", "unknown"});
-  o.Str("intent", "order");
+  done |= WriteIntent(o, e, /*medication=*/true);
   Concept(o, "medicationCodeableConcept", e.code);
   done |= kCode;
   Reference(o, "subject", patient_url);
@@ -492,6 +512,87 @@ uint32_t WriteMedicationRequest(JsonOut& o, const Entry& e, std::string_view pat
   done |= WriteReasons(o, e);
   done |= WriteDosage(o, e);
   done |= WriteNote(o, e.text);
+  return done;
+}
+
+// A medication being taken (mood "event").
+uint32_t WriteMedicationStatement(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = kMood;
+  done |= WriteStatus(o, "status", e.status,
+                      {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
+                       "unknown", "not-taken"});
+  Concept(o, "medicationCodeableConcept", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
+  done |= WriteReasons(o, e);
+  done |= WriteDosage(o, e, "dosage");
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+// A goal (plan of mood "goal").
+uint32_t WriteGoal(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = kMood;
+  done |= WriteStatus(o, "lifecycleStatus", e.status,
+                      {"proposed", "planned", "accepted", "active", "on-hold", "completed",
+                       "cancelled", "entered-in-error", "rejected"});
+  Concept(o, "description", e.code);
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  // Goal.startDate and target.dueDate are dates, not dateTimes.
+  auto is_date = [](const std::string& d) {
+    return IsCanonicalDate(d) && d.find('T') == std::string::npos;
+  };
+  if (e.start.empty()) {
+    done |= kStart;
+  } else if (is_date(e.start)) {
+    o.Str("startDate", e.start);
+    done |= kStart;
+  }
+  if (e.end.empty()) {
+    done |= kEnd;
+  } else if (is_date(e.end)) {
+    o.Key("target");
+    o.BeginArray();
+    o.BeginObject();
+    o.Str("dueDate", e.end);
+    o.EndObject();
+    o.EndArray();
+    done |= kEnd;
+  }
+  done |= WriteNote(o, e.text);
+  return done;
+}
+
+// A care plan (plan of mood "care-plan"); its activities are its members,
+// written by BundleWriter as activity references.
+uint32_t WriteCarePlan(JsonOut& o, const Entry& e, std::string_view patient_url) {
+  uint32_t done = kMood;
+  done |= WriteStatus(
+      o, "status", e.status,
+      {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"});
+  o.Str("intent", "plan");
+  if (!e.code.empty()) {
+    o.Key("category");
+    o.BeginArray();
+    WriteConceptValue(o, e.code);
+    o.EndArray();
+  }
+  done |= kCode;
+  Reference(o, "subject", patient_url);
+  if ((e.start.empty() || IsCanonicalDate(e.start)) && (e.end.empty() || IsCanonicalDate(e.end))) {
+    if (!e.start.empty() || !e.end.empty()) {
+      o.Key("period");
+      o.BeginObject();
+      o.Str("start", e.start);
+      o.Str("end", e.end);
+      o.EndObject();
+    }
+    done |= kStart | kEnd;
+  }
+  o.Str("description", e.text);
+  done |= kText;
   return done;
 }
 
@@ -675,7 +776,7 @@ uint32_t WriteServiceRequest(JsonOut& o, const Entry& e, std::string_view patien
   done |= WriteStatus(
       o, "status", e.status,
       {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"});
-  o.Str("intent", "plan");
+  done |= WriteIntent(o, e, /*medication=*/false);
   Concept(o, "code", e.code);
   done |= kCode;
   Reference(o, "subject", patient_url);
@@ -1128,6 +1229,12 @@ class BundleWriter {
     ResourceWriter resource = kResources[static_cast<size_t>(e.kind)];
     if (e.kind == EntryKind::kResult && !e.members.empty()) {
       resource = {EntryKind::kResult, "DiagnosticReport", WriteDiagnosticReport};
+    } else if (e.kind == EntryKind::kMedication && e.mood == "event") {
+      resource = {EntryKind::kMedication, "MedicationStatement", WriteMedicationStatement};
+    } else if (e.kind == EntryKind::kPlan && e.mood == "goal") {
+      resource = {EntryKind::kPlan, "Goal", WriteGoal};
+    } else if (e.kind == EntryKind::kPlan && e.mood == "care-plan") {
+      resource = {EntryKind::kPlan, "CarePlan", WriteCarePlan};
     }
     BeginEntry(resource.resource_type, url);
     o_.Key("meta");
@@ -1153,10 +1260,18 @@ class BundleWriter {
   // bundle by its fullUrl, else by its id (a logical reference).
   uint32_t WriteMembers(const Entry& e, std::string_view resource_type) {
     if (e.members.empty()) return kMembers;
-    if (resource_type != "Observation" && resource_type != "DiagnosticReport") return 0;
-    o_.Key(resource_type == "Observation" ? "hasMember" : "result");
+    if (resource_type != "Observation" && resource_type != "DiagnosticReport" &&
+        resource_type != "CarePlan") {
+      return 0;
+    }
+    const bool care_plan = resource_type == "CarePlan";
+    o_.Key(care_plan ? "activity" : resource_type == "Observation" ? "hasMember" : "result");
     o_.BeginArray();
     for (const std::string& id : e.members) {
+      if (care_plan) {
+        o_.BeginObject();
+        o_.Key("reference");
+      }
       o_.BeginObject();
       if (auto it = url_of_.find(id); it != url_of_.end()) {
         o_.Str("reference", it->second);
@@ -1168,6 +1283,7 @@ class BundleWriter {
         o_.EndObject();
       }
       o_.EndObject();
+      if (care_plan) o_.EndObject();
     }
     o_.EndArray();
     return kMembers;

@@ -252,6 +252,16 @@ struct Entry {
   // not name an entry of the same document (a part held back by an export
   // stays named).
   std::vector<std::string> members;
+  // What a medication or plan entry says happens, where that decides its
+  // form: for medications "" (an order: FHIR MedicationRequest intent
+  // order, C-CDA moodCode RQO), "event" (being taken: MedicationStatement,
+  // EVN), or another MedicationRequest intent ("plan": INT, "proposal":
+  // PRP, ...); for plans "" (a plan: ServiceRequest intent plan, INT),
+  // "goal" (Goal, GOL), "care-plan" (CarePlan, whose activities are its
+  // members), or another ServiceRequest intent or C-CDA mood ("order": RQO,
+  // "proposal": PRP, "promise": PRMS, "appointment": APT,
+  // "appointment-request": ARQ). Unused by the other kinds.
+  std::string mood;
   bool operator==(const Entry&) const = default;
 };
 

@@ -368,6 +368,7 @@ json ToJson(const Entry& e) {
   }
   PutCoding(j, "section", e.section);
   PutStrings(j, "members", e.members);
+  Put(j, "mood", e.mood);
   return j;
 }
 
@@ -378,7 +379,8 @@ Result<Entry> EntryFromJson(const json& j) {
       {"kind",     "id",        "code",       "text",       "status",          "start",
        "end",      "quantity",  "value_code", "value_text", "reference_range", "components",
        "category", "reactions", "severity",   "relation",   "route",           "media_type",
-       "url",      "body_site", "method",     "reasons",    "section",         "members"});
+       "url",      "body_site", "method",     "reasons",    "section",         "members",
+       "mood"});
   std::string kind;
   if (s.ok()) s = r.String("kind", kind);
   if (s.ok()) {
@@ -411,6 +413,7 @@ Result<Entry> EntryFromJson(const json& j) {
   if (s.ok()) s = r.Array("reasons", e.reasons, Reader::ReadCoding);
   if (s.ok()) s = r.CodingField("section", e.section);
   if (s.ok()) s = r.Strings("members", e.members);
+  if (s.ok()) s = r.String("mood", e.mood);
   if (!s.ok()) {
     return s;
   }
