@@ -113,6 +113,7 @@ Entry Everything(EntryKind kind, int n) {
   e.members = {"urn:uuid:00000000-0000-0000-0000-00000000000" + std::to_string(n + 1),
                "not-in-this-document"};
   e.mood = "proposal";
+  e.data = std::string("%PDF-1.4\0\xff bytes", 16);
   return e;
 }
 
@@ -504,6 +505,7 @@ class Gen {
     static const char* kMoods[] = {"",      "event",    "goal",    "care-plan",
                                    "order", "proposal", "promise", "odd mood"};
     e.mood = From(kMoods);
+    if (Coin()) e.data = MaybeText() + std::string(1, '\0');
     return e;
   }
 

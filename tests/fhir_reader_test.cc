@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -844,12 +845,43 @@ TEST(FhirReader, ResourcesThatAreNotVerbatimGoThroughBasic) {
   with_fields.id = "urn:uuid:r4";
   with_fields.text = R"({"resourceType":"Claim"})";
   with_fields.status = "active";
-  doc.entries = {hostile, modelled, spaced, with_fields};
+  // Texts the reader would refuse or read otherwise, raw in our bundle.
+  Entry bad_identifier = hostile;
+  bad_identifier.id = "urn:uuid:r5";
+  bad_identifier.text = R"({"resourceType":"Claim","identifier":{}})";
+  Entry tagged = hostile;
+  tagged.id = "urn:uuid:r6";
+  tagged.text =
+      R"({"resourceType":"Claim","meta":{"tag":[{"system":"http://medvault.invalid/fhir/CodeSystem/entry-kind","code":"resource"}]}})";
+  // An id that is one of the writer's own URLs (the patient's), and one
+  // that two entries share.
+  Entry ours = hostile;
+  ours.id = "urn:uuid:6d656476-6175-4c74-8000-000000000001";
+  ours.text = R"({"resourceType":"Claim"})";
+  Entry twice = hostile;
+  twice.id = "urn:uuid:same";
+  twice.text = R"({"resourceType":"Claim"})";
+  Entry twice_again = twice;
+  twice_again.text = R"({"resourceType":"Claim","status":"active"})";
+  doc.has_patient = true;
+  doc.patient.id = "p";
+  doc.entries = {hostile, modelled, spaced, with_fields, bad_identifier,
+                 tagged,  ours,     twice,  twice_again};
   Result<std::string> out = WriteFhirBundle(doc);
   ASSERT_TRUE(out.ok());
   const nlohmann::json bundle = nlohmann::json::parse(*out);
-  ASSERT_EQ(bundle["entry"].size(), 4u);
-  for (const nlohmann::json& e : bundle["entry"]) EXPECT_EQ(e["resource"]["resourceType"], "Basic");
+  ASSERT_EQ(bundle["entry"].size(), 10u);                              // the patient first
+  EXPECT_EQ(bundle["entry"][8]["resource"]["resourceType"], "Claim");  // the first "same"
+  std::set<std::string> urls;
+  for (const nlohmann::json& e : bundle["entry"]) {
+    if (e.contains("fullUrl")) {
+      EXPECT_TRUE(urls.insert(e["fullUrl"]).second) << e["fullUrl"];
+    }
+  }
+  for (size_t i = 1; i < bundle["entry"].size(); ++i) {
+    if (i == 8) continue;
+    EXPECT_EQ(bundle["entry"][i]["resource"]["resourceType"], "Basic") << i;
+  }
   EXPECT_EQ(CanonicalString(MustParse(*out)), CanonicalString(doc));
 }
 
@@ -1203,6 +1235,26 @@ TEST(FhirReader, CarePlansGoalsAndStatementsKeepTheirForm) {
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     EXPECT_EQ(CanonicalString(*again), CanonicalString(doc));
   }
+}
+
+// The entry limit reached by a report or care plan whose members wait for
+// resolution: the document is refused cleanly; nothing resolves into an
+// entry that was never added.
+TEST(FhirReader, MembersPastTheEntryLimitAreRefusedCleanly) {
+  ParseLimits limits;
+  limits.max_entries = 2;
+  ExpectError(Bundle(R"(
+    {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Observation"}},
+    {"fullUrl":"urn:uuid:b","resource":{"resourceType":"Observation"}},
+    {"fullUrl":"urn:uuid:r","resource":{"resourceType":"DiagnosticReport","result":[{"reference":"urn:uuid:a"}]}}
+  )"),
+              StatusCode::kResourceExhausted, {"entries"}, limits);
+  ExpectError(Bundle(R"(
+    {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Observation"}},
+    {"fullUrl":"urn:uuid:cp","resource":{"resourceType":"CarePlan","activity":[
+      {"detail":{"code":{"text":"walk"}}},{"detail":{"code":{"text":"diet"}}}]}}
+  )"),
+              StatusCode::kResourceExhausted, {"entries"}, limits);
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ Entry Full(EntryKind kind, std::string id) {
   e.section = C("http://loinc.org", "10190-7", "Mental status");
   e.members = {"member-1", "Observation/elsewhere"};
   e.mood = "proposal";
+  e.data = std::string("\x89PNG\r\n\x1a\n\0", 9);
   return e;
 }
 

@@ -83,6 +83,17 @@ TEST(Mapping, StatementsGoToTheirSectionsSegment) {
   EXPECT_EQ(CanonicalString(*joined), CanonicalString(doc));
 }
 
+// What no row classifies is stored at least as sensitive as the original.
+TEST(Mapping, UnclassifiedContentHasASensitivityFloor) {
+  EXPECT_EQ(SensitivityFloorFor("other/sections/d0123456789abcdef"),
+            vocab::kUnclassifiedSensitivity);
+  EXPECT_EQ(SensitivityFloorFor("other/resources/d0123456789abcdef"),
+            vocab::kUnclassifiedSensitivity);
+  EXPECT_EQ(SensitivityFloorFor("other/sections-like/d0123456789abcdef"), 0);
+  EXPECT_EQ(SensitivityFloorFor("health-status/functional-status/d0123456789abcdef"), 0);
+  EXPECT_EQ(SensitivityFloorFor("psychiatry/mental-status/d0123456789abcdef"), 0);
+}
+
 TEST(Mapping, DocumentKeyIsStableAndSeparatesDocuments) {
   ClinicalDocument a = Sample();
   const std::string k = DocumentKey(a, "bytes");

@@ -38,6 +38,7 @@ Entry FullEntry() {
   e.section = {"http://loinc.org", "47420-5", "Functional status"};
   e.members = {"a", "b"};
   e.mood = "event";
+  e.data = std::string("\0\x01\xfe bytes", 9);
   return e;
 }
 

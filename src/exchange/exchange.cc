@@ -30,13 +30,19 @@ bool PrintableAscii(std::string_view s) {
 
 // HL7 confidentiality raises the sensitivity of everything the document
 // brings: "R" (restricted) to at least 3, "V" (very restricted) to 4.
+// What the import cannot classify is at least as sensitive as its original
+// (interop::SensitivityFloorFor).
 std::optional<int> SensitivityFor(std::string_view path, std::string_view confidentiality) {
   const int base = record::TopLevelFor(path).default_sensitivity;
+  const int floor = interop::SensitivityFloorFor(path);
   if (confidentiality == "V") {
     return 4;
   }
   if (confidentiality == "R") {
-    return std::max(base, 3);
+    return std::max({base, floor, 3});
+  }
+  if (floor > base) {
+    return floor;
   }
   return std::nullopt;
 }

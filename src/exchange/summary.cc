@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/bytes.h"
 #include "common/ids.h"
 #include "common/json_out.h"
 #include "interop/mapping.h"
@@ -260,6 +261,9 @@ std::string EntryName(const Entry& e) {
   }
 }
 
+// At most this much of an embedded plain-text document is shown.
+constexpr size_t kMaxAttachmentText = 64 * 1024;
+
 void WriteItem(JsonOut& out, const Gathered& g, bool active, const NameFn& name_of) {
   const Entry& e = g.entry;
   out.BeginObject();
@@ -315,6 +319,23 @@ void WriteItem(JsonOut& out, const Gathered& g, bool active, const NameFn& name_
   if (!e.members.empty()) {
     out.Key("member_count");
     out.Uint(e.members.size());
+  }
+  if (e.kind == EntryKind::kMedication || e.kind == EntryKind::kPlan) {
+    out.Str("mood", e.mood);  // goal, care-plan, event (being taken), order, ...
+  }
+  if (!e.data.empty()) {
+    // An embedded document: its size, and its words when it is plain text
+    // (a clinical note), at most kMaxAttachmentText bytes of them.
+    out.Key("attachment_bytes");
+    out.Uint(e.data.size());
+    if (e.media_type.starts_with("text/plain") && IsValidUtf8(e.data)) {
+      std::string_view text = e.data;
+      if (text.size() > kMaxAttachmentText) {
+        text = text.substr(0, kMaxAttachmentText);
+        while (!text.empty() && !IsValidUtf8(text)) text.remove_suffix(1);
+      }
+      out.Str("attachment_text", text);
+    }
   }
   // A note's text is its content; elsewhere the text is already the name
   // when the code has no display.

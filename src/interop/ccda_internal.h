@@ -77,9 +77,7 @@ inline constexpr std::string_view kResourcesTemplate = "resources";
 // procedure or encounter).
 inline constexpr std::string_view kEncounterDiagnosisTemplate = "2.16.840.1.113883.10.20.22.4.80";
 inline constexpr std::string_view kEncounterDiagnosisLoinc = "29308-4";
-// At most this many reasons or members per entry are read; more stay in the
-// original document only.
-inline constexpr size_t kMaxLinks = 256;
+
 // On ClinicalDocument: the model's header.type is empty (the code element
 // then says 34133-9 only because C-CDA requires one).
 inline constexpr std::string_view kUntypedTemplate = "untyped";

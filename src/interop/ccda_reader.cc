@@ -890,8 +890,9 @@ class Reader {
 
   // An ED that may carry a document: text (resolved reference, literal, or
   // decoded base64 text/*), media type and an unresolvable reference as url.
-  void ReadEd(const xmlNode* ed, std::string* text, std::string* media_type,
-              std::string* url) const {
+  // *data (when given) takes the bytes of a base64 ED that is not text.
+  void ReadEd(const xmlNode* ed, std::string* text, std::string* media_type, std::string* url,
+              std::string* data = nullptr) const {
     if (ed == nullptr) return;
     *media_type = std::string(Attr(ed, "mediaType"));
     if (const xmlNode* ref = Child(ed, "reference")) {
@@ -914,6 +915,12 @@ class Reader {
           TruncateUtf8(&clean, kMaxNarrativeBytes);
           *text = Trimmed(std::move(clean));
         }
+      } else if (data != nullptr) {
+        std::string raw;
+        AppendRawText(ed, &raw, static_cast<size_t>(-1));
+        // Bounded by the text's own limit (ParseLimits::max_text_bytes).
+        std::optional<std::string> decoded = DecodeBase64(raw, raw.size());
+        if (decoded) *data = std::move(*decoded);
       }
       return;
     }
@@ -1137,12 +1144,17 @@ class Reader {
       e->section = ReadCoding(value);
     } else if (name == "mood") {
       e->mood = text();
+    } else if (name == "data") {
+      std::string b64 = text();
+      std::optional<std::string> bytes = DecodeBase64(b64, b64.size());
+      e->data = bytes ? std::move(*bytes) : std::string();
     } else if (name == "reasons" || name == "members") {
       const bool reasons = name == "reasons";
       if (reasons) e->reasons.clear();
       if (!reasons) e->members.clear();
       for (const xmlNode* v = obs->children; v != nullptr; v = v->next) {
         if (!Named(v, "value")) continue;
+        if ((reasons ? e->reasons.size() : e->members.size()) >= kMaxLinks) break;
         if (reasons) {
           e->reasons.push_back(ReadCoding(v));
         } else {
@@ -1806,6 +1818,15 @@ class Reader {
     }
     e.reference_range = ReadRange(stmt);
     ReadQualifiers(stmt, &e, /*reasons=*/false);
+    if (depth >= 8 && !deep_statements_noted_) {
+      for (const xmlNode* rel = stmt->children; rel != nullptr; rel = rel->next) {
+        if (Named(rel, "entryRelationship") || Named(rel, "component")) {
+          doc_->kept_in_original_only.push_back("statements nested more than 8 levels deep");
+          deep_statements_noted_ = true;
+          break;
+        }
+      }
+    }
     if (depth < 8) {
       for (const xmlNode* rel = stmt->children; rel != nullptr; rel = rel->next) {
         if (!Named(rel, "entryRelationship") && !Named(rel, "component")) continue;
@@ -1911,7 +1932,7 @@ class Reader {
     } else {
       e.code = ReadCoding(code);
     }
-    ReadEd(Child(act, "text"), &e.text, &e.media_type, &e.url);
+    ReadEd(Child(act, "text"), &e.text, &e.media_type, &e.url, &e.data);
     e.status = StatusOf(act);
     ReadTimes(act, &e.start, &e.end);
     ReadExtras(act, &e);
@@ -1930,7 +1951,7 @@ class Reader {
     ReadTimes(act, &e.start, &e.end);
     std::string ignored_text;
     ReadEd(Path(act, {"reference", "externalDocument", "text"}), &ignored_text, &e.media_type,
-           &e.url);
+           &e.url, &e.data);
     ReadExtras(act, &e);
     return Add(std::move(e));
   }
@@ -1945,7 +1966,7 @@ class Reader {
         e.kind = EntryKind::kDocumentReference;
         e.id = IdOf(c);
         e.code = ReadCoding(Child(c, "code"));
-        ReadEd(Child(c, "text"), &e.text, &e.media_type, &e.url);
+        ReadEd(Child(c, "text"), &e.text, &e.media_type, &e.url, &e.data);
         if (!e.id.empty() || !e.url.empty() || !e.code.empty()) {
           MV_RETURN_IF_ERROR(Add(std::move(e)));
         }
@@ -1961,12 +1982,13 @@ class Reader {
     if (text == nullptr) return Status::Ok();
     Entry e;
     e.kind = EntryKind::kNote;
-    ReadEd(text, &e.text, &e.media_type, &e.url);
+    ReadEd(text, &e.text, &e.media_type, &e.url, &e.data);
     if (!e.media_type.empty() && !e.media_type.starts_with("text/")) {
-      e.text.clear();  // a PDF or image: the original document keeps it whole
-      doc_->kept_in_original_only.push_back("nonXMLBody " + e.media_type);
+      e.text.clear();  // a PDF or image: its bytes are the note's data
     }
-    if (e.text.empty() && e.media_type.empty() && e.url.empty()) return Status::Ok();
+    if (e.text.empty() && e.media_type.empty() && e.url.empty() && e.data.empty()) {
+      return Status::Ok();
+    }
     return Add(std::move(e));
   }
 
@@ -1974,6 +1996,7 @@ class Reader {
   ClinicalDocument* doc_;
   std::unordered_map<std::string_view, const xmlNode*> ids_;
   std::array<size_t, kEntryKindCount> per_kind_{};
+  bool deep_statements_noted_ = false;
 };
 
 // Section templateId roots (R1.1 "entries optional" and R2.1 "entries

@@ -319,6 +319,7 @@ struct Field {
   const std::vector<Coding>* codings = nullptr;
   const ReferenceRange* range = nullptr;
   const std::vector<std::string>* texts = nullptr;
+  std::string owned;  // kText made here (base64 of data), used instead of `text`
 };
 
 bool NaturalQuantity(EntryKind k) {
@@ -339,6 +340,13 @@ bool NaturalRoute(EntryKind k) {
 }
 bool NaturalMedia(EntryKind k) {
   return k == EntryKind::kNote || k == EntryKind::kDocumentReference;
+}
+// Data a note's or document's base64 ED gives back as it is: of a media
+// type that is not text (text is read as the narrative), on a note without
+// text (an ED holds one or the other).
+bool NaturalData(const Entry& e) {
+  return NaturalMedia(e.kind) && !e.media_type.empty() && !e.media_type.starts_with("text/") &&
+         (e.kind == EntryKind::kDocumentReference || e.text.empty());
 }
 // Kinds written as an observation or procedure, which have targetSiteCode
 // and methodCode (a panel is an organizer, which has neither).
@@ -470,6 +478,12 @@ std::vector<Field> FieldsOf(const Entry& e, bool panel = false) {
   // A statement's section is its C-CDA section's code, read back without
   // translations.
   if (!e.mood.empty() && MoodToHl7(k, e.mood).empty()) text("mood", e.mood);
+  if (!e.data.empty() && !NaturalData(e)) {
+    Field x;
+    x.name = "data";
+    x.owned = ToBase64(AsBytes(e.data));
+    f.push_back(std::move(x));
+  }
   if (!e.section.empty() && (k != EntryKind::kStatement || !e.section.translations.empty())) {
     coding("section", e.section);
   }
@@ -765,7 +779,7 @@ class Writer {
           x_.Start("value");
           x_.Attr("xsi:type", "ST");
           x_.Body();
-          x_.Text(f.text);
+          x_.Text(f.owned.empty() ? f.text : std::string_view(f.owned));
           x_.End();
           break;
         case Field::Type::kQuantity:
@@ -1063,7 +1077,7 @@ class Writer {
   // not written on their own. A panel whose members are not all nested so
   // also carries them as a field.
   void PlanPanels() {
-    std::unordered_map<std::string_view, const Entry*> by_id;
+    std::map<std::string_view, const Entry*> by_id;  // ordered: ids are hostile input
     for (const Entry& e : doc_.entries) {
       if (e.members.empty()) by_id.emplace(e.id, &e);
     }
@@ -1177,7 +1191,7 @@ class Writer {
       x_.Leaf("td", e->status);
       x_.Leaf("td", e->end.empty() ? e->start : e->start + " - " + e->end);
       x_.Leaf("td", ValueString(*e));
-      x_.Leaf("td", e->text);
+      x_.Leaf("td", e->kind == EntryKind::kResource ? std::string_view() : e->text);
       x_.End();
     }
     x_.End();
@@ -1243,7 +1257,7 @@ class Writer {
         Statement(e, fields);
         break;
       case EntryKind::kResource:
-        Simple(e, fields, "act", "ACT", "EVN", kMedvaultIdRoot, kResourcesTemplate);
+        ResourceAct(e, fields);
         break;
     }
     x_.End();
@@ -1290,6 +1304,20 @@ class Writer {
         vital ? "2.16.840.1.113883.10.20.22.4.26" : "2.16.840.1.113883.10.20.22.4.1";
     TemplateId(org);
     TemplateId(org, "2015-08-01");
+  }
+
+  // A resource kept verbatim: an act named by its type; the resource itself
+  // only as a field, never where a person reads (originalText, narrative).
+  void ResourceAct(const Entry& e, std::vector<Field> fields) {
+    if (!e.text.empty() && TrimXmlSpace(e.text).size() == e.text.size()) {
+      Field x;
+      x.name = "text";
+      x.text = e.text;
+      fields.push_back(x);  // (a padded text is a field already)
+    }
+    Entry named = e;
+    named.text.clear();
+    Simple(named, fields, "act", "ACT", "EVN", kMedvaultIdRoot, kResourcesTemplate);
   }
 
   // A result panel or vital-signs organizer around its nested members.
@@ -1601,9 +1629,22 @@ class Writer {
   }
 
   // ED with the text as literal content and the url as reference.
-  void Ed(std::string_view media_type, std::string_view text, std::string_view url) {
+  void Ed(std::string_view media_type, std::string_view text, std::string_view url,
+          std::string_view data = {}) {
     x_.Start("text");
     x_.AttrIf("mediaType", media_type);
+    if (!data.empty()) {
+      x_.Attr("representation", "B64");
+      x_.Body();
+      if (!url.empty()) {
+        x_.Start("reference", true);
+        x_.Attr("value", url);
+        x_.Finish();
+      }
+      x_.Text(ToBase64(AsBytes(data)));
+      x_.End();
+      return;
+    }
     if (text.empty() && url.empty()) {
       x_.Finish();
       return;
@@ -1637,7 +1678,7 @@ class Writer {
       Code("translation", e.code);
       x_.End();
     }
-    Ed(e.media_type, e.text, e.url);
+    Ed(e.media_type, e.text, e.url, NaturalData(e) ? std::string_view(e.data) : std::string_view());
     StatusCode(e.status);
     EffectiveTime(e);
     Extras(e, fields);
@@ -1664,7 +1705,7 @@ class Writer {
     x_.Body();
     Id(e.id);
     if (!e.code.empty()) Code("code", e.code);
-    Ed(e.media_type, {}, e.url);
+    Ed(e.media_type, {}, e.url, NaturalData(e) ? std::string_view(e.data) : std::string_view());
     x_.End();
     x_.End();
     x_.End();

@@ -60,6 +60,7 @@ inline constexpr std::string_view kExtMethod = "entry-method";                  
 inline constexpr std::string_view kExtReason = "entry-reason";    // valueCoding, repeated
 inline constexpr std::string_view kExtSection = "entry-section";  // valueCoding
 inline constexpr std::string_view kExtMood = "entry-mood";        // valueString
+inline constexpr std::string_view kExtData = "entry-data";        // valueBase64Binary
 // The members of an entry whose resource has no member element (an
 // Observation's are hasMember, a DiagnosticReport's result): valueString,
 // repeated, each a member's entry id.

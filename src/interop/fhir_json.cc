@@ -183,6 +183,13 @@ class SaxBuilder {
 
   bool key(std::string& k) {
     if (!CheckLength(k.size(), "key")) return false;
+    // Keys are written too (resources kept verbatim): the same rule as strings.
+    if (!ccda::IsXmlText(k)) {
+      return Fail(Status::InvalidArgument(
+          "a key with a character XML cannot carry (U+0000 or another control character but "
+          "tab, line feed and carriage return, U+FFFE or U+FFFF) " +
+          Where()));
+    }
     Frame& f = stack_.back();
     // Bounds the per-object work of lookups (linear in the members) and of
     // the duplicate check (a hash set an attacker could aim collisions at).

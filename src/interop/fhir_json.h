@@ -5,10 +5,10 @@
 // garbage, and skips a leading UTF-8 BOM). On top of that it
 //  * refuses duplicate keys in any object, and objects of more than
 //    ParseLimits::max_object_members members,
-//  * refuses strings with characters XML 1.0 cannot carry (U+0000, other C0
-//    controls but tab, line feed and carriage return, U+FFFE, U+FFFF), so
-//    that whatever is read can be exported as C-CDA (keys are not checked:
-//    none is ever written),
+//  * refuses strings and keys with characters XML 1.0 cannot carry (U+0000,
+//    other C0 controls but tab, line feed and carriage return, U+FFFE,
+//    U+FFFF), so that whatever is read can be exported as C-CDA (keys too:
+//    resources kept verbatim are written with theirs),
 //  * enforces ParseLimits: document size, container nesting, number of
 //    values, length of one string or key,
 //  * refuses numbers that do not fit a double ("1e400"),

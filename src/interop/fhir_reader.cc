@@ -8,6 +8,7 @@
 // mapping. Resource types without a mapping are listed in
 // kept_in_original_only.
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -456,6 +457,10 @@ class Importer {
       if (e.start.empty() && e.end.empty()) e.start = f_.Date(res, "issued");
       e.text = f_.S(res, "conclusion");
       ReadMemberReferences(res, "result");
+      if (Value form = f_.FirstObject(res, "presentedForm"); form.present()) {
+        e.media_type = f_.S(form, "contentType");
+        e.data = AttachmentData(form);
+      }
     } else if (type == "DocumentReference") {
       ReadDocumentReference(res, e);
     } else if (type == "Basic") {
@@ -468,7 +473,7 @@ class Importer {
         type == "MedicationStatement" || type == "Immunization" || type == "ServiceRequest") {
       for (Value r : f_.Arr(res, "reasonCode")) {
         if (f_.AsObject(r).missing()) return;
-        if (e.reasons.size() < kMaxMembers) e.reasons.push_back(f_.Concept(r));
+        if (e.reasons.size() < kMaxLinks) e.reasons.push_back(f_.Concept(r));
       }
     }
     ApplyEntryExtensions(res, e);
@@ -549,7 +554,9 @@ class Importer {
   // logical reference by our identifier names that id; anything else stays
   // as the reference written.
   void ResolveMembers() {
+    if (f_.failed()) return;  // the document is refused: nothing to resolve
     for (PendingMembers& p : pending_members_) {
+      if (p.index >= doc_.entries.size()) continue;  // its entry was never added
       Entry& e = doc_.entries[p.index];
       for (auto& [resolved, ref] : p.refs) {
         if (!resolved) {
@@ -563,7 +570,7 @@ class Importer {
           }
           if (it != entry_of_ref_.end()) ref = it->second;
         }
-        if (e.members.size() < kMaxMembers) e.members.push_back(std::move(ref));
+        if (e.members.size() < kMaxLinks) e.members.push_back(std::move(ref));
       }
     }
     pending_members_.clear();
@@ -901,6 +908,19 @@ class Importer {
     if (!p.refs.empty()) pending_members_.push_back(std::move(p));
   }
 
+  // An Attachment's data as bytes ("" when absent); invalid base64 fails.
+  std::string AttachmentData(Value attachment) {
+    Value data = attachment["data"];
+    const std::string_view b64 = f_.Str(attachment, "data");
+    if (data.missing() || f_.failed()) return {};
+    Result<Bytes> bytes = FromBase64(b64);
+    if (!bytes.ok()) {
+      f_.Fail(data, "invalid base64 (" + bytes.status().message() + ")");
+      return {};
+    }
+    return std::string(AsString(*bytes));
+  }
+
   void ReadDocumentReference(Value res, Entry& e) {
     e.code = f_.Concept(res["type"]);
     e.status = Lower(f_.Str(res, "status"));
@@ -911,6 +931,7 @@ class Importer {
     if (attachment.present()) {
       e.media_type = f_.S(attachment, "contentType");
       e.url = f_.S(attachment, "url");
+      if (e.kind != EntryKind::kNote) e.data = AttachmentData(attachment);
       if (e.kind == EntryKind::kNote) {
         // A note written by WriteFhirBundle: the text is the attachment data.
         Value data = attachment["data"];
@@ -1043,13 +1064,20 @@ class Importer {
       } else if (name == fi::kExtMethod) {
         e.method = CodingExtension(ext);
       } else if (name == fi::kExtReason) {
-        e.reasons.push_back(CodingExtension(ext));
+        if (e.reasons.size() < kMaxLinks) e.reasons.push_back(CodingExtension(ext));
       } else if (name == fi::kExtSection) {
         e.section = CodingExtension(ext);
       } else if (name == fi::kExtMood) {
         e.mood = f_.S(ext, "valueString");
+      } else if (name == fi::kExtData) {
+        Result<Bytes> bytes = FromBase64(f_.Str(ext, "valueBase64Binary"));
+        if (!bytes.ok()) {
+          f_.Fail(ext, "invalid base64 (" + bytes.status().message() + ")");
+          return;
+        }
+        e.data = std::string(AsString(*bytes));
       } else if (name == fi::kExtMember) {
-        e.members.push_back(f_.S(ext, "valueString"));
+        if (e.members.size() < kMaxLinks) e.members.push_back(f_.S(ext, "valueString"));
       } else if (name == fi::kExtReferenceRange) {
         ReferenceRange r;
         if (Value v = SubExtension(ext, fi::kSubLow); v.present()) r.low = QuantityExtension(v);
@@ -1260,10 +1288,9 @@ class Importer {
   std::unordered_map<std::string, Value> index_;
   std::unordered_set<std::string> kept_set_;
   // fullUrl and Type/id of every resource read as an entry -> its entry id.
-  std::unordered_map<std::string, std::string> entry_of_ref_;
+  std::map<std::string, std::string> entry_of_ref_;  // ordered: hostile keys
   std::vector<PendingMembers> pending_members_;
   std::vector<Entry> deferred_;  // a care plan's inline activities, added after it
-  static constexpr size_t kMaxMembers = 256;
   bool composition_read_ = false;
 };
 

@@ -14,7 +14,9 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -153,6 +155,14 @@ class Extensions {
     o.EndObject();
     items_.push_back(std::move(o.str()));
   }
+  void Base64(std::string_view name, std::string_view bytes) {
+    JsonOut o;
+    o.BeginObject();
+    o.Str("url", ExtUrl(name));
+    o.Str("valueBase64Binary", ToBase64(AsBytes(bytes)));
+    o.EndObject();
+    items_.push_back(std::move(o.str()));
+  }
   void Quantity(std::string_view name, const interop::Quantity& q, bool full_url = true) {
     Extensions sub;
     sub.String(fi::kSubValue, q.value, false);
@@ -224,6 +234,7 @@ enum Field : uint32_t {
   kReasons = 1u << 19,
   kMembers = 1u << 20,  // written by BundleWriter::WriteMembers, never by a resource writer
   kMood = 1u << 21,
+  kData = 1u << 22,
 };
 
 // The fields of `e` not in `done`, as extensions.
@@ -258,6 +269,7 @@ void RemainingToExtensions(const Entry& e, uint32_t done, Extensions& x) {
   }
   if (!e.section.empty()) x.CodingValue(fi::kExtSection, e.section);
   if (!(done & kMood)) x.String(fi::kExtMood, e.mood);
+  if (!(done & kData) && !e.data.empty()) x.Base64(fi::kExtData, e.data);
   if (!(done & kMembers)) {
     for (const std::string& m : e.members) x.String(fi::kExtMember, m);
   }
@@ -806,6 +818,16 @@ uint32_t WriteDiagnosticReport(JsonOut& o, const Entry& e, std::string_view pati
   done |= WriteTime(o, e, "effectiveDateTime", "effectivePeriod");
   o.Str("conclusion", e.text);
   done |= kText;
+  if (!e.data.empty()) {  // the report itself (presentedForm)
+    o.Key("presentedForm");
+    o.BeginArray();
+    o.BeginObject();
+    o.Str("contentType", e.media_type);
+    o.Str("data", ToBase64(AsBytes(e.data)));
+    o.EndObject();
+    o.EndArray();
+    done |= kData | kMediaType;
+  }
   return done;
 }
 
@@ -827,7 +849,10 @@ uint32_t WriteDocumentReference(JsonOut& o, const Entry& e, std::string_view pat
     o.Str("description", e.text);
     done |= kText;
   }
-  if (!e.media_type.empty() || !e.url.empty() || (note && !e.text.empty())) {
+  // A document's attachment data are its bytes; a note's are its text (its
+  // bytes, if any, go to an extension).
+  const bool data = !note && !e.data.empty();
+  if (!e.media_type.empty() || !e.url.empty() || (note && !e.text.empty()) || data) {
     o.Key("content");
     o.BeginArray();
     o.BeginObject();
@@ -835,6 +860,7 @@ uint32_t WriteDocumentReference(JsonOut& o, const Entry& e, std::string_view pat
     o.BeginObject();
     o.Str("contentType", e.media_type);
     if (note) o.Str("data", ToBase64(AsBytes(e.text)));
+    if (data) o.Str("data", ToBase64(AsBytes(e.data)));
     o.Str("url", e.url);
     o.EndObject();
     o.EndObject();
@@ -842,6 +868,7 @@ uint32_t WriteDocumentReference(JsonOut& o, const Entry& e, std::string_view pat
   }
   done |= kMediaType | kUrl;
   if (note) done |= kText;
+  if (!note) done |= kData;
   return done;
 }
 
@@ -923,11 +950,12 @@ class BundleWriter {
     // resource kept verbatim keeps its own (or none).
     std::vector<std::string> urls;
     std::vector<std::optional<Verbatim>> verbatim(doc_.entries.size());
+    std::set<std::string> used_urls;
     urls.reserve(doc_.entries.size());
     size_t resources = 0;
     for (size_t i = 0; i < doc_.entries.size(); ++i) {
       const Entry& e = doc_.entries[i];
-      if (e.kind == EntryKind::kResource) verbatim[i] = PlanVerbatim(e, ++resources);
+      if (e.kind == EntryKind::kResource) verbatim[i] = PlanVerbatim(e, ++resources, used_urls);
       urls.push_back(verbatim[i] ? verbatim[i]->full_url : NewUuid());
       if (!urls.back().empty()) url_of_.emplace(e.id, urls.back());
     }
@@ -961,46 +989,53 @@ class BundleWriter {
   // form of fhir_json::AppendJson, a type the reader models, or an id the
   // reader would not find (its fullUrl, Type/id, or the generated id of the
   // `ordinal`-th resource).
-  static std::optional<Verbatim> PlanVerbatim(const Entry& e, size_t ordinal) {
+  static std::optional<Verbatim> PlanVerbatim(const Entry& e, size_t ordinal,
+                                              std::set<std::string>& used_urls) {
     Entry bare;
     bare.kind = e.kind;
     bare.id = e.id;
     bare.code = e.code;
     bare.text = e.text;
-    if (!(bare == e) || e.code.system != kResourceTypeSystem || !e.code.display.empty() ||
-        !e.code.translations.empty() || !fi::IsVerbatimResourceType(e.code.code)) {
+    if (!(bare == e) || e.code.system != kResourceTypeSystem ||
+        !fi::IsVerbatimResourceType(e.code.code) || e.text.empty() || e.text.front() != '{') {
       return std::nullopt;
     }
-    Result<fhir_json::Document> parsed = fhir_json::Document::Parse(e.text);
-    if (!parsed.ok()) return std::nullopt;
-    const fhir_json::Value root = parsed->root();
-    const fhir_json::Value type = root["resourceType"];
-    if (!root.is_object() || !type.is_string() || type.text() != e.code.code) return std::nullopt;
-    std::string normal;
-    fhir_json::AppendJson(normal, root);
-    if (normal != e.text) return std::nullopt;
-    // The id the reader gives it (EntryId): our identifier, the fullUrl, Type/id.
-    for (fhir_json::Value id : root["identifier"]) {
-      if (id["system"].text() == kMedvaultIdSystem && !id["value"].text().empty()) {
-        return std::nullopt;  // not ours to write verbatim
-      }
-    }
+    // Its fullUrl: its id when that is an absolute URI, none otherwise (the
+    // reader then finds Type/id, or generates the id). Never one of the
+    // URLs this writer makes, nor one already in the bundle.
     const std::string_view id = e.id;
+    Verbatim plan;
     if (id.starts_with("urn:uuid:") || id.starts_with("urn:oid:") || id.starts_with("http://") ||
         id.starts_with("https://")) {
-      return Verbatim{e.id};
+      if (id.starts_with(kGeneratedUrlPrefix) || used_urls.count(e.id) > 0) return std::nullopt;
+      plan.full_url = e.id;
     }
-    const fhir_json::Value rid = root["id"];
-    if (rid.is_string() && !rid.text().empty()) {
-      if (e.id == std::string(type.text()) + "/" + std::string(rid.text())) return Verbatim{};
+    // What a reader gets back from it, in a bundle of its own (the same
+    // depth as in ours): exactly this entry, or it is not written raw.
+    std::string probe = R"({"resourceType":"Bundle","type":"collection","entry":[{)";
+    if (!plan.full_url.empty()) {
+      probe += R"("fullUrl":)";
+      fhir_json::AppendJsonString(probe, plan.full_url);
+      probe += ',';
+    }
+    probe += R"("resource":)";
+    probe += e.text;
+    probe += "}]}";
+    Result<ClinicalDocument> back = ParseFhir(probe);
+    if (!back.ok() || back->entries.size() != 1 || back->has_patient ||
+        !back->kept_in_original_only.empty()) {
       return std::nullopt;
     }
-    if (rid.present()) return std::nullopt;
-    if (e.id == "gen:resource:" + std::to_string(ordinal)) return Verbatim{};
-    return std::nullopt;
+    Entry& got = back->entries[0];
+    // Alone it is the first resource; in the bundle, the ordinal-th.
+    if (got.id == "gen:resource:1") got.id = "gen:resource:" + std::to_string(ordinal);
+    if (!(got == e)) return std::nullopt;
+    if (!plan.full_url.empty()) used_urls.insert(plan.full_url);
+    return plan;
   }
 
   // Deterministic urn:uuid values (version 4 layout), unique in the bundle.
+  static constexpr std::string_view kGeneratedUrlPrefix = "urn:uuid:6d656476-6175-4c74-8000-";
   std::string NewUuid() {
     char buf[64];
     std::snprintf(buf, sizeof buf, "urn:uuid:6d656476-6175-4c74-8000-%012llx",
@@ -1292,7 +1327,8 @@ class BundleWriter {
   const ClinicalDocument& doc_;
   JsonOut o_;
   std::string patient_url_;
-  std::unordered_map<std::string, std::string> url_of_;  // entry id -> fullUrl (the first)
+  // Entry id -> fullUrl (the first). Ordered: the ids are hostile input.
+  std::map<std::string, std::string> url_of_;
   uint64_t uuid_counter_ = 0;
   std::vector<std::string> race_ethnicity_;
 };

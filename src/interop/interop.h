@@ -196,6 +196,10 @@ enum class EntryKind {
 };
 inline constexpr size_t kEntryKindCount = 15;
 inline constexpr std::string_view kResourceTypeSystem = "http://hl7.org/fhir/resource-types";
+// At most this many reasons and members per entry: the readers keep the
+// first ones (the rest stay in the original document), the stored form
+// refuses more.
+inline constexpr size_t kMaxLinks = 256;
 std::string_view EntryKindName(EntryKind k);  // "problem", "allergy", ..., "note"
 std::optional<EntryKind> ParseEntryKind(std::string_view name);
 
@@ -262,6 +266,11 @@ struct Entry {
   // "proposal": PRP, "promise": PRMS, "appointment": APT,
   // "appointment-request": ARQ). Unused by the other kinds.
   std::string mood;
+  // Bytes embedded in the source, whose kind media_type gives: a PDF or
+  // image of a document reference or note (FHIR Attachment.data, a C-CDA
+  // base64 ED or nonXMLBody), a report's presentedForm. Text that C-CDA
+  // narrative carries is read into `text` instead. Stored as base64.
+  std::string data;
   bool operator==(const Entry&) const = default;
 };
 

@@ -80,6 +80,15 @@ std::string_view SegmentBaseFor(const Entry& e) {
   return k < vocab::kEntrySegments.size() ? vocab::kEntrySegments[k].base : "other/imported";
 }
 
+int SensitivityFloorFor(std::string_view path) {
+  for (EntryKind k : {EntryKind::kStatement, EntryKind::kResource}) {
+    if (vocab::PathIsWithin(path, vocab::kEntrySegments[static_cast<size_t>(k)].base)) {
+      return vocab::kUnclassifiedSensitivity;
+    }
+  }
+  return 0;
+}
+
 std::string DocumentKey(const ClinicalDocument& doc, std::string_view original_bytes) {
   Bytes digest;
   if (!doc.header.id.empty()) {

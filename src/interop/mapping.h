@@ -57,6 +57,10 @@ inline constexpr std::string_view kDocumentFormat = "medvault-document/1";
 
 // The segment base of an entry (the table above, without "/<key>").
 std::string_view SegmentBaseFor(const Entry& e);
+// The least sensitivity a segment at `path` is stored with, whatever its
+// top-level segment says: vocab::kUnclassifiedSensitivity below the bases
+// of unclassified statements and resources, else 0.
+int SensitivityFloorFor(std::string_view path);
 
 // "d" + the first 16 hex digits of SHA-256(format name, 0, header.id) when
 // the document has an id, else of SHA-256 of the original bytes: a re-import

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "common/bytes.h"
 #include "interop/interop.h"
 #include "vocab/vocab.h"
 
@@ -369,6 +370,7 @@ json ToJson(const Entry& e) {
   PutCoding(j, "section", e.section);
   PutStrings(j, "members", e.members);
   Put(j, "mood", e.mood);
+  if (!e.data.empty()) j["data"] = ToBase64(AsBytes(e.data));
   return j;
 }
 
@@ -380,7 +382,7 @@ Result<Entry> EntryFromJson(const json& j) {
        "end",      "quantity",  "value_code", "value_text", "reference_range", "components",
        "category", "reactions", "severity",   "relation",   "route",           "media_type",
        "url",      "body_site", "method",     "reasons",    "section",         "members",
-       "mood"});
+       "mood",     "data"});
   std::string kind;
   if (s.ok()) s = r.String("kind", kind);
   if (s.ok()) {
@@ -413,7 +415,20 @@ Result<Entry> EntryFromJson(const json& j) {
   if (s.ok()) s = r.Array("reasons", e.reasons, Reader::ReadCoding);
   if (s.ok()) s = r.CodingField("section", e.section);
   if (s.ok()) s = r.Strings("members", e.members);
+  if (s.ok() && (e.members.size() > kMaxLinks || e.reasons.size() > kMaxLinks)) {
+    return Status::InvalidArgument("entry has more than " + std::to_string(kMaxLinks) +
+                                   " members or reasons");
+  }
   if (s.ok()) s = r.String("mood", e.mood);
+  if (s.ok()) {
+    std::string b64;
+    s = r.String("data", b64);
+    if (s.ok() && !b64.empty()) {
+      Result<Bytes> bytes = FromBase64(b64);
+      if (!bytes.ok()) return Status::InvalidArgument("entry.data must be base64");
+      e.data = std::string(AsString(*bytes));
+    }
+  }
   if (!s.ok()) {
     return s;
   }

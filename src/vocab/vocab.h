@@ -162,7 +162,10 @@ struct ResourceSegment {
   std::string_view type;
   std::string_view base;
 };
-inline constexpr std::array<ResourceSegment, 14> kResourceSegments = {{
+inline constexpr std::array<ResourceSegment, 17> kResourceSegments = {{
+    {"MolecularSequence", "genetics/sequences"},
+    {"Consent", "personal-information/consents"},
+    {"RelatedPerson", "personal-information/related-people"},
     {"Claim", "personal-information/claims"},
     {"ExplanationOfBenefit", "personal-information/claims"},
     {"Coverage", "personal-information/coverage"},
@@ -180,6 +183,11 @@ inline constexpr std::array<ResourceSegment, 14> kResourceSegments = {{
 }};
 // The row of a resource type; nullptr when not listed.
 const ResourceSegment* ResourceSegmentFor(std::string_view type);
+// What no row classifies (the "statement" and "resource" bases of
+// kEntrySegments: a section or resource type nobody listed, perhaps a
+// depression questionnaire or a genetic finding) is stored at least this
+// sensitive: as sensitive as the original document it came from.
+inline constexpr int kUnclassifiedSensitivity = 3;
 
 // Where statements (interop::EntryKind::kStatement) of a C-CDA section
 // without an entry kind of its own go, by the section's LOINC code: under

@@ -230,6 +230,13 @@ function notWhenActive(item) {
   return item.status && item.status !== 'active' ? statusWords(item.status) : null;
 }
 
+// What a medication or plan entry states, in words (the API's `mood`).
+const MOOD_WORDS = {
+  event: 'Reported as taken', goal: 'Goal', 'care-plan': 'Care plan', order: 'Ordered',
+  proposal: 'Proposed', plan: 'Planned', promise: 'Promised', appointment: 'Appointment',
+  'appointment-request': 'Appointment requested',
+};
+
 // Per section: what a line of details says.
 const DETAILS = {
   problems: (it) => [period(it), notWhenActive(it)],
@@ -240,13 +247,14 @@ const DETAILS = {
     it.severity ? h('span', { 'data-testid': 'summary-severity' }, `Severity: ${it.severity}`) : null,
     it.value && it.value !== it.name ? it.value : null,
     period(it), notWhenActive(it)],
-  medications: (it) => [it.value ? `Dose: ${it.value}` : null, it.route, period(it), notWhenActive(it)],
+  medications: (it) => [MOOD_WORDS[it.mood], it.value ? `Dose: ${it.value}` : null, it.route, period(it), notWhenActive(it)],
   immunizations: (it) => [period(it, { on: 'On', since: '' }), it.route, it.value ? `Dose: ${it.value}` : null,
     it.status && it.status !== 'completed' ? statusWords(it.status) : null],
   procedures: (it) => [period(it, { on: 'On', since: '' }), it.status && it.status !== 'completed' ? statusWords(it.status) : null],
   encounters: (it) => [period(it, { on: 'On', since: '' }),
     it.status && !['finished', 'completed', 'active'].includes(it.status) ? statusWords(it.status) : null],
-  plans: (it) => [it.start ? ['Planned for ', whenEl(it.start)] : null, notWhenActive(it)],
+  plans: (it) => [MOOD_WORDS[it.mood] || null, it.start ? [it.mood === 'goal' ? 'From ' : 'Planned for ', whenEl(it.start)] : null,
+    it.mood === 'goal' && it.end ? ['Due ', whenEl(it.end)] : null, notWhenActive(it)],
   social_history: (it) => [it.value ? h('span', { class: 'item-value' }, it.value) : null, period(it, { on: 'Recorded', since: 'Since' })],
   family_history: (it) => [it.relation ? capitalise(it.relation) : 'A relative', it.start ? ['Onset ', whenEl(it.start)] : null],
   document_references: (it) => [MEDIA_WORDS[it.media_type] || (it.media_type ? 'a file' : null), period(it, { on: 'Dated', since: '' })],
@@ -271,7 +279,15 @@ function groupedLists(key, items, ctx) {
 function itemList(key, items, ctx) {
   const details = DETAILS[key] || ((it) => [period(it), notWhenActive(it)]);
   return h('ul', { class: 'summary-list', 'data-section': key },
-    items.map((it) => (key === 'notes' ? noteEl(it, ctx) : itemEl(it, ctx, details(it)))));
+    items.map((it) => (key === 'notes' ? noteEl(it, ctx) : itemEl(it, ctx, details(it), attachmentEl(it)))));
+}
+
+// An embedded plain-text document (a clinical note sent as an attachment),
+// folded; other attachments are named by their kind in the details.
+function attachmentEl(it) {
+  if (!it.attachment_text) return null;
+  return h('details', { class: 'attachment-text', 'data-testid': 'summary-attachment' },
+    h('summary', null, 'Read the document'), h('div', { class: 'note-text' }, it.attachment_text));
 }
 
 // A note from a document: its title, then its text (long ones folded).
