@@ -1167,6 +1167,27 @@ TEST(FhirReader, MalformedMembersAreRefused) {
               StatusCode::kInvalidArgument, {"result"});
   ExpectError(R"({"resourceType": "Encounter", "reasonCode": ["x"]})", StatusCode::kInvalidArgument,
               {"reasonCode"});
+  // Embedded bytes that are not base64, in an attachment, a report's
+  // presentedForm or our extension: refused, naming where.
+  ExpectError(
+      R"({"resourceType": "DocumentReference", "content": [{"attachment": {"data": "%%%"}}]})",
+      StatusCode::kInvalidArgument, {"content[0].attachment.data", "base64"});
+  ExpectError(R"({"resourceType": "DiagnosticReport", "presentedForm": [{"data": "@@"}]})",
+              StatusCode::kInvalidArgument, {"presentedForm[0].data", "base64"});
+  ExpectError(
+      R"({"resourceType": "Observation", "extension": [{"url": "http://medvault.invalid/fhir/StructureDefinition/entry-data", "valueBase64Binary": "!!"}]})",
+      StatusCode::kInvalidArgument, {"extension[0]", "base64"});
+  // Over the cap: the first kMaxLinks members are kept, the rest stay in
+  // the original.
+  std::string many = R"({"resourceType": "Observation", "hasMember": [)";
+  for (size_t i = 0; i < kMaxLinks + 10; ++i) {
+    many +=
+        std::string(i ? "," : "") + R"({"reference": "Observation/m)" + std::to_string(i) + "\"}";
+  }
+  many += "]}";
+  const ClinicalDocument doc = MustParse(many);
+  ASSERT_EQ(doc.entries.size(), 1u);
+  EXPECT_EQ(doc.entries[0].members.size(), kMaxLinks);
 }
 
 }  // namespace

@@ -138,6 +138,17 @@ TEST(Model, ReadersRefuseWrongShapes) {
       json{{"kind", "problem"}, {"quantity", {{"value", 1.5}}}},
       json{{"kind", "problem"}, {"components", json::object()}},
       json{{"kind", "problem"}, {"reactions", {1}}},
+      // The fields of issue 15: wrong types, bad base64, more links than kept.
+      json{{"kind", "result"}, {"members", "a"}},
+      json{{"kind", "result"}, {"members", {1}}},
+      json{{"kind", "encounter"}, {"reasons", {"I10"}}},
+      json{{"kind", "statement"}, {"section", "functional status"}},
+      json{{"kind", "plan"}, {"mood", 3}},
+      json{{"kind", "note"}, {"data", "not base64!"}},
+      json{{"kind", "note"}, {"data", 12}},
+      json{{"kind", "result"}, {"members", std::vector<std::string>(kMaxLinks + 1, "m")}},
+      json{{"kind", "encounter"},
+           {"reasons", std::vector<json>(kMaxLinks + 1, json{{"code", "I10"}})}},
   };
   for (const json& j : bad) {
     Result<Entry> e = EntryFromJson(j);
@@ -146,6 +157,10 @@ TEST(Model, ReadersRefuseWrongShapes) {
       EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
     }
   }
+  // At the cap itself, accepted.
+  EXPECT_TRUE(
+      EntryFromJson(json{{"kind", "result"}, {"members", std::vector<std::string>(kMaxLinks, "m")}})
+          .ok());
   EXPECT_FALSE(PatientFromJson(json{{"names", "Ada"}}).ok());
   EXPECT_FALSE(PatientFromJson(json{{"names", {{{"given", "Ada"}}}}}).ok());
   EXPECT_FALSE(DocumentHeaderFromJson(json{{"authors", {1}}}).ok());

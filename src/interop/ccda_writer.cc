@@ -825,31 +825,33 @@ class Writer {
         TemplateId(kEncounterDiagnosisTemplate);
         TemplateId(kEncounterDiagnosisTemplate, "2015-08-01");
         SimpleCode("code", kEncounterDiagnosisLoinc, kLoincOid, "Encounter diagnosis");
-        EntryRelationshipOpen("SUBJ");
-        ObservationOpen();
-        TemplateId("2.16.840.1.113883.10.20.22.4.4");
-        TemplateId("2.16.840.1.113883.10.20.22.4.4", "2015-08-01");
-        x_.Null("id");
-        SimpleCode("code", "282291009", kSnomedOid, "Diagnosis");
-        Completed();
-        Code("value", r, {}, "CD");
-        x_.End();  // observation
-        x_.End();  // entryRelationship
+        ReasonObservation("SUBJ", "2.16.840.1.113883.10.20.22.4.4", "2015-08-01", "282291009",
+                          kSnomedOid, "Diagnosis", r);
         x_.End();  // act
         x_.End();  // entryRelationship
       } else {
-        EntryRelationshipOpen("RSON");
-        ObservationOpen();
-        TemplateId("2.16.840.1.113883.10.20.22.4.19");
-        TemplateId("2.16.840.1.113883.10.20.22.4.19", "2014-06-09");
-        x_.Null("id");
-        SimpleCode("code", "75321-0", kLoincOid, "Clinical finding");
-        Completed();
-        Code("value", r, {}, "CD");
-        x_.End();  // observation
-        x_.End();  // entryRelationship
+        ReasonObservation("RSON", "2.16.840.1.113883.10.20.22.4.19", "2014-06-09", "75321-0",
+                          kLoincOid, "Clinical finding", r);
       }
     }
+  }
+
+  // One coded reason in its own entry relationship: a problem observation
+  // (of an encounter diagnosis) or an indication.
+  void ReasonObservation(std::string_view type_code, std::string_view template_root,
+                         std::string_view template_ext, std::string_view code,
+                         std::string_view code_system, std::string_view display,
+                         const Coding& reason) {
+    EntryRelationshipOpen(type_code);
+    ObservationOpen();
+    TemplateId(template_root);
+    TemplateId(template_root, template_ext);
+    x_.Null("id");
+    SimpleCode("code", code, code_system, display);
+    Completed();
+    Code("value", reason, {}, "CD");
+    x_.End();  // observation
+    x_.End();  // entryRelationship
   }
 
   // methodCode and targetSiteCode, in the order CDA wants them.

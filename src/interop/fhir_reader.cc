@@ -394,14 +394,8 @@ class Importer {
 
     Entry e;
     e.kind = *kind;
-    e.id = EntryId(res, full_url, type);
+    e.id = RememberedEntryId(res, full_url, type);
     if (f_.failed()) return;
-    if (!e.id.empty()) {
-      if (!full_url.empty()) entry_of_ref_.emplace(std::string(full_url), e.id);
-      if (const std::string_view rid = f_.Str(res, "id"); !rid.empty()) {
-        entry_of_ref_.emplace(std::string(type) + "/" + std::string(rid), e.id);
-      }
-    }
 
     if (type == "Observation") {
       ReadObservation(res, e);
@@ -492,14 +486,8 @@ class Importer {
   void ReadVerbatim(Value res, std::string_view full_url, std::string_view type) {
     Entry e;
     e.kind = EntryKind::kResource;
-    e.id = EntryId(res, full_url, type);
+    e.id = RememberedEntryId(res, full_url, type);
     if (f_.failed()) return;
-    if (!e.id.empty()) {
-      if (!full_url.empty()) entry_of_ref_.emplace(std::string(full_url), e.id);
-      if (const std::string_view rid = f_.Str(res, "id"); !rid.empty()) {
-        entry_of_ref_.emplace(std::string(type) + "/" + std::string(rid), e.id);
-      }
-    }
     e.code = Coding{std::string(kResourceTypeSystem), std::string(type), ""};
     fhir_json::AppendJson(e.text, res);
     AddEntry(std::move(e), res);
@@ -547,6 +535,18 @@ class Importer {
     size_t index = 0;                                // into doc_.entries
     std::vector<std::pair<bool, std::string>> refs;  // (already an id, text)
   };
+
+  // EntryId, remembered under the resource's fullUrl and Type/id so that
+  // members pointing at it resolve to it (ResolveMembers).
+  std::string RememberedEntryId(Value res, std::string_view full_url, std::string_view type) {
+    std::string id = EntryId(res, full_url, type);
+    if (f_.failed() || id.empty()) return id;
+    if (!full_url.empty()) entry_of_ref_.emplace(std::string(full_url), id);
+    if (const std::string_view rid = f_.Str(res, "id"); !rid.empty()) {
+      entry_of_ref_.emplace(std::string(type) + "/" + std::string(rid), id);
+    }
+    return id;
+  }
 
   // Members (Observation.hasMember, DiagnosticReport.result) as the ids of
   // the entries they point at: a reference to a resource read (by fullUrl,

@@ -386,6 +386,23 @@ uint32_t WriteTime(JsonOut& o, const Entry& e, std::string_view date_key,
   return kStart | kEnd;
 }
 
+// start/end as a Period (Encounter.period, CarePlan.period) when both are
+// canonical dates (or absent); otherwise nothing, and the extensions keep them.
+uint32_t WritePeriod(JsonOut& o, const Entry& e) {
+  if (!(e.start.empty() || IsCanonicalDate(e.start)) ||
+      !(e.end.empty() || IsCanonicalDate(e.end))) {
+    return 0;
+  }
+  if (!e.start.empty() || !e.end.empty()) {
+    o.Key("period");
+    o.BeginObject();
+    o.Str("start", e.start);
+    o.Str("end", e.end);
+    o.EndObject();
+  }
+  return kStart | kEnd;
+}
+
 uint32_t WriteDate(JsonOut& o, std::string_view key, const std::string& value, uint32_t field) {
   if (value.empty()) return field;
   if (!IsCanonicalDate(value)) return 0;
@@ -593,16 +610,7 @@ uint32_t WriteCarePlan(JsonOut& o, const Entry& e, std::string_view patient_url)
   }
   done |= kCode;
   Reference(o, "subject", patient_url);
-  if ((e.start.empty() || IsCanonicalDate(e.start)) && (e.end.empty() || IsCanonicalDate(e.end))) {
-    if (!e.start.empty() || !e.end.empty()) {
-      o.Key("period");
-      o.BeginObject();
-      o.Str("start", e.start);
-      o.Str("end", e.end);
-      o.EndObject();
-    }
-    done |= kStart | kEnd;
-  }
+  done |= WritePeriod(o, e);
   o.Str("description", e.text);
   done |= kText;
   return done;
@@ -758,16 +766,7 @@ uint32_t WriteEncounter(JsonOut& o, const Entry& e, std::string_view patient_url
   uint32_t done = 0;
   // The period first (where earlier versions wrote it), when both ends are
   // canonical dates; otherwise the extensions keep them.
-  if ((e.start.empty() || IsCanonicalDate(e.start)) && (e.end.empty() || IsCanonicalDate(e.end))) {
-    if (!e.start.empty() || !e.end.empty()) {
-      o.Key("period");
-      o.BeginObject();
-      o.Str("start", e.start);
-      o.Str("end", e.end);
-      o.EndObject();
-    }
-    done |= kStart | kEnd;
-  }
+  done |= WritePeriod(o, e);
   done |= WriteStatus(o, "status", e.status,
                       {"planned", "arrived", "triaged", "in-progress", "onleave", "finished",
                        "cancelled", "entered-in-error", "unknown"});
